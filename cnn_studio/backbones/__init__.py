@@ -1,0 +1,1 @@
+"""Pretrained backbones: the registry, in-model preprocessing, weights and the classifier."""

@@ -1,0 +1,68 @@
+"""The ``cnn-studio`` command. No argument: the GUI. A subcommand: the headless CLI.
+
+Each subcommand lives in its own module of this package with two functions:
+``register(subparsers)`` adds its parser (no TensorFlow import) and ``run(args) -> int`` does the
+work by calling the same engine functions the GUI calls. Errors the engine raises on purpose
+(:class:`~cnn_studio.errors.StudioError`) are printed as "what happened / what to do" and give
+exit code 2; Ctrl+C cancels cooperatively and gives 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from cnn_studio import __version__
+from cnn_studio.errors import StudioError
+
+# subcommand name -> module in this package (order = order in --help)
+SUBCOMMANDS: dict[str, str] = {
+    "scan": "scan",
+    "backbones": "backbones",
+    "train": "train",
+    "resume": "train",
+    "evaluate": "evaluate",
+    "predict": "predict",
+    "export": "export",
+    "explain": "explain",
+    "robustness": "explain",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnn-studio",
+        description="CNN Studio: fine-tune pretrained CNNs on folders of labeled images. "
+        "Run without arguments to open the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"cnn-studio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in dict.fromkeys(SUBCOMMANDS.values()):
+        module = importlib.import_module(f"cnn_studio.cli.{module_name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cnn-studio`` script and of ``python -m cnn_studio``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("gui", "open"):
+        from cnn_studio.ui.app import main as gui_main
+
+        return gui_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except StudioError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ncancelled", file=sys.stderr)
+        return 130

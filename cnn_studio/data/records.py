@@ -1,0 +1,138 @@
+"""The plain records that flow from the scan to the pipeline: ImageRecord, SkippedFile, DatasetIndex, Split.
+
+No TensorFlow, no Qt, no image decoding here: only data. Produced by ``data.index.scan`` and
+``data.split.make_split``; consumed by ``data.checks``, ``data.report``, ``data.pipeline`` and the
+trainer. Everything round-trips through JSON (``to_dict``/``from_dict``) so a project or a run
+folder can store exactly what was used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One usable image: its path, class index, and what its header told us (no pixels)."""
+
+    path: str
+    label: int
+    group: str | None = None  # patient / field / source id for group-aware splits
+    preset_split: str | None = None  # "train"/"val"/"test" when the folder layout says so
+    width: int = 0
+    height: int = 0
+    mode: str = ""  # e.g. "RGB", "L", "I;16", "F", "DICOM MONOCHROME2"
+    fmt: str = ""  # e.g. "JPEG", "PNG", "TIFF", "DICOM"
+    size_bytes: int = 0
+    frames: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageRecord:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that will not be used, with a reason a person can act on."""
+
+    path: str
+    reason: str  # short code: "unreadable", "truncated", "empty", "not_an_image", "too_large", "unsupported"
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """A scanned dataset: class names (sorted, = output order), usable images, skipped files, notes."""
+
+    root: str
+    layout: str  # "class_folders", "split_folders" or "csv"
+    class_names: tuple[str, ...]
+    records: tuple[ImageRecord, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. "ignored 3 files at the top level (README.txt, ...)"
+
+    def counts(self) -> dict[str, int]:
+        """Images per class name, in class order."""
+        n = [0] * len(self.class_names)
+        for r in self.records:
+            n[r.label] += 1
+        return dict(zip(self.class_names, n))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "layout": self.layout,
+            "class_names": list(self.class_names),
+            "records": [r.to_dict() for r in self.records],
+            "skipped": [s.to_dict() for s in self.skipped],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetIndex:
+        return cls(
+            root=d["root"],
+            layout=d["layout"],
+            class_names=tuple(d["class_names"]),
+            records=tuple(ImageRecord.from_dict(r) for r in d["records"]),
+            skipped=tuple(SkippedFile(**s) for s in d.get("skipped", ())),
+            notes=tuple(d.get("notes", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train/val/test record lists (test may be empty) and how they were made."""
+
+    class_names: tuple[str, ...]
+    train: tuple[ImageRecord, ...]
+    val: tuple[ImageRecord, ...]
+    test: tuple[ImageRecord, ...] = ()
+    seed: int = 1337
+    val_fraction: float = 0.2
+    test_fraction: float = 0.0
+    group_by: str | None = None  # "group" when records' group ids kept groups within one split
+    source: str = "random"  # "random" (stratified), "grouped", or "preset" (folder layout)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def subset(self, name: str) -> tuple[ImageRecord, ...]:
+        if name not in SPLIT_NAMES:
+            raise KeyError(f"Expected one of {SPLIT_NAMES}, received {name!r}")
+        return getattr(self, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "class_names": list(self.class_names),
+            "train": [r.to_dict() for r in self.train],
+            "val": [r.to_dict() for r in self.val],
+            "test": [r.to_dict() for r in self.test],
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "group_by": self.group_by,
+            "source": self.source,
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Split:
+        recs = {k: tuple(ImageRecord.from_dict(r) for r in d.get(k, ())) for k in SPLIT_NAMES}
+        return cls(
+            class_names=tuple(d["class_names"]),
+            seed=d.get("seed", 1337),
+            val_fraction=d.get("val_fraction", 0.2),
+            test_fraction=d.get("test_fraction", 0.0),
+            group_by=d.get("group_by"),
+            source=d.get("source", "random"),
+            info=d.get("info", {}),
+            **recs,
+        )

@@ -1,0 +1,213 @@
+"""The closed catalogue of engine events.
+
+Long engine functions take ``sink: EventSink`` and call it with instances of the frozen
+dataclasses below, and only those. This module is the one place a reader learns everything the
+UI or the CLI can ever receive. Names are past tense: each event reports something that happened.
+
+Conventions
+-----------
+* ``epoch`` is 0-based and global across training phases (as Keras' ``initial_epoch`` counts);
+  displays add 1. ``epochs`` is the total planned for the phase or the run, as named.
+* ``logs`` are plain ``dict[str, float]`` copies of Keras logs (``loss``, ``accuracy``,
+  ``val_loss``, ``val_accuracy`` ...).
+* Paths are ``str`` so events stay trivially picklable and printable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# ---------------------------------------------------------------- general
+
+
+@dataclass(frozen=True)
+class StageChanged:
+    """A long task moved to a new named stage (e.g. "Loading TensorFlow", "Building model")."""
+
+    task: str
+    stage: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    """Generic determinate progress of ``task`` (feature caching, evaluation, prediction ...)."""
+
+    task: str
+    done: int
+    total: int
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    """A line for the user's log: level is "info", "warning" or "error"."""
+
+    level: str
+    text: str
+
+
+# ---------------------------------------------------------------- dataset scan
+
+
+@dataclass(frozen=True)
+class ScanStarted:
+    """Scanning of ``root`` began."""
+
+    root: str
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """``files_seen`` files looked at so far, ``images_found`` of them usable images."""
+
+    files_seen: int
+    images_found: int
+    current: str = ""
+
+
+@dataclass(frozen=True)
+class ScanFinished:
+    """Scan finished: usable images, classes, and files skipped (with reasons in the report)."""
+
+    n_images: int
+    n_classes: int
+    n_skipped: int
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainStarted:
+    """A training run began in ``run_dir``; ``epochs`` over all phases, ``steps`` per epoch."""
+
+    run_dir: str
+    backbone: str
+    epochs: int
+    steps: int
+    train_images: int
+    val_images: int
+
+
+@dataclass(frozen=True)
+class PhaseStarted:
+    """A training phase began: ``name`` is "head" (backbone frozen) or "fine_tune"."""
+
+    name: str
+    epochs: int
+    first_epoch: int
+    learning_rate: float
+    trainable_layers: int
+    uses_feature_cache: bool = False
+
+
+@dataclass(frozen=True)
+class EpochStarted:
+    """Epoch ``epoch`` (0-based, global) of phase ``phase`` began."""
+
+    phase: str
+    epoch: int
+    epochs: int
+
+
+@dataclass(frozen=True)
+class BatchEnded:
+    """A training batch ended (throttled: at most ~10 per second reach the sink)."""
+
+    phase: str
+    epoch: int
+    step: int
+    steps: int
+    logs: dict[str, float] = field(default_factory=dict)
+    images_per_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    """An epoch ended; ``logs`` hold train and ``val_*`` metrics; ``seconds`` its wall time."""
+
+    phase: str
+    epoch: int
+    epochs: int
+    logs: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    images_per_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    """A checkpoint was written: ``kind`` is "best" or "last"."""
+
+    path: str
+    kind: str
+    epoch: int
+    monitor: str = ""
+    value: float = float("nan")
+
+
+@dataclass(frozen=True)
+class TrainFinished:
+    """The run ended: ``status`` is "completed", "cancelled" or "failed"; best model path if any."""
+
+    run_dir: str
+    status: str
+    best_model: str = ""
+    epochs_done: int = 0
+    message: str = ""
+
+
+# ---------------------------------------------------------------- export
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    """Export of format ``fmt`` reached ``stage`` ("writing", "verifying", "done", "failed")."""
+
+    fmt: str
+    stage: str
+    detail: str = ""
+
+
+Event = (
+    StageChanged
+    | TaskProgress
+    | LogMessage
+    | ScanStarted
+    | ScanProgress
+    | ScanFinished
+    | TrainStarted
+    | PhaseStarted
+    | EpochStarted
+    | BatchEnded
+    | EpochEnded
+    | CheckpointSaved
+    | TrainFinished
+    | ExportProgress
+)
+
+EventSink = Callable[[object], None]
+"""What engine functions call with each event. It must be cheap and must not raise."""
+
+
+def null_sink(event: object) -> None:
+    """The default sink: drops every event."""
+
+
+ALL_EVENTS: tuple[type, ...] = (
+    StageChanged,
+    TaskProgress,
+    LogMessage,
+    ScanStarted,
+    ScanProgress,
+    ScanFinished,
+    TrainStarted,
+    PhaseStarted,
+    EpochStarted,
+    BatchEnded,
+    EpochEnded,
+    CheckpointSaved,
+    TrainFinished,
+    ExportProgress,
+)

@@ -1,0 +1,1 @@
+"""Explanations: Grad-CAM, feature maps, filters, architecture table and the robustness report."""

@@ -1,0 +1,82 @@
+"""Where things live: the app's data folder, the Keras weights cache, the layout of a run folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def app_data_dir() -> Path:
+    """Per-user folder for CNN Studio's own files (recent runs, logs). ``CNN_STUDIO_HOME`` overrides."""
+    env = os.environ.get("CNN_STUDIO_HOME")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or (Path.home() / ".local" / "share")
+    return Path(base) / "cnn-studio"
+
+
+def keras_cache_dir() -> Path:
+    """Keras' own download cache for pretrained weights: ``$KERAS_HOME/models`` or ``~/.keras/models``.
+
+    Mirrors ``keras.utils.get_file``'s choice (``KERAS_HOME`` if set, else ``~/.keras``) without
+    importing Keras.
+    """
+    home = os.environ.get("KERAS_HOME")
+    base = Path(home).expanduser() if home else Path.home() / ".keras"
+    return base / "models"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The files of one training run folder. Every file is written atomically (see ``fsutil``)."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:  # TrainConfig as JSON
+        return self.root / "config.json"
+
+    @property
+    def split(self) -> Path:  # the exact train/val/test file lists used
+        return self.root / "split.json"
+
+    @property
+    def labels(self) -> Path:  # class names, one per line, in output order
+        return self.root / "labels.txt"
+
+    @property
+    def best_model(self) -> Path:
+        return self.root / "best.keras"
+
+    @property
+    def last_model(self) -> Path:
+        return self.root / "last.keras"
+
+    @property
+    def history(self) -> Path:  # per-epoch metrics (Keras CSVLogger)
+        return self.root / "history.csv"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tb"
+
+    @property
+    def backup(self) -> Path:  # Keras BackupAndRestore state, for `resume`
+        return self.root / "backup"
+
+    @property
+    def state(self) -> Path:  # run status: running/completed/cancelled/failed, epochs done
+        return self.root / "state.json"
+
+    @property
+    def metrics(self) -> Path:  # evaluation results
+        return self.root / "metrics.json"
+
+    @property
+    def robustness(self) -> Path:
+        return self.root / "robustness.json"
+
+    @property
+    def feature_cache(self) -> Path:
+        return self.root / "cache"

@@ -1,0 +1,1 @@
+"""Training: settings, the Keras-to-events bridge, the two-phase trainer, run folders."""

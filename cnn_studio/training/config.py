@@ -1,0 +1,126 @@
+"""TrainConfig: every setting of a training run, validated, with a JSON round-trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnn_studio.errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+RESIZE_POLICIES = ("stretch", "pad", "crop")
+AUGMENTATIONS = ("flip", "rotate", "zoom", "contrast", "brightness")
+CACHE_MODES = ("memory", "disk", "none")
+PRECISIONS = ("auto", "float32", "mixed_float16")
+CLASS_WEIGHTS = ("none", "balanced")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one run. ``weights`` is "imagenet", "none" or a path to a weights file.
+
+    ``epochs`` trains the new head with the backbone frozen; ``fine_tune_epochs`` then unfreezes
+    the top ``fine_tune_layers`` layers of the backbone (BatchNorm stays in inference mode) at
+    ``fine_tune_learning_rate``. ``image_size`` ``None`` means the backbone's default size.
+    """
+
+    backbone: str = "mobilenet_v2"
+    weights: str = "imagenet"
+    image_size: int | None = None
+    batch_size: int = 32
+    epochs: int = 5
+    fine_tune_epochs: int = 0
+    learning_rate: float = 1e-3
+    fine_tune_learning_rate: float = 1e-5
+    fine_tune_layers: int = 20
+    optimizer: str = "adam"
+    label_smoothing: float = 0.0
+    class_weight: str = "none"
+    dropout: float = 0.2
+    early_stopping_patience: int = 0  # 0 = off
+    reduce_lr_patience: int = 0  # 0 = off
+    seed: int = 1337
+    val_fraction: float = 0.2
+    test_fraction: float = 0.0
+    group_by: str | None = None
+    resize: str = "stretch"
+    augment: tuple[str, ...] = ()
+    cache: str = "memory"
+    feature_cache: bool = True
+    precision: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> TrainConfig:
+        """Return ``self`` or raise :class:`ConfigError` ("Expected ... received ...")."""
+
+        def bad(name: str, expected: str, got: Any, hint: str = "") -> ConfigError:
+            return ConfigError(f"Setting '{name}': expected {expected}, received {got!r}.", hint)
+
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 4096:
+            raise bad("batch_size", "a whole number from 1 to 4096", self.batch_size,
+                      "32 is a good start; use 8-16 if you run out of memory.")
+        if not isinstance(self.epochs, int) or self.epochs < 0:
+            raise bad("epochs", "a whole number >= 0", self.epochs)
+        if not isinstance(self.fine_tune_epochs, int) or self.fine_tune_epochs < 0:
+            raise bad("fine_tune_epochs", "a whole number >= 0", self.fine_tune_epochs)
+        if self.epochs + self.fine_tune_epochs == 0:
+            raise bad("epochs", "at least one epoch in total", 0, "Set epochs to 5 to start.")
+        for name in ("learning_rate", "fine_tune_learning_rate"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= 10:
+                raise bad(name, "a number in (0, 10]", v, "Typical values: 1e-3 for the head, 1e-5 to fine-tune.")
+        if not isinstance(self.fine_tune_layers, int) or self.fine_tune_layers < 0:
+            raise bad("fine_tune_layers", "a whole number >= 0", self.fine_tune_layers)
+        if self.optimizer not in OPTIMIZERS:
+            raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
+        if not 0 <= self.label_smoothing < 1:
+            raise bad("label_smoothing", "a number in [0, 1)", self.label_smoothing)
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise bad("class_weight", f"one of {', '.join(CLASS_WEIGHTS)}", self.class_weight)
+        if not 0 <= self.dropout < 1:
+            raise bad("dropout", "a number in [0, 1)", self.dropout)
+        if self.early_stopping_patience < 0 or self.reduce_lr_patience < 0:
+            raise bad("patience", "a whole number >= 0 (0 = off)",
+                      (self.early_stopping_patience, self.reduce_lr_patience))
+        if not 0 < self.val_fraction < 1 or not 0 <= self.test_fraction < 1 \
+                or self.val_fraction + self.test_fraction >= 1:
+            raise bad("val_fraction/test_fraction", "fractions with val > 0 and val + test < 1",
+                      (self.val_fraction, self.test_fraction), "0.2 and 0.1 are common choices.")
+        if self.image_size is not None and (not isinstance(self.image_size, int) or not 16 <= self.image_size <= 2048):
+            raise bad("image_size", "a whole number from 16 to 2048 (or empty for the backbone's default)",
+                      self.image_size)
+        if self.resize not in RESIZE_POLICIES:
+            raise bad("resize", f"one of {', '.join(RESIZE_POLICIES)}", self.resize)
+        unknown = [a for a in self.augment if a not in AUGMENTATIONS]
+        if unknown:
+            raise bad("augment", f"any of {', '.join(AUGMENTATIONS)}", unknown)
+        if self.cache not in CACHE_MODES:
+            raise bad("cache", f"one of {', '.join(CACHE_MODES)}", self.cache)
+        if self.precision not in PRECISIONS:
+            raise bad("precision", f"one of {', '.join(PRECISIONS)}", self.precision)
+        if not isinstance(self.weights, str) or not self.weights:
+            raise bad("weights", "'imagenet', 'none' or the path of a weights file", self.weights)
+        return self
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["augment"] = list(self.augment)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build from JSON; unknown keys (from a newer version) go to ``extra`` and are kept."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in d.items() if k in names}
+        extra = dict(known.pop("extra", {}) or {})
+        extra.update({k: v for k, v in d.items() if k not in names})
+        if "augment" in known:
+            known["augment"] = tuple(known["augment"] or ())
+        return cls(**known, extra=extra)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)

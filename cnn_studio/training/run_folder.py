@@ -1,0 +1,109 @@
+"""A training run folder on disk: open it, read what it holds, load its model.
+
+Layout (see ``paths.RunLayout``): config.json, split.json, labels.txt, best.keras, last.keras,
+history.csv, state.json, metrics.json, tb/, backup/. Evaluation, prediction, export and
+explanations all start from :func:`open_run` / :func:`load_model`.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnn_studio.data.records import Split
+from cnn_studio.errors import RunError
+from cnn_studio.fsutil import read_json
+from cnn_studio.paths import RunLayout
+from cnn_studio.training.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run folder holds. ``model_path`` is best.keras, else last.keras."""
+
+    layout: RunLayout
+    config: TrainConfig
+    class_names: tuple[str, ...]
+    model_path: Path
+    split: Split | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    def history(self) -> list[dict[str, float]]:
+        """Per-epoch metrics from history.csv (empty if none yet)."""
+        if not self.layout.history.exists():
+            return []
+        with open(self.layout.history, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        out = []
+        for row in rows:
+            out.append({k: float(v) for k, v in row.items() if v not in ("", None)})
+        return out
+
+
+def read_labels(path: str | Path) -> tuple[str, ...]:
+    """Class names, one per line, in model output order."""
+    return tuple(line for line in Path(path).read_text(encoding="utf-8").splitlines() if line)
+
+
+def open_run(path: str | Path) -> RunInfo:
+    """Open a run folder (or a .keras file inside one) without importing TensorFlow.
+
+    Raises
+    ------
+    RunError
+        If the folder does not exist or holds no model and no config.
+    """
+    p = Path(path).expanduser()
+    if p.is_file() and p.suffix == ".keras":
+        p = p.parent
+    layout = RunLayout(p)
+    if not p.is_dir():
+        raise RunError(f"No run folder at {p}.", "Give the folder that `cnn-studio train --out` created.")
+    if not layout.config.exists():
+        raise RunError(
+            f"{p} is not a CNN Studio run folder (no config.json).",
+            "Give the folder that `cnn-studio train --out` created, or a .keras model file.",
+        )
+    try:
+        config = TrainConfig.from_dict(read_json(layout.config))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RunError(f"The run settings in {layout.config} are unreadable: {exc}.",
+                       "The run folder may be damaged; train again.") from exc
+    model_path = layout.best_model if layout.best_model.exists() else layout.last_model
+    if not model_path.exists():
+        raise RunError(
+            f"The run in {p} has no saved model yet (no best.keras or last.keras).",
+            f"If training was interrupted, continue it with `cnn-studio resume {p}`.",
+        )
+    class_names = read_labels(layout.labels) if layout.labels.exists() else ()
+    split = Split.from_dict(read_json(layout.split)) if layout.split.exists() else None
+    if not class_names and split is not None:
+        class_names = split.class_names
+    state = read_json(layout.state) if layout.state.exists() else {}
+    return RunInfo(layout=layout, config=config, class_names=class_names, model_path=model_path,
+                   split=split, state=state)
+
+
+def load_model(path: str | Path):
+    """Load a Keras model from a run folder or a ``.keras`` file (``safe_mode=True``).
+
+    Imports Keras on first call. Raises :class:`RunError` with a hint if the file is damaged.
+    """
+    import keras
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = open_run(p).model_path
+    if not p.exists():
+        raise RunError(f"No model file at {p}.", "Give a run folder or a .keras file.")
+    try:
+        return keras.saving.load_model(p, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
+        raise RunError(f"Could not load the model {p}: {exc}",
+                       "The file may be incomplete or from another program; use best.keras from a run folder.") from exc

@@ -1,0 +1,1 @@
+"""Icons, the style sheet and the bundled sample dataset (read with importlib.resources)."""

@@ -1,0 +1,64 @@
+"""Shared test fixtures: offscreen Qt, quiet TensorFlow, and generated image folders.
+
+Every image a test uses is made here with PIL in ``tmp_path``; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def make_class_image(label: int, size: int = 32, seed: int = 0, mode: str = "RGB"):
+    """An easy-to-learn image: class 0 has a bright square top-left, class 1 bottom-right, etc.
+
+    Background noise differs per ``seed`` so no two images are byte-identical.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed * 1009 + label)
+    arr = rng.integers(0, 60, size=(size, size, 3), dtype=np.uint8)
+    q = size // 2
+    corners = [(0, 0), (q, q), (0, q), (q, 0)]
+    y, x = corners[label % 4]
+    arr[y : y + q, x : x + q] = 230
+    img = Image.fromarray(arr, "RGB")
+    return img.convert(mode) if mode != "RGB" else img
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path):
+    """Factory: ``image_folder(classes=("a", "b"), per_class=8, size=32, fmt="png")`` → root path.
+
+    Layout is class-per-subfolder; images are learnable by position of a bright square.
+    """
+
+    def make(classes=("cat", "dog"), per_class: int = 8, size: int = 32, fmt: str = "png",
+             root: Path | None = None) -> Path:
+        root = root or (tmp_path / "data")
+        for label, name in enumerate(classes):
+            d = root / name
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                make_class_image(label, size, seed=i).save(d / f"{name}_{i:03d}.{fmt}")
+        return root
+
+    return make
+
+
+@pytest.fixture
+def tiny_config():
+    """A TrainConfig small enough for a test: a tiny CNN from scratch on 32x32 images, 1 epoch."""
+    from cnn_studio.training.config import TrainConfig
+
+    return TrainConfig(backbone="small_cnn", weights="none", image_size=32, batch_size=8, epochs=1,
+                       fine_tune_epochs=0, cache="memory", seed=0)
