@@ -65,7 +65,7 @@ class DatasetIndex:
         n = [0] * len(self.class_names)
         for r in self.records:
             n[r.label] += 1
-        return dict(zip(self.class_names, n))
+        return dict(zip(self.class_names, n, strict=True))
 
     def to_dict(self) -> dict[str, Any]:
         return {

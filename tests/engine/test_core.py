@@ -11,7 +11,7 @@ import pytest
 
 from cnn_studio import events as ev
 from cnn_studio import fsutil
-from cnn_studio.cancel import CancelToken, Cancelled, raise_if_cancelled
+from cnn_studio.cancel import Cancelled, CancelToken, raise_if_cancelled
 from cnn_studio.data.records import DatasetIndex, ImageRecord, Split
 from cnn_studio.errors import ConfigError, RunError, StudioError
 from cnn_studio.training.config import TrainConfig
