@@ -1,0 +1,236 @@
+"""DatasetIndex (and optionally its Split) → a list of :class:`Finding` a person can act on.
+
+Severity decides what the app does: ``"error"`` blocks training, ``"warning"`` is shown and does
+not block, ``"info"`` is background. Codes are stable strings the UI can key its wording on:
+
+==================  ========  ===============================================================
+code                severity  meaning
+==================  ========  ===============================================================
+no_images           error     nothing usable was found
+one_class           error     fewer than two classes
+empty_class         error     a class folder holds no usable image
+too_few_images      error     a class has fewer images than a train/val split needs
+imbalance           warning   largest/smallest class ratio is 3:1 or more (ratio stated)
+skipped_files       warning   files that could not be read, counted by reason
+duplicate_in_class  warning   byte-identical files within one class
+label_conflict      warning   byte-identical files in different classes
+split_leakage       warning   byte-identical files in different splits (needs a split)
+group_leakage       warning   a group (patient) in more than one split (needs a split)
+small_images        warning   images under a quarter of the typical pixel count
+mixed_modes         info      several pixel modes (e.g. greyscale and colour) are mixed
+==================  ========  ===============================================================
+
+Duplicates are exact: files of equal size are compared by the SHA-1 of their bytes (read in
+1 MiB chunks), so only files that could be identical are read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.records import SPLIT_NAMES, DatasetIndex, ImageRecord, Split
+from cnn_studio.data.split import leakage_report
+
+SEVERITIES = ("error", "warning", "info")
+IMBALANCE_WARN_RATIO = 3.0
+SMALL_AREA_FACTOR = 0.25
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the user should know about the dataset: what, how bad, what to do, which files."""
+
+    severity: str  # "error" | "warning" | "info"
+    code: str
+    message: str
+    hint: str = ""
+    paths: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["paths"] = list(self.paths)
+        return d
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    """True when any finding blocks training."""
+    return any(f.severity == "error" for f in findings)
+
+
+def file_sha1(path: str) -> str:
+    """SHA-1 of a file's bytes, read in chunks (never the whole file at once)."""
+    h = hashlib.sha1(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def duplicate_sets(records: tuple[ImageRecord, ...] | list[ImageRecord], *,
+                   cancel: CancelToken | None = None) -> list[list[ImageRecord]]:
+    """Sets of records whose files are byte-identical (two or more each, sorted by path)."""
+    by_size: dict[int, list[ImageRecord]] = defaultdict(list)
+    for r in records:
+        by_size[r.size_bytes or _size(r.path)].append(r)
+    by_hash: dict[str, list[ImageRecord]] = defaultdict(list)
+    for same_size in by_size.values():
+        if len(same_size) < 2:
+            continue
+        for r in same_size:
+            raise_if_cancelled(cancel)
+            try:
+                by_hash[file_sha1(r.path)].append(r)
+            except OSError:
+                continue
+    return sorted((sorted(v, key=lambda r: r.path) for v in by_hash.values() if len(v) > 1),
+                  key=lambda v: v[0].path)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1
+
+
+def _names(index: DatasetIndex, labels: set[int]) -> str:
+    return ", ".join(repr(index.class_names[i]) for i in sorted(labels))
+
+
+def run_checks(index: DatasetIndex, split: Split | None = None, *, min_per_class: int = 2,
+               find_duplicates: bool = True, cancel: CancelToken | None = None) -> list[Finding]:
+    """Check a scanned dataset (and its split, when given) for problems.
+
+    Parameters
+    ----------
+    index
+        The scanned dataset.
+    split
+        When given, duplicates and groups across train/val/test are checked too.
+    min_per_class
+        Fewest images a class needs (2 for train+val, 3 with a test part).
+    find_duplicates
+        Hash same-size files to find exact duplicates (reads those files once).
+    cancel
+        Checked between files while hashing.
+
+    Returns
+    -------
+    list[Finding]
+        Errors first, then warnings, then infos.
+
+    Examples
+    --------
+    >>> findings = run_checks(scan("leaves"))  # doctest: +SKIP
+    >>> has_errors(findings)  # doctest: +SKIP
+    False
+    """
+    out: list[Finding] = []
+    counts = Counter(r.label for r in index.records)
+    if not index.records:
+        out.append(Finding("error", "no_images", f"No usable images were found in {index.root}.",
+                           "Put the images into one sub-folder per class and scan again."))
+    if len(index.class_names) < 2:
+        only = f" ({index.class_names[0]!r})" if index.class_names else ""
+        out.append(Finding("error", "one_class", f"The dataset has only {len(index.class_names)} class{only}; "
+                           "a classifier needs at least two.",
+                           "Add a second class folder (e.g. the 'normal' or 'other' images)."))
+    for label, name in enumerate(index.class_names):
+        n = counts.get(label, 0)
+        if n == 0:
+            out.append(Finding("error", "empty_class", f"Class {name!r} has no usable images.",
+                               f"Add images to {name!r} (see the skipped files for why its files were not "
+                               "used), or remove the folder."))
+        elif n < min_per_class:
+            out.append(Finding("error", "too_few_images",
+                               f"Class {name!r} has {n} image{'s' if n != 1 else ''}; a split needs at least "
+                               f"{min_per_class}.", f"Add images to {name!r}, or lower val_fraction/test_fraction."))
+    nonzero = {label: n for label, n in counts.items() if n > 0}
+    if len(nonzero) >= 2:
+        big, small = max(nonzero, key=nonzero.get), min(nonzero, key=nonzero.get)
+        ratio = nonzero[big] / nonzero[small]
+        if ratio >= IMBALANCE_WARN_RATIO:
+            out.append(Finding("warning", "imbalance",
+                               f"The classes are imbalanced {ratio:.1f}:1: {index.class_names[big]!r} has "
+                               f"{nonzero[big]} images, {index.class_names[small]!r} only {nonzero[small]}.",
+                               "Add images of the smaller classes if you can; judge the model by per-class "
+                               "recall, not overall accuracy."))
+    if index.skipped:
+        reasons = Counter(s.reason for s in index.skipped)
+        out.append(Finding("warning", "skipped_files",
+                           f"{len(index.skipped)} file(s) will not be used: "
+                           + ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in reasons.most_common()) + ".",
+                           "See the list of skipped files; fix or remove them and scan again if they matter.",
+                           tuple(s.path for s in index.skipped)))
+    if find_duplicates and index.records:
+        out += _duplicate_findings(index, split, cancel)
+    if split is not None:
+        leaks = leakage_report(split)
+        if leaks:
+            shown = ", ".join(f"{g} ({'/'.join(s)})" for g, s in list(leaks.items())[:5])
+            out.append(Finding("warning", "group_leakage",
+                               f"{len(leaks)} group(s) appear in more than one split: {shown}.",
+                               "Use a grouped split (group_by='group') so no patient/source is in both train "
+                               "and validation."))
+    out += _size_and_mode_findings(index)
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(out, key=lambda f: order[f.severity])
+
+
+def _duplicate_findings(index: DatasetIndex, split: Split | None, cancel: CancelToken | None) -> list[Finding]:
+    out: list[Finding] = []
+    sets = duplicate_sets(index.records, cancel=cancel)
+    within = [s for s in sets if len({r.label for r in s}) == 1]
+    conflicts = [s for s in sets if len({r.label for r in s}) > 1]
+    if within:
+        extra = sum(len(s) - 1 for s in within)
+        out.append(Finding("warning", "duplicate_in_class",
+                           f"{extra} image(s) are exact copies of another image in the same class "
+                           f"({len(within)} set(s)).",
+                           "Remove the copies: they make the class look bigger and can land in both train "
+                           "and validation.", tuple(r.path for s in within for r in s)))
+    if conflicts:
+        labels = {r.label for s in conflicts for r in s}
+        out.append(Finding("warning", "label_conflict",
+                           f"{len(conflicts)} image(s) appear with different labels ({_names(index, labels)}).",
+                           "Decide which class each belongs to and delete the other copy.",
+                           tuple(r.path for s in conflicts for r in s)))
+    if split is not None:
+        where = {r.path: s for s in SPLIT_NAMES for r in split.subset(s)}
+        leaked = [s for s in sets if len({where.get(r.path) for r in s} - {None}) > 1]
+        if leaked:
+            out.append(Finding("warning", "split_leakage",
+                               f"{len(leaked)} image(s) have an exact copy in another split (e.g. the same "
+                               "file in train and val); validation accuracy will look better than it is.",
+                               "Remove the duplicate files and scan again.", tuple(r.path for s in leaked for r in s)))
+    return out
+
+
+def _size_and_mode_findings(index: DatasetIndex) -> list[Finding]:
+    out: list[Finding] = []
+    areas = [r.width * r.height for r in index.records if r.width and r.height]
+    if len(areas) >= 4:
+        typical = statistics.median(areas)
+        small = [r for r in index.records if r.width * r.height < SMALL_AREA_FACTOR * typical]
+        if small:
+            ex = small[0]
+            out.append(Finding("warning", "small_images",
+                               f"{len(small)} image(s) are much smaller than typical (e.g. {ex.width}x{ex.height} "
+                               f"against a median of about {int(typical ** 0.5)}x{int(typical ** 0.5)} pixels).",
+                               "Check that they are not thumbnails or crops by mistake; they will be upscaled.",
+                               tuple(r.path for r in small)))
+    modes = Counter(r.mode for r in index.records)
+    if len(modes) > 1:
+        out.append(Finding("info", "mixed_modes",
+                           "Images have different pixel modes: " + ", ".join(f"{m or '?'} ({n})" for m, n in
+                                                                            modes.most_common()) + ".",
+                           "That is fine: every image is converted to 8-bit RGB the same way (see the scaling "
+                           "notes). Check that a class is not recognisable by its mode alone."))
+    return out

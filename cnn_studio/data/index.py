@@ -1,0 +1,306 @@
+"""A folder (or a CSV manifest) of labeled images → :class:`~cnn_studio.data.records.DatasetIndex`.
+
+Three layouts are recognised:
+
+``class_folders``
+    ``root/<class>/**/<image>``: one sub-folder per class (the Keras/torchvision convention).
+    Images nested deeper inside a class folder belong to that class.
+``split_folders``
+    ``root/train/<class>/...`` plus ``val/`` (or ``validation/``) and/or ``test/``: the user made
+    the split; each record keeps it in ``preset_split`` and ``split.make_split`` honours it.
+``csv``
+    a ``.csv`` file with a header and the columns ``path,label`` and optionally ``group`` (patient,
+    field, source: kept within one split) and ``split`` (train/val/test); paths are relative to the
+    CSV's folder (absolute paths also work). Listed files that do not exist are skipped ("missing").
+
+Class names are sorted (case-sensitive, like Keras): that order is the model's output order.
+Only headers are read (:func:`cnn_studio.data.decode.probe`); pixels are never decoded here.
+Files that are not images (by suffix) are ignored with a note; images that cannot be read are
+listed in ``DatasetIndex.skipped`` with a reason. Hidden files and folders (``.name``) are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from cnn_studio import events as ev
+from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data import formats
+from cnn_studio.data.decode import DEFAULT_MAX_PIXELS, probe
+from cnn_studio.data.records import DatasetIndex, ImageRecord, SkippedFile
+from cnn_studio.errors import DatasetError, ImageReadError
+
+SPLIT_FOLDER_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+"""Top-level folder names (lower case) that mark the ``split_folders`` layout → split name."""
+
+PATH_COLUMNS = ("path", "file", "filename", "image")
+LABEL_COLUMNS = ("label", "class")
+GROUP_COLUMNS = ("group", "patient", "patient_id", "subject")
+SPLIT_COLUMNS = ("split", "subset")
+
+_PROGRESS_EVERY_FILES = 100
+_PROGRESS_EVERY_S = 0.1
+
+
+class _Scanner:
+    """The state of one scan: collected records, skipped files, ignored names, throttled progress."""
+
+    def __init__(self, sink: ev.EventSink, cancel: CancelToken | None, max_pixels: int) -> None:
+        self.sink = sink
+        self.cancel = cancel
+        self.max_pixels = max_pixels
+        self.records: list[ImageRecord] = []
+        self.skipped: list[SkippedFile] = []
+        self.ignored: list[str] = []
+        self.seen = 0
+        self._last_n = 0
+        self._last_t = time.monotonic()
+
+    def visit(self, path: str, label: int, *, preset: str | None = None, group: str | None = None) -> None:
+        """Probe one file and file it under records, skipped or ignored."""
+        raise_if_cancelled(self.cancel)
+        self.seen += 1
+        if formats.reader_for(path) is None:
+            self.ignored.append(path)
+        else:
+            try:
+                info = probe(path, max_pixels=self.max_pixels)
+            except ImageReadError as exc:
+                self.skipped.append(SkippedFile(path, exc.reason, exc.detail))  # type: ignore[attr-defined]
+            else:
+                self.records.append(ImageRecord(
+                    path=path, label=label, group=group if group is not None else info.group,
+                    preset_split=preset, width=info.width, height=info.height, mode=info.mode,
+                    fmt=info.fmt, size_bytes=_size(path), frames=info.frames))
+        self._progress(path)
+
+    def _progress(self, current: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or self.seen - self._last_n >= _PROGRESS_EVERY_FILES or now - self._last_t >= _PROGRESS_EVERY_S:
+            self._last_n, self._last_t = self.seen, now
+            self.sink(ev.ScanProgress(self.seen, len(self.records), current))
+
+    def finish(self) -> None:
+        self._progress("", force=True)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name in ("__MACOSX", "Thumbs.db", "desktop.ini")
+
+
+def _subdirs(folder: Path) -> list[str]:
+    with os.scandir(folder) as it:
+        return sorted(e.name for e in it if e.is_dir() and not _hidden(e.name))
+
+
+def _top_files(folder: Path) -> list[str]:
+    with os.scandir(folder) as it:
+        return sorted(e.name for e in it if e.is_file() and not _hidden(e.name))
+
+
+def _walk_files(folder: Path, cancel: CancelToken | None = None) -> Iterator[str]:
+    """Every non-hidden file below ``folder``, depth-first, in sorted order (no symlinked folders)."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        raise_if_cancelled(cancel)
+        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
+        for name in sorted(filenames):
+            if not _hidden(name):
+                yield os.path.join(dirpath, name)
+
+
+def _examples(paths: Iterable[str], root: Path, n: int = 3) -> str:
+    names = []
+    for p in paths:
+        try:
+            names.append(os.path.relpath(p, root))
+        except ValueError:
+            names.append(p)
+    more = f", ... ({len(names) - n} more)" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
+
+
+def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
+         cancel: CancelToken | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> DatasetIndex:
+    """Index a dataset folder or CSV manifest, reading image headers only.
+
+    Parameters
+    ----------
+    source
+        A folder (``class_folders`` or ``split_folders`` layout) or a ``.csv`` manifest.
+    sink
+        Receives the events below.
+    cancel
+        Checked before every file; when set, :class:`~cnn_studio.cancel.Cancelled` is raised.
+    max_pixels
+        Images whose header announces more pixels are skipped (reason ``"too_large"``).
+
+    Returns
+    -------
+    DatasetIndex
+        ``records`` in class order then path order; ``skipped`` with reasons; ``notes`` saying
+        what was ignored.
+
+    Raises
+    ------
+    DatasetError
+        The source is missing or empty, has no class folders, or only one class.
+    Cancelled
+        ``cancel`` was set.
+
+    Events emitted
+    --------------
+    ``ScanStarted`` once, ``ScanProgress`` at most every 100 files or 0.1 s (and once at the end),
+    ``ScanFinished`` once.
+
+    Examples
+    --------
+    >>> index = scan("~/data/leaves")  # doctest: +SKIP
+    >>> index.class_names, index.counts()  # doctest: +SKIP
+    (('healthy', 'rust'), {'healthy': 120, 'rust': 95})
+    """
+    root = Path(source).expanduser().absolute()
+    if not root.exists():
+        raise DatasetError(f"The dataset {root} does not exist.",
+                           "Check the path, or choose the folder again (it may have been moved or renamed).")
+    sink(ev.ScanStarted(str(root)))
+    scanner = _Scanner(sink, cancel, max_pixels)
+    if root.is_file():
+        if root.suffix.lower() != ".csv":
+            raise DatasetError(f"{root} is a file, not a dataset folder or a CSV manifest.",
+                               "Choose the folder that holds one sub-folder per class, or a .csv file "
+                               "with the columns path,label.")
+        class_names, notes = _scan_csv(root, scanner)
+        layout = "csv"
+    else:
+        class_names, layout, notes = _scan_folder(root, scanner)
+    scanner.finish()
+    if scanner.ignored:
+        notes.append(f"ignored {len(scanner.ignored)} file(s) that are not images "
+                     f"({_examples(scanner.ignored, root if root.is_dir() else root.parent)})")
+    index = DatasetIndex(root=str(root), layout=layout, class_names=tuple(class_names),
+                         records=tuple(sorted(scanner.records, key=lambda r: (r.label, r.path))),
+                         skipped=tuple(scanner.skipped), notes=tuple(notes))
+    _require_two_classes(index, root)
+    sink(ev.ScanFinished(len(index.records), len(index.class_names), len(index.skipped)))
+    return index
+
+
+def _scan_folder(root: Path, scanner: _Scanner) -> tuple[list[str], str, list[str]]:
+    notes: list[str] = []
+    dirs = _subdirs(root)
+    top_files = _top_files(root)
+    if not dirs and not top_files:
+        raise DatasetError(f"The folder {root} is empty.",
+                           "Put one sub-folder per class in it (e.g. healthy/ and diseased/), each holding "
+                           "that class's images.")
+    if top_files:
+        notes.append(f"ignored {len(top_files)} file(s) at the top level of the folder "
+                     f"({_examples(top_files, Path('.'))}); only images inside class folders are used")
+    splits = {d: SPLIT_FOLDER_NAMES[d.lower()] for d in dirs if d.lower() in SPLIT_FOLDER_NAMES}
+    if dirs and len(splits) == len(dirs) and "train" in splits.values():
+        names = sorted({c for d in dirs for c in _subdirs(root / d)})
+        if not names:
+            raise DatasetError(f"The split folders in {root} ({', '.join(dirs)}) hold no class folders.",
+                               "Inside train/ (and val/, test/) put one sub-folder per class.")
+        label_of = {n: i for i, n in enumerate(names)}
+        for d in dirs:
+            for f in _top_files(root / d):
+                scanner.ignored.append(str(root / d / f))
+            for cls in _subdirs(root / d):
+                for path in _walk_files(root / d / cls, scanner.cancel):
+                    scanner.visit(path, label_of[cls], preset=splits[d])
+        return names, "split_folders", notes
+
+    names: list[str] = []
+    files_of: dict[str, list[str]] = {}
+    for d in dirs:
+        files = list(_walk_files(root / d, scanner.cancel))
+        if any(formats.reader_for(p) for p in files):
+            names.append(d)
+            files_of[d] = files
+        else:
+            notes.append(f"ignored folder {d!r}: it holds no image files")
+    if not names:
+        where = "at the top level" if any(formats.is_image_suffix(f) for f in top_files) else "anywhere"
+        raise DatasetError(f"No class folders with images were found in {root} (images {where}).",
+                           "Make one sub-folder per class inside this folder (e.g. cats/ and dogs/) and move "
+                           "each image into its class's folder.")
+    for label, cls in enumerate(names):
+        for path in files_of.pop(cls):
+            scanner.visit(path, label)
+    return names, "class_folders", notes
+
+
+def _column(header: list[str], choices: tuple[str, ...]) -> str | None:
+    lowered = {h.strip().lower(): h for h in header}
+    return next((lowered[c] for c in choices if c in lowered), None)
+
+
+def _scan_csv(manifest: Path, scanner: _Scanner) -> tuple[list[str], list[str]]:
+    notes: list[str] = []
+    try:
+        with open(manifest, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+            header = list(rows[0].keys()) if rows else []
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"The manifest {manifest} could not be read: {exc}.",
+                           "Save it as a UTF-8 CSV file with a header line path,label[,group].") from exc
+    if not rows:
+        raise DatasetError(f"The manifest {manifest} has no rows.",
+                           "Add a header line path,label[,group] and one line per image.")
+    path_col, label_col = _column(header, PATH_COLUMNS), _column(header, LABEL_COLUMNS)
+    group_col = _column(header, GROUP_COLUMNS)
+    split_col = _column(header, SPLIT_COLUMNS)
+    if path_col is None or label_col is None:
+        raise DatasetError(f"The manifest {manifest} has no 'path' and 'label' columns "
+                           f"(its header is: {', '.join(h for h in header if h)}).",
+                           "Make the first line of the CSV: path,label (optionally ,group).")
+    base = manifest.parent
+    labels = [(r.get(label_col) or "").strip() for r in rows]
+    names = sorted({lab for lab in labels if lab})
+    label_of = {n: i for i, n in enumerate(names)}
+    unlabeled = 0
+    for row, lab in zip(rows, labels, strict=True):
+        rel = (row.get(path_col) or "").strip()
+        if not rel or not lab:
+            unlabeled += 1
+            continue
+        path = os.path.normpath(os.path.join(base, rel))
+        group = (row.get(group_col) or "").strip() or None if group_col else None
+        if not os.path.isfile(path):
+            scanner.seen += 1
+            scanner.skipped.append(SkippedFile(path, "missing", "listed in the manifest but not found"))
+            continue
+        preset = SPLIT_FOLDER_NAMES.get((row.get(split_col) or "").strip().lower()) if split_col else None
+        scanner.visit(path, label_of[lab], group=group, preset=preset)
+    if unlabeled:
+        notes.append(f"ignored {unlabeled} manifest row(s) with an empty path or label")
+    return names, notes
+
+
+def _require_two_classes(index: DatasetIndex, root: Path) -> None:
+    counts = index.counts()
+    usable = [c for c, n in counts.items() if n > 0]
+    if not index.records:
+        reasons = Counter(s.reason for s in index.skipped)
+        why = f" ({', '.join(f'{n} {r}' for r, n in reasons.items())})" if reasons else ""
+        raise DatasetError(f"No usable images were found in {root}{why}.",
+                           f"Supported types: {formats.describe_formats()}. Check that the files open in an "
+                           "image viewer.")
+    if len(usable) < 2:
+        only = usable[0] if usable else "?"
+        raise DatasetError(f"Only one class ({only!r}) has images in {root}; a classifier needs at least two.",
+                           "Add a second class folder next to it (e.g. the 'normal' or 'other' images), each "
+                           "with its own images.")
