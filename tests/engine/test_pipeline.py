@@ -1,0 +1,132 @@
+"""The tf.data pipeline: shapes, scaling, resize policies, skipped files, caching, augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnn_studio.data.index import scan
+from cnn_studio.data.pipeline import SkipLog, load_image, make_dataset, make_datasets, needs_python_reader
+from cnn_studio.data.records import ImageRecord
+from cnn_studio.data.split import make_split
+
+
+def _record(path, label=0):
+    from cnn_studio.data.decode import probe
+
+    p = probe(path)
+    return ImageRecord(path=str(path), label=label, width=p.width, height=p.height, mode=p.mode, fmt=p.fmt)
+
+
+def _all(ds):
+    xs, ys = [], []
+    for x, y in ds:
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def test_batches_are_float_raw_pixels_with_labels(image_folder):
+    root = image_folder(per_class=6, size=40)
+    split = make_split(scan(root), val_fraction=0.34, seed=0)
+    ds = make_datasets(split, 32, 4)
+    x, y = _all(ds.train)
+    assert x.shape == (ds.train_count, 32, 32, 3) and x.dtype == np.float32
+    assert 0 <= x.min() and x.max() <= 255 and x.max() > 200, "raw 0-255 pixels, not preprocessed"
+    assert sorted(y.tolist()) == sorted(r.label for r in split.train)
+    xv, yv = _all(ds.val)
+    assert xv.shape[0] == ds.val_count and ds.steps_per_epoch == -(-ds.train_count // 4)
+
+
+def test_pure_red_stays_red(tmp_path):
+    p = tmp_path / "red.png"
+    Image.new("RGB", (20, 10), (255, 0, 0)).save(p)
+    x, _ = _all(make_dataset([_record(p)], 16, 1))
+    assert np.allclose(x[0, 8, 8], [255, 0, 0], atol=1)
+    assert np.allclose(load_image(p, 16), x[0], atol=1)
+
+
+def test_resize_policies(tmp_path):
+    p = tmp_path / "wide.png"
+    arr = np.full((10, 40, 3), 200, np.uint8)
+    arr[:, 15:25] = 50  # dark centre stripe
+    Image.fromarray(arr).save(p)
+    pad = load_image(p, 40, "pad")
+    assert pad[0].max() == 0 and pad[20, 0].min() > 150, "pad keeps aspect: black bars top and bottom"
+    crop = load_image(p, 40, "crop")
+    assert crop[:, :].mean() < 120, "crop keeps the dark centre"
+    stretch = load_image(p, 40, "stretch")
+    assert stretch[0].min() > 40 and stretch.shape == (40, 40, 3)
+
+
+def test_truncated_file_is_skipped_and_counted_and_epoch_completes(image_folder):
+    root = image_folder(per_class=5)
+    index = scan(root)
+    victim = index.records[2].path
+    data = open(victim, "rb").read()
+    open(victim, "wb").write(data[: len(data) // 2])
+    skips = SkipLog()
+    ds = make_dataset(index.records, 32, 4, skips=skips)
+    for _ in range(2):  # the second (cached) epoch has the same size
+        x, _ = _all(ds)
+        assert x.shape[0] == len(index.records) - 1
+    assert skips.paths == [victim]
+
+
+def test_python_path_for_16_bit_and_dicom_like_inputs(tmp_path):
+    import tifffile
+
+    p = tmp_path / "scan16.tif"
+    ramp = np.tile(np.linspace(1000, 3000, 32, dtype=np.uint16), (32, 1))
+    tifffile.imwrite(p, ramp)
+    rec = _record(p)
+    assert needs_python_reader(rec)
+    x, _ = _all(make_dataset([rec], 32, 1))
+    assert x.min() <= 5 and x.max() >= 250, "16-bit range scaled to 0-255, not truncated"
+    assert np.all(np.diff(x[0, 0, :, 0]) >= -1), "ordering preserved"
+
+
+def test_rotated_jpeg_goes_through_python_and_is_upright(tmp_path):
+    p = tmp_path / "rot.jpg"
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[:, :20] = 255  # left half white
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 CW for display
+    img.save(p, exif=exif, quality=95)
+    rec = _record(p)
+    assert needs_python_reader(rec)
+    x = load_image(p, 40)
+    assert x[:10].mean() > 200 and x[30:].mean() < 60, "after EXIF rotation the white half is on top"
+
+
+def test_disk_cache_and_shuffle_reproducible(image_folder, tmp_path):
+    index = scan(image_folder(per_class=6))
+    cache = tmp_path / "cache"
+    a = make_dataset(index.records, 32, 3, shuffle=True, seed=7, cache="disk", cache_dir=cache)
+    b = make_dataset(index.records, 32, 3, shuffle=True, seed=7, cache="none")
+    ya = np.concatenate([y.numpy() for _, y in a])
+    yb = np.concatenate([y.numpy() for _, y in b])
+    assert ya.tolist() == yb.tolist()
+    assert any(cache.iterdir()), "disk cache written"
+
+
+def test_augmentation_changes_train_but_not_val(image_folder):
+    split = make_split(scan(image_folder(per_class=6)), val_fraction=0.34, seed=0)
+    plain = make_datasets(split, 32, 64, seed=1)
+    aug = make_datasets(split, 32, 64, augment=("rotate", "brightness"), seed=1)
+    xp, _ = _all(plain.val)
+    xa, _ = _all(aug.val)
+    assert np.array_equal(xp, xa)
+    tp = np.sort(_all(plain.train)[0].reshape(len(split.train), -1).sum(1))
+    ta = np.sort(_all(aug.train)[0].reshape(len(split.train), -1).sum(1))
+    assert not np.allclose(tp, ta)
+    assert _all(aug.train)[0].max() <= 255.0
+
+
+def test_unknown_resize_policy_is_a_clear_error(image_folder):
+    from cnn_studio.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="stretch"):
+        make_dataset(scan(image_folder(per_class=3)).records, 32, 2, resize="squash")
