@@ -1,0 +1,148 @@
+"""Backbone + head = the classifier CNN Studio trains, saves and exports.
+
+::
+
+    image (raw RGB 0–255, any size) → Resizing(S, S) → preprocessing layers → backbone (one nested
+    layer named "backbone", called with training=False) → GlobalAveragePooling2D "pool"
+    → Dropout "head_dropout" → Dense softmax "predictions" (float32)
+
+Calling the backbone with ``training=False`` keeps its BatchNormalization layers in inference
+mode even after they are unfrozen for fine-tuning (Keras' transfer-learning guide), so a few
+hundred images cannot wreck the ImageNet statistics.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from cnn_studio.backbones import registry
+from cnn_studio.backbones.preprocessing import preprocessing_layers
+from cnn_studio.backbones.registry import BackboneSpec
+from cnn_studio.backbones.weights import load_weights_file, offline_error, resolve_weights
+from cnn_studio.errors import ConfigError
+
+BACKBONE_LAYER = "backbone"
+
+
+def _constructor(spec: BackboneSpec):
+    module, attr = spec.constructor.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "none"):
+    """The headless feature extractor (no top), weights resolved, renamed ``"backbone"``."""
+    spec = registry.get(spec)
+    if image_size < spec.min_size:
+        raise ConfigError(f"Image size for {spec.label}: expected at least {spec.min_size} pixels, "
+                          f"received {image_size}.", f"Use {spec.input_size} (its default) or more.")
+    resolved = resolve_weights(spec, weights, image_size)
+    kwargs = dict(spec.constructor_kwargs)
+    ctor_weights = "imagenet" if resolved == "imagenet" else None
+    try:
+        base = _constructor(spec)(include_top=False, weights=ctor_weights,
+                                  input_shape=(image_size, image_size, 3), pooling=None, **kwargs)
+    except Exception as exc:  # Keras raises a bare Exception("URL fetch failure ...") offline
+        text = str(exc)
+        if resolved == "imagenet" and any(w in text for w in ("URL fetch", "download", "urlopen",
+                                                              "Name or service", "HTTP", "Errno")):
+            raise offline_error(spec, image_size, text.splitlines()[0][:200]) from exc
+        raise
+    if resolved not in (None, "imagenet"):
+        load_weights_file(base, resolved, spec)
+    base.name = BACKBONE_LAYER
+    return base
+
+
+def build_classifier(spec_or_key: BackboneSpec | str, n_classes: int, *, weights: str = "none",
+                     image_size: int | None = None, dropout: float = 0.2):
+    """Build the full classifier (see module docstring).
+
+    Parameters
+    ----------
+    spec_or_key : a :class:`BackboneSpec` or its key ("mobilenet_v2", "VGG16" ...).
+    n_classes : number of output classes (>= 2).
+    weights : "imagenet", "none" or the path of a weights file for the backbone.
+    image_size : the side the image is resized to inside the model (default: the backbone's).
+    dropout : dropout rate before the final Dense layer.
+
+    Raises
+    ------
+    WeightsUnavailable
+        If ImageNet weights are needed but not cached and cannot be downloaded.
+    """
+    import keras
+
+    spec = registry.get(spec_or_key)
+    if n_classes < 2:
+        raise ConfigError(f"Number of classes: expected at least 2, received {n_classes}.")
+    size = int(image_size or spec.input_size)
+    base = build_backbone(spec, size, weights)
+    inputs = keras.Input(shape=(None, None, 3), name="image")
+    x = keras.layers.Resizing(size, size, name="resize")(inputs)
+    for layer in preprocessing_layers(spec.preprocess):
+        x = layer(x)
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=f"cnn_studio_{spec.key}")
+    return model
+
+
+def backbone_of(model):
+    """The nested backbone layer of a classifier."""
+    return model.get_layer(BACKBONE_LAYER)
+
+
+def input_size_of(model) -> int:
+    """The side images are resized to inside the model."""
+    return int(model.get_layer("resize").height)
+
+
+def freeze_backbone(model) -> None:
+    """Freeze every backbone weight (phase 1: only the head learns)."""
+    backbone_of(model).trainable = False
+
+
+def unfreeze_top(model, n: int) -> int:
+    """Unfreeze the top ``n`` weight-carrying layers of the backbone, keeping BatchNorm frozen.
+
+    Returns the number of backbone layers left trainable.
+    """
+    import keras
+
+    base = backbone_of(model)
+    base.trainable = True
+    weighted = [layer for layer in base.layers if layer.weights]
+    cut = max(len(weighted) - max(n, 0), 0)
+    trainable = 0
+    for i, layer in enumerate(weighted):
+        layer.trainable = i >= cut and not isinstance(layer, keras.layers.BatchNormalization)
+        trainable += int(layer.trainable)
+    return trainable
+
+
+def trainable_layer_count(model) -> int:
+    """Backbone layers with trainable weights (0 when frozen)."""
+    base = backbone_of(model)
+    if not base.trainable:
+        return 0
+    return sum(1 for layer in base.layers if layer.trainable and layer.trainable_weights)
+
+
+def split_for_feature_cache(model):
+    """(feature_model, head_model): image → pooled features, and features → probabilities.
+
+    The head model reuses the classifier's own "head_dropout" and "predictions" layers, so
+    training it on cached features trains the full model's head (weights are shared).
+    """
+    import keras
+
+    pool = model.get_layer("pool")
+    feature_model = keras.Model(model.inputs, pool.output, name="features")
+    width = pool.output.shape[-1]
+    feats = keras.Input(shape=(width,), name="features")
+    x = model.get_layer("head_dropout")(feats)
+    out = model.get_layer("predictions")(x)
+    head_model = keras.Model(feats, out, name="head")
+    return feature_model, head_model

@@ -1,0 +1,38 @@
+"""``cnn-studio backbones``: the backbones, their sizes, speed, when to pick each, and weights availability."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("backbones", help="list the backbones and whether their ImageNet weights are cached",
+                       description="List the backbones CNN Studio can fine-tune, with input size, parameters, "
+                       "speed, when to pick each, and whether its ImageNet weights are available offline.")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnn_studio.backbones.registry import all_specs
+    from cnn_studio.backbones.weights import weights_status
+
+    rows = []
+    for spec in all_specs():
+        st = weights_status(spec)
+        rows.append({"key": spec.key, "label": spec.label, "family": spec.family, "input_size": spec.input_size,
+                     "min_size": spec.min_size, "params_millions": spec.params_millions, "speed": spec.speed,
+                     "weights": "cached" if st.available else ("n/a" if st.source == "not_applicable" else "not cached"),
+                     "weights_path": st.path, "weights_file": spec.weights_file_notop,
+                     "when_to_pick": spec.when_to_pick})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'key':<20}{'input':>6}{'params':>9}  {'speed':<7}{'imagenet':<12}when to pick")
+    for r in rows:
+        print(f"{r['key']:<20}{r['input_size']:>6}{r['params_millions']:>8.1f}M  {r['speed']:<7}{r['weights']:<12}"
+              f"{r['when_to_pick']}")
+    print("\nImageNet weights are downloaded by Keras on first use into ~/.keras/models "
+          "(or $KERAS_HOME/models); offline, copy the file there or train with --weights none.")
+    return 0
