@@ -93,7 +93,7 @@ class TrainStarted:
 
 @dataclass(frozen=True)
 class PhaseStarted:
-    """A training phase began: ``name`` is "head" (backbone frozen) or "fine_tune"."""
+    """A training phase began: "head" (backbone frozen), "fine_tune" (top unfrozen) or "scratch" (all, no pretrained weights)."""
 
     name: str
     epochs: int

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 def SmallCNN(include_top: bool = False, weights=None, input_tensor=None, input_shape=None,  # noqa: N802
              pooling=None, classes: int = 1000, classifier_activation="softmax", name: str = "small_cnn"):
-    """Four Conv–BatchNorm–ReLU–MaxPool blocks (16, 32, 64, 128 filters); ~100 k parameters.
+    """Four Conv–ReLU–MaxPool blocks (16, 32, 64, 128 filters); ~100 k parameters.
+
+    No BatchNormalization on purpose: with a few hundred images an epoch is a dozen steps, too
+    few for BatchNorm's moving statistics to settle, so a BN network scores well while training
+    and near chance when evaluated.
 
     The signature mirrors ``keras.applications`` constructors so the classifier builder treats it
     like any other backbone. It has no pretrained weights: ``weights`` must be ``None`` or a file.
@@ -18,8 +22,7 @@ def SmallCNN(include_top: bool = False, weights=None, input_tensor=None, input_s
     inputs = keras.Input(shape=input_shape or (None, None, 3), tensor=input_tensor)
     x = inputs
     for i, width in enumerate((16, 32, 64, 128), start=1):
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{i}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = layers.Conv2D(width, 3, padding="same", kernel_initializer="he_normal", name=f"block{i}_conv")(x)
         x = layers.ReLU(name=f"block{i}_relu")(x)
         if i < 4:
             x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
