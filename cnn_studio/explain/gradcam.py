@@ -1,0 +1,201 @@
+"""Grad-CAM and Grad-CAM++: which parts of the image made the model choose a class.
+
+The heat map is computed at the resolution of a late convolution (by default the last one, found
+inside the nested backbone), from the gradient of the class's pre-softmax score. It is then
+enlarged and laid over the user's own, original picture (:func:`explain_file`).
+
+References: Selvaraju et al., "Grad-CAM", ICCV 2017; Chattopadhay et al., "Grad-CAM++", WACV 2018.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnn_studio.errors import ConfigError
+from cnn_studio.explain.architecture import iter_layers, output_shape
+from cnn_studio.explain.colormap import apply_colormap
+from cnn_studio.explain.feature_maps import LayerTap, as_batch
+
+METHODS = ("gradcam", "gradcam++")
+_CAM_TYPES = {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Activation", "ReLU", "LeakyReLU", "ELU",
+              "PReLU", "Add", "Concatenate", "Multiply", "BatchNormalization"}
+
+
+@dataclass(frozen=True)
+class GradCam:
+    """A class-activation heat map: ``heatmap`` float32 (h, w) in [0, 1] at the layer's resolution."""
+
+    heatmap: np.ndarray
+    class_index: int
+    class_prob: float
+    layer_name: str
+    method: str = "gradcam"
+
+
+def find_last_conv_layer(model) -> str:
+    """Path of the last layer with a 4-D output that is a convolution, activation or merge.
+
+    Looks inside the nested "backbone" model, e.g. ``"backbone/block4_relu"`` or
+    ``"backbone/out_relu"``.
+
+    Raises
+    ------
+    ConfigError
+        If the model has no such layer (it is not a CNN).
+    """
+    found = None
+    for path, layer in iter_layers(model):
+        if type(layer).__name__ in _CAM_TYPES and len(output_shape(layer)) == 4:
+            found = path
+    if found is None:
+        raise ConfigError(f"{model.name} has no convolution layer to explain.",
+                          "Grad-CAM needs a convolutional network; choose a CNN backbone.")
+    return found
+
+
+def gradcam(model, image: np.ndarray, *, class_index: int | None = None, layer: str | None = None,
+            method: str = "gradcam") -> GradCam:
+    """Grad-CAM (or Grad-CAM++) heat map of ``class_index`` for one image.
+
+    Parameters
+    ----------
+    model : the classifier (raw RGB 0–255 in, class probabilities out).
+    image : raw RGB 0–255 ``(H, W, 3)`` at the model's input size (``pipeline.load_image``).
+    class_index : the class to explain; ``None`` explains the predicted class.
+    layer : layer path (see ``feature_maps.list_feature_layers``); default :func:`find_last_conv_layer`.
+    method : "gradcam" or "gradcam++".
+
+    Returns
+    -------
+    GradCam
+        The heat map (all zeros when nothing speaks for the class), the class and its probability.
+
+    Examples
+    --------
+    >>> cam = gradcam(model, load_image("leaf.jpg", 224))  # doctest: +SKIP
+    >>> cam.heatmap.shape, cam.layer_name  # doctest: +SKIP
+    ((7, 7), 'backbone/out_relu')
+    """
+    import tensorflow as tf
+
+    if method not in METHODS:
+        raise ConfigError(f"Explanation method: expected one of {', '.join(METHODS)}, received {method!r}.")
+    tap = LayerTap(model, layer or find_last_conv_layer(model))
+    x = tf.convert_to_tensor(as_batch(image))
+    with tf.GradientTape() as tape:
+        acts, scores = tap(x, logits=True)
+        scores = tf.cast(scores, tf.float32)
+        probs = tf.nn.softmax(scores) if tap.gives_logits else scores
+        n_classes = int(scores.shape[-1])
+        ci = int(tf.argmax(probs[0])) if class_index is None else int(class_index)
+        if not 0 <= ci < n_classes:
+            raise ConfigError(f"Class index: expected 0 to {n_classes - 1}, received {ci}.")
+        score = scores[:, ci]
+    grads = tape.gradient(score, acts)
+    if acts.shape.rank != 4 or grads is None:
+        raise ConfigError(f"Layer {tap.path} does not produce 2-D maps that the class depends on.",
+                          "Choose a convolution layer of the backbone (see --list-layers).")
+    a = tf.cast(acts, tf.float32)[0]
+    g = tf.cast(grads, tf.float32)[0]
+    if method == "gradcam":
+        weights = tf.reduce_mean(g, axis=(0, 1))
+    else:
+        g2, g3 = g * g, g * g * g
+        denom = 2.0 * g2 + tf.reduce_sum(a, axis=(0, 1), keepdims=True) * g3
+        alpha = g2 / tf.where(tf.abs(denom) > 1e-12, denom, tf.ones_like(denom))
+        weights = tf.reduce_sum(alpha * tf.nn.relu(g), axis=(0, 1))
+    cam = tf.nn.relu(tf.reduce_sum(a * weights, axis=-1)).numpy()
+    peak = float(cam.max()) if cam.size else 0.0
+    heat = (cam / peak if peak > 0 and np.isfinite(peak) else np.zeros_like(cam)).astype(np.float32)
+    return GradCam(heatmap=heat, class_index=ci, class_prob=float(probs[0, ci]), layer_name=tap.path,
+                   method=method)
+
+
+def upsample(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear enlargement of a heat map to ``size`` = (H, W); float32 in [0, 1]."""
+    from PIL import Image
+
+    h, w = int(size[0]), int(size[1])
+    img = Image.fromarray(np.asarray(heatmap, np.float32), mode="F")
+    out = np.asarray(img.resize((w, h), Image.Resampling.BILINEAR), np.float32)
+    return np.clip(out, 0.0, 1.0)
+
+
+def overlay(image_uint8: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.4,
+            colormap: str = "jet") -> np.ndarray:
+    """Blend a coloured heat map over an RGB image: uint8 ``(H, W, 3)``.
+
+    ``heatmap`` is enlarged to the image's size if needed; ``alpha`` is the heat map's weight.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"Overlay alpha: expected a number from 0 to 1, received {alpha}.")
+    img = np.asarray(image_uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    heat = np.asarray(heatmap, np.float32)
+    if heat.shape != img.shape[:2]:
+        heat = upsample(heat, img.shape[:2])
+    colour = apply_colormap(heat, colormap).astype(np.float32)
+    blended = (1.0 - alpha) * img[..., :3].astype(np.float32) + alpha * colour
+    return np.clip(np.round(blended), 0, 255).astype(np.uint8)
+
+
+def heatmap_on_original(heatmap: np.ndarray, original_size: tuple[int, int], image_size: int,
+                        resize: str = "stretch") -> np.ndarray:
+    """Map a heat map of the model's square input back onto the original ``(H, W)`` picture.
+
+    Undoes the pipeline's resize policy: "stretch" rescales, "crop" puts the map on the central
+    square (zero outside it), "pad" drops the padding bands.
+    """
+    h, w = int(original_size[0]), int(original_size[1])
+    if resize == "stretch":
+        return upsample(heatmap, (h, w))
+    if resize == "crop":
+        side = min(h, w)
+        out = np.zeros((h, w), np.float32)
+        top, left = (h - side) // 2, (w - side) // 2
+        out[top:top + side, left:left + side] = upsample(heatmap, (side, side))
+        return out
+    if resize == "pad":
+        s = image_size
+        square = upsample(heatmap, (s, s))
+        scale = s / max(h, w)
+        ch, cw = max(1, round(h * scale)), max(1, round(w * scale))
+        top, left = (s - ch) // 2, (s - cw) // 2
+        return upsample(square[top:top + ch, left:left + cw], (h, w))
+    raise ConfigError(f"Resize policy: expected stretch, pad or crop, received {resize!r}.")
+
+
+def explain_file(model, path: str | Path, image_size: int, resize: str = "stretch", class_index: int | None = None,
+                 *, method: str = "gradcam", layer: str | None = None, alpha: float = 0.4,
+                 colormap: str = "jet") -> tuple[np.ndarray, GradCam, np.ndarray]:
+    """Explain one image file and draw the heat map over the user's original picture.
+
+    Parameters
+    ----------
+    model : the classifier.
+    path : an image file (any format ``decode_file`` reads).
+    image_size, resize : how the model's pipeline sized the image (the run's config).
+    class_index, method, layer : see :func:`gradcam`.
+    alpha, colormap : see :func:`overlay`.
+
+    Returns
+    -------
+    (original uint8 (H, W, 3), GradCam, overlay uint8 (H, W, 3))
+
+    Raises
+    ------
+    ImageReadError
+        If the file cannot be decoded.
+    """
+    from cnn_studio.data.decode import decode_file
+    from cnn_studio.data.pipeline import resize_image
+
+    original = decode_file(path)
+    model_input = np.round(np.clip(np.asarray(resize_image(original, image_size, resize)), 0, 255))
+    cam = gradcam(model, model_input.astype(np.float32), class_index=class_index, layer=layer, method=method)
+    heat = heatmap_on_original(cam.heatmap, original.shape[:2], image_size, resize)
+    return original, cam, overlay(original, heat, alpha=alpha, colormap=colormap)
