@@ -18,7 +18,7 @@ import importlib
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.preprocessing import preprocessing_layers
 from cnn_studio.backbones.registry import BackboneSpec
-from cnn_studio.backbones.weights import load_weights_file, offline_error, resolve_weights
+from cnn_studio.backbones.weights import imagenet_download, load_weights_file, resolve_weights
 from cnn_studio.errors import ConfigError
 
 BACKBONE_LAYER = "backbone"
@@ -30,25 +30,37 @@ def _constructor(spec: BackboneSpec):
 
 
 def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "none"):
-    """The headless feature extractor (no top), weights resolved, renamed ``"backbone"``."""
+    """The headless feature extractor (no top, no pooling) named ``"backbone"``, weights loaded.
+
+    Parameters
+    ----------
+    spec : a :class:`BackboneSpec` or its key.
+    image_size : the square input side (at least ``spec.min_size``).
+    weights : "none", "imagenet" or the path of a weights file (see :func:`resolve_weights`).
+
+    Raises
+    ------
+    ConfigError
+        ``image_size`` below the backbone's minimum.
+    WeightsUnavailable
+        ImageNet weights neither cached nor downloadable, or a weights file that does not fit.
+    """
     spec = registry.get(spec)
     if image_size < spec.min_size:
         raise ConfigError(f"Image size for {spec.label}: expected at least {spec.min_size} pixels, "
                           f"received {image_size}.", f"Use {spec.input_size} (its default) or more.")
     resolved = resolve_weights(spec, weights, image_size)
-    kwargs = dict(spec.constructor_kwargs)
-    ctor_weights = "imagenet" if resolved == "imagenet" else None
-    try:
-        base = _constructor(spec)(include_top=False, weights=ctor_weights,
-                                  input_shape=(image_size, image_size, 3), pooling=None, **kwargs)
-    except Exception as exc:  # Keras raises a bare Exception("URL fetch failure ...") offline
-        text = str(exc)
-        if resolved == "imagenet" and any(w in text for w in ("URL fetch", "download", "urlopen",
-                                                              "Name or service", "HTTP", "Errno")):
-            raise offline_error(spec, image_size, text.splitlines()[0][:200]) from exc
-        raise
-    if resolved not in (None, "imagenet"):
-        load_weights_file(base, resolved, spec)
+    ctor = _constructor(spec)
+    # Not name=: EfficientNetV2 looks its block table up by its own model name.
+    kwargs = dict(spec.constructor_kwargs, include_top=False, input_shape=(image_size, image_size, 3),
+                  pooling=None)
+    if resolved == "imagenet":
+        with imagenet_download(spec, image_size):
+            base = ctor(weights="imagenet", **kwargs)
+    else:
+        base = ctor(weights=None, **kwargs)
+        if resolved is not None:
+            load_weights_file(base, resolved, spec)
     base.name = BACKBONE_LAYER
     return base
 

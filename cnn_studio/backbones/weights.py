@@ -3,12 +3,16 @@
 :func:`weights_status` answers "are the ImageNet weights available offline?" by looking for the
 file in Keras' own cache (``$KERAS_HOME/models``, default ``~/.keras/models``) without importing
 TensorFlow or touching the network. :func:`resolve_weights` decides what to hand to the
-constructor and turns an offline download failure into :class:`WeightsUnavailable` that names the
-file and the folder to put it in.
+constructor, downloading missing ImageNet weights with Keras' own ``get_file``, and turns an
+offline failure into :class:`WeightsUnavailable` that names the file and the folder to put it in.
+:func:`load_weights_file` loads a user's file and explains a file that does not fit.
 """
 
 from __future__ import annotations
 
+import math
+import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +34,19 @@ class WeightsStatus:
 
 
 def weights_status(spec: BackboneSpec | str, image_size: int | None = None) -> WeightsStatus:
-    """Look for the backbone's no-top ImageNet weights in the Keras cache (no download, no TF)."""
+    """Look for the backbone's no-top ImageNet weights in the Keras cache (no download, no TF).
+
+    Parameters
+    ----------
+    spec : a :class:`BackboneSpec` or its key.
+    image_size : the training image size (MobileNetV2's file depends on it; others ignore it).
+
+    Returns
+    -------
+    WeightsStatus
+        ``source`` is "cache" (file present), "none" (not downloaded yet) or "not_applicable"
+        (a backbone without pretrained weights, e.g. ``small_cnn``).
+    """
     spec = get(spec)
     name = spec.weights_file_for(image_size)
     if name is None:
@@ -44,27 +60,70 @@ def weights_status(spec: BackboneSpec | str, image_size: int | None = None) -> W
                          f"(needs internet), or put the file at {path}.")
 
 
-def offline_error(spec: BackboneSpec, image_size: int | None = None, cause: str = "") -> WeightsUnavailable:
+def weights_origin(spec: BackboneSpec | str, image_size: int | None = None) -> str | None:
+    """The URL Keras downloads the no-top ImageNet weights from (None without pretrained weights)."""
+    spec = get(spec)
+    name = spec.weights_file_for(image_size)
+    if name is None:
+        return None
+    return _ORIGIN_BASE.get(spec.key, _KERAS_APPS + spec.key.replace("_", "") + "/") + name
+
+
+_KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+_ORIGIN_BASE = {  # as in keras/src/applications/*.py (BASE_WEIGHTS_PATH / WEIGHTS_PATH_NO_TOP)
+    "mobilenet_v2": _KERAS_APPS + "mobilenet_v2/",
+    "mobilenet_v3_small": _KERAS_APPS + "mobilenet_v3/",
+    "mobilenet_v3_large": _KERAS_APPS + "mobilenet_v3/",
+    "efficientnet_b0": "https://storage.googleapis.com/keras-applications/",
+    "efficientnet_b1": "https://storage.googleapis.com/keras-applications/",
+    "efficientnet_b2": "https://storage.googleapis.com/keras-applications/",
+    "efficientnet_b3": "https://storage.googleapis.com/keras-applications/",
+    "efficientnet_v2_b0": _KERAS_APPS + "efficientnet_v2/",
+    "resnet50": _KERAS_APPS + "resnet/",
+    "resnet50_v2": _KERAS_APPS + "resnet/",
+    "vgg16": _KERAS_APPS + "vgg16/",
+    "vgg19": _KERAS_APPS + "vgg19/",
+    "inception_v3": _KERAS_APPS + "inception_v3/",
+    "xception": _KERAS_APPS + "xception/",
+    "densenet121": _KERAS_APPS + "densenet/",
+    "convnext_tiny": _KERAS_APPS + "convnext/",
+}
+
+
+def offline_error(spec: BackboneSpec | str, image_size: int | None = None, cause: str = "") -> WeightsUnavailable:
+    """The error for ImageNet weights that are neither cached nor downloadable: file, folder, what to do."""
+    spec = get(spec)
     name = spec.weights_file_for(image_size)
     folder = keras_cache_dir()
     return WeightsUnavailable(
-        f"The ImageNet weights for {spec.label} ({name}) are not on this computer and could not be "
+        f"The ImageNet weights for {spec.label} ({name}) are not in {folder} and could not be "
         f"downloaded{': ' + cause if cause else ''}.",
         f"Copy {name} into {folder} (from a computer with internet, where Keras keeps it in "
-        f"~/.keras/models), or choose a local weights file, or train from scratch (weights: none).",
+        f"~/.keras/models; URL: {weights_origin(spec, image_size)}), or choose a local weights file, "
+        "or train from scratch (weights: none).",
     )
 
 
 def resolve_weights(spec: BackboneSpec | str, weights: str, image_size: int | None = None) -> str | None:
     """What to pass as the constructor's ``weights``: ``None``, ``"imagenet"`` or a file path.
 
-    ``"imagenet"`` is returned as is — Keras' own ``get_file`` then finds the cached file or
-    downloads it; :func:`build_backbone` turns a failed download into :class:`WeightsUnavailable`.
+    Parameters
+    ----------
+    spec : a :class:`BackboneSpec` or its key.
+    weights : "none" (train from scratch), "imagenet", or the path of a .h5/.weights.h5/.keras file.
+    image_size : the training image size (selects MobileNetV2's weights file).
+
+    Returns
+    -------
+    str or None
+        ``None`` for "none"; ``"imagenet"`` once the file is in Keras' cache (downloaded here with
+        Keras' own ``get_file`` if it was not); the file path for a local file.
 
     Raises
     ------
     WeightsUnavailable
-        For a missing file, a wrong suffix, or ImageNet weights a backbone does not have.
+        ImageNet weights neither cached nor downloadable (offline), a backbone without ImageNet
+        weights, a missing file or a file that is not a Keras weights file.
     """
     spec = get(spec)
     w = (weights or "none").strip()
@@ -74,6 +133,8 @@ def resolve_weights(spec: BackboneSpec | str, weights: str, image_size: int | No
         if not spec.has_pretrained_weights:
             raise WeightsUnavailable(f"{spec.label} has no ImageNet weights.",
                                      "Use weights: none (it is designed to train from scratch).")
+        if not weights_status(spec, image_size).available:
+            _download(spec, image_size)
         return "imagenet"
     path = Path(w).expanduser()
     if not path.is_file():
@@ -86,13 +147,124 @@ def resolve_weights(spec: BackboneSpec | str, weights: str, image_size: int | No
     return str(path)
 
 
-def load_weights_file(model, path: str | Path, spec: BackboneSpec) -> None:
-    """Load a user's weights file into a backbone, with a clear error when it does not fit."""
+def _download(spec: BackboneSpec, image_size: int | None) -> None:
+    """Fetch the no-top weights into Keras' cache with Keras' own ``get_file`` (the constructor checks the hash)."""
+    from keras.utils import get_file
+
+    with imagenet_download(spec, image_size):
+        # cache_dir explicit: Keras reads $KERAS_HOME once, at import; keras_cache_dir() reads it now.
+        get_file(spec.weights_file_for(image_size), weights_origin(spec, image_size),
+                 cache_dir=str(keras_cache_dir().parent), cache_subdir="models")
+
+
+def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | None = None) -> None:
+    """Load a user's weights file into a headless backbone, or say clearly why it does not fit.
+
+    Keras 3 skips parts of a file that match no layer with only a warning ("will retain their
+    freshly-initialized weights"); such a partial load is treated as a mismatch too, so a model
+    never trains silently from half-random weights.
+
+    Raises
+    ------
+    WeightsUnavailable
+        "This file does not fit VGG16: expected 26 weight arrays (14.7 M parameters), received ...".
+    """
+    import warnings
+
+    label = get(spec).label if spec is not None else base_model.name
+    error: Exception | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            base_model.load_weights(str(path))
+        except Exception as exc:  # noqa: BLE001 - h5py/Keras raise ValueError, KeyError, OSError ...
+            error = exc
+    partial = [w for w in caught if "freshly-initialized" in str(w.message) or "could not be loaded" in str(w.message)]
+    if error is None and not partial:
+        return
+    expected = _describe_arrays([tuple(v.shape) for v in base_model.weights])
+    received = _describe_arrays(_file_shapes(Path(path)))
+    detail = ""
+    if expected == received:  # same counts, still refused: pass on Keras' own first line
+        first = str(error or partial[0].message).strip().splitlines()
+        detail = f" ({first[0][:200]})" if first else ""
+    raise WeightsUnavailable(
+        f"The weights file {Path(path).name} does not fit {label}: expected {expected}, received {received}{detail}.",
+        "Choose the no-top weights file made for this backbone"
+        + (f" (e.g. {get(spec).weights_file_notop})" if spec is not None and get(spec).weights_file_notop else "")
+        + ", or use weights: imagenet or none.",
+    ) from error
+
+
+def _describe_arrays(shapes: list[tuple[int, ...]] | None) -> str:
+    if shapes is None:
+        return "a file Keras cannot read"
+    params = sum(math.prod(s) for s in shapes)
+    return f"{len(shapes)} weight arrays ({params / 1e6:.2f} M parameters)"
+
+
+def _file_shapes(path: Path) -> list[tuple[int, ...]] | None:
+    """The shapes of every array stored in an .h5/.weights.h5 file or a .keras archive (None if unreadable)."""
+    import zipfile
+
+    import h5py
+
+    shapes: list[tuple[int, ...]] = []
+
+    def visit(_name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.shape:
+            shapes.append(tuple(obj.shape))
+
     try:
-        model.load_weights(str(path))
-    except Exception as exc:  # noqa: BLE001 - h5py/Keras raise ValueError, KeyError, OSError ...
-        raise WeightsUnavailable(
-            f"The weights file {Path(path).name} does not fit {spec.label}: {str(exc).splitlines()[0][:300]}",
-            f"Choose the no-top weights file made for {spec.label} (e.g. {spec.weights_file_notop}), "
-            "or use weights: imagenet or none.",
-        ) from exc
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+                with h5py.File(member, "r") as f:
+                    f.visititems(visit)
+        else:
+            with h5py.File(path, "r") as f:
+                f.visititems(visit)
+    except (OSError, KeyError, ValueError):
+        return None
+    return shapes
+
+
+@contextmanager
+def imagenet_download(spec: BackboneSpec | str, image_size: int | None = None, timeout_s: float = 30.0):
+    """Around a constructor called with ``weights="imagenet"``: Keras' own cache or download.
+
+    Keras' ``get_file`` finds the cached file or downloads it. Offline, the download fails (a bare
+    ``Exception("URL fetch failure ...")`` wrapping a ``URLError``); that becomes
+    :class:`WeightsUnavailable` naming the file and the folder to copy it into. A socket timeout
+    (only if none is set) keeps a network that drops packets from hanging the build forever.
+    """
+    spec = get(spec)
+    previous = socket.getdefaulttimeout()
+    if previous is None:
+        socket.setdefaulttimeout(timeout_s)
+    try:
+        yield
+    except Exception as exc:
+        if _is_download_failure(exc):
+            raise offline_error(spec, image_size, str(exc).strip().splitlines()[0][:200]) from exc
+        if "corrupted file" in str(exc) or "Incomplete" in str(exc):
+            raise WeightsUnavailable(
+                f"The downloaded ImageNet weights for {spec.label} are damaged ({spec.weights_file_for(image_size)}).",
+                f"Delete {keras_cache_dir() / (spec.weights_file_for(image_size) or '')} and try again, "
+                "or train from scratch (weights: none).") from exc
+        raise
+    finally:
+        if previous is None:
+            socket.setdefaulttimeout(None)
+
+
+def _is_download_failure(exc: BaseException) -> bool:
+    import urllib.error
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # the exception and what it was raised from / during
+        if seen is None:
+            return False
+        if isinstance(seen, urllib.error.URLError | TimeoutError | ConnectionError) or "URL fetch failure" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
