@@ -7,7 +7,14 @@ import pytest
 from PIL import Image
 
 from cnn_studio.data.index import scan
-from cnn_studio.data.pipeline import SkipLog, load_image, make_dataset, make_datasets, needs_python_reader
+from cnn_studio.data.pipeline import (
+    SkipLog,
+    load_image,
+    load_images,
+    make_dataset,
+    make_datasets,
+    needs_python_reader,
+)
 from cnn_studio.data.records import ImageRecord
 from cnn_studio.data.split import make_split
 
@@ -130,3 +137,76 @@ def test_unknown_resize_policy_is_a_clear_error(image_folder):
 
     with pytest.raises(ConfigError, match="stretch"):
         make_dataset(scan(image_folder(per_class=3)).records, 32, 2, resize="squash")
+
+
+def _write_dicom(path, pixels: np.ndarray):
+    """A minimal 16-bit MONOCHROME2 DICOM written with pydicom's own writer."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "OT"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.PixelData = pixels.astype("<u2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_dicom_and_png_mixed_keep_their_labels(tmp_path):
+    ramp = np.tile(np.linspace(0, 4000, 24), (24, 1)).astype(np.uint16)
+    dcm = _write_dicom(tmp_path / "scan.dcm", ramp)
+    png = tmp_path / "red.png"
+    Image.new("RGB", (24, 24), (255, 0, 0)).save(png)
+    recs = [_record(dcm, label=1), _record(png, label=0)]
+    assert needs_python_reader(recs[0]) and not needs_python_reader(recs[1])
+    x, y = _all(make_dataset(recs, 24, 2))
+    by_label = dict(zip(y.tolist(), x, strict=True))
+    d = by_label[1]
+    assert d[..., 0].min() <= 5 and d[..., 0].max() >= 250, "12-bit DICOM scaled to 0-255"
+    assert np.array_equal(d[..., 0], d[..., 2]), "grey → RGB"
+    assert np.allclose(by_label[0][5, 5], [255, 0, 0], atol=1)
+    both = load_images([dcm, png], 24)
+    assert both.shape == (2, 24, 24, 3) and both.dtype == np.float32
+    assert np.allclose(both[0], d, atol=1)
+
+
+def test_batch_count_is_stable_across_epochs_and_drop_remainder(image_folder):
+    records = scan(image_folder(per_class=5)).records
+    ds = make_dataset(records, 32, 4, shuffle=True, seed=3)
+    assert [len(list(ds)) for _ in range(2)] == [3, 3]
+    dropped = make_dataset(records, 32, 4, drop_remainder=True)
+    assert all(x.shape[0] == 4 for x, _ in dropped) and len(list(dropped)) == 2
+
+
+def test_disk_cache_survives_a_killed_run_and_is_keyed_by_records(image_folder, tmp_path):
+    import os
+
+    records = scan(image_folder(per_class=4)).records
+    cache = tmp_path / "cache"
+    list(make_dataset(records, 32, 4, cache="disk", cache_dir=cache))
+    done = sorted(cache.iterdir())
+    assert done, "a complete pass writes the cache"
+    prefix = done[0].name.split(".")[0]
+    for p in done:
+        p.unlink()
+    # what a process killed during its first epoch leaves behind (older than this process)
+    for p in (cache / f"{prefix}_0.lockfile", cache / f"{prefix}_0.data-00000-of-00001.tempstate1"):
+        p.write_text("Created at: 1")
+        os.utime(p, (1, 1))
+    again = make_dataset(records, 32, 4, cache="disk", cache_dir=cache)
+    assert sum(int(x.shape[0]) for x, _ in again) == len(records), "a stale lock file must not block the run"
+    assert not list(cache.glob("*.lockfile")) and not list(cache.glob("*tempstate*"))
+    list(make_dataset(records[:-1], 32, 4, cache="disk", cache_dir=cache))
+    assert len({p.name.split(".")[0] for p in cache.iterdir()}) == 2, "other records, other cache file"
