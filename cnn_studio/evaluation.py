@@ -1,0 +1,319 @@
+"""A trained model + labeled images → :class:`Metrics`: accuracy, per-class precision/recall/F1,
+confusion matrix, one-vs-rest ROC AUC, top-k accuracy and the most confidently wrong images.
+
+The numbers are computed with numpy only (:func:`compute_metrics`), so they can be checked on
+hand-made predictions. :func:`evaluate_run` evaluates a run folder on its own test (else
+validation) images or on another labeled folder, and stores ``metrics.json`` in the run folder.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnn_studio import events as ev
+from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.records import ImageRecord
+from cnn_studio.errors import DatasetError, RunError
+from cnn_studio.fsutil import read_json, write_json
+
+TASK = "Evaluating"
+_EPS = 1e-12
+
+
+@dataclass
+class Metrics:
+    """Evaluation results of one model on one set of images.
+
+    ``per_class`` rows are ``{name, precision, recall, f1, support}``; ``confusion[i][j]`` counts
+    images of true class ``i`` predicted as ``j``; ``roc_auc`` maps class name (and ``"macro"``) to
+    the one-vs-rest AUC (None where a class has no positives or no negatives); ``top_k_accuracy``
+    maps ``"2"``.. ``"5"`` to accuracies; ``top_losses`` are the most confidently wrong images
+    (highest loss first); ``predictions`` hold ``{path, true, pred, confidence}`` for every image
+    (the GUI opens a confusion cell with them); ``skipped`` the unreadable files.
+    """
+
+    subset: str
+    class_names: list[str]
+    n_images: int
+    accuracy: float
+    loss: float
+    per_class: list[dict[str, Any]]
+    confusion: list[list[int]]
+    roc_auc: dict[str, float | None]
+    top_k_accuracy: dict[str, float]
+    top_losses: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    source: str = ""
+    created: str = ""
+
+    @property
+    def macro_f1(self) -> float:
+        return float(np.mean([row["f1"] for row in self.per_class])) if self.per_class else 0.0
+
+    def images_in_cell(self, true: int, pred: int) -> list[str]:
+        """Paths of the images of true class ``true`` predicted as ``pred`` (a confusion-matrix cell)."""
+        return [p["path"] for p in self.predictions if p["true"] == true and p["pred"] == pred]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Metrics:
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_text(self) -> str:
+        """A plain-text report: summary, per-class table, confusion matrix, worst mistakes."""
+        names = self.class_names
+        w = max([len(n) for n in names] + [9])
+        lines = [f"Evaluated on {self.n_images} images ({self.subset}"
+                 + (f", {len(self.skipped)} unreadable skipped" if self.skipped else "") + ")",
+                 f"accuracy {self.accuracy:.4f}   loss {self.loss:.4f}   macro F1 {self.macro_f1:.4f}"
+                 + (f"   macro ROC AUC {self.roc_auc['macro']:.4f}" if self.roc_auc.get("macro") is not None else "")]
+        if self.top_k_accuracy:
+            lines.append("   ".join(f"top-{k} accuracy {v:.4f}" for k, v in self.top_k_accuracy.items()))
+        lines += ["", f"{'class':<{w}}  precision  recall  f1      support  auc"]
+        for row in self.per_class:
+            auc = self.roc_auc.get(row["name"])
+            lines.append(f"{row['name']:<{w}}  {row['precision']:.4f}     {row['recall']:.4f}  {row['f1']:.4f}  "
+                         f"{row['support']:>7}  {'-' if auc is None else f'{auc:.4f}'}")
+        cw = max([len(n) for n in names] + [5])
+        lines += ["", "confusion matrix (rows: true class, columns: predicted)",
+                  " " * w + "  " + " ".join(f"{n[:cw]:>{cw}}" for n in names)]
+        for name, row in zip(names, self.confusion, strict=True):
+            lines.append(f"{name:<{w}}  " + " ".join(f"{v:>{cw}}" for v in row))
+        if self.top_losses:
+            lines += ["", "most confidently wrong:"]
+            for t in self.top_losses[:10]:
+                lines.append(f"  {t['path']}: is {t['true']}, predicted {t['predicted']} "
+                             f"({t['confidence']:.2f}, loss {t['loss']:.2f})")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- numbers
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank (like scipy.stats.rankdata)."""
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    last = np.cumsum(counts)  # rank of the last element of each tie group
+    return (last - (counts - 1) / 2.0)[inverse].astype(np.float64)
+
+
+def roc_auc_ovr(y_true: np.ndarray, scores: np.ndarray) -> list[float | None]:
+    """One-vs-rest ROC AUC per class (Mann–Whitney U with tie-averaged ranks); None when undefined.
+
+    Parameters
+    ----------
+    y_true : int array ``[N]`` of true class indices.
+    scores : float array ``[N, C]`` of probabilities.
+    """
+    out: list[float | None] = []
+    for c in range(scores.shape[1]):
+        pos = y_true == c
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        if n_pos == 0 or n_neg == 0:
+            out.append(None)
+            continue
+        r = _ranks(scores[:, c])
+        u = r[pos].sum() - n_pos * (n_pos + 1) / 2.0
+        out.append(float(u / (n_pos * n_neg)))
+    return out
+
+
+def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_names: Sequence[str],
+                    paths: Sequence[str] | None = None, *, subset: str = "", top_losses: int = 16,
+                    skipped: Sequence[dict[str, str]] = (), source: str = "") -> Metrics:
+    """All metrics from true labels and predicted probabilities (numpy only).
+
+    Parameters
+    ----------
+    y_true : true class index per image.
+    probabilities : ``[N, C]`` predicted probabilities (rows sum to 1).
+    class_names : the ``C`` names in output order.
+    paths : image paths (for top losses and per-image predictions); "#i" when omitted.
+    top_losses : how many of the most confidently wrong images to keep.
+    """
+    names = list(class_names)
+    c = len(names)
+    y = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(probabilities, dtype=np.float64).reshape(len(y), c)
+    paths = list(paths) if paths is not None else [f"#{i}" for i in range(len(y))]
+    n = len(y)
+    pred = p.argmax(axis=1) if n else np.zeros(0, np.int64)
+    conf = np.bincount(y * c + pred, minlength=c * c).reshape(c, c) if n else np.zeros((c, c), np.int64)
+    tp = np.diag(conf).astype(np.float64)
+    support = conf.sum(axis=1)
+    predicted = conf.sum(axis=0)
+    precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+    recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, _EPS), 0.0)
+    per_class = [{"name": names[i], "precision": float(precision[i]), "recall": float(recall[i]),
+                  "f1": float(f1[i]), "support": int(support[i])} for i in range(c)]
+    true_p = p[np.arange(n), y] if n else np.zeros(0)
+    losses = -np.log(np.clip(true_p, _EPS, 1.0))
+    aucs = roc_auc_ovr(y, p) if n else [None] * c
+    defined = [a for a in aucs if a is not None]
+    roc = {names[i]: aucs[i] for i in range(c)}
+    roc["macro"] = float(np.mean(defined)) if defined else None
+    top_k: dict[str, float] = {}
+    if n:
+        ranked = np.argsort(-p, axis=1, kind="stable")
+        for k in range(2, min(5, c - 1) + 1):
+            top_k[str(k)] = float(np.mean((ranked[:, :k] == y[:, None]).any(axis=1)))
+    wrong = np.flatnonzero(pred != y)
+    worst = wrong[np.argsort(-losses[wrong], kind="stable")][:top_losses]
+    top = [{"path": paths[i], "true": names[y[i]], "predicted": names[pred[i]],
+            "confidence": float(p[i, pred[i]]), "loss": float(losses[i])} for i in worst]
+    preds = [{"path": paths[i], "true": int(y[i]), "pred": int(pred[i]), "confidence": float(p[i, pred[i]])}
+             for i in range(n)]
+    return Metrics(subset=subset, class_names=names, n_images=n,
+                   accuracy=float(np.mean(pred == y)) if n else 0.0,
+                   loss=float(losses.mean()) if n else 0.0, per_class=per_class,
+                   confusion=conf.astype(int).tolist(), roc_auc=roc, top_k_accuracy=top_k, top_losses=top,
+                   predictions=preds, skipped=list(skipped), source=source,
+                   created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+
+
+# ---------------------------------------------------------------------------- model → metrics
+
+
+def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], *, image_size: int,
+             resize: str = "stretch", batch_size: int = 32, subset: str = "", top_losses: int = 16,
+             sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Metrics:
+    """Run ``model`` over labeled images and compute :class:`Metrics`.
+
+    Parameters
+    ----------
+    model : a Keras classifier taking raw 0–255 RGB and returning probabilities.
+    records : the images and their true labels (indices into ``class_names``).
+    image_size, resize : as in training (the run's config).
+    subset : a name stored with the metrics ("test", "val", a folder ...).
+
+    Returns
+    -------
+    Metrics
+        Unreadable files are left out and listed in ``skipped``.
+
+    Raises
+    ------
+    DatasetError
+        No image could be read.
+    Cancelled
+        ``cancel`` was set (checked per batch).
+
+    Events emitted
+    --------------
+    ``TaskProgress("Evaluating", done, total)`` after every batch.
+    """
+    from cnn_studio.predict import iter_image_batches, predict_probabilities
+
+    records = list(records)
+    paths = [r.path for r in records]
+    y: list[int] = []
+    kept: list[str] = []
+    probs: list[np.ndarray] = []
+    skipped: list[dict[str, str]] = []
+    sink(ev.TaskProgress(TASK, 0, len(records)))
+    done = 0
+    for ok, images, errors in iter_image_batches(paths, image_size, resize, batch_size):
+        raise_if_cancelled(cancel)
+        probs.append(predict_probabilities(model, images))
+        y += [records[i].label for i in ok]
+        kept += [paths[i] for i in ok]
+        skipped += [{"path": paths[i], "reason": reason} for i, reason in errors.items()]
+        done += len(ok) + len(errors)
+        sink(ev.TaskProgress(TASK, done, len(records)))
+    if not kept:
+        raise DatasetError(f"None of the {len(records)} images to evaluate could be read.",
+                           "Check the image files (run `cnn-studio scan` on the folder).")
+    return compute_metrics(y, np.concatenate(probs), class_names, kept, subset=subset, top_losses=top_losses,
+                           skipped=skipped)
+
+
+def _records_from_folder(data_dir: str | os.PathLike[str], class_names: Sequence[str], *,
+                         sink: ev.EventSink, cancel: CancelToken | None) -> list[ImageRecord]:
+    from dataclasses import replace
+
+    from cnn_studio.data.index import scan
+
+    index = scan(data_dir, sink=sink, cancel=cancel)
+    unknown = [n for n in index.class_names if n not in class_names]
+    if unknown:
+        raise DatasetError(f"{data_dir} has classes the model does not know: {', '.join(unknown)}.",
+                           f"The model knows {', '.join(class_names)}; remove or rename the other folders.")
+    position = {name: class_names.index(name) for name in index.class_names}
+    return [replace(r, label=position[index.class_names[r.label]]) for r in index.records]
+
+
+def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None,
+                 subset: str = "auto", batch_size: int = 32, sink: ev.EventSink = ev.null_sink,
+                 cancel: CancelToken | None = None) -> Metrics:
+    """Evaluate a run's model and save ``metrics.json`` (atomically) in the run folder.
+
+    Parameters
+    ----------
+    run_dir : a run folder written by training.
+    data_dir : another labeled folder (class names must be among the run's); default the run's split.
+    subset : "test", "val" or "auto" (test when the split has one, else val). Ignored with ``data_dir``.
+
+    Returns
+    -------
+    Metrics
+
+    Raises
+    ------
+    RunError
+        Not a run folder, no model, or no stored split (then pass ``data_dir``).
+    DatasetError
+        The chosen subset is empty, or ``data_dir`` has classes the model does not know.
+    Cancelled
+        ``cancel`` was set.
+
+    Events emitted
+    --------------
+    ``StageChanged`` (loading), scan events with ``data_dir``, ``TaskProgress`` per batch.
+    """
+    from cnn_studio.backbones.classifier import input_size_of
+    from cnn_studio.training.run_folder import load_model, open_run
+
+    run = open_run(run_dir)
+    if subset not in ("auto", "test", "val"):
+        raise DatasetError(f"Subset: expected test, val or auto, received {subset!r}.")
+    names = list(run.class_names)
+    if data_dir is not None:
+        records = _records_from_folder(data_dir, names, sink=sink, cancel=cancel)
+        name, source = "folder", str(Path(data_dir).expanduser().absolute())
+    else:
+        if run.split is None:
+            raise RunError(f"The run in {run.root} has no split.json, so its test images are unknown.",
+                           "Evaluate on a labeled folder instead (--data FOLDER).")
+        name = ("test" if run.split.test else "val") if subset == "auto" else subset
+        records, source = list(run.split.subset(name)), "split"
+        if not records:
+            raise DatasetError(f"The run's {name} set is empty.",
+                               "Use --subset val, or evaluate on a labeled folder (--data FOLDER).")
+    sink(ev.StageChanged(TASK, "Loading model", str(run.model_path)))
+    model = load_model(run.model_path)
+    size = run.config.image_size or input_size_of(model)
+    metrics = evaluate(model, records, names, image_size=size, resize=run.config.resize, batch_size=batch_size,
+                       subset=name, sink=sink, cancel=cancel)
+    metrics.source = source
+    write_json(run.layout.metrics, metrics.to_dict())
+    return metrics
+
+
+def load_metrics(run_dir: str | os.PathLike[str]) -> Metrics | None:
+    """The metrics.json of a run folder, or None if it was never evaluated."""
+    from cnn_studio.paths import RunLayout
+
+    path = RunLayout(Path(run_dir)).metrics
+    return Metrics.from_dict(read_json(path)) if path.exists() else None

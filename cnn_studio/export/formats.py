@@ -1,0 +1,209 @@
+"""The export formats: how each is written, how it is reloaded in its own runtime, and how close
+its outputs must stay to the Keras model's.
+
+Every format takes raw RGB 0–255 float32 images ``[N, H, W, 3]``. The ``.keras``, SavedModel and
+ONNX exports accept any image size (the model resizes inside); the TFLite export has a fixed
+``[N, S, S, 3]`` input (batch resizable), which is what mobile runtimes expect.
+
+Tolerances (max |Δ probability| on real images) were measured on the test model with margin; see
+``ExportFormat.tolerance``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnn_studio.errors import ExportError
+
+QUANTIZATIONS = ("float32", "float16", "int8")
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+"""float32 ``[N, S, S, 3]`` raw pixels → ``[N, C]`` probabilities."""
+
+
+# ---------------------------------------------------------------------------- writers
+
+
+def _write_keras(model, path: Path, image_size: int, quantization: str) -> None:
+    model.save(path)
+
+
+def _write_savedmodel(model, path: Path, image_size: int, quantization: str) -> None:
+    model.export(str(path), format="tf_saved_model", verbose=False)
+
+
+def _write_tflite(model, path: Path, image_size: int, quantization: str) -> None:
+    import keras
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="cnn-studio-tflite-") as tmp:
+        saved = Path(tmp) / "saved_model"
+        spec = keras.InputSpec(shape=(None, image_size, image_size, 3), dtype="float32")
+        model.export(str(saved), format="tf_saved_model", verbose=False, input_signature=[spec])
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        if quantization == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantization == "int8":  # dynamic-range: int8 weights, float activations
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        data = converter.convert()
+    path.write_bytes(data)
+
+
+def _write_onnx(model, path: Path, image_size: int, quantization: str) -> None:
+    try:
+        model.export(str(path), format="onnx", verbose=False)
+    except ImportError as exc:
+        raise ExportError(f"ONNX export needs the tf2onnx package: {exc}.",
+                          "Install it with `pip install tf2onnx onnx onnxruntime`, or choose another format.") from exc
+
+
+# ---------------------------------------------------------------------------- reloaders
+
+
+def _load_keras(path: Path) -> Predictor:
+    import keras
+
+    model = keras.saving.load_model(path, safe_mode=True)
+    return lambda x: np.asarray(model.predict_on_batch(x))
+
+
+def _load_savedmodel(path: Path) -> Predictor:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    fn = loaded.signatures["serving_default"]
+    (name,) = fn.structured_input_signature[1].keys()
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        out = fn(**{name: tf.constant(x, tf.float32)})
+        return next(iter(out.values())).numpy()
+
+    return predict
+
+
+def _interpreter(path: Path):
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # the successor of tf.lite.Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806 - a class
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "tf.lite.Interpreter is deprecated": it still works here
+        return Interpreter(model_path=str(path))
+
+
+def _load_tflite(path: Path) -> Predictor:
+    interp = _interpreter(path)
+    inp = interp.get_input_details()[0]
+    out = interp.get_output_details()[0]
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        rows = []
+        interp.resize_tensor_input(inp["index"], [1, *x.shape[1:]])
+        interp.allocate_tensors()
+        for image in x:
+            interp.set_tensor(inp["index"], image[None].astype(np.float32))
+            interp.invoke()
+            rows.append(interp.get_tensor(out["index"])[0].copy())
+        return np.stack(rows)
+
+    return predict
+
+
+def _load_onnx(path: Path) -> Predictor:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: np.asarray(session.run(None, {name: x.astype(np.float32)})[0])
+
+
+# ---------------------------------------------------------------------------- usage snippets
+
+_LOAD_IMAGE = 'x = np.asarray(Image.open("image.jpg").convert("RGB"){resize}, "float32")[None]'
+
+_SNIPPETS = {
+    "keras": ["import keras, numpy as np", "from PIL import Image",
+              'model = keras.saving.load_model("{file}")', _LOAD_IMAGE,
+              "print(model.predict(x))  # probabilities in labels.txt order"],
+    "savedmodel": ["import numpy as np, tensorflow as tf", "from PIL import Image",
+                   'infer = tf.saved_model.load("{file}").signatures["serving_default"]', _LOAD_IMAGE,
+                   "print(list(infer(image=tf.constant(x)).values())[0].numpy())"],
+    "tflite": ["import numpy as np, tensorflow as tf  # or ai_edge_litert.interpreter.Interpreter",
+               "from PIL import Image",
+               'it = tf.lite.Interpreter("{file}"); it.allocate_tensors()', _LOAD_IMAGE,
+               'it.set_tensor(it.get_input_details()[0]["index"], x); it.invoke(); '
+               'print(it.get_tensor(it.get_output_details()[0]["index"]))'],
+    "onnx": ["import numpy as np, onnxruntime as ort", "from PIL import Image",
+             'sess = ort.InferenceSession("{file}")', _LOAD_IMAGE,
+             "print(sess.run(None, {{sess.get_inputs()[0].name: x}})[0])"],
+}
+
+
+# ---------------------------------------------------------------------------- table
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format.
+
+    ``write(model, path, image_size, quantization)`` creates ``path`` (a file, or a folder when
+    ``is_dir``); ``reload(path)`` returns a :data:`Predictor` running in the format's own runtime.
+    """
+
+    key: str
+    label: str
+    suffix: str
+    is_dir: bool
+    write: Callable[..., None]
+    reload: Callable[[Path], Predictor]
+    runtime: str
+    fixed_size: bool = False
+    quantizable: bool = False
+
+    def tolerance(self, quantization: str = "float32") -> float:
+        """Largest accepted |Δ probability| against the Keras model."""
+        if self.key == "tflite":
+            return {"float32": 1e-4, "float16": 1e-2, "int8": 5e-2}[quantization]
+        return {"keras": 1e-6, "savedmodel": 1e-5, "onnx": 1e-4}[self.key]
+
+    def file_name(self, quantization: str = "float32") -> str:
+        """The exported file (or folder) name inside the output folder."""
+        stem = "saved_model" if self.is_dir else "model"
+        if self.quantizable and quantization != "float32":
+            stem += f"_{quantization}"
+        return stem + self.suffix
+
+    def snippet(self, file_name: str, image_size: int) -> str:
+        """Five lines of Python that run the export in its own runtime."""
+        resize = f".resize(({image_size}, {image_size}))" if self.fixed_size else ""
+        return "\n".join(line.format(file=file_name, resize=resize) for line in _SNIPPETS[self.key])
+
+
+FORMATS: dict[str, ExportFormat] = {
+    "keras": ExportFormat("keras", "Keras (.keras)", ".keras", False, _write_keras, _load_keras, "Keras 3"),
+    "savedmodel": ExportFormat("savedmodel", "TensorFlow SavedModel", "", True, _write_savedmodel,
+                               _load_savedmodel, "TensorFlow (tf.saved_model.load / TF Serving)"),
+    "tflite": ExportFormat("tflite", "TensorFlow Lite (.tflite)", ".tflite", False, _write_tflite, _load_tflite,
+                           "TFLite / LiteRT interpreter", fixed_size=True, quantizable=True),
+    "onnx": ExportFormat("onnx", "ONNX (.onnx)", ".onnx", False, _write_onnx, _load_onnx, "ONNX Runtime"),
+}
+
+
+def get_format(key: str) -> ExportFormat:
+    """The format named ``key`` (case-insensitive; "saved_model" also accepted).
+
+    Raises :class:`ExportError` listing the valid names.
+    """
+    k = key.lower().replace("_", "").replace("-", "")
+    if k not in FORMATS:
+        raise ExportError(f"Export format: expected one of {', '.join(FORMATS)}, received {key!r}.")
+    return FORMATS[k]

@@ -1,0 +1,177 @@
+"""The model card written beside every export: what the model is, what it was trained and tested
+on, how well it did, what it cannot do, and how to run it (``model_card.json`` + ``MODEL_CARD.md``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnn_studio import __version__
+from cnn_studio.fsutil import read_json, write_json, write_text
+from cnn_studio.training.run_folder import RunInfo
+
+INPUT_SPEC = "raw RGB 0–255 float32, shape [N, H, W, 3], any size (resized inside)"
+CARD_JSON = "model_card.json"
+CARD_MD = "MODEL_CARD.md"
+_SETTINGS = ("image_size", "batch_size", "epochs", "fine_tune_epochs", "learning_rate", "fine_tune_learning_rate",
+             "fine_tune_layers", "optimizer", "label_smoothing", "class_weight", "dropout", "resize", "augment",
+             "precision")
+
+
+@dataclass
+class ModelCard:
+    """Everything a reader of an exported model needs to know, as plain JSON-able data."""
+
+    name: str
+    backbone: str
+    weights_source: str
+    classes: list[str]
+    input_spec: str
+    input_size: int
+    resize: str
+    dataset: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> images
+    split: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    robustness: dict[str, Any] = field(default_factory=dict)
+    exports: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, str] = field(default_factory=dict)
+    known_limits: list[str] = field(default_factory=list)
+    created: str = ""
+    app_version: str = __version__
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelCard:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def to_markdown(self) -> str:
+        """The card as Markdown for people."""
+        L = [f"# Model card: {self.name}", "",
+             f"Made with CNN Studio {self.app_version} on {self.created}.", "",
+             "## Model", "",
+             f"- Backbone: **{self.backbone}**, pretrained weights: {self.weights_source}",
+             f"- Classes ({len(self.classes)}), in output order: {', '.join(self.classes)}",
+             f"- Input: {self.input_spec}; the model resizes to {self.input_size}×{self.input_size} "
+             f"(resize policy used in training: {self.resize})",
+             "- Output: one probability per class (softmax), in the order of labels.txt", ""]
+        if self.dataset:
+            L += ["## Data", "", "| split | " + " | ".join(self.classes) + " | total |",
+                  "|---" * (len(self.classes) + 2) + "|"]
+            for name, counts in self.dataset.items():
+                if sum(counts.values()):
+                    L.append(f"| {name} | " + " | ".join(str(counts.get(c, 0)) for c in self.classes)
+                             + f" | {sum(counts.values())} |")
+            L += ["", "Split: " + ", ".join(f"{k} {v}" for k, v in self.split.items() if v is not None), ""]
+        if self.settings:
+            L += ["## Training settings", ""] + [f"- {k}: {v}" for k, v in self.settings.items()] + [""]
+        L += ["## Results", ""]
+        if self.metrics:
+            m = self.metrics
+            L.append(f"On {m.get('n_images')} {m.get('subset')} images: accuracy {m.get('accuracy', 0):.4f}, "
+                     f"macro F1 {m.get('macro_f1', 0):.4f}"
+                     + (f", macro ROC AUC {m['macro_roc_auc']:.4f}" if m.get("macro_roc_auc") is not None else ""))
+            L += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+            L += [f"| {r['name']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
+                  for r in m.get("per_class", [])]
+        else:
+            L.append("Not evaluated yet (run `cnn-studio evaluate RUN_DIR` before exporting to include results).")
+        if self.robustness:
+            r = self.robustness
+            L += ["", f"Robustness check on {r.get('n_images')} images: clean accuracy "
+                  f"{r.get('clean_accuracy', 0):.4f}."]
+            L += [f"- {row['perturbation']} {row['level']}: accuracy {row['accuracy']:.4f}"
+                  for row in r.get("rows", [])]
+        L += ["", "## Exports", ""]
+        for e in self.exports:
+            check = (f"verified, max |Δ probability| {e['max_abs_diff']:.2g} ≤ {e['tolerance']:g} on "
+                     f"{e['n_checked']} images" if e.get("verified") else "NOT verified")
+            L.append(f"- `{e['file']}` ({e['fmt']}, {e.get('quantization', 'float32')}): {check}")
+        L += ["", "## Known limits", ""] + [f"- {t}" for t in self.known_limits]
+        L += ["", "## How to run it", ""]
+        for fmt, code in self.usage.items():
+            L += [f"### {fmt}", "", "```python", code, "```", ""]
+        return "\n".join(L).rstrip() + "\n"
+
+
+def _metrics_summary(d: dict[str, Any]) -> dict[str, Any]:
+    per_class = d.get("per_class", [])
+    f1 = [r["f1"] for r in per_class]
+    return {"subset": d.get("subset"), "n_images": d.get("n_images"), "accuracy": d.get("accuracy"),
+            "loss": d.get("loss"), "macro_f1": sum(f1) / len(f1) if f1 else None,
+            "macro_roc_auc": (d.get("roc_auc") or {}).get("macro"), "top_k_accuracy": d.get("top_k_accuracy", {}),
+            "per_class": per_class, "confusion": d.get("confusion"), "created": d.get("created")}
+
+
+def _known_limits(run: RunInfo, input_size: int, exports: list[dict[str, Any]]) -> list[str]:
+    limits = [
+        f"It only knows the {len(run.class_names)} classes above: any image gets one of them, even an "
+        "image of something else entirely.",
+        "It was trained on one dataset; images from other devices, sites or conditions may score lower.",
+        f"Images are resized to {input_size}×{input_size}; details smaller than that can be lost.",
+        "Probabilities are not calibrated risk estimates; check decisions that matter with an expert.",
+    ]
+    if any(e["fmt"] == "tflite" for e in exports):
+        limits.append(f"The TFLite export takes a fixed {input_size}×{input_size} input: resize images first.")
+    if any(e.get("quantization") in ("float16", "int8") for e in exports):
+        limits.append("Quantized exports trade a little accuracy for size; see their verified difference.")
+    return limits
+
+
+def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> ModelCard:
+    """The card of ``run`` listing ``exports`` (``{fmt, file, quantization, verified, max_abs_diff, ...}``).
+
+    Reads the run's metrics.json and robustness.json when present.
+    """
+    from cnn_studio.export.formats import FORMATS
+
+    cfg = run.config
+    dataset: dict[str, dict[str, int]] = {}
+    split_info: dict[str, Any] = {}
+    if run.split is not None:
+        from cnn_studio.data.split import counts_per_split
+
+        dataset = counts_per_split(run.split)
+        split_info = {"seed": run.split.seed, "val_fraction": run.split.val_fraction,
+                      "test_fraction": run.split.test_fraction, "source": run.split.source,
+                      "group_by": run.split.group_by}
+    metrics = _metrics_summary(read_json(run.layout.metrics)) if run.layout.metrics.exists() else {}
+    robustness = read_json(run.layout.robustness) if run.layout.robustness.exists() else {}
+    usage = {FORMATS[e["fmt"]].label: FORMATS[e["fmt"]].snippet(e["file"], input_size) for e in exports}
+    settings = {k: v for k, v in cfg.to_dict().items() if k in _SETTINGS}
+    weights = cfg.weights
+    if weights == "imagenet":
+        from cnn_studio.backbones.weights import weights_origin
+
+        origin = weights_origin(cfg.backbone, input_size)
+        weights = f"ImageNet (Keras Applications{', ' + origin if origin else ''})"
+    elif weights == "none":
+        weights = "none (trained from scratch)"
+    return ModelCard(
+        name=run.root.name, backbone=cfg.backbone, weights_source=weights, classes=list(run.class_names),
+        input_spec=INPUT_SPEC, input_size=input_size, resize=cfg.resize, dataset=dataset, split=split_info,
+        settings=settings, metrics=metrics, robustness=robustness, exports=exports, usage=usage,
+        known_limits=_known_limits(run, input_size, exports),
+        created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+
+
+def previous_exports(out_dir: Path) -> list[dict[str, Any]]:
+    """Exports listed by an existing card in ``out_dir`` whose files are still there."""
+    path = Path(out_dir) / CARD_JSON
+    if not path.exists():
+        return []
+    try:
+        exports = read_json(path).get("exports", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [e for e in exports if (Path(out_dir) / e.get("file", "")).exists()]
+
+
+def write_card(card: ModelCard, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``model_card.json`` and ``MODEL_CARD.md`` atomically into ``out_dir``."""
+    out = Path(out_dir)
+    return write_json(out / CARD_JSON, card.to_dict()), write_text(out / CARD_MD, card.to_markdown())

@@ -1,0 +1,164 @@
+"""Export a run's model: write to a temporary path, reload it in its own runtime, compare its
+outputs with the Keras model on real images, and only then rename it into place, with
+``labels.txt`` and the model card beside it. A failed or cancelled export leaves nothing behind
+(and an earlier export of the same name untouched)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnn_studio import events as ev
+from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.errors import ExportError
+from cnn_studio.export.formats import FORMATS, QUANTIZATIONS, get_format
+from cnn_studio.fsutil import atomic_dir, atomic_path, write_text
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One verified export: where it is and how closely it matches the trained model."""
+
+    fmt: str
+    path: str
+    verified: bool
+    max_abs_diff: float
+    tolerance: float
+    n_checked: int
+    labels_path: str
+    card_paths: tuple[str, ...] = ()
+    quantization: str = "float32"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["card_paths"] = list(self.card_paths)
+        d["notes"] = list(self.notes)
+        return d
+
+
+def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLike[str], *,
+                 quantization: str = "float32", sample_paths: Sequence[str | os.PathLike[str]] | None = None,
+                 sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None, model=None) -> ExportRecord:
+    """Export a run's model to ``out_dir`` in format ``fmt`` and verify it.
+
+    Parameters
+    ----------
+    run_dir : a run folder (its best model is exported).
+    fmt : "keras", "savedmodel", "tflite" or "onnx".
+    out_dir : the folder to write into (created if needed); an earlier export of the same format
+        and quantization there is replaced atomically.
+    quantization : "float32", or for TFLite "float16" / "int8" (dynamic-range: int8 weights).
+    sample_paths : images to verify on; default a few of the run's test/val images.
+    sink, cancel : progress and cooperative cancellation (checked between stages).
+    model : the run's model if already loaded (saves loading it again).
+
+    Returns
+    -------
+    ExportRecord
+
+    Raises
+    ------
+    ExportError
+        Unknown format, quantization not available for it, or the export failed verification.
+    RunError
+        ``run_dir`` is not a usable run folder.
+    Cancelled
+        ``cancel`` was set; nothing of this export is left behind.
+
+    Events emitted
+    --------------
+    ``ExportProgress(fmt, stage)`` with stage "writing", "verifying", "done" or "failed".
+
+    Examples
+    --------
+    >>> export_model("runs/leaves", "onnx", "exports/leaves").verified  # doctest: +SKIP
+    True
+    """
+    from cnn_studio.backbones.classifier import input_size_of
+    from cnn_studio.export.model_card import build_card, previous_exports, write_card
+    from cnn_studio.export.verify import sample_images, verify_export
+    from cnn_studio.predict import predict_probabilities
+    from cnn_studio.training.run_folder import load_model, open_run
+
+    spec = get_format(fmt)
+    if quantization not in QUANTIZATIONS:
+        raise ExportError(f"Quantization: expected one of {', '.join(QUANTIZATIONS)}, received {quantization!r}.")
+    if quantization != "float32" and not spec.quantizable:
+        raise ExportError(f"{spec.label} exports are float32 only; received quantization {quantization!r}.",
+                          "Use --quantization float16/int8 with the tflite format only.")
+    raise_if_cancelled(cancel)
+    run = open_run(run_dir)
+    model = model if model is not None else load_model(run.model_path)
+    size = int(run.config.image_size or input_size_of(model))
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / spec.file_name(quantization)
+    samples = sample_images(run, size, sample_paths)
+    reference = predict_probabilities(model, samples.images)
+    tolerance = spec.tolerance(quantization)
+    sink(ev.ExportProgress(spec.key, "writing", str(target)))
+    try:
+        with (atomic_dir(target) if spec.is_dir else atomic_path(target)) as tmp:
+            tmp_path = tmp / "saved_model" if spec.is_dir else tmp
+            try:
+                spec.write(model, tmp_path, size, quantization)
+            except ExportError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - converters raise anything
+                raise ExportError(f"Writing the {spec.label} export failed: {exc}",
+                                  "Nothing was written. Try another format, and report this problem.") from exc
+            raise_if_cancelled(cancel)
+            sink(ev.ExportProgress(spec.key, "verifying", f"on {len(samples.images)} images"))
+            diff = verify_export(spec, tmp_path, reference, samples, tolerance)
+            raise_if_cancelled(cancel)
+            if spec.is_dir:  # atomic_dir replaces target with tmp: move the written folder's content up
+                _flatten(tmp_path, tmp)
+    except ExportError as exc:
+        sink(ev.ExportProgress(spec.key, "failed", exc.message))
+        raise
+    labels = write_text(out / "labels.txt", "\n".join(run.class_names) + "\n")
+    shape = f"[N, {size}, {size}, 3]" if spec.fixed_size else "[N, H, W, 3], any size"
+    notes = [f"input: {shape}, raw RGB 0–255 float32"]
+    if not samples.real:
+        notes.append("verified on random pixels: no image of the run could be read")
+    entry = {"fmt": spec.key, "file": target.name, "quantization": quantization, "verified": True,
+             "max_abs_diff": diff, "tolerance": tolerance, "n_checked": len(samples.images)}
+    exports = [e for e in previous_exports(out) if e["file"] != target.name] + [entry]
+    card_paths = write_card(build_card(run, exports, size), out)
+    sink(ev.ExportProgress(spec.key, "done", f"max |Δ| {diff:.2g} ≤ {tolerance:g}"))
+    return ExportRecord(fmt=spec.key, path=str(target), verified=True, max_abs_diff=diff, tolerance=tolerance,
+                        n_checked=len(samples.images), labels_path=str(labels),
+                        card_paths=tuple(str(p) for p in card_paths), quantization=quantization,
+                        notes=tuple(notes))
+
+
+def _flatten(inner: Path, outer: Path) -> None:
+    """Move the content of ``outer/inner`` up into ``outer`` (writers create their own folder)."""
+    for child in inner.iterdir():
+        os.replace(child, outer / child.name)
+    inner.rmdir()
+
+
+def export_all(run_dir: str | os.PathLike[str], formats: Sequence[str], out_dir: str | os.PathLike[str], *,
+               quantization: str = "float32", sample_paths: Sequence[str | os.PathLike[str]] | None = None,
+               sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> list[ExportRecord]:
+    """Export several formats (the model is loaded once). ``formats`` may contain "all".
+
+    The quantization applies to TFLite only; other formats are float32. Raises on the first failure;
+    exports finished before it are kept.
+    """
+    from cnn_studio.training.run_folder import load_model, open_run
+
+    keys = list(FORMATS) if "all" in formats else [get_format(f).key for f in formats]
+    model = load_model(open_run(run_dir).model_path)
+    records = []
+    for key in keys:
+        raise_if_cancelled(cancel)
+        q = quantization if FORMATS[key].quantizable else "float32"
+        records.append(export_model(run_dir, key, out_dir, quantization=q, sample_paths=sample_paths,
+                                    sink=sink, cancel=cancel, model=model))
+    return records

@@ -1,0 +1,279 @@
+"""A trained model + image paths → :class:`Prediction` per image (top-k labels); a batch → CSV.
+
+The drag-and-drop classifier of the GUI and ``cnn-studio predict`` both go through
+:class:`Classifier`. Images are decoded and resized exactly as in training
+(:func:`cnn_studio.data.pipeline.load_image`, the run's image size and resize policy); a file that
+cannot be read gives a :class:`Prediction` whose ``error`` says why, and never ends the batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnn_studio import events as ev
+from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.errors import DatasetError, ImageReadError, RunError
+from cnn_studio.fsutil import write_text
+
+TASK = "Classifying"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one image: ``top`` (label, probability) pairs, best first.
+
+    ``probabilities`` holds every class in output order. ``error`` is set (and the rest empty) when
+    the file could not be read.
+    """
+
+    path: str
+    top: list[tuple[str, float]] = field(default_factory=list)
+    probabilities: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def label(self) -> str | None:
+        """The most likely class, or None for an unreadable file."""
+        return self.top[0][0] if self.top else None
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the most likely class (0 for an unreadable file)."""
+        return self.top[0][1] if self.top else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "top": [[name, p] for name, p in self.top],
+                "probabilities": list(self.probabilities), "error": self.error}
+
+
+# ---------------------------------------------------------------------------- paths
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files and folders → image files: folders are walked recursively (hidden entries skipped).
+
+    Inside folders only files CNN Studio can read are kept (by suffix, or DICOM magic for files
+    without one); files named explicitly are always kept, so an unreadable one is reported rather
+    than silently dropped. Folder contents are sorted; duplicates are removed, first one kept.
+
+    Raises
+    ------
+    DatasetError
+        A path does not exist.
+    """
+    from cnn_studio.data.formats import reader_for
+
+    out: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(p: Path) -> None:
+        key = p.absolute()
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            found = []
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for name in filenames:
+                    f = Path(dirpath) / name
+                    if not name.startswith(".") and reader_for(f) is not None:
+                        found.append(f)
+            for f in sorted(found):
+                add(f)
+        elif p.exists():
+            add(p)
+        else:
+            raise DatasetError(f"{p} does not exist.", "Check the path of the image or folder to classify.")
+    return out
+
+
+# ---------------------------------------------------------------------------- image batches
+
+
+def _read(path: Path, image_size: int, resize: str) -> np.ndarray | str:
+    from cnn_studio.data.pipeline import load_image
+
+    try:
+        return load_image(path, image_size, resize)
+    except ImageReadError as exc:
+        return exc.message
+    except Exception as exc:  # noqa: BLE001 - one bad file must never end the batch
+        return f"could not read {path.name}: {exc}"
+
+
+def iter_image_batches(paths: Sequence[str | os.PathLike[str]], image_size: int, resize: str = "stretch",
+                       batch_size: int = 32) -> Iterator[tuple[list[int], np.ndarray, dict[int, str]]]:
+    """Decode ``paths`` in batches (files read in parallel threads).
+
+    Yields
+    ------
+    (indices, images, errors)
+        ``indices`` of the readable files in this batch, their float32 ``[n, S, S, 3]`` raw 0–255
+        pixels, and ``{index: reason}`` for the unreadable ones.
+    """
+    workers = max(1, min(8, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(paths), batch_size):
+            chunk = list(range(start, min(start + batch_size, len(paths))))
+            results = list(pool.map(lambda i: _read(Path(paths[i]), image_size, resize), chunk))
+            ok = [i for i, r in zip(chunk, results, strict=True) if not isinstance(r, str)]
+            errors = {i: r for i, r in zip(chunk, results, strict=True) if isinstance(r, str)}
+            images = (np.stack([r for r in results if not isinstance(r, str)]) if ok
+                      else np.zeros((0, image_size, image_size, 3), np.float32))
+            yield ok, images, errors
+
+
+def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
+    """Softmax outputs of ``model`` for a float32 batch, as a float64 numpy array (no Keras progress bar)."""
+    if len(images) == 0:
+        n = int(model.outputs[0].shape[-1])
+        return np.zeros((0, n))
+    return np.asarray(model.predict_on_batch(images), dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------- classifier
+
+
+def _labels_beside(model_path: Path, n_classes: int) -> tuple[str, ...]:
+    from cnn_studio.training.run_folder import read_labels
+
+    labels = model_path.parent / "labels.txt"
+    if labels.exists():
+        names = read_labels(labels)
+        if len(names) != n_classes:
+            raise RunError(f"{labels} lists {len(names)} classes but the model has {n_classes} outputs.",
+                           "Put the labels.txt that was exported with this model next to it.")
+        return names
+    return tuple(f"class_{i}" for i in range(n_classes))
+
+
+def _model_input_size(model) -> int | None:
+    try:
+        from cnn_studio.backbones.classifier import input_size_of
+
+        return input_size_of(model)
+    except (ValueError, KeyError, AttributeError):
+        shape = model.inputs[0].shape
+        return int(shape[1]) if shape[1] is not None else None
+
+
+class Classifier:
+    """A loaded model with its class names, image size and resize policy, for repeated calls.
+
+    Examples
+    --------
+    >>> clf = Classifier.load("runs/leaves")  # doctest: +SKIP
+    >>> clf.classify(["new/leaf.jpg"])[0].top  # doctest: +SKIP
+    [('rust', 0.93), ('healthy', 0.07)]
+    """
+
+    def __init__(self, model, class_names: Sequence[str], image_size: int, resize: str = "stretch") -> None:
+        self.model = model
+        self.class_names = tuple(class_names)
+        self.image_size = int(image_size)
+        self.resize = resize
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Classifier:
+        """From a run folder (its config sets size and resize) or a bare ``.keras`` file (size from
+        the model's Resizing layer, class names from a ``labels.txt`` beside it)."""
+        from cnn_studio.training.run_folder import load_model, open_run
+
+        p = Path(path).expanduser()
+        if p.is_dir() or (p.suffix == ".keras" and (p.parent / "config.json").exists()):
+            run = open_run(p)
+            model = load_model(p if p.is_file() else run.model_path)
+            size = run.config.image_size or _model_input_size(model)
+            names = run.class_names or _labels_beside(run.model_path, int(model.outputs[0].shape[-1]))
+            return cls(model, names, int(size), run.config.resize)
+        if not p.exists():
+            raise RunError(f"No model at {p}.", "Give a run folder or a .keras file.")
+        model = load_model(p)
+        size = _model_input_size(model)
+        if size is None:
+            raise RunError(f"Cannot tell which image size {p} expects.", "Use a model trained by CNN Studio.")
+        return cls(model, _labels_beside(p, int(model.outputs[0].shape[-1])), size)
+
+    def classify(self, paths: Sequence[str | os.PathLike[str]], *, top_k: int = 3, batch_size: int = 32,
+                 sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> list[Prediction]:
+        """Classify image files and folders (see :func:`classify`)."""
+        top_k = max(1, min(int(top_k), len(self.class_names)))
+        paths = expand_paths(paths)
+        results: list[Prediction | None] = [None] * len(paths)
+        sink(ev.TaskProgress(TASK, 0, len(paths)))
+        done = 0
+        for ok, images, errors in iter_image_batches(paths, self.image_size, self.resize, batch_size):
+            raise_if_cancelled(cancel)
+            probs = predict_probabilities(self.model, images)
+            for i, row in zip(ok, probs, strict=True):
+                order = np.argsort(-row, kind="stable")[:top_k]
+                results[i] = Prediction(str(paths[i]), [(self.class_names[j], float(row[j])) for j in order],
+                                        [float(v) for v in row])
+            for i, reason in errors.items():
+                results[i] = Prediction(str(paths[i]), error=reason)
+            done += len(ok) + len(errors)
+            sink(ev.TaskProgress(TASK, done, len(paths)))
+        return [r for r in results if r is not None]
+
+
+def classify(model_or_run: Classifier | str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]], *,
+             top_k: int = 3, batch_size: int = 32, sink: ev.EventSink = ev.null_sink,
+             cancel: CancelToken | None = None) -> list[Prediction]:
+    """Classify image files with a trained model.
+
+    Parameters
+    ----------
+    model_or_run : a :class:`Classifier`, a run folder or a ``.keras`` file.
+    paths : image files and/or folders (expanded with :func:`expand_paths`).
+    top_k : how many (label, probability) pairs each prediction keeps.
+    batch_size : images per forward pass.
+    sink, cancel : progress and cooperative cancellation (checked per batch).
+
+    Returns
+    -------
+    list[Prediction]
+        One per image, in the order of :func:`expand_paths`; unreadable files have ``error`` set.
+
+    Raises
+    ------
+    RunError, DatasetError
+        The model cannot be loaded, or a path does not exist.
+    Cancelled
+        ``cancel`` was set.
+
+    Events emitted
+    --------------
+    ``TaskProgress("Classifying", done, total)`` after every batch.
+    """
+    clf = model_or_run if isinstance(model_or_run, Classifier) else Classifier.load(model_or_run)
+    return clf.classify(paths, top_k=top_k, batch_size=batch_size, sink=sink, cancel=cancel)
+
+
+def write_csv(predictions: Sequence[Prediction], path: str | os.PathLike[str]) -> Path:
+    """Write predictions as CSV atomically: ``path,top1,p1,top2,p2,...,error``."""
+    k = max((len(p.top) for p in predictions), default=1)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    header = ["path"]
+    for i in range(1, k + 1):
+        header += [f"top{i}", f"p{i}"]
+    w.writerow(header + ["error"])
+    for p in predictions:
+        row: list[Any] = [p.path]
+        for i in range(k):
+            row += [p.top[i][0], f"{p.top[i][1]:.6f}"] if i < len(p.top) else ["", ""]
+        w.writerow(row + [p.error or ""])
+    return write_text(path, buf.getvalue())
