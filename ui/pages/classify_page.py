@@ -1,0 +1,287 @@
+"""Step 5, Classify: drop images or folders, see the top-3 labels, where the network looked, save a CSV.
+
+The trained model is loaded once (in a task) and kept in a :class:`cnn_studio.predict.Classifier`
+for every later drop. Grad-CAM overlays are computed in a task too; the opacity slider only
+re-blends the cached, downscaled heat maps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnn_studio.ui.messages import show_error
+from cnn_studio.ui.pages.inspect_panel import InspectPanel, _shrink
+from cnn_studio.ui.widgets.drop_zone import DropZone, local_paths
+from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap
+from cnn_studio.ui.widgets.step_header import StepHeader
+from cnn_studio.ui.widgets.task_strip import TaskStrip
+from cnn_studio.ui.workers import start_task
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+INTRO = ("Drop pictures or a whole folder anywhere on this page (or use Add images…). Each picture gets "
+         "the model's three most likely labels with their probabilities. Turn on the heat map to see which "
+         "part of the picture the network based its answer on, and click a picture to look closer.")
+
+
+def classify_paths(run_dir, classifier, paths, *, sink, cancel):
+    """Load the run's model once (when ``classifier`` is None), then classify ``paths``."""
+    from cnn_studio.predict import Classifier
+
+    if classifier is None:
+        from cnn_studio import events as ev
+
+        sink(ev.StageChanged(task="classify", stage="Loading the model"))
+        classifier = Classifier.load(run_dir)
+    return classifier, classifier.classify(paths, top_k=3, sink=sink, cancel=cancel)
+
+
+def gradcam_heatmaps(classifier, paths, *, sink, cancel):
+    """{path: (downscaled original, downscaled heat map)} for the predicted class of each image."""
+    from cnn_studio import events as ev
+    from cnn_studio.cancel import raise_if_cancelled
+    from cnn_studio.explain.gradcam import explain_file
+
+    out = {}
+    for i, p in enumerate(paths):
+        raise_if_cancelled(cancel)
+        try:
+            original, cam, _ = explain_file(classifier.model, p, classifier.image_size, classifier.resize)
+        except Exception:  # noqa: BLE001 - an unreadable file simply gets no overlay
+            continue
+        from cnn_studio.explain.gradcam import heatmap_on_original
+
+        heat = heatmap_on_original(cam.heatmap, original.shape[:2], classifier.image_size, classifier.resize)
+        out[p] = (_shrink(original, 192), _shrink(heat, 192))
+        sink(ev.TaskProgress(task="Grad-CAM", done=i + 1, total=len(paths)))
+    return out
+
+
+def caption(prediction) -> tuple[str, str]:
+    """(short caption under the thumbnail, full tooltip)."""
+    name = Path(prediction.path).name
+    if prediction.error:
+        return f"⚠ {name}\ncannot be read", f"{prediction.path}\nCould not read this file: {prediction.error}"
+    lines = [f"{label} {p:.0%}" for label, p in prediction.top]
+    return f"{lines[0]}\n" + " · ".join(lines[1:]), f"{prediction.path}\n" + "\n".join(lines)
+
+
+class ClassifyPage(QWidget):
+    """Drop → thumbnails with top-3 labels; Grad-CAM toggle and opacity; inspect panel; CSV."""
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.classifier = None
+        self.predictions: dict[str, object] = {}
+        self.heatmaps: dict[str, tuple] = {}
+        self._task = None
+        self._queue: list[Path] = []
+        self._pending_heat: list[str] = []
+        self.setAcceptDrops(True)
+
+        self.header = StepHeader("Classify", INTRO)
+        self.drop = DropZone("Drop images or a folder here — or click to choose images", accept="any")
+        self.drop.paths_dropped.connect(self.add_paths)
+        self.drop.clicked.connect(self._on_add_clicked)
+        self.add_button = QPushButton("Add images…")
+        self.add_button.clicked.connect(self._on_add_clicked)
+        self.folder_button = QPushButton("Add a folder…")
+        self.folder_button.clicked.connect(self._on_folder_clicked)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.clicked.connect(self.clear)
+        self.save_button = QPushButton("Save results as CSV…")
+        self.save_button.setToolTip("One row per image: its top labels and probabilities (opens in Excel).")
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.heat_toggle = QCheckBox("Show where the network looked (Grad-CAM)")
+        self.heat_toggle.setToolTip("Colours the part of each picture that most influenced the answer: red/yellow "
+                                    "= strong evidence. If it is the background, the model may have learned a shortcut.")
+        self.heat_toggle.toggled.connect(self._on_heat_toggled)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(45)
+        self.opacity.setMaximumWidth(160)
+        self.opacity.setToolTip("Heat map opacity")
+        self.opacity.valueChanged.connect(self._redraw_heatmaps)
+        self.status = QLabel("Train a model first, then drop pictures here.")
+        self.strip = TaskStrip()
+        self.grid = ImageGrid(128)
+        self.grid.image_activated.connect(self._on_image_activated)
+        self.inspect = InspectPanel()
+
+        buttons = QHBoxLayout()
+        for w in (self.add_button, self.folder_button, self.clear_button, self.save_button):
+            buttons.addWidget(w)
+        buttons.addStretch(1)
+        buttons.addWidget(self.heat_toggle)
+        buttons.addWidget(self.opacity)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.drop)
+        ll.addLayout(buttons)
+        ll.addWidget(self.status)
+        ll.addWidget(self.strip)
+        ll.addWidget(self.grid, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.inspect)
+        split.setSizes([700, 380])
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.header)
+        lay.addWidget(split, 1)
+        session.run_changed.connect(self._on_session_run_changed)
+        self._update_enabled()
+
+    # ------------------------------------------------------------------ drag and drop on the whole page
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        paths = local_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+
+    # ------------------------------------------------------------------ actions
+    def _update_enabled(self) -> None:
+        has_run = self.session.run_dir is not None
+        for w in (self.drop, self.add_button, self.folder_button):
+            w.setEnabled(has_run)
+        self.save_button.setEnabled(bool(self.predictions))
+        self.clear_button.setEnabled(bool(self.predictions))
+
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.is_done
+
+    def add_paths(self, paths) -> None:
+        """Classify files and/or folders (queued while another batch is running)."""
+        if self.session.run_dir is None:
+            self.status.setText("There is no trained model yet: train one in the Train step first.")
+            return
+        self._queue.extend(Path(p) for p in paths)
+        if not self.busy():
+            self._start_next()
+
+    def _start_next(self) -> None:
+        if not self._queue:
+            return
+        paths, self._queue = self._queue, []
+        self._task = start_task(classify_paths, self.session.run_dir, self.classifier, paths,
+                                on_returned=self._on_classified, on_errored=self._on_errored,
+                                on_finished=self._on_task_finished)
+        self.strip.attach(self._task, "Classifying…")
+
+    def clear(self) -> None:
+        self.predictions.clear()
+        self.heatmaps.clear()
+        self.grid.clear()
+        self.status.setText("Drop pictures to classify them.")
+        self._update_enabled()
+
+    def save_csv(self, path: str | Path) -> Path:
+        from cnn_studio.predict import write_csv
+
+        return write_csv(list(self.predictions.values()), path)
+
+    # ------------------------------------------------------------------ slots
+    def _on_add_clicked(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Choose images to classify")
+        if files:
+            self.add_paths(files)
+
+    def _on_folder_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images")
+        if folder:
+            self.add_paths([folder])
+
+    def _on_save_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save results", "predictions.csv", "CSV files (*.csv)")
+        if path:
+            try:
+                saved = self.save_csv(path)
+            except Exception as exc:  # noqa: BLE001 - shown to the user
+                show_error(self, exc)
+                return
+            self.status.setText(f"Saved {len(self.predictions)} results to {saved}")
+
+    def _on_session_run_changed(self) -> None:
+        self.classifier = None  # another model: load it on the next drop
+        self.clear()
+
+    def _on_classified(self, result) -> None:
+        self.classifier, predictions = result
+        new = []
+        for pred in predictions:
+            short, tip = caption(pred)
+            if pred.path in self.predictions:
+                for item in self.grid.items_for(pred.path):
+                    item.setText(short)
+            else:
+                self.grid.add_image(pred.path, short, tip)
+            self.predictions[pred.path] = pred
+            if not pred.error:
+                new.append(pred.path)
+        errors = sum(1 for p in self.predictions.values() if p.error)
+        self.status.setText(f"{len(self.predictions)} images classified" +
+                            (f"; {errors} could not be read (hover for why)" if errors else "") + ".")
+        self._update_enabled()
+        if self.heat_toggle.isChecked() and new:
+            self._queue_heatmaps(new)
+
+    def _on_task_finished(self) -> None:
+        if self._queue:
+            self._start_next()
+        elif self._pending_heat:
+            paths, self._pending_heat = self._pending_heat, []
+            self._task = start_task(gradcam_heatmaps, self.classifier, paths, on_returned=self._on_heatmaps,
+                                    on_errored=self._on_errored, on_finished=self._on_task_finished)
+            self.strip.attach(self._task, "Computing where the network looked…")
+
+    def _queue_heatmaps(self, paths: list[str]) -> None:
+        self._pending_heat = [*self._pending_heat, *[p for p in paths if p not in self.heatmaps]]
+        if not self.busy():
+            self._on_task_finished()
+
+    def _on_heat_toggled(self, on: bool) -> None:
+        if on:
+            self._queue_heatmaps([p for p, pred in self.predictions.items() if not pred.error])
+            self._redraw_heatmaps()
+        else:
+            from cnn_studio.ui.widgets.image_grid import thumbnail
+
+            for p in self.heatmaps:
+                self.grid.set_pixmap(p, thumbnail(p, self.grid.thumb_size))
+
+    def _on_heatmaps(self, heatmaps: dict) -> None:
+        self.heatmaps.update(heatmaps)
+        self._redraw_heatmaps()
+
+    def _redraw_heatmaps(self) -> None:
+        if not self.heat_toggle.isChecked():
+            return
+        from cnn_studio.explain.gradcam import overlay
+
+        for p, (original, heat) in self.heatmaps.items():
+            self.grid.set_pixmap(p, array_to_pixmap(overlay(original, heat, alpha=self.opacity.value() / 100)))
+
+    def _on_image_activated(self, path: str) -> None:
+        pred = self.predictions.get(path)
+        if self.classifier is None or pred is None or pred.error:
+            return
+        self.inspect.inspect(self.classifier, path)
+
+    def _on_errored(self, exc: BaseException) -> None:
+        self.status.setText("Something went wrong; see the message.")
+        show_error(self, exc)

@@ -1,0 +1,370 @@
+"""Step 4, Evaluate: how good is the model, where does it go wrong, and how robust is it?
+
+All model work (evaluation, robustness, the architecture table) runs in engine tasks; this page
+only shows their results. Results are stored in the run folder (metrics.json, robustness.json),
+so reopening a project shows them at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from cnn_studio.ui.messages import show_error
+from cnn_studio.ui.widgets.confusion_matrix import ConfusionMatrix
+from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap
+from cnn_studio.ui.widgets.step_header import StepHeader
+from cnn_studio.ui.widgets.task_strip import TaskStrip
+from cnn_studio.ui.workers import start_task
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+INTRO = ("Here the trained model is tested on images it never saw while learning (the test images, or "
+         "the validation images when there is no test set). Click a cell of the confusion matrix to see "
+         "which images were confused, and check the robustness tab before trusting the model on new data.")
+
+
+# ---------------------------------------------------------------- engine calls run in tasks
+
+
+def evaluate_or_load(run_dir, *, force: bool = False, sink, cancel):
+    """metrics.json if present (and not ``force``), else a fresh evaluation."""
+    from cnn_studio.evaluation import evaluate_run, load_metrics
+
+    if not force:
+        metrics = load_metrics(run_dir)
+        if metrics is not None:
+            return metrics
+    return evaluate_run(run_dir, sink=sink, cancel=cancel)
+
+
+def robustness_or_load(run_dir, *, force: bool = False, sink, cancel):
+    """robustness.json if present (and not ``force``), else a fresh robustness check (as a dict)."""
+    from cnn_studio.explain.robustness import run_robustness
+    from cnn_studio.fsutil import read_json
+    from cnn_studio.paths import RunLayout
+
+    path = RunLayout(Path(run_dir)).robustness
+    if not force and path.exists():
+        return read_json(path)
+    return run_robustness(run_dir, sink=sink, cancel=cancel).to_dict()
+
+
+def architecture_of(run_dir, *, sink, cancel):
+    """(ArchitectureTable, first-layer filters tiled as a uint8 image or None)."""
+    from cnn_studio.explain.architecture import architecture_table
+    from cnn_studio.explain.feature_maps import first_layer_filters
+    from cnn_studio.training.run_folder import load_model
+
+    model = load_model(run_dir)
+    table = architecture_table(model)
+    try:
+        filters = first_layer_filters(model)
+    except Exception:  # noqa: BLE001 - a model without a learned RGB conv simply shows no filters
+        filters = None
+    return table, tile_filters(filters) if filters is not None and len(filters) else None
+
+
+def tile_filters(filters: np.ndarray, scale: int = 8, cols: int = 8) -> np.ndarray:
+    """(N, k, k, 3) filters in [0, 1] → one uint8 image, each filter enlarged ``scale`` times."""
+    n, k = filters.shape[0], filters.shape[1]
+    cell = k * scale + 2
+    rows = -(-n // cols)
+    out = np.full((rows * cell, min(n, cols) * cell, 3), 255, np.uint8)
+    for i, f in enumerate(filters):
+        big = np.repeat(np.repeat(np.clip(f, 0, 1), scale, 0), scale, 1)
+        r, c = divmod(i, cols)
+        out[r * cell + 1 : r * cell + 1 + k * scale, c * cell + 1 : c * cell + 1 + k * scale] = (big * 255).astype(np.uint8)
+    return out
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(headers)
+    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    t.setSortingEnabled(True)
+    t.verticalHeader().setVisible(False)
+    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    t.horizontalHeader().setStretchLastSection(True)
+    return t
+
+
+def _fill(table: QTableWidget, rows: list[list]) -> None:
+    table.setSortingEnabled(False)
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            item = QTableWidgetItem()
+            if isinstance(value, (int, float, np.floating, np.integer)):
+                item.setData(Qt.ItemDataRole.DisplayRole, float(value) if isinstance(value, float) else int(value))
+                if isinstance(value, float):
+                    item.setText(f"{value:.3f}")
+            else:
+                item.setText(str(value))
+            table.setItem(r, c, item)
+    table.setSortingEnabled(True)
+
+
+class EvaluatePage(QWidget):
+    """Metrics per class, confusion matrix with its images, top losses, robustness, architecture."""
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.metrics = None
+        self.robustness: dict | None = None
+        self._task = None
+
+        self.header = StepHeader("Evaluate", INTRO)
+        self.summary = QLabel("Train a model first: its results appear here.")
+        self.summary.setWordWrap(True)
+        self.summary.setObjectName("summary")
+        self.evaluate_button = QPushButton("Evaluate again")
+        self.evaluate_button.setToolTip("Run the model on the test (or validation) images and recompute every number.")
+        self.evaluate_button.clicked.connect(lambda: self.evaluate(force=True))
+        self.strip = TaskStrip()
+
+        self.per_class = _table(["Class", "Precision", "Recall", "F1", "ROC AUC", "Images"])
+        self.per_class.setToolTip("Precision: when the model says this class, how often it is right.\n"
+                                  "Recall: of the images of this class, how many it found.\n"
+                                  "F1: the balance of both. ROC AUC: 1.0 = perfect ranking, 0.5 = guessing.")
+        self.matrix = ConfusionMatrix()
+        self.matrix.cell_chosen.connect(self._on_matrix_cell_chosen)
+        self.cell_label = QLabel("Click a cell to see its images.")
+        self.cell_images = ImageGrid(80)
+        cm = QSplitter(Qt.Orientation.Horizontal)
+        cm.addWidget(self.matrix)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.cell_label)
+        rl.addWidget(self.cell_images)
+        cm.addWidget(right)
+        cm.setSizes([420, 380])
+
+        self.top_losses = ImageGrid(96)
+        self.top_losses.setToolTip("The images the model got wrong with the most confidence: look for wrong "
+                                   "labels in your data, or for what the model is missing.")
+
+        self.robust_button = QPushButton("Run robustness check")
+        self.robust_button.setToolTip("Measure accuracy when images get noisy, blurred, darker, compressed, or "
+                                      "are changed on purpose to fool the network (FGSM). Takes a minute.")
+        self.robust_button.clicked.connect(lambda: self.run_robustness(force=True))
+        self.robust_text = QLabel("How much does accuracy drop when images are a little different from "
+                                  "the training images? Run the check to find out.")
+        self.robust_text.setWordWrap(True)
+        self.robust_table = _table(["Change", "Strength", "Accuracy"])
+        self.robust_plot = QLabel()
+        self.robust_plot.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.robust_examples = ImageGrid(160)
+        rob = QWidget()
+        rlay = QVBoxLayout(rob)
+        top = QHBoxLayout()
+        top.addWidget(self.robust_text, 1)
+        top.addWidget(self.robust_button)
+        rlay.addLayout(top)
+        mid = QSplitter(Qt.Orientation.Horizontal)
+        mid.addWidget(self.robust_table)
+        mid.addWidget(self.robust_plot)
+        rlay.addWidget(mid, 2)
+        rlay.addWidget(QLabel("Adversarial examples: original | changed | the change, magnified"))
+        rlay.addWidget(self.robust_examples, 1)
+
+        self.arch_text = QLabel("Every layer of the network, with how many numbers (parameters) it learns. "
+                                "A convolution re-uses one small kernel at every position of the image, "
+                                "which is why it needs so few parameters.")
+        self.arch_text.setWordWrap(True)
+        self.arch_table = _table(["Layer", "Type", "Output shape", "Parameters", "Trainable", "Note"])
+        self.filters = QLabel()
+        self.filters.setToolTip("The first layer's filters: the small colour patterns the network looks for first.")
+        arch = QWidget()
+        alay = QVBoxLayout(arch)
+        alay.addWidget(self.arch_text)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.arch_table)
+        split.addWidget(self.filters)
+        alay.addWidget(split)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.per_class, "Per class")
+        self.tabs.addTab(cm, "Confusion matrix")
+        self.tabs.addTab(self.top_losses, "Most confident mistakes")
+        self.tabs.addTab(rob, "Robustness")
+        self.tabs.addTab(arch, "Architecture")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.header)
+        row = QHBoxLayout()
+        row.addWidget(self.summary, 1)
+        row.addWidget(self.evaluate_button)
+        lay.addLayout(row)
+        lay.addWidget(self.strip)
+        lay.addWidget(self.tabs, 1)
+        self._set_enabled(False)
+        session.run_changed.connect(self._on_session_run_changed)
+
+    # ------------------------------------------------------------------ actions
+    def _set_enabled(self, on: bool) -> None:
+        self.evaluate_button.setEnabled(on)
+        self.robust_button.setEnabled(on)
+
+    def _busy(self) -> bool:
+        return self._task is not None and not self._task.is_done
+
+    def evaluate(self, force: bool = False):
+        run = self.session.run_dir
+        if run is None or self._busy():
+            return None
+        self._set_enabled(False)
+        self._task = start_task(evaluate_or_load, run, force=force, on_returned=self._on_metrics_returned,
+                                on_errored=self._on_task_errored, on_finished=self._on_task_finished)
+        self.strip.attach(self._task, "Evaluating the model on images it has not seen…")
+        return self._task
+
+    def run_robustness(self, force: bool = False):
+        run = self.session.run_dir
+        if run is None or self._busy():
+            return None
+        self._set_enabled(False)
+        self._task = start_task(robustness_or_load, run, force=force, on_returned=self._on_robustness_returned,
+                                on_errored=self._on_task_errored, on_finished=self._on_task_finished)
+        self.strip.attach(self._task, "Testing robustness…")
+        return self._task
+
+    def load_architecture(self):
+        run = self.session.run_dir
+        if run is None or self._busy():
+            return None
+        self._task = start_task(architecture_of, run, on_returned=self._on_architecture_returned,
+                                on_errored=self._on_task_errored, on_finished=self._on_task_finished)
+        self.strip.attach(self._task, "Reading the network's layers…")
+        return self._task
+
+    # ------------------------------------------------------------------ slots
+    def _on_session_run_changed(self) -> None:
+        self.metrics = None
+        self.robustness = None
+        self.per_class.setRowCount(0)
+        self.matrix.setRowCount(0)
+        self.cell_images.clear()
+        self.top_losses.clear()
+        self.robust_table.setRowCount(0)
+        self.robust_plot.clear()
+        self.robust_examples.clear()
+        self.arch_table.setRowCount(0)
+        self.filters.clear()
+        if self.session.run_dir is None:
+            self.summary.setText("Train a model first: its results appear here.")
+            self._set_enabled(False)
+            return
+        self.summary.setText("Evaluating…")
+        if self.isVisible():
+            self.evaluate()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.session.run_dir is not None and self.metrics is None and not self._busy():
+            self.evaluate()
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.tabText(index) == "Architecture" and self.arch_table.rowCount() == 0:
+            self.load_architecture()
+        if self.tabs.tabText(index) == "Robustness" and self.robustness is None and not self._busy():
+            from cnn_studio.paths import RunLayout
+
+            if self.session.run_dir is not None and RunLayout(self.session.run_dir).robustness.exists():
+                self.run_robustness(force=False)
+
+    def _on_task_errored(self, exc: BaseException) -> None:
+        self.summary.setText("Something went wrong; see the message.")
+        show_error(self, exc)
+
+    def _on_task_finished(self) -> None:
+        self._set_enabled(self.session.run_dir is not None)
+
+    def _on_metrics_returned(self, metrics) -> None:
+        self.metrics = metrics
+        n = metrics.n_images
+        names = list(metrics.class_names)
+        words = "test" if metrics.subset == "test" else ("validation" if metrics.subset == "val" else metrics.subset)
+        auc = metrics.roc_auc.get("macro") if isinstance(metrics.roc_auc, dict) else None
+        top2 = metrics.top_k_accuracy.get("2") or metrics.top_k_accuracy.get("top_2")
+        parts = [f"<b>The model is right {metrics.accuracy:.0%} of the time</b> on {n} {words} images it never "
+                 f"trained on ({len(names)} classes; guessing would score about {1 / max(len(names), 1):.0%})."]
+        if top2 is not None and len(names) > 2:
+            parts.append(f"The right class is among its top two guesses {top2:.0%} of the time.")
+        if auc is not None:
+            parts.append(f"Macro ROC AUC {auc:.3f} (1.0 = perfect).")
+        if metrics.skipped:
+            parts.append(f"{len(metrics.skipped)} unreadable images were skipped.")
+        self.summary.setText(" ".join(parts))
+        rows = []
+        for row in metrics.per_class:
+            a = metrics.roc_auc.get(row["name"]) if isinstance(metrics.roc_auc, dict) else None
+            rows.append([row["name"], float(row["precision"]), float(row["recall"]), float(row["f1"]),
+                         float(a) if a is not None else "–", int(row["support"])])
+        _fill(self.per_class, rows)
+        self.matrix.set_matrix(metrics.confusion, names)
+        self.top_losses.clear()
+        for t in metrics.top_losses:
+            self.top_losses.add_image(t["path"], f"is {t['true']}\nsaid {t['predicted']} {t['confidence']:.0%}",
+                                      f"{t['path']}\ntrue: {t['true']}, predicted: {t['predicted']} "
+                                      f"({t['confidence']:.1%})")
+
+    def _on_matrix_cell_chosen(self, true: int, pred: int) -> None:
+        if self.metrics is None:
+            return
+        names = self.metrics.class_names
+        paths = self.metrics.images_in_cell(true, pred)
+        verb = "correctly classified as" if true == pred else "classified as"
+        self.cell_label.setText(f"{len(paths)} images of '{names[true]}' {verb} '{names[pred]}'")
+        self.cell_images.clear()
+        conf = {p["path"]: p["confidence"] for p in self.metrics.predictions}
+        for p in paths:
+            self.cell_images.add_image(p, f"{Path(p).name}\n{conf.get(p, 0):.0%}")
+
+    def _on_robustness_returned(self, report: dict) -> None:
+        self.robustness = report
+        units = report.get("units", {})
+        clean = report.get("clean_accuracy", 0.0)
+        worst = min(report.get("rows", []), key=lambda r: r["accuracy"], default=None)
+        text = f"Accuracy on {report.get('n_images', 0)} unchanged images: <b>{clean:.0%}</b>."
+        if worst is not None:
+            text += (f" Worst case: {worst['perturbation']} at {worst['level']} "
+                     f"{units.get(worst['perturbation'], '')} → {worst['accuracy']:.0%}.")
+        self.robust_text.setText(text + " " + report.get("epsilon_note", ""))
+        _fill(self.robust_table, [[r["perturbation"], f"{r['level']} {units.get(r['perturbation'], '')}".strip(),
+                                   float(r["accuracy"])] for r in report.get("rows", [])])
+        plot = report.get("plot")
+        if plot and Path(plot).exists():
+            self.robust_plot.setPixmap(QPixmap(plot).scaledToWidth(520, Qt.TransformationMode.SmoothTransformation))
+        self.robust_examples.clear()
+        for ex in report.get("examples", []):
+            image = ex.get("image") or ex.get("path")
+            self.robust_examples.add_image(image, f"{ex['true']}: {ex['clean_pred']} → {ex['adv_pred']}",
+                                           f"epsilon {ex['epsilon']}: the network changed its answer from "
+                                           f"'{ex['clean_pred']}' to '{ex['adv_pred']}'")
+
+    def _on_architecture_returned(self, result) -> None:
+        table, filters = result
+        _fill(self.arch_table, [[r.name, r.type, str(tuple(r.output_shape)), int(r.params),
+                                 "yes" if r.trainable else "no", r.note] for r in table.rows])
+        self.arch_text.setText(f"{len(table.rows)} layers, {table.total:,} parameters ({table.trainable:,} "
+                               f"trainable). A convolution re-uses one small kernel at every position of the "
+                               f"image, which is why it needs so few parameters.")
+        if filters is not None:
+            self.filters.setPixmap(array_to_pixmap(filters))

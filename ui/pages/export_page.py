@@ -1,0 +1,203 @@
+"""Step 6, Export: write the model in formats other programs run, each verified after writing.
+
+Every chosen format is written by :func:`cnn_studio.export.writer.export_model` in one task:
+written to a temporary name, reloaded in its own runtime, compared with the trained model on
+real images, then renamed into place — with labels.txt and a model card beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnn_studio.ui.messages import show_error
+from cnn_studio.ui.widgets.step_header import StepHeader
+from cnn_studio.ui.widgets.task_strip import TaskStrip
+from cnn_studio.ui.workers import start_task
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+INTRO = ("Save the trained model so other programs can use it. Each file is checked after it is written: "
+         "it is loaded back and must give the same answers as the model you trained. A labels file and a "
+         "model card (what the model is, how it was trained, how well it does) are saved beside it.")
+
+FORMAT_TEXT = {
+    "keras": ("Keras (.keras)", "To keep training or use the model from Python with Keras."),
+    "savedmodel": ("TensorFlow SavedModel", "For TensorFlow Serving, TF.js converters and other TensorFlow tools."),
+    "tflite": ("TensorFlow Lite (.tflite)", "For phones, Raspberry Pi and other small devices."),
+    "onnx": ("ONNX (.onnx)", "For ONNX Runtime, C#, C++, Java and most other languages and platforms."),
+}
+QUANT_TEXT = {
+    "float32": "float32 — exact, largest file",
+    "float16": "float16 — half the size, practically the same answers",
+    "int8": "int8 — a quarter of the size, faster on CPUs; answers may shift slightly",
+}
+
+
+def export_formats(run_dir, formats: list[str], out_dir, quantization: str, *, sink, cancel):
+    """Export every format in turn; a failing format is reported and the others still run."""
+    from cnn_studio.cancel import raise_if_cancelled
+    from cnn_studio.errors import StudioError
+    from cnn_studio.export.writer import export_model
+
+    results = []
+    for fmt in formats:
+        raise_if_cancelled(cancel)
+        try:
+            q = quantization if fmt == "tflite" else "float32"
+            results.append(export_model(run_dir, fmt, out_dir, quantization=q, sink=sink, cancel=cancel))
+        except StudioError as exc:
+            results.append((fmt, exc))
+    return results
+
+
+class ExportPage(QWidget):
+    """Choose formats and a folder, export, and see each file's verification."""
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._task = None
+        self.records: list = []
+        self.header = StepHeader("Export", INTRO)
+        self.checks: dict[str, QCheckBox] = {}
+        form = QFormLayout()
+        for key, (label, tip) in FORMAT_TEXT.items():
+            box = QCheckBox(label)
+            box.setToolTip(tip)
+            box.setChecked(key in ("keras", "onnx"))
+            self.checks[key] = box
+            form.addRow(box, QLabel(tip))
+        self.quantization = QComboBox()
+        for key, text in QUANT_TEXT.items():
+            self.quantization.addItem(text, key)
+        self.quantization.setToolTip("Only for TensorFlow Lite: smaller numbers make smaller, faster files.")
+        form.addRow("TensorFlow Lite precision", self.quantization)
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("Folder for the exported files")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._on_browse_clicked)
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        form.addRow("Save to", row)
+        self.export_button = QPushButton("Export")
+        self.export_button.setObjectName("primary")
+        self.export_button.clicked.connect(self.export)
+        self.open_button = QPushButton("Open folder")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.status = QLabel("Train a model first.")
+        self.status.setWordWrap(True)
+        self.strip = TaskStrip()
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(["Format", "File", "Verified", "Largest difference", "Allowed", "Notes"])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.card = QTextBrowser()
+        self.card.setPlaceholderText("The model card appears here after an export.")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.status, 1)
+        split = QSplitter()
+        split.addWidget(self.table)
+        split.addWidget(self.card)
+        split.setSizes([560, 440])
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.header)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addWidget(self.strip)
+        lay.addWidget(split, 1)
+        session.run_changed.connect(self._on_session_run_changed)
+        self._on_session_run_changed()
+
+    def chosen_formats(self) -> list[str]:
+        return [k for k, box in self.checks.items() if box.isChecked()]
+
+    def export(self):
+        run = self.session.run_dir
+        formats = self.chosen_formats()
+        if run is None:
+            self.status.setText("Train a model first.")
+            return None
+        if not formats:
+            self.status.setText("Tick at least one format.")
+            return None
+        if not self.folder.text().strip():
+            self.folder.setText(str(Path(run) / "export"))
+        self.export_button.setEnabled(False)
+        self.table.setRowCount(0)
+        self._task = start_task(export_formats, run, formats, self.folder.text().strip(),
+                                self.quantization.currentData(), on_returned=self._on_exported,
+                                on_errored=self._on_errored, on_finished=self._on_finished)
+        self.strip.attach(self._task, "Exporting and verifying…")
+        return self._task
+
+    def _on_session_run_changed(self) -> None:
+        run = self.session.run_dir
+        self.export_button.setEnabled(run is not None)
+        self.table.setRowCount(0)
+        self.card.clear()
+        if run is not None:
+            self.folder.setText(str(Path(run) / "export"))
+            self.status.setText("Choose formats and press Export.")
+        else:
+            self.status.setText("Train a model first.")
+
+    def _on_browse_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export to folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def _on_open_clicked(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(self.folder.text()))
+
+    def _on_exported(self, results: list) -> None:
+        self.records = results
+        self.table.setRowCount(len(results))
+        ok = 0
+        for r, rec in enumerate(results):
+            if isinstance(rec, tuple):
+                fmt, exc = rec
+                cells = [FORMAT_TEXT.get(fmt, (fmt,))[0], "—", "✗ failed", "", "", f"{exc.message} {exc.hint}"]
+            else:
+                ok += 1
+                cells = [FORMAT_TEXT.get(rec.fmt, (rec.fmt,))[0] + ("" if rec.quantization == "float32" else
+                                                                     f" ({rec.quantization})"),
+                         Path(rec.path).name, f"✓ on {rec.n_checked} images" if rec.verified else "✗",
+                         f"{rec.max_abs_diff:.2g}", f"{rec.tolerance:.0g}", "; ".join(getattr(rec, "notes", ()) or ())]
+            for c, text in enumerate(cells):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.status.setText(f"{ok} of {len(results)} exports written and verified in {self.folder.text()}.")
+        self.open_button.setEnabled(ok > 0)
+        card = Path(self.folder.text()) / "MODEL_CARD.md"
+        if card.exists():
+            self.card.setMarkdown(card.read_text(encoding="utf-8"))
+
+    def _on_errored(self, exc: BaseException) -> None:
+        self.status.setText("The export stopped; see the message.")
+        show_error(self, exc)
+
+    def _on_finished(self) -> None:
+        self.export_button.setEnabled(self.session.run_dir is not None)

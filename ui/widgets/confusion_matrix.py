@@ -1,0 +1,52 @@
+"""ConfusionMatrix: a table of counts coloured by row share; clicking a cell asks for its images."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+
+def _blend(share: float, correct: bool) -> QColor:
+    """White → blue for the diagonal (right answers), white → red elsewhere (mistakes)."""
+    target = (37, 99, 235) if correct else (220, 38, 38)
+    s = max(0.0, min(1.0, share))
+    return QColor(*(int(255 + (t - 255) * s * 0.85) for t in target))
+
+
+class ConfusionMatrix(QTableWidget):
+    """Rows = true class, columns = predicted class. ``cell_chosen(true, pred)`` on click."""
+
+    cell_chosen = Signal(int, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.cellClicked.connect(self._on_cell_clicked)
+        self.setToolTip("Rows: the true class. Columns: what the model said. The diagonal (blue) are right "
+                        "answers; red cells are mistakes. Click a cell to see its images.")
+
+    def set_matrix(self, confusion: list[list[int]], class_names: list[str]) -> None:
+        n = len(class_names)
+        self.clear()
+        self.setRowCount(n)
+        self.setColumnCount(n)
+        self.setHorizontalHeaderLabels([f"said {c}" for c in class_names])
+        self.setVerticalHeaderLabels([f"is {c}" for c in class_names])
+        for i in range(n):
+            total = sum(confusion[i]) or 1
+            for j in range(n):
+                count = confusion[i][j]
+                item = QTableWidgetItem(f"{count}\n{count / total:.0%}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                colour = _blend(count / total, i == j)
+                item.setBackground(QBrush(colour))
+                item.setForeground(QBrush(QColor("white" if colour.lightness() < 140 else "#111827")))
+                item.setToolTip(f"{count} images of '{class_names[i]}' were classified as '{class_names[j]}'")
+                self.setItem(i, j, item)
+
+    def _on_cell_clicked(self, row: int, col: int) -> None:
+        self.cell_chosen.emit(row, col)

@@ -1,0 +1,83 @@
+"""ImageGrid: a wrapping gallery of thumbnails with captions (Qt's list view in icon mode).
+
+Thumbnails are read with ``QImageReader`` at thumbnail size (fast for JPEG/PNG); files Qt cannot
+read (DICOM, 16-bit TIFF, NIfTI) get a neutral placeholder and their name. Arrays (Grad-CAM
+overlays) are shown through :func:`array_to_pixmap`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QImageReader, QPixmap
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
+
+PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+def array_to_pixmap(arr: np.ndarray) -> QPixmap:
+    """uint8 (H, W, 3) RGB array → QPixmap (copied, so the array may be freed)."""
+    arr = np.ascontiguousarray(arr.astype(np.uint8))
+    h, w = arr.shape[:2]
+    img = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(img.copy())
+
+
+def thumbnail(path: str | Path, size: int) -> QPixmap:
+    """A thumbnail of ``path`` no larger than ``size``, or a grey placeholder if Qt cannot read it."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)  # EXIF orientation
+    original = reader.size()
+    if original.isValid() and original.width() > 0:
+        reader.setScaledSize(original.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
+    img = reader.read()
+    if img.isNull():
+        pix = QPixmap(size, size)
+        pix.fill(QColor("#d0d4da"))
+        return pix
+    return QPixmap.fromImage(img)
+
+
+class ImageGrid(QListWidget):
+    """Thumbnails in a wrapping grid; ``image_activated(path)`` on click."""
+
+    image_activated = Signal(str)
+
+    def __init__(self, thumb_size: int = 96, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.thumb_size = thumb_size
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setWrapping(True)
+        self.setWordWrap(True)
+        self.setSpacing(6)
+        self.setIconSize(QSize(thumb_size, thumb_size))
+        self.setGridSize(QSize(thumb_size + 48, thumb_size + 52))
+        self.setUniformItemSizes(True)
+        self.itemClicked.connect(self._on_item_clicked)
+
+    def add_image(self, path: str | Path, caption: str, tooltip: str = "",
+                  pixmap: QPixmap | None = None) -> QListWidgetItem:
+        item = QListWidgetItem(QIcon(pixmap or thumbnail(path, self.thumb_size)), caption)
+        item.setData(PATH_ROLE, str(path))
+        item.setToolTip(tooltip or str(path))
+        item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.addItem(item)
+        return item
+
+    def set_pixmap(self, path: str, pixmap: QPixmap) -> None:
+        """Replace the picture of the item showing ``path`` (e.g. with a Grad-CAM overlay)."""
+        for item in self.items_for(path):
+            item.setIcon(QIcon(pixmap))
+
+    def items_for(self, path: str) -> list[QListWidgetItem]:
+        return [self.item(i) for i in range(self.count()) if self.item(i).data(PATH_ROLE) == str(path)]
+
+    def paths(self) -> list[str]:
+        return [self.item(i).data(PATH_ROLE) for i in range(self.count())]
+
+    def _on_item_clicked(self, item: QListWidgetItem) -> None:
+        self.image_activated.emit(item.data(PATH_ROLE))
