@@ -1,0 +1,109 @@
+"""``cnn-studio train`` and ``cnn-studio resume``: scan → check → split → two-phase training."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train`` and ``resume`` subcommands (no TensorFlow import)."""
+    from cnn_studio.training.config import RESIZE_POLICIES, TrainConfig
+
+    d = TrainConfig()
+    p = sub.add_parser("train", help="fine-tune a backbone on a folder of labeled images",
+                       description="Scan DATA_DIR (one sub-folder per class, train/val/test folders, or a CSV "
+                       "manifest), check it, split it and train. Ctrl+C stops after the current batch and "
+                       "keeps the best model; `cnn-studio resume RUN_DIR` continues.")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="image folder or CSV manifest (path,label[,group])")
+    p.add_argument("--backbone", default=d.backbone, help=f"backbone key (default {d.backbone}; see `cnn-studio backbones`)")
+    p.add_argument("--weights", default=d.weights, help="imagenet, none (from scratch) or a weights file path")
+    p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs with the backbone frozen (head only)")
+    p.add_argument("--fine-tune-epochs", type=int, default=d.fine_tune_epochs, help="epochs with the top layers unfrozen")
+    p.add_argument("--fine-tune-layers", type=int, default=d.fine_tune_layers, help="backbone layers to unfreeze")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    p.add_argument("--fine-tune-learning-rate", type=float, default=d.fine_tune_learning_rate)
+    p.add_argument("--optimizer", default=d.optimizer, choices=("adam", "adamw", "sgd", "rmsprop"))
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--class-weight", default=d.class_weight, choices=("none", "balanced"))
+    p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop after N epochs without improvement")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    p.add_argument("--group-by", default="auto", choices=("auto", "group", "none"),
+                   help="keep groups (CSV group column, DICOM PatientID) within one split")
+    p.add_argument("--augment", default="", help="comma-separated: flip,rotate,zoom,contrast,brightness")
+    p.add_argument("--resize", default=d.resize, choices=RESIZE_POLICIES)
+    p.add_argument("--cache", default=d.cache, choices=("memory", "disk", "none"))
+    p.add_argument("--no-feature-cache", action="store_true", help="do not cache frozen-backbone features")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="new folder for the run")
+    p.set_defaults(run=run_train)
+
+    r = sub.add_parser("resume", help="continue an interrupted or stopped training run",
+                       description="Continue a run from its last completed epoch (after Ctrl+C, a crash or a kill).")
+    r.add_argument("run_dir", metavar="RUN_DIR")
+    r.set_defaults(run=run_resume)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Scan, check, split and train; 0 when done, 2 on a dataset/setting error, 130 when stopped."""
+    from cnn_studio.cancel import Cancelled
+    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+    from cnn_studio.data.checks import has_errors, run_checks
+    from cnn_studio.data.index import scan
+    from cnn_studio.data.split import make_split
+    from cnn_studio.training.config import TrainConfig
+    from cnn_studio.training.trainer import train
+
+    config = TrainConfig(
+        backbone=args.backbone, weights=args.weights, image_size=args.image_size, batch_size=args.batch_size,
+        epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,
+        learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
+        optimizer=args.optimizer, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
+        early_stopping_patience=args.early_stopping, seed=args.seed, val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction, group_by=None if args.group_by == "auto" else args.group_by,
+        resize=args.resize, augment=tuple(a.strip() for a in args.augment.split(",") if a.strip()),
+        cache=args.cache, feature_cache=not args.no_feature_cache,
+    ).validate()
+    progress = TerminalProgress()
+    try:
+        with cancel_on_interrupt() as token:
+            index = scan(args.data_dir, sink=progress, cancel=token)
+            split = make_split(index, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                               seed=config.seed, group_by=config.group_by)
+            findings = run_checks(index, split, cancel=token)
+            for f in findings:
+                if f.severity != "info":
+                    print(f"{f.severity}: {f.message}" + (f"\n  {f.hint}" if f.hint else ""), file=sys.stderr)
+            if has_errors(findings):
+                print("error: the dataset cannot be used for training as it is (see above).", file=sys.stderr)
+                return 2
+            result = train(config, split, Path(args.out), sink=progress, cancel=token)
+    except Cancelled:
+        if (Path(args.out) / "config.json").exists():
+            print(f"stopped; the best model so far is kept in {args.out}. "
+                  f"Continue with: cnn-studio resume {args.out}", file=sys.stderr)
+        else:
+            print("stopped before training started; nothing was written.", file=sys.stderr)
+        return 130
+    print(f"done: best model {result.best_model}")
+    return 0
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    """Continue a run folder; 0 when done, 2 when it cannot be resumed, 130 when stopped again."""
+    from cnn_studio.cancel import Cancelled
+    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+    from cnn_studio.training.trainer import resume
+
+    with cancel_on_interrupt() as token:
+        try:
+            result = resume(args.run_dir, sink=TerminalProgress(), cancel=token)
+        except Cancelled:
+            print(f"stopped again; continue with: cnn-studio resume {args.run_dir}", file=sys.stderr)
+            return 130
+    print(f"done: best model {result.best_model}")
+    return 0

@@ -1,0 +1,261 @@
+"""Keras callbacks that bridge training to CNN Studio: events, cancellation and atomic checkpoints.
+
+* :class:`EventCallback` maps Keras hooks to ``events.py`` dataclasses, throttles per-batch events
+  to ~10 per second at the source, and turns a set :class:`~cnn_studio.cancel.CancelToken` into
+  ``model.stop_training`` / ``model.stop_evaluating`` (both checked by Keras 3 after every batch),
+  so a Stop takes effect after the batch that is running.
+* :class:`AtomicCheckpoints` saves the *full* classifier (also while only the head is being fit on
+  cached features) to ``last.keras`` every epoch and ``best.keras`` when the monitored value
+  improves, appends the epoch to ``history.csv`` and records progress in ``state.json`` — each
+  file through a temporary file and a rename. Keras' ``ModelCheckpoint`` and ``CSVLogger`` write in
+  place, so a crash mid-write would leave a torn file; a resumed run would also repeat rows.
+
+An epoch cut short by a cancel still reaches ``on_epoch_end`` in Keras (with the logs of the
+batches that ran and of a one-batch validation). It is *not* a finished epoch: EventCallback sends
+no ``EpochEnded`` for it, the history gets no row, ``best.keras`` and ``epochs_done`` are not
+updated; only ``last.keras`` is written, so the weights learned so far are kept, and ``resume``
+runs that epoch again in full. A cancel that arrives in ``EpochEnded`` (between epochs) stops
+training before the next epoch starts.
+
+The best model is chosen on ``val_loss`` (lower is better), not ``val_accuracy``: on the small
+validation sets users have, accuracy moves in coarse steps and often ties, while the loss also
+rewards confident correct answers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from cnn_studio import events as ev
+from cnn_studio.cancel import CancelToken
+from cnn_studio.fsutil import atomic_path, read_json, write_json, write_text
+from cnn_studio.paths import RunLayout
+
+
+def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
+    out = {}
+    for k, v in (logs or {}).items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+class EventCallback(keras.callbacks.Callback):
+    """Keras hooks → engine events; cancel token → stop after the current batch.
+
+    Parameters
+    ----------
+    sink : receives the events.
+    cancel : checked after every train and validation batch (``None``: never cancelled).
+    phase : "head" or "fine_tune", copied into the events.
+    epochs_total : epochs of the whole run (all phases), for "epoch 3/10" displays.
+    batch_size : images per batch, for images/s.
+    throttle_s : at most one ``BatchEnded`` per this many seconds (the first and last batch of an
+        epoch always report).
+
+    Examples
+    --------
+    >>> model.fit(ds, epochs=3, callbacks=[EventCallback(print, None, phase="head",
+    ...                                                   epochs_total=3, batch_size=32)])  # doctest: +SKIP
+    """
+
+    def __init__(self, sink: ev.EventSink, cancel: CancelToken | None, *, phase: str, epochs_total: int,
+                 batch_size: int, steps: int | None = None, throttle_s: float = 0.1) -> None:
+        super().__init__()
+        self.sink = sink
+        self.cancel = cancel
+        self.phase = phase
+        self.epochs_total = epochs_total
+        self.batch_size = batch_size
+        self.steps = steps
+        self.throttle_s = throttle_s
+        self.interrupted = False  # the current epoch was cut short by a cancel
+        self._epoch = 0
+        self._epoch_start = 0.0
+        self._last_emit = 0.0
+        self._images = 0
+
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.cancelled
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+        self._epoch_start = time.perf_counter()
+        self._images = 0
+        self._last_emit = 0.0
+        self.interrupted = False
+        self.sink(ev.EpochStarted(phase=self.phase, epoch=epoch, epochs=self.epochs_total))
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._images += self.batch_size
+        now = time.perf_counter()
+        steps = self.steps or (self.params or {}).get("steps") or 0
+        last = bool(steps) and batch + 1 >= steps
+        if batch == 0 or last or now - self._last_emit >= self.throttle_s:
+            self._last_emit = now
+            elapsed = max(now - self._epoch_start, 1e-9)
+            self.sink(ev.BatchEnded(phase=self.phase, epoch=self._epoch, step=batch + 1, steps=int(steps or 0),
+                                    logs=_floats(logs), images_per_s=self._images / elapsed))
+        # checked after the event, so a sink that cancels stops training after this very batch
+        if self._cancelled():
+            self.model.stop_training = True
+            self.interrupted = True
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._cancelled():  # validation cut short: its metrics would mislead, the epoch does not count
+            self.model.stop_evaluating = True
+            self.interrupted = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.interrupted:
+            return  # not a finished epoch: no EpochEnded (see module docstring)
+        seconds = time.perf_counter() - self._epoch_start
+        self.sink(ev.EpochEnded(phase=self.phase, epoch=epoch, epochs=self.epochs_total, logs=_floats(logs),
+                                seconds=seconds, images_per_s=self._images / max(seconds, 1e-9)))
+        if self._cancelled():
+            self.model.stop_training = True
+
+
+def read_history(path: Path) -> list[dict[str, str]]:
+    """Rows of a history.csv (empty when there is none yet)."""
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Atomically write per-epoch rows: ``epoch`` first, then every metric seen, sorted."""
+    keys = sorted({k for r in rows for k in r} - {"epoch"})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["epoch", *keys], restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+class AtomicCheckpoints(keras.callbacks.Callback):
+    """Finished epochs go to history.csv and state.json; the model to last.keras and best.keras.
+
+    All four are written together, at most every ``min_interval_s`` seconds, and always when
+    ``fit`` ends (phase end, Stop, early stopping): the ``.keras`` files are tens of MB for an
+    ImageNet backbone and every small file is fsynced, so writing each epoch would cost a large
+    share of a short epoch (head epochs on cached features take milliseconds). In between, the
+    rows wait in memory and so do an improved model's weights. The UI and CLI follow epochs
+    through events, not files. A hard kill loses at most ``min_interval_s`` of training:
+    ``state.json["checkpoint_epoch"]`` says how many finished epochs last.keras holds, and
+    ``resume`` continues from there (history rows past it are replaced as the epochs are rerun).
+
+    Parameters
+    ----------
+    full_model : the classifier to save; it may differ from the model being fit (the feature
+        cache fits a head model that shares the classifier's head layers).
+    layout : the run folder.
+    sink : receives :class:`~cnn_studio.events.CheckpointSaved`.
+    monitor : ``val_loss`` (lower is better); without validation logs ``loss`` is used.
+    best : the best value already in best.keras (from state.json when resuming).
+    skip_epoch : asked at each epoch end; true for an epoch cut short by a cancel (usually
+        ``lambda: event_callback.interrupted``): it gets no history row and cannot become best.
+    min_interval_s : least time between two model writes (0: every epoch).
+    initial_epoch : the global epoch this ``fit`` starts at (finished epochs before it).
+    """
+
+    def __init__(self, full_model, layout: RunLayout, sink: ev.EventSink, *, monitor: str = "val_loss",
+                 best: float = math.inf, skip_epoch: Callable[[], bool] | None = None,
+                 min_interval_s: float = 30.0, initial_epoch: int = 0) -> None:
+        super().__init__()
+        self.full_model = full_model
+        self.layout = layout
+        self.sink = sink
+        self.monitor = monitor
+        self.best = best
+        self.skip_epoch = skip_epoch or (lambda: False)
+        self.min_interval_s = min_interval_s
+        self.epochs_done = initial_epoch
+        self._key = monitor
+        self._last_write = 0.0
+        self._trained = False  # weights changed since last.keras was written
+        self._best_pending: tuple[int, float] | None = None  # (epoch, value) not yet in best.keras
+        self._best_weights: list | None = None  # its weights, when they are no longer the model's
+        self._best_is_current = False
+        self._rows: list[dict[str, Any]] = []  # finished epochs not yet in history.csv
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._last_write = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._best_pending is not None and self._best_weights is None:
+            self._best_weights = self.full_model.get_weights()  # numpy copies, ~10 ms for MobileNetV2
+        self._best_is_current = False
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._trained = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.skip_epoch():
+            return  # not a finished epoch; on_train_end keeps its weights in last.keras
+        logs = _floats(logs)
+        self._key = self.monitor if self.monitor in logs else "loss"
+        value = logs.get(self._key, math.nan)
+        if math.isfinite(value) and value < self.best:
+            self.best = value
+            self._best_pending, self._best_weights, self._best_is_current = (epoch, value), None, True
+        self.epochs_done = epoch + 1
+        self._rows.append({"epoch": epoch, **logs})
+        if time.monotonic() - self._last_write >= self.min_interval_s:
+            self._write()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._trained or self._rows or self._best_pending is not None:
+            self._write()
+
+    # ------------------------------------------------------------------ writing
+    def _save(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            self.full_model.save(tmp)
+
+    def _write(self) -> None:
+        self._save(self.layout.last_model)
+        self.sink(ev.CheckpointSaved(path=str(self.layout.last_model), kind="last",
+                                     epoch=max(self.epochs_done - 1, 0)))
+        if self._best_pending is not None:
+            epoch, value = self._best_pending
+            if self._best_is_current:  # the model is the best one: copying costs less than saving
+                with atomic_path(self.layout.best_model) as tmp:
+                    shutil.copyfile(self.layout.last_model, tmp)
+            else:
+                current = self.full_model.get_weights()
+                self.full_model.set_weights(self._best_weights)
+                try:
+                    self._save(self.layout.best_model)
+                finally:
+                    self.full_model.set_weights(current)
+            self.sink(ev.CheckpointSaved(path=str(self.layout.best_model), kind="best", epoch=epoch,
+                                         monitor=self._key, value=value))
+            self._best_pending, self._best_weights = None, None
+        if self._rows:
+            # rows of epochs from the first new one on come from a run killed before its checkpoint
+            first = self._rows[0]["epoch"]
+            kept = [r for r in read_history(self.layout.history) if int(float(r["epoch"])) < first]
+            write_history(self.layout.history, kept + self._rows)
+            self._rows = []
+        self._update_state(epochs_done=self.epochs_done, checkpoint_epoch=self.epochs_done, monitor=self._key,
+                           best_value=self.best if math.isfinite(self.best) else None)
+        self._trained = False
+        self._last_write = time.monotonic()
+
+    def _update_state(self, **changes: Any) -> None:
+        state = read_json(self.layout.state) if self.layout.state.exists() else {}
+        state.update(changes)
+        write_json(self.layout.state, state)
