@@ -1,0 +1,48 @@
+"""StudioSession: each setter emits its signal and marks the project unsaved; save/load round trip."""
+
+from __future__ import annotations
+
+import pytest
+from cnn_studio.ui.session import StudioSession
+
+from cnn_studio.data.index import scan
+from cnn_studio.data.split import make_split
+from cnn_studio.errors import ProjectError
+from cnn_studio.training.config import TrainConfig
+
+
+def test_setters_emit_and_mark_dirty(qtbot, image_folder, tmp_path):
+    s = StudioSession()
+    index = scan(image_folder())
+    assert not s.dirty
+    with qtbot.waitSignal(s.dataset_changed, timeout=1000):
+        s.set_dataset(index, [], None)
+    assert s.dirty and s.project.dataset_path == index.root
+    split = make_split(index, val_fraction=0.25, seed=1)
+    with qtbot.waitSignal(s.split_changed, timeout=1000):
+        s.set_split(split)
+    cfg = TrainConfig(backbone="small_cnn", weights="none")
+    with qtbot.waitSignal(s.config_changed, timeout=1000):
+        s.set_config(cfg)
+    with qtbot.waitSignal(s.run_changed, timeout=1000):
+        s.set_run(tmp_path / "run")
+    assert s.run_info() is None  # the folder holds no run: None, not an exception
+    assert s.project.current_run == str(tmp_path / "run")
+
+    with qtbot.waitSignal(s.project_changed, timeout=1000):
+        path = s.save(tmp_path / "proj")
+    assert not s.dirty and path.suffix == ".cnnstudio"
+
+    t = StudioSession()
+    t.load(path)
+    assert t.config == cfg and t.split == split and t.run_dir == tmp_path / "run" and not t.dirty
+
+
+def test_load_damaged_leaves_session_unchanged(tmp_path):
+    bad = tmp_path / "bad.cnnstudio"
+    bad.write_text("not json", encoding="utf-8")
+    s = StudioSession()
+    s.set_config(TrainConfig(epochs=7))
+    with pytest.raises(ProjectError):
+        s.load(bad)
+    assert s.config.epochs == 7

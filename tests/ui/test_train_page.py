@@ -1,0 +1,84 @@
+"""Train page: a real tiny run finishes with curves and a run folder; Stop cancels and keeps what was done."""
+
+from __future__ import annotations
+
+import pytest
+from cnn_studio.ui.pages.train_page import TrainPage, new_run_dir
+from cnn_studio.ui.session import StudioSession
+
+from cnn_studio import events as ev
+from cnn_studio.data.index import scan
+from cnn_studio.data.split import make_split
+
+
+def _session(image_folder, config, tmp_path):
+    s = StudioSession()
+    s.project_path = tmp_path / "proj.cnnstudio"  # runs go next to the project, inside tmp_path
+    index = scan(image_folder(classes=("a", "b"), per_class=8))
+    s.set_dataset(index, [], None)
+    s.set_split(make_split(index, val_fraction=0.25, seed=0))
+    s.set_config(config)
+    return s
+
+
+def test_start_disabled_without_data(qtbot):
+    page = TrainPage(StudioSession())
+    qtbot.addWidget(page)
+    assert not page.start_button.isEnabled()
+    assert "Data step" in page.start_button.toolTip()
+    assert page.start() is False
+
+
+@pytest.mark.slow
+def test_training_run_finishes_with_curves(qtbot, image_folder, tiny_config, tmp_path):
+    session = _session(image_folder, tiny_config.replace(epochs=2), tmp_path)
+    page = TrainPage(session)
+    qtbot.addWidget(page)
+    assert page.start_button.isEnabled()
+    with qtbot.waitSignal(page.training_finished, timeout=120000) as done:
+        qtbot.mouseClick(page.start_button, qtbot_left())
+        assert page.is_training and not page.start_button.isEnabled() and page.stop_button.isEnabled()
+    assert done.args == ["completed"]
+    page.curves.refresh()
+    x, y = page.curves.train_loss_curve.getData()
+    assert list(x) == [1.0, 2.0] and all(v > 0 for v in y)
+    vx, _ = page.curves.val_acc_curve.getData()
+    assert len(vx) == 2
+    assert session.run_dir == page.run_dir and (page.run_dir / "best.keras").exists()
+    assert page.run_dir.parent == tmp_path / "proj_runs"
+    assert session.run_info() is not None
+    assert page.evaluate_button.isVisibleTo(page) and "Epoch 2/2" in page.log.toPlainText()
+    assert page.start_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_stop_cancels_training(qtbot, image_folder, tiny_config, tmp_path):
+    session = _session(image_folder, tiny_config.replace(epochs=50, batch_size=2), tmp_path)
+    page = TrainPage(session)
+    qtbot.addWidget(page)
+    returned = []
+    assert page.start()
+    page.task.returned.connect(returned.append)
+
+    def stop_on_first_batch(e):
+        if isinstance(e, ev.BatchEnded) and page.stop_button.isEnabled():
+            qtbot.mouseClick(page.stop_button, qtbot_left())
+
+    page.task.event.connect(stop_on_first_batch)
+    with qtbot.waitSignal(page.training_finished, timeout=120000) as done:
+        pass
+    assert done.args == ["cancelled"] and returned == []
+    assert page.status.text().startswith("Stopped")
+    assert page.curves.n_epochs < 50
+
+
+def test_new_run_dir_without_project_uses_app_data(studio_home):
+    s = StudioSession()
+    p = new_run_dir(s)
+    assert p.parent == studio_home / "runs" and p.name.endswith(s.config.backbone)
+
+
+def qtbot_left():
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton

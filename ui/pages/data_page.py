@@ -1,0 +1,420 @@
+"""Step 1, Data: choose or drop a dataset folder, scan and check it off the GUI thread, show classes and findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnn_studio.ui.messages import (
+    describe_error,
+    describe_finding,
+    severity_colour,
+    severity_icon,
+    show_error,
+)
+from cnn_studio.ui.qmodels.class_table import THUMB, ClassTableModel
+from cnn_studio.ui.session import StudioSession
+from cnn_studio.ui.widgets.drop_zone import DropZone
+from cnn_studio.ui.widgets.step_header import StepHeader
+from cnn_studio.ui.widgets.task_strip import TaskStrip
+from cnn_studio.ui.workers import start_task
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QImageReader
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnn_studio import events as ev
+from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.records import DatasetIndex, Split
+from cnn_studio.errors import StudioError
+
+EXAMPLES_PER_CLASS = 5
+
+
+@dataclass(frozen=True)
+class DatasetCheck:
+    """What the Data page shows: the index, its split, the findings and the report."""
+
+    index: DatasetIndex
+    split: Split | None
+    findings: list
+    report: Any
+
+
+def check_dataset(source: str | Path | DatasetIndex, *, val_fraction: float = 0.2, test_fraction: float = 0.0,
+                  seed: int = 1337, sink: ev.EventSink = ev.null_sink,
+                  cancel: CancelToken | None = None) -> DatasetCheck:
+    """Scan (unless given an index), split, check and summarise a dataset: the Data page's worker function.
+
+    A split that cannot be made (too few images in a class) becomes an error finding rather than
+    an exception, so the page can show it next to the other findings.
+    """
+    from cnn_studio.data.checks import Finding, run_checks
+    from cnn_studio.data.index import scan
+    from cnn_studio.data.report import build_report
+    from cnn_studio.data.split import make_split
+
+    index = source if isinstance(source, DatasetIndex) else scan(source, sink=sink, cancel=cancel)
+    raise_if_cancelled(cancel)
+    sink(ev.StageChanged("dataset", "Checking the images"))
+    split, extra = None, []
+    try:
+        split = make_split(index, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    except StudioError as exc:
+        extra.append(Finding("error", "split_failed", exc.message, exc.hint))
+    findings = extra + run_checks(index, split, cancel=cancel)
+    findings.sort(key=lambda f: ("error", "warning", "info").index(f.severity) if f.severity in
+                  ("error", "warning", "info") else 3)
+    report = build_report(index, split, findings)
+    return DatasetCheck(index, split, findings, report)
+
+
+def _read_thumbnail(path: str, size: int) -> QImage:
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    if reader.canRead():
+        s = reader.size()
+        if s.isValid() and s.width() > 0 and s.height() > 0:
+            reader.setScaledSize(s.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
+        img = reader.read()
+        if not img.isNull():
+            return img
+    try:  # DICOM, NIfTI, 16-bit TIFF ...: the engine's decoder
+        from cnn_studio.data.decode import decode_file
+
+        arr = decode_file(path)
+        h, w = arr.shape[:2]
+        arr = arr[..., :3].copy() if arr.ndim == 3 else arr
+        fmt = QImage.Format.Format_RGB888 if arr.ndim == 3 else QImage.Format.Format_Grayscale8
+        img = QImage(arr.data, w, h, arr.strides[0], fmt).copy()
+        return img.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    except Exception:  # noqa: BLE001 - a thumbnail that cannot be made is just left blank
+        return QImage()
+
+
+def load_thumbnails(groups: list[list[str]], size: int = THUMB, *, sink: ev.EventSink = ev.null_sink,
+                    cancel: CancelToken | None = None) -> list[list[QImage]]:
+    """Read small thumbnails (scaled reads, worker thread): one list of QImages per group of paths."""
+    out = []
+    for paths in groups:
+        raise_if_cancelled(cancel)
+        out.append([_read_thumbnail(p, size * 2) for p in paths])
+    return out
+
+
+class DataPage(QWidget):
+    """Choose a dataset; the page scans, splits and checks it and tells the session.
+
+    Signals
+    -------
+    continue_requested()
+        "Next: choose a model" was clicked.
+    check_finished(bool)
+        A scan/check ended; True when the dataset can be trained on.
+    """
+
+    continue_requested = Signal()
+    check_finished = Signal(bool)
+
+    def __init__(self, session: StudioSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._task = None
+        self._thumb_task = None
+        self._index: DatasetIndex | None = None
+
+        header = StepHeader(
+            "1. Data — the images to learn from",
+            "Put your images into <b>one folder per class</b> (e.g. <i>leaves/healthy</i>, "
+            "<i>leaves/rust</i>) and choose or drop the parent folder here. CNN Studio reads the "
+            "images, checks them for problems and keeps some aside to measure how well the model "
+            "does on images it has not seen.")
+        self.choose_button = QPushButton("Choose folder…")
+        self.choose_button.setToolTip("The folder that holds one sub-folder per class.")
+        self.csv_button = QPushButton("Open CSV manifest…")
+        self.csv_button.setToolTip("A .csv file with the columns path,label (and optionally split or group).")
+        self.sample_button = QPushButton("Use sample dataset")
+        self.sample_button.setToolTip("Small handwritten digits bundled with CNN Studio: try everything in a minute.")
+        self.choose_button.clicked.connect(self._on_choose_clicked)
+        self.csv_button.clicked.connect(self._on_csv_clicked)
+        self.sample_button.clicked.connect(self.open_sample)
+        buttons = QHBoxLayout()
+        for b in (self.choose_button, self.csv_button, self.sample_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+
+        self.drop_zone = DropZone("Drop a dataset folder (or a .csv manifest) here", accept="folders")
+        self.drop_zone.setMaximumHeight(80)
+        self.drop_zone.paths_dropped.connect(lambda paths: self.open_dataset(paths[0]))
+        self.drop_zone.clicked.connect(self._on_choose_clicked)
+        self.task_strip = TaskStrip()
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.setVisible(False)
+        self.summary = QLabel("No dataset yet.")
+        self.summary.setObjectName("summary")
+        self.summary.setWordWrap(True)
+
+        self.class_model = ClassTableModel(self)
+        self.class_table = QTableView()
+        self.class_table.setModel(self.class_model)
+        self.class_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.class_table.verticalHeader().setVisible(False)
+        self.class_table.verticalHeader().setDefaultSectionSize(THUMB + 8)
+        self.class_table.setIconSize(_icon_size())
+        hh = self.class_table.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        hh.setSectionResizeMode(5, QHeaderView.ResizeMode.ResizeToContents)
+
+        self.findings_list = QListWidget()
+        self.findings_list.setWordWrap(True)
+        self.findings_list.setAlternatingRowColors(True)
+
+        split_box = QGroupBox("How the images are divided")
+        form = QFormLayout(split_box)
+        self.val_spin = _percent_spin(20, 5, 50, "Share of each class held back to check progress while training.")
+        self.test_spin = _percent_spin(0, 0, 40, "Share of each class kept aside, untouched, for the final "
+                                                 "evaluation. 0 = evaluate on the validation images.")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setValue(1337)
+        self.seed_spin.setToolTip("Same number = same division of images, so results can be repeated.")
+        form.addRow("Validation", self.val_spin)
+        form.addRow("Test", self.test_spin)
+        form.addRow("Random seed", self.seed_spin)
+        self._resplit_timer = QTimer(self, singleShot=True, interval=400)
+        self._resplit_timer.timeout.connect(self._resplit)
+        for spin in (self.val_spin, self.test_spin, self.seed_spin):
+            spin.valueChanged.connect(self._on_split_setting_changed)
+
+        self.next_button = QPushButton("Next: choose a model →")
+        self.next_button.setObjectName("primary")
+        self.next_button.setEnabled(False)
+        self.next_button.setToolTip("Available once a dataset without errors is loaded.")
+        self.next_button.clicked.connect(self.continue_requested)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(QLabel("<b>Classes</b>"))
+        ll.addWidget(self.class_table, 1)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(QLabel("<b>What the check found</b>"))
+        rl.addWidget(self.findings_list, 1)
+        rl.addWidget(split_box)
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(header)
+        lay.addLayout(buttons)
+        lay.addWidget(self.drop_zone)
+        lay.addWidget(self.task_strip)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.summary)
+        lay.addWidget(splitter, 1)
+        bottom = QHBoxLayout()
+        bottom.addStretch(1)
+        bottom.addWidget(self.next_button)
+        lay.addLayout(bottom)
+
+    # ---------------------------------------------------------------- public
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
+    @property
+    def can_continue(self) -> bool:
+        return self.next_button.isEnabled()
+
+    def open_sample(self) -> None:
+        """Scan the bundled sample dataset."""
+        from cnn_studio.sample import sample_dataset_path
+
+        self.open_dataset(sample_dataset_path())
+
+    def open_dataset(self, path: str | Path) -> None:
+        """Scan and check ``path`` (a folder or a .csv manifest) on a worker thread."""
+        self._start(Path(path), f"Reading {Path(path).name}…")
+
+    def cancel(self) -> None:
+        for task in (self._task, self._thumb_task):
+            if task is not None:
+                task.cancel()
+
+    # ---------------------------------------------------------------- scanning
+    def _start(self, source: Path | DatasetIndex, status: str) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._thumb_task is not None:
+            self._thumb_task.cancel()
+        self.banner.setVisible(False)
+        self.next_button.setEnabled(False)
+        task = start_task(check_dataset, source, val_fraction=self.val_spin.value() / 100,
+                          test_fraction=self.test_spin.value() / 100, seed=self.seed_spin.value(),
+                          on_returned=self._on_check_returned, on_errored=self._on_check_errored,
+                          on_cancelled=self._on_check_cancelled)
+        task.signals.finished.connect(lambda t=task: self._on_check_finished(t))
+        self._task = task
+        self.task_strip.attach(task, status)
+
+    def _on_check_finished(self, task) -> None:
+        if self._task is task:
+            self._task = None
+
+    def _on_check_returned(self, result: DatasetCheck) -> None:
+        if not self._is_current():
+            return
+        self._index = result.index
+        self.class_model.set_index(result.index, result.split)
+        self.class_table.resizeColumnsToContents()
+        self._show_findings(result.findings)
+        from cnn_studio.data.checks import has_errors
+
+        blocked = has_errors(result.findings)
+        n_skipped = len(result.index.skipped)
+        counts = result.index.counts()
+        parts = [f"<b>{sum(counts.values()):,} images</b> in <b>{len(counts)} classes</b> from "
+                 f"<code>{result.index.root}</code>"]
+        if result.split is not None:
+            parts.append(f"{len(result.split.train):,} to train on, {len(result.split.val):,} to validate"
+                         + (f", {len(result.split.test):,} to test" if result.split.test else ""))
+        if n_skipped:
+            parts.append(f"{n_skipped:,} file(s) skipped (see below)")
+        self.summary.setText(" · ".join(parts))
+        if blocked:
+            first = next(f for f in result.findings if f.severity == "error")
+            self._show_banner(describe_finding(first).text, first.hint, "error")
+        self.session.set_dataset(result.index, result.findings, result.report)
+        self.session.set_split(None if blocked else result.split)
+        self.next_button.setEnabled(not blocked)
+        self.next_button.setToolTip("Fix the errors listed on the right first." if blocked else "")
+        self._load_thumbnails(result.index)
+        self.check_finished.emit(not blocked)
+
+    def _is_current(self) -> bool:
+        """False for signals of a scan that a newer one replaced."""
+        sender = self.sender()
+        return sender is None or self._task is None or sender is self._task.signals
+
+    def _on_check_errored(self, exc: BaseException) -> None:
+        if not self._is_current():
+            return
+        if not isinstance(exc, StudioError):
+            show_error(self, exc)
+        msg = describe_error(exc)
+        self._show_banner(msg.text, msg.hint, "error")
+        self.summary.setText("No usable dataset.")
+        self.class_model.set_index(None)
+        self.findings_list.clear()
+        self.next_button.setEnabled(False)
+        self.session.set_dataset(None, [], None)
+        self.session.set_split(None)
+        self.check_finished.emit(False)
+
+    def _on_check_cancelled(self) -> None:
+        if not self._is_current():
+            return
+        self._show_banner("Reading the dataset was stopped.", "Choose the folder again to start over.", "warning")
+        self.next_button.setEnabled(self.session.split is not None)
+        self.check_finished.emit(False)
+
+    def _on_split_setting_changed(self) -> None:
+        if self._index is not None:
+            self._resplit_timer.start()
+
+    def _resplit(self) -> None:
+        if self._index is not None:
+            self._start(self._index, "Dividing the images…")
+
+    # ---------------------------------------------------------------- display
+    def _show_banner(self, text: str, hint: str, severity: str) -> None:
+        from html import escape
+
+        colour = severity_colour(severity).name()
+        self.banner.setText(f"<b style='color:{colour}'>{escape(text)}</b>" +
+                            (f"<br>What to do: {escape(hint)}" if hint else ""))
+        self.banner.setProperty("severity", severity)
+        self.banner.setVisible(True)
+
+    def _show_findings(self, findings: list) -> None:
+        self.findings_list.clear()
+        if not findings:
+            item = QListWidgetItem(severity_icon("info", self), "No problems found.")
+            self.findings_list.addItem(item)
+        for f in findings:
+            msg = describe_finding(f)
+            text = f.message + (f"\n→ {f.hint}" if f.hint else "")
+            item = QListWidgetItem(severity_icon(f.severity, self), text)
+            item.setForeground(severity_colour(f.severity))
+            item.setToolTip(msg.text + (f"\n\n{msg.hint}" if msg.hint else ""))
+            item.setData(Qt.ItemDataRole.UserRole, f)
+            self.findings_list.addItem(item)
+
+    def _load_thumbnails(self, index: DatasetIndex) -> None:
+        groups: list[list[str]] = [[] for _ in index.class_names]
+        for r in index.records:
+            if len(groups[r.label]) < EXAMPLES_PER_CLASS:
+                groups[r.label].append(r.path)
+        task = start_task(load_thumbnails, groups, on_returned=self._on_thumbnails_returned)
+        task.signals.finished.connect(lambda t=task: self._on_thumbs_finished(t))
+        self._thumb_task = task
+
+    def _on_thumbs_finished(self, task) -> None:
+        if self._thumb_task is task:
+            self._thumb_task = None
+
+    def _on_thumbnails_returned(self, groups: list[list[QImage]]) -> None:
+        if len(groups) != self.class_model.rowCount():
+            return
+        for row, images in enumerate(groups):
+            self.class_model.set_thumbnails(row, images)
+        self.class_table.resizeColumnToContents(5)
+
+    # ---------------------------------------------------------------- dialogs
+    def _on_choose_clicked(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the dataset folder (one sub-folder per class)")
+        if path:
+            self.open_dataset(path)
+
+    def _on_csv_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a CSV manifest", "", "CSV files (*.csv)")
+        if path:
+            self.open_dataset(path)
+
+
+def _percent_spin(value: int, lo: int, hi: int, tip: str) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(lo, hi)
+    spin.setValue(value)
+    spin.setSuffix(" %")
+    spin.setToolTip(tip)
+    return spin
+
+
+def _icon_size():
+    from PySide6.QtCore import QSize
+
+    return QSize(5 * (THUMB + 3), THUMB)

@@ -1,0 +1,397 @@
+"""Step 2, Model: pick a pretrained backbone and the training settings, bound to ``session.config``."""
+
+from __future__ import annotations
+
+from html import escape
+
+from cnn_studio.ui.messages import severity_colour
+from cnn_studio.ui.qmodels.backbone_list import BackboneListModel, KeyRole, spec_summary
+from cnn_studio.ui.session import StudioSession
+from cnn_studio.ui.widgets.step_header import StepHeader
+from PySide6.QtCore import QItemSelectionModel, QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnn_studio.backbones import registry
+from cnn_studio.backbones.weights import weights_status
+from cnn_studio.errors import StudioError
+from cnn_studio.training.config import AUGMENTATIONS, CACHE_MODES, OPTIMIZERS, RESIZE_POLICIES, TrainConfig
+
+WEIGHT_CHOICES = (("imagenet", "ImageNet (pretrained)"), ("none", "None (train from scratch)"),
+                  ("file", "A weights file on this computer"))
+
+
+def default_config() -> tuple[TrainConfig, str]:
+    """The starting settings and why: MobileNetV2 + ImageNet when its weights are here, else the small CNN."""
+    if weights_status("mobilenet_v2").available:
+        return (TrainConfig(backbone="mobilenet_v2", weights="imagenet", epochs=5, fine_tune_epochs=2),
+                "MobileNetV2 with ImageNet weights is selected: small, fast, and a strong start for most images.")
+    return (TrainConfig(backbone="small_cnn", weights="none", epochs=10, batch_size=32, learning_rate=1e-3),
+            "The small CNN (trained from scratch) is selected because no ImageNet weights are on this "
+            "computer yet and there may be no internet. It trains in a minute on the sample. Pick a "
+            "pretrained backbone for real work once its weights are available.")
+
+
+def _augment_tooltip(name: str) -> str:
+    try:
+        from cnn_studio.data.augment import describe
+
+        return describe(name)
+    except (ImportError, KeyError):
+        return name
+
+
+class ModelPage(QWidget):
+    """Backbone cards on the left, settings on the right; every valid change goes to ``session.set_config``.
+
+    Signals
+    -------
+    continue_requested()
+        "Next: train" was clicked.
+    """
+
+    continue_requested = Signal()
+
+    def __init__(self, session: StudioSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._loading = False
+        header = StepHeader(
+            "2. Model — the network and how to train it",
+            "A <b>backbone</b> is a network already trained on millions of photos (ImageNet); CNN "
+            "Studio adds a small new layer for your classes and trains it on your images. Smaller "
+            "backbones train faster; larger ones can be more accurate. The defaults are sensible: "
+            "hover over any setting to see what it does.")
+        self.default_note = QLabel()
+        self.default_note.setWordWrap(True)
+        self.default_note.setObjectName("note")
+
+        # ---- backbones
+        self.backbone_model = BackboneListModel(self)
+        self.backbone_view = QListView()
+        self.backbone_view.setModel(self.backbone_model)
+        self.backbone_view.setAlternatingRowColors(True)
+        self.backbone_view.setSpacing(2)
+        self.backbone_view.selectionModel().currentChanged.connect(self._on_backbone_current_changed)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setObjectName("backbone_details")
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.weights_combo = QComboBox()
+        for key, label in WEIGHT_CHOICES:
+            self.weights_combo.addItem(label, key)
+        self.weights_combo.setToolTip("Start from ImageNet weights (recommended: learns from far fewer images) "
+                                      "or from random weights.")
+        self.weights_combo.currentIndexChanged.connect(self._on_weights_choice_changed)
+        self.weights_file_button = QPushButton("Use a local weights file…")
+        self.weights_file_button.setToolTip("A Keras .h5/.weights.h5 file of this backbone without its top "
+                                            "layer, e.g. copied from a computer with internet.")
+        self.weights_file_button.clicked.connect(self._on_weights_file_clicked)
+        self._weights_file: str | None = None
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(QLabel("<b>Backbone</b>"))
+        ll.addWidget(self.backbone_view, 2)
+        ll.addWidget(self.details)
+        wl = QHBoxLayout()
+        wl.addWidget(QLabel("Starting weights:"))
+        wl.addWidget(self.weights_combo, 1)
+        wl.addWidget(self.weights_file_button)
+        ll.addLayout(wl)
+
+        # ---- settings
+        form_box = QGroupBox("Training settings")
+        form = QFormLayout(form_box)
+        self.image_size = self._spin(0, 2048, "Images are resized to this many pixels square. 0 = the "
+                                     "backbone's own size (best for pretrained weights); smaller is faster.")
+        self.image_size.setSpecialValueText("backbone default")
+        self.batch_size = self._spin(1, 4096, "How many images are processed at once. Lower it (8-16) if "
+                                     "the computer runs out of memory.")
+        self.epochs = self._spin(0, 1000, "Passes over all training images with the backbone frozen (only the "
+                                 "new layer learns). 5-10 is typical.")
+        self.fine_tune_epochs = self._spin(0, 1000, "Extra passes with the top of the backbone unfrozen too, "
+                                           "at a low learning rate. 0 = skip. Helps when your images look "
+                                           "unlike everyday photos.")
+        self.fine_tune_layers = self._spin(0, 1000, "How many of the backbone's top layers learn during fine-tuning.")
+        self.learning_rate = self._dspin(1e-6, 10, 6, "How big each learning step is. 0.001 is a good start.")
+        self.fine_tune_lr = self._dspin(1e-7, 10, 7, "Learning rate while fine-tuning: keep it small (0.00001) "
+                                        "so the pretrained knowledge is not destroyed.")
+        self.optimizer = self._combo(OPTIMIZERS, "The method that updates the weights. Adam works well almost always.")
+        self.label_smoothing = self._dspin(0, 0.5, 2, "Makes the network a little less over-confident. "
+                                           "0.1 helps with noisy labels; 0 = off.")
+        self.dropout = self._dspin(0, 0.9, 2, "Randomly ignores this share of features while training, "
+                                   "against memorising. 0.2 is typical.")
+        self.class_weight = QCheckBox("Balance rare classes")
+        self.class_weight.setToolTip("Count mistakes on rare classes more, so a class with few images is "
+                                     "not ignored.")
+        self.class_weight.toggled.connect(self._on_form_changed)
+        self.early_stopping = self._spin(0, 100, "Stop when validation loss has not improved for this many "
+                                         "epochs (the best model is kept). 0 = off.")
+        self.seed = self._spin(0, 2**31 - 1, "Same number = same result when training again.")
+        self.resize = self._combo(RESIZE_POLICIES, "How images of another shape are made square: stretch, pad "
+                                  "with black borders, or crop the centre.")
+        self.cache = self._combo(CACHE_MODES, "Keep decoded images in memory (fastest), on disk (large "
+                                 "datasets) or not at all.")
+        self.augment_boxes: dict[str, QCheckBox] = {}
+        aug = QWidget()
+        al = QHBoxLayout(aug)
+        al.setContentsMargins(0, 0, 0, 0)
+        for name in AUGMENTATIONS:
+            box = QCheckBox(name)
+            box.setToolTip(_augment_tooltip(name))
+            box.toggled.connect(self._on_form_changed)
+            self.augment_boxes[name] = box
+            al.addWidget(box)
+        al.addStretch(1)
+        for label, w in (("Image size", self.image_size), ("Batch size", self.batch_size),
+                         ("Epochs", self.epochs), ("Fine-tune epochs", self.fine_tune_epochs),
+                         ("Fine-tune layers", self.fine_tune_layers), ("Learning rate", self.learning_rate),
+                         ("Fine-tune learning rate", self.fine_tune_lr), ("Optimizer", self.optimizer),
+                         ("Label smoothing", self.label_smoothing), ("Dropout", self.dropout),
+                         ("Class weights", self.class_weight), ("Augmentation", aug),
+                         ("Early stopping (epochs)", self.early_stopping), ("Seed", self.seed),
+                         ("Resize", self.resize), ("Cache", self.cache)):
+            form.addRow(label, w)
+            lab = form.labelForField(w)
+            if lab is not None:
+                lab.setToolTip(w.toolTip())
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(form_box)
+
+        self.validation = QLabel()
+        self.validation.setWordWrap(True)
+        self.validation.setObjectName("validation")
+        self.validation.setVisible(False)
+        self.next_button = QPushButton("Next: train →")
+        self.next_button.setObjectName("primary")
+        self.next_button.clicked.connect(self.continue_requested)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(scroll)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(header)
+        lay.addWidget(self.default_note)
+        lay.addWidget(splitter, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.validation, 1)
+        bottom.addWidget(self.next_button)
+        lay.addLayout(bottom)
+
+        if session.config == TrainConfig() and not session.dirty:
+            config, why = default_config()
+            session.set_config(config)
+            session.dirty = False
+            self.default_note.setText(why)
+        self.default_note.setVisible(bool(self.default_note.text()))
+        session.config_changed.connect(self._on_session_config_changed)
+        self._on_session_config_changed()
+
+    # ---------------------------------------------------------------- widgets
+    def _spin(self, lo: int, hi: int, tip: str) -> QSpinBox:
+        w = QSpinBox()
+        w.setRange(lo, hi)
+        w.setToolTip(tip)
+        w.valueChanged.connect(self._on_form_changed)
+        return w
+
+    def _dspin(self, lo: float, hi: float, decimals: int, tip: str) -> QDoubleSpinBox:
+        w = QDoubleSpinBox()
+        w.setDecimals(decimals)
+        w.setRange(lo, hi)
+        w.setSingleStep(10 ** -(decimals - 1) if decimals > 2 else 0.05)
+        w.setToolTip(tip)
+        w.valueChanged.connect(self._on_form_changed)
+        return w
+
+    def _combo(self, items: tuple[str, ...], tip: str) -> QComboBox:
+        w = QComboBox()
+        w.addItems(list(items))
+        w.setToolTip(tip)
+        w.currentIndexChanged.connect(self._on_form_changed)
+        return w
+
+    # ---------------------------------------------------------------- session → form
+    def _on_session_config_changed(self) -> None:
+        if self._loading:
+            return
+        c = self.session.config
+        self._loading = True
+        try:
+            row = self.backbone_model.row_of(c.backbone)
+            if row >= 0:
+                self.backbone_view.selectionModel().setCurrentIndex(
+                    self.backbone_model.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            self.image_size.setValue(c.image_size or 0)
+            self.batch_size.setValue(c.batch_size)
+            self.epochs.setValue(c.epochs)
+            self.fine_tune_epochs.setValue(c.fine_tune_epochs)
+            self.fine_tune_layers.setValue(c.fine_tune_layers)
+            self.learning_rate.setValue(c.learning_rate)
+            self.fine_tune_lr.setValue(c.fine_tune_learning_rate)
+            self.optimizer.setCurrentText(c.optimizer)
+            self.label_smoothing.setValue(c.label_smoothing)
+            self.dropout.setValue(c.dropout)
+            self.class_weight.setChecked(c.class_weight == "balanced")
+            self.early_stopping.setValue(c.early_stopping_patience)
+            self.seed.setValue(c.seed)
+            self.resize.setCurrentText(c.resize)
+            self.cache.setCurrentText(c.cache)
+            for name, box in self.augment_boxes.items():
+                box.setChecked(name in c.augment)
+            choice = c.weights if c.weights in ("imagenet", "none") else "file"
+            if choice == "file":
+                self._weights_file = c.weights
+            with QSignalBlocker(self.weights_combo):
+                self.weights_combo.setCurrentIndex(self.weights_combo.findData(choice))
+            self._show_details()
+        finally:
+            self._loading = False
+
+    # ---------------------------------------------------------------- form → session
+    def selected_backbone(self) -> str:
+        idx = self.backbone_view.currentIndex()
+        return idx.data(KeyRole) if idx.isValid() else self.session.config.backbone
+
+    def _weights_value(self) -> str:
+        spec = registry.get(self.selected_backbone())
+        if spec.weights_file_notop is None:
+            return "none"
+        choice = self.weights_combo.currentData()
+        if choice == "file":
+            return self._weights_file or "none"
+        return choice
+
+    def form_config(self) -> TrainConfig:
+        """The settings the form shows now (not validated)."""
+        return self.session.config.replace(
+            backbone=self.selected_backbone(),
+            weights=self._weights_value(),
+            image_size=self.image_size.value() or None,
+            batch_size=self.batch_size.value(),
+            epochs=self.epochs.value(),
+            fine_tune_epochs=self.fine_tune_epochs.value(),
+            fine_tune_layers=self.fine_tune_layers.value(),
+            learning_rate=self.learning_rate.value(),
+            fine_tune_learning_rate=self.fine_tune_lr.value(),
+            optimizer=self.optimizer.currentText(),
+            label_smoothing=self.label_smoothing.value(),
+            dropout=self.dropout.value(),
+            class_weight="balanced" if self.class_weight.isChecked() else "none",
+            early_stopping_patience=self.early_stopping.value(),
+            seed=self.seed.value(),
+            resize=self.resize.currentText(),
+            cache=self.cache.currentText(),
+            augment=tuple(n for n, b in self.augment_boxes.items() if b.isChecked()),
+        )
+
+    def _on_form_changed(self, *_args) -> None:
+        if self._loading:
+            return
+        config = self.form_config()
+        try:
+            config.validate()
+            spec = registry.get(config.backbone)
+            size = config.image_size or spec.input_size
+            if size < spec.min_size:
+                raise StudioError(f"{spec.label} needs images of at least {spec.min_size} pixels; "
+                                  f"the image size is {size}.", f"Set the image size to {spec.input_size} "
+                                  "(or 0 for its default).")
+        except StudioError as exc:
+            self._show_validation(exc.message, exc.hint)
+            return
+        self._show_validation("", "")
+        if config != self.session.config:
+            self._loading = True
+            try:
+                self.session.set_config(config)
+            finally:
+                self._loading = False
+        self._show_details()
+
+    def _show_validation(self, text: str, hint: str) -> None:
+        self.validation.setVisible(bool(text))
+        self.next_button.setEnabled(not text)
+        if text:
+            colour = severity_colour("error").name()
+            self.validation.setText(f"<b style='color:{colour}'>{escape(text)}</b> {escape(hint)}")
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.validation.isVisible() and self.next_button.isEnabled()
+
+    def _on_backbone_current_changed(self, *_args) -> None:
+        if self._loading:
+            return
+        spec = registry.get(self.selected_backbone())
+        with QSignalBlocker(self.weights_combo):
+            if spec.weights_file_notop is None:
+                self.weights_combo.setCurrentIndex(self.weights_combo.findData("none"))
+            elif self.weights_combo.currentData() == "none" and weights_status(spec).available:
+                self.weights_combo.setCurrentIndex(self.weights_combo.findData("imagenet"))
+        self._on_form_changed()
+        self._show_details()
+
+    def _on_weights_choice_changed(self, *_args) -> None:
+        if self.weights_combo.currentData() == "file" and not self._weights_file:
+            self._on_weights_file_clicked()
+            return
+        self._on_form_changed()
+
+    def _on_weights_file_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", "", "Keras weights (*.h5 *.keras)")
+        if path:
+            self.use_weights_file(path)
+        elif not self._weights_file:
+            with QSignalBlocker(self.weights_combo):
+                self.weights_combo.setCurrentIndex(self.weights_combo.findData("none"))
+            self._on_form_changed()
+
+    def use_weights_file(self, path: str) -> None:
+        """Start from the weights in ``path`` (checked against the backbone when training begins)."""
+        self._weights_file = str(path)
+        with QSignalBlocker(self.weights_combo):
+            self.weights_combo.setCurrentIndex(self.weights_combo.findData("file"))
+        self._on_form_changed()
+
+    def _show_details(self) -> None:
+        spec = registry.get(self.selected_backbone())
+        status = weights_status(spec)
+        pretrained = spec.weights_file_notop is not None
+        self.weights_combo.setEnabled(pretrained)
+        self.weights_file_button.setEnabled(pretrained)
+        if not pretrained:
+            weights = "No pretrained weights: this network always learns from scratch."
+            colour = severity_colour("info").name()
+        elif status.available:
+            weights = "ImageNet weights: <b>available offline</b>."
+            colour = severity_colour("ok").name()
+        else:
+            weights = ("ImageNet weights: <b>not downloaded</b>. Training will try to download them (needs "
+                       "internet), or use a local weights file.")
+            colour = severity_colour("warning").name()
+        chosen = self.session.config.weights
+        using = ""
+        if pretrained and chosen not in ("imagenet", "none"):
+            using = f"<br>Using weights file <code>{escape(chosen)}</code>."
+        self.details.setText(f"<b>{escape(spec.label)}</b> — {escape(spec_summary(spec))}<br>"
+                             f"{escape(spec.when_to_pick)}<br><span style='color:{colour}'>{weights}</span>{using}")

@@ -1,0 +1,322 @@
+"""Step 3, Train: start/stop one training run on a worker thread and watch it live."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import time
+from pathlib import Path
+
+from cnn_studio.ui.messages import describe_error, severity_colour, show_error
+from cnn_studio.ui.session import StudioSession
+from cnn_studio.ui.widgets.curves import TrainingCurves
+from cnn_studio.ui.widgets.step_header import StepHeader
+from cnn_studio.ui.workers import start_task
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnn_studio import events as ev
+from cnn_studio.errors import StudioError
+from cnn_studio.paths import app_data_dir
+
+LOG_LINES = 2000
+
+
+def new_run_dir(session: StudioSession, now: _dt.datetime | None = None) -> Path:
+    """A fresh run folder: next to the project file when saved, else under the app data folder."""
+    stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}_{session.config.backbone}"
+    if session.project_path is not None:
+        base = session.project_path.parent / f"{session.project_path.stem}_runs"
+    else:
+        base = app_data_dir() / "runs"
+    path, n = base / name, 1
+    while path.exists():
+        n += 1
+        path = base / f"{name}-{n}"
+    return path
+
+
+def _fmt_duration(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _train(config, split, run_dir, *, sink, cancel):
+    """Worker-thread entry: import the trainer (and so TensorFlow) only here."""
+    sink(ev.StageChanged("train", "Loading TensorFlow"))
+    from cnn_studio.training.trainer import train
+
+    return train(config, split, run_dir, sink=sink, cancel=cancel)
+
+
+class TrainPage(QWidget):
+    """Start/Stop, live curves, progress with ETA and images/s, and a log.
+
+    Signals
+    -------
+    training_started()
+    training_finished(str)
+        "completed", "cancelled" or "failed".
+    evaluate_requested()
+        "Evaluate →" was clicked after a run.
+    """
+
+    training_started = Signal()
+    training_finished = Signal(str)
+    evaluate_requested = Signal()
+
+    def __init__(self, session: StudioSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._task = None
+        self._run_dir: Path | None = None
+        self._total_steps = 0
+        self._steps_per_epoch = 0
+        self._t0 = 0.0
+        self._first_done = 0
+        self._status_for_signal = "failed"
+        header = StepHeader(
+            "3. Train — teach the network your classes",
+            "Press <b>Start training</b> (Ctrl+Enter). The curves show how wrong the network still is "
+            "(<i>loss</i>, should go down) and how often it is right (<i>accuracy</i>, should go up) — on "
+            "the training images and on the validation images it never learns from. If validation "
+            "gets worse while training keeps improving, the network is memorising: stop, or use more "
+            "images or augmentation. The best model so far is always kept.")
+        self.plan = QLabel()
+        self.plan.setWordWrap(True)
+        self.start_button = QPushButton("Start training")
+        self.start_button.setObjectName("primary")
+        self.start_button.setToolTip("Train with the settings of the Model step (Ctrl+Enter).")
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after the current batch; the best model so far is kept.")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.evaluate_button = QPushButton("Evaluate →")
+        self.evaluate_button.setObjectName("primary")
+        self.evaluate_button.setVisible(False)
+        self.evaluate_button.clicked.connect(self.evaluate_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.evaluate_button)
+
+        self.status = QLabel("Ready.")
+        self.status.setObjectName("train_status")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%p%")
+        self.speed = QLabel("")
+        self.speed.setMinimumWidth(260)
+        prog = QHBoxLayout()
+        prog.addWidget(self.progress, 1)
+        prog.addWidget(self.speed)
+
+        self.curves = TrainingCurves()
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(LOG_LINES)
+        self.log.setPlaceholderText("What happens during training is written here.")
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.curves)
+        splitter.addWidget(self.log)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(header)
+        lay.addWidget(self.plan)
+        lay.addLayout(buttons)
+        lay.addWidget(self.status)
+        lay.addLayout(prog)
+        lay.addWidget(splitter, 1)
+
+        for sig in (session.split_changed, session.config_changed, session.dataset_changed):
+            sig.connect(self._update_plan)
+        self._update_plan()
+
+    # ---------------------------------------------------------------- state
+    @property
+    def is_training(self) -> bool:
+        return self._task is not None
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The folder of the current (or last) run."""
+        return self._run_dir
+
+    def can_start(self) -> tuple[bool, str]:
+        """Whether Start is possible now, and if not why (in plain words)."""
+        if self.is_training:
+            return False, "A training run is already in progress."
+        if self.session.split is None:
+            return False, "Load a dataset without errors on the Data step first."
+        try:
+            self.session.config.validate()
+        except StudioError as exc:
+            return False, f"{exc.message} {exc.hint}"
+        return True, ""
+
+    def _update_plan(self) -> None:
+        ok, why = self.can_start()
+        self.start_button.setEnabled(ok)
+        self.start_button.setToolTip(why or "Train with the settings of the Model step (Ctrl+Enter).")
+        c, split = self.session.config, self.session.split
+        if split is None:
+            self.plan.setText(f"<i>{why}</i>")
+            return
+        from cnn_studio.backbones import registry
+
+        try:
+            label = registry.get(c.backbone).label
+        except StudioError:
+            label = c.backbone
+        weights = {"imagenet": "ImageNet weights", "none": "from scratch"}.get(c.weights, "a weights file")
+        total = c.epochs + c.fine_tune_epochs
+        self.plan.setText(f"<b>{label}</b> ({weights}) · {len(split.class_names)} classes · "
+                          f"{len(split.train):,} training and {len(split.val):,} validation images · "
+                          f"{total} epoch(s) · batch {c.batch_size}")
+
+    # ---------------------------------------------------------------- actions
+    def start(self) -> bool:
+        """Start training with the session's config and split; False (with the reason shown) if not possible."""
+        ok, why = self.can_start()
+        if not ok:
+            self.status.setText(why)
+            return False
+        self._run_dir = new_run_dir(self.session)
+        self._status_for_signal = "failed"
+        self.curves.clear()
+        self.log.clear()
+        self.progress.setRange(0, 0)
+        self.speed.setText("")
+        self.evaluate_button.setVisible(False)
+        self._set_status("Loading TensorFlow… (the first run takes a few seconds)")
+        self._append(f"Run folder: {self._run_dir}")
+        self._task = start_task(_train, self.session.config, self.session.split, self._run_dir,
+                                on_event=self._on_train_event, on_returned=self._on_train_returned,
+                                on_errored=self._on_train_errored, on_cancelled=self._on_train_cancelled,
+                                on_finished=self._on_train_finished)
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.training_started.emit()
+        return True
+
+    def stop(self) -> None:
+        """Ask the running training to stop after the current batch."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        self.stop_button.setEnabled(False)
+        self._set_status("Stopping after this batch…")
+
+    @property
+    def task(self):
+        return self._task
+
+    # ---------------------------------------------------------------- events (GUI thread)
+    def _on_train_event(self, e: object) -> None:
+        self.curves.add_event(e)
+        if isinstance(e, ev.StageChanged):
+            self._set_status(f"{e.stage}…" + (f" {e.detail}" if e.detail else ""))
+        elif isinstance(e, ev.TrainStarted):
+            self._steps_per_epoch = max(e.steps, 1)
+            self._total_steps = max(e.epochs, 1) * self._steps_per_epoch
+            self.progress.setRange(0, self._total_steps)
+            self.progress.setValue(0)
+            self._t0, self._first_done = time.monotonic(), 0
+            self._append(f"Training {e.backbone} on {e.train_images:,} images "
+                         f"(validating on {e.val_images:,}), {e.epochs} epoch(s) of {e.steps} batch(es).")
+            self._set_status("Training…")
+        elif isinstance(e, ev.PhaseStarted):
+            what = {"head": "Training the new layer (backbone frozen)",
+                    "fine_tune": f"Fine-tuning the top {e.trainable_layers} layers",
+                    "scratch": "Training the whole network from scratch"}.get(e.name, e.name)
+            self._set_status(f"{what} · learning rate {e.learning_rate:g}")
+            self._append(f"Phase '{e.name}': {e.epochs} epoch(s)" +
+                         (" using cached features (fast)" if e.uses_feature_cache else ""))
+        elif isinstance(e, ev.BatchEnded):
+            self._show_progress(e.epoch * self._steps_per_epoch + e.step + 1, e.images_per_s)
+        elif isinstance(e, ev.EpochEnded):
+            self._show_progress((e.epoch + 1) * self._steps_per_epoch, e.images_per_s)
+            logs = e.logs
+            parts = [f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs]
+            self._append(f"Epoch {e.epoch + 1}/{e.epochs} ({e.seconds:.1f} s): " + ", ".join(parts))
+        elif isinstance(e, ev.CheckpointSaved):
+            if e.kind == "best":
+                self._append(f"  best model so far saved (epoch {e.epoch + 1}"
+                             + (f", {e.monitor} {e.value:.4f})" if e.monitor else ")"))
+        elif isinstance(e, ev.TaskProgress):
+            self._set_status(e.detail or f"{e.task}: {e.done:,}/{e.total:,}")
+        elif isinstance(e, ev.LogMessage):
+            self._append(("⚠ " if e.level != "info" else "") + e.text)
+        elif isinstance(e, ev.TrainFinished) and e.message:
+            self._append(e.message)
+
+    def _show_progress(self, done: int, images_per_s: float) -> None:
+        if self._total_steps <= 0:
+            return
+        done = min(done, self._total_steps)
+        self.progress.setValue(done)
+        elapsed = time.monotonic() - self._t0
+        eta = elapsed / done * (self._total_steps - done) if done > 0 else float("nan")
+        speed = f"{images_per_s:,.0f} images/s · " if images_per_s > 0 else ""
+        self.speed.setText(f"{speed}elapsed {_fmt_duration(elapsed)} · left ≈ {_fmt_duration(eta)}")
+
+    def _on_train_returned(self, result) -> None:
+        self.progress.setValue(self.progress.maximum())
+        self._set_status(f"Finished — the best model is saved in {result.run_dir}.", "ok")
+        self._append(f"Done: {result.epochs_done} epoch(s). Best model: {result.best_model}")
+        self.session.set_run(result.run_dir)
+        self.evaluate_button.setVisible(True)
+        self._status_for_signal = "completed"
+
+    def _on_train_cancelled(self) -> None:
+        kept = self._run_dir is not None and (self._run_dir / "best.keras").exists()
+        if kept:
+            self._set_status(f"Stopped — the best model so far is kept in {self._run_dir}.", "warning")
+            self.session.set_run(self._run_dir)
+            self.evaluate_button.setVisible(True)
+        else:
+            self._set_status("Stopped before the first epoch ended, so there is no model yet.", "warning")
+        self._append("Training stopped by you.")
+        self._status_for_signal = "cancelled"
+
+    def _on_train_errored(self, exc: BaseException) -> None:
+        msg = describe_error(exc)
+        self._set_status(f"Training failed: {msg.text} {msg.hint}", "error")
+        self._append(f"Error: {msg.text}")
+        self._status_for_signal = "failed"
+        show_error(self, exc)
+
+    def _on_train_finished(self) -> None:
+        self._task = None
+        self.stop_button.setEnabled(False)
+        self._update_plan()
+        self.training_finished.emit(self._status_for_signal)
+
+    # ---------------------------------------------------------------- display
+    def _set_status(self, text: str, severity: str = "") -> None:
+        if severity:
+            self.status.setStyleSheet(f"color: {severity_colour(severity).name()}; font-weight: bold;")
+        else:
+            self.status.setStyleSheet("")
+        self.status.setText(text)
+
+    def _append(self, line: str) -> None:
+        self.log.appendPlainText(f"[{_dt.datetime.now():%H:%M:%S}] {line}")

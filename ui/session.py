@@ -1,0 +1,161 @@
+"""StudioSession: the current project, dataset, split, settings and run, with Qt change signals.
+
+A thin Qt adapter over :mod:`cnn_studio.project`: pages read its attributes and call its
+``set_*`` methods; every change emits one signal and marks the session dirty (unsaved).
+No TensorFlow is imported here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from cnn_studio.data.records import DatasetIndex, Split
+from cnn_studio.errors import StudioError
+from cnn_studio.project import Project, load_project, save_project
+from cnn_studio.training.config import TrainConfig
+
+
+class StudioSession(QObject):
+    """What the user is working on now.
+
+    Signals
+    -------
+    dataset_changed, split_changed, config_changed, run_changed, project_changed
+        Emitted (no arguments) after the matching ``set_*`` / load call.
+    """
+
+    dataset_changed = Signal()
+    split_changed = Signal()
+    config_changed = Signal()
+    run_changed = Signal()
+    project_changed = Signal()
+    dirty_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project = Project()
+        self.project_path: Path | None = None
+        self.index: DatasetIndex | None = None
+        self.findings: list = []
+        self.report: Any = None
+        self.split: Split | None = None
+        self.config: TrainConfig = TrainConfig()
+        self.run_dir: Path | None = None
+        self._dirty = False
+
+    # ------------------------------------------------------------------ dirty flag
+    @property
+    def dirty(self) -> bool:
+        """True when something changed since the last save/load."""
+        return self._dirty
+
+    @dirty.setter
+    def dirty(self, value: bool) -> None:
+        if bool(value) != self._dirty:
+            self._dirty = bool(value)
+            self.dirty_changed.emit(self._dirty)
+
+    # ------------------------------------------------------------------ setters
+    def set_dataset(self, index: DatasetIndex | None, findings: list | None = None, report: Any = None) -> None:
+        """A dataset was scanned (or cleared): store it and its check findings and report."""
+        self.index = index
+        self.findings = list(findings or [])
+        self.report = report
+        self.project = replace(self.project, dataset_path=index.root if index is not None else None)
+        self.dirty = True
+        self.dataset_changed.emit()
+
+    def set_split(self, split: Split | None) -> None:
+        """The train/val/test split was (re)made."""
+        self.split = split
+        self.project = replace(self.project, split=split.to_dict() if split is not None else None)
+        self.dirty = True
+        self.split_changed.emit()
+
+    def set_config(self, config: TrainConfig) -> None:
+        """The training settings changed."""
+        self.config = config
+        self.project = replace(self.project, config=config.to_dict())
+        self.dirty = True
+        self.config_changed.emit()
+
+    def set_run(self, run_dir: str | Path | None) -> None:
+        """A run finished (or the user picked another run): it becomes the current one."""
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.run_dir is not None:
+            self.project = self.project.with_run(self.run_dir)
+        else:
+            self.project = replace(self.project, current_run=None)
+        self.dirty = True
+        self.run_changed.emit()
+
+    def run_info(self):
+        """``open_run(run_dir)`` for the current run, or ``None`` when there is none or it is unusable."""
+        if self.run_dir is None:
+            return None
+        from cnn_studio.training.run_folder import open_run
+
+        try:
+            return open_run(self.run_dir)
+        except StudioError:
+            return None
+
+    # ------------------------------------------------------------------ project file
+    def new_project(self) -> None:
+        """Forget everything and start an empty project."""
+        self.project = Project()
+        self.project_path = None
+        self.index, self.findings, self.report, self.split = None, [], None, None
+        self.config = TrainConfig()
+        self.run_dir = None
+        self.dirty = False
+        for sig in (self.dataset_changed, self.split_changed, self.config_changed, self.run_changed,
+                    self.project_changed):
+            sig.emit()
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Save to ``path`` (or the current project file); returns the file written."""
+        target = Path(path) if path is not None else self.project_path
+        if target is None:
+            raise StudioError("The project has no file name yet.", "Use File → Save As… to choose one.")
+        if self.project.name == "Untitled":
+            self.project = replace(self.project, name=target.stem)
+        self.project = replace(self.project, config=self.config.to_dict(),
+                               split=self.split.to_dict() if self.split is not None else None)
+        self.project_path = save_project(self.project, target)
+        self.dirty = False
+        self.project_changed.emit()
+        return self.project_path
+
+    def load(self, path: str | Path) -> Project:
+        """Open a project file. The dataset is not rescanned here: the Data page does that.
+
+        Raises
+        ------
+        ProjectError
+            Damaged file or newer schema (the session is left unchanged).
+        """
+        project = load_project(path)
+        self.project = project
+        self.project_path = Path(path)
+        self.index, self.findings, self.report = None, [], None
+        self.split = Split.from_dict(project.split) if project.split else None
+        try:
+            self.config = TrainConfig.from_dict(project.config) if project.config else TrainConfig()
+        except TypeError:
+            self.config = TrainConfig()
+        self.run_dir = Path(project.current_run) if project.current_run else None
+        self.dirty = False
+        for sig in (self.config_changed, self.split_changed, self.run_changed, self.project_changed):
+            sig.emit()
+        return project
+
+    @property
+    def title(self) -> str:
+        """Window title part: project name plus ``*`` when unsaved."""
+        name = self.project_path.stem if self.project_path else self.project.name
+        return f"{name}{' *' if self.dirty else ''}"

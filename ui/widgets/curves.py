@@ -1,0 +1,113 @@
+"""TrainingCurves: live loss and accuracy plots (train + val per epoch, smoothed per-batch loss).
+
+Plot items are created once; events only append to our own numpy-backed lists and mark the
+widget dirty, and a 10 Hz timer pushes the arrays with ``setData`` when something changed
+(pyqtgraph's scrolling-plot pattern; no redraw per event).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from cnn_studio import events as ev
+
+TRAIN_COLOUR = "#1f77b4"
+VAL_COLOUR = "#ff7f0e"
+BATCH_COLOUR = "#9ecae1"
+
+
+class TrainingCurves(QWidget):
+    """Two plots side by side: loss (with per-batch EMA) and accuracy, x = epoch (1-based).
+
+    Feed it engine events with :meth:`add_event`; :meth:`clear` before a new run.
+    """
+
+    def __init__(self, parent: QWidget | None = None, ema: float = 0.9, refresh_hz: float = 10.0) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True, background="w", foreground="#333")
+        self.ema = ema
+        self.loss_plot = pg.PlotWidget(title="Loss (lower is better)")
+        self.acc_plot = pg.PlotWidget(title="Accuracy (higher is better)")
+        for plot, ylabel in ((self.loss_plot, "loss"), (self.acc_plot, "accuracy")):
+            plot.setLabel("bottom", "epoch")
+            plot.setLabel("left", ylabel)
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.addLegend(offset=(-10, 10))
+            plot.setMinimumHeight(180)
+        self.acc_plot.setYRange(0, 1)
+        pen = lambda c, w=2, **k: pg.mkPen(c, width=w, **k)  # noqa: E731
+        self.batch_loss_curve = self.loss_plot.plot(name="training (live)", pen=pen(BATCH_COLOUR, 1))
+        self.train_loss_curve = self.loss_plot.plot(name="training", pen=pen(TRAIN_COLOUR), symbol="o", symbolSize=6,
+                                                    symbolBrush=TRAIN_COLOUR)
+        self.val_loss_curve = self.loss_plot.plot(name="validation", pen=pen(VAL_COLOUR), symbol="s", symbolSize=6,
+                                                  symbolBrush=VAL_COLOUR)
+        self.train_acc_curve = self.acc_plot.plot(name="training", pen=pen(TRAIN_COLOUR), symbol="o", symbolSize=6,
+                                                  symbolBrush=TRAIN_COLOUR)
+        self.val_acc_curve = self.acc_plot.plot(name="validation", pen=pen(VAL_COLOUR), symbol="s", symbolSize=6,
+                                                symbolBrush=VAL_COLOUR)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.loss_plot)
+        lay.addWidget(self.acc_plot)
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / refresh_hz))
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget all points (a new run starts)."""
+        self._epochs: list[float] = []
+        self._series: dict[str, list[float]] = {k: [] for k in ("loss", "val_loss", "accuracy", "val_accuracy")}
+        self._batch_x: list[float] = []
+        self._batch_y: list[float] = []
+        self._ema_value: float | None = None
+        self._dirty = True
+        self.refresh()
+
+    def add_event(self, event: object) -> None:
+        """Take one engine event; only BatchEnded and EpochEnded change the plots."""
+        if isinstance(event, ev.BatchEnded):
+            loss = event.logs.get("loss")
+            if loss is None or not math.isfinite(loss):
+                return
+            self._ema_value = loss if self._ema_value is None else self.ema * self._ema_value + (1 - self.ema) * loss
+            steps = max(event.steps, 1)
+            self._batch_x.append(event.epoch + min(event.step + 1, steps) / steps)
+            self._batch_y.append(self._ema_value)
+            self._dirty = True
+        elif isinstance(event, ev.EpochEnded):
+            self._epochs.append(event.epoch + 1)
+            for key, values in self._series.items():
+                v = event.logs.get(key, event.logs.get(key.replace("accuracy", "acc"), float("nan")))
+                values.append(float(v))
+            self._dirty = True
+
+    def add_history(self, history: list[dict[str, float]]) -> None:
+        """Fill the epoch curves from a finished run's ``history.csv`` rows."""
+        for row in history:
+            epoch = int(row.get("epoch", len(self._epochs)))
+            self.add_event(ev.EpochEnded(phase="", epoch=epoch, epochs=len(history), logs=row))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Push the arrays to the plot items if anything changed (called by the 10 Hz timer)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        x = np.asarray(self._epochs, dtype=float)
+        for curve, key in ((self.train_loss_curve, "loss"), (self.val_loss_curve, "val_loss"),
+                           (self.train_acc_curve, "accuracy"), (self.val_acc_curve, "val_accuracy")):
+            y = np.asarray(self._series[key], dtype=float)
+            ok = np.isfinite(y)
+            curve.setData(x[ok], y[ok])
+        self.batch_loss_curve.setData(np.asarray(self._batch_x, dtype=float), np.asarray(self._batch_y, dtype=float))
+
+    @property
+    def n_epochs(self) -> int:
+        return len(self._epochs)

@@ -1,0 +1,208 @@
+"""Run engine functions ``fn(*args, sink, cancel, **kwargs)`` off the GUI thread.
+
+Built on superqt's :class:`~superqt.utils.WorkerBase` (a ``QRunnable`` whose signals live on a
+separate ``QObject`` created on the GUI thread, so every emit from the pool thread is delivered
+to slots on the GUI thread). :class:`EngineTask` adapts the engine contract:
+
+* ``sink`` is the thread-safe ``event.emit`` of the task's signals;
+* ``cancel`` is a :class:`~cnn_studio.cancel.CancelToken` that :meth:`EngineTask.cancel` sets;
+* a normal return → ``returned(result)``; :class:`~cnn_studio.cancel.Cancelled` → ``cancelled()``
+  (never ``returned``); any other exception → ``errored(exc)`` (traceback kept on the exception);
+* ``finished()`` always comes last.
+
+Live tasks are kept in a module-level set until their ``finished`` has been delivered;
+:func:`cancel_all_and_wait` is what the app calls on quit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QThreadPool, QTimer, Signal
+from superqt.utils import WorkerBase
+from superqt.utils._qthreading import WorkerBaseSignals
+
+from cnn_studio.cancel import Cancelled, CancelToken
+
+
+class EngineSignals(WorkerBaseSignals):
+    """superqt's started/returned/errored/finished plus the engine's ``event`` and ``cancelled``."""
+
+    event = Signal(object)
+    cancelled = Signal()
+
+
+_LIVE: set[EngineTask] = set()
+_LOCK = threading.Lock()
+_POOL: QThreadPool | None = None
+
+
+def _pool() -> QThreadPool:
+    """A pool of our own, so that engine tasks never queue behind thumbnail loading (2-core machines)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = QThreadPool()
+        _POOL.setMaxThreadCount(max(4, QThreadPool.globalInstance().maxThreadCount()))
+        _POOL.setExpiryTimeout(-1)  # threads are kept: TensorFlow state is per thread
+    return _POOL
+
+
+class EngineTask(WorkerBase):
+    """One engine call running on a worker thread.
+
+    Signals (reach slots on the GUI thread): ``started``, ``event(object)``, ``returned(object)``,
+    ``cancelled()``, ``errored(object)``, ``finished()``. Connect through the task
+    (``task.event.connect(...)``) as with any superqt worker.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(SignalsClass=EngineSignals)
+        self.setAutoDelete(False)
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.token = CancelToken()
+        self.name = getattr(fn, "__qualname__", repr(fn))
+        self._done = threading.Event()
+        self.outcome: str | None = None  # "returned" | "cancelled" | "errored" once done
+        self._launched = False
+        self.signals.finished.connect(self._forget)  # first slot: live_tasks() is current in on_finished
+
+    # ---------------------------------------------------------------- control (GUI thread)
+    def cancel(self) -> None:
+        """Ask the engine to stop at its next check; the task then emits ``cancelled``."""
+        self.token.cancel()
+        self.quit()
+
+    @property
+    def is_cancel_requested(self) -> bool:
+        return self.token.cancelled
+
+    @property
+    def is_done(self) -> bool:
+        """True once the worker thread has left ``run`` (signals may still be in the queue)."""
+        return self._done.is_set()
+
+    def wait(self, timeout_ms: int = 10000) -> bool:
+        """Block until the thread is done (GUI-thread shutdown only); True if it finished in time."""
+        return self._done.wait(timeout_ms / 1000)
+
+    def start(self) -> None:
+        """Queue the task on the engine pool (called by :func:`start_task`).
+
+        The thread is started from the event loop's next turn, so slots connected right after
+        ``start_task`` returns still see every signal, ``started`` included.
+        """
+        with _LOCK:
+            _LIVE.add(self)
+        QTimer.singleShot(0, self._launch)
+
+    def _launch(self) -> None:
+        if not self._launched:
+            self._launched = True
+            _pool().start(self)
+
+    def _forget(self) -> None:
+        with _LOCK:
+            _LIVE.discard(self)
+
+    # ---------------------------------------------------------------- worker thread
+    def run(self) -> None:  # noqa: D401 - Qt entry point
+        """Called by the pool; see the module docstring for the signal order."""
+        self._running = True
+        self.signals.started.emit()
+        try:
+            result = self.work()
+        except Cancelled:
+            self.outcome = "cancelled"
+            self.signals.cancelled.emit()
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI, never kill the thread
+            self.outcome = "errored"
+            self.signals.errored.emit(exc)
+        else:
+            self.outcome = "returned"
+            self.signals.returned.emit(result)
+        finally:
+            self._running = False
+            self._done.set()
+            self.signals.finished.emit()
+
+    def work(self) -> Any:
+        return self.fn(*self.args, sink=self.signals.event.emit, cancel=self.token, **self.kwargs)
+
+
+def start_task(
+    fn: Callable[..., Any],
+    *args: Any,
+    on_event: Callable[[object], Any] | None = None,
+    on_returned: Callable[[object], Any] | None = None,
+    on_errored: Callable[[BaseException], Any] | None = None,
+    on_cancelled: Callable[[], Any] | None = None,
+    on_finished: Callable[[], Any] | None = None,
+    **kwargs: Any,
+) -> EngineTask:
+    """Run ``fn(*args, sink=..., cancel=..., **kwargs)`` on a worker thread.
+
+    Parameters
+    ----------
+    fn
+        An engine function following the ``fn(inputs, *, sink, cancel) -> Result`` contract.
+    *args, **kwargs
+        Passed to ``fn``.
+    on_event, on_returned, on_errored, on_cancelled, on_finished
+        Optional slots, connected before the task starts; they run on the GUI thread.
+
+    Returns
+    -------
+    EngineTask
+        Already started; connect more slots or call ``cancel()`` on it.
+
+    Examples
+    --------
+    >>> from cnn_studio.data.index import scan  # doctest: +SKIP
+    >>> task = start_task(scan, "leaves", on_returned=show_index)  # doctest: +SKIP
+    """
+    task = EngineTask(fn, *args, **kwargs)
+    for signal, slot in ((task.signals.event, on_event), (task.signals.returned, on_returned),
+                         (task.signals.errored, on_errored), (task.signals.cancelled, on_cancelled)):
+        if slot is not None:
+            signal.connect(slot)
+    if on_finished is not None:
+        task.signals.finished.connect(on_finished)
+    task.start()
+    return task
+
+
+def live_tasks() -> list[EngineTask]:
+    """Tasks started and whose ``finished`` has not been delivered yet."""
+    with _LOCK:
+        return list(_LIVE)
+
+
+def cancel_all_and_wait(timeout_ms: int = 10000) -> bool:
+    """Cancel every live task and wait for their threads (app shutdown).
+
+    Returns
+    -------
+    bool
+        True if all tasks ended within ``timeout_ms``; their queued signals are then delivered.
+    """
+    tasks = live_tasks()
+    for task in tasks:
+        task.cancel()
+        task._launch()  # a task still waiting for its first event-loop turn runs and sees the token
+    deadline = time.monotonic() + timeout_ms / 1000
+    ok = True
+    for task in tasks:
+        left = max(0.0, deadline - time.monotonic())
+        ok = task._done.wait(left) and ok
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.processEvents()
+    if ok:
+        with _LOCK:
+            for task in tasks:
+                _LIVE.discard(task)
+    return ok
