@@ -2,8 +2,8 @@
 
 * :class:`EventCallback` maps Keras hooks to ``events.py`` dataclasses, throttles per-batch events
   to ~10 per second at the source, and turns a set :class:`~cnn_studio.cancel.CancelToken` into
-  ``model.stop_training`` / ``model.stop_evaluating`` (both checked by Keras 3 after every batch),
-  so a Stop takes effect after the batch that is running.
+  ``model.stop_training`` / ``model.stop_evaluating`` (checked before every batch; Keras stops
+  after that batch), so a Stop ends training at most one batch after it was pressed.
 * :class:`AtomicCheckpoints` saves the *full* classifier (also while only the head is being fit on
   cached features) to ``last.keras`` every epoch and ``best.keras`` when the monitored value
   improves, appends the epoch to ``history.csv`` and records progress in ``state.json`` — each
@@ -57,7 +57,7 @@ class EventCallback(keras.callbacks.Callback):
     Parameters
     ----------
     sink : receives the events.
-    cancel : checked after every train and validation batch (``None``: never cancelled).
+    cancel : checked before every train and validation batch (``None``: never cancelled).
     phase : "head" or "fine_tune", copied into the events.
     epochs_total : epochs of the whole run (all phases), for "epoch 3/10" displays.
     batch_size : images per batch, for images/s.
@@ -97,22 +97,28 @@ class EventCallback(keras.callbacks.Callback):
         self.interrupted = False
         self.sink(ev.EpochStarted(phase=self.phase, epoch=epoch, epochs=self.epochs_total))
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._images += self.batch_size
-        now = time.perf_counter()
-        steps = self.steps or (self.params or {}).get("steps") or 0
-        last = bool(steps) and batch + 1 >= steps
-        if batch == 0 or last or now - self._last_emit >= self.throttle_s:
-            self._last_emit = now
-            elapsed = max(now - self._epoch_start, 1e-9)
-            self.sink(ev.BatchEnded(phase=self.phase, epoch=self._epoch, step=batch + 1, steps=int(steps or 0),
-                                    logs=_floats(logs), images_per_s=self._images / elapsed))
-        # checked after the event, so a sink that cancels stops training after this very batch
-        if self._cancelled():
+    # Batch work happens in the *begin* hooks, which Keras calls with no logs. Overriding an
+    # ``on_*_batch_end`` hook would make Keras turn every batch's logs into Python floats on the
+    # training thread (a device sync per batch, ~40% of a MobileNetV2 epoch on a CPU in
+    # bench/train.py); without one it does that on its callback thread pool. So "batch k ended"
+    # is reported when batch k + 1 begins (and the last one at the epoch's end, with its logs).
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if batch > 0:
+            self._batch_ended(batch, {})
+        if self._cancelled():  # this batch still runs; Keras stops right after it
             self.model.stop_training = True
             self.interrupted = True
 
-    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    def _batch_ended(self, step: int, logs: dict[str, float], force: bool = False) -> None:
+        self._images += self.batch_size if step > 0 else 0
+        now = time.perf_counter()
+        if step == 1 or force or now - self._last_emit >= self.throttle_s:
+            self._last_emit = now
+            steps = self.steps or (self.params or {}).get("steps") or 0
+            self.sink(ev.BatchEnded(phase=self.phase, epoch=self._epoch, step=step, steps=int(steps),
+                                    logs=logs, images_per_s=self._images / max(now - self._epoch_start, 1e-9)))
+
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self._cancelled():  # validation cut short: its metrics would mislead, the epoch does not count
             self.model.stop_evaluating = True
             self.interrupted = True
@@ -120,6 +126,9 @@ class EventCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.interrupted:
             return  # not a finished epoch: no EpochEnded (see module docstring)
+        train_logs = {k: v for k, v in _floats(logs).items() if not k.startswith("val_")}
+        steps = self.steps or (self.params or {}).get("steps") or 0
+        self._batch_ended(int(steps) or self._images // max(self.batch_size, 1) + 1, train_logs, force=True)
         seconds = time.perf_counter() - self._epoch_start
         self.sink(ev.EpochEnded(phase=self.phase, epoch=epoch, epochs=self.epochs_total, logs=_floats(logs),
                                 seconds=seconds, images_per_s=self._images / max(seconds, 1e-9)))
@@ -199,8 +208,8 @@ class AtomicCheckpoints(keras.callbacks.Callback):
             self._best_weights = self.full_model.get_weights()  # numpy copies, ~10 ms for MobileNetV2
         self._best_is_current = False
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._trained = True
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._trained = True  # (a begin hook: see EventCallback about batch-end hooks)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.skip_epoch():

@@ -139,7 +139,8 @@ def test_cancel_mid_epoch_stops_after_that_batch(split, tiny_config, tmp_path):
         train(tiny_config.replace(epochs=5, batch_size=2), split, tmp_path / "run", sink=sink, cancel=token)
     layout = RunLayout(tmp_path / "run")
     last = keras.saving.load_model(layout.last_model, safe_mode=True)
-    assert int(last.optimizer.iterations.numpy()) == 1  # the batch during which Stop was pressed, no more
+    # "batch 1 ended" is reported as batch 2 begins: that batch runs, no more
+    assert int(last.optimizer.iterations.numpy()) == 2
     assert not layout.best_model.exists()  # no epoch finished, so none can be "best"
     state = read_json(layout.state)
     assert state["status"] == "cancelled" and state["epochs_done"] == 0 and state["checkpoint_epoch"] == 0
