@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.util
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -356,8 +357,12 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
                     optimizer = saved_optimizer  # resuming inside this phase: continue its optimizer state
                 model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
                 fit_model, fit_train, fit_val = model, train_ds, val_ds
-            fit_model.fit(fit_train, validation_data=fit_val, initial_epoch=first, epochs=phase.end_epoch,
-                          callbacks=callbacks, class_weight=class_weight, shuffle=False, verbose=0)
+            with warnings.catch_warnings():
+                # Our datasets drop unreadable files, so their length is unknown until the first pass
+                # ends; Keras then says "Your input ran out of data" once. That is expected, not a fault.
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                fit_model.fit(fit_train, validation_data=fit_val, initial_epoch=first, epochs=phase.end_epoch,
+                              callbacks=callbacks, class_weight=class_weight, shuffle=False, verbose=0)
             best = checkpoints.best
             if cancel is not None and cancel.cancelled:
                 raise Cancelled()
