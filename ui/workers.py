@@ -1,8 +1,9 @@
 """Run engine functions ``fn(*args, sink, cancel, **kwargs)`` off the GUI thread.
 
-Built on superqt's :class:`~superqt.utils.WorkerBase` (a ``QRunnable`` whose signals live on a
-separate ``QObject`` created on the GUI thread, so every emit from the pool thread is delivered
-to slots on the GUI thread). :class:`EngineTask` adapts the engine contract:
+Built on superqt's :class:`~superqt.utils.WorkerBase` (its signals live on a separate ``QObject``
+created on the GUI thread, so every emit from the worker thread is delivered to slots on the GUI
+thread). Each task runs on its own Python thread (see ``EngineTask._launch`` for why not a
+``QThreadPool``). :class:`EngineTask` adapts the engine contract:
 
 * ``sink`` is the thread-safe ``event.emit`` of the task's signals;
 * ``cancel`` is a :class:`~cnn_studio.cancel.CancelToken` that :meth:`EngineTask.cancel` sets;
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QTimer, Signal
 from superqt.utils import WorkerBase
 from superqt.utils._qthreading import WorkerBaseSignals
 
@@ -37,17 +38,10 @@ class EngineSignals(WorkerBaseSignals):
 
 _LIVE: set[EngineTask] = set()
 _LOCK = threading.Lock()
-_POOL: QThreadPool | None = None
 
 
-def _pool() -> QThreadPool:
-    """A pool of our own, so that engine tasks never queue behind thumbnail loading (2-core machines)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = QThreadPool()
-        _POOL.setMaxThreadCount(max(4, QThreadPool.globalInstance().maxThreadCount()))
-        _POOL.setExpiryTimeout(-1)  # threads are kept: TensorFlow state is per thread
-    return _POOL
+def _thread_name(fn: Callable[..., Any]) -> str:
+    return f"engine:{getattr(fn, '__name__', 'task')}"
 
 
 class EngineTask(WorkerBase):
@@ -101,9 +95,13 @@ class EngineTask(WorkerBase):
         QTimer.singleShot(0, self._launch)
 
     def _launch(self) -> None:
+        # A Python thread per task, not a QThreadPool thread: TensorFlow keeps per-thread state
+        # tied to the Python thread state, which PySide tears down after each pooled run while
+        # the OS thread lives on; a second training on a reused pool thread then crashes in
+        # graph building. A fresh Python thread per task has no such reuse.
         if not self._launched:
             self._launched = True
-            _pool().start(self)
+            threading.Thread(target=self.run, name=_thread_name(self.fn), daemon=True).start()
 
     def _forget(self) -> None:
         with _LOCK:

@@ -33,7 +33,6 @@ def test_lists_all_backbones_and_defaults_sensibly(qtbot):
 def test_clicking_a_backbone_and_editing_updates_config(qtbot):
     session, page = _page(qtbot)
     row = page.backbone_model.row_of("efficientnet_b0")
-    rect = page.backbone_view.visualRect(page.backbone_model.index(row))
     page.show()
     page.backbone_view.scrollTo(page.backbone_model.index(row))
     rect = page.backbone_view.visualRect(page.backbone_model.index(row))

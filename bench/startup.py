@@ -1,0 +1,68 @@
+"""Startup time: process start → first paint of the main window (target < 2 s), TensorFlow not loaded.
+
+Runs a fresh ``python -c`` subprocess (offscreen Qt) several times; each records the time of the
+window's first paint relative to the interpreter's start and whether ``tensorflow`` was imported.
+
+    python bench/startup.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+CHILD = r"""
+import json, os, sys, time
+from PySide6.QtCore import QObject, QEvent, QTimer
+from cnn_studio.ui.app import create_app, create_window
+app = create_app([])
+window = create_window(None, open_sample=True)
+class FirstPaint(QObject):
+    def eventFilter(self, obj, ev):
+        if ev.type() == QEvent.Type.Paint and not hasattr(self, "t"):
+            self.t = time.time()
+            QTimer.singleShot(0, app.quit)
+        return False
+fp = FirstPaint()
+window.installEventFilter(fp)
+window.show()
+app.exec()
+from cnn_studio.ui.workers import cancel_all_and_wait
+cancel_all_and_wait(10000)
+print(json.dumps({"t_paint": fp.t, "tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}))
+"""
+
+
+def run_once() -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    import time
+
+    t_start = time.time()
+    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=120)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr)
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    data["seconds"] = data["t_paint"] - t_start
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    results = [run_once() for _ in range(args.runs)]
+    secs = [r["seconds"] for r in results]
+    print(f"{'run':>4} {'first paint (s)':>16} {'tensorflow loaded':>18}")
+    for i, r in enumerate(results, 1):
+        print(f"{i:>4} {r['seconds']:>16.3f} {str(r['tensorflow'] or r['keras']):>18}")
+    print(f"median {statistics.median(secs):.3f} s, max {max(secs):.3f} s (target < 2 s); "
+          f"TensorFlow imported at first paint: {any(r['tensorflow'] for r in results)}")
+    return 0 if statistics.median(secs) < 2 and not any(r["tensorflow"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

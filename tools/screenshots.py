@@ -1,0 +1,100 @@
+"""Screenshots of every step of the real app on the sample dataset → docs/screenshots/<n>_<step>.png.
+
+Walks Data → Model → Train (small CNN, a few epochs) → Evaluate → Classify (a few sample images)
+→ Export, waiting for each step's worker to finish, and grabs the window.
+
+    xvfb-run -s "-screen 0 1400x900x24" python tools/screenshots.py [--out docs/screenshots] [--epochs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _wait_idle(app, settle_s: float = 0.6, timeout_s: float = 600) -> None:
+    """Process events until no engine task has been running for ``settle_s`` seconds."""
+    from cnn_studio.ui.workers import live_tasks
+
+    t_end = time.monotonic() + timeout_s
+    quiet_since = None
+    while time.monotonic() < t_end:
+        app.processEvents()
+        if live_tasks():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle_s:
+            return
+        time.sleep(0.02)
+    raise TimeoutError("a task did not finish in time")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs/screenshots")
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("CNN_STUDIO_HOME", tempfile.mkdtemp(prefix="cnn-studio-shots-"))
+
+    from cnn_studio.ui import messages
+    from cnn_studio.ui.app import create_app, create_window
+
+    from cnn_studio.sample import sample_dataset_path
+
+    messages.BLOCKING = False
+    app = create_app([])
+    window = create_window(None, open_sample=True)
+    window.resize(1360, 860)
+    window.show()
+    _wait_idle(app)
+
+    def shot(n: int, name: str) -> None:
+        _wait_idle(app, settle_s=0.3)
+        for _ in range(10):
+            app.processEvents()
+        path = out / f"{n}_{name}.png"
+        window.grab().save(str(path))
+        print(f"saved {path}", flush=True)
+
+    shot(1, "data")
+    window.go_to(1)
+    window.session.set_config(window.session.config.replace(
+        backbone="small_cnn", weights="none", image_size=32, epochs=args.epochs, fine_tune_epochs=0, batch_size=32))
+    shot(2, "model")
+    window.start_training()
+    _wait_idle(app, settle_s=1.0)
+    window.train_page.curves.refresh()
+    shot(3, "train")
+    if window.session.run_dir is None:
+        print("training did not produce a run; stopping", file=sys.stderr)
+        return 1
+    window.go_to(3)
+    shot(4, "evaluate")
+    window.go_to(4)
+    sample = sample_dataset_path()
+    images = [p for d in sorted(sample.iterdir()) if d.is_dir() for p in sorted(d.glob("*.png"))[:2]]
+    window.classify_page.add_paths(images)
+    shot(5, "classify")
+    window.go_to(5)
+    page = window.export_page
+    if hasattr(page, "checks"):
+        for key, box in page.checks.items():
+            box.setChecked(key in ("keras", "tflite"))
+        page.export()
+    shot(6, "export")
+    window.session.dirty = False
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""The desktop app's entry point: ``cnn-studio`` with no subcommand, or ``python -m cnn_studio``.
+
+Never imports TensorFlow: the first import happens inside a worker thread when training,
+evaluation or classification starts, so the window appears in about a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.resources import as_file, files
+from pathlib import Path
+
+APP_NAME = "CNN Studio"
+ORG_NAME = "CNN Studio"
+
+
+def resource_dir() -> Path:
+    """The installed ``cnn_studio.resources`` folder (style sheet, icons, sample dataset)."""
+    with as_file(files("cnn_studio.resources")) as path:
+        return Path(path)
+
+
+def load_style_sheet() -> str:
+    """The app's Qt style sheet (empty string if it is missing)."""
+    qss = resource_dir() / "style.qss"
+    return qss.read_text(encoding="utf-8") if qss.exists() else ""
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="cnn-studio", description="Open the CNN Studio desktop app.")
+    parser.add_argument("path", nargs="?", help="a dataset folder, a .csv manifest or a .cnnstudio project")
+    parser.add_argument("--no-sample", action="store_true", help="start empty instead of on the sample dataset")
+    return parser.parse_args(argv)
+
+
+def create_app(argv: list[str] | None = None):
+    """The QApplication (existing one reused), named for QSettings and styled."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0], *(argv or [])])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    icon = resource_dir() / "icons" / "app.svg"
+    if icon.exists():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
+    app.setStyleSheet(load_style_sheet())
+    return app
+
+
+def create_window(path: str | None = None, open_sample: bool = True):
+    """A MainWindow opened on ``path`` (project, folder or CSV), else on the bundled sample dataset."""
+    from cnn_studio.ui.main_window import MainWindow
+
+    window = MainWindow(icon_dir=resource_dir() / "icons")
+    if path:
+        window.open_path(path)
+    elif open_sample:
+        try:
+            window.data_page.open_sample()
+        except Exception:  # noqa: BLE001 - a missing sample must not stop the app
+            window.statusBar().showMessage("Choose a dataset folder to start.")
+    return window
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the desktop app; returns the process exit code."""
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
+    app = create_app([])
+    from cnn_studio.ui.messages import install_excepthook
+    from cnn_studio.ui.workers import cancel_all_and_wait
+
+    from cnn_studio.paths import app_data_dir
+
+    install_excepthook(app_data_dir() / "logs" / "cnn-studio.log")
+    app.aboutToQuit.connect(lambda: cancel_all_and_wait(10000))
+    window = create_window(args.path, open_sample=not args.no_sample)
+    window.show()
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

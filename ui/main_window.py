@@ -1,0 +1,406 @@
+"""MainWindow: the step sidebar (Data → Model → Train → Evaluate → Classify → Export), menus, status bar.
+
+It wires pages to the :class:`StudioSession` and holds no logic of its own beyond "which step
+can be opened now" and the questions asked before quitting.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+from cnn_studio.ui import messages
+from cnn_studio.ui.pages.data_page import DataPage
+from cnn_studio.ui.pages.model_page import ModelPage
+from cnn_studio.ui.pages.train_page import TrainPage
+from cnn_studio.ui.session import StudioSession
+from cnn_studio.ui.settings import StudioSettings
+from cnn_studio.ui.widgets.drop_zone import local_paths
+from cnn_studio.ui.workers import cancel_all_and_wait
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from cnn_studio.errors import StudioError
+from cnn_studio.project import PROJECT_SUFFIX
+
+STEPS = ("Data", "Model", "Train", "Evaluate", "Classify", "Export")
+STEP_ICONS = ("data", "model", "train", "evaluate", "classify", "export")
+NEEDS_RUN = "Train a model first (step 3): this step works on a finished training run."
+NEEDS_DATA = "Load a dataset without errors first (step 1)."
+
+HOW_IT_WORKS = """<h3>How CNN Studio works</h3>
+<ol>
+<li><b>Data</b>: one folder per class. The images are checked and divided into training and
+validation images (and optionally test images).</li>
+<li><b>Model</b>: a <i>backbone</i> already trained on millions of photos is reused; only a small
+new layer for your classes is trained (and optionally the top of the backbone, "fine-tuning").</li>
+<li><b>Train</b>: watch loss go down and accuracy go up on images the network does not learn from.
+The best model so far is always kept.</li>
+<li><b>Evaluate</b>: where the model is right and wrong, class by class.</li>
+<li><b>Classify</b>: drop new images to classify them and see which parts of the image mattered.</li>
+<li><b>Export</b>: save the model for other programs (.keras, SavedModel, TFLite, ONNX).</li>
+</ol>"""
+
+
+def _page_or_placeholder(module: str, cls: str, session: StudioSession) -> QWidget:
+    """Import one of the result pages; if it fails, show why instead of refusing to start."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), cls)(session)
+    except Exception as exc:  # noqa: BLE001 - a broken page must not stop the rest of the app
+        label = QLabel(f"This step could not be loaded: {type(exc).__name__}: {exc}\n\n"
+                       + "".join(traceback.format_exception_only(type(exc), exc)))
+        label.setWordWrap(True)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        return label
+
+
+class MainWindow(QMainWindow):
+    """The application window. ``pages`` holds the six step pages in order."""
+
+    def __init__(self, session: StudioSession | None = None, settings: StudioSettings | None = None,
+                 icon_dir: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session or StudioSession(self)
+        self.settings = settings or StudioSettings()
+        self._icon_dir = icon_dir
+        self.setWindowTitle("CNN Studio")
+        self.setAcceptDrops(True)
+        self.resize(1280, 820)
+
+        self.data_page = DataPage(self.session)
+        self.model_page = ModelPage(self.session)
+        self.train_page = TrainPage(self.session)
+        self.evaluate_page = _page_or_placeholder("cnn_studio.ui.pages.evaluate_page", "EvaluatePage", self.session)
+        self.classify_page = _page_or_placeholder("cnn_studio.ui.pages.classify_page", "ClassifyPage", self.session)
+        self.export_page = _page_or_placeholder("cnn_studio.ui.pages.export_page", "ExportPage", self.session)
+        self.pages: list[QWidget] = [self.data_page, self.model_page, self.train_page, self.evaluate_page,
+                                     self.classify_page, self.export_page]
+
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setIconSize(QSize(22, 22))
+        self.sidebar.setFixedWidth(170)
+        for i, name in enumerate(STEPS):
+            item = QListWidgetItem(self._icon(STEP_ICONS[i]), f"{i + 1}. {name}")
+            item.setSizeHint(QSize(150, 44))
+            self.sidebar.addItem(item)
+        self.stack = QStackedWidget()
+        for page in self.pages:
+            self.stack.addWidget(page)
+        self.sidebar.currentRowChanged.connect(self._on_sidebar_row_changed)
+        central = QWidget()
+        lay = QHBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.sidebar)
+        lay.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.project_label = QLabel()
+        self.statusBar().addPermanentWidget(self.project_label)
+        self._make_actions()
+
+        self.data_page.continue_requested.connect(lambda: self.go_to(1))
+        self.model_page.continue_requested.connect(lambda: self.go_to(2))
+        self.train_page.evaluate_requested.connect(lambda: self.go_to(3))
+        self.train_page.training_started.connect(lambda: self.statusBar().showMessage("Training…"))
+        self.train_page.training_finished.connect(self._on_training_finished)
+        self.data_page.check_finished.connect(self._on_data_checked)
+        for sig in (self.session.split_changed, self.session.run_changed, self.session.dataset_changed):
+            sig.connect(self.update_steps)
+        for sig in (self.session.project_changed, self.session.dirty_changed):
+            sig.connect(self._update_title)
+        self.update_steps()
+        self._update_title()
+        self.sidebar.setCurrentRow(0)
+        geometry = self.settings.window_geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+    # ---------------------------------------------------------------- resources
+    def _icon(self, name: str):
+        from PySide6.QtGui import QIcon
+
+        if self._icon_dir is not None and (self._icon_dir / f"{name}.svg").exists():
+            return QIcon(str(self._icon_dir / f"{name}.svg"))
+        return QIcon()
+
+    # ---------------------------------------------------------------- menus and shortcuts
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _make_actions(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.new_action = self._action("&New project", self.new_project, QKeySequence.StandardKey.New)
+        self.open_action = self._action("&Open…", self.open_project_dialog, QKeySequence.StandardKey.Open,
+                                        "Open a project (.cnnstudio) or a dataset folder")
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.save_action = self._action("&Save", self.save_project, QKeySequence.StandardKey.Save)
+        self.save_as_action = self._action("Save &As…", self.save_project_as, "Ctrl+Shift+S")
+        self.sample_action = self._action("Open &sample dataset", self.data_page.open_sample,
+                                          tip="Small handwritten digits bundled with CNN Studio")
+        self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
+        for a in (self.new_action, self.open_action):
+            file_menu.insertAction(self.recent_menu.menuAction(), a)
+        file_menu.addSeparator()
+        for a in (self.save_action, self.save_as_action):
+            file_menu.addAction(a)
+        file_menu.addSeparator()
+        file_menu.addAction(self.sample_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        step_menu = bar.addMenu("&Steps")
+        self.step_actions = []
+        for i, name in enumerate(STEPS):
+            a = self._action(f"&{i + 1}. {name}", lambda _=False, i=i: self.go_to(i), f"Ctrl+{i + 1}")
+            step_menu.addAction(a)
+            self.step_actions.append(a)
+        step_menu.addSeparator()
+        self.start_action = self._action("Start training", self.start_training, "Ctrl+Return")
+        self.start_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        step_menu.addAction(self.start_action)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("How it &works", self.show_how_it_works, QKeySequence.StandardKey.HelpContents))
+        help_menu.addAction(self._action("&About CNN Studio", self.show_about))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_projects() + self.settings.recent_datasets()
+        if not recent:
+            a = self.recent_menu.addAction("(nothing yet)")
+            a.setEnabled(False)
+            return
+        for path in recent:
+            self.recent_menu.addAction(str(path), lambda p=path: self.open_path(p))
+        self.recent_menu.addSeparator()
+        self.recent_menu.addAction("Clear list", self.settings.clear_recent)
+
+    # ---------------------------------------------------------------- steps
+    def step_enabled(self, i: int) -> tuple[bool, str]:
+        """Whether step ``i`` can be opened, and if not, why."""
+        if i == 2 and self.session.split is None:
+            return False, NEEDS_DATA
+        if i >= 3 and self._run_ok is False:
+            return False, NEEDS_RUN
+        return True, ""
+
+    def update_steps(self) -> None:
+        """Enable each step whose prerequisite exists; disabled steps say why in their tooltip."""
+        self._run_ok = self.session.run_info() is not None
+        for i in range(len(STEPS)):
+            ok, why = self.step_enabled(i)
+            item = self.sidebar.item(i)
+            flags = item.flags()
+            item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if ok else flags & ~Qt.ItemFlag.ItemIsEnabled)
+            item.setToolTip(why)
+            self.step_actions[i].setEnabled(ok)
+
+    def go_to(self, i: int) -> bool:
+        """Open step ``i`` (0-based) if it is enabled; otherwise say why in the status bar."""
+        ok, why = self.step_enabled(i)
+        if not ok:
+            self.statusBar().showMessage(why, 6000)
+            return False
+        self.sidebar.setCurrentRow(i)
+        return True
+
+    def current_step(self) -> int:
+        return self.stack.currentIndex()
+
+    def _on_sidebar_row_changed(self, row: int) -> None:
+        if row >= 0:
+            self.stack.setCurrentIndex(row)
+
+    def start_training(self) -> None:
+        """Ctrl+Return: go to the Train step and start."""
+        if self.go_to(2) and not self.train_page.is_training:
+            self.train_page.start()
+
+    def _on_training_finished(self, status: str) -> None:
+        text = {"completed": "Training finished.", "cancelled": "Training stopped; the best model so far is kept.",
+                "failed": "Training failed; see the Train step."}.get(status, status)
+        self.statusBar().showMessage(text, 10000)
+
+    def _on_data_checked(self, ok: bool) -> None:
+        if self.session.index is not None:
+            self.settings.add_recent_dataset(self.session.index.root)
+        self.statusBar().showMessage("Dataset ready." if ok else "The dataset needs attention (see the Data step).",
+                                     6000)
+
+    # ---------------------------------------------------------------- project file
+    def _update_title(self, *_args) -> None:
+        self.setWindowTitle(f"{self.session.title} — CNN Studio")
+        self.project_label.setText(str(self.session.project_path) if self.session.project_path else "not saved yet")
+
+    def new_project(self) -> None:
+        if not self._confirm_discard():
+            return
+        self.data_page.cancel()
+        self.session.new_project()
+        self.data_page.class_model.set_index(None)
+        self.data_page.findings_list.clear()
+        self.data_page.summary.setText("No dataset yet.")
+        self.go_to(0)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a project", self.settings.last_folder(),
+                                              f"CNN Studio projects (*{PROJECT_SUFFIX});;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open a project file, or a dataset folder / CSV manifest in the Data step."""
+        p = Path(path)
+        if p.suffix == PROJECT_SUFFIX:
+            return self.open_project(p)
+        self.go_to(0)
+        self.data_page.open_dataset(p)
+        return True
+
+    def open_project(self, path: str | Path) -> bool:
+        if not self._confirm_discard():
+            return False
+        try:
+            project = self.session.load(path)
+        except StudioError as exc:
+            messages.show_error(self, exc)
+            return False
+        self.settings.add_recent_project(path)
+        self.settings.set_last_folder(Path(path).parent)
+        split = self.session.split
+        if split is not None:
+            self.data_page.val_spin.setValue(round(split.val_fraction * 100))
+            self.data_page.test_spin.setValue(round(split.test_fraction * 100))
+            self.data_page.seed_spin.setValue(split.seed)
+        if project.dataset_path and Path(project.dataset_path).exists():
+            self.data_page.open_dataset(project.dataset_path)
+        elif project.dataset_path:
+            self.statusBar().showMessage(f"The dataset {project.dataset_path} is no longer there; choose it again.")
+        self.update_steps()
+        self.go_to(0)
+        return True
+
+    def save_project(self) -> bool:
+        if self.session.project_path is None:
+            return self.save_project_as()
+        return self._save(self.session.project_path)
+
+    def save_project_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the project", self.settings.last_folder(),
+                                              f"CNN Studio projects (*{PROJECT_SUFFIX})")
+        return self._save(Path(path)) if path else False
+
+    def _save(self, path: Path) -> bool:
+        try:
+            written = self.session.save(path)
+        except StudioError as exc:
+            messages.show_error(self, exc)
+            return False
+        self.settings.add_recent_project(written)
+        self.settings.set_last_folder(written.parent)
+        self.statusBar().showMessage(f"Saved {written}", 5000)
+        return True
+
+    # ---------------------------------------------------------------- help
+    def show_how_it_works(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "How it works", HOW_IT_WORKS, parent=self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.exec() if messages.BLOCKING else box.show()
+
+    def show_about(self) -> None:
+        from cnn_studio import __version__
+
+        QMessageBox.about(self, "About CNN Studio",
+                          f"<b>CNN Studio {__version__}</b><br>Fine-tune pretrained image classifiers on your "
+                          "own folders of images, see why they decide, and export them.<br>Built on Keras, "
+                          "TensorFlow, Qt (PySide6), pyqtgraph and superqt.")
+
+    def open_folder(self, path: Path) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    # ---------------------------------------------------------------- drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        paths = local_paths(event.mimeData())
+        if paths and (paths[0].is_dir() or paths[0].suffix in (PROJECT_SUFFIX, ".csv")):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = local_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        p = paths[0]
+        if p.is_dir() or p.suffix in (PROJECT_SUFFIX, ".csv"):
+            event.acceptProposedAction()
+            self.open_path(p)
+        else:
+            event.ignore()
+
+    # ---------------------------------------------------------------- quitting
+    def ask_stop_training(self) -> bool:
+        """Ask whether to stop the running training (scripted runs, ``BLOCKING`` off: yes)."""
+        if not messages.BLOCKING:
+            return True
+        answer = QMessageBox.question(self, "Training is running",
+                                      "Stop training and quit? The best model so far is kept.",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_save_changes(self) -> QMessageBox.StandardButton:
+        """Ask Save / Discard / Cancel for unsaved changes (scripted runs, ``BLOCKING`` off: Discard)."""
+        if not messages.BLOCKING:
+            return QMessageBox.StandardButton.Discard
+        return QMessageBox.question(
+            self, "Unsaved changes", "The project has unsaved changes. Save them before closing?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+
+    def _confirm_discard(self) -> bool:
+        if not self.session.dirty or self.session.project_path is None and self.session.run_dir is None:
+            return True  # nothing worth asking about: an unsaved scratch session without runs
+        answer = self.ask_save_changes()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_project()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self.train_page.is_training:
+            if not self.ask_stop_training():
+                event.ignore()
+                return
+            self.train_page.stop()
+        if not self._confirm_discard():
+            event.ignore()
+            return
+        self.statusBar().showMessage("Stopping running tasks…")
+        cancel_all_and_wait(30000)
+        self.settings.set_window_geometry(self.saveGeometry())
+        self.settings.sync()
+        event.accept()
