@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.data.formats import is_image_suffix
 from cnn_studio.errors import StudioError
 from cnn_studio.project import PROJECT_SUFFIX
 
@@ -343,24 +344,49 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     # ---------------------------------------------------------------- drag and drop
+    def drop_target(self, paths: list[Path]) -> str | None:
+        """Where dropped ``paths`` go: "project", "dataset", "classify" or None (refused).
+
+        On the Classify step everything dropped is classified (a folder of new pictures, too);
+        elsewhere a folder or CSV opens as a dataset, a project file opens, and image files go to
+        Classify once a trained model exists.
+        """
+        if not paths:
+            return None
+        p = paths[0]
+        if p.suffix == PROJECT_SUFFIX:
+            return "project"
+        classify_ready = self._run_ok and hasattr(self.classify_page, "add_paths")
+        if classify_ready and self.stack.currentWidget() is self.classify_page:
+            return "classify"
+        if p.is_dir() or p.suffix.lower() == ".csv":
+            return "dataset"
+        if classify_ready and any(is_image_suffix(x) for x in paths):
+            return "classify"
+        return None
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        paths = local_paths(event.mimeData())
-        if paths and (paths[0].is_dir() or paths[0].suffix in (PROJECT_SUFFIX, ".csv")):
+        if self.drop_target(local_paths(event.mimeData())):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         paths = local_paths(event.mimeData())
-        if not paths:
+        target = self.drop_target(paths)
+        if target is None:
             event.ignore()
+            if paths:
+                self.statusBar().showMessage(
+                    "Drop a folder of class folders (a dataset) or a project file here; "
+                    "pictures can be dropped once a model is trained.", 8000)
             return
-        p = paths[0]
-        if p.is_dir() or p.suffix in (PROJECT_SUFFIX, ".csv"):
-            event.acceptProposedAction()
-            self.open_path(p)
+        event.acceptProposedAction()
+        if target == "classify":
+            self.go_to(STEPS.index("Classify"))
+            self.classify_page.add_paths(paths)
         else:
-            event.ignore()
+            self.open_path(paths[0])
 
     # ---------------------------------------------------------------- quitting
     def ask_stop_training(self) -> bool:

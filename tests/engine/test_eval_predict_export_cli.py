@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from conftest import make_class_image
+    from studio_testkit import make_class_image
 
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split

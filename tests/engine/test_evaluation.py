@@ -82,7 +82,7 @@ def test_auc_undefined_when_a_class_is_absent_and_json_round_trip():
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from conftest import make_class_image
+    from studio_testkit import make_class_image
 
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split

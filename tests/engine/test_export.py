@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A real (tiny) run folder: small_cnn at 32x32, 2 classes x 8 images, 1 epoch, with a test split."""
-    from conftest import make_class_image
+    from studio_testkit import make_class_image
 
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split

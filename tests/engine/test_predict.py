@@ -40,7 +40,7 @@ def test_write_csv_is_atomic_and_complete(tmp_path):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from conftest import make_class_image
+    from studio_testkit import make_class_image
 
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split

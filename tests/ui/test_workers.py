@@ -29,9 +29,12 @@ def test_signal_order_and_threads(qtbot):
         return lambda *a: seen.append((name, QThread.currentThread() is gui))
 
     task = start_task(count_files, 3, on_event=note("event"), on_returned=note("returned"))
+    # Connected before qtbot's own slots: each queued slot is its own event, and qtbot stops waiting
+    # in its slot, so a slot connected after qtbot's could still be in the queue when the wait ends.
+    task.started.connect(note("started"))  # connecting right after start_task still sees started
+    task.finished.connect(note("finished"))
     with qtbot.waitSignals([task.started, task.returned, task.finished], order="strict", timeout=5000):
-        task.started.connect(note("started"))  # connecting right after start_task still sees started
-        task.finished.connect(note("finished"))
+        pass
     names = [n for n, _ in seen]
     assert names == ["started", "event", "event", "event", "returned", "finished"]
     assert all(on_gui for _, on_gui in seen), "every slot must run on the GUI thread"

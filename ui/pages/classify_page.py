@@ -11,20 +11,27 @@ from pathlib import Path
 
 from cnn_studio.ui.messages import show_error
 from cnn_studio.ui.pages.inspect_panel import InspectPanel, _shrink
+from cnn_studio.ui.qmodels.metrics_table import sortable
+from cnn_studio.ui.qmodels.prediction_table import PATH_ROLE, PredictionTableModel
 from cnn_studio.ui.widgets.drop_zone import DropZone, local_paths
 from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
-from cnn_studio.ui.workers import start_task
+from cnn_studio.ui.workers import live_tasks, start_task
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QSlider,
     QSplitter,
+    QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -46,8 +53,8 @@ def classify_paths(run_dir, classifier, paths, *, sink, cancel):
     return classifier, classifier.classify(paths, top_k=3, sink=sink, cancel=cancel)
 
 
-def gradcam_heatmaps(classifier, paths, *, sink, cancel):
-    """{path: (downscaled original, downscaled heat map)} for the predicted class of each image."""
+def gradcam_heatmaps(classifier, paths, class_index: int | None = None, *, sink, cancel):
+    """{path: (downscaled original, downscaled heat map)} for the predicted (or the given) class."""
     from cnn_studio import events as ev
     from cnn_studio.cancel import raise_if_cancelled
     from cnn_studio.explain.gradcam import explain_file
@@ -56,7 +63,8 @@ def gradcam_heatmaps(classifier, paths, *, sink, cancel):
     for i, p in enumerate(paths):
         raise_if_cancelled(cancel)
         try:
-            original, cam, _ = explain_file(classifier.model, p, classifier.image_size, classifier.resize)
+            original, cam, _ = explain_file(classifier.model, p, classifier.image_size, classifier.resize,
+                                            class_index)
         except Exception:  # noqa: BLE001 - an unreadable file simply gets no overlay
             continue
         from cnn_studio.explain.gradcam import heatmap_on_original
@@ -113,10 +121,27 @@ class ClassifyPage(QWidget):
         self.opacity.setMaximumWidth(160)
         self.opacity.setToolTip("Heat map opacity")
         self.opacity.valueChanged.connect(self._redraw_heatmaps)
+        self.heat_class = QComboBox()
+        self.heat_class.setToolTip("Which class the heat maps explain: the model's own answer for each picture, "
+                                   "or one class for all (where is the evidence for 'dog'?).")
+        self.heat_class.addItem("its answer", None)
+        self.heat_class.activated.connect(self._on_heat_class_activated)
         self.status = QLabel("Train a model first, then drop pictures here.")
         self.strip = TaskStrip()
         self.grid = ImageGrid(128)
         self.grid.image_activated.connect(self._on_image_activated)
+        self.table_model = PredictionTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(sortable(self.table_model, self))
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.clicked.connect(lambda index: self._on_image_activated(index.data(PATH_ROLE)))
+        self.views = QTabWidget()
+        self.views.addTab(self.grid, "Pictures")
+        self.views.addTab(self.table, "Table")
         self.inspect = InspectPanel()
 
         buttons = QHBoxLayout()
@@ -124,6 +149,8 @@ class ClassifyPage(QWidget):
             buttons.addWidget(w)
         buttons.addStretch(1)
         buttons.addWidget(self.heat_toggle)
+        buttons.addWidget(QLabel("for"))
+        buttons.addWidget(self.heat_class)
         buttons.addWidget(self.opacity)
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -132,7 +159,7 @@ class ClassifyPage(QWidget):
         ll.addLayout(buttons)
         ll.addWidget(self.status)
         ll.addWidget(self.strip)
-        ll.addWidget(self.grid, 1)
+        ll.addWidget(self.views, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.inspect)
@@ -163,7 +190,7 @@ class ClassifyPage(QWidget):
         self.clear_button.setEnabled(bool(self.predictions))
 
     def busy(self) -> bool:
-        return self._task is not None and not self._task.is_done
+        return self._task is not None and self._task in live_tasks()  # until `finished` is delivered
 
     def add_paths(self, paths) -> None:
         """Classify files and/or folders (queued while another batch is running)."""
@@ -187,6 +214,7 @@ class ClassifyPage(QWidget):
         self.predictions.clear()
         self.heatmaps.clear()
         self.grid.clear()
+        self.table_model.clear()
         self.status.setText("Drop pictures to classify them.")
         self._update_enabled()
 
@@ -222,6 +250,12 @@ class ClassifyPage(QWidget):
 
     def _on_classified(self, result) -> None:
         self.classifier, predictions = result
+        if self.heat_class.count() != len(self.classifier.class_names) + 1:
+            self.heat_class.clear()
+            self.heat_class.addItem("its answer", None)
+            for i, name in enumerate(self.classifier.class_names):
+                self.heat_class.addItem(name, i)
+        self.table_model.add_predictions(predictions)
         new = []
         for pred in predictions:
             short, tip = caption(pred)
@@ -245,7 +279,8 @@ class ClassifyPage(QWidget):
             self._start_next()
         elif self._pending_heat:
             paths, self._pending_heat = self._pending_heat, []
-            self._task = start_task(gradcam_heatmaps, self.classifier, paths, on_returned=self._on_heatmaps,
+            self._task = start_task(gradcam_heatmaps, self.classifier, paths, self.heat_class.currentData(),
+                                    on_returned=self._on_heatmaps,
                                     on_errored=self._on_errored, on_finished=self._on_task_finished)
             self.strip.attach(self._task, "Computing where the network looked…")
 
@@ -264,6 +299,11 @@ class ClassifyPage(QWidget):
             for p in self.heatmaps:
                 self.grid.set_pixmap(p, thumbnail(p, self.grid.thumb_size))
 
+    def _on_heat_class_activated(self, _index: int) -> None:
+        self.heatmaps.clear()  # they explained another class
+        if self.heat_toggle.isChecked():
+            self._queue_heatmaps([p for p, pred in self.predictions.items() if not pred.error])
+
     def _on_heatmaps(self, heatmaps: dict) -> None:
         self.heatmaps.update(heatmaps)
         self._redraw_heatmaps()
@@ -278,9 +318,12 @@ class ClassifyPage(QWidget):
 
     def _on_image_activated(self, path: str) -> None:
         pred = self.predictions.get(path)
-        if self.classifier is None or pred is None or pred.error:
+        if pred is not None and pred.error:
+            self.inspect.show_problem(path, pred.error)
             return
-        self.inspect.inspect(self.classifier, path)
+        if self.classifier is None or pred is None:
+            return
+        self.inspect.inspect(self.classifier, path, self.heat_class.currentData(), prediction=pred)
 
     def _on_errored(self, exc: BaseException) -> None:
         self.status.setText("Something went wrong; see the message.")

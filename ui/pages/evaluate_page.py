@@ -10,14 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyqtgraph as pg
 from cnn_studio.ui.messages import show_error
-from cnn_studio.ui.widgets.confusion_matrix import ConfusionMatrix
+from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel, sortable
+from cnn_studio.ui.widgets.confusion_matrix import ConfusionMatrix, legend_html
 from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
-from cnn_studio.ui.workers import start_task
+from cnn_studio.ui.workers import live_tasks, start_task
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -91,6 +93,24 @@ def tile_filters(filters: np.ndarray, scale: int = 8, cols: int = 8) -> np.ndarr
     return out
 
 
+def robustness_curves(report: dict) -> dict[str, tuple[list[float], list[float]]]:
+    """{perturbation: (strength steps 0..n, accuracies)}; step 0 is the unchanged images' accuracy.
+
+    Levels have different units per change (noise sigma, blur radius, JPEG quality...), so the
+    plot's x axis is the step number, not the raw level.
+    """
+    clean = float(report.get("clean_accuracy", 0.0))
+    curves: dict[str, tuple[list[float], list[float]]] = {}
+    for row in report.get("rows", []):
+        xs, ys = curves.setdefault(row["perturbation"], ([0.0], [clean]))
+        xs.append(float(len(xs)))
+        ys.append(float(row["accuracy"]))
+    return curves
+
+
+PLOT_COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04")
+
+
 def _table(headers: list[str]) -> QTableWidget:
     t = QTableWidget(0, len(headers))
     t.setHorizontalHeaderLabels(headers)
@@ -137,16 +157,29 @@ class EvaluatePage(QWidget):
         self.evaluate_button.clicked.connect(lambda: self.evaluate(force=True))
         self.strip = TaskStrip()
 
-        self.per_class = _table(["Class", "Precision", "Recall", "F1", "ROC AUC", "Images"])
+        self.metrics_model = MetricsTableModel(self)
+        self.per_class = QTableView()
+        self.per_class.setModel(sortable(self.metrics_model, self))
+        self.per_class.setSortingEnabled(True)
+        self.per_class.verticalHeader().setVisible(False)
+        self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.per_class.horizontalHeader().setStretchLastSection(True)
         self.per_class.setToolTip("Precision: when the model says this class, how often it is right.\n"
                                   "Recall: of the images of this class, how many it found.\n"
                                   "F1: the balance of both. ROC AUC: 1.0 = perfect ranking, 0.5 = guessing.")
         self.matrix = ConfusionMatrix()
         self.matrix.cell_chosen.connect(self._on_matrix_cell_chosen)
+        self.matrix_legend = QLabel(legend_html())
+        self.matrix_legend.setWordWrap(True)
         self.cell_label = QLabel("Click a cell to see its images.")
         self.cell_images = ImageGrid(80)
         cm = QSplitter(Qt.Orientation.Horizontal)
-        cm.addWidget(self.matrix)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.matrix, 1)
+        ll.addWidget(self.matrix_legend)
+        cm.addWidget(left)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -167,8 +200,14 @@ class EvaluatePage(QWidget):
                                   "the training images? Run the check to find out.")
         self.robust_text.setWordWrap(True)
         self.robust_table = _table(["Change", "Strength", "Accuracy"])
-        self.robust_plot = QLabel()
-        self.robust_plot.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        pg.setConfigOptions(antialias=True, background="w", foreground="#333")
+        self.robust_plot = pg.PlotWidget(title="Accuracy as the change gets stronger")
+        self.robust_plot.setLabel("bottom", "strength step (0 = unchanged)")
+        self.robust_plot.setLabel("left", "accuracy")
+        self.robust_plot.setYRange(0, 1)
+        self.robust_plot.showGrid(x=True, y=True, alpha=0.25)
+        self.robust_plot.addLegend(offset=(-10, -10))
+        self.robust_plot.setMinimumHeight(200)
         self.robust_examples = ImageGrid(160)
         rob = QWidget()
         rlay = QVBoxLayout(rob)
@@ -223,7 +262,7 @@ class EvaluatePage(QWidget):
         self.robust_button.setEnabled(on)
 
     def _busy(self) -> bool:
-        return self._task is not None and not self._task.is_done
+        return self._task is not None and self._task in live_tasks()  # until `finished` is delivered
 
     def evaluate(self, force: bool = False):
         run = self.session.run_dir
@@ -258,7 +297,7 @@ class EvaluatePage(QWidget):
     def _on_session_run_changed(self) -> None:
         self.metrics = None
         self.robustness = None
-        self.per_class.setRowCount(0)
+        self.metrics_model.clear()
         self.matrix.setRowCount(0)
         self.cell_images.clear()
         self.top_losses.clear()
@@ -312,12 +351,7 @@ class EvaluatePage(QWidget):
         if metrics.skipped:
             parts.append(f"{len(metrics.skipped)} unreadable images were skipped.")
         self.summary.setText(" ".join(parts))
-        rows = []
-        for row in metrics.per_class:
-            a = metrics.roc_auc.get(row["name"]) if isinstance(metrics.roc_auc, dict) else None
-            rows.append([row["name"], float(row["precision"]), float(row["recall"]), float(row["f1"]),
-                         float(a) if a is not None else "–", int(row["support"])])
-        _fill(self.per_class, rows)
+        self.metrics_model.set_metrics(metrics.per_class, metrics.roc_auc)
         self.matrix.set_matrix(metrics.confusion, names)
         self.top_losses.clear()
         for t in metrics.top_losses:
@@ -349,9 +383,11 @@ class EvaluatePage(QWidget):
         self.robust_text.setText(text + " " + report.get("epsilon_note", ""))
         _fill(self.robust_table, [[r["perturbation"], f"{r['level']} {units.get(r['perturbation'], '')}".strip(),
                                    float(r["accuracy"])] for r in report.get("rows", [])])
-        plot = report.get("plot")
-        if plot and Path(plot).exists():
-            self.robust_plot.setPixmap(QPixmap(plot).scaledToWidth(520, Qt.TransformationMode.SmoothTransformation))
+        self.robust_plot.clear()
+        for i, (name, (xs, ys)) in enumerate(robustness_curves(report).items()):
+            colour = PLOT_COLOURS[i % len(PLOT_COLOURS)]
+            self.robust_plot.plot(xs, ys, name=name, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6,
+                                  symbolBrush=colour)
         self.robust_examples.clear()
         for ex in report.get("examples", []):
             image = ex.get("image") or ex.get("path")

@@ -10,10 +10,23 @@ from pathlib import Path
 
 import numpy as np
 from cnn_studio.ui.messages import show_error
+from cnn_studio.ui.widgets.heatmap_view import HeatmapView
 from cnn_studio.ui.widgets.image_grid import array_to_pixmap
-from cnn_studio.ui.workers import start_task
+from cnn_studio.ui.widgets.probability_bars import ProbabilityBars
+from cnn_studio.ui.workers import live_tasks, start_task
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QScrollArea, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 PREVIEW = 384
 
@@ -44,10 +57,45 @@ def explain_image(classifier, path: str, class_index: int | None = None, *, sink
                                    0, 255)).astype(np.float32)
     cam = run_gradcam(classifier.model, model_input, class_index=class_index)
     heat = heatmap_on_original(cam.heatmap, original.shape[:2], classifier.image_size, classifier.resize)
-    layers = [(info.name, f"{info.name}  {tuple(info.output_shape)}  {info.kind}") for info in
-              list_feature_layers(classifier.model)]
+    layers = list_feature_layers(classifier.model)
     return {"path": path, "original": _shrink(original), "heat": _shrink(heat), "class_index": cam.class_index,
             "class_prob": cam.class_prob, "layer": cam.layer_name, "layers": layers, "input": model_input}
+
+
+KIND_WORDS = {
+    "resize": "The picture, resized to the size the network expects.",
+    "preprocess": "The picture with its pixel values rescaled the way the network was trained.",
+    "activation": "The layer before, with weak (negative) responses switched off.",
+    "normalization": "The layer before, rescaled to a steady range so learning is stable.",
+    "dropout": "Randomly hides some responses while training (a guard against memorising).",
+}
+
+
+def describe_layer(info) -> str:
+    """One layer of :func:`cnn_studio.explain.feature_maps.list_feature_layers` in plain words."""
+    shape = tuple(info.output_shape)
+    h, w, c = shape[1], shape[2], shape[3]
+    kind = str(info.kind).lower()
+    text = [f"{info.name} ({info.kind}) gives {c} feature maps of {h}×{w} positions."]
+    if kind in KIND_WORDS:
+        text.append(KIND_WORDS[kind])
+    if info.kernel_size:
+        k = "×".join(str(v) for v in info.kernel_size)
+        if "pool" in kind:
+            text.append(f"Each position sums up (pools) a {k} patch of the layer before, keeping the strongest "
+                        "or average response.")
+        else:
+            text.append(f"Each position looks at a {k} patch of the layer before with learned weights.")
+    if info.strides and max(info.strides) > 1:
+        s = info.strides[0]
+        text.append(f"Stride {s}: it moves {s} pixels at a time, so its maps are {s}× smaller.")
+    elif info.strides:
+        text.append("Stride 1: it moves one pixel at a time, keeping the size.")
+    if info.padding == "same":
+        text.append("Padding 'same': zeros are added around the border so edges are looked at too.")
+    elif info.padding == "valid":
+        text.append("Padding 'valid': no border is added, so the map shrinks a little at the edges.")
+    return " ".join(text)
 
 
 def layer_maps(classifier, model_input: np.ndarray, layer: str, *, sink, cancel) -> tuple[np.ndarray, str]:
@@ -61,7 +109,7 @@ def layer_maps(classifier, model_input: np.ndarray, layer: str, *, sink, cancel)
 
 
 class InspectPanel(QWidget):
-    """Large Grad-CAM overlay with an opacity slider, and feature maps of a chosen layer."""
+    """One image: its top labels, a large Grad-CAM overlay, its layers and their feature maps."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -70,34 +118,39 @@ class InspectPanel(QWidget):
         self._task = None
         self.title = QLabel("Select an image to look inside the network.")
         self.title.setWordWrap(True)
-        self.picture = QLabel()
-        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.picture.setMinimumSize(260, 220)
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setRange(0, 100)
-        self.opacity.setValue(45)
-        self.opacity.setToolTip("How strongly the heat map covers the picture (0 = only your image).")
-        self.opacity.valueChanged.connect(self._redraw)
+        self.bars = ProbabilityBars()
+        self.heatmap = HeatmapView(PREVIEW)
         self.class_box = QComboBox()
         self.class_box.setToolTip("Show where the network found evidence for this class.")
         self.class_box.activated.connect(self._on_class_box_activated)
-        self.layer_box = QComboBox()
-        self.layer_box.setToolTip("Pick a layer to see its feature maps: early layers respond to edges and "
-                                  "colours, later ones to larger parts. Stride and pooling make maps smaller.")
-        self.layer_box.activated.connect(self._on_layer_box_activated)
+        self.layer_table = QTableWidget(0, 5)
+        self.layer_table.setHorizontalHeaderLabels(["Layer", "Kind", "Output (h × w × maps)", "Stride", "Padding"])
+        self.layer_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.layer_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.layer_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.layer_table.verticalHeader().setVisible(False)
+        self.layer_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.layer_table.setMinimumHeight(160)
+        self.layer_table.setToolTip("Pick a layer to see its feature maps: early layers respond to edges and "
+                                    "colours, later ones to larger parts. Stride and pooling make maps smaller.")
+        self.layer_table.currentCellChanged.connect(self._on_layer_row_changed)
+        self.layer_text = QLabel("")
+        self.layer_text.setWordWrap(True)
         self.maps = QLabel()
         self.maps.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.maps_caption = QLabel("")
         self.maps_caption.setWordWrap(True)
         form = QFormLayout()
-        form.addRow("Heat map opacity", self.opacity)
         form.addRow("Explain class", self.class_box)
-        form.addRow("Feature maps of", self.layer_box)
         inner = QWidget()
         lay = QVBoxLayout(inner)
         lay.addWidget(self.title)
-        lay.addWidget(self.picture)
+        lay.addWidget(self.bars)
+        lay.addWidget(self.heatmap)
         lay.addLayout(form)
+        lay.addWidget(QLabel("<b>Layers</b> (click one to see what it responds to)"))
+        lay.addWidget(self.layer_table)
+        lay.addWidget(self.layer_text)
         lay.addWidget(self.maps_caption)
         lay.addWidget(self.maps)
         lay.addStretch(1)
@@ -109,19 +162,43 @@ class InspectPanel(QWidget):
         outer.addWidget(scroll)
 
     def busy(self) -> bool:
-        return self._task is not None and not self._task.is_done
+        return self._task is not None and self._task in live_tasks()  # until `finished` is delivered
 
-    def inspect(self, classifier, path: str, class_index: int | None = None):
-        """Explain ``path`` with ``classifier`` (a :class:`cnn_studio.predict.Classifier`)."""
+    def inspect(self, classifier, path: str, class_index: int | None = None, prediction=None):
+        """Explain ``path`` with ``classifier`` (a :class:`cnn_studio.predict.Classifier`).
+
+        ``prediction`` (a :class:`cnn_studio.predict.Prediction`) fills the probability bars.
+        """
         if self.busy():
             self._task.cancel()
         self.classifier = classifier
         self.title.setText(f"Looking at {Path(path).name}…")
+        if prediction is not None:
+            self.bars.set_probabilities(prediction.top)
         if self.class_box.count() != len(classifier.class_names):
             self.class_box.clear()
             self.class_box.addItems(list(classifier.class_names))
         self._task = start_task(explain_image, classifier, path, class_index, on_returned=self._on_explained,
                                 on_errored=self._on_errored)
+        return self._task
+
+    def show_problem(self, path: str, error: str) -> None:
+        """A card for a file that could not be classified: what happened and what to do."""
+        self.title.setText(f"<b>{Path(path).name}</b> could not be read, so it was not classified.")
+        self.bars.set_message(f"{error}\nCheck that the file opens in an image viewer; if it does, save it "
+                              "again as PNG or JPEG and drop it here once more.")
+        self.heatmap.clear()
+
+    def show_layer(self, row: int):
+        """Compute the feature maps of layer ``row`` of the layer table (in a task)."""
+        if self.result is None or self.classifier is None or not 0 <= row < len(self.result["layers"]):
+            return None
+        if self.busy():
+            self._task.cancel()
+        info = self.result["layers"][row]
+        self.layer_text.setText(describe_layer(info))
+        self._task = start_task(layer_maps, self.classifier, self.result["input"], info.name,
+                                on_returned=self._on_maps_returned, on_errored=self._on_errored)
         return self._task
 
     def _on_explained(self, result: dict) -> None:
@@ -132,35 +209,28 @@ class InspectPanel(QWidget):
                            f"the most evidence for <b>{name}</b> ({result['class_prob']:.0%}); "
                            f"layer {result['layer']}.")
         self.class_box.setCurrentIndex(result["class_index"])
-        current = self.layer_box.currentData()
-        self.layer_box.clear()
-        for key, label in result["layers"]:
-            self.layer_box.addItem(label, key)
-        if current:
-            i = self.layer_box.findData(current)
-            if i >= 0:
-                self.layer_box.setCurrentIndex(i)
-        self._redraw()
-
-    def _redraw(self) -> None:
-        if self.result is None:
-            return
-        from cnn_studio.explain.gradcam import overlay
-
-        img = overlay(self.result["original"], self.result["heat"], alpha=self.opacity.value() / 100)
-        pix = array_to_pixmap(img)
-        self.picture.setPixmap(pix.scaled(PREVIEW, PREVIEW, Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.SmoothTransformation))
+        self.heatmap.set_images(result["original"], result["heat"])
+        current = self.layer_table.currentRow()
+        self.layer_table.blockSignals(True)
+        self.layer_table.setRowCount(len(result["layers"]))
+        for r, info in enumerate(result["layers"]):
+            shape = tuple(info.output_shape)
+            cells = [info.name, info.kind, f"{shape[1]} × {shape[2]} × {shape[3]}",
+                     "" if not info.strides else str(info.strides[0]), info.padding or ""]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(describe_layer(info))
+                self.layer_table.setItem(r, c, item)
+        self.layer_table.blockSignals(False)
+        if 0 <= current < len(result["layers"]):
+            self.layer_table.selectRow(current)
 
     def _on_class_box_activated(self, index: int) -> None:
         if self.result is not None and self.classifier is not None:
             self.inspect(self.classifier, self.result["path"], index)
 
-    def _on_layer_box_activated(self, index: int) -> None:
-        if self.result is None or self.classifier is None or self.busy():
-            return
-        self._task = start_task(layer_maps, self.classifier, self.result["input"], self.layer_box.itemData(index),
-                                on_returned=self._on_maps_returned, on_errored=self._on_errored)
+    def _on_layer_row_changed(self, row: int, *_ignored) -> None:
+        self.show_layer(row)
 
     def _on_maps_returned(self, result) -> None:
         image, caption = result

@@ -14,6 +14,17 @@ def _blend(share: float, correct: bool) -> QColor:
     return QColor(*(int(255 + (t - 255) * s * 0.85) for t in target))
 
 
+def legend_html() -> str:
+    """The colour key of the matrix in plain words (rich text for a QLabel)."""
+    def swatch(share: float, correct: bool) -> str:
+        return f'<span style="background:{_blend(share, correct).name()}">&nbsp;&nbsp;&nbsp;&nbsp;</span>'
+
+    right = "".join(swatch(s, True) for s in (0.1, 0.4, 0.7, 1.0))
+    wrong = "".join(swatch(s, False) for s in (0.1, 0.4, 0.7, 1.0))
+    return (f"{right} right answers &nbsp;&nbsp; {wrong} mistakes<br>"
+            "Darker = a larger share of that row's images. Each cell: count and share of its row.")
+
+
 class ConfusionMatrix(QTableWidget):
     """Rows = true class, columns = predicted class. ``cell_chosen(true, pred)`` on click."""
 
@@ -30,6 +41,7 @@ class ConfusionMatrix(QTableWidget):
                         "answers; red cells are mistakes. Click a cell to see its images.")
 
     def set_matrix(self, confusion: list[list[int]], class_names: list[str]) -> None:
+        """Show ``confusion`` (rows = true class, columns = predicted class) with its class names."""
         n = len(class_names)
         self.clear()
         self.setRowCount(n)

@@ -1,0 +1,127 @@
+"""Evaluate page driven like a user, on a real tiny trained run (small_cnn, 2 classes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from studio_testkit import make_class_image
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_run(tmp_path_factory):
+    """A real run folder: small_cnn trained 2 epochs on 2 × 10 generated images.
+
+    Built once per test session (kept under the session's base temp folder) and shared by the
+    Evaluate, Classify, Inspect and Export page tests.
+    """
+    from cnn_studio.data.index import scan
+    from cnn_studio.data.split import make_split
+    from cnn_studio.training.config import TrainConfig
+    from cnn_studio.training.trainer import train
+
+    base = tmp_path_factory.getbasetemp() / "ui_b_tiny"
+    run = base / "run"
+    if (run / "labels.txt").exists() and any(run.glob("*.keras")):
+        return run
+    root = base / "data"
+    for label, name in enumerate(("cat", "dog")):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(10):
+            make_class_image(label, 32, seed=i).save(root / name / f"{name}_{i}.png")
+    split = make_split(scan(root), val_fraction=0.3, seed=0)
+    cfg = TrainConfig(backbone="small_cnn", weights="none", image_size=32, batch_size=8, epochs=2,
+                      learning_rate=3e-3, seed=0)
+    train(cfg, split, run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    return tiny_run(tmp_path_factory)
+
+
+@pytest.fixture
+def session(qtbot, trained_run):
+    from cnn_studio.ui.session import StudioSession
+
+    s = StudioSession()
+    s.set_run(trained_run)
+    return s
+
+
+@pytest.fixture
+def page(qtbot, session):
+    from cnn_studio.ui.pages.evaluate_page import EvaluatePage
+
+    p = EvaluatePage(session)
+    qtbot.addWidget(p)
+    return p
+
+
+def _wait(qtbot, task, timeout=60000):
+    assert task is not None
+    with qtbot.waitSignal(task.signals.finished, timeout=timeout):
+        pass
+
+
+def test_metrics_table_summary_and_confusion_cell_images(qtbot, page, session):
+    _wait(qtbot, page.evaluate(force=True))
+    m = page.metrics
+    assert m is not None and (session.run_dir / "metrics.json").exists()
+    model = page.per_class.model()
+    assert model.rowCount() == 2
+    assert {model.index(r, 0).data() for r in range(2)} == {"cat", "dog"}
+    assert sum(int(model.index(r, 5).data()) for r in range(2)) == m.n_images
+    assert f"right {m.accuracy:.0%} of the time" in page.summary.text()
+    assert page.matrix.rowCount() == 2 and page.matrix.columnCount() == 2
+    assert page.top_losses.count() == len(m.top_losses)
+
+    for true, pred in ((0, 0), (1, 0)):
+        count = m.confusion[true][pred]
+        qtbot.mouseClick(page.matrix.viewport(), Qt.MouseButton.LeftButton,
+                         pos=page.matrix.visualItemRect(page.matrix.item(true, pred)).center())
+        assert page.cell_images.count() == count
+        assert f"{count} images of '{m.class_names[true]}'" in page.cell_label.text()
+        truth = {p["path"] for p in m.predictions if p["true"] == true and p["pred"] == pred}
+        assert set(page.cell_images.paths()) == truth
+
+
+def test_loads_saved_metrics_instead_of_evaluating_again(qtbot, page, session):
+    _wait(qtbot, page.evaluate(force=True))
+    path = session.run_dir / "metrics.json"
+    data = json.loads(path.read_text())
+    data["accuracy"] = 0.123  # a marker only the saved file has
+    path.write_text(json.dumps(data))
+    try:
+        _wait(qtbot, page.evaluate(force=False))
+        assert page.metrics.accuracy == pytest.approx(0.123)
+        assert "right 12% of the time" in page.summary.text()
+    finally:
+        _wait(qtbot, page.evaluate(force=True))  # leave a true metrics.json for the other tests
+
+
+def test_showing_the_page_evaluates_automatically(qtbot, page):
+    page.show()
+    qtbot.waitUntil(lambda: page.metrics is not None and not page._busy(), timeout=60000)
+    assert page.per_class.model().rowCount() == 2
+
+
+def test_architecture_tab_lists_layers_and_filters(qtbot, page):
+    _wait(qtbot, page.load_architecture())
+    assert page.arch_table.rowCount() > 5
+    assert "parameters" in page.arch_text.text()
+    assert not page.filters.pixmap().isNull()
+
+
+def test_robustness_tab_table_plot_and_saved_report(qtbot, page, session):
+    _wait(qtbot, page.run_robustness(force=True), timeout=120000)
+    report = page.robustness
+    assert report is not None and (session.run_dir / "robustness.json").exists()
+    assert page.robust_table.rowCount() == len(report["rows"]) > 0
+    curves = page.robust_plot.getPlotItem().listDataItems()
+    assert len(curves) == len({r["perturbation"] for r in report["rows"]})
+    assert "unchanged images" in page.robust_text.text()
+    assert page.robust_examples.count() == len(report["examples"])
