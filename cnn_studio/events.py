@@ -114,7 +114,12 @@ class EpochStarted:
 
 @dataclass(frozen=True)
 class BatchEnded:
-    """A training batch ended (throttled: at most ~10 per second reach the sink)."""
+    """A training batch ended (throttled: at most ~10 per second reach the sink).
+
+    ``step`` counts the batches finished in this epoch (1..``steps``), so ``step / steps`` is the
+    epoch's progress. ``logs["loss"]``, when present, is Keras' running mean of the loss over
+    those ``step`` batches (the epoch's ``loss`` when ``step == steps``).
+    """
 
     phase: str
     epoch: int

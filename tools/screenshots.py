@@ -78,12 +78,38 @@ def main(argv: list[str] | None = None) -> int:
         print("training did not produce a run; stopping", file=sys.stderr)
         return 1
     window.go_to(3)
+    evaluate = window.evaluate_page
+    _wait_idle(app)
+    evaluate.tabs.setCurrentIndex(1)  # the confusion matrix, with one cell opened
+    if evaluate.matrix.rowCount() > 1:
+        evaluate._on_matrix_cell_chosen(0, 0)
     shot(4, "evaluate")
+    evaluate.tabs.setCurrentIndex(3)
+    evaluate.run_robustness()
+    shot(7, "robustness")
+    evaluate.tabs.setCurrentIndex(4)
+    shot(8, "architecture")
     window.go_to(4)
+    classify = window.classify_page
     sample = sample_dataset_path()
-    images = [p for d in sorted(sample.iterdir()) if d.is_dir() for p in sorted(d.glob("*.png"))[:2]]
-    window.classify_page.add_paths(images)
+    images = [p for d in sorted(sample.iterdir()) if d.is_dir() for p in sorted(d.glob("*.png"))[:3]]
+    classify.add_paths(images)
+    _wait_idle(app)
+    classify.heat_toggle.setChecked(True)
+    _wait_idle(app)
+    classify._on_image_activated(str(images[0]))
+    _wait_idle(app)
     shot(5, "classify")
+    inspect = classify.inspect
+    if inspect.layer_table.rowCount() > 2:
+        inspect.layer_table.selectRow(2)
+        _wait_idle(app)
+    grab_inspect = out / "9_inspect.png"
+    from PySide6.QtWidgets import QScrollArea
+
+    scroll = inspect.findChild(QScrollArea)
+    (scroll.widget() if scroll is not None else inspect).grab().save(str(grab_inspect))  # the whole panel
+    print(f"saved {grab_inspect}", flush=True)
     window.go_to(5)
     page = window.export_page
     if hasattr(page, "checks"):

@@ -7,6 +7,7 @@ evaluation or classification starts, so the window appears in about a second.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -66,9 +67,31 @@ def create_window(path: str | None = None, open_sample: bool = True):
     return window
 
 
+def display_problem(env: dict[str, str] | None = None, platform: str | None = None) -> str | None:
+    """Why no window can be shown here (a Linux session without a screen), or None.
+
+    Qt would otherwise abort with a message about "xcb" plugins that tells a user nothing.
+    """
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux"):
+        return None
+    if env.get("QT_QPA_PLATFORM") or env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return ("CNN Studio cannot open its window: this session has no screen (neither DISPLAY nor "
+            "WAYLAND_DISPLAY is set, e.g. an SSH login or a server).\n"
+            "What to do: start it from a desktop session, connect with `ssh -X`, or give it a virtual "
+            "screen with `xvfb-run cnn-studio`. Everything the app does also works without a window: "
+            "see `cnn-studio --help`.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the desktop app; returns the process exit code."""
     args = _parse(list(sys.argv[1:] if argv is None else argv))
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     app = create_app([])
     from cnn_studio.ui.messages import install_excepthook
     from cnn_studio.ui.workers import cancel_all_and_wait

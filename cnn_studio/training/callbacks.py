@@ -115,8 +115,20 @@ class EventCallback(keras.callbacks.Callback):
         if step == 1 or force or now - self._last_emit >= self.throttle_s:
             self._last_emit = now
             steps = self.steps or (self.params or {}).get("steps") or 0
+            if not logs:
+                logs = self._running_loss()
             self.sink(ev.BatchEnded(phase=self.phase, epoch=self._epoch, step=step, steps=int(steps),
                                     logs=logs, images_per_s=self._images / max(now - self._epoch_start, 1e-9)))
+
+    def _running_loss(self) -> dict[str, float]:
+        """Keras' running mean of the loss this epoch, read from its tracker (one small read, throttled)."""
+        try:
+            for metric in self.model.metrics:
+                if metric.name == "loss":
+                    return {"loss": float(metric.result())}
+        except Exception:  # noqa: BLE001 - a live curve point is never worth failing a batch over
+            pass
+        return {}
 
     def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self._cancelled():  # validation cut short: its metrics would mislead, the epoch does not count

@@ -43,6 +43,10 @@ def test_events_in_order_with_logs_and_throughput():
     assert [b.step for b in batches[:8]] == list(range(1, 9)) and batches[0].steps == 8
     assert batches[0].images_per_s > 0
     assert set(batches[7].logs) == {"loss", "accuracy"}  # the last batch carries the epoch's train logs
+    # mid-epoch batches carry Keras' running mean of the loss; after the last batch it is the epoch's loss
+    assert all(b.logs["loss"] > 0 for b in batches[:7])
+    assert batches[6].logs["loss"] != batches[7].logs["loss"] or batches[0].logs["loss"] != batches[7].logs["loss"]
+    assert abs(batches[7].logs["loss"] - ends[0].logs["loss"]) < 1e-6
 
 
 def test_batch_events_are_throttled_but_first_and_last_always_report():

@@ -12,8 +12,9 @@ from cnn_studio import events as ev
 def test_epoch_and_batch_events_become_curve_data(qtbot):
     w = TrainingCurves(refresh_hz=1)
     qtbot.addWidget(w)
-    for step, loss in enumerate((2.0, 1.0)):
-        w.add_event(ev.BatchEnded("scratch", 0, step, 2, {"loss": loss}))
+    # running means as Keras reports them: batch 1 loss 2.0, batch 2 loss 1.0 → means 2.0, 1.5
+    for step, mean in ((1, 2.0), (2, 1.5)):
+        w.add_event(ev.BatchEnded("scratch", 0, step, 2, {"loss": mean}))
     w.add_event(ev.EpochEnded("scratch", 0, 2, {"loss": 1.5, "accuracy": 0.5, "val_loss": 1.7, "val_accuracy": 0.4}))
     w.add_event(ev.EpochEnded("scratch", 1, 2, {"loss": 1.0, "accuracy": 0.8}))  # no val this epoch
     assert len(w.train_loss_curve.getData()[0] or []) == 0  # nothing drawn before the timer's refresh
@@ -24,7 +25,24 @@ def test_epoch_and_batch_events_become_curve_data(qtbot):
     assert list(vx) == [1.0] and list(vy) == [0.4]  # missing values are left out, not plotted as 0
     bx, by = w.batch_loss_curve.getData()
     assert list(bx) == [0.5, 1.0]
-    assert by[0] == 2.0 and math.isclose(by[1], 0.9 * 2.0 + 0.1 * 1.0)  # EMA
+    # each point smooths the *batch* losses (2.0 then 1.0), bias-corrected: the first point is the
+    # first batch's loss, not 0.4 × 2.0 and not the flat running mean
+    a = w.ema
+    assert math.isclose(by[0], 2.0)
+    assert math.isclose(by[1], (a * (1 - a) * 2.0 + (1 - a) * 1.0) / (1 - a**2))
+    assert by[1] < 1.5  # below the running mean: the second batch's improvement shows
+
+
+def test_live_curve_restarts_each_epoch_and_skips_repeats(qtbot):
+    w = TrainingCurves(refresh_hz=1)
+    qtbot.addWidget(w)
+    w.add_event(ev.BatchEnded("head", 0, 4, 4, {"loss": 1.0}))
+    w.add_event(ev.BatchEnded("head", 0, 4, 4, {"loss": 1.0}))  # same step again: no new point
+    w.add_event(ev.BatchEnded("head", 1, 2, 4, {"loss": 0.5}))  # new epoch: the mean starts over
+    w.refresh()
+    bx, by = w.batch_loss_curve.getData()
+    assert list(bx) == [1.0, 1.5]
+    assert math.isclose(by[1], (w.ema * (1 - w.ema) * 1.0 + (1 - w.ema) * 0.5) / (1 - w.ema**2))
 
 
 def test_clear_and_timer_refresh(qtbot):

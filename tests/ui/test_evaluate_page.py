@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -125,3 +126,5 @@ def test_robustness_tab_table_plot_and_saved_report(qtbot, page, session):
     assert len(curves) == len({r["perturbation"] for r in report["rows"]})
     assert "unchanged images" in page.robust_text.text()
     assert page.robust_examples.count() == len(report["examples"])
+    for path in page.robust_examples.paths():  # stored relative to the run; shown from the run folder
+        assert Path(path).is_absolute() and Path(path).exists(), path

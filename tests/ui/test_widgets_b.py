@@ -119,6 +119,11 @@ def test_image_grid_thumbnails_placeholders_and_replacement(qtbot, tmp_path):
     make_class_image(1, 200).save(good)
     bad.write_bytes(b"nope")
     assert max(thumbnail(good, 64).width(), thumbnail(good, 64).height()) == 64
+    tiny = tmp_path / "tiny.png"
+    make_class_image(0, 20).save(tiny)  # a 20 px image in a 64 px cell: enlarged 3x with whole pixels
+    t = thumbnail(tiny, 64).toImage()
+    assert (t.width(), t.height()) == (60, 60)
+    assert t.pixelColor(0, 0) == t.pixelColor(2, 2)  # one source pixel became a 3x3 block
     assert thumbnail(bad, 64).toImage().pixelColor(3, 3) == QColor("#d0d4da")
     grid = ImageGrid(64)
     qtbot.addWidget(grid)
@@ -146,3 +151,11 @@ def test_robustness_curves_and_filter_tiles():
     filters = np.random.default_rng(0).random((10, 3, 3, 3))
     tiled = tile_filters(filters, scale=4, cols=8)
     assert tiled.dtype == np.uint8 and tiled.shape == (2 * 14, 8 * 14, 3)
+
+
+def test_shape_text_drops_the_batch_axis():
+    from cnn_studio.ui.pages.evaluate_page import shape_text
+
+    assert shape_text((None, 32, 32, 16)) == "32 × 32 × 16"
+    assert shape_text((None, 4)) == "4"
+    assert shape_text([(None, None, 8), (None, 2)]) == "? × 8"

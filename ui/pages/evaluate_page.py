@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QTableWidget,
@@ -61,8 +62,13 @@ def robustness_or_load(run_dir, *, force: bool = False, sink, cancel):
 
     path = RunLayout(Path(run_dir)).robustness
     if not force and path.exists():
-        return read_json(path)
-    return run_robustness(run_dir, sink=sink, cancel=cancel).to_dict()
+        report = read_json(path)
+    else:
+        report = run_robustness(run_dir, sink=sink, cancel=cancel).to_dict()
+    for ex in report.get("examples", []):  # pictures are stored relative to the run folder
+        if ex.get("image") and not Path(ex["image"]).is_absolute():
+            ex["image"] = str(Path(run_dir) / ex["image"])
+    return report
 
 
 def architecture_of(run_dir, *, sink, cancel):
@@ -80,7 +86,7 @@ def architecture_of(run_dir, *, sink, cancel):
     return table, tile_filters(filters) if filters is not None and len(filters) else None
 
 
-def tile_filters(filters: np.ndarray, scale: int = 8, cols: int = 8) -> np.ndarray:
+def tile_filters(filters: np.ndarray, scale: int = 14, cols: int = 8) -> np.ndarray:
     """(N, k, k, 3) filters in [0, 1] → one uint8 image, each filter enlarged ``scale`` times."""
     n, k = filters.shape[0], filters.shape[1]
     cell = k * scale + 2
@@ -91,6 +97,15 @@ def tile_filters(filters: np.ndarray, scale: int = 8, cols: int = 8) -> np.ndarr
         r, c = divmod(i, cols)
         out[r * cell + 1 : r * cell + 1 + k * scale, c * cell + 1 : c * cell + 1 + k * scale] = (big * 255).astype(np.uint8)
     return out
+
+
+def shape_text(shape) -> str:
+    """A layer's output shape without the batch axis: (None, 32, 32, 16) → "32 × 32 × 16"."""
+    shape = tuple(shape or ())
+    if shape and isinstance(shape[0], (tuple, list)):  # a layer with several outputs: the first
+        shape = tuple(shape[0])
+    dims = shape[1:]
+    return " × ".join("?" if d is None else str(d) for d in dims) or "–"
 
 
 def robustness_curves(report: dict) -> dict[str, tuple[list[float], list[float]]]:
@@ -134,8 +149,11 @@ def _fill(table: QTableWidget, rows: list[list]) -> None:
                     item.setText(f"{value:.3f}")
             else:
                 item.setText(str(value))
+                if len(str(value)) > 24:
+                    item.setToolTip(str(value))  # a narrow column elides it
             table.setItem(r, c, item)
-    table.setSortingEnabled(True)
+    table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # keep the given order
+    table.setSortingEnabled(True)  # until the user clicks a column
 
 
 class EvaluatePage(QWidget):
@@ -148,7 +166,7 @@ class EvaluatePage(QWidget):
         self.robustness: dict | None = None
         self._task = None
 
-        self.header = StepHeader("Evaluate", INTRO)
+        self.header = StepHeader("4. Evaluate — how good is the model?", INTRO)
         self.summary = QLabel("Train a model first: its results appear here.")
         self.summary.setWordWrap(True)
         self.summary.setObjectName("summary")
@@ -208,7 +226,7 @@ class EvaluatePage(QWidget):
         self.robust_plot.showGrid(x=True, y=True, alpha=0.25)
         self.robust_plot.addLegend(offset=(-10, -10))
         self.robust_plot.setMinimumHeight(200)
-        self.robust_examples = ImageGrid(160)
+        self.robust_examples = ImageGrid(200)
         rob = QWidget()
         rlay = QVBoxLayout(rob)
         top = QHBoxLayout()
@@ -218,6 +236,9 @@ class EvaluatePage(QWidget):
         mid = QSplitter(Qt.Orientation.Horizontal)
         mid.addWidget(self.robust_table)
         mid.addWidget(self.robust_plot)
+        mid.setStretchFactor(0, 0)
+        mid.setStretchFactor(1, 1)
+        self.robust_table.setMinimumWidth(430)
         rlay.addWidget(mid, 2)
         rlay.addWidget(QLabel("Adversarial examples: original | changed | the change, magnified"))
         rlay.addWidget(self.robust_examples, 1)
@@ -226,7 +247,8 @@ class EvaluatePage(QWidget):
                                 "A convolution re-uses one small kernel at every position of the image, "
                                 "which is why it needs so few parameters.")
         self.arch_text.setWordWrap(True)
-        self.arch_table = _table(["Layer", "Type", "Output shape", "Parameters", "Trainable", "Note"])
+        self.arch_text.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.arch_table = _table(["Layer", "Type", "Output (h × w × maps)", "Parameters", "Trainable", "Note"])
         self.filters = QLabel()
         self.filters.setToolTip("The first layer's filters: the small colour patterns the network looks for first.")
         arch = QWidget()
@@ -234,8 +256,21 @@ class EvaluatePage(QWidget):
         alay.addWidget(self.arch_text)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.arch_table)
-        split.addWidget(self.filters)
-        alay.addWidget(split)
+        filters_box = QWidget()
+        fl = QVBoxLayout(filters_box)
+        fl.setContentsMargins(6, 0, 0, 0)
+        filters_caption = QLabel("<b>First layer's filters</b>, enlarged: the small colour patterns the network "
+                                 "looks for first. The same few filters slide over the whole image.")
+        filters_caption.setWordWrap(True)
+        fl.addWidget(filters_caption)
+        fl.addWidget(self.filters)
+        fl.addStretch(1)
+        split.addWidget(filters_box)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        self.filters.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.filters.setWordWrap(True)
+        alay.addWidget(split, 1)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.per_class, "Per class")
@@ -391,16 +426,20 @@ class EvaluatePage(QWidget):
         self.robust_examples.clear()
         for ex in report.get("examples", []):
             image = ex.get("image") or ex.get("path")
-            self.robust_examples.add_image(image, f"{ex['true']}: {ex['clean_pred']} → {ex['adv_pred']}",
-                                           f"epsilon {ex['epsilon']}: the network changed its answer from "
-                                           f"'{ex['clean_pred']}' to '{ex['adv_pred']}'")
+            self.robust_examples.add_image(image, f"{ex['clean_pred']} → {ex['adv_pred']} (ε {ex['epsilon']:g})",
+                                           f"A '{ex['true']}' image: changing each pixel by at most "
+                                           f"{ex['epsilon']:g} × 255 made the network change its answer from "
+                                           f"'{ex['clean_pred']}' to '{ex['adv_pred']}'.")
 
     def _on_architecture_returned(self, result) -> None:
         table, filters = result
-        _fill(self.arch_table, [[r.name, r.type, str(tuple(r.output_shape)), int(r.params),
+        _fill(self.arch_table, [[r.name, r.type, shape_text(r.output_shape), int(r.params),
                                  "yes" if r.trainable else "no", r.note] for r in table.rows])
         self.arch_text.setText(f"{len(table.rows)} layers, {table.total:,} parameters ({table.trainable:,} "
                                f"trainable). A convolution re-uses one small kernel at every position of the "
                                f"image, which is why it needs so few parameters.")
         if filters is not None:
             self.filters.setPixmap(array_to_pixmap(filters))
+        else:
+            self.filters.setText("The first layer's filters cannot be drawn for this network "
+                                 "(they are not 3-channel colour filters).")

@@ -76,7 +76,7 @@ class ExportPage(QWidget):
         self.session = session
         self._task = None
         self.records: list = []
-        self.header = StepHeader("Export", INTRO)
+        self.header = StepHeader("6. Export — use the model elsewhere", INTRO)
         self.checks: dict[str, QCheckBox] = {}
         form = QFormLayout()
         for key, (label, tip) in FORMAT_TEXT.items():

@@ -251,7 +251,8 @@ class TrainPage(QWidget):
             self._append(f"Phase '{e.name}': {e.epochs} epoch(s)" +
                          (" using cached features (fast)" if e.uses_feature_cache else ""))
         elif isinstance(e, ev.BatchEnded):
-            self._show_progress(e.epoch * self._steps_per_epoch + e.step + 1, e.images_per_s)
+            self._show_progress(e.epoch * self._steps_per_epoch + min(e.step, self._steps_per_epoch),
+                                    e.images_per_s)
         elif isinstance(e, ev.EpochEnded):
             self._show_progress((e.epoch + 1) * self._steps_per_epoch, e.images_per_s)
             logs = e.logs

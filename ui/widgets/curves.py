@@ -1,5 +1,11 @@
 """TrainingCurves: live loss and accuracy plots (train + val per epoch, smoothed per-batch loss).
 
+The live curve: Keras reports the *running mean* of the loss over the epoch so far, which
+flattens out late in an epoch and hides what the last batches did. From two running means
+(m_j after j batches, m_k after k) the mean loss of just batches j+1..k is (k·m_k − j·m_j)/(k − j);
+those interval losses are smoothed with an exponential moving average, bias-corrected as in
+TensorBoard/Adam (divided by 1 − ema^n) so the curve does not start from zero or lag its first points.
+
 Plot items are created once; events only append to our own numpy-backed lists and mark the
 widget dirty, and a 10 Hz timer pushes the arrays with ``setData`` when something changed
 (pyqtgraph's scrolling-plot pattern; no redraw per event).
@@ -21,13 +27,20 @@ VAL_COLOUR = "#ff7f0e"
 BATCH_COLOUR = "#9ecae1"
 
 
+def interval_loss(prev_step: int, prev_mean: float, step: int, mean: float) -> float | None:
+    """Mean loss of batches ``prev_step+1 .. step`` from the running means after each (None if no new batch)."""
+    if step <= prev_step:
+        return None
+    return (step * mean - prev_step * prev_mean) / (step - prev_step)
+
+
 class TrainingCurves(QWidget):
     """Two plots side by side: loss (with per-batch EMA) and accuracy, x = epoch (1-based).
 
     Feed it engine events with :meth:`add_event`; :meth:`clear` before a new run.
     """
 
-    def __init__(self, parent: QWidget | None = None, ema: float = 0.9, refresh_hz: float = 10.0) -> None:
+    def __init__(self, parent: QWidget | None = None, ema: float = 0.6, refresh_hz: float = 10.0) -> None:
         super().__init__(parent)
         pg.setConfigOptions(antialias=True, background="w", foreground="#333")
         self.ema = ema
@@ -66,20 +79,29 @@ class TrainingCurves(QWidget):
         self._series: dict[str, list[float]] = {k: [] for k in ("loss", "val_loss", "accuracy", "val_accuracy")}
         self._batch_x: list[float] = []
         self._batch_y: list[float] = []
-        self._ema_value: float | None = None
+        self._ema_raw = 0.0
+        self._ema_n = 0
+        self._last_mean: tuple = ((None, None), 0, 0.0)  # ((phase, epoch), batches done, running mean)
         self._dirty = True
         self.refresh()
 
     def add_event(self, event: object) -> None:
         """Take one engine event; only BatchEnded and EpochEnded change the plots."""
         if isinstance(event, ev.BatchEnded):
-            loss = event.logs.get("loss")
-            if loss is None or not math.isfinite(loss):
+            mean = event.logs.get("loss")
+            if mean is None or not math.isfinite(mean) or event.step <= 0:
                 return
-            self._ema_value = loss if self._ema_value is None else self.ema * self._ema_value + (1 - self.ema) * loss
-            steps = max(event.steps, 1)
-            self._batch_x.append(event.epoch + min(event.step + 1, steps) / steps)
-            self._batch_y.append(self._ema_value)
+            key = (event.phase, event.epoch)
+            prev_step, prev_mean = (self._last_mean[1], self._last_mean[2]) if self._last_mean[0] == key else (0, 0.0)
+            loss = interval_loss(prev_step, prev_mean, event.step, mean)
+            if loss is None:
+                return
+            self._last_mean = (key, event.step, mean)
+            self._ema_n += 1
+            self._ema_raw = self.ema * self._ema_raw + (1 - self.ema) * loss
+            steps = max(event.steps, event.step, 1)
+            self._batch_x.append(event.epoch + event.step / steps)
+            self._batch_y.append(self._ema_raw / (1 - self.ema ** self._ema_n))
             self._dirty = True
         elif isinstance(event, ev.EpochEnded):
             self._epochs.append(event.epoch + 1)

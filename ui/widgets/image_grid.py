@@ -25,19 +25,39 @@ def array_to_pixmap(arr: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(img.copy())
 
 
+def fit(pix: QPixmap, size: int) -> QPixmap:
+    """``pix`` scaled to fit ``size`` × ``size``; small pictures are enlarged with whole pixels.
+
+    A 28 px digit or a 64 px tile shown at its own size is a speck in a 128 px cell; enlarging
+    it by nearest neighbour keeps its pixels honest (no invented smoothness).
+    """
+    if pix.isNull() or pix.width() <= 0 or pix.height() <= 0:
+        return pix
+    longest = max(pix.width(), pix.height())
+    if longest > size:
+        return pix.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    factor = size // longest
+    if factor < 2:
+        if longest >= 0.75 * size:
+            return pix
+        return pix.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    return pix.scaled(pix.width() * factor, pix.height() * factor, Qt.AspectRatioMode.KeepAspectRatio,
+                      Qt.TransformationMode.FastTransformation)
+
+
 def thumbnail(path: str | Path, size: int) -> QPixmap:
-    """A thumbnail of ``path`` no larger than ``size``, or a grey placeholder if Qt cannot read it."""
+    """A thumbnail of ``path`` fitting ``size`` (see :func:`fit`), or a grey placeholder if Qt cannot read it."""
     reader = QImageReader(str(path))
     reader.setAutoTransform(True)  # EXIF orientation
     original = reader.size()
-    if original.isValid() and original.width() > 0:
+    if original.isValid() and original.width() > size:
         reader.setScaledSize(original.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
     img = reader.read()
     if img.isNull():
         pix = QPixmap(size, size)
         pix.fill(QColor("#d0d4da"))
         return pix
-    return QPixmap.fromImage(img)
+    return fit(QPixmap.fromImage(img), size)
 
 
 class ImageGrid(QListWidget):
@@ -61,7 +81,8 @@ class ImageGrid(QListWidget):
 
     def add_image(self, path: str | Path, caption: str, tooltip: str = "",
                   pixmap: QPixmap | None = None) -> QListWidgetItem:
-        item = QListWidgetItem(QIcon(pixmap or thumbnail(path, self.thumb_size)), caption)
+        item = QListWidgetItem(QIcon(fit(pixmap, self.thumb_size) if pixmap else thumbnail(path, self.thumb_size)),
+                               caption)
         item.setData(PATH_ROLE, str(path))
         item.setToolTip(tooltip or str(path))
         item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
@@ -71,7 +92,7 @@ class ImageGrid(QListWidget):
     def set_pixmap(self, path: str, pixmap: QPixmap) -> None:
         """Replace the picture of the item showing ``path`` (e.g. with a Grad-CAM overlay)."""
         for item in self.items_for(path):
-            item.setIcon(QIcon(pixmap))
+            item.setIcon(QIcon(fit(pixmap, self.thumb_size)))
 
     def items_for(self, path: str) -> list[QListWidgetItem]:
         return [self.item(i) for i in range(self.count()) if self.item(i).data(PATH_ROLE) == str(path)]
