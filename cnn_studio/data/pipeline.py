@@ -179,6 +179,10 @@ def _python_decoder(skips: SkipLog):
     return decode
 
 
+NOTE_BATCH = 64
+"""Decoded images whose paths are reported to the SkipLog in one Python call."""
+
+
 def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips: SkipLog):
     """Dataset of (uint8 (S,S,3), int32 label), bad files dropped and logged, not batched."""
     import tensorflow as tf
@@ -195,8 +199,9 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
         group = f"{id(paths)}-{len(skips._expected)}"
         skips.expect(group, paths)
 
-        def mark_seen(path_bytes: bytes) -> np.bool_:
-            skips.mark_seen(path_bytes.decode("utf-8"))
+        def mark_seen(path_bytes: np.ndarray) -> np.bool_:
+            for p in path_bytes:  # a batch of paths per call: one trip into Python per NOTE_BATCH images
+                skips.mark_seen(p.decode("utf-8"))
             return np.bool_(True)
 
         def load_native(path, label):
@@ -216,7 +221,9 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
         end = tf.data.Dataset.from_tensors(
             (tf.constant(_END_MARK + group), tf.zeros([image_size, image_size, 3], tf.uint8), tf.constant(0, tf.int32)))
         ds = ds.concatenate(end)  # ... and logged when the end-of-pass marker goes by
-        ds = ds.map(note)  # sequential, so the end marker is seen after every file before it
+        # sequential, so the end marker is seen after every file before it; batched so that Python
+        # (and its GIL) is entered once per NOTE_BATCH images instead of once per image
+        ds = ds.batch(NOTE_BATCH).map(note).unbatch()
         ds = ds.filter(lambda img, label, path: tf.logical_not(tf.strings.regex_full_match(path, _END_MARK_RE)))
         ds = ds.map(lambda img, label, path: (img, label))
         parts.append(ds)

@@ -30,7 +30,7 @@ def test_start_disabled_without_data(qtbot):
 
 
 @pytest.mark.slow
-def test_training_run_finishes_with_curves(qtbot, image_folder, tiny_config, tmp_path):
+def test_training_run_finishes_with_curves(qtbot, image_folder, tiny_config, tmp_path, studio_home):
     session = _session(image_folder, tiny_config.replace(epochs=2), tmp_path)
     page = TrainPage(session)
     qtbot.addWidget(page)
@@ -49,6 +49,8 @@ def test_training_run_finishes_with_curves(qtbot, image_folder, tiny_config, tmp
     assert session.run_info() is not None
     assert page.evaluate_button.isVisibleTo(page) and "Epoch 2/2" in page.log.toPlainText()
     assert page.start_button.isEnabled()
+    # it trained in a child process, whose TensorFlow messages went to a log file of its own
+    assert len(list((studio_home / "logs").glob(f"train-{page.run_dir.name}.log"))) == 1
 
 
 @pytest.mark.slow
