@@ -43,16 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         backbone="small_cnn", weights="none", image_size=args.image_size, epochs=args.epochs,
         fine_tune_epochs=0, batch_size=32))
 
-    from cnn_studio.ui.pages import train_page
-
     from cnn_studio import events as ev
+    from cnn_studio.child_process import IN_PROCESS_ENV
 
     def measure(in_process: bool) -> tuple[float, dict[str, list[float]]]:
         """Train once (in the app's process or in a child) and record heartbeat gaps per phase."""
         if in_process:
-            os.environ[train_page.IN_PROCESS_ENV] = "1"
+            os.environ[IN_PROCESS_ENV] = "1"
         else:
-            os.environ.pop(train_page.IN_PROCESS_ENV, None)
+            os.environ.pop(IN_PROCESS_ENV, None)
         phases: dict[str, list[float]] = {"before first epoch": [], "training": []}
         last = [time.perf_counter()]
         state = {"phase": "before first epoch"}

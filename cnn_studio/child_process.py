@@ -219,6 +219,55 @@ def _job_resume(payload: dict[str, Any], sink, cancel) -> dict[str, Any]:
     return train_result_to_json(resume(payload["run_dir"], sink=sink, cancel=cancel))
 
 
+def _job_evaluate(payload: dict[str, Any], sink, cancel) -> dict[str, Any]:
+    """Evaluate a run; the metrics are in its metrics.json (``evaluation.load_metrics``)."""
+    from cnn_studio.evaluation import evaluate_run
+
+    evaluate_run(payload["run_dir"], sink=sink, cancel=cancel)
+    return {"run_dir": payload["run_dir"]}
+
+
+def _job_robustness(payload: dict[str, Any], sink, cancel) -> dict[str, Any]:
+    """Run the robustness check of a run; the report is returned (and saved as robustness.json)."""
+    from cnn_studio.explain.robustness import run_robustness
+
+    return run_robustness(payload["run_dir"], sink=sink, cancel=cancel).to_dict()
+
+
+def _job_export(payload: dict[str, Any], sink, cancel) -> list[dict[str, Any]]:
+    """Export several formats in one process; a format that fails is reported and the others still run."""
+    from cnn_studio.export.writer import export_model
+
+    out: list[dict[str, Any]] = []
+    for fmt in payload["formats"]:
+        if cancel.cancelled:
+            raise Cancelled()
+        q = payload.get("quantization", "float32") if fmt == "tflite" else "float32"
+        try:
+            out.append({"record": export_model(payload["run_dir"], fmt, payload["out_dir"], quantization=q,
+                                               sink=sink, cancel=cancel).to_dict()})
+        except errors.StudioError as exc:
+            out.append({"format": fmt, "error": {"type": type(exc).__name__, "message": exc.message,
+                                                 "hint": exc.hint}})
+    return out
+
+
+def export_results_from_json(items: list[dict[str, Any]]) -> list:
+    """:func:`_job_export`'s list back as ExportRecords, or ``(format, StudioError)`` for a failed format."""
+    from cnn_studio.export.writer import ExportRecord
+
+    results: list = []
+    for item in items:
+        if "record" in item:
+            d = dict(item["record"])
+            d["card_paths"] = tuple(d.get("card_paths", ()))
+            d["notes"] = tuple(d.get("notes", ()))
+            results.append(ExportRecord(**d))
+        else:
+            results.append((item["format"], _error_from_json(item["error"], None)))
+    return results
+
+
 def _job_selftest(payload: dict[str, Any], sink, cancel) -> Any:
     """A job without TensorFlow, for tests: counts, can be cancelled, fails or dies on request."""
     for i in range(int(payload.get("n", 3))):
@@ -237,7 +286,16 @@ def _job_selftest(payload: dict[str, Any], sink, cancel) -> Any:
     return {"done": int(payload.get("n", 3)), "pid": os.getpid()}
 
 
-JOBS = {"train": _job_train, "resume": _job_resume, "selftest": _job_selftest}
+JOBS = {"train": _job_train, "resume": _job_resume, "evaluate": _job_evaluate, "robustness": _job_robustness,
+        "export": _job_export, "selftest": _job_selftest}
+
+IN_PROCESS_ENV = "CNN_STUDIO_IN_PROCESS"
+"""Set to 1 to run the app's jobs in its own process (debugging); by default each runs in a child."""
+
+
+def in_process_requested() -> bool:
+    """True when :data:`IN_PROCESS_ENV` asks for jobs in the calling process."""
+    return os.environ.get(IN_PROCESS_ENV, "") not in ("", "0")
 
 
 def train_result_to_json(result) -> dict[str, Any]:

@@ -13,8 +13,8 @@ Without pretrained weights (``weights="none"``) a frozen random backbone would l
 the whole network trains in a single ``scratch`` phase for ``epochs + fine_tune_epochs`` epochs.
 
 Everything lands in the run folder (``paths.RunLayout``), written atomically: config.json,
-split.json, labels.txt, state.json, history.csv, best.keras, last.keras and tb/ (when the
-tensorboard package is installed). A cancelled run keeps its best model and can be continued with
+split.json, labels.txt, state.json, history.csv, best.keras, last.keras and tb/ (TensorBoard logs:
+``tensorboard --logdir RUN/tb``; skipped with a note if the tensorboard package is missing). A cancelled run keeps its best model and can be continued with
 :func:`resume`, as can a run whose process was killed: ``state.json["checkpoint_epoch"]`` tells
 how many finished epochs last.keras holds (see ``callbacks.AtomicCheckpoints``).
 

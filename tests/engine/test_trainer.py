@@ -48,6 +48,9 @@ def test_scratch_training_learns_and_writes_the_run_folder(split, tiny_config, t
     assert read_json(layout.state)["status"] == "completed"
     assert layout.labels.read_text().split() == ["cat", "dog"]
     assert not [p for p in layout.root.iterdir() if p.name.startswith(".")], "temporary files left"
+    # TensorBoard event files, one per epoch of scalars, readable with `tensorboard --logdir RUN`
+    event_files = list(layout.tensorboard.rglob("events.out.tfevents.*"))
+    assert event_files and sum(f.stat().st_size for f in event_files) > 0
 
 
 def test_head_then_fine_tune_with_feature_cache(split, tiny_config, tmp_path):

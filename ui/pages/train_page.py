@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 import time
 from pathlib import Path
 
@@ -56,10 +55,6 @@ def _fmt_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-IN_PROCESS_ENV = "CNN_STUDIO_TRAIN_IN_PROCESS"
-"""Set to 1 to train inside the app's process (debugging); by default a child process trains."""
-
-
 def _train(config, split, run_dir, *, sink, cancel):
     """Worker-thread entry: training runs in a child process (:mod:`cnn_studio.child_process`).
 
@@ -67,12 +62,13 @@ def _train(config, split, run_dir, *, sink, cancel):
     few hundred milliseconds at a time; in a child the worker thread only relays events. A crash or
     an out-of-memory kill of the child leaves the app running and the run's checkpoints on disk.
     """
-    if os.environ.get(IN_PROCESS_ENV):
+    from cnn_studio.child_process import in_process_requested, run_in_child, train_result_from_json
+
+    if in_process_requested():
         sink(ev.StageChanged("train", "Loading TensorFlow"))
         from cnn_studio.training.trainer import train
 
         return train(config, split, run_dir, sink=sink, cancel=cancel)
-    from cnn_studio.child_process import run_in_child, train_result_from_json
 
     sink(ev.StageChanged("train", "Starting the training process", "(loading TensorFlow)"))
     log = app_data_dir() / "logs" / f"train-{Path(run_dir).name}.log"
