@@ -179,12 +179,18 @@ def _python_decoder(skips: SkipLog):
     return decode
 
 
-NOTE_BATCH = 64
-"""Decoded images whose paths are reported to the SkipLog in one Python call."""
-
+CACHE_BATCH = 32
+"""Images per block in the decoded-image cache (and per batch when it matches ``batch_size``)."""
 
 def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips: SkipLog):
-    """Dataset of (uint8 (S,S,3), int32 label), bad files dropped and logged, not batched."""
+    """Dataset of blocks ``(uint8 (≤CACHE_BATCH,S,S,3), int32 (≤CACHE_BATCH,))``, bad files dropped and logged.
+
+    Returns ``(dataset or None, mixed)``; ``mixed`` is True when some records take TensorFlow's
+    decoders and others the Python readers: a partial block then sits between the two parts.
+
+    Blocks, not single images: the cache and the bookkeeping below then cost per block (tf.data's
+    per-element overhead made the first epoch ~25 % slower than Keras' loader in bench/pipeline.py).
+    """
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
@@ -200,7 +206,7 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
         skips.expect(group, paths)
 
         def mark_seen(path_bytes: np.ndarray) -> np.bool_:
-            for p in path_bytes:  # a batch of paths per call: one trip into Python per NOTE_BATCH images
+            for p in path_bytes:  # one trip into Python (and its GIL) per block, not per image
                 skips.mark_seen(p.decode("utf-8"))
             return np.bool_(True)
 
@@ -212,8 +218,9 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
 
         def note(path, img, label):
             ok = tf.numpy_function(mark_seen, [path], tf.bool, stateful=True)
+            keep = tf.logical_not(tf.strings.regex_full_match(path, _END_MARK_RE))
             with tf.control_dependencies([ok]):
-                return tf.identity(img), label, path
+                return tf.boolean_mask(img, keep), tf.boolean_mask(label, keep)
 
         ds = tf.data.Dataset.from_tensor_slices((paths, labels))
         ds = ds.map(load_native, num_parallel_calls=autotune, deterministic=True)
@@ -221,11 +228,9 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
         end = tf.data.Dataset.from_tensors(
             (tf.constant(_END_MARK + group), tf.zeros([image_size, image_size, 3], tf.uint8), tf.constant(0, tf.int32)))
         ds = ds.concatenate(end)  # ... and logged when the end-of-pass marker goes by
-        # sequential, so the end marker is seen after every file before it; batched so that Python
-        # (and its GIL) is entered once per NOTE_BATCH images instead of once per image
-        ds = ds.batch(NOTE_BATCH).map(note).unbatch()
-        ds = ds.filter(lambda img, label, path: tf.logical_not(tf.strings.regex_full_match(path, _END_MARK_RE)))
-        ds = ds.map(lambda img, label, path: (img, label))
+        # sequential, so the end marker is seen after every file before it
+        ds = ds.batch(CACHE_BATCH).map(note)
+        ds = ds.filter(lambda img, label: tf.size(label) > 0)  # a block that held only the marker
         parts.append(ds)
 
     if python:
@@ -243,14 +248,14 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
         ds = ds.map(load_python, num_parallel_calls=autotune, deterministic=True)
         ds = ds.filter(lambda img, label, ok: ok)
         ds = ds.map(resize_python, num_parallel_calls=autotune, deterministic=True)
-        parts.append(ds)
+        parts.append(ds.batch(CACHE_BATCH))
 
     if not parts:
-        return None
+        return None, False
     out = parts[0]
     for p in parts[1:]:
         out = out.concatenate(p)
-    return out
+    return out, len(parts) > 1
 
 
 def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: str, cache_dir: str | Path,
@@ -263,7 +268,7 @@ def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: 
     file behind, which would make every later run fail with "concurrent caching iterator"; lock
     and temp files older than this process are therefore removed.
     """
-    digest = hashlib.sha1(f"{image_size}|{resize}".encode())
+    digest = hashlib.sha1(f"{image_size}|{resize}|batched{CACHE_BATCH}".encode())  # the cache's element layout
     for r in records:
         digest.update(f"{r.path}\t{r.label}\t{r.size_bytes}\n".encode())
     folder = Path(cache_dir)
@@ -311,21 +316,26 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         raise ConfigError(f"Resize policy: expected one of {', '.join(RESIZE_POLICIES)}, received {resize!r}.")
     skips = skips if skips is not None else SkipLog()
     records = list(records)
-    ds = _decoded(records, image_size, resize, skips)
+    ds, mixed = _decoded(records, image_size, resize, skips)
     if ds is None:
         ds = tf.data.Dataset.from_tensor_slices(
-            (np.zeros((0, image_size, image_size, 3), np.uint8), np.zeros((0,), np.int32)))
+            (np.zeros((0, image_size, image_size, 3), np.uint8), np.zeros((0,), np.int32))).batch(CACHE_BATCH)
+    if cache not in ("memory", "disk", "none"):
+        raise ConfigError(f"Cache: expected memory, disk or none, received {cache!r}.")
+    if cache == "disk" and cache_dir is None:
+        raise ConfigError("cache='disk' needs a cache folder.", "Pass cache_dir, or use cache='memory'.")
+    # The cache holds the blocks of up to CACHE_BATCH images that _decoded yields.
     if cache == "memory":
         ds = ds.cache()
     elif cache == "disk":
-        if cache_dir is None:
-            raise ConfigError("cache='disk' needs a cache folder.", "Pass cache_dir, or use cache='memory'.")
         ds = ds.cache(_disk_cache_prefix(records, image_size, resize, cache_dir, cache_name))
-    elif cache != "none":
-        raise ConfigError(f"Cache: expected memory, disk or none, received {cache!r}.")
-    if shuffle:
-        ds = ds.shuffle(max(len(records), 1), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if not shuffle and not drop_remainder and batch_size == CACHE_BATCH and not mixed:
+        pass  # the blocks are already the batches
+    else:
+        ds = ds.unbatch()
+        if shuffle:
+            ds = ds.shuffle(max(len(records), 1), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         from cnn_studio.data.augment import build_augmenter

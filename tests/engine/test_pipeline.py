@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from studio_testkit import make_class_image
 
 from cnn_studio.data.index import scan
 from cnn_studio.data.pipeline import (
@@ -210,3 +211,30 @@ def test_disk_cache_survives_a_killed_run_and_is_keyed_by_records(image_folder, 
     assert not list(cache.glob("*.lockfile")) and not list(cache.glob("*tempstate*"))
     list(make_dataset(records[:-1], 32, 4, cache="disk", cache_dir=cache))
     assert len({p.name.split(".")[0] for p in cache.iterdir()}) == 2, "other records, other cache file"
+
+
+def test_batches_stay_full_across_cache_blocks_and_decoder_kinds(tmp_path):
+    """Images are cached in blocks of CACHE_BATCH; batches of another size, mixed decoders and a
+    corrupt file in the middle must still give full batches (all but the last) and every good image once."""
+    from cnn_studio.data.pipeline import CACHE_BATCH, SkipLog
+
+    recs = []
+    for i in range(CACHE_BATCH + 7):  # TF-decoded PNGs, more than one block
+        p = tmp_path / f"png_{i:03d}.png"
+        make_class_image(i % 2, 16, seed=i).save(p)
+        recs.append(_record(p, label=i % 2))
+    for i in range(5):  # 16-bit PNGs go through the Python readers
+        p = tmp_path / f"deep_{i}.png"
+        Image.fromarray(np.full((16, 16), 1000 * (i + 1), np.uint16)).save(p)
+        recs.append(_record(p, label=1))
+    bad = tmp_path / "png_bad.png"
+    make_class_image(0, 16, seed=99).save(bad)
+    bad.write_bytes(bad.read_bytes()[:60])  # a readable header, then the data cut short (found late)
+    # as the scan saw it before the file was cut (the pipeline is the last line of defence)
+    recs.insert(10, ImageRecord(path=str(bad), label=0, width=16, height=16, mode="RGB", fmt="PNG"))
+    for batch_size, shuffle in ((CACHE_BATCH, False), (10, False), (10, True)):
+        skips = SkipLog()
+        sizes = [int(y.shape[0]) for _, y in make_dataset(recs, 16, batch_size, shuffle=shuffle, skips=skips)]
+        assert sum(sizes) == len(recs) - 1, (batch_size, sizes)
+        assert all(s == batch_size for s in sizes[:-1]), (batch_size, sizes)
+        assert skips.paths == [str(bad)]
