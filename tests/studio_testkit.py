@@ -20,3 +20,16 @@ def make_class_image(label: int, size: int = 32, seed: int = 0, mode: str = "RGB
     arr[y : y + q, x : x + q] = 230
     img = Image.fromarray(arr, "RGB")
     return img.convert(mode) if mode != "RGB" else img
+
+
+def drop_files(widget, paths):
+    """Deliver a real drop event carrying ``paths`` as file URLs to ``widget``; returns the event."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    widget.dropEvent(event)
+    return event

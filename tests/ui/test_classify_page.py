@@ -5,9 +5,8 @@ from __future__ import annotations
 import csv
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
-from studio_testkit import make_class_image
+from PySide6.QtCore import Qt
+from studio_testkit import drop_files, make_class_image
 from test_evaluate_page import tiny_run
 
 pytestmark = pytest.mark.slow
@@ -39,23 +38,13 @@ def dropped(tmp_path):
     return a, b, bad
 
 
-def drop(widget, paths) -> QDropEvent:
-    """Deliver a real drop event with file URLs to ``widget``."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
-    widget.dropEvent(event)
-    return event
-
-
 def _classified(qtbot, page, n):
     qtbot.waitUntil(lambda: len(page.predictions) == n and not page.busy(), timeout=60000)
 
 
 def test_drop_two_images_and_a_corrupt_file(qtbot, page, dropped, tmp_path):
     a, b, bad = dropped
-    event = drop(page, [a, b, bad])
+    event = drop_files(page, [a, b, bad])
     assert event.isAccepted()
     _classified(qtbot, page, 3)
     assert page.grid.count() == 3 and page.table_model.rowCount() == 3
@@ -85,11 +74,11 @@ def test_folder_drop_and_second_drop_reuse_the_loaded_model(qtbot, page, dropped
     folder = tmp_path / "more"
     folder.mkdir()
     make_class_image(1, 32, seed=7).save(folder / "c.png")
-    drop(page, [a])
+    drop_files(page, [a])
     _classified(qtbot, page, 1)
     classifier = page.classifier
     assert classifier is not None
-    drop(page, [folder, b])
+    drop_files(page, [folder, b])
     _classified(qtbot, page, 3)
     assert page.classifier is classifier  # loaded once, kept across drops
     assert str(folder / "c.png") in page.predictions
@@ -97,7 +86,7 @@ def test_folder_drop_and_second_drop_reuse_the_loaded_model(qtbot, page, dropped
 
 def test_gradcam_toggle_overlays_and_class_choice(qtbot, page, dropped):
     a, b, bad = dropped
-    drop(page, [a, b, bad])
+    drop_files(page, [a, b, bad])
     _classified(qtbot, page, 3)
     before = page.grid.items_for(str(a))[0].icon().pixmap(64).toImage()
     page.heat_toggle.setChecked(True)

@@ -9,9 +9,9 @@ import sys
 import pytest
 from cnn_studio.ui.main_window import NEEDS_DATA, NEEDS_RUN, STEPS, MainWindow
 from cnn_studio.ui.settings import StudioSettings
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
+from studio_testkit import drop_files
 
 from cnn_studio.project import SCHEMA_VERSION
 
@@ -21,13 +21,6 @@ def _window(qtbot, tmp_path):
     w = MainWindow(settings=settings)
     qtbot.addWidget(w)
     return w
-
-
-def _drop(widget, path):
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    widget.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                Qt.KeyboardModifier.NoModifier))
 
 
 def _wait_data(qtbot, w):
@@ -50,7 +43,7 @@ def test_folder_drop_opens_data_step_and_enables_train(qtbot, tmp_path, image_fo
     w.go_to(1)
     root = image_folder()
     with qtbot.waitSignal(w.data_page.check_finished, timeout=20000):
-        _drop(w, root)
+        drop_files(w, [root])
     _wait_data(qtbot, w)
     assert w.current_step() == 0
     assert w.session.index.root == str(root)

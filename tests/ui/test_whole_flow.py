@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from cnn_studio.ui.main_window import STEPS, MainWindow
 from cnn_studio.ui.settings import StudioSettings
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDropEvent
-from studio_testkit import make_class_image
+from PySide6.QtCore import QSettings, Qt
+from studio_testkit import drop_files, make_class_image
 
 pytestmark = pytest.mark.slow
 
@@ -23,15 +22,6 @@ def _window(qtbot, tmp_path):
     w = MainWindow(settings=settings)
     qtbot.addWidget(w)
     return w
-
-
-def _drop(widget, paths) -> QDropEvent:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
-    widget.dropEvent(event)
-    return event
 
 
 def test_folder_to_exported_model_and_back(qtbot, tmp_path, image_folder):
@@ -86,7 +76,7 @@ def test_folder_to_exported_model_and_back(qtbot, tmp_path, image_folder):
     assert w.go_to(STEPS.index("Classify"))
     pic = tmp_path / "new picture é.png"
     make_class_image(1, 32, seed=123).save(pic)
-    event = _drop(w, [pic])
+    event = drop_files(w, [pic])
     assert event.isAccepted()
     cp = w.classify_page
     qtbot.waitUntil(lambda: str(pic) in cp.predictions and not cp.busy(), timeout=120000)
@@ -98,7 +88,7 @@ def test_folder_to_exported_model_and_back(qtbot, tmp_path, image_folder):
     pic2 = tmp_path / "another.png"
     make_class_image(0, 32, seed=321).save(pic2)
     assert w.drop_target([pic2]) == "classify" and w.drop_target([root]) == "dataset"
-    _drop(w, [pic2])
+    drop_files(w, [pic2])
     assert w.current_step() == STEPS.index("Classify")
     qtbot.waitUntil(lambda: str(pic2) in cp.predictions and not cp.busy(), timeout=120000)
 
@@ -123,3 +113,7 @@ def test_folder_to_exported_model_and_back(qtbot, tmp_path, image_folder):
     assert w2.session.run_dir == run
     assert w2.session.config.backbone == "small_cnn" and w2.model_page.image_size.value() == 32
     assert w2.go_to(STEPS.index("Classify")), "the reopened project's run enables Classify"
+    from cnn_studio.ui.workers import live_tasks
+
+    qtbot.waitUntil(lambda: not live_tasks(), timeout=60000)  # what the reopened project started has ended
+    w.session.dirty = w2.session.dirty = False

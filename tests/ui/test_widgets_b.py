@@ -16,7 +16,8 @@ PER_CLASS = [
 
 
 def test_metrics_table_sorts_numbers_as_numbers(qtbot):
-    from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel, sortable
+    from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel
+    from cnn_studio.ui.qmodels.rows import sortable
 
     model = MetricsTableModel()
     model.set_metrics(PER_CLASS, {"cat": 0.8, "dog": 0.99})
@@ -33,8 +34,8 @@ def test_metrics_table_sorts_numbers_as_numbers(qtbot):
 
 
 def test_prediction_table_adds_updates_and_flags_errors(qtbot):
-    from cnn_studio.ui.qmodels.metrics_table import sortable
     from cnn_studio.ui.qmodels.prediction_table import PATH_ROLE, PredictionTableModel
+    from cnn_studio.ui.qmodels.rows import sortable
 
     from cnn_studio.predict import Prediction
 

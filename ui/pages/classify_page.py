@@ -11,8 +11,8 @@ from pathlib import Path
 
 from cnn_studio.ui.messages import show_error
 from cnn_studio.ui.pages.inspect_panel import InspectPanel, _shrink
-from cnn_studio.ui.qmodels.metrics_table import sortable
 from cnn_studio.ui.qmodels.prediction_table import PATH_ROLE, PredictionTableModel
+from cnn_studio.ui.qmodels.rows import sortable
 from cnn_studio.ui.widgets.drop_zone import DropZone, local_paths
 from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap
 from cnn_studio.ui.widgets.step_header import StepHeader

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from cnn_studio.ui.messages import show_error
-from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel, sortable
+from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel
+from cnn_studio.ui.qmodels.rows import sortable
 from cnn_studio.ui.widgets.confusion_matrix import ConfusionMatrix, legend_html
 from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap
 from cnn_studio.ui.widgets.step_header import StepHeader

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from cnn_studio.ui.qmodels.rows import SORT_ROLE, Index, RowsTableModel, sortable
+from PySide6.QtCore import Qt
 
-SORT_ROLE = Qt.ItemDataRole.UserRole
+__all__ = ["COLUMNS", "HELP", "MetricsTableModel", "SORT_ROLE", "sortable"]
 
 COLUMNS = ("Class", "Precision", "Recall", "F1", "ROC AUC", "Images")
 HELP = {
@@ -22,15 +23,11 @@ HELP = {
     "Images": "How many evaluation images belong to this class.",
 }
 
-Index = QModelIndex | QPersistentModelIndex
-
-
-class MetricsTableModel(QAbstractTableModel):
+class MetricsTableModel(RowsTableModel):
     """One row per class from ``Metrics.per_class`` (+ its ROC AUC when known)."""
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._rows: list[tuple] = []
+    columns = COLUMNS
+    column_help = HELP
 
     def set_metrics(self, per_class: list[dict], roc_auc: dict | None = None) -> None:
         """Replace the rows with ``per_class`` entries ``{name, precision, recall, f1, support}``."""
@@ -41,21 +38,9 @@ class MetricsTableModel(QAbstractTableModel):
                       for r in per_class]
         self.endResetModel()
 
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._rows = []
-        self.endResetModel()
-
     def row_values(self, row: int) -> tuple:
         """The raw values of ``row`` (name, precision, recall, f1, auc or None, support)."""
         return self._rows[row]
-
-    # ------------------------------------------------------------------ Qt model interface
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt signature
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt signature
-        return 0 if parent.isValid() else len(COLUMNS)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -73,20 +58,3 @@ class MetricsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return HELP[col]
         return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802 - Qt signature
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal:
-            if role == Qt.ItemDataRole.DisplayRole:
-                return COLUMNS[section]
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return HELP[COLUMNS[section]]
-        return None
-
-
-def sortable(model: QAbstractTableModel, parent=None) -> QSortFilterProxyModel:
-    """A proxy that sorts ``model`` by its ``SORT_ROLE`` values (numbers as numbers)."""
-    proxy = QSortFilterProxyModel(parent)
-    proxy.setSourceModel(model)
-    proxy.setSortRole(SORT_ROLE)
-    return proxy
