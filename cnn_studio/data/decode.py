@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cnn_studio.data import formats
+from cnn_studio.data.pixels import array_to_rgb, grey_to_rgb, percentile_window
+from cnn_studio.data.read_errors import REASONS, check_file, check_size, read_error
+from cnn_studio.data.records import ProbeResult
 from cnn_studio.errors import ImageReadError
+
+__all__ = ["DEFAULT_MAX_PIXELS", "REASONS", "SCALING_POLICY", "ProbeResult", "array_to_rgb", "decode_file",
+           "decode_notes", "grey_to_rgb", "percentile_window", "probe", "read_error"]
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Decompression-bomb guard: images with more pixels than this are refused (reason "too_large")."""
 
-REASONS = ("empty", "not_an_image", "unreadable", "truncated", "too_large", "unsupported")
 
 SCALING_POLICY: dict[str, str] = {
     "orientation": "JPEG/TIFF EXIF orientation is applied, so images appear the way a photo viewer shows them.",
@@ -43,59 +47,6 @@ SCALING_POLICY: dict[str, str] = {
     "cmyk": "CMYK images are converted to RGB without a colour profile (colours may shift slightly).",
 }
 """How each kind of input becomes 8-bit RGB, in words a user can read (shown in the dataset report)."""
-
-_REASON_TEXT = {
-    "empty": ("is an empty file (0 bytes)", "Copy the file again from its source, or remove it."),
-    "not_an_image": ("is not an image CNN Studio can read (its content does not match its name)",
-                     "Check the file: it may be a document renamed to an image suffix. Remove it or re-export it."),
-    "unreadable": ("could not be read", "Check that the file exists and that you have permission to read it."),
-    "truncated": ("is truncated (the file ends early)", "The copy or download was probably interrupted: "
-                  "copy the file again from its source, or remove it."),
-    "too_large": ("is too large to decode safely", "Downscale the image, or raise the pixel limit if you trust "
-                  "the file."),
-    "unsupported": ("uses a variant CNN Studio cannot decode", "Convert the file to PNG (or uncompressed DICOM) "
-                    "and try again."),
-}
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """What a file's header says: size, pixel mode, container format, frame count, group id.
-
-    ``group`` is the DICOM PatientID when the file has one (used for patient-grouped splits).
-    """
-
-    width: int
-    height: int
-    mode: str
-    fmt: str
-    frames: int = 1
-    group: str | None = None
-
-
-def read_error(path: str | os.PathLike[str], reason: str, detail: str = "") -> ImageReadError:
-    """Build the :class:`ImageReadError` for ``path`` with a ``reason`` code from :data:`REASONS`."""
-    what, hint = _REASON_TEXT[reason]
-    name = os.fspath(path)
-    err = ImageReadError(f"{name} {what}" + (f": {detail}" if detail else "."), hint)
-    err.reason = reason  # type: ignore[attr-defined]
-    err.path = name  # type: ignore[attr-defined]
-    err.detail = detail  # type: ignore[attr-defined]
-    return err
-
-
-def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise read_error(path, "too_large", f"{width}x{height} pixels is more than the limit of {max_pixels:,}")
-
-
-def _check_file(path: Path) -> None:
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise read_error(path, "unreadable", exc.strerror or str(exc)) from exc
-    if size == 0:
-        raise read_error(path, "empty")
 
 
 def _trailer_missing(path: Path, fmt: str) -> bool:
@@ -139,16 +90,20 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS)
     ProbeResult(width=32, height=32, mode='RGB', fmt='PNG', frames=1, group=None)
     """
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     reader = formats.reader_for(path)
     if reader is None:
         raise read_error(path, "not_an_image", f"suffix {formats.image_suffix(path) or '(none)'} is not an "
                          f"image type ({formats.describe_formats()})")
     try:
         if reader == formats.PYDICOM:
-            return _probe_dicom(path, max_pixels)
+            from cnn_studio.data.medical import probe_dicom
+
+            return probe_dicom(path, max_pixels)
         if reader == formats.NIBABEL:
-            return _probe_nifti(path, max_pixels)
+            from cnn_studio.data.medical import probe_nifti
+
+            return probe_nifti(path, max_pixels)
         return _probe_pillow(path, max_pixels)
     except ImageReadError:
         raise
@@ -180,7 +135,7 @@ def _probe_pillow(path: Path, max_pixels: int) -> ProbeResult:
         if _needs_tifffile(img):
             return _probe_tiff(path, max_pixels)
         width, height = img.size
-        _check_size(path, width, height, max_pixels)
+        check_size(path, width, height, max_pixels)
         fmt = img.format or ""
         frames = int(getattr(img, "n_frames", 1)) if fmt == "TIFF" else 1
         mode = img.mode
@@ -222,51 +177,8 @@ def _probe_tiff(path: Path, max_pixels: int) -> ProbeResult:
             frames = len(tif.pages)
     except (tifffile.TiffFileError, ValueError, IndexError) as exc:
         raise read_error(path, "not_an_image", str(exc)) from exc
-    _check_size(path, width, height, max_pixels)
+    check_size(path, width, height, max_pixels)
     return ProbeResult(width, height, mode, "TIFF", frames)
-
-
-def _probe_dicom(path: Path, max_pixels: int) -> ProbeResult:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, EOFError) as exc:
-        raise read_error(path, "not_an_image", str(exc)) from exc
-    except (ValueError, KeyError) as exc:
-        raise read_error(path, "unreadable", f"damaged DICOM header ({exc})") from exc
-    rows, cols = ds.get("Rows"), ds.get("Columns")
-    if not rows or not cols:
-        raise read_error(path, "not_an_image", "the DICOM file holds no image (e.g. a report or a series summary)")
-    _check_size(path, int(cols), int(rows), max_pixels)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    patient = str(ds.get("PatientID", "") or "").strip()
-    mode = f"DICOM {ds.get('PhotometricInterpretation', '')}".strip()
-    return ProbeResult(int(cols), int(rows), mode, "DICOM", frames, patient or None)
-
-
-def _probe_nifti(path: Path, max_pixels: int) -> ProbeResult:
-    img = _load_nifti(path)
-    shape = img.shape
-    if len(shape) < 2:
-        raise read_error(path, "not_an_image", f"the volume has shape {shape}")
-    width, height = int(shape[0]), int(shape[1])
-    _check_size(path, width, height, max_pixels)
-    frames = int(shape[2]) if len(shape) >= 3 else 1
-    return ProbeResult(width, height, f"NIfTI {img.get_data_dtype()}", "NIfTI", frames)
-
-
-def _load_nifti(path: Path) -> Any:
-    import nibabel
-    from nibabel.filebasedimages import ImageFileError
-
-    try:
-        return nibabel.load(path)
-    except ImageFileError as exc:
-        raise read_error(path, "not_an_image", str(exc)) from exc
-    except (EOFError, ValueError) as exc:
-        raise read_error(path, "truncated", str(exc)) from exc
 
 
 # ---------------------------------------------------------------- decode
@@ -299,15 +211,19 @@ def decode_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
     (512, 512, 3)
     """
     path = Path(path)
-    _check_file(path)
+    check_file(path)
     reader = formats.reader_for(path)
     if reader is None:
         raise read_error(path, "not_an_image", f"suffix {formats.image_suffix(path) or '(none)'} is not an image type")
     try:
         if reader == formats.PYDICOM:
-            return _decode_dicom(path, max_pixels)
+            from cnn_studio.data.medical import decode_dicom
+
+            return decode_dicom(path, max_pixels)
         if reader == formats.NIBABEL:
-            return _decode_nifti(path, max_pixels)
+            from cnn_studio.data.medical import decode_nifti
+
+            return decode_nifti(path, max_pixels)
         return _decode_pillow(path, max_pixels)
     except ImageReadError:
         raise
@@ -331,7 +247,7 @@ def _decode_pillow(path: Path, max_pixels: int) -> np.ndarray:
             return _decode_tiff(path, max_pixels)
         raise
     with img:
-        _check_size(path, *img.size, max_pixels)
+        check_size(path, *img.size, max_pixels)
         if _needs_tifffile(img):
             return _decode_tiff(path, max_pixels)
         try:
@@ -359,7 +275,7 @@ def _decode_tiff(path: Path, max_pixels: int) -> np.ndarray:
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
-            _check_size(path, int(page.imagewidth), int(page.imagelength), max_pixels)
+            check_size(path, int(page.imagewidth), int(page.imagelength), max_pixels)
             arr = page.asarray()
             if arr.ndim == 3 and page.planarconfig == tifffile.PLANARCONFIG.SEPARATE:
                 arr = np.moveaxis(arr, 0, -1)
@@ -368,131 +284,6 @@ def _decode_tiff(path: Path, max_pixels: int) -> np.ndarray:
     except ValueError as exc:
         raise read_error(path, "unsupported", str(exc)) from exc
     return array_to_rgb(arr)
-
-
-def _decode_dicom(path: Path, max_pixels: int) -> np.ndarray:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
-
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, EOFError) as exc:
-        raise read_error(path, "not_an_image", str(exc)) from exc
-    rows, cols = ds.get("Rows"), ds.get("Columns")
-    if not rows or not cols or "PixelData" not in ds:
-        raise read_error(path, "not_an_image", "the DICOM file holds no image")
-    _check_size(path, int(cols), int(rows), max_pixels)
-    try:
-        arr = ds.pixel_array
-    except (ValueError, RuntimeError, NotImplementedError) as exc:
-        msg = str(exc).lower()
-        reason = "truncated" if "length" in msg or "expected" in msg else "unsupported"
-        raise read_error(path, reason, str(exc)) from exc
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        arr = arr[frames // 2]
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    if not photometric.startswith("MONOCHROME"):
-        return array_to_rgb(arr)  # pydicom already returns RGB for YBR colour spaces
-    values = apply_modality_lut(arr, ds)
-    voi = _voi_range(ds)
-    if voi is not None:
-        lo, hi = voi
-        windowed = apply_voi_lut(values, ds, index=0).astype(np.float64)
-        out = np.clip((windowed - lo) / max(hi - lo, 1e-12), 0.0, 1.0) * 255.0
-        grey = np.round(out).astype(np.uint8)
-    else:
-        grey = percentile_window(values)
-    if photometric == "MONOCHROME1":
-        grey = 255 - grey
-    return grey_to_rgb(grey)
-
-
-def _voi_range(ds: Any) -> tuple[float, float] | None:
-    """Output range of pydicom's ``apply_voi_lut`` for ``ds``, or None when it has no VOI."""
-    if ds.get("VOILUTSequence"):
-        bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
-        return 0.0, float(2**bits - 1)
-    if "WindowCenter" not in ds or "WindowWidth" not in ds:
-        return None
-    bits = int(ds.get("BitsStored", 16))
-    if ds.get("ModalityLUTSequence"):
-        lo, hi = 0.0, float(2 ** int(ds.ModalityLUTSequence[0].LUTDescriptor[2]) - 1)
-    elif int(ds.get("PixelRepresentation", 0)) == 0:
-        lo, hi = 0.0, float(2**bits - 1)
-    else:
-        lo, hi = float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
-    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
-    if slope is not None and intercept is not None:
-        lo, hi = lo * float(slope) + float(intercept), hi * float(slope) + float(intercept)
-    return min(lo, hi), max(lo, hi)
-
-
-def _decode_nifti(path: Path, max_pixels: int) -> np.ndarray:
-    img = _load_nifti(path)
-    shape = img.shape
-    if len(shape) < 2:
-        raise read_error(path, "not_an_image", f"the volume has shape {shape}")
-    _check_size(path, int(shape[0]), int(shape[1]), max_pixels)
-    index: tuple[Any, ...] = (slice(None), slice(None))
-    if len(shape) >= 3:
-        index += (shape[2] // 2,) + (0,) * (len(shape) - 3)
-    try:
-        plane = np.asarray(img.dataobj[index], dtype=np.float64)
-    except (EOFError, ValueError, OSError) as exc:
-        raise read_error(path, "truncated", str(exc)) from exc
-    return grey_to_rgb(percentile_window(np.rot90(plane)))
-
-
-# ---------------------------------------------------------------- array policies
-
-
-def percentile_window(arr: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:
-    """Map any numeric array to ``uint8``: the ``low`` percentile → 0, the ``high`` percentile → 255.
-
-    NaN/inf become 0. A constant image becomes all zeros.
-
-    Examples
-    --------
-    >>> a = np.arange(0, 65536, 256, dtype=np.uint16).reshape(16, 16)
-    >>> w = percentile_window(a); (int(w.min()), int(w.max()))
-    (0, 255)
-    """
-    values = np.asarray(arr, dtype=np.float64)
-    finite = np.isfinite(values)
-    if not finite.any():
-        return np.zeros(values.shape, np.uint8)
-    lo, hi = np.percentile(values[finite], [low, high])
-    if hi <= lo:
-        lo, hi = values[finite].min(), values[finite].max()
-    if hi <= lo:
-        return np.zeros(values.shape, np.uint8)
-    out = np.clip((values - lo) / (hi - lo), 0.0, 1.0) * 255.0
-    out[~finite] = 0.0
-    return np.round(out).astype(np.uint8)
-
-
-def grey_to_rgb(grey: np.ndarray) -> np.ndarray:
-    """Repeat a 2-D ``uint8`` image into 3 identical channels."""
-    return np.repeat(grey[:, :, None], 3, axis=2)
-
-
-def array_to_rgb(arr: np.ndarray) -> np.ndarray:
-    """Any ``(H, W)`` / ``(H, W, C)`` array → ``uint8`` RGB (extra channels and alpha dropped,
-    non-uint8 data windowed by :func:`percentile_window`)."""
-    arr = np.asarray(arr)
-    while arr.ndim > 3:  # e.g. (1, H, W, C) or (Z, H, W): take the first plane
-        arr = arr[0]
-    if arr.ndim == 3 and arr.shape[-1] in (1, 2):
-        arr = arr[..., 0]
-    elif arr.ndim == 3:
-        arr = arr[..., :3]
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8) * 255
-    elif arr.dtype != np.uint8:
-        arr = percentile_window(arr)
-    return grey_to_rgb(arr) if arr.ndim == 2 else np.ascontiguousarray(arr)
 
 
 def decode_notes() -> tuple[str, ...]:

@@ -136,3 +136,18 @@ class Split:
             info=d.get("info", {}),
             **recs,
         )
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a file's header says: size, pixel mode, container format, frame count, group id.
+
+    ``group`` is the DICOM PatientID when the file has one (used for patient-grouped splits).
+    """
+
+    width: int
+    height: int
+    mode: str
+    fmt: str
+    frames: int = 1
+    group: str | None = None
