@@ -154,6 +154,14 @@ def test_run_robustness_writes_report_examples_and_plot(trained):
         assert ex["clean_pred"] == ex["true"] != ex["adv_pred"]
         assert (layout.root / ex["image"]).is_file()
 
+    # the model card of any later export carries the check
+    from cnn_studio.export.model_card import build_card
+    from cnn_studio.training.run_folder import open_run
+
+    card = build_card(open_run(layout.root), [], 32).to_markdown()
+    assert f"Robustness check on 12 images: clean accuracy {report.clean_accuracy:.4f}" in card
+    assert "- fgsm 0.1: accuracy" in card
+
 
 @pytest.mark.slow
 def test_cancelled_check_writes_no_report(trained, tmp_path):
