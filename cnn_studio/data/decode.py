@@ -108,7 +108,7 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS)
     except ImageReadError:
         raise
     except OSError as exc:
-        raise read_error(path, "unreadable", str(exc)) from exc
+        raise read_error(path, _os_error_reason(exc), str(exc)) from exc
 
 
 def _open_pillow(path: Path) -> Any:
@@ -230,7 +230,13 @@ def decode_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
     except MemoryError as exc:
         raise read_error(path, "too_large", "not enough memory to decode it") from exc
     except OSError as exc:
-        raise read_error(path, "unreadable", str(exc)) from exc
+        raise read_error(path, _os_error_reason(exc), str(exc)) from exc
+
+
+def _os_error_reason(exc: OSError) -> str:
+    """"truncated" for Pillow's and libjpeg's "file ends early" errors, else "unreadable"."""
+    msg = str(exc).lower()
+    return "truncated" if "truncat" in msg or "end of file" in msg or "premature end" in msg else "unreadable"
 
 
 _HIGH_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}

@@ -215,6 +215,7 @@ def test_broken_files_have_reasons(tmp_path):
     png = tmp_path / "good.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(png)
     (tmp_path / "cut.png").write_bytes(png.read_bytes()[:300])
+    (tmp_path / "cut_early.jpg").write_bytes(data[:300])  # cut inside the header tables
     (tmp_path / "fake.dcm").write_text("not dicom")
 
     assert _reason(tmp_path / "zero.png") == "empty"
@@ -226,6 +227,7 @@ def test_broken_files_have_reasons(tmp_path):
     assert _reason(tmp_path / "cut.jpg") == "truncated"
     assert _reason(tmp_path / "cut.png", probe) == "truncated"
     assert _reason(tmp_path / "cut.png") == "truncated"
+    assert _reason(tmp_path / "cut_early.jpg", probe) == "truncated"
     assert _reason(tmp_path / "fake.dcm", probe) == "not_an_image"
     assert _reason(tmp_path / "missing.png", probe) == "unreadable"
 

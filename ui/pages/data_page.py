@@ -10,12 +10,12 @@ from cnn_studio.ui.messages import (
     describe_error,
     describe_finding,
     severity_colour,
-    severity_icon,
     show_error,
 )
 from cnn_studio.ui.qmodels.class_table import THUMB, ClassTableModel
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.widgets.drop_zone import DropZone
+from cnn_studio.ui.widgets.findings_view import FindingsView
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
@@ -29,8 +29,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -183,9 +181,7 @@ class DataPage(QWidget):
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         hh.setSectionResizeMode(5, QHeaderView.ResizeMode.ResizeToContents)
 
-        self.findings_list = QListWidget()
-        self.findings_list.setWordWrap(True)
-        self.findings_list.setAlternatingRowColors(True)
+        self.findings_list = FindingsView()
 
         split_box = QGroupBox("How the images are divided")
         form = QFormLayout(split_box)
@@ -290,7 +286,8 @@ class DataPage(QWidget):
         self._index = result.index
         self.class_model.set_index(result.index, result.split)
         self.class_table.resizeColumnsToContents()
-        self._show_findings(result.findings)
+        self.findings_list.show_findings(result.findings, root=result.index.root, skipped=result.index.skipped,
+                                         notes=result.index.notes)
         from cnn_studio.data.checks import has_errors
 
         blocked = has_errors(result.findings)
@@ -302,7 +299,7 @@ class DataPage(QWidget):
             parts.append(f"{len(result.split.train):,} to train on, {len(result.split.val):,} to validate"
                          + (f", {len(result.split.test):,} to test" if result.split.test else ""))
         if n_skipped:
-            parts.append(f"{n_skipped:,} file(s) skipped (see below)")
+            parts.append(f"{n_skipped:,} file(s) skipped (listed on the right)")
         self.summary.setText(" · ".join(parts))
         if blocked:
             first = next(f for f in result.findings if f.severity == "error")
@@ -358,20 +355,6 @@ class DataPage(QWidget):
                             (f"<br>What to do: {escape(hint)}" if hint else ""))
         self.banner.setProperty("severity", severity)
         self.banner.setVisible(True)
-
-    def _show_findings(self, findings: list) -> None:
-        self.findings_list.clear()
-        if not findings:
-            item = QListWidgetItem(severity_icon("info", self), "No problems found.")
-            self.findings_list.addItem(item)
-        for f in findings:
-            msg = describe_finding(f)
-            text = f.message + (f"\n→ {f.hint}" if f.hint else "")
-            item = QListWidgetItem(severity_icon(f.severity, self), text)
-            item.setForeground(severity_colour(f.severity))
-            item.setToolTip(msg.text + (f"\n\n{msg.hint}" if msg.hint else ""))
-            item.setData(Qt.ItemDataRole.UserRole, f)
-            self.findings_list.addItem(item)
 
     def _load_thumbnails(self, index: DatasetIndex) -> None:
         groups: list[list[str]] = [[] for _ in index.class_names]
