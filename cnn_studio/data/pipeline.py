@@ -286,7 +286,7 @@ def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: 
 def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: int, *, resize: str = "stretch",
                  shuffle: bool = False, seed: int = 0, augment: Sequence[str] = (), cache: str = "memory",
                  cache_dir: str | Path | None = None, cache_name: str = "data", drop_remainder: bool = False,
-                 skips: SkipLog | None = None):
+                 skips: SkipLog | None = None, dtype: str = "float32"):
     """Build a batched dataset of ``(float32 [B,S,S,3] raw 0–255, int32 [B])`` from records.
 
     Parameters
@@ -301,6 +301,9 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         and is filled during the first complete pass; a pass that stops early (cancel) keeps no cache
         and the next pass decodes again. Disk cache names carry a fingerprint of the records.
     skips : a :class:`SkipLog` that collects dropped files (a new one if None).
+    dtype : "float32" (default), or "uint8" to hand a Keras model the cached bytes as they are: the
+        model casts its input itself (on the GPU, when there is one), so a quarter of the bytes leave
+        the pipeline. Augmentation works on floats, so with ``augment`` the batches are float32 anyway.
 
     Returns
     -------
@@ -312,6 +315,8 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
     """
     import tensorflow as tf
 
+    if dtype not in ("float32", "uint8"):
+        raise ConfigError(f"Pixel type: expected float32 or uint8, received {dtype!r}.")
     if resize not in RESIZE_POLICIES:
         raise ConfigError(f"Resize policy: expected one of {', '.join(RESIZE_POLICIES)}, received {resize!r}.")
     skips = skips if skips is not None else SkipLog()
@@ -336,11 +341,13 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         if shuffle:
             ds = ds.shuffle(max(len(records), 1), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    augmenter = None
     if augment:
         from cnn_studio.data.augment import build_augmenter
 
         augmenter = build_augmenter(augment, seed=seed)
+    if dtype == "float32" or augmenter is not None:
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
         if augmenter is not None:
             ds = ds.map(lambda x, y: (tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0), y),
                         num_parallel_calls=tf.data.AUTOTUNE)
@@ -349,10 +356,10 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
 
 def make_datasets(split: Split, image_size: int, batch_size: int, *, resize: str = "stretch",
                   augment: Sequence[str] = (), cache: str = "memory", cache_dir: str | Path | None = None,
-                  seed: int = 0) -> Datasets:
+                  seed: int = 0, dtype: str = "float32") -> Datasets:
     """Train (shuffled, augmented), val and test datasets of a :class:`Split` sharing one :class:`SkipLog`."""
     skips = SkipLog()
-    common = dict(resize=resize, cache=cache, cache_dir=cache_dir, skips=skips)
+    common = dict(resize=resize, cache=cache, cache_dir=cache_dir, skips=skips, dtype=dtype)
     train = make_dataset(split.train, image_size, batch_size, shuffle=True, seed=seed, augment=augment,
                          cache_name="train", **common)
     val = make_dataset(split.val, image_size, batch_size, cache_name="val", **common)

@@ -285,7 +285,8 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
                          detail=f"{len(split.train)} training and {len(split.val)} validation images"))
     cache_dir = layout.feature_cache / "images" if config.cache == "disk" else None
     data = make_datasets(split, size, config.batch_size, resize=config.resize, augment=config.augment,
-                         cache=config.cache, cache_dir=cache_dir, seed=config.seed)
+                         cache=config.cache, cache_dir=cache_dir, seed=config.seed,
+                         dtype="uint8")  # the model casts its raw-pixel input itself
 
     def one_hot(ds):
         return ds.map(lambda x, y: (x, tf.one_hot(y, n_classes)), num_parallel_calls=tf.data.AUTOTUNE)

@@ -238,3 +238,24 @@ def test_batches_stay_full_across_cache_blocks_and_decoder_kinds(tmp_path):
         assert sum(sizes) == len(recs) - 1, (batch_size, sizes)
         assert all(s == batch_size for s in sizes[:-1]), (batch_size, sizes)
         assert skips.paths == [str(bad)]
+
+
+def test_uint8_batches_for_a_model_hold_the_same_pixels(image_folder):
+    import keras
+
+    records = scan(image_folder(per_class=4)).records
+    xf, yf = _all(make_dataset(records, 32, 4))
+    xu, yu = _all(make_dataset(records, 32, 4, dtype="uint8"))
+    assert xu.dtype == np.uint8 and xf.dtype == np.float32
+    assert np.array_equal(xu.astype(np.float32), xf) and np.array_equal(yu, yf)
+    # a Keras model casts the bytes itself: same output as from floats
+    inp = keras.Input((32, 32, 3))
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inp))))
+    assert np.allclose(model(xu[:2]).numpy(), model(xf[:2]).numpy())
+    # augmentation works on floats, so it gives floats
+    xa, _ = _all(make_dataset(records, 32, 4, dtype="uint8", augment=("flip",)))
+    assert xa.dtype == np.float32
+    from cnn_studio.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        make_dataset(records, 32, 4, dtype="float16")
