@@ -197,8 +197,9 @@ def _died(code: int, log_path: Path, *, cancelled: bool) -> BaseException:
            139: "it crashed inside TensorFlow (segmentation fault)"}.get(code, f"it exited with code {code}")
     return errors.RunError(
         f"The training process stopped unexpectedly: {why}.",
-        "Whatever it had saved is kept: the best model so far stays in the run folder and Resume "
-        "continues from it. Try a smaller batch size or image size, or close other programs. "
+        "Whatever it had saved is kept: the best model so far stays in the run folder, and "
+        "\"Continue training\" on the Train step (or `cnn-studio resume RUN_DIR`) goes on from the last "
+        "saved epoch. Try a smaller batch size or image size, or close other programs. "
         f"TensorFlow's messages are in {log_path}." + (f"\nLast lines:\n{tail}" if tail else ""))
 
 

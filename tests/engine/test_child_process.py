@@ -64,7 +64,7 @@ def test_a_child_that_dies_says_so_and_what_to_do(tmp_path):
     with pytest.raises(RunError) as info:
         run_in_child("selftest", {"fail": "die"}, log_path=tmp_path / "dead.log")
     assert "stopped unexpectedly" in info.value.message and "code 9" in info.value.message
-    assert "Resume" in info.value.hint and str(tmp_path / "dead.log") in info.value.hint
+    assert "Continue training" in info.value.hint and str(tmp_path / "dead.log") in info.value.hint
 
 
 def test_unknown_job_is_refused():

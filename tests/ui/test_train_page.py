@@ -84,3 +84,37 @@ def qtbot_left():
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+@pytest.mark.slow
+def test_stopped_run_continues_where_it_stopped(qtbot, image_folder, tiny_config, tmp_path):
+    from cnn_studio.ui.pages.train_page import unfinished_run
+
+    total = 30
+    session = _session(image_folder, tiny_config.replace(epochs=total, batch_size=2), tmp_path)
+    page = TrainPage(session)
+    qtbot.addWidget(page)
+    assert not page.resume_button.isVisibleTo(page)
+    assert page.start()
+
+    def stop_after_two_epochs(e):
+        if isinstance(e, ev.EpochEnded) and e.epoch >= 1 and page.stop_button.isEnabled():
+            page.stop()
+
+    page.task.event.connect(stop_after_two_epochs)
+    with qtbot.waitSignal(page.training_finished, timeout=120000) as done:
+        pass
+    assert done.args == ["cancelled"]
+    left = unfinished_run(session.run_dir)
+    assert left is not None and 2 <= left[0] < total and left[1] == total
+    assert page.resume_button.isVisibleTo(page) and f"{left[0]} of {total}" in page.resume_button.text()
+
+    with qtbot.waitSignal(page.training_finished, timeout=180000) as done:
+        qtbot.mouseClick(page.resume_button, qtbot_left())
+        assert page.is_training and not page.resume_button.isVisibleTo(page)
+    assert done.args == ["completed"]
+    page.curves.refresh()
+    x, _ = page.curves.train_loss_curve.getData()
+    assert list(x) == [float(i) for i in range(1, total + 1)]  # the earlier epochs, then the continued ones
+    assert unfinished_run(session.run_dir) is None and not page.resume_button.isVisibleTo(page)
+    assert "Continuing the run" in page.log.toPlainText()

@@ -77,6 +77,58 @@ def _train(config, split, run_dir, *, sink, cancel):
     return train_result_from_json(result)
 
 
+def _resume(run_dir, *, sink, cancel):
+    """Worker-thread entry for "Continue training": :func:`cnn_studio.training.trainer.resume` in a child."""
+    from cnn_studio.child_process import in_process_requested, run_in_child, train_result_from_json
+
+    if in_process_requested():
+        from cnn_studio.training.trainer import resume
+
+        return resume(run_dir, sink=sink, cancel=cancel)
+    sink(ev.StageChanged("train", "Starting the training process", "(loading TensorFlow)"))
+    log = app_data_dir() / "logs" / f"train-{Path(run_dir).name}.log"
+    return train_result_from_json(run_in_child("resume", {"run_dir": str(run_dir)}, sink=sink, cancel=cancel,
+                                               log_path=log))
+
+
+def _history_rows(path: Path) -> list[dict[str, float]]:
+    """history.csv as numbers (read here: the trainer's reader lives in a module that imports Keras)."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return []
+    out = []
+    for row in rows:
+        try:
+            out.append({k: float(v) for k, v in row.items() if v not in ("", None)})
+        except ValueError:
+            continue
+    return out
+
+
+def unfinished_run(run_dir: Path | None) -> tuple[int, int] | None:
+    """``(epochs done, epochs planned)`` when ``run_dir`` is a run that stopped before its last epoch."""
+    if run_dir is None:
+        return None
+    from cnn_studio.fsutil import read_json
+    from cnn_studio.paths import RunLayout
+
+    layout = RunLayout(Path(run_dir))
+    try:
+        state = read_json(layout.state) if layout.state.exists() else None
+        config = read_json(layout.config) if layout.config.exists() else None
+    except (OSError, ValueError):
+        return None
+    if not state or not config or state.get("status") == "completed" or not layout.split.exists():
+        return None
+    total = int(config.get("epochs", 0)) + int(config.get("fine_tune_epochs", 0))
+    done = int(state.get("checkpoint_epoch", state.get("epochs_done", 0)))
+    return (done, total) if done < total else None
+
+
 class TrainPage(QWidget):
     """Start/Stop, live curves, progress with ETA and images/s, and a log.
 
@@ -120,6 +172,11 @@ class TrainPage(QWidget):
         self.stop_button.setToolTip("Stop after the current batch; the best model so far is kept.")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
+        self.resume_button = QPushButton("Continue training")
+        self.resume_button.setToolTip("This run stopped before its last epoch: continue it from the last saved "
+                                      "epoch, with the same settings and images.")
+        self.resume_button.setVisible(False)
+        self.resume_button.clicked.connect(self.resume)
         self.evaluate_button = QPushButton("Evaluate →")
         self.evaluate_button.setObjectName("primary")
         self.evaluate_button.setVisible(False)
@@ -127,6 +184,7 @@ class TrainPage(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.resume_button)
         buttons.addStretch(1)
         buttons.addWidget(self.evaluate_button)
 
@@ -162,7 +220,9 @@ class TrainPage(QWidget):
 
         for sig in (session.split_changed, session.config_changed, session.dataset_changed):
             sig.connect(self._update_plan)
+        session.run_changed.connect(self._update_resume)
         self._update_plan()
+        self._update_resume()
 
     # ---------------------------------------------------------------- state
     @property
@@ -222,14 +282,41 @@ class TrainPage(QWidget):
         self.evaluate_button.setVisible(False)
         self._set_status("Loading TensorFlow… (the first run takes a few seconds)")
         self._append(f"Run folder: {self._run_dir}")
-        self._task = start_task(_train, self.session.config, self.session.split, self._run_dir,
-                                on_event=self._on_train_event, on_returned=self._on_train_returned,
+        self._launch(_train, self.session.config, self.session.split, self._run_dir)
+        return True
+
+    def resume(self) -> bool:
+        """Continue the current run from its last saved epoch (after a Stop, a crash or a closed app)."""
+        run = self.session.run_dir
+        left = unfinished_run(run)
+        if self.is_training or left is None:
+            return False
+        self._run_dir = Path(run)
+        self._status_for_signal = "failed"
+        self.curves.clear()
+        self.curves.add_history(_history_rows(self._run_dir / "history.csv"))
+        self.log.clear()
+        self.progress.setRange(0, 0)
+        self.evaluate_button.setVisible(False)
+        self._set_status(f"Continuing from epoch {left[0]} of {left[1]}… (loading TensorFlow)")
+        self._append(f"Continuing the run in {self._run_dir} after epoch {left[0]} of {left[1]}.")
+        self._launch(_resume, self._run_dir)
+        return True
+
+    def _launch(self, fn, *args) -> None:
+        self._task = start_task(fn, *args, on_event=self._on_train_event, on_returned=self._on_train_returned,
                                 on_errored=self._on_train_errored, on_cancelled=self._on_train_cancelled,
                                 on_finished=self._on_train_finished)
         self.start_button.setEnabled(False)
+        self.resume_button.setVisible(False)
         self.stop_button.setEnabled(True)
         self.training_started.emit()
-        return True
+
+    def _update_resume(self) -> None:
+        left = None if self.is_training else unfinished_run(self.session.run_dir)
+        self.resume_button.setVisible(left is not None)
+        if left is not None:
+            self.resume_button.setText(f"Continue training ({left[0]} of {left[1]} epochs done)")
 
     def stop(self) -> None:
         """Ask the running training to stop after the current batch."""
@@ -313,6 +400,8 @@ class TrainPage(QWidget):
         self._status_for_signal = "cancelled"
 
     def _on_train_errored(self, exc: BaseException) -> None:
+        if self._run_dir is not None and any((self._run_dir / n).exists() for n in ("best.keras", "last.keras")):
+            self.session.set_run(self._run_dir)  # what it saved before failing stays usable (and resumable)
         msg = describe_error(exc)
         self._set_status(f"Training failed: {msg.text} {msg.hint}", "error")
         self._append(f"Error: {msg.text}")
@@ -323,6 +412,7 @@ class TrainPage(QWidget):
         self._task = None
         self.stop_button.setEnabled(False)
         self._update_plan()
+        self._update_resume()
         self.training_finished.emit(self._status_for_signal)
 
     # ---------------------------------------------------------------- display
