@@ -8,7 +8,9 @@ downloaded) and one batch size:
    same ``data.pipeline.make_datasets`` datasets, all layers trainable, for ``--epochs`` epochs:
    once through ``trainer.train`` (events, throttled batch events, cancel checks, CSV history,
    BackupAndRestore, two atomic ``.keras`` checkpoints per epoch) and once as a bare
-   ``model.fit(train, validation_data=val)``. Target: our images/s >= 0.95x plain.
+   ``model.fit(train, validation_data=val)`` on float32 batches (``make_datasets``' default; the
+   trainer feeds uint8 batches that its model casts, which is part of what is measured).
+   Target: our images/s >= 0.95x plain.
 2. **Frozen phase with vs without the feature cache.** A "head" phase (backbone frozen; pretrained
    weights are stood in for by a weights file of the random backbone, which costs the same) with
    ``feature_cache`` on and off. Target: epochs after the first >= 10x faster with the cache. The
