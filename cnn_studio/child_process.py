@@ -320,15 +320,18 @@ def child_main() -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # prints from libraries go to the log
     sys.stdout = sys.stderr
     lock = threading.Lock()
+    cancel = CancelToken()
 
     def send(obj: dict[str, Any] | str) -> None:
         text = obj if isinstance(obj, str) else json.dumps(obj, default=str)
         with lock:
-            protocol.write(text + "\n")
-            protocol.flush()
+            try:
+                protocol.write(text + "\n")
+                protocol.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                cancel.cancel()  # the parent is gone: stop at the next batch, keeping the checkpoints
 
     request = json.loads(sys.stdin.readline() or "{}")
-    cancel = CancelToken()
 
     def watch_stdin() -> None:
         for line in sys.stdin:

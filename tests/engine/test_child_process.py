@@ -70,3 +70,22 @@ def test_a_child_that_dies_says_so_and_what_to_do(tmp_path):
 def test_unknown_job_is_refused():
     with pytest.raises(ValueError):
         run_in_child("format_disk", {})
+
+
+def test_child_stops_by_itself_when_the_app_goes_away():
+    """The app quit (or crashed) mid-job: end of input cancels, the child stops early and exits 0."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "cnn_studio.child_process"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc.stdin.write(json.dumps({"job": "selftest", "payload": {"n": 400, "sleep": 0.05}}) + "\n")
+    proc.stdin.flush()
+    assert '"TaskProgress"' in proc.stdout.readline()
+    t0 = time.monotonic()
+    proc.stdin.close()
+    proc.stdout.close()
+    assert proc.wait(timeout=15) == 0
+    assert time.monotonic() - t0 < 10  # far less than the 20 s the job would take
