@@ -139,7 +139,7 @@ def resolve_weights(spec: BackboneSpec | str, weights: str, image_size: int | No
     path = Path(w).expanduser()
     if not path.is_file():
         raise WeightsUnavailable(f"The weights file {path} does not exist.",
-                                 "Choose the file again, or use weights: imagenet or none.")
+                                 "Choose the file again, or start from ImageNet weights or from none (train from scratch) instead.")
     if not path.name.endswith(WEIGHTS_SUFFIXES):
         raise WeightsUnavailable(
             f"{path.name} is not a Keras weights file: expected a name ending in {', '.join(WEIGHTS_SUFFIXES)}.",
@@ -192,7 +192,7 @@ def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | N
         f"The weights file {Path(path).name} does not fit {label}: expected {expected}, received {received}{detail}.",
         "Choose the no-top weights file made for this backbone"
         + (f" (e.g. {get(spec).weights_file_notop})" if spec is not None and get(spec).weights_file_notop else "")
-        + ", or use weights: imagenet or none.",
+        + ", or start from ImageNet weights or from none (train from scratch) instead.",
     ) from error
 
 
