@@ -33,3 +33,30 @@ def drop_files(widget, paths):
                        Qt.KeyboardModifier.NoModifier)
     widget.dropEvent(event)
     return event
+
+
+def tiny_run(tmp_path_factory):
+    """A real run folder: small_cnn trained 2 epochs on 2 × 10 generated images.
+
+    Built once per test session (kept under the session's base temp folder) and shared by the
+    Evaluate, Classify, Inspect and Export page tests.
+    """
+    from cnn_studio.data.index import scan
+    from cnn_studio.data.split import make_split
+    from cnn_studio.training.config import TrainConfig
+    from cnn_studio.training.trainer import train
+
+    base = tmp_path_factory.getbasetemp() / "ui_b_tiny"
+    run = base / "run"
+    if (run / "labels.txt").exists() and any(run.glob("*.keras")):
+        return run
+    root = base / "data"
+    for label, name in enumerate(("cat", "dog")):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(10):
+            make_class_image(label, 32, seed=i).save(root / name / f"{name}_{i}.png")
+    split = make_split(scan(root), val_fraction=0.3, seed=0)
+    cfg = TrainConfig(backbone="small_cnn", weights="none", image_size=32, batch_size=8, epochs=2,
+                      learning_rate=3e-3, seed=0)
+    train(cfg, split, run)
+    return run

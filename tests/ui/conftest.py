@@ -34,3 +34,21 @@ def studio_home(tmp_path, monkeypatch):
     home = tmp_path / "studio_home"
     monkeypatch.setenv("CNN_STUDIO_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A real run folder (small_cnn, 2 classes, 2 epochs), trained once per test session."""
+    from studio_testkit import tiny_run
+
+    return tiny_run(tmp_path_factory)
+
+
+@pytest.fixture
+def session(qtbot, trained_run):
+    """A StudioSession whose current run is :func:`trained_run`."""
+    from cnn_studio.ui.session import StudioSession
+
+    s = StudioSession()
+    s.set_run(trained_run)
+    return s

@@ -7,23 +7,14 @@ import csv
 import pytest
 from PySide6.QtCore import Qt
 from studio_testkit import drop_files, make_class_image
-from test_evaluate_page import tiny_run
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    return tiny_run(tmp_path_factory)
-
-
 @pytest.fixture
-def page(qtbot, trained_run):
+def page(qtbot, session):
     from cnn_studio.ui.pages.classify_page import ClassifyPage
-    from cnn_studio.ui.session import StudioSession
 
-    session = StudioSession()
-    session.set_run(trained_run)
     p = ClassifyPage(session)
     qtbot.addWidget(p)
     return p

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from test_evaluate_page import tiny_run
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def page(qtbot, tmp_path_factory):
+def page(qtbot, session):
     from cnn_studio.ui.pages.export_page import ExportPage
-    from cnn_studio.ui.session import StudioSession
 
-    session = StudioSession()
-    session.set_run(tiny_run(tmp_path_factory))
     p = ExportPage(session)
     qtbot.addWidget(p)
     return p

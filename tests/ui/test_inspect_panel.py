@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 from studio_testkit import make_class_image
-from test_evaluate_page import tiny_run
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
+    from studio_testkit import tiny_run
+
     from cnn_studio.predict import Classifier
 
     return Classifier.load(tiny_run(tmp_path_factory))
