@@ -427,6 +427,9 @@ class MainWindow(QMainWindow):
             return
         self.statusBar().showMessage("Stopping running tasks…")
         cancel_all_and_wait(30000)
+        for page in self.pages:
+            if hasattr(page, "shutdown"):
+                page.shutdown()  # e.g. the Classify step's model process
         self.settings.set_window_geometry(self.saveGeometry())
         self.settings.sync()
         event.accept()

@@ -17,7 +17,8 @@ def page(qtbot, session):
 
     p = ClassifyPage(session)
     qtbot.addWidget(p)
-    return p
+    yield p
+    p.shutdown()
 
 
 @pytest.fixture

@@ -10,11 +10,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
+    """The run's model in its own process, as the Classify step holds it."""
     from studio_testkit import tiny_run
 
-    from cnn_studio.predict import Classifier
+    from cnn_studio.model_server import open_model
 
-    return Classifier.load(tiny_run(tmp_path_factory))
+    model = open_model(tiny_run(tmp_path_factory))
+    yield model
+    model.close()
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def test_gradcam_bars_layers_and_feature_maps(qtbot, classifier, image):
 
     panel = InspectPanel()
     qtbot.addWidget(panel)
-    [prediction] = classifier.classify([image], top_k=3)
+    [prediction] = classifier.call("classify", [str(image)], 3)
     panel.inspect(classifier, str(image), prediction=prediction)
     _done(qtbot, panel)
     result = panel.result

@@ -7,10 +7,11 @@ re-blends the cached, downscaled heat maps.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from cnn_studio.ui.messages import show_error
-from cnn_studio.ui.pages.inspect_panel import InspectPanel, _shrink
+from cnn_studio.ui.pages.inspect_panel import InspectPanel
 from cnn_studio.ui.qmodels.prediction_table import PATH_ROLE, PredictionTableModel
 from cnn_studio.ui.qmodels.rows import sortable
 from cnn_studio.ui.widgets.drop_zone import DropZone, local_paths
@@ -41,38 +42,25 @@ INTRO = ("Drop pictures or a whole folder anywhere on this page (or use Add imag
          "part of the picture the network based its answer on, and click a picture to look closer.")
 
 
-def classify_paths(run_dir, classifier, paths, *, sink, cancel):
-    """Load the run's model once (when ``classifier`` is None), then classify ``paths``."""
-    from cnn_studio.predict import Classifier
+def classify_paths(run_dir, model, paths, *, sink, cancel):
+    """Load the run's model once (when ``model`` is None) in its own process, then classify ``paths``.
 
-    if classifier is None:
+    ``model`` is a :func:`cnn_studio.model_server.open_model` handle, kept by the page across drops.
+    """
+    from cnn_studio.model_server import open_model
+    from cnn_studio.paths import app_data_dir
+
+    if model is None:
         from cnn_studio import events as ev
 
         sink(ev.StageChanged(task="classify", stage="Loading the model"))
-        classifier = Classifier.load(run_dir)
-    return classifier, classifier.classify(paths, top_k=3, sink=sink, cancel=cancel)
+        model = open_model(run_dir, log_path=app_data_dir() / "logs" / f"model-{Path(run_dir).name}.log")
+    return model, model.call("classify", list(map(str, paths)), 3, sink=sink, cancel=cancel)
 
 
-def gradcam_heatmaps(classifier, paths, class_index: int | None = None, *, sink, cancel):
+def gradcam_heatmaps(model, paths, class_index: int | None = None, *, sink, cancel):
     """{path: (downscaled original, downscaled heat map)} for the predicted (or the given) class."""
-    from cnn_studio import events as ev
-    from cnn_studio.cancel import raise_if_cancelled
-    from cnn_studio.explain.gradcam import explain_file
-
-    out = {}
-    for i, p in enumerate(paths):
-        raise_if_cancelled(cancel)
-        try:
-            original, cam, _ = explain_file(classifier.model, p, classifier.image_size, classifier.resize,
-                                            class_index)
-        except Exception:  # noqa: BLE001 - an unreadable file simply gets no overlay
-            continue
-        from cnn_studio.explain.gradcam import heatmap_on_original
-
-        heat = heatmap_on_original(cam.heatmap, original.shape[:2], classifier.image_size, classifier.resize)
-        out[p] = (_shrink(original, 192), _shrink(heat, 192))
-        sink(ev.TaskProgress(task="Grad-CAM", done=i + 1, total=len(paths)))
-    return out
+    return model.call("heatmaps", list(map(str, paths)), class_index, sink=sink, cancel=cancel)
 
 
 def caption(prediction) -> tuple[str, str]:
@@ -252,8 +240,21 @@ class ClassifyPage(QWidget):
                 return
             self.status.setText(f"Saved {len(self.predictions)} results to {saved}")
 
+    def shutdown(self) -> None:
+        """Stop the model's process (the window is closing)."""
+        self._close_model(wait=True)
+
+    def _close_model(self, wait: bool = False) -> None:
+        model, self.classifier = self.classifier, None
+        if model is None:
+            return
+        if wait:
+            model.close()
+        else:  # closing waits for the child a little: not on the GUI thread
+            threading.Thread(target=model.close, name="close-model", daemon=True).start()
+
     def _on_session_run_changed(self) -> None:
-        self.classifier = None  # another model: load it on the next drop
+        self._close_model()  # another model: load it on the next drop
         self.clear()
 
     def _on_classified(self, result) -> None:

@@ -31,35 +31,9 @@ from PySide6.QtWidgets import (
 PREVIEW = 384
 
 
-def _shrink(arr: np.ndarray, side: int = PREVIEW) -> np.ndarray:
-    from PIL import Image
-
-    h, w = arr.shape[:2]
-    scale = side / max(h, w)
-    if scale >= 1:
-        return arr
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    if arr.ndim == 2:
-        return np.asarray(Image.fromarray((arr * 255).astype(np.uint8)).resize(size, Image.BILINEAR)) / 255.0
-    return np.asarray(Image.fromarray(arr).resize(size, Image.BILINEAR))
-
-
-def explain_image(classifier, path: str, class_index: int | None = None, *, sink, cancel) -> dict:
-    """Grad-CAM of ``path`` for the predicted (or chosen) class, plus the model's feature layers."""
-    from cnn_studio.data.decode import decode_file
-    from cnn_studio.data.pipeline import resize_image
-    from cnn_studio.explain.feature_maps import list_feature_layers
-    from cnn_studio.explain.gradcam import gradcam as run_gradcam
-    from cnn_studio.explain.gradcam import heatmap_on_original
-
-    original = decode_file(path)
-    model_input = np.round(np.clip(np.asarray(resize_image(original, classifier.image_size, classifier.resize)),
-                                   0, 255)).astype(np.float32)
-    cam = run_gradcam(classifier.model, model_input, class_index=class_index)
-    heat = heatmap_on_original(cam.heatmap, original.shape[:2], classifier.image_size, classifier.resize)
-    layers = list_feature_layers(classifier.model)
-    return {"path": path, "original": _shrink(original), "heat": _shrink(heat), "class_index": cam.class_index,
-            "class_prob": cam.class_prob, "layer": cam.layer_name, "layers": layers, "input": model_input}
+def explain_image(model, path: str, class_index: int | None = None, *, sink, cancel) -> dict:
+    """Grad-CAM of ``path`` and the model's layers (:func:`cnn_studio.explain.views.explain_image`)."""
+    return model.call("explain", str(path), class_index, sink=sink, cancel=cancel)
 
 
 KIND_WORDS = {
@@ -98,14 +72,9 @@ def describe_layer(info) -> str:
     return " ".join(text)
 
 
-def layer_maps(classifier, model_input: np.ndarray, layer: str, *, sink, cancel) -> tuple[np.ndarray, str]:
+def layer_maps(model, model_input: np.ndarray, layer: str, *, sink, cancel) -> tuple[np.ndarray, str]:
     """The first 16 feature maps of ``layer`` tiled into one picture, and a caption."""
-    from cnn_studio.explain.feature_maps import feature_maps, grid
-
-    fm = feature_maps(classifier.model, model_input, layer, max_channels=16)
-    h, w = fm.maps.shape[1:]
-    return grid(fm.maps, cols=4, cell=96), (f"{layer}: showing {len(fm.channels)} of {fm.total_channels} "
-                                             f"feature maps, each {h}x{w}. Bright = strong response.")
+    return model.call("layer_maps", model_input, layer, sink=sink, cancel=cancel)
 
 
 class InspectPanel(QWidget):

@@ -1,0 +1,93 @@
+"""What the app shows of one loaded model: heat maps for many files, one image explained, a layer's maps.
+
+Each function takes a :class:`~cnn_studio.predict.Classifier` and returns plain arrays and dataclasses
+(small enough to send between processes: pictures are downscaled to what a screen shows), so the
+same calls serve the GUI, a child process (:mod:`cnn_studio.model_server`) and scripts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnn_studio import events as ev
+from cnn_studio.cancel import raise_if_cancelled
+
+PREVIEW = 384
+"""Longest side of the pictures :func:`explain_image` returns."""
+
+THUMB = 192
+"""Longest side of the pictures :func:`heatmaps_for_files` returns."""
+
+
+def shrink(arr: np.ndarray, side: int = PREVIEW) -> np.ndarray:
+    """``arr`` (uint8 RGB, or a [0, 1] heat map) scaled down so its longest side is at most ``side``."""
+    from PIL import Image
+
+    h, w = arr.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return arr
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if arr.ndim == 2:
+        return np.asarray(Image.fromarray((arr * 255).astype(np.uint8)).resize(size, Image.BILINEAR)) / 255.0
+    return np.asarray(Image.fromarray(arr).resize(size, Image.BILINEAR))
+
+
+def heatmaps_for_files(classifier, paths, class_index: int | None = None, *, sink: ev.EventSink = ev.null_sink,
+                       cancel=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{path: (picture, heat map)}`` (both at most :data:`THUMB` px) for the predicted or the given class.
+
+    A file that cannot be read gets no entry (its prediction already says why).
+    """
+    from cnn_studio.explain.gradcam import explain_file, heatmap_on_original
+
+    out = {}
+    for i, p in enumerate(paths):
+        raise_if_cancelled(cancel)
+        try:
+            original, cam, _ = explain_file(classifier.model, p, classifier.image_size, classifier.resize,
+                                            class_index)
+        except Exception:  # noqa: BLE001 - an unreadable file simply gets no overlay
+            continue
+        heat = heatmap_on_original(cam.heatmap, original.shape[:2], classifier.image_size, classifier.resize)
+        out[str(p)] = (shrink(original, THUMB), shrink(heat, THUMB))
+        sink(ev.TaskProgress(task="Grad-CAM", done=i + 1, total=len(paths)))
+    return out
+
+
+def explain_image(classifier, path: str, class_index: int | None = None, *, sink: ev.EventSink = ev.null_sink,
+                  cancel=None) -> dict:
+    """Grad-CAM of ``path`` for the predicted (or chosen) class, plus the model's feature layers.
+
+    Returns ``{path, original, heat, class_index, class_prob, layer, layers, input}``: ``original``
+    and ``heat`` at most :data:`PREVIEW` px, ``layers`` a list of
+    :class:`~cnn_studio.explain.feature_maps.LayerInfo`, ``input`` the model-sized picture that
+    :func:`layer_maps` takes.
+    """
+    from cnn_studio.data.decode import decode_file
+    from cnn_studio.data.pipeline import resize_image
+    from cnn_studio.explain.feature_maps import list_feature_layers
+    from cnn_studio.explain.gradcam import gradcam as run_gradcam
+    from cnn_studio.explain.gradcam import heatmap_on_original
+
+    raise_if_cancelled(cancel)
+    original = decode_file(path)
+    model_input = np.round(np.clip(np.asarray(resize_image(original, classifier.image_size, classifier.resize)),
+                                   0, 255)).astype(np.float32)
+    cam = run_gradcam(classifier.model, model_input, class_index=class_index)
+    heat = heatmap_on_original(cam.heatmap, original.shape[:2], classifier.image_size, classifier.resize)
+    layers = list_feature_layers(classifier.model)
+    return {"path": path, "original": shrink(original), "heat": shrink(heat), "class_index": cam.class_index,
+            "class_prob": cam.class_prob, "layer": cam.layer_name, "layers": layers, "input": model_input}
+
+
+def layer_maps(classifier, model_input: np.ndarray, layer: str, *, sink: ev.EventSink = ev.null_sink,
+               cancel=None) -> tuple[np.ndarray, str]:
+    """The first 16 feature maps of ``layer`` tiled into one picture, and a caption."""
+    from cnn_studio.explain.feature_maps import feature_maps, grid
+
+    raise_if_cancelled(cancel)
+    fm = feature_maps(classifier.model, model_input, layer, max_channels=16)
+    h, w = fm.maps.shape[1:]
+    return grid(fm.maps, cols=4, cell=96), (f"{layer}: showing {len(fm.channels)} of {fm.total_channels} "
+                                             f"feature maps, each {h}x{w}. Bright = strong response.")
