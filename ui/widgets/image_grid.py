@@ -81,7 +81,7 @@ class ImageGrid(QListWidget):
 
     def add_image(self, path: str | Path, caption: str, tooltip: str = "",
                   pixmap: QPixmap | None = None) -> QListWidgetItem:
-        item = QListWidgetItem(QIcon(fit(pixmap, self.thumb_size) if pixmap else thumbnail(path, self.thumb_size)),
+        item = QListWidgetItem(QIcon(self._sharp(pixmap) if pixmap else self._sharp(path)),
                                caption)
         item.setData(PATH_ROLE, str(path))
         item.setToolTip(tooltip or str(path))
@@ -92,7 +92,15 @@ class ImageGrid(QListWidget):
     def set_pixmap(self, path: str, pixmap: QPixmap) -> None:
         """Replace the picture of the item showing ``path`` (e.g. with a Grad-CAM overlay)."""
         for item in self.items_for(path):
-            item.setIcon(QIcon(fit(pixmap, self.thumb_size)))
+            item.setIcon(QIcon(self._sharp(pixmap)))
+
+    def _sharp(self, source: QPixmap | str | Path) -> QPixmap:
+        """A thumbnail made at the screen's physical pixel size, so it stays sharp on HiDPI screens."""
+        ratio = max(1.0, float(self.devicePixelRatioF()))
+        side = round(self.thumb_size * ratio)
+        pix = fit(source, side) if isinstance(source, QPixmap) else thumbnail(source, side)
+        pix.setDevicePixelRatio(ratio)
+        return pix
 
     def items_for(self, path: str) -> list[QListWidgetItem]:
         return [self.item(i) for i in range(self.count()) if self.item(i).data(PATH_ROLE) == str(path)]
