@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -19,6 +20,11 @@ class StudioSettings:
     """
 
     def __init__(self, settings: QSettings | None = None) -> None:
+        if settings is None and os.environ.get("CNN_STUDIO_HOME"):
+            # a separate home (tests, screenshots, a second profile) keeps its settings there too
+            from cnn_studio.paths import app_data_dir
+
+            settings = QSettings(str(app_data_dir() / "settings.ini"), QSettings.Format.IniFormat)
         self._s = settings if settings is not None else QSettings()
 
     # ---------------------------------------------------------------- recent files

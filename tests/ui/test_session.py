@@ -46,3 +46,13 @@ def test_load_damaged_leaves_session_unchanged(tmp_path):
     with pytest.raises(ProjectError):
         s.load(bad)
     assert s.config.epochs == 7
+
+
+def test_settings_live_in_cnn_studio_home_when_set(studio_home):
+    from cnn_studio.ui.settings import StudioSettings
+
+    s = StudioSettings()
+    s.add_recent_dataset(studio_home)
+    s.sync()
+    assert (studio_home / "settings.ini").exists()
+    assert StudioSettings().recent_datasets() == [studio_home.resolve()]
