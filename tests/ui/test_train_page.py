@@ -70,7 +70,7 @@ def test_stop_cancels_training(qtbot, image_folder, tiny_config, tmp_path):
     with qtbot.waitSignal(page.training_finished, timeout=120000) as done:
         pass
     assert done.args == ["cancelled"] and returned == []
-    assert page.status.text().startswith("Stopped")
+    assert page.status.text().startswith("Stopped") and page.speed.text() == ""
     assert page.curves.n_epochs < 50
 
 

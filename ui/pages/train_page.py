@@ -389,6 +389,7 @@ class TrainPage(QWidget):
         self._status_for_signal = "completed"
 
     def _on_train_cancelled(self) -> None:
+        self.speed.setText("")  # no time left to estimate
         kept = self._run_dir is not None and (self._run_dir / "best.keras").exists()
         if kept:
             self._set_status(f"Stopped — the best model so far is kept in {self._run_dir}.", "warning")
