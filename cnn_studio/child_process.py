@@ -63,14 +63,58 @@ def event_from_json(obj: dict[str, Any]) -> object:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def _error_from_json(err: dict[str, Any], log_path: Path | None) -> BaseException:
+def error_to_dict(exc: BaseException) -> dict[str, str]:
+    """An exception as plain data: a StudioError's class, message and hint; anything else with its traceback."""
+    if isinstance(exc, errors.StudioError):
+        return {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+    return {"type": type(exc).__name__, "message": str(exc), "hint": "", "traceback": traceback.format_exc()}
+
+
+def error_from_dict(err: dict[str, Any], log_path: str | os.PathLike[str] | None,
+                    what: str = "The training process") -> BaseException:
+    """:func:`error_to_dict` back: the same StudioError, or a RunError saying it looks like a bug."""
     cls = getattr(errors, str(err.get("type")), None)
     if isinstance(cls, type) and issubclass(cls, errors.StudioError):
         return cls(err.get("message", ""), err.get("hint", ""))
     where = f" The details are in {log_path}." if log_path else ""
-    return errors.RunError(f"The training process failed: {err.get('type')}: {err.get('message')}",
+    return errors.RunError(f"{what} failed: {err.get('type')}: {err.get('message')}",
                            "This looks like a bug in CNN Studio or TensorFlow rather than a problem with "
                            f"your images; please report it with the log.{where}\n{err.get('traceback', '')}")
+
+
+def child_env() -> dict[str, str]:
+    """The environment a child starts with: this one, TensorFlow quieter, and never a window."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("QT_QPA_PLATFORM", None)
+    return env
+
+
+def log_file(prefix: str, log_path: str | os.PathLike[str] | None) -> Path:
+    """``log_path`` (its folder created), or a new temporary file named after ``prefix``."""
+    if log_path is None:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix=f"cnn-studio-{prefix}-", suffix=".log")
+        os.close(fd)
+        log_path = name
+    path = Path(log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def claim_stdout(mode: str = "w"):
+    """In a child: a private handle on the real stdout for the protocol; fd 1 and ``sys.stdout`` go to stderr.
+
+    Libraries that print (TensorFlow, Keras' progress bars) then end up in the log, never in the
+    protocol stream.
+    """
+    kwargs = {"encoding": "utf-8", "buffering": 1} if "b" not in mode else {}
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), mode, **kwargs)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return protocol
 
 
 # ---------------------------------------------------------------------------- parent side
@@ -102,22 +146,11 @@ def run_in_child(job: str, payload: dict[str, Any], *, sink: ev.EventSink = ev.n
     """
     if job not in JOBS:
         raise ValueError(f"Expected one of {sorted(JOBS)}, received {job!r}")
-    if log_path is None:
-        import tempfile
-
-        fd, name = tempfile.mkstemp(prefix=f"cnn-studio-{job}-", suffix=".log")
-        os.close(fd)
-        log_path = name
-    log_path = Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONUNBUFFERED"] = "1"
-    env.pop("QT_QPA_PLATFORM", None)  # the child never shows a window
+    log_path = log_file(job, log_path)
     with open(log_path, "w", encoding="utf-8", errors="replace") as log:
         proc = subprocess.Popen([python or sys.executable, "-m", "cnn_studio.child_process"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                                encoding="utf-8", bufsize=1, env=env)
+                                encoding="utf-8", bufsize=1, env=child_env())
         lines: queue.Queue[str | None] = queue.Queue()
 
         def read() -> None:
@@ -180,7 +213,7 @@ def _relay(proc: subprocess.Popen, lines: queue.Queue, sink, cancel: CancelToken
         return outcome["returned"]
     if "cancelled" in outcome:
         raise Cancelled()
-    raise _error_from_json(outcome["error"], log_path)
+    raise error_from_dict(outcome["error"], log_path)
 
 
 def _died(code: int, log_path: Path, *, cancelled: bool) -> BaseException:
@@ -248,8 +281,7 @@ def _job_export(payload: dict[str, Any], sink, cancel) -> list[dict[str, Any]]:
             out.append({"record": export_model(payload["run_dir"], fmt, payload["out_dir"], quantization=q,
                                                sink=sink, cancel=cancel).to_dict()})
         except errors.StudioError as exc:
-            out.append({"format": fmt, "error": {"type": type(exc).__name__, "message": exc.message,
-                                                 "hint": exc.hint}})
+            out.append({"format": fmt, "error": error_to_dict(exc)})
     return out
 
 
@@ -265,7 +297,7 @@ def export_results_from_json(items: list[dict[str, Any]]) -> list:
             d["notes"] = tuple(d.get("notes", ()))
             results.append(ExportRecord(**d))
         else:
-            results.append((item["format"], _error_from_json(item["error"], None)))
+            results.append((item["format"], error_from_dict(item["error"], None)))
     return results
 
 
@@ -316,9 +348,7 @@ def train_result_from_json(d: dict[str, Any]):
 
 def child_main() -> int:
     """The child's entry point (``python -m cnn_studio.child_process``)."""
-    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # prints from libraries go to the log
-    sys.stdout = sys.stderr
+    protocol = claim_stdout("w")
     lock = threading.Lock()
     cancel = CancelToken()
 
@@ -345,10 +375,9 @@ def child_main() -> int:
     except Cancelled:
         send({"cancelled": True})
     except errors.StudioError as exc:
-        send({"error": {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}})
+        send({"error": error_to_dict(exc)})
     except BaseException as exc:  # noqa: BLE001 - report every failure to the parent, then exit non-zero
-        send({"error": {"type": type(exc).__name__, "message": str(exc), "hint": "",
-                        "traceback": traceback.format_exc()}})
+        send({"error": error_to_dict(exc)})
         return 1
     else:
         send({"returned": result})

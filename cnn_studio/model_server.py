@@ -22,13 +22,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import traceback
 from pathlib import Path
 from typing import Any
 
 from cnn_studio import errors
 from cnn_studio import events as ev
 from cnn_studio.cancel import Cancelled, CancelToken
+from cnn_studio.child_process import child_env, claim_stdout, error_from_dict, error_to_dict, log_file
 
 
 def _classify(classifier, paths, top_k: int = 3, *, sink, cancel):
@@ -81,30 +81,12 @@ class _CallToken:
         self.cancel_id = self.current
 
 
-def _error_tuple(exc: BaseException) -> tuple[str, str, str, str]:
-    if isinstance(exc, errors.StudioError):
-        return type(exc).__name__, exc.message, exc.hint, ""
-    return type(exc).__name__, str(exc), "", traceback.format_exc()
-
-
-def _rebuild_error(err: tuple[str, str, str, str]) -> BaseException:
-    name, message, hint, tb = err
-    cls = getattr(errors, name, None)
-    if isinstance(cls, type) and issubclass(cls, errors.StudioError):
-        return cls(message, hint)
-    return errors.RunError(f"The model process failed: {name}: {message}",
-                           "This looks like a bug in CNN Studio or TensorFlow rather than a problem with your "
-                           f"pictures; please report it.\n{tb}")
-
-
 def _serve(run_dir: str) -> int:
     """The child: load the model once, then answer ``("call", id, method, args, kwargs)`` until None or EOF."""
     import pickle
     import queue
 
-    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # prints from libraries go to the log
-    sys.stdout = sys.stderr
+    protocol = claim_stdout("wb")
     requests = sys.stdin.buffer
     lock = threading.Lock()
     token = _CallToken()
@@ -141,7 +123,7 @@ def _serve(run_dir: str) -> int:
         methods = _methods()
         send(("result", 0, _info(classifier)))
     except BaseException as exc:  # noqa: BLE001 - the parent must hear why the model did not load
-        send(("error", 0, _error_tuple(exc)))
+        send(("error", 0, error_to_dict(exc)))
         return 1
     while True:
         msg = calls.get()
@@ -155,7 +137,7 @@ def _serve(run_dir: str) -> int:
         except Cancelled:
             send(("cancelled", call_id, None))
         except BaseException as exc:  # noqa: BLE001 - report, keep serving
-            send(("error", call_id, _error_tuple(exc)))
+            send(("error", call_id, error_to_dict(exc)))
         else:
             send(("result", call_id, result))
 
@@ -171,20 +153,13 @@ class ModelServer:
         import pickle
         import queue
         import subprocess
-        import tempfile
 
         self.run_dir = Path(run_dir)
-        if log_path is None:
-            fd, log_path = tempfile.mkstemp(prefix="cnn-studio-model-", suffix=".log")
-            os.close(fd)
-        self.log_path = str(log_path)
-        Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env.pop("QT_QPA_PLATFORM", None)
+        self.log_path = str(log_file("model", log_path))
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - open for the child's lifetime
         self._proc = subprocess.Popen([python or sys.executable, "-m", "cnn_studio.model_server", str(run_dir)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env)
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+                                      env=child_env())
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._next_id = 0
@@ -252,7 +227,7 @@ class ModelServer:
             elif kind == "cancelled":
                 raise Cancelled()
             else:
-                raise _rebuild_error(payload)
+                raise error_from_dict(payload, self.log_path, "The model process")
 
     def _died(self) -> errors.RunError:
         try:
