@@ -270,19 +270,13 @@ def _job_robustness(payload: dict[str, Any], sink, cancel) -> dict[str, Any]:
 
 def _job_export(payload: dict[str, Any], sink, cancel) -> list[dict[str, Any]]:
     """Export several formats in one process; a format that fails is reported and the others still run."""
-    from cnn_studio.export.writer import export_model
+    from cnn_studio.export.writer import export_all
 
-    out: list[dict[str, Any]] = []
-    for fmt in payload["formats"]:
-        if cancel.cancelled:
-            raise Cancelled()
-        q = payload.get("quantization", "float32") if fmt == "tflite" else "float32"
-        try:
-            out.append({"record": export_model(payload["run_dir"], fmt, payload["out_dir"], quantization=q,
-                                               sink=sink, cancel=cancel).to_dict()})
-        except errors.StudioError as exc:
-            out.append({"format": fmt, "error": error_to_dict(exc)})
-    return out
+    results = export_all(payload["run_dir"], payload["formats"], payload["out_dir"],
+                         quantization=payload.get("quantization", "float32"), sink=sink, cancel=cancel,
+                         keep_going=True)
+    return [{"format": r[0], "error": error_to_dict(r[1])} if isinstance(r, tuple) else {"record": r.to_dict()}
+            for r in results]
 
 
 def export_results_from_json(items: list[dict[str, Any]]) -> list:

@@ -145,12 +145,15 @@ def _flatten(inner: Path, outer: Path) -> None:
 
 def export_all(run_dir: str | os.PathLike[str], formats: Sequence[str], out_dir: str | os.PathLike[str], *,
                quantization: str = "float32", sample_paths: Sequence[str | os.PathLike[str]] | None = None,
-               sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> list[ExportRecord]:
+               sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None,
+               keep_going: bool = False) -> list:
     """Export several formats (the model is loaded once). ``formats`` may contain "all".
 
     The quantization applies to TFLite only; other formats are float32. Raises on the first failure;
-    exports finished before it are kept.
+    exports finished before it are kept. With ``keep_going`` a format that fails with a
+    StudioError is listed as ``(format, error)`` and the others still run (the app shows each).
     """
+    from cnn_studio.errors import StudioError
     from cnn_studio.training.run_folder import load_model, open_run
 
     keys = list(FORMATS) if "all" in formats else [get_format(f).key for f in formats]
@@ -159,6 +162,11 @@ def export_all(run_dir: str | os.PathLike[str], formats: Sequence[str], out_dir:
     for key in keys:
         raise_if_cancelled(cancel)
         q = quantization if FORMATS[key].quantizable else "float32"
-        records.append(export_model(run_dir, key, out_dir, quantization=q, sample_paths=sample_paths,
-                                    sink=sink, cancel=cancel, model=model))
+        try:
+            records.append(export_model(run_dir, key, out_dir, quantization=q, sample_paths=sample_paths,
+                                        sink=sink, cancel=cancel, model=model))
+        except StudioError as exc:
+            if not keep_going:
+                raise
+            records.append((key, exc))
     return records

@@ -36,14 +36,43 @@ class RunInfo:
 
     def history(self) -> list[dict[str, float]]:
         """Per-epoch metrics from history.csv (empty if none yet)."""
-        if not self.layout.history.exists():
-            return []
-        with open(self.layout.history, encoding="utf-8", newline="") as f:
+        return read_history(self.layout.history)
+
+
+def read_history(path: str | Path) -> list[dict[str, float]]:
+    """A history.csv as numbers, one dict per finished epoch (empty if there is none; an unreadable row is left out)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
             rows = list(csv.DictReader(f))
-        out = []
-        for row in rows:
+    except OSError:
+        return []
+    out = []
+    for row in rows:
+        try:
             out.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-        return out
+        except ValueError:
+            continue
+    return out
+
+
+def resume_point(run_dir: str | Path) -> tuple[int, int] | None:
+    """``(finished epochs to continue from, epochs planned)`` for a run that stopped early, else None.
+
+    None when the folder is not a run (no config.json/split.json) or the run finished all its
+    epochs. Continuing starts from the epochs last.keras holds (``state.json["checkpoint_epoch"]``),
+    from 0 when there is no last.keras.
+    """
+    layout = RunLayout(Path(run_dir))
+    if not layout.config.exists() or not layout.split.exists():
+        return None
+    config = TrainConfig.from_dict(read_json(layout.config))
+    state = read_json(layout.state) if layout.state.exists() else {}
+    total = config.epochs + config.fine_tune_epochs
+    done = int(state.get("epochs_done", 0))
+    if state.get("status") == "completed" or done >= total:
+        return None
+    checkpointed = int(state.get("checkpoint_epoch", done))  # finished epochs that last.keras holds
+    return (checkpointed if layout.last_model.exists() else 0), total
 
 
 def read_labels(path: str | Path) -> tuple[str, ...]:

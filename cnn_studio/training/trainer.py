@@ -47,7 +47,7 @@ from cnn_studio.errors import DatasetError, RunError, StudioError
 from cnn_studio.fsutil import read_json, write_json, write_text
 from cnn_studio.paths import RunLayout
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_folder import read_labels
+from cnn_studio.training.run_folder import read_labels, resume_point
 
 
 @dataclass
@@ -178,15 +178,12 @@ def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
                        "Give the folder that `cnn-studio train --out` created.")
     config = TrainConfig.from_dict(read_json(layout.config))
     split = Split.from_dict(read_json(layout.split))
-    state = read_json(layout.state) if layout.state.exists() else {}
-    total = config.epochs + config.fine_tune_epochs
-    done = int(state.get("epochs_done", 0))
-    checkpointed = int(state.get("checkpoint_epoch", done))  # finished epochs that last.keras holds
-    if state.get("status") == "completed" or done >= total:
+    point = resume_point(layout.root)
+    if point is None:
+        total = config.epochs + config.fine_tune_epochs
         raise RunError(f"The run in {layout.root} already completed all {total} epochs.",
                        "Evaluate or export it, or start a new run with more epochs.")
-    if not layout.last_model.exists():
-        checkpointed = 0  # nothing to continue from: start again in the same folder
+    checkpointed, _ = point  # 0 when there is no last.keras: start again in the same folder
     _set_state(layout, status="running", resumed=_now(), epochs_done=checkpointed)
     return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=checkpointed)
 

@@ -88,7 +88,7 @@ def qtbot_left():
 
 @pytest.mark.slow
 def test_stopped_run_continues_where_it_stopped(qtbot, image_folder, tiny_config, tmp_path):
-    from cnn_studio.ui.pages.train_page import unfinished_run
+    from cnn_studio.training.run_folder import resume_point
 
     total = 30
     session = _session(image_folder, tiny_config.replace(epochs=total, batch_size=2), tmp_path)
@@ -105,7 +105,7 @@ def test_stopped_run_continues_where_it_stopped(qtbot, image_folder, tiny_config
     with qtbot.waitSignal(page.training_finished, timeout=120000) as done:
         pass
     assert done.args == ["cancelled"]
-    left = unfinished_run(session.run_dir)
+    left = resume_point(session.run_dir)
     assert left is not None and 2 <= left[0] < total and left[1] == total
     assert page.resume_button.isVisibleTo(page) and f"{left[0]} of {total}" in page.resume_button.text()
 
@@ -116,5 +116,5 @@ def test_stopped_run_continues_where_it_stopped(qtbot, image_folder, tiny_config
     page.curves.refresh()
     x, _ = page.curves.train_loss_curve.getData()
     assert list(x) == [float(i) for i in range(1, total + 1)]  # the earlier epochs, then the continued ones
-    assert unfinished_run(session.run_dir) is None and not page.resume_button.isVisibleTo(page)
+    assert resume_point(session.run_dir) is None and not page.resume_button.isVisibleTo(page)
     assert "Continuing the run" in page.log.toPlainText()

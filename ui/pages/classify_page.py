@@ -48,13 +48,13 @@ def classify_paths(run_dir, model, paths, *, sink, cancel):
     ``model`` is a :func:`cnn_studio.model_server.open_model` handle, kept by the page across drops.
     """
     from cnn_studio.model_server import open_model
-    from cnn_studio.paths import app_data_dir
+    from cnn_studio.paths import job_log
 
     if model is None:
         from cnn_studio import events as ev
 
         sink(ev.StageChanged(task="classify", stage="Loading the model"))
-        model = open_model(run_dir, log_path=app_data_dir() / "logs" / f"model-{Path(run_dir).name}.log")
+        model = open_model(run_dir, log_path=job_log("model", run_dir))
     return model, model.call("classify", list(map(str, paths)), 3, sink=sink, cancel=cancel)
 
 

@@ -44,17 +44,12 @@ INTRO = ("Here the trained model is tested on images it never saw while learning
 # ---------------------------------------------------------------- engine calls run in tasks
 
 
-def _log_path(job: str, run_dir) -> Path:
-    from cnn_studio.paths import app_data_dir
-
-    return app_data_dir() / "logs" / f"{job}-{Path(run_dir).name}.log"
-
-
 def evaluate_or_load(run_dir, *, force: bool = False, sink, cancel):
     """metrics.json if present (and not ``force``), else a fresh evaluation (in a child process)."""
     from cnn_studio.child_process import in_process_requested, run_in_child
     from cnn_studio.errors import RunError
     from cnn_studio.evaluation import evaluate_run, load_metrics
+    from cnn_studio.paths import job_log
 
     if not force:
         metrics = load_metrics(run_dir)
@@ -63,7 +58,7 @@ def evaluate_or_load(run_dir, *, force: bool = False, sink, cancel):
     if in_process_requested():
         return evaluate_run(run_dir, sink=sink, cancel=cancel)
     run_in_child("evaluate", {"run_dir": str(run_dir)}, sink=sink, cancel=cancel,
-                 log_path=_log_path("evaluate", run_dir))
+                 log_path=job_log("evaluate", run_dir))
     metrics = load_metrics(run_dir)
     if metrics is None:
         raise RunError(f"The evaluation finished but wrote no metrics.json in {run_dir}.",
@@ -76,7 +71,7 @@ def robustness_or_load(run_dir, *, force: bool = False, sink, cancel):
     from cnn_studio.child_process import in_process_requested, run_in_child
     from cnn_studio.explain.robustness import run_robustness
     from cnn_studio.fsutil import read_json
-    from cnn_studio.paths import RunLayout
+    from cnn_studio.paths import RunLayout, job_log
 
     path = RunLayout(Path(run_dir)).robustness
     if not force and path.exists():
@@ -85,7 +80,7 @@ def robustness_or_load(run_dir, *, force: bool = False, sink, cancel):
         report = run_robustness(run_dir, sink=sink, cancel=cancel).to_dict()
     else:
         report = run_in_child("robustness", {"run_dir": str(run_dir)}, sink=sink, cancel=cancel,
-                              log_path=_log_path("robustness", run_dir))
+                              log_path=job_log("robustness", run_dir))
     for ex in report.get("examples", []):  # pictures are stored relative to the run folder
         if ex.get("image") and not Path(ex["image"]).is_absolute():
             ex["image"] = str(Path(run_dir) / ex["image"])

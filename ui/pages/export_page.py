@@ -53,27 +53,17 @@ QUANT_TEXT = {
 
 def export_formats(run_dir, formats: list[str], out_dir, quantization: str, *, sink, cancel):
     """Export every format in turn (in a child process); a failing format is reported and the others still run."""
-    from cnn_studio.cancel import raise_if_cancelled
     from cnn_studio.child_process import export_results_from_json, in_process_requested, run_in_child
-    from cnn_studio.errors import StudioError
-    from cnn_studio.export.writer import export_model
-    from cnn_studio.paths import app_data_dir
+    from cnn_studio.export.writer import export_all
+    from cnn_studio.paths import job_log
 
-    if not in_process_requested():
-        items = run_in_child("export", {"run_dir": str(run_dir), "formats": list(formats), "out_dir": str(out_dir),
-                                        "quantization": quantization}, sink=sink, cancel=cancel,
-                             log_path=app_data_dir() / "logs" / f"export-{Path(run_dir).name}.log")
-        return export_results_from_json(items)
-
-    results = []
-    for fmt in formats:
-        raise_if_cancelled(cancel)
-        try:
-            q = quantization if fmt == "tflite" else "float32"
-            results.append(export_model(run_dir, fmt, out_dir, quantization=q, sink=sink, cancel=cancel))
-        except StudioError as exc:
-            results.append((fmt, exc))
-    return results
+    if in_process_requested():
+        return export_all(run_dir, formats, out_dir, quantization=quantization, sink=sink, cancel=cancel,
+                          keep_going=True)
+    items = run_in_child("export", {"run_dir": str(run_dir), "formats": list(formats), "out_dir": str(out_dir),
+                                    "quantization": quantization}, sink=sink, cancel=cancel,
+                         log_path=job_log("export", run_dir))
+    return export_results_from_json(items)
 
 
 class ExportPage(QWidget):

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from cnn_studio import events as ev
 from cnn_studio.errors import StudioError
 from cnn_studio.paths import app_data_dir
+from cnn_studio.training.run_folder import read_history, resume_point
 
 LOG_LINES = 2000
 
@@ -62,71 +63,36 @@ def _train(config, split, run_dir, *, sink, cancel):
     few hundred milliseconds at a time; in a child the worker thread only relays events. A crash or
     an out-of-memory kill of the child leaves the app running and the run's checkpoints on disk.
     """
-    from cnn_studio.child_process import in_process_requested, run_in_child, train_result_from_json
-
-    if in_process_requested():
-        sink(ev.StageChanged("train", "Loading TensorFlow"))
+    def here():
         from cnn_studio.training.trainer import train
 
         return train(config, split, run_dir, sink=sink, cancel=cancel)
 
-    sink(ev.StageChanged("train", "Starting the training process", "(loading TensorFlow)"))
-    log = app_data_dir() / "logs" / f"train-{Path(run_dir).name}.log"
-    result = run_in_child("train", {"config": config.to_dict(), "split": split.to_dict(), "run_dir": str(run_dir)},
-                          sink=sink, cancel=cancel, log_path=log)
-    return train_result_from_json(result)
+    return _train_job("train", {"config": config.to_dict(), "split": split.to_dict(), "run_dir": str(run_dir)},
+                      run_dir, here, sink=sink, cancel=cancel)
 
 
 def _resume(run_dir, *, sink, cancel):
     """Worker-thread entry for "Continue training": :func:`cnn_studio.training.trainer.resume` in a child."""
-    from cnn_studio.child_process import in_process_requested, run_in_child, train_result_from_json
-
-    if in_process_requested():
+    def here():
         from cnn_studio.training.trainer import resume
 
         return resume(run_dir, sink=sink, cancel=cancel)
+
+    return _train_job("resume", {"run_dir": str(run_dir)}, run_dir, here, sink=sink, cancel=cancel)
+
+
+def _train_job(job: str, payload: dict, run_dir, here, *, sink, cancel):
+    """Run the ``train``/``resume`` job in a child, or ``here()`` in this process when asked to."""
+    from cnn_studio.child_process import in_process_requested, run_in_child, train_result_from_json
+    from cnn_studio.paths import job_log
+
+    if in_process_requested():
+        sink(ev.StageChanged("train", "Loading TensorFlow"))
+        return here()
     sink(ev.StageChanged("train", "Starting the training process", "(loading TensorFlow)"))
-    log = app_data_dir() / "logs" / f"train-{Path(run_dir).name}.log"
-    return train_result_from_json(run_in_child("resume", {"run_dir": str(run_dir)}, sink=sink, cancel=cancel,
-                                               log_path=log))
-
-
-def _history_rows(path: Path) -> list[dict[str, float]]:
-    """history.csv as numbers (read here: the trainer's reader lives in a module that imports Keras)."""
-    import csv
-
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError:
-        return []
-    out = []
-    for row in rows:
-        try:
-            out.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-        except ValueError:
-            continue
-    return out
-
-
-def unfinished_run(run_dir: Path | None) -> tuple[int, int] | None:
-    """``(epochs done, epochs planned)`` when ``run_dir`` is a run that stopped before its last epoch."""
-    if run_dir is None:
-        return None
-    from cnn_studio.fsutil import read_json
-    from cnn_studio.paths import RunLayout
-
-    layout = RunLayout(Path(run_dir))
-    try:
-        state = read_json(layout.state) if layout.state.exists() else None
-        config = read_json(layout.config) if layout.config.exists() else None
-    except (OSError, ValueError):
-        return None
-    if not state or not config or state.get("status") == "completed" or not layout.split.exists():
-        return None
-    total = int(config.get("epochs", 0)) + int(config.get("fine_tune_epochs", 0))
-    done = int(state.get("checkpoint_epoch", state.get("epochs_done", 0)))
-    return (done, total) if done < total else None
+    return train_result_from_json(run_in_child(job, payload, sink=sink, cancel=cancel,
+                                               log_path=job_log("train", run_dir)))
 
 
 class TrainPage(QWidget):
@@ -288,13 +254,13 @@ class TrainPage(QWidget):
     def resume(self) -> bool:
         """Continue the current run from its last saved epoch (after a Stop, a crash or a closed app)."""
         run = self.session.run_dir
-        left = unfinished_run(run)
+        left = None if run is None else resume_point(run)
         if self.is_training or left is None:
             return False
         self._run_dir = Path(run)
         self._status_for_signal = "failed"
         self.curves.clear()
-        self.curves.add_history(_history_rows(self._run_dir / "history.csv"))
+        self.curves.add_history(read_history(self._run_dir / "history.csv"))
         self.log.clear()
         self.progress.setRange(0, 0)
         self.evaluate_button.setVisible(False)
@@ -313,7 +279,8 @@ class TrainPage(QWidget):
         self.training_started.emit()
 
     def _update_resume(self) -> None:
-        left = None if self.is_training else unfinished_run(self.session.run_dir)
+        run = self.session.run_dir
+        left = None if self.is_training or run is None else resume_point(run)
         self.resume_button.setVisible(left is not None)
         if left is not None:
             self.resume_button.setText(f"Continue training ({left[0]} of {left[1]} epochs done)")
