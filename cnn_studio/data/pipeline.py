@@ -319,24 +319,22 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         raise ConfigError(f"Pixel type: expected float32 or uint8, received {dtype!r}.")
     if resize not in RESIZE_POLICIES:
         raise ConfigError(f"Resize policy: expected one of {', '.join(RESIZE_POLICIES)}, received {resize!r}.")
+    if cache not in ("memory", "disk", "none"):
+        raise ConfigError(f"Cache: expected memory, disk or none, received {cache!r}.")
+    if cache == "disk" and cache_dir is None:
+        raise ConfigError("cache='disk' needs a cache folder.", "Pass cache_dir, or use cache='memory'.")
     skips = skips if skips is not None else SkipLog()
     records = list(records)
     ds, mixed = _decoded(records, image_size, resize, skips)
     if ds is None:
         ds = tf.data.Dataset.from_tensor_slices(
             (np.zeros((0, image_size, image_size, 3), np.uint8), np.zeros((0,), np.int32))).batch(CACHE_BATCH)
-    if cache not in ("memory", "disk", "none"):
-        raise ConfigError(f"Cache: expected memory, disk or none, received {cache!r}.")
-    if cache == "disk" and cache_dir is None:
-        raise ConfigError("cache='disk' needs a cache folder.", "Pass cache_dir, or use cache='memory'.")
     # The cache holds the blocks of up to CACHE_BATCH images that _decoded yields.
     if cache == "memory":
         ds = ds.cache()
     elif cache == "disk":
         ds = ds.cache(_disk_cache_prefix(records, image_size, resize, cache_dir, cache_name))
-    if not shuffle and not drop_remainder and batch_size == CACHE_BATCH and not mixed:
-        pass  # the blocks are already the batches
-    else:
+    if shuffle or drop_remainder or batch_size != CACHE_BATCH or mixed:  # else the blocks are the batches
         ds = ds.unbatch()
         if shuffle:
             ds = ds.shuffle(max(len(records), 1), seed=seed, reshuffle_each_iteration=True)
