@@ -76,6 +76,12 @@ class EngineTask(WorkerBase):
         return self.token.cancelled
 
     @property
+    def is_live(self) -> bool:
+        """True from ``start_task`` until ``finished`` has been delivered (slots may still be pending after is_done)."""
+        with _LOCK:
+            return self in _LIVE
+
+    @property
     def is_done(self) -> bool:
         """True once the worker thread has left ``run`` (signals may still be in the queue)."""
         return self._done.is_set()

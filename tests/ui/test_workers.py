@@ -103,3 +103,11 @@ def test_errors_are_described(exc):
     msg = describe_error(exc)
     assert msg.title in ("Out of memory", "Unexpected error")
     assert msg.hint
+
+
+def test_is_live_until_finished_is_delivered(qtbot):
+    task = start_task(count_files, 2)
+    assert task.is_live
+    with qtbot.waitSignal(task.finished, timeout=5000):
+        pass
+    assert not task.is_live and task.is_done

@@ -18,7 +18,7 @@ from cnn_studio.ui.widgets.drop_zone import DropZone, local_paths
 from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
-from cnn_studio.ui.workers import live_tasks, start_task
+from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -186,7 +186,7 @@ class ClassifyPage(QWidget):
         self.clear_button.setEnabled(bool(self.predictions))
 
     def busy(self) -> bool:
-        return self._task is not None and self._task in live_tasks()  # until `finished` is delivered
+        return self._task is not None and self._task.is_live
 
     def add_paths(self, paths) -> None:
         """Classify files and/or folders (queued while another batch is running)."""

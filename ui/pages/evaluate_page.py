@@ -18,7 +18,7 @@ from cnn_studio.ui.widgets.confusion_matrix import ConfusionMatrix, legend_html
 from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
-from cnn_studio.ui.workers import live_tasks, start_task
+from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -313,7 +313,7 @@ class EvaluatePage(QWidget):
         self.robust_button.setEnabled(on)
 
     def _busy(self) -> bool:
-        return self._task is not None and self._task in live_tasks()  # until `finished` is delivered
+        return self._task is not None and self._task.is_live
 
     def evaluate(self, force: bool = False):
         run = self.session.run_dir

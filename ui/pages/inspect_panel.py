@@ -13,7 +13,7 @@ from cnn_studio.ui.messages import show_error
 from cnn_studio.ui.widgets.heatmap_view import HeatmapView
 from cnn_studio.ui.widgets.image_grid import array_to_pixmap
 from cnn_studio.ui.widgets.probability_bars import ProbabilityBars
-from cnn_studio.ui.workers import live_tasks, start_task
+from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -131,7 +131,7 @@ class InspectPanel(QWidget):
         outer.addWidget(scroll)
 
     def busy(self) -> bool:
-        return self._task is not None and self._task in live_tasks()  # until `finished` is delivered
+        return self._task is not None and self._task.is_live
 
     def inspect(self, classifier, path: str, class_index: int | None = None, prediction=None):
         """Explain ``path`` with ``classifier`` (a :class:`cnn_studio.predict.Classifier`).
