@@ -30,7 +30,7 @@ def main() -> int:
     from cnn_studio.ui.app import create_app
     from cnn_studio.ui.pages.classify_page import ClassifyPage
     from cnn_studio.ui.session import StudioSession
-    from PySide6.QtCore import QTimer
+    from heartbeat import HEADER, Heartbeat, stats
 
     from cnn_studio.child_process import IN_PROCESS_ENV, run_in_child
     from cnn_studio.data.index import scan
@@ -57,39 +57,27 @@ def main() -> int:
         session.set_run(run)
         page = ClassifyPage(session)
         page.show()
-        gaps: list[float] = []
-        last = [time.perf_counter()]
-
-        def beat() -> None:
-            now = time.perf_counter()
-            gaps.append((now - last[0]) * 1000)
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(10)
-        timer.timeout.connect(beat)
+        heartbeat = Heartbeat(10)
         t0 = time.perf_counter()
-        last[0] = t0
-        timer.start()
+        heartbeat.start()
         page.add_paths(pictures)
         page.heat_toggle.setChecked(True)
         while page.busy() or len(page.heatmaps) < len(pictures):
             app.processEvents()
             time.sleep(0.002)
-        timer.stop()
+        heartbeat.stop()
         seconds = time.perf_counter() - t0
         page.shutdown()
         page.deleteLater()
-        return seconds, np.asarray(gaps)
+        return seconds, heartbeat.every_gap()
 
     # the server first: in-process then pays TensorFlow's import and the model's loading in this
     # process, as an app's first drop does
     results = {mode: measure(mode == "in-process") for mode in ("server", "in-process")}
     print(f"classify {len(pictures)} sample pictures + their Grad-CAM maps; heartbeat every 10 ms")
-    print(f"{'model runs':<12} {'beats':>6} {'median ms':>10} {'p99 ms':>8} {'max ms':>8} {'seconds':>8}")
-    for mode, (seconds, a) in results.items():
-        print(f"{mode:<12} {len(a):>6} {np.median(a):>10.1f} {np.percentile(a, 99):>8.1f} {a.max():>8.1f} "
-              f"{seconds:>8.1f}")
+    print(f"{'model runs':<12} {HEADER} {'seconds':>8}")
+    for mode, (seconds, gaps) in results.items():
+        print(f"{mode:<12} {stats(gaps)} {seconds:>8.1f}")
     base, ours = results["in-process"][1].max(), results["server"][1].max()
     print(f"max gap: model process {ours:.1f} ms vs in-process {base:.1f} ms; target < 100 ms")
     return 0 if ours < 100 else 1

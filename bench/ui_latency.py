@@ -26,11 +26,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated: in-process (TensorFlow in the app's process) and/or child")
     args = parser.parse_args(argv)
 
-    import numpy as np
     from cnn_studio.ui import messages
     from cnn_studio.ui.app import create_app, create_window
     from cnn_studio.ui.workers import cancel_all_and_wait
-    from PySide6.QtCore import QEventLoop, QTimer
+    from heartbeat import HEADER, Heartbeat, stats
+    from PySide6.QtCore import QEventLoop
 
     messages.BLOCKING = False
     app = create_app([])
@@ -46,55 +46,41 @@ def main(argv: list[str] | None = None) -> int:
     from cnn_studio import events as ev
     from cnn_studio.child_process import IN_PROCESS_ENV
 
-    def measure(in_process: bool) -> tuple[float, dict[str, list[float]]]:
+    def measure(in_process: bool) -> tuple[float, Heartbeat]:
         """Train once (in the app's process or in a child) and record heartbeat gaps per phase."""
         if in_process:
             os.environ[IN_PROCESS_ENV] = "1"
         else:
             os.environ.pop(IN_PROCESS_ENV, None)
-        phases: dict[str, list[float]] = {"before first epoch": [], "training": []}
-        last = [time.perf_counter()]
-        state = {"phase": "before first epoch"}
-
-        def beat() -> None:
-            now = time.perf_counter()
-            phases[state["phase"]].append((now - last[0]) * 1000)
-            last[0] = now
-
-        heartbeat = QTimer()
-        heartbeat.setInterval(10)
-        heartbeat.timeout.connect(beat)
+        heartbeat = Heartbeat(10, phase="before first epoch")
         done = QEventLoop()
         window.train_page.training_finished.connect(done.quit)
         t0 = time.perf_counter()
-        last[0] = t0
         heartbeat.start()
         window.start_training()
         window.train_page.task.event.connect(
-            lambda e: state.__setitem__("phase", "training") if isinstance(e, ev.EpochStarted) else None)
+            lambda e: setattr(heartbeat, "phase", "training") if isinstance(e, ev.EpochStarted) else None)
         done.exec()
         heartbeat.stop()
         window.train_page.training_finished.disconnect(done.quit)
         cancel_all_and_wait(10000)
-        return time.perf_counter() - t0, phases
+        return time.perf_counter() - t0, heartbeat
 
     results = {}
     for mode in args.modes.split(","):
         results[mode] = measure(mode == "in-process")
     print(f"small_cnn on the sample, {args.epochs} epoch(s) at {args.image_size} px; heartbeat every 10 ms")
-    print(f"{'training runs':<14} {'phase':<20} {'beats':>6} {'median ms':>10} {'p99 ms':>8} {'max ms':>8} {'seconds':>8}")
+    print(f"{'training runs':<14} {'phase':<20} {HEADER} {'seconds':>8}")
     worst_child = float("nan")
-    for mode, (seconds, phases) in results.items():
-        every = [g for v in phases.values() for g in v]
-        for name, values in (*phases.items(), ("all", every)):
-            if values:
-                a = np.asarray(values)
-                print(f"{mode:<14} {name:<20} {len(a):>6} {np.median(a):>10.1f} {np.percentile(a, 99):>8.1f} "
-                      f"{a.max():>8.1f} {f'{seconds:.1f}' if name == 'all' else '':>8}")
+    for mode, (seconds, heartbeat) in results.items():
+        every = heartbeat.every_gap()
+        for name, values in (*heartbeat.gaps.items(), ("all", every)):
+            if len(values):
+                print(f"{mode:<14} {name:<20} {stats(values)} {f'{seconds:.1f}' if name == 'all' else '':>8}")
         if mode == "child":
-            worst_child = max(every) if every else float("nan")
+            worst_child = every.max() if len(every) else float("nan")
     if "child" in results and "in-process" in results:
-        a = max(g for v in results["in-process"][1].values() for g in v)
+        a = results["in-process"][1].every_gap().max()
         print(f"max gap: child process {worst_child:.1f} ms vs in-process {a:.1f} ms "
               f"({a / max(worst_child, 1e-9):.1f}x smaller); target < 100 ms")
     window.session.dirty = False
