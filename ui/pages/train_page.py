@@ -240,15 +240,9 @@ class TrainPage(QWidget):
             self.status.setText(why)
             return False
         self._run_dir = new_run_dir(self.session)
-        self._status_for_signal = "failed"
-        self.curves.clear()
-        self.log.clear()
-        self.progress.setRange(0, 0)
-        self.speed.setText("")
-        self.evaluate_button.setVisible(False)
-        self._set_status("Loading TensorFlow… (the first run takes a few seconds)")
-        self._append(f"Run folder: {self._run_dir}")
-        self._launch(_train, self.session.config, self.session.split, self._run_dir)
+        self._launch(_train, self.session.config, self.session.split, self._run_dir,
+                     status="Loading TensorFlow… (the first run takes a few seconds)",
+                     note=f"Run folder: {self._run_dir}")
         return True
 
     def resume(self) -> bool:
@@ -258,18 +252,23 @@ class TrainPage(QWidget):
         if self.is_training or left is None:
             return False
         self._run_dir = Path(run)
-        self._status_for_signal = "failed"
-        self.curves.clear()
-        self.curves.add_history(read_history(self._run_dir / "history.csv"))
-        self.log.clear()
-        self.progress.setRange(0, 0)
-        self.evaluate_button.setVisible(False)
-        self._set_status(f"Continuing from epoch {left[0]} of {left[1]}… (loading TensorFlow)")
-        self._append(f"Continuing the run in {self._run_dir} after epoch {left[0]} of {left[1]}.")
-        self._launch(_resume, self._run_dir)
+        self._launch(_resume, self._run_dir, history=read_history(self._run_dir / "history.csv"),
+                     status=f"Continuing from epoch {left[0]} of {left[1]}… (loading TensorFlow)",
+                     note=f"Continuing the run in {self._run_dir} after epoch {left[0]} of {left[1]}.")
         return True
 
-    def _launch(self, fn, *args) -> None:
+    def _launch(self, fn, *args, status: str, note: str, history: list | None = None) -> None:
+        """Reset the display for a new or continued run (its earlier epochs from ``history``), then start ``fn``."""
+        self._status_for_signal = "failed"
+        self.curves.clear()
+        if history:
+            self.curves.add_history(history)
+        self.log.clear()
+        self.progress.setRange(0, 0)
+        self.speed.setText("")
+        self.evaluate_button.setVisible(False)
+        self._set_status(status)
+        self._append(note)
         self._task = start_task(fn, *args, on_event=self._on_train_event, on_returned=self._on_train_returned,
                                 on_errored=self._on_train_errored, on_cancelled=self._on_train_cancelled,
                                 on_finished=self._on_train_finished)
