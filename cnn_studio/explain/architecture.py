@@ -215,12 +215,19 @@ def architecture_table(model) -> ArchitectureTable:
                              trainable=trainable, non_trainable=non_trainable)
 
 
+def shape_text(shape, sep: str = "x", empty: str = "") -> str:
+    """A layer's output shape without the batch axis, ``sep`` between: (None, 32, 32, 16) → "32x32x16".
+
+    A layer with several outputs shows its first; a shape with nothing past the batch axis gives ``empty``.
+    """
+    shape = tuple(shape or ())
+    if shape and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return sep.join("?" if d is None else str(d) for d in shape[1:]) or empty
+
+
 def format_architecture(table: ArchitectureTable) -> str:
     """The table as aligned plain text, totals last (what ``cnn-studio explain --architecture`` prints)."""
-
-    def shape_text(shape: tuple) -> str:
-        return "x".join("?" if d is None else str(d) for d in shape[1:]) if shape else ""
-
     header = ("layer", "type", "output", "params", "trains", "note")
     body = [(r.name, r.type, shape_text(r.output_shape), f"{r.params:,}", "yes" if r.trainable else "no", r.note)
             for r in table.rows]

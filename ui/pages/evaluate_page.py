@@ -116,12 +116,10 @@ def tile_filters(filters: np.ndarray, scale: int = 14, cols: int = 8) -> np.ndar
 
 
 def shape_text(shape) -> str:
-    """A layer's output shape without the batch axis: (None, 32, 32, 16) → "32 × 32 × 16"."""
-    shape = tuple(shape or ())
-    if shape and isinstance(shape[0], (tuple, list)):  # a layer with several outputs: the first
-        shape = tuple(shape[0])
-    dims = shape[1:]
-    return " × ".join("?" if d is None else str(d) for d in dims) or "–"
+    """A layer's output shape for the screen: (None, 32, 32, 16) → "32 × 32 × 16"."""
+    from cnn_studio.explain.architecture import shape_text as text
+
+    return text(shape, " × ", "–")
 
 
 def robustness_curves(report: dict) -> dict[str, tuple[list[float], list[float]]]:

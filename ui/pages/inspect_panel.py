@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.explain.architecture import shape_text
+
 PREVIEW = 384
 
 
@@ -184,7 +186,7 @@ class InspectPanel(QWidget):
         self.layer_table.setRowCount(len(result["layers"]))
         for r, info in enumerate(result["layers"]):
             shape = tuple(info.output_shape)
-            cells = [info.name, info.kind, f"{shape[1]} × {shape[2]} × {shape[3]}",
+            cells = [info.name, info.kind, shape_text(shape, " × "),
                      "" if not info.strides else str(info.strides[0]), info.padding or ""]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
