@@ -325,6 +325,20 @@ def in_process_requested() -> bool:
     return os.environ.get(IN_PROCESS_ENV, "") not in ("", "0")
 
 
+def run_job(job: str, payload: dict[str, Any], *, sink: ev.EventSink = ev.null_sink,
+            cancel: CancelToken | None = None, log_path: str | os.PathLike[str] | None = None) -> Any:
+    """:func:`run_in_child`, or the same job in this process when :func:`in_process_requested`.
+
+    Either way the caller gets the job's JSON result, its events and its errors, so it needs no
+    branch of its own.
+    """
+    if not in_process_requested():
+        return run_in_child(job, payload, sink=sink, cancel=cancel, log_path=log_path)
+    if job not in JOBS:
+        raise ValueError(f"Expected one of {sorted(JOBS)}, received {job!r}")
+    return JOBS[job](payload, sink, cancel if cancel is not None else CancelToken())
+
+
 def train_result_to_json(result) -> dict[str, Any]:
     return {"run_dir": str(result.run_dir), "status": result.status, "best_model": str(result.best_model),
             "last_model": str(result.last_model), "epochs_done": int(result.epochs_done),

@@ -89,3 +89,16 @@ def test_child_stops_by_itself_when_the_app_goes_away():
     proc.stdout.close()
     assert proc.wait(timeout=15) == 0
     assert time.monotonic() - t0 < 10  # far less than the 20 s the job would take
+
+
+def test_the_in_process_switch_runs_the_same_job_here(monkeypatch):
+    from cnn_studio.child_process import IN_PROCESS_ENV, run_job
+
+    monkeypatch.setenv(IN_PROCESS_ENV, "1")
+    events = []
+    result = run_job("selftest", {"n": 2}, sink=events.append)
+    assert result["pid"] == os.getpid() and [e.done for e in events] == [1, 2]
+    with pytest.raises(DatasetError):
+        run_job("selftest", {"fail": "studio"})
+    monkeypatch.delenv(IN_PROCESS_ENV)
+    assert run_job("selftest", {"n": 1})["pid"] != os.getpid()

@@ -46,19 +46,16 @@ INTRO = ("Here the trained model is tested on images it never saw while learning
 
 def evaluate_or_load(run_dir, *, force: bool = False, sink, cancel):
     """metrics.json if present (and not ``force``), else a fresh evaluation (in a child process)."""
-    from cnn_studio.child_process import in_process_requested, run_in_child
+    from cnn_studio.child_process import run_job
     from cnn_studio.errors import RunError
-    from cnn_studio.evaluation import evaluate_run, load_metrics
+    from cnn_studio.evaluation import load_metrics
     from cnn_studio.paths import job_log
 
     if not force:
         metrics = load_metrics(run_dir)
         if metrics is not None:
             return metrics
-    if in_process_requested():
-        return evaluate_run(run_dir, sink=sink, cancel=cancel)
-    run_in_child("evaluate", {"run_dir": str(run_dir)}, sink=sink, cancel=cancel,
-                 log_path=job_log("evaluate", run_dir))
+    run_job("evaluate", {"run_dir": str(run_dir)}, sink=sink, cancel=cancel, log_path=job_log("evaluate", run_dir))
     metrics = load_metrics(run_dir)
     if metrics is None:
         raise RunError(f"The evaluation finished but wrote no metrics.json in {run_dir}.",
@@ -68,19 +65,16 @@ def evaluate_or_load(run_dir, *, force: bool = False, sink, cancel):
 
 def robustness_or_load(run_dir, *, force: bool = False, sink, cancel):
     """robustness.json if present (and not ``force``), else a fresh robustness check (as a dict)."""
-    from cnn_studio.child_process import in_process_requested, run_in_child
-    from cnn_studio.explain.robustness import run_robustness
+    from cnn_studio.child_process import run_job
     from cnn_studio.fsutil import read_json
     from cnn_studio.paths import RunLayout, job_log
 
     path = RunLayout(Path(run_dir)).robustness
     if not force and path.exists():
         report = read_json(path)
-    elif in_process_requested():
-        report = run_robustness(run_dir, sink=sink, cancel=cancel).to_dict()
     else:
-        report = run_in_child("robustness", {"run_dir": str(run_dir)}, sink=sink, cancel=cancel,
-                              log_path=job_log("robustness", run_dir))
+        report = run_job("robustness", {"run_dir": str(run_dir)}, sink=sink, cancel=cancel,
+                         log_path=job_log("robustness", run_dir))
     for ex in report.get("examples", []):  # pictures are stored relative to the run folder
         if ex.get("image") and not Path(ex["image"]).is_absolute():
             ex["image"] = str(Path(run_dir) / ex["image"])

@@ -53,16 +53,12 @@ QUANT_TEXT = {
 
 def export_formats(run_dir, formats: list[str], out_dir, quantization: str, *, sink, cancel):
     """Export every format in turn (in a child process); a failing format is reported and the others still run."""
-    from cnn_studio.child_process import export_results_from_json, in_process_requested, run_in_child
-    from cnn_studio.export.writer import export_all
+    from cnn_studio.child_process import export_results_from_json, run_job
     from cnn_studio.paths import job_log
 
-    if in_process_requested():
-        return export_all(run_dir, formats, out_dir, quantization=quantization, sink=sink, cancel=cancel,
-                          keep_going=True)
-    items = run_in_child("export", {"run_dir": str(run_dir), "formats": list(formats), "out_dir": str(out_dir),
-                                    "quantization": quantization}, sink=sink, cancel=cancel,
-                         log_path=job_log("export", run_dir))
+    items = run_job("export", {"run_dir": str(run_dir), "formats": list(formats), "out_dir": str(out_dir),
+                               "quantization": quantization}, sink=sink, cancel=cancel,
+                    log_path=job_log("export", run_dir))
     return export_results_from_json(items)
 
 
