@@ -191,11 +191,24 @@ def explain_file(model, path: str | Path, image_size: int, resize: str = "stretc
     ImageReadError
         If the file cannot be decoded.
     """
+    original, _, cam, heat = explain_picture(model, path, image_size, resize, class_index, method=method, layer=layer)
+    return original, cam, overlay(original, heat, alpha=alpha, colormap=colormap)
+
+
+def explain_picture(model, path: str | Path, image_size: int, resize: str = "stretch",
+                    class_index: int | None = None, *, method: str = "gradcam",
+                    layer: str | None = None) -> tuple[np.ndarray, np.ndarray, GradCam, np.ndarray]:
+    """Decode ``path``, size it as the model's pipeline does, and run :func:`gradcam` on it.
+
+    Returns
+    -------
+    (original uint8 (H, W, 3), model input float32 (S, S, 3), GradCam,
+    heat map over the original float (H, W) in [0, 1])
+    """
     from cnn_studio.data.decode import decode_file
     from cnn_studio.data.pipeline import resize_image
 
     original = decode_file(path)
-    model_input = np.round(np.clip(np.asarray(resize_image(original, image_size, resize)), 0, 255))
-    cam = gradcam(model, model_input.astype(np.float32), class_index=class_index, layer=layer, method=method)
-    heat = heatmap_on_original(cam.heatmap, original.shape[:2], image_size, resize)
-    return original, cam, overlay(original, heat, alpha=alpha, colormap=colormap)
+    model_input = np.round(np.clip(np.asarray(resize_image(original, image_size, resize)), 0, 255)).astype(np.float32)
+    cam = gradcam(model, model_input, class_index=class_index, layer=layer, method=method)
+    return original, model_input, cam, heatmap_on_original(cam.heatmap, original.shape[:2], image_size, resize)

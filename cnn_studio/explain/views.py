@@ -39,17 +39,16 @@ def heatmaps_for_files(classifier, paths, class_index: int | None = None, *, sin
 
     A file that cannot be read gets no entry (its prediction already says why).
     """
-    from cnn_studio.explain.gradcam import explain_file, heatmap_on_original
+    from cnn_studio.explain.gradcam import explain_picture
 
     out = {}
     for i, p in enumerate(paths):
         raise_if_cancelled(cancel)
         try:
-            original, cam, _ = explain_file(classifier.model, p, classifier.image_size, classifier.resize,
-                                            class_index)
+            original, _, _, heat = explain_picture(classifier.model, p, classifier.image_size, classifier.resize,
+                                                   class_index)
         except Exception:  # noqa: BLE001 - an unreadable file simply gets no overlay
             continue
-        heat = heatmap_on_original(cam.heatmap, original.shape[:2], classifier.image_size, classifier.resize)
         out[str(p)] = (shrink(original, THUMB), shrink(heat, THUMB))
         sink(ev.TaskProgress(task="Grad-CAM", done=i + 1, total=len(paths)))
     return out
@@ -64,18 +63,12 @@ def explain_image(classifier, path: str, class_index: int | None = None, *, sink
     :class:`~cnn_studio.explain.feature_maps.LayerInfo`, ``input`` the model-sized picture that
     :func:`layer_maps` takes.
     """
-    from cnn_studio.data.decode import decode_file
-    from cnn_studio.data.pipeline import resize_image
     from cnn_studio.explain.feature_maps import list_feature_layers
-    from cnn_studio.explain.gradcam import gradcam as run_gradcam
-    from cnn_studio.explain.gradcam import heatmap_on_original
+    from cnn_studio.explain.gradcam import explain_picture
 
     raise_if_cancelled(cancel)
-    original = decode_file(path)
-    model_input = np.round(np.clip(np.asarray(resize_image(original, classifier.image_size, classifier.resize)),
-                                   0, 255)).astype(np.float32)
-    cam = run_gradcam(classifier.model, model_input, class_index=class_index)
-    heat = heatmap_on_original(cam.heatmap, original.shape[:2], classifier.image_size, classifier.resize)
+    original, model_input, cam, heat = explain_picture(classifier.model, path, classifier.image_size,
+                                                       classifier.resize, class_index)
     layers = list_feature_layers(classifier.model)
     return {"path": path, "original": shrink(original), "heat": shrink(heat), "class_index": cam.class_index,
             "class_prob": cam.class_prob, "layer": cam.layer_name, "layers": layers, "input": model_input}
