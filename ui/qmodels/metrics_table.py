@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnn_studio.ui.qmodels.rows import SORT_ROLE, Index, RowsTableModel, sortable
+from cnn_studio.ui.qmodels.rows import SORT_ROLE, Index, RowsTableModel
 from PySide6.QtCore import Qt
-
-__all__ = ["COLUMNS", "HELP", "MetricsTableModel", "SORT_ROLE", "sortable"]
 
 COLUMNS = ("Class", "Precision", "Recall", "F1", "ROC AUC", "Images")
 HELP = {
