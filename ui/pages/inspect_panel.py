@@ -29,8 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_studio.explain.architecture import shape_text
-
-PREVIEW = 384
+from cnn_studio.explain.views import PREVIEW  # the size explain_image delivers
 
 
 def explain_image(model, path: str, class_index: int | None = None, *, sink, cancel) -> dict:
