@@ -45,27 +45,3 @@ def tiny_config():
 
     return TrainConfig(backbone="small_cnn", weights="none", image_size=32, batch_size=8, epochs=1,
                        fine_tune_epochs=0, cache="memory", seed=0)
-
-
-# ---------------------------------------------------------------------------- leaving the test process
-# TensorFlow (with its TFLite and ONNX runtimes) and Qt share this one test process; at the very
-# end, after every test has run and the summary is printed, the interpreter's final garbage
-# collection can abort inside a C extension ("Fatal Python error: bool_dealloc", exit 134) even
-# though all tests passed. It depends on the order objects are collected, not on any test, and
-# the app never hits it (its TensorFlow work runs in child processes). So the test process leaves
-# without that final collection, with pytest's own exit status.
-_EXIT_STATUS: list[int] = []
-
-
-def pytest_sessionfinish(session, exitstatus):
-    _EXIT_STATUS.append(int(exitstatus))
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config):
-    if _EXIT_STATUS and not os.environ.get("CNN_STUDIO_TEST_FULL_EXIT"):
-        import sys
-
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_EXIT_STATUS[-1])
