@@ -16,6 +16,11 @@ def app_data_dir() -> Path:
     return Path(base) / "cnn-studio"
 
 
+def runs_dir() -> Path:
+    """Where the app puts the run folders of a project that is not saved yet: ``<app data>/runs``."""
+    return app_data_dir() / "runs"
+
+
 def job_log(job: str, run_dir: str | os.PathLike[str]) -> Path:
     """Where a child process doing ``job`` ("train", "evaluate", "model"...) for ``run_dir`` writes its log."""
     return app_data_dir() / "logs" / f"{job}-{Path(run_dir).name}.log"

@@ -102,7 +102,28 @@ def main(argv: list[str] | None = None) -> int:
     app.aboutToQuit.connect(lambda: cancel_all_and_wait(10000))
     window = create_window(args.path, open_sample=not args.no_sample)
     window.show()
+    warn_known_bad_versions(window)
     return int(app.exec())
+
+
+def warn_known_bad_versions(window) -> list:
+    """Say at start, in the terminal and in a dialog, when an installed version is known to crash the app."""
+    from cnn_studio.doctor import PROBLEM, version_problems
+
+    problems = [c for c in version_problems() if c.status == PROBLEM]
+    if not problems:
+        return []
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    text = "\n\n".join(f"{c.detail}\nWhat to do: {c.fix}" for c in problems)
+    print(f"warning: {text}", file=sys.stderr)
+    box = QMessageBox(QMessageBox.Icon.Warning, "A library version is known to crash CNN Studio",
+                      text + "\n\nHelp → About this computer shows every check.", parent=window)
+    box.setTextInteractionFlags(box.textInteractionFlags() | Qt.TextInteractionFlag.TextSelectableByMouse)
+    box.open()
+    window.statusBar().showMessage(problems[0].detail)
+    return problems
 
 
 if __name__ == "__main__":

@@ -186,6 +186,9 @@ class MainWindow(QMainWindow):
 
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self._action("How it &works", self.show_how_it_works, QKeySequence.StandardKey.HelpContents))
+        self.computer_action = self._action("About this &computer…", self.show_computer,
+                                            tip="Versions, GPU, Qt, offline weights and disk space, with what to fix")
+        help_menu.addAction(self.computer_action)
         help_menu.addAction(self._action("&About CNN Studio", self.show_about))
 
     def _fill_recent_menu(self) -> None:
@@ -339,6 +342,16 @@ class MainWindow(QMainWindow):
                           f"<b>CNN Studio {__version__}</b><br>Fine-tune pretrained image classifiers on your "
                           "own folders of images, see why they decide, and export them.<br>Built on Keras, "
                           "TensorFlow, Qt (PySide6), pyqtgraph and superqt.")
+
+    def show_computer(self):
+        """Help → About this computer: the ``cnn-studio doctor`` report (made in a child process)."""
+        from cnn_studio.ui.computer_dialog import ComputerDialog
+
+        dialog = ComputerDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.start()
+        dialog.show()
+        return dialog
 
     def open_folder(self, path: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))

@@ -27,7 +27,11 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "export",
     "explain": "explain",
     "robustness": "explain",
+    "doctor": "doctor",
 }
+
+# subcommands that load TensorFlow: it is imported up front, quietly (its start-up lines go to a log)
+TENSORFLOW_COMMANDS = frozenset({"train", "resume", "evaluate", "predict", "export", "explain", "robustness"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command in TENSORFLOW_COMMANDS:
+            from cnn_studio import tf_runtime
+
+            tf_runtime.import_tensorflow()
+            if args.command in ("train", "resume"):
+                print(tf_runtime.device_line(), flush=True)
         return int(args.run(args) or 0)
     except StudioError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
