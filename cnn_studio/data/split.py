@@ -30,6 +30,23 @@ from cnn_studio.data.records import SPLIT_NAMES, DatasetIndex, ImageRecord, Spli
 from cnn_studio.errors import ConfigError, DatasetError
 
 GROUP_MODES = (None, "group", "none")
+GROUP_CHOICES = ("auto", "group", "none")  # what people type (CLI, settings); "auto" is ``group_by=None``
+
+
+def group_by_value(choice: str | None) -> str | None:
+    """``"auto"`` (or ``None``) → ``None``; ``"group"``/``"none"`` as they are."""
+    return None if choice in (None, "auto") else choice
+
+
+def check_settings(val_fraction: float, test_fraction: float, group_by: str | None = None) -> None:
+    """Raise :class:`ConfigError` for split settings no dataset could satisfy (checked before any scan)."""
+    if not 0.0 < val_fraction < 1.0 or not 0.0 <= test_fraction < 1.0 or val_fraction + test_fraction >= 1.0:
+        raise ConfigError(f"Expected 0 < val_fraction, 0 <= test_fraction and val_fraction + test_fraction < 1; "
+                          f"received val_fraction={val_fraction}, test_fraction={test_fraction}.",
+                          "Use for example val_fraction=0.2 and test_fraction=0.1.")
+    if group_by not in GROUP_MODES:
+        raise ConfigError(f"Expected group_by to be one of None, 'group', 'none'; received {group_by!r}.",
+                          "Leave it empty to group automatically when the data has patient/group ids.")
 
 
 def make_split(index: DatasetIndex, *, val_fraction: float = 0.2, test_fraction: float = 0.0, seed: int = 1337,
@@ -67,13 +84,7 @@ def make_split(index: DatasetIndex, *, val_fraction: float = 0.2, test_fraction:
     >>> len(split.train), len(split.val)  # doctest: +SKIP
     (96, 24)
     """
-    if not 0.0 < val_fraction < 1.0 or not 0.0 <= test_fraction < 1.0 or val_fraction + test_fraction >= 1.0:
-        raise ConfigError(f"Expected 0 < val_fraction, 0 <= test_fraction and val_fraction + test_fraction < 1; "
-                          f"received val_fraction={val_fraction}, test_fraction={test_fraction}.",
-                          "Use for example val_fraction=0.2 and test_fraction=0.1.")
-    if group_by not in GROUP_MODES:
-        raise ConfigError(f"Expected group_by to be one of None, 'group', 'none'; received {group_by!r}.",
-                          "Leave it empty to group automatically when the data has patient/group ids.")
+    check_settings(val_fraction, test_fraction, group_by)
     grouped = group_by == "group" or (group_by is None and any(r.group for r in index.records))
     records = list(index.records)
     names = index.class_names

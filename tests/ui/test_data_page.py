@@ -76,3 +76,72 @@ def test_drop_zone_drop_scans(qtbot, image_folder):
         page.drop_zone.dropEvent(event)
     qtbot.waitUntil(lambda: page._task is None and page._thumb_task is None, timeout=20000)
     assert session.index is not None and session.index.root == str(root)
+
+
+def _cli_prepared(monkeypatch, argv):
+    """Run ``cnn-studio`` with ``argv`` and return what its data.prepare call returned (and the exit code)."""
+    import cnn_studio.cli as cli
+    import cnn_studio.data.prepare as prep
+
+    seen = []
+    real = prep.prepare
+
+    def recording(*args, **kwargs):
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(prep, "prepare", recording)
+    monkeypatch.setattr(cli, "SUBCOMMANDS", {"scan": "scan", "train": "train", "resume": "train"})
+    code = cli.main(argv)
+    assert len(seen) == 1
+    return seen[0], code
+
+
+def test_gui_and_cli_prepare_the_same_split(qtbot, image_folder, tmp_path, monkeypatch, capsys):
+    import json
+
+    import cnn_studio.training.trainer as trainer
+
+    root = image_folder(classes=("a", "b"), per_class=11)
+    image_folder(classes=("c",), per_class=5, root=root)
+    session = StudioSession()
+    page = DataPage(session)
+    qtbot.addWidget(page)
+    page.val_spin.setValue(30)
+    page.test_spin.setValue(10)
+    page.seed_spin.setValue(5)
+    assert _open(qtbot, page, root) is True
+    gui = session.split.to_dict()
+    settings = ["--val-fraction", "0.3", "--test-fraction", "0.1", "--seed", "5"]
+
+    scanned, code = _cli_prepared(monkeypatch, ["scan", str(root), "--json", *settings])
+    assert code == 0
+    assert scanned.split.to_dict() == gui
+    assert json.loads(capsys.readouterr().out)["split_counts"] == session.report.to_dict()["split_counts"]
+
+    trained = []
+
+    def fake_train(config, split, run_dir, *, sink, cancel):  # records what the CLI would train on
+        trained.append((config, split))
+        return trainer.TrainResult(run_dir, "completed", run_dir / "best.keras", run_dir / "last.keras", 1, ())
+
+    monkeypatch.setattr(trainer, "train", fake_train)
+    _, code = _cli_prepared(monkeypatch, ["train", str(root), "--backbone", "small_cnn", "--weights", "none",
+                                          "--out", str(tmp_path / "run"), *settings])
+    assert code == 0
+    assert trained[0][1].to_dict() == gui
+
+
+def test_gui_and_cli_find_the_same_problems(qtbot, image_folder, monkeypatch, capsys):
+    root = image_folder(classes=("a", "b"), per_class=8)
+    image_folder(classes=("small",), per_class=2, root=root)  # enough for train+val, not for a test part too
+    session = StudioSession()
+    page = DataPage(session)
+    qtbot.addWidget(page)
+    page.test_spin.setValue(10)
+    assert _open(qtbot, page, root) is False
+    scanned, code = _cli_prepared(monkeypatch, ["scan", str(root), "--test-fraction", "0.1"])
+    assert code == 2 and scanned.split is None and session.split is None
+    assert [f.code for f in session.findings] == [f.code for f in scanned.findings]
+    assert session.findings[0].code == "too_few_images"
+    assert "small" in page.banner.text() and "at least 3" in page.banner.text()

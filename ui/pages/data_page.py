@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cnn_studio.ui.messages import (
     describe_error,
@@ -39,48 +37,11 @@ from PySide6.QtWidgets import (
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.data.records import DatasetIndex, Split
+from cnn_studio.data.prepare import Prepared, prepare
+from cnn_studio.data.records import DatasetIndex
 from cnn_studio.errors import StudioError
 
 EXAMPLES_PER_CLASS = 5
-
-
-@dataclass(frozen=True)
-class DatasetCheck:
-    """What the Data page shows: the index, its split, the findings and the report."""
-
-    index: DatasetIndex
-    split: Split | None
-    findings: list
-    report: Any
-
-
-def check_dataset(source: str | Path | DatasetIndex, *, val_fraction: float = 0.2, test_fraction: float = 0.0,
-                  seed: int = 1337, sink: ev.EventSink = ev.null_sink,
-                  cancel: CancelToken | None = None) -> DatasetCheck:
-    """Scan (unless given an index), split, check and summarise a dataset: the Data page's worker function.
-
-    A split that cannot be made (too few images in a class) becomes an error finding rather than
-    an exception, so the page can show it next to the other findings.
-    """
-    from cnn_studio.data.checks import Finding, run_checks
-    from cnn_studio.data.index import scan
-    from cnn_studio.data.report import build_report
-    from cnn_studio.data.split import make_split
-
-    index = source if isinstance(source, DatasetIndex) else scan(source, sink=sink, cancel=cancel)
-    raise_if_cancelled(cancel)
-    sink(ev.StageChanged("dataset", "Checking the images"))
-    split, extra = None, []
-    try:
-        split = make_split(index, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    except StudioError as exc:
-        extra.append(Finding("error", "split_failed", exc.message, exc.hint))
-    findings = extra + run_checks(index, split, cancel=cancel)
-    findings.sort(key=lambda f: ("error", "warning", "info").index(f.severity) if f.severity in
-                  ("error", "warning", "info") else 3)
-    report = build_report(index, split, findings)
-    return DatasetCheck(index, split, findings, report)
 
 
 def _read_thumbnail(path: str, size: int) -> QImage:
@@ -255,6 +216,11 @@ class DataPage(QWidget):
         """Scan and check ``path`` (a folder or a .csv manifest) on a worker thread."""
         self._start(Path(path), f"Reading {Path(path).name}…")
 
+    def split_settings(self) -> dict:
+        """The split settings the page shows, as :func:`cnn_studio.data.prepare.prepare` takes them."""
+        return {"val_fraction": self.val_spin.value() / 100, "test_fraction": self.test_spin.value() / 100,
+                "seed": self.seed_spin.value(), "group_by": None}
+
     def cancel(self) -> None:
         for task in (self._task, self._thumb_task):
             if task is not None:
@@ -268,8 +234,7 @@ class DataPage(QWidget):
             self._thumb_task.cancel()
         self.banner.setVisible(False)
         self.next_button.setEnabled(False)
-        task = start_task(check_dataset, source, val_fraction=self.val_spin.value() / 100,
-                          test_fraction=self.test_spin.value() / 100, seed=self.seed_spin.value(),
+        task = start_task(prepare, source, **self.split_settings(),
                           on_returned=self._on_check_returned, on_errored=self._on_check_errored,
                           on_cancelled=self._on_check_cancelled)
         task.signals.finished.connect(lambda t=task: self._on_check_finished(t))
@@ -280,7 +245,7 @@ class DataPage(QWidget):
         if self._task is task:
             self._task = None
 
-    def _on_check_returned(self, result: DatasetCheck) -> None:
+    def _on_check_returned(self, result: Prepared) -> None:
         if not self._is_current():
             return
         self._index = result.index
@@ -288,9 +253,7 @@ class DataPage(QWidget):
         self.class_table.resizeColumnsToContents()
         self.findings_list.show_findings(result.findings, root=result.index.root, skipped=result.index.skipped,
                                          notes=result.index.notes)
-        from cnn_studio.data.checks import has_errors
-
-        blocked = has_errors(result.findings)
+        blocked = not result.usable
         n_skipped = len(result.index.skipped)
         counts = result.index.counts()
         parts = [f"<b>{sum(counts.values()):,} images</b> in <b>{len(counts)} classes</b> from "
@@ -301,8 +264,8 @@ class DataPage(QWidget):
         if n_skipped:
             parts.append(f"{n_skipped:,} file(s) skipped (listed on the right)")
         self.summary.setText(" · ".join(parts))
-        if blocked:
-            first = next(f for f in result.findings if f.severity == "error")
+        first = result.first_error
+        if first is not None:
             self._show_banner(describe_finding(first).text, first.hint, "error")
         self.session.set_dataset(result.index, result.findings, result.report)
         self.session.set_split(None if blocked else result.split)

@@ -1,0 +1,104 @@
+"""Folder (or CSV manifest) → scanned, checked and split dataset: the one preparation path.
+
+The Data page, ``cnn-studio scan`` and ``cnn-studio train`` all call :func:`prepare`, so they scan,
+check and split in the same order with the same rules:
+
+1. scan the folder (skipped when given a :class:`DatasetIndex`, e.g. to re-split after a setting changed);
+2. check the index alone: ``min_images_per_class(test_fraction)`` images per class, one class, empty
+   classes ... (no duplicate search yet);
+3. split only when step 2 found no error; a split that cannot be made (a class too small for its
+   share, a preset split without a class) becomes an ``error`` finding ``split_failed``, not an
+   exception, so it is reported next to the other findings;
+4. check again with the split (duplicates across splits, group leakage), then sort and summarise.
+
+Settings that are wrong whatever the data (fractions out of range, an unknown ``group_by``) raise
+:class:`~cnn_studio.errors.ConfigError` before anything is scanned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnn_studio import events as ev
+from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.checks import SEVERITIES, Finding, has_errors, run_checks
+from cnn_studio.data.index import scan
+from cnn_studio.data.records import DatasetIndex, Split
+from cnn_studio.data.report import DatasetReport, build_report
+from cnn_studio.data.split import check_settings, group_by_value, make_split
+from cnn_studio.errors import DatasetError
+
+
+def min_images_per_class(test_fraction: float) -> int:
+    """Fewest images a class needs: one to train on, one to validate, one more with a test part."""
+    return 3 if test_fraction > 0 else 2
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A prepared dataset: the index, its split (``None`` when blocked), findings (errors first), report."""
+
+    index: DatasetIndex
+    split: Split | None
+    findings: list[Finding]
+    report: DatasetReport
+
+    @property
+    def usable(self) -> bool:
+        """True when training may start: a split exists and no finding is an error."""
+        return self.split is not None and not has_errors(self.findings)
+
+    @property
+    def first_error(self) -> Finding | None:
+        return next((f for f in self.findings if f.severity == "error"), None)
+
+
+def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = 0.2, test_fraction: float = 0.0,
+            seed: int = 1337, group_by: str | None = None, find_duplicates: bool = True,
+            sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Prepared:
+    """Scan (unless given an index), check and split a dataset.
+
+    Parameters
+    ----------
+    source
+        A dataset folder, a ``.csv`` manifest, or an already scanned :class:`DatasetIndex`.
+    val_fraction, test_fraction, seed, group_by
+        The split settings (see :func:`cnn_studio.data.split.make_split`); ``group_by`` may also be "auto".
+    find_duplicates
+        Hash same-size files to find exact copies (``cnn-studio scan --no-duplicates`` turns it off).
+    sink, cancel
+        Scan events and a ``StageChanged("dataset", ...)`` before checking; cancel is honoured per file.
+
+    Returns
+    -------
+    Prepared
+        ``split`` is ``None`` when a check error blocks it; the error is among ``findings``.
+
+    Raises
+    ------
+    ConfigError
+        Split settings out of range (before scanning).
+    DatasetError
+        The folder or manifest cannot be read at all (from the scan).
+    Cancelled
+        ``cancel`` was set.
+    """
+    group_by = group_by_value(group_by)
+    check_settings(val_fraction, test_fraction, group_by)
+    index = source if isinstance(source, DatasetIndex) else scan(source, sink=sink, cancel=cancel)
+    raise_if_cancelled(cancel)
+    sink(ev.StageChanged("dataset", "Checking the images"))
+    min_per_class = min_images_per_class(test_fraction)
+    split, failed = None, []
+    if not has_errors(run_checks(index, min_per_class=min_per_class, find_duplicates=False)):
+        try:
+            split = make_split(index, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                               group_by=group_by)
+        except DatasetError as exc:
+            failed.append(Finding("error", "split_failed", exc.message, exc.hint))
+    findings = failed + run_checks(index, split, min_per_class=min_per_class, find_duplicates=find_duplicates,
+                                   cancel=cancel)
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    findings.sort(key=lambda f: order.get(f.severity, len(order)))
+    return Prepared(index, split, findings, build_report(index, split, findings))
