@@ -46,9 +46,7 @@ def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "no
         ImageNet weights neither cached nor downloadable, or a weights file that does not fit.
     """
     spec = registry.get(spec)
-    if image_size < spec.min_size:
-        raise ConfigError(f"Image size for {spec.label}: expected at least {spec.min_size} pixels, "
-                          f"received {image_size}.", f"Use {spec.input_size} (its default) or more.")
+    image_size = spec.image_size(image_size)
     resolved = resolve_weights(spec, weights, image_size)
     ctor = _constructor(spec)
     # Not name=: EfficientNetV2 looks its block table up by its own model name.
@@ -87,7 +85,7 @@ def build_classifier(spec_or_key: BackboneSpec | str, n_classes: int, *, weights
     spec = registry.get(spec_or_key)
     if n_classes < 2:
         raise ConfigError(f"Number of classes: expected at least 2, received {n_classes}.")
-    size = int(image_size or spec.input_size)
+    size = spec.image_size(image_size)
     base = build_backbone(spec, size, weights)
     inputs = keras.Input(shape=(None, None, 3), name="image")
     x = keras.layers.Resizing(size, size, name="resize")(inputs)

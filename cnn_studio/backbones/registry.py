@@ -35,6 +35,17 @@ class BackboneSpec:
     def has_pretrained_weights(self) -> bool:
         return self.weights_file_notop is not None
 
+    def image_size(self, requested: int | None = None) -> int:
+        """The side images are resized to: ``requested``, or this backbone's default when ``None``/0.
+
+        The one place of the size rule: raises :class:`ConfigError` below ``min_size``.
+        """
+        size = int(requested or self.input_size)
+        if size < self.min_size:
+            raise ConfigError(f"Image size for {self.label}: expected at least {self.min_size} pixels, "
+                              f"received {size}.", f"Use {self.input_size} (its default) or more.")
+        return size
+
     def weights_file_for(self, image_size: int | None) -> str | None:
         """The no-top weights file Keras looks for at ``image_size`` (MobileNetV2's depends on it)."""
         if self.key == "mobilenet_v2" and self.weights_file_notop:

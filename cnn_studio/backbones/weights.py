@@ -21,6 +21,46 @@ from cnn_studio.errors import WeightsUnavailable
 from cnn_studio.paths import keras_cache_dir
 
 WEIGHTS_SUFFIXES = (".h5", ".weights.h5", ".keras")
+WEIGHTS_KINDS = ("imagenet", "none", "file")
+NONE_WORDS = ("none", "scratch", "random")  # all mean: no pretrained weights, train from scratch
+WEIGHTS_HELP = "imagenet, none (from scratch; also 'scratch' or 'random') or the path of a weights file"
+
+
+@dataclass(frozen=True)
+class WeightsChoice:
+    """A ``weights`` setting read once: ``kind`` is "imagenet", "none" or "file" (then ``path`` is set)."""
+
+    kind: str
+    path: str | None = None
+
+    @property
+    def pretrained(self) -> bool:
+        """True when training starts from learned weights (so a frozen-backbone head phase makes sense)."""
+        return self.kind != "none"
+
+    @property
+    def value(self) -> str:
+        """The canonical setting: "imagenet", "none" or the file path (what a run folder records)."""
+        return self.path if self.kind == "file" and self.path else self.kind
+
+    def describe(self) -> str:
+        """Plain words for people: "ImageNet weights", "from scratch" or "a weights file"."""
+        return {"imagenet": "ImageNet weights", "none": "from scratch"}.get(self.kind, "a weights file")
+
+
+def parse_weights(weights: str | None) -> WeightsChoice:
+    """The one reading of a ``weights`` setting (config, CLI, pages, trainer, model card).
+
+    Case and surrounding spaces are ignored; ``None``, "", "none", "scratch" and "random" all mean
+    no pretrained weights; "imagenet" means Keras' ImageNet weights; anything else is a file path
+    (``~`` expanded). No file system access: :func:`resolve_weights` checks that the file exists.
+    """
+    w = (weights or "none").strip()
+    if w.lower() in NONE_WORDS or not w:
+        return WeightsChoice("none")
+    if w.lower() == "imagenet":
+        return WeightsChoice("imagenet")
+    return WeightsChoice("file", str(Path(w).expanduser()))
 
 
 @dataclass(frozen=True)
@@ -126,17 +166,17 @@ def resolve_weights(spec: BackboneSpec | str, weights: str, image_size: int | No
         weights, a missing file or a file that is not a Keras weights file.
     """
     spec = get(spec)
-    w = (weights or "none").strip()
-    if w.lower() in ("none", "scratch", "random"):
+    choice = parse_weights(weights)
+    if choice.kind == "none":
         return None
-    if w.lower() == "imagenet":
+    if choice.kind == "imagenet":
         if not spec.has_pretrained_weights:
             raise WeightsUnavailable(f"{spec.label} has no ImageNet weights.",
                                      "Use weights: none (it is designed to train from scratch).")
         if not weights_status(spec, image_size).available:
             _download(spec, image_size)
         return "imagenet"
-    path = Path(w).expanduser()
+    path = Path(choice.path)
     if not path.is_file():
         raise WeightsUnavailable(f"The weights file {path} does not exist.",
                                  "Choose the file again, or start from ImageNet weights or from none (train from scratch) instead.")

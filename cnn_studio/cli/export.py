@@ -11,7 +11,9 @@ import argparse
 import json
 import sys
 
-FORMAT_CHOICES = ("keras", "savedmodel", "tflite", "onnx", "all")
+from cnn_studio.export.formats import FORMATS, QUANTIZATIONS
+
+FORMAT_CHOICES = (*FORMATS, "all")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the folder `cnn-studio train --out` created")
     p.add_argument("--format", dest="formats", action="append", choices=FORMAT_CHOICES, required=True,
                    help="format to write (repeat for several, or 'all')")
-    p.add_argument("--quantization", choices=("float32", "float16", "int8"), default="float32",
+    p.add_argument("--quantization", choices=QUANTIZATIONS, default=QUANTIZATIONS[0],
                    help="TFLite only: float16 halves the size, int8 (dynamic range) quarters it")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the exports into")
     p.add_argument("--json", action="store_true", help="print the export records as JSON on stdout")
@@ -35,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from cnn_studio.cancel import Cancelled
     from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
     from cnn_studio.errors import ExportError
-    from cnn_studio.export.formats import FORMATS
     from cnn_studio.export.writer import export_model
     from cnn_studio.training.run_folder import load_model, open_run
 

@@ -6,10 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from cnn_studio.backbones.weights import WEIGHTS_HELP
+from cnn_studio.data.augment import AUGMENTATIONS
+from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
+from cnn_studio.data.split import GROUP_CHOICES, group_by_value
+from cnn_studio.training.config import OPTIMIZERS, TrainConfig
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` and ``resume`` subcommands (no TensorFlow import)."""
-    from cnn_studio.training.config import RESIZE_POLICIES, TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser("train", help="fine-tune a backbone on a folder of labeled images",
@@ -18,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "keeps the best model; `cnn-studio resume RUN_DIR` continues.")
     p.add_argument("data_dir", metavar="DATA_DIR", help="image folder or CSV manifest (path,label[,group])")
     p.add_argument("--backbone", default=d.backbone, help=f"backbone key (default {d.backbone}; see `cnn-studio backbones`)")
-    p.add_argument("--weights", default=d.weights, help="imagenet, none (from scratch) or a weights file path")
+    p.add_argument("--weights", default=d.weights, help=f"{WEIGHTS_HELP} (default {d.weights})")
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs with the backbone frozen (head only)")
     p.add_argument("--fine-tune-epochs", type=int, default=d.fine_tune_epochs, help="epochs with the top layers unfrozen")
@@ -26,18 +31,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument("--fine-tune-learning-rate", type=float, default=d.fine_tune_learning_rate)
-    p.add_argument("--optimizer", default=d.optimizer, choices=("adam", "adamw", "sgd", "rmsprop"))
+    p.add_argument("--optimizer", default=d.optimizer, choices=OPTIMIZERS)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--class-weight", default=d.class_weight, choices=("none", "balanced"))
     p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop after N epochs without improvement")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and of training (default %(default)s)")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction)
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
-    p.add_argument("--group-by", default="auto", choices=("auto", "group", "none"),
+    p.add_argument("--group-by", default="auto", choices=GROUP_CHOICES,
                    help="keep groups (CSV group column, DICOM PatientID) within one split")
-    p.add_argument("--augment", default="", help="comma-separated: flip,rotate,zoom,contrast,brightness")
+    p.add_argument("--augment", default="", help=f"comma-separated: {','.join(AUGMENTATIONS)}")
     p.add_argument("--resize", default=d.resize, choices=RESIZE_POLICIES)
-    p.add_argument("--cache", default=d.cache, choices=("memory", "disk", "none"))
+    p.add_argument("--cache", default=d.cache, choices=CACHE_MODES)
     p.add_argument("--no-feature-cache", action="store_true", help="do not cache frozen-backbone features")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="new folder for the run")
     p.set_defaults(run=run_train)
@@ -49,13 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Scan, check, split and train; 0 when done, 2 on a dataset/setting error, 130 when stopped."""
+    """Prepare (scan, check, split) and train; 0 when done, 2 on a dataset/setting error, 130 when stopped."""
     from cnn_studio.cancel import Cancelled
     from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-    from cnn_studio.data.checks import has_errors, run_checks
-    from cnn_studio.data.index import scan
-    from cnn_studio.data.split import make_split
-    from cnn_studio.training.config import TrainConfig
+    from cnn_studio.data.prepare import prepare
     from cnn_studio.training.trainer import train
 
     config = TrainConfig(
@@ -64,24 +66,22 @@ def run_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
         optimizer=args.optimizer, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
         early_stopping_patience=args.early_stopping, seed=args.seed, val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction, group_by=None if args.group_by == "auto" else args.group_by,
+        test_fraction=args.test_fraction, group_by=group_by_value(args.group_by),
         resize=args.resize, augment=tuple(a.strip() for a in args.augment.split(",") if a.strip()),
         cache=args.cache, feature_cache=not args.no_feature_cache,
     ).validate()
     progress = TerminalProgress()
     try:
         with cancel_on_interrupt() as token:
-            index = scan(args.data_dir, sink=progress, cancel=token)
-            split = make_split(index, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                               seed=config.seed, group_by=config.group_by)
-            findings = run_checks(index, split, cancel=token)
-            for f in findings:
+            prepared = prepare(args.data_dir, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                               seed=config.effective_split_seed, group_by=config.group_by, sink=progress, cancel=token)
+            for f in prepared.findings:
                 if f.severity != "info":
                     print(f"{f.severity}: {f.message}" + (f"\n  {f.hint}" if f.hint else ""), file=sys.stderr)
-            if has_errors(findings):
+            if not prepared.usable:
                 print("error: the dataset cannot be used for training as it is (see above).", file=sys.stderr)
                 return 2
-            result = train(config, split, Path(args.out), sink=progress, cancel=token)
+            result = train(config, prepared.split, Path(args.out), sink=progress, cancel=token)
     except Cancelled:
         if (Path(args.out) / "config.json").exists():
             print(f"stopped; the best model so far is kept in {args.out}. "

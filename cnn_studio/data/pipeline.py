@@ -36,10 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from cnn_studio.data.records import ImageRecord, Split
+from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, ImageRecord, Split
 from cnn_studio.errors import ConfigError, ImageReadError
 
-RESIZE_POLICIES = ("stretch", "pad", "crop")
 _END_MARK = "\x00end-of-pass:"
 _END_MARK_RE = "\x00end-of-pass:.*"
 _TF_NATIVE_FORMATS = {"JPEG", "PNG", "BMP", "GIF"}
@@ -319,8 +318,8 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         raise ConfigError(f"Pixel type: expected float32 or uint8, received {dtype!r}.")
     if resize not in RESIZE_POLICIES:
         raise ConfigError(f"Resize policy: expected one of {', '.join(RESIZE_POLICIES)}, received {resize!r}.")
-    if cache not in ("memory", "disk", "none"):
-        raise ConfigError(f"Cache: expected memory, disk or none, received {cache!r}.")
+    if cache not in CACHE_MODES:
+        raise ConfigError(f"Cache: expected {', '.join(CACHE_MODES)}, received {cache!r}.")
     if cache == "disk" and cache_dir is None:
         raise ConfigError("cache='disk' needs a cache folder.", "Pass cache_dir, or use cache='memory'.")
     skips = skips if skips is not None else SkipLog()

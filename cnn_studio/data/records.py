@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SPLIT_NAMES = ("train", "val", "test")
+# How records become pixels in ``data.pipeline`` (defined here, beside the records, so the settings,
+# the CLI and the pages can list them without importing the pipeline's numpy/TensorFlow code):
+RESIZE_POLICIES = ("stretch", "pad", "crop")  # scale to square; pad to square keeping the aspect; centre crop
+CACHE_MODES = ("memory", "disk", "none")  # where decoded, resized images are kept between epochs
 
 
 @dataclass(frozen=True)

@@ -7,23 +7,34 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnn_studio.backbones.weights import WeightsChoice, parse_weights
+from cnn_studio.data.augment import AUGMENTATIONS
+from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
+from cnn_studio.data.split import check_settings, group_by_value
 from cnn_studio.errors import ConfigError
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-RESIZE_POLICIES = ("stretch", "pad", "crop")
-AUGMENTATIONS = ("flip", "rotate", "zoom", "contrast", "brightness")
-CACHE_MODES = ("memory", "disk", "none")
+__all__ = ["AUGMENTATIONS", "CACHE_MODES", "CLASS_WEIGHTS", "OPTIMIZERS", "PRECISIONS", "RESIZE_POLICIES",
+           "TrainConfig"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")  # built by trainer._optimizer
 PRECISIONS = ("auto", "float32", "mixed_float16")
 CLASS_WEIGHTS = ("none", "balanced")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one run. ``weights`` is "imagenet", "none" or a path to a weights file.
+    """Settings of one run. ``weights`` is "imagenet", "none" or a path to a weights file
+    (read by :func:`cnn_studio.backbones.weights.parse_weights`, see :attr:`weights_choice`).
 
     ``epochs`` trains the new head with the backbone frozen; ``fine_tune_epochs`` then unfreezes
     the top ``fine_tune_layers`` layers of the backbone (BatchNorm stays in inference mode) at
     ``fine_tune_learning_rate``. ``image_size`` ``None`` means the backbone's default size.
+
+    ``seed`` seeds training (weights, shuffling, augmentation). ``val_fraction``,
+    ``test_fraction``, ``group_by`` and ``split_seed`` (``None``: the same as ``seed``) are the
+    split settings the CLI prepares its split with; the GUI's Data page makes the split itself.
+    A run folder's config.json holds the *resolved* values either way (the split's own fractions and
+    seed, the image size, the weights source: :func:`cnn_studio.training.trainer.train` writes them).
     """
 
     backbone: str = "mobilenet_v2"
@@ -45,6 +56,7 @@ class TrainConfig:
     val_fraction: float = 0.2
     test_fraction: float = 0.0
     group_by: str | None = None
+    split_seed: int | None = None
     resize: str = "stretch"
     augment: tuple[str, ...] = ()
     cache: str = "memory"
@@ -66,7 +78,7 @@ class TrainConfig:
             raise bad("epochs", "a whole number >= 0", self.epochs)
         if not isinstance(self.fine_tune_epochs, int) or self.fine_tune_epochs < 0:
             raise bad("fine_tune_epochs", "a whole number >= 0", self.fine_tune_epochs)
-        if self.epochs + self.fine_tune_epochs == 0:
+        if self.total_epochs == 0:
             raise bad("epochs", "at least one epoch in total", 0, "Set epochs to 5 to start.")
         for name in ("learning_rate", "fine_tune_learning_rate"):
             v = getattr(self, name)
@@ -85,10 +97,7 @@ class TrainConfig:
         if self.early_stopping_patience < 0 or self.reduce_lr_patience < 0:
             raise bad("patience", "a whole number >= 0 (0 = off)",
                       (self.early_stopping_patience, self.reduce_lr_patience))
-        if not 0 < self.val_fraction < 1 or not 0 <= self.test_fraction < 1 \
-                or self.val_fraction + self.test_fraction >= 1:
-            raise bad("val_fraction/test_fraction", "fractions with val > 0 and val + test < 1",
-                      (self.val_fraction, self.test_fraction), "0.2 and 0.1 are common choices.")
+        check_settings(self.val_fraction, self.test_fraction, group_by_value(self.group_by))
         if self.image_size is not None and (not isinstance(self.image_size, int) or not 16 <= self.image_size <= 2048):
             raise bad("image_size", "a whole number from 16 to 2048 (or empty for the backbone's default)",
                       self.image_size)
@@ -101,9 +110,25 @@ class TrainConfig:
             raise bad("cache", f"one of {', '.join(CACHE_MODES)}", self.cache)
         if self.precision not in PRECISIONS:
             raise bad("precision", f"one of {', '.join(PRECISIONS)}", self.precision)
-        if not isinstance(self.weights, str) or not self.weights:
+        if not isinstance(self.weights, str) or not self.weights.strip():
             raise bad("weights", "'imagenet', 'none' or the path of a weights file", self.weights)
         return self
+
+    # ------------------------------------------------------------------ derived facts (one place each)
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of the whole run: head (or scratch) epochs plus fine-tune epochs."""
+        return self.epochs + self.fine_tune_epochs
+
+    @property
+    def weights_choice(self) -> WeightsChoice:
+        """``weights`` read by the one parser: kind "none" (scratch/random too), "imagenet" or "file"."""
+        return parse_weights(self.weights)
+
+    @property
+    def effective_split_seed(self) -> int:
+        """The seed a split made from these settings uses: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

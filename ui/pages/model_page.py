@@ -28,12 +28,15 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_studio.backbones import registry
-from cnn_studio.backbones.weights import weights_status
+from cnn_studio.backbones.weights import WEIGHTS_KINDS, weights_status
+from cnn_studio.data.augment import AUGMENTATIONS
+from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.errors import StudioError
-from cnn_studio.training.config import AUGMENTATIONS, CACHE_MODES, OPTIMIZERS, RESIZE_POLICIES, TrainConfig
+from cnn_studio.training.config import OPTIMIZERS, TrainConfig
 
-WEIGHT_CHOICES = (("imagenet", "ImageNet (pretrained)"), ("none", "None (train from scratch)"),
-                  ("file", "A weights file on this computer"))
+_WEIGHT_LABELS = {"imagenet": "ImageNet (pretrained)", "none": "None (train from scratch)",
+                  "file": "A weights file on this computer"}
+WEIGHT_CHOICES = tuple((kind, _WEIGHT_LABELS[kind]) for kind in WEIGHTS_KINDS)
 
 
 def default_config() -> tuple[TrainConfig, str]:
@@ -258,7 +261,7 @@ class ModelPage(QWidget):
             self.cache.setCurrentText(c.cache)
             for name, box in self.augment_boxes.items():
                 box.setChecked(name in c.augment)
-            choice = c.weights if c.weights in ("imagenet", "none") else "file"
+            choice = c.weights_choice.kind
             if choice == "file":
                 self._weights_file = c.weights
             with QSignalBlocker(self.weights_combo):
@@ -310,12 +313,7 @@ class ModelPage(QWidget):
         config = self.form_config()
         try:
             config.validate()
-            spec = registry.get(config.backbone)
-            size = config.image_size or spec.input_size
-            if size < spec.min_size:
-                raise StudioError(f"{spec.label} needs images of at least {spec.min_size} pixels; "
-                                  f"the image size is {size}.", f"Set the image size to {spec.input_size} "
-                                  "(or 0 for its default).")
+            registry.get(config.backbone).image_size(config.image_size)
         except StudioError as exc:
             self._show_validation(exc.message, exc.hint)
             return
@@ -389,9 +387,9 @@ class ModelPage(QWidget):
             weights = ("ImageNet weights: <b>not downloaded</b>. Training will try to download them (needs "
                        "internet), or use a local weights file.")
             colour = severity_colour("warning").name()
-        chosen = self.session.config.weights
+        chosen = self.session.config.weights_choice
         using = ""
-        if pretrained and chosen not in ("imagenet", "none"):
-            using = f"<br>Using weights file <code>{escape(chosen)}</code>."
+        if pretrained and chosen.kind == "file":
+            using = f"<br>Using weights file <code>{escape(chosen.value)}</code>."
         self.details.setText(f"<b>{escape(spec.label)}</b> — {escape(spec_summary(spec))}<br>"
                              f"{escape(spec.when_to_pick)}<br><span style='color:{colour}'>{weights}</span>{using}")
