@@ -114,6 +114,11 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def python_version() -> tuple[int, int]:
+    """This interpreter's (major, minor)."""
+    return sys.version_info[0], sys.version_info[1]
+
+
 def _parse_version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
 
@@ -127,7 +132,7 @@ def version_problems(versions: dict[str, str | None] | None = None,
     Python 3.12 made those objects immortal, so the same defect does no harm there.
     """
     versions = package_versions() if versions is None else versions
-    python = sys.version_info[:2] if python is None else python
+    python = python_version() if python is None else python
     found = []
     pyside = versions.get("PySide6-Essentials") or versions.get("PySide6")
     if pyside and _parse_version(pyside)[:2] == (6, 12) and python < (3, 12):

@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=1, help="how many times to run the finish and stop scenarios")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repaint-ms", type=int, default=5, help="forced curve repaint interval")
+    parser.add_argument("--min-repaints", type=int, default=2000,
+                        help="before the last scenario, keep repainting the trained curves until this many")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds any one wait may take")
     args = parser.parse_args(argv)
     faulthandler.enable()
@@ -140,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     t0 = time.monotonic()
     for i, scenario in enumerate(plan, 1):
+        if scenario == "close":
+            while soak.repaints < args.min_repaints:  # the curves of the last run, drawn again and again
+                soak.repaint()
+                app.processEvents()
         t = time.monotonic()
         try:
             outcome = getattr(soak, scenario)()
