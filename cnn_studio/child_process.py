@@ -1,31 +1,68 @@
-"""Run an engine job (training) in a child Python process, relaying its events and honouring cancel.
+"""The process boundary: run an engine function in a child Python process, by its import name.
 
 Why a process and not only a thread: TensorFlow holds Python's GIL for long stretches (importing,
 tracing the training graph, building a model), and every one of them freezes a GUI event loop in
 the same process — bench/ui_latency.py measured pauses of 230-350 ms. In a child process the GUI's
-worker thread only reads short lines. It also isolates failures: if TensorFlow is killed for memory
-or crashes, only the child dies; the run folder keeps its atomic checkpoints and the app says what
-happened and what to do. GPU memory is given back when the child exits.
+worker thread only reads short messages. It also isolates failures: if TensorFlow is killed for
+memory or crashes, only the child dies; a run folder keeps its atomic checkpoints and the app says
+what happened and what to do. GPU memory is given back when the child exits.
 
-The caller's side looks like any engine function: ``run_in_child(job, payload, sink=, cancel=)``
-emits the child's events through ``sink``, raises :class:`~cnn_studio.cancel.Cancelled` or the
-child's :class:`~cnn_studio.errors.StudioError` (same class, message and hint), and returns the
-job's JSON result.
+One transport, two lifetimes:
 
-Protocol (one JSON object per line; the child's real stdout is kept for it, and anything a library
-prints goes to stderr, which is saved to a log file):
+* a **one-shot job** — :func:`run_job` (``run_in_child`` without the in-process switch): start a
+  child, run ``fn(*args, **kwargs, sink=, cancel=)``, relay its events, return its result, let the
+  child exit. Training, evaluation, robustness, export and the Architecture tab use it::
 
-* parent → child stdin: the request ``{"job": ..., "payload": ...}``, then ``cancel`` to stop.
-  End of input (the parent died) also cancels.
-* child → parent stdout: ``{"event": "EpochEnded", "data": {...}}``, then exactly one of
-  ``{"returned": ...}``, ``{"cancelled": true}`` or ``{"error": {"type", "message", "hint", "traceback"}}``.
+      result = run_job("cnn_studio.training.trainer:train", config, split, run_dir, sink=sink, cancel=cancel,
+                       log_path=..., label="training")
+
+* a **long-lived server** — :func:`open_server` → :class:`Server`: the child makes a state once
+  (``factory(*args)``, e.g. ``"cnn_studio.predict:Classifier.load"``) and then answers
+  ``server.call(target, *args, **kwargs)`` as ``target(state, *args, **kwargs, sink=, cancel=)``,
+  one call at a time, until :meth:`Server.close`. The Classify step keeps its model this way
+  (:func:`cnn_studio.explain.views.open_model`).
+
+A function is named ``"package.module:qualname"`` (``qualname`` may be dotted, as in
+``"cnn_studio.predict:Classifier.classify"``), or given as a module-level function, whose import
+name is taken from it. Arguments, events (the dataclasses of :mod:`cnn_studio.events`) and results
+travel as pickles — both ends are this package — so a result is the engine's own object
+(``TrainResult``, ``list[ExportRecord]``, numpy arrays) and callers need no converters.
+
+On the caller's side a call looks like any engine function: events arrive through ``sink`` in order
+(on the calling thread); setting ``cancel`` sets the child's :class:`~cnn_studio.cancel.CancelToken`
+(cooperative: the engine stops after its current batch or file and keeps what it saved) and the call
+raises :class:`~cnn_studio.cancel.Cancelled`; the child's :class:`~cnn_studio.errors.StudioError`
+is raised again with the same class, message and hint; any other exception becomes a
+:class:`~cnn_studio.errors.RunError` naming the job, the exception and the log file; a child that
+dies (killed for memory, a crash) becomes a RunError naming the job, why it stopped and the log.
+When the parent goes away the child's stdin ends, which cancels the call in progress: an app that
+dies never leaves a child training.
+
+Protocol (pickles, one after another; the child's real stdout is kept for them, and anything a
+library prints goes to stderr, which is saved to the log file):
+
+* parent → child: ``("open", label, factory | None, args, kwargs, describe | None)``, then
+  ``("call", id, target, args, kwargs)`` and ``("cancel", id)``; end of input ends the child.
+* child → parent: ``("ready", 0, describe(state) | None)`` or ``("error", 0, err)``, then per call
+  ``("event", id, event)``… and exactly one of ``("result", id, value)``, ``("cancelled", id, None)``
+  or ``("error", id, {"type", "module", "message", "hint", "traceback"})``.
+
+How a child is started (:func:`child_command`): through the program's own entry point with the
+hidden argument :data:`CHILD_FLAG` — ``python -m cnn_studio --cnn-studio-child`` from an installed
+package, ``<the app's executable> --cnn-studio-child`` from a frozen (PyInstaller-style) app, where
+``sys.executable`` is the app itself and ``python -m`` does not exist. :func:`cnn_studio.cli.main`
+sees the flag and calls :func:`child_main`. (Not multiprocessing's "spawn": it re-runs the app's
+``__main__`` in the child, and an unguarded script crashed that way.)
+
+``CNN_STUDIO_IN_PROCESS=1`` (:data:`IN_PROCESS_ENV`) runs every job and server in the calling
+process instead (debugging): same calls, same results, events and errors.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import importlib
 import os
+import pickle
 import queue
 import subprocess
 import sys
@@ -33,53 +70,123 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cnn_studio import errors
 from cnn_studio import events as ev
-from cnn_studio.cancel import Cancelled, CancelToken
+from cnn_studio.cancel import Cancelled, CancelToken, raise_if_cancelled
+
+CHILD_FLAG = "--cnn-studio-child"
+"""The hidden first argument of ``cnn-studio`` that makes the program a child (see :func:`child_command`)."""
+
+IN_PROCESS_ENV = "CNN_STUDIO_IN_PROCESS"
+"""Set to 1 to run the app's jobs in its own process (debugging); by default each runs in a child."""
 
 CANCEL_GRACE_S = 120.0
 """After a cancel, how long the child may take to stop cleanly (it finishes the current batch and
 writes its checkpoint) before it is terminated."""
 
-
-# ---------------------------------------------------------------------------- events as JSON lines
-def event_to_json(event: object) -> str:
-    """One engine event (a dataclass of :mod:`cnn_studio.events`) as a protocol line."""
-    data = dataclasses.asdict(event) if dataclasses.is_dataclass(event) else {"level": "info", "text": str(event)}
-    name = type(event).__name__ if dataclasses.is_dataclass(event) else "LogMessage"
-    return json.dumps({"event": name, "data": data}, default=str)
+def in_process_requested() -> bool:
+    """True when :data:`IN_PROCESS_ENV` asks for jobs in the calling process."""
+    return os.environ.get(IN_PROCESS_ENV, "") not in ("", "0")
 
 
-def event_from_json(obj: dict[str, Any]) -> object:
-    """The event back from :func:`event_to_json`'s object (unknown kinds become a LogMessage)."""
-    cls = getattr(ev, str(obj.get("event")), None)
-    data = obj.get("data") or {}
-    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-        return ev.LogMessage("info", f"{obj.get('event')}: {data}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+# ---------------------------------------------------------------------------- names and errors
+def import_name(target: str | Callable[..., Any]) -> str:
+    """``"package.module:qualname"`` of ``target`` (a name is checked for its shape and returned as is).
+
+    Raises ValueError for a name without ``:`` and for a function a child cannot import (a lambda,
+    a nested function, one defined in ``__main__``).
+    """
+    if callable(target) and not isinstance(target, str):
+        module, qualname = getattr(target, "__module__", None), getattr(target, "__qualname__", "")
+        if not module or module == "__main__" or "<" in qualname:
+            raise ValueError(f"Expected a module-level function a child can import, received {target!r}")
+        return f"{module}:{qualname}"
+    module, sep, qualname = str(target).partition(":")
+    if not (sep and module and qualname):
+        raise ValueError(f"Expected an import name like 'package.module:function', received {target!r}")
+    return str(target)
+
+
+def resolve(name: str) -> Callable[..., Any]:
+    """The object an :func:`import_name` names (``"cnn_studio.predict:Classifier.load"`` → the bound classmethod)."""
+    module, _, qualname = import_name(name).partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def default_label(target: str | Callable[..., Any]) -> str:
+    """A job's name for messages when the caller gives none: the function's name in words."""
+    return import_name(target).rpartition(":")[2].rpartition(".")[2].replace("_", " ")
 
 
 def error_to_dict(exc: BaseException) -> dict[str, str]:
-    """An exception as plain data: a StudioError's class, message and hint; anything else with its traceback."""
+    """An exception as plain data: class, module, message, hint and traceback."""
     if isinstance(exc, errors.StudioError):
-        return {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
-    return {"type": type(exc).__name__, "message": str(exc), "hint": "", "traceback": traceback.format_exc()}
+        message, hint = exc.message, exc.hint
+    else:
+        message, hint = str(exc), ""
+    return {"type": type(exc).__name__, "module": type(exc).__module__, "message": message, "hint": hint,
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))}
 
 
-def error_from_dict(err: dict[str, Any], log_path: str | os.PathLike[str] | None,
-                    what: str = "The training process") -> BaseException:
-    """:func:`error_to_dict` back: the same StudioError, or a RunError saying it looks like a bug."""
-    cls = getattr(errors, str(err.get("type")), None)
+def error_from_dict(err: dict[str, Any], label: str, log_path: str | os.PathLike[str] | None) -> BaseException:
+    """:func:`error_to_dict` back: the same StudioError, or a RunError naming the job, the exception and the log."""
+    module = str(err.get("module") or "cnn_studio.errors")
+    try:  # only our own modules are imported here: the app's process must not load TensorFlow for an error
+        where_defined = importlib.import_module(module) if module.split(".")[0] == "cnn_studio" else sys.modules.get(module)
+        cls = getattr(where_defined, str(err.get("type")), None)
+    except ImportError:
+        cls = None
     if isinstance(cls, type) and issubclass(cls, errors.StudioError):
-        return cls(err.get("message", ""), err.get("hint", ""))
+        try:
+            return cls(err.get("message", ""), err.get("hint", ""))
+        except TypeError:  # a subclass with its own constructor: keep the words
+            return errors.StudioError(err.get("message", ""), err.get("hint", ""))
     where = f" The details are in {log_path}." if log_path else ""
-    return errors.RunError(f"{what} failed: {err.get('type')}: {err.get('message')}",
+    return errors.RunError(f"The {label} process failed: {err.get('type')}: {err.get('message')}",
                            "This looks like a bug in CNN Studio or TensorFlow rather than a problem with "
                            f"your images; please report it with the log.{where}\n{err.get('traceback', '')}")
+
+
+def crash_error(label: str, code: int | None, log_path: str | os.PathLike[str] | None) -> errors.RunError:
+    """The RunError for a child that died without a word: which job, why (from its exit code), the log."""
+    tail = ""
+    if log_path:
+        try:
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                tail = "".join(deque(f, maxlen=8)).strip()
+        except OSError:
+            pass
+    why = {-9: "it was killed, most likely because the computer ran out of memory",
+           137: "it was killed, most likely because the computer ran out of memory",
+           -11: "it crashed inside TensorFlow (segmentation fault)",
+           139: "it crashed inside TensorFlow (segmentation fault)",
+           None: "it no longer answers"}.get(code, f"it exited with code {code}")
+    return errors.RunError(
+        f"The {label} process stopped unexpectedly: {why}.",
+        "Whatever it had saved is kept: after training, the best model so far stays in the run folder, and "
+        "\"Continue training\" on the Train step (or `cnn-studio resume RUN_DIR`) goes on from the last "
+        "saved epoch. Try again; if it happens again, try a smaller batch size or image size, or close other "
+        f"programs. Its messages (TensorFlow's included) are in {log_path}." + (f"\nLast lines:\n{tail}" if tail else ""))
+
+
+# ---------------------------------------------------------------------------- starting a child
+def child_command() -> list[str]:
+    """The command line that starts a child: the program's own entry point with :data:`CHILD_FLAG`.
+
+    From a frozen app (``sys.frozen``, PyInstaller-style) ``sys.executable`` is the app itself and
+    its entry point (:func:`cnn_studio.cli.main`) recognises the flag; otherwise it is Python, and
+    ``-m cnn_studio`` reaches the same entry point.
+    """
+    if getattr(sys, "frozen", False):
+        return [sys.executable, CHILD_FLAG]
+    return [sys.executable, "-m", "cnn_studio", CHILD_FLAG]
 
 
 def child_env() -> dict[str, str]:
@@ -96,7 +203,7 @@ def log_file(prefix: str, log_path: str | os.PathLike[str] | None) -> Path:
     if log_path is None:
         import tempfile
 
-        fd, name = tempfile.mkstemp(prefix=f"cnn-studio-{prefix}-", suffix=".log")
+        fd, name = tempfile.mkstemp(prefix=f"cnn-studio-{prefix.replace(' ', '-')}-", suffix=".log")
         os.close(fd)
         log_path = name
     path = Path(log_path)
@@ -104,293 +211,364 @@ def log_file(prefix: str, log_path: str | os.PathLike[str] | None) -> Path:
     return path
 
 
-def claim_stdout(mode: str = "w"):
-    """In a child: a private handle on the real stdout for the protocol; fd 1 and ``sys.stdout`` go to stderr.
+# ---------------------------------------------------------------------------- parent side
+class Server:
+    """A child process that holds ``factory(*args, **kwargs)`` (or nothing) and answers calls on it.
+
+    Thread-safe: calls are answered one at a time. Raises the factory's StudioError (e.g. a missing
+    or damaged model file) from the constructor. Use :func:`open_server` (which honours the
+    in-process switch) or :func:`run_job` rather than this class directly.
+
+    Attributes
+    ----------
+    label : the job's name in messages ("model", "training", …).
+    info : ``describe(state)`` as the child computed it once the state was made (None without ``describe``).
+    log_path : the child's stderr (TensorFlow's messages, warnings, anything printed).
+    """
+
+    def __init__(self, factory: str | Callable[..., Any] | None = None, *args: Any, label: str = "model",
+                 log_path: str | os.PathLike[str] | None = None, describe: str | Callable[..., Any] | None = None,
+                 _log_mode: str = "ab", **kwargs: Any) -> None:
+        self.label = label
+        self.log_path = str(log_file(label, log_path))
+        self._log = open(self.log_path, _log_mode)  # noqa: SIM115 - open for the child's lifetime
+        try:
+            self._proc = subprocess.Popen(child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=self._log, env=child_env())
+        except BaseException:
+            self._log.close()
+            raise
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._next_id = 0
+        self._replies: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, name=f"child-{label}-reader", daemon=True).start()
+        try:
+            self._send(("open", label, None if factory is None else import_name(factory), args, kwargs,
+                        None if describe is None else import_name(describe)))
+            self.info = self._wait(0, ev.null_sink, None)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self) -> None:
+        while True:
+            try:
+                self._replies.put(pickle.load(self._proc.stdout))
+            except Exception:  # noqa: BLE001 - EOF, a closed pipe or a torn message: the child is gone
+                self._replies.put(None)
+                return
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def _send(self, obj) -> None:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        with self._send_lock:
+            try:
+                self._proc.stdin.write(data)
+                self._proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                raise self._died() from None
+
+    def call(self, target: str | Callable[..., Any], *args: Any, sink: ev.EventSink = ev.null_sink,
+             cancel: CancelToken | None = None, **kwargs: Any) -> Any:
+        """``target(state, *args, **kwargs, sink=, cancel=)`` in the child (no ``state`` without a factory).
+
+        Relays the child's events to ``sink`` and honours ``cancel`` (see the module's docstring).
+        """
+        name = import_name(target)
+        with self._lock:
+            if not self.alive:
+                raise self._died()
+            self._next_id += 1
+            self._send(("call", self._next_id, name, args, kwargs))
+            return self._wait(self._next_id, sink, cancel)
+
+    def _wait(self, call_id: int, sink, cancel: CancelToken | None) -> Any:
+        cancel_sent_at: float | None = None
+        while True:
+            if cancel is not None and cancel.cancelled and cancel_sent_at is None:
+                try:
+                    self._send(("cancel", call_id))
+                except errors.RunError:
+                    pass  # already gone: the reply queue says so
+                cancel_sent_at = time.monotonic()
+            if cancel_sent_at is not None and time.monotonic() - cancel_sent_at > CANCEL_GRACE_S:
+                self._proc.kill()
+                raise Cancelled()
+            try:
+                reply = self._replies.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if reply is None:
+                if cancel_sent_at is not None:
+                    raise Cancelled()
+                raise self._died()
+            kind, reply_id, payload = reply
+            if reply_id != call_id:
+                continue  # the end of a call an earlier caller gave up on
+            if kind == "event":
+                sink(payload)
+            elif kind in ("result", "ready"):
+                return payload
+            elif kind == "cancelled":
+                raise Cancelled()
+            else:
+                raise error_from_dict(payload, self.label, self.log_path)
+
+    def _died(self) -> errors.RunError:
+        try:
+            code = self._proc.wait(2)
+        except subprocess.TimeoutExpired:
+            code = None
+        return crash_error(self.label, code, self.log_path)
+
+    def close(self) -> None:
+        """Stop the child: end of its input (which cancels a call in progress), then firmly."""
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self._proc.wait(3)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(3)
+        self._log.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalServer:
+    """:class:`Server`'s interface in this process (``CNN_STUDIO_IN_PROCESS=1``)."""
+
+    alive = True
+
+    def __init__(self, factory: str | Callable[..., Any] | None = None, *args: Any, label: str = "model",
+                 log_path: str | os.PathLike[str] | None = None, describe: str | Callable[..., Any] | None = None,
+                 **kwargs: Any) -> None:
+        self.label, self.log_path, self.pid = label, log_path, os.getpid()
+        self._stateful = factory is not None
+        self.state = resolve(import_name(factory))(*args, **kwargs) if factory is not None else None
+        self.info = resolve(import_name(describe))(self.state) if describe is not None else None
+
+    def call(self, target: str | Callable[..., Any], *args: Any, sink: ev.EventSink = ev.null_sink,
+             cancel: CancelToken | None = None, **kwargs: Any) -> Any:
+        fn = resolve(import_name(target))
+        lead = (self.state,) if self._stateful else ()
+        return fn(*lead, *args, sink=sink, cancel=cancel if cancel is not None else CancelToken(), **kwargs)
+
+    def close(self) -> None:
+        self.state = None
+
+    def __enter__(self) -> LocalServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_server(factory: str | Callable[..., Any], *args: Any, label: str = "model",
+                log_path: str | os.PathLike[str] | None = None, describe: str | Callable[..., Any] | None = None,
+                **kwargs: Any) -> Server | LocalServer:
+    """The long-lived lifetime: a :class:`Server` holding ``factory(*args, **kwargs)``.
+
+    A :class:`LocalServer` (same interface, this process) when :func:`in_process_requested`.
+    ``describe(state)`` is computed once and kept as ``.info`` (e.g. a model's class names).
+    """
+    cls = LocalServer if in_process_requested() else Server
+    return cls(factory, *args, label=label, log_path=log_path, describe=describe, **kwargs)
+
+
+def run_in_child(target: str | Callable[..., Any], *args: Any, sink: ev.EventSink = ev.null_sink,
+                 cancel: CancelToken | None = None, log_path: str | os.PathLike[str] | None = None,
+                 label: str | None = None, **kwargs: Any) -> Any:
+    """The one-shot lifetime, always in a child: ``target(*args, **kwargs, sink=, cancel=)``.
+
+    ``label`` names the job in messages (default: the function's name); ``log_path`` receives the
+    child's stderr, overwritten (default: a temporary file). Raises Cancelled, the child's
+    StudioError, or a RunError (a bug, or a child that died) naming the job and the log.
+    """
+    name = import_name(target)
+    with Server(None, label=label or default_label(name), log_path=log_path, _log_mode="wb") as child:
+        return child.call(name, *args, sink=sink, cancel=cancel, **kwargs)
+
+
+def run_job(target: str | Callable[..., Any], *args: Any, sink: ev.EventSink = ev.null_sink,
+            cancel: CancelToken | None = None, log_path: str | os.PathLike[str] | None = None,
+            label: str | None = None, **kwargs: Any) -> Any:
+    """:func:`run_in_child`, or the same call in this process when :func:`in_process_requested`.
+
+    Either way the caller gets the function's own result, its events and its errors, so it needs
+    no branch of its own. ``sink``, ``cancel``, ``log_path`` and ``label`` are the transport's;
+    every other keyword goes to ``target``.
+    """
+    if not in_process_requested():
+        return run_in_child(target, *args, sink=sink, cancel=cancel, log_path=log_path, label=label, **kwargs)
+    return resolve(import_name(target))(*args, sink=sink, cancel=cancel if cancel is not None else CancelToken(),
+                                        **kwargs)
+
+
+# ---------------------------------------------------------------------------- child side
+def claim_stdout() -> Any:
+    """In a child: a private binary handle on the real stdout for the protocol; fd 1 and ``sys.stdout`` go to stderr.
 
     Libraries that print (TensorFlow, Keras' progress bars) then end up in the log, never in the
     protocol stream.
     """
-    kwargs = {"encoding": "utf-8", "buffering": 1} if "b" not in mode else {}
-    protocol = os.fdopen(os.dup(sys.stdout.fileno()), mode, **kwargs)
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
     return protocol
 
 
-# ---------------------------------------------------------------------------- parent side
-def run_in_child(job: str, payload: dict[str, Any], *, sink: ev.EventSink = ev.null_sink,
-                 cancel: CancelToken | None = None, log_path: str | os.PathLike[str] | None = None,
-                 python: str | None = None) -> Any:
-    """Run ``job`` (a key of :data:`JOBS`) with ``payload`` in a child process.
+class _Calls:
+    """The child's bookkeeping of cancels: each call gets its own CancelToken; a cancel names its call."""
 
-    Parameters
-    ----------
-    job, payload : what to run; the payload must be JSON-serialisable.
-    sink : receives the child's events, in order, on the calling thread.
-    cancel : set it to stop the child after its current batch (it then keeps its checkpoints).
-    log_path : where the child's stderr (TensorFlow's messages, warnings) is written; a temporary
-        file when not given.
-    python : the interpreter (default: this one).
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: tuple[int, CancelToken] | None = None
+        self._early: set[int] = set()  # cancels that arrived before their call started
+        self.ended = False
 
-    Returns
-    -------
-    The job's JSON result.
+    def start(self, call_id: int) -> CancelToken:
+        token = CancelToken()
+        with self._lock:
+            if self.ended or call_id in self._early:
+                token.cancel()
+            self._current = (call_id, token)
+        return token
 
-    Raises
-    ------
-    Cancelled
-        After ``cancel`` was set and the child stopped.
-    StudioError
-        The child's own error (same class, message and hint), or a :class:`RunError` when the child
-        died without saying why (killed for memory, a crash), naming the exit code and the log.
-    """
-    if job not in JOBS:
-        raise ValueError(f"Expected one of {sorted(JOBS)}, received {job!r}")
-    log_path = log_file(job, log_path)
-    with open(log_path, "w", encoding="utf-8", errors="replace") as log:
-        proc = subprocess.Popen([python or sys.executable, "-m", "cnn_studio.child_process"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                                encoding="utf-8", bufsize=1, env=child_env())
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.put(line)
-            lines.put(None)
-
-        reader = threading.Thread(target=read, name=f"child-{job}-reader", daemon=True)
-        reader.start()
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps({"job": job, "payload": payload}) + "\n")
-            proc.stdin.flush()
-            return _relay(proc, lines, sink, cancel, log_path)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            reader.join(5)
-
-
-def _send_cancel(proc: subprocess.Popen) -> None:
-    try:
-        assert proc.stdin is not None
-        proc.stdin.write("cancel\n")
-        proc.stdin.flush()
-    except (BrokenPipeError, OSError, ValueError):
-        pass
-
-
-def _relay(proc: subprocess.Popen, lines: queue.Queue, sink, cancel: CancelToken | None, log_path: Path) -> Any:
-    cancel_sent_at: float | None = None
-    outcome: dict[str, Any] | None = None
-    while True:
-        if cancel is not None and cancel.cancelled and cancel_sent_at is None:
-            _send_cancel(proc)
-            cancel_sent_at = time.monotonic()
-        if cancel_sent_at is not None and time.monotonic() - cancel_sent_at > CANCEL_GRACE_S:
-            proc.kill()
-            raise Cancelled()
-        try:
-            line = lines.get(timeout=0.05)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # not ours (a library wrote to the protocol stream before it was moved)
-        if "event" in obj:
-            sink(event_from_json(obj))
-        elif {"returned", "cancelled", "error"} & set(obj):
-            outcome = obj
-    code = proc.wait()
-    if outcome is None:
-        raise _died(code, log_path, cancelled=cancel_sent_at is not None)
-    if "returned" in outcome:
-        return outcome["returned"]
-    if "cancelled" in outcome:
-        raise Cancelled()
-    raise error_from_dict(outcome["error"], log_path)
-
-
-def _died(code: int, log_path: Path, *, cancelled: bool) -> BaseException:
-    if cancelled:
-        return Cancelled()
-    tail = ""
-    try:
-        tail = "".join(deque(open(log_path, encoding="utf-8", errors="replace"), maxlen=8)).strip()
-    except OSError:
-        pass
-    why = {-9: "it was killed, most likely because the computer ran out of memory",
-           137: "it was killed, most likely because the computer ran out of memory",
-           -11: "it crashed inside TensorFlow (segmentation fault)",
-           139: "it crashed inside TensorFlow (segmentation fault)"}.get(code, f"it exited with code {code}")
-    return errors.RunError(
-        f"The training process stopped unexpectedly: {why}.",
-        "Whatever it had saved is kept: the best model so far stays in the run folder, and "
-        "\"Continue training\" on the Train step (or `cnn-studio resume RUN_DIR`) goes on from the last "
-        "saved epoch. Try a smaller batch size or image size, or close other programs. "
-        f"TensorFlow's messages are in {log_path}." + (f"\nLast lines:\n{tail}" if tail else ""))
-
-
-# ---------------------------------------------------------------------------- child side
-def _job_train(payload: dict[str, Any], sink, cancel) -> dict[str, Any]:
-    from cnn_studio.data.records import Split
-    from cnn_studio.training.config import TrainConfig
-    from cnn_studio.training.trainer import train
-
-    result = train(TrainConfig.from_dict(payload["config"]), Split.from_dict(payload["split"]),
-                   payload["run_dir"], sink=sink, cancel=cancel)
-    return train_result_to_json(result)
-
-
-def _job_resume(payload: dict[str, Any], sink, cancel) -> dict[str, Any]:
-    from cnn_studio.training.trainer import resume
-
-    return train_result_to_json(resume(payload["run_dir"], sink=sink, cancel=cancel))
-
-
-def _job_evaluate(payload: dict[str, Any], sink, cancel) -> dict[str, Any]:
-    """Evaluate a run; the metrics are in its metrics.json (``evaluation.load_metrics``)."""
-    from cnn_studio.evaluation import evaluate_run
-
-    evaluate_run(payload["run_dir"], sink=sink, cancel=cancel)
-    return {"run_dir": payload["run_dir"]}
-
-
-def _job_robustness(payload: dict[str, Any], sink, cancel) -> dict[str, Any]:
-    """Run the robustness check of a run; the report is returned (and saved as robustness.json)."""
-    from cnn_studio.explain.robustness import run_robustness
-
-    return run_robustness(payload["run_dir"], sink=sink, cancel=cancel).to_dict()
-
-
-def _job_export(payload: dict[str, Any], sink, cancel) -> list[dict[str, Any]]:
-    """Export several formats in one process; a format that fails is reported and the others still run."""
-    from cnn_studio.export.writer import export_all
-
-    results = export_all(payload["run_dir"], payload["formats"], payload["out_dir"],
-                         quantization=payload.get("quantization", "float32"), sink=sink, cancel=cancel,
-                         keep_going=True)
-    return [{"format": r[0], "error": error_to_dict(r[1])} if isinstance(r, tuple) else {"record": r.to_dict()}
-            for r in results]
-
-
-def export_results_from_json(items: list[dict[str, Any]]) -> list:
-    """:func:`_job_export`'s list back as ExportRecords, or ``(format, StudioError)`` for a failed format."""
-    from cnn_studio.export.writer import ExportRecord
-
-    results: list = []
-    for item in items:
-        if "record" in item:
-            d = dict(item["record"])
-            d["card_paths"] = tuple(d.get("card_paths", ()))
-            d["notes"] = tuple(d.get("notes", ()))
-            results.append(ExportRecord(**d))
-        else:
-            results.append((item["format"], error_from_dict(item["error"], None)))
-    return results
-
-
-def _job_selftest(payload: dict[str, Any], sink, cancel) -> Any:
-    """A job without TensorFlow, for tests: counts, can be cancelled, fails or dies on request."""
-    for i in range(int(payload.get("n", 3))):
-        if cancel.cancelled:
-            raise Cancelled()
-        sink(ev.TaskProgress("selftest", i + 1, int(payload.get("n", 3))))
-        time.sleep(float(payload.get("sleep", 0.0)))
-    if payload.get("print"):
-        print("a library writing to stdout")  # must not break the protocol
-    if payload.get("fail") == "studio":
-        raise errors.DatasetError("The folder has one class.", "Add a second class folder.")
-    if payload.get("fail") == "bug":
-        raise ZeroDivisionError("division by zero")
-    if payload.get("fail") == "die":
-        os._exit(9)
-    return {"done": int(payload.get("n", 3)), "pid": os.getpid()}
-
-
-JOBS = {"train": _job_train, "resume": _job_resume, "evaluate": _job_evaluate, "robustness": _job_robustness,
-        "export": _job_export, "selftest": _job_selftest}
-
-IN_PROCESS_ENV = "CNN_STUDIO_IN_PROCESS"
-"""Set to 1 to run the app's jobs in its own process (debugging); by default each runs in a child."""
-
-
-def in_process_requested() -> bool:
-    """True when :data:`IN_PROCESS_ENV` asks for jobs in the calling process."""
-    return os.environ.get(IN_PROCESS_ENV, "") not in ("", "0")
-
-
-def run_job(job: str, payload: dict[str, Any], *, sink: ev.EventSink = ev.null_sink,
-            cancel: CancelToken | None = None, log_path: str | os.PathLike[str] | None = None) -> Any:
-    """:func:`run_in_child`, or the same job in this process when :func:`in_process_requested`.
-
-    Either way the caller gets the job's JSON result, its events and its errors, so it needs no
-    branch of its own.
-    """
-    if not in_process_requested():
-        return run_in_child(job, payload, sink=sink, cancel=cancel, log_path=log_path)
-    if job not in JOBS:
-        raise ValueError(f"Expected one of {sorted(JOBS)}, received {job!r}")
-    return JOBS[job](payload, sink, cancel if cancel is not None else CancelToken())
-
-
-def train_result_to_json(result) -> dict[str, Any]:
-    return {"run_dir": str(result.run_dir), "status": result.status, "best_model": str(result.best_model),
-            "last_model": str(result.last_model), "epochs_done": int(result.epochs_done),
-            "class_names": list(result.class_names), "history": result.history}
-
-
-def train_result_from_json(d: dict[str, Any]):
-    """The :class:`~cnn_studio.training.trainer.TrainResult` of a ``train``/``resume`` job."""
-    from cnn_studio.training.trainer import TrainResult
-
-    return TrainResult(run_dir=Path(d["run_dir"]), status=d["status"], best_model=Path(d["best_model"]),
-                       last_model=Path(d["last_model"]), epochs_done=int(d["epochs_done"]),
-                       class_names=tuple(d["class_names"]), history=list(d.get("history", [])))
+    def cancel(self, call_id: int | None = None) -> None:
+        """Cancel ``call_id`` (None: whatever runs now, and everything after — the parent is gone)."""
+        with self._lock:
+            if call_id is None:
+                self.ended = True
+            if self._current is not None and call_id in (None, self._current[0]):
+                self._current[1].cancel()
+            elif call_id is not None:
+                self._early.add(call_id)
 
 
 def child_main() -> int:
-    """The child's entry point (``python -m cnn_studio.child_process``)."""
-    protocol = claim_stdout("w")
+    """A child's life (``cnn-studio --cnn-studio-child``): open, answer calls until end of input."""
+    protocol = claim_stdout()
+    # a private reader on stdin: at exit the interpreter closes sys.stdin, which would wait (and abort)
+    # on the lock that the reading thread holds while it waits for the next request
+    requests = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
     lock = threading.Lock()
-    cancel = CancelToken()
+    calls = _Calls()
+    todo: queue.Queue = queue.Queue()
 
-    def send(obj: dict[str, Any] | str) -> None:
-        text = obj if isinstance(obj, str) else json.dumps(obj, default=str)
+    def send(obj) -> None:
+        try:
+            data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - a result that cannot travel is reported, not lost
+            data = pickle.dumps(("error", obj[1], error_to_dict(exc)), protocol=pickle.HIGHEST_PROTOCOL)
         with lock:
             try:
-                protocol.write(text + "\n")
+                protocol.write(data)
                 protocol.flush()
             except (BrokenPipeError, OSError, ValueError):
-                cancel.cancel()  # the parent is gone: stop at the next batch, keeping the checkpoints
+                calls.cancel()  # the parent is gone: stop at the next batch, keeping the checkpoints
 
-    request = json.loads(sys.stdin.readline() or "{}")
+    def read() -> None:
+        while True:
+            try:
+                msg = pickle.load(requests)
+            except Exception:  # noqa: BLE001 - end of input (or a torn message): the parent is gone
+                msg = None
+            if msg is None:
+                calls.cancel()
+                todo.put(None)
+                return
+            if msg[0] == "cancel":
+                calls.cancel(msg[1])
+            else:
+                todo.put(msg)
 
-    def watch_stdin() -> None:
-        for line in sys.stdin:
-            if line.strip() == "cancel":
-                break
-        cancel.cancel()  # "cancel", or end of input: the parent is gone
-
-    threading.Thread(target=watch_stdin, name="cancel-watch", daemon=True).start()
     try:
-        result = JOBS[request["job"]](request.get("payload") or {}, lambda e: send(event_to_json(e)), cancel)
-    except Cancelled:
-        send({"cancelled": True})
-    except errors.StudioError as exc:
-        send({"error": error_to_dict(exc)})
-    except BaseException as exc:  # noqa: BLE001 - report every failure to the parent, then exit non-zero
-        send({"error": error_to_dict(exc)})
+        _, label, factory, args, kwargs, describe = pickle.load(requests)
+    except Exception:  # noqa: BLE001 - nobody asked for anything
+        return 0
+    threading.Thread(target=read, name="requests", daemon=True).start()
+    state = None
+    try:
+        if factory is not None:
+            state = resolve(factory)(*args, **kwargs)
+        send(("ready", 0, resolve(describe)(state) if describe is not None else None))
+    except BaseException as exc:  # noqa: BLE001 - the parent must hear why the state could not be made
+        send(("error", 0, error_to_dict(exc)))
         return 1
-    else:
-        send({"returned": result})
-    return 0
+    lead = (state,) if factory is not None else ()
+    while True:
+        msg = todo.get()
+        if msg is None:
+            return 0
+        _, call_id, target, args, kwargs = msg
+        token = calls.start(call_id)
+        try:
+            result = resolve(target)(*lead, *args, sink=lambda e, i=call_id: send(("event", i, e)), cancel=token,
+                                     **kwargs)
+        except Cancelled:
+            send(("cancelled", call_id, None))
+        except SystemExit:
+            raise  # something asked the process to end: it ends (the parent reports the exit code)
+        except BaseException as exc:  # noqa: BLE001 - report, keep serving
+            send(("error", call_id, error_to_dict(exc)))
+        else:
+            send(("result", call_id, result))
 
 
-if __name__ == "__main__":
-    raise SystemExit(child_main())
+# ---------------------------------------------------------------------------- a job and a state for tests
+def selftest(n: int = 3, *, sleep: float = 0.0, fail: str = "", print_line: bool = False,
+             sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> dict[str, int]:
+    """A job without TensorFlow, for tests: counts, can be cancelled, fails or dies on request."""
+    for i in range(n):
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled()
+        sink(ev.TaskProgress("selftest", i + 1, n))
+        time.sleep(sleep)
+    if print_line:
+        print("a library writing to stdout")  # must not break the protocol
+    if fail == "studio":
+        raise errors.DatasetError("The folder has one class.", "Add a second class folder.")
+    if fail == "bug":
+        raise ZeroDivisionError("division by zero")
+    if fail == "die":
+        raise SystemExit(9)  # in a child: the process ends without a word, as a crash does
+    return {"done": n, "pid": os.getpid()}
+
+
+class Counter:
+    """A server's state for tests of the long-lived lifetime, without TensorFlow."""
+
+    def __init__(self, start: int = 0) -> None:
+        if start < 0:
+            raise errors.DatasetError(f"Cannot start counting at {start}.", "Count up, not down.")
+        self.value = start
+
+    def add(self, n: int, *, steps: int = 1, sleep: float = 0.0, sink: ev.EventSink = ev.null_sink,
+            cancel: CancelToken | None = None) -> int:
+        """Add ``n`` after ``steps`` steps (an event and a cancel check each); a cancelled call adds nothing."""
+        if n < 0:
+            raise errors.DatasetError(f"Cannot add {n}.", "Count up, not down.")
+        for i in range(steps):
+            raise_if_cancelled(cancel)
+            sink(ev.TaskProgress("count", i + 1, steps))
+            time.sleep(sleep)
+        self.value += n
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"Counter({self.value})"

@@ -14,6 +14,7 @@ import importlib
 import sys
 
 from cnn_studio import __version__
+from cnn_studio.child_process import CHILD_FLAG
 from cnn_studio.errors import StudioError
 
 # subcommand name -> module in this package (order = order in --help)
@@ -51,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cnn-studio`` script and of ``python -m cnn_studio``."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [CHILD_FLAG]:  # hidden: the app started this process for a job (cnn_studio.child_process)
+        from cnn_studio.child_process import child_main
+
+        return child_main()
     if not argv or argv[0] in ("gui", "open"):
         from cnn_studio.ui.app import main as gui_main
 

@@ -2,10 +2,16 @@
 
 Each function takes a :class:`~cnn_studio.predict.Classifier` and returns plain arrays and dataclasses
 (small enough to send between processes: pictures are downscaled to what a screen shows), so the
-same calls serve the GUI, a child process (:mod:`cnn_studio.model_server`) and scripts.
+same calls serve the GUI, a child process and scripts. :func:`open_model` keeps a run's Classifier in
+a long-lived child (:func:`cnn_studio.child_process.open_server`) that answers these calls by name,
+e.g. ``model.call(HEATMAPS, paths, None, sink=sink, cancel=cancel)``. :func:`architecture` is the
+Architecture tab's one-shot job.
 """
 
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,6 +23,40 @@ PREVIEW = 384
 
 THUMB = 192
 """Longest side of the pictures :func:`heatmaps_for_files` returns."""
+
+# the calls a model opened by open_model answers (import names: the child resolves them)
+CLASSIFY = "cnn_studio.predict:Classifier.classify"
+HEATMAPS = "cnn_studio.explain.views:heatmaps_for_files"
+EXPLAIN = "cnn_studio.explain.views:explain_image"
+LAYER_MAPS = "cnn_studio.explain.views:layer_maps"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the app knows of a model held by :func:`open_model` without asking it again."""
+
+    class_names: tuple[str, ...]
+    image_size: int
+    resize: str
+
+
+def model_info(classifier) -> ModelInfo:
+    """A loaded Classifier's :class:`ModelInfo`."""
+    return ModelInfo(tuple(classifier.class_names), int(classifier.image_size), str(classifier.resize))
+
+
+def open_model(run_dir: str | os.PathLike[str], *, log_path: str | os.PathLike[str] | None = None):
+    """``run_dir``'s :class:`~cnn_studio.predict.Classifier` loaded once in a long-lived child process.
+
+    Returns a :class:`~cnn_studio.child_process.Server` (a ``LocalServer`` when
+    ``CNN_STUDIO_IN_PROCESS=1``) whose ``info`` is its :class:`ModelInfo` and whose ``call`` answers
+    :data:`CLASSIFY`, :data:`HEATMAPS`, :data:`EXPLAIN` and :data:`LAYER_MAPS`. Raises the
+    model's StudioError (a missing or damaged model) at once.
+    """
+    from cnn_studio.child_process import open_server
+
+    return open_server("cnn_studio.predict:Classifier.load", str(run_dir), label="model", log_path=log_path,
+                       describe=model_info)
 
 
 def shrink(arr: np.ndarray, side: int = PREVIEW) -> np.ndarray:
@@ -84,3 +124,20 @@ def layer_maps(classifier, model_input: np.ndarray, layer: str, *, sink: ev.Even
     h, w = fm.maps.shape[1:]
     return grid(fm.maps, cols=4, cell=96), (f"{layer}: showing {len(fm.channels)} of {fm.total_channels} "
                                              f"feature maps, each {h}x{w}. Bright = strong response.")
+
+
+def architecture(run_dir: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink, cancel=None):
+    """The Architecture tab: (:class:`~cnn_studio.explain.architecture.ArchitectureTable`, first-layer
+    filters as an (N, k, k, 3) array in [0, 1], or None when the first layer has no RGB filters)."""
+    from cnn_studio.explain.architecture import architecture_table
+    from cnn_studio.explain.feature_maps import first_layer_filters
+    from cnn_studio.training.run_folder import load_model
+
+    model = load_model(run_dir)
+    raise_if_cancelled(cancel)
+    table = architecture_table(model)
+    try:
+        filters = first_layer_filters(model)
+    except Exception:  # noqa: BLE001 - a model without a learned RGB conv simply shows no filters
+        filters = None
+    return table, (np.asarray(filters) if filters is not None and len(filters) else None)

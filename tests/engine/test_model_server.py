@@ -1,4 +1,4 @@
-"""ModelServer: the run's model in a child process answers classify / heat maps / explain / layer maps."""
+"""The run's model held by a long-lived child (views.open_model) answers classify / heat maps / explain / layer maps."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from studio_testkit import make_class_image, tiny_run
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import Cancelled, CancelToken
+from cnn_studio.child_process import LocalServer, Server
 from cnn_studio.errors import ImageReadError, RunError
-from cnn_studio.model_server import LocalModel, ModelServer
+from cnn_studio.explain.views import CLASSIFY, EXPLAIN, HEATMAPS, LAYER_MAPS, model_info, open_model
+
+LOAD = "cnn_studio.predict:Classifier.load"
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +26,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(run, tmp_path_factory):
-    s = ModelServer(run, log_path=tmp_path_factory.mktemp("logs") / "model.log")
+    s = open_model(run, log_path=tmp_path_factory.mktemp("logs") / "model.log")
     yield s
     s.close()
 
@@ -39,22 +42,22 @@ def pictures(tmp_path):
 
 
 def test_answers_match_the_model_in_this_process(server, run, pictures):
-    assert server.alive and server._proc.pid != os.getpid()
-    assert server.class_names == ("cat", "dog") and server.image_size == 32
-    remote = server.call("classify", pictures, 2)
-    local = LocalModel(run).call("classify", pictures, 2)
+    assert isinstance(server, Server) and server.alive and server.pid != os.getpid()
+    assert server.info.class_names == ("cat", "dog") and server.info.image_size == 32
+    remote = server.call(CLASSIFY, pictures, top_k=2)
+    local = LocalServer(LOAD, str(run), describe=model_info).call(CLASSIFY, pictures, top_k=2)
     assert [p.label for p in remote] == [p.label for p in local]
     assert np.allclose([p.top[0][1] for p in remote], [p.top[0][1] for p in local], atol=1e-5)
 
     events = []
-    heat = server.call("heatmaps", pictures[:2], None, sink=events.append)
+    heat = server.call(HEATMAPS, pictures[:2], None, sink=events.append)
     assert set(heat) == set(pictures[:2]) and [e.done for e in events] == [1, 2]
     picture, hmap = heat[pictures[0]]
     assert picture.shape == (40, 40, 3) and hmap.shape == (40, 40) and 0 <= hmap.min() <= hmap.max() <= 1
 
-    looked = server.call("explain", pictures[0], 1)
+    looked = server.call(EXPLAIN, pictures[0], 1)
     assert looked["class_index"] == 1 and looked["input"].shape == (32, 32, 3) and looked["layers"]
-    image, caption = server.call("layer_maps", looked["input"], looked["layers"][2].name)
+    image, caption = server.call(LAYER_MAPS, looked["input"], looked["layers"][2].name)
     assert image.ndim == 3 and "feature maps" in caption
 
 
@@ -66,28 +69,28 @@ def test_cancel_stops_a_call_and_the_server_keeps_serving(server, pictures):
             token.cancel()
 
     with pytest.raises(Cancelled):
-        server.call("heatmaps", pictures, None, sink=sink, cancel=token)
-    assert len(server.call("classify", pictures[:1], 1)) == 1
+        server.call(HEATMAPS, pictures, None, sink=sink, cancel=token)
+    assert len(server.call(CLASSIFY, pictures[:1], top_k=1)) == 1
 
 
 def test_errors_keep_their_class_and_the_server_survives(server, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a picture")
     with pytest.raises(ImageReadError) as info:
-        server.call("explain", str(bad), None)
+        server.call(EXPLAIN, str(bad), None)
     assert info.value.hint
     assert server.alive
 
 
 def test_a_missing_model_is_refused_at_once(tmp_path):
     with pytest.raises(RunError):
-        ModelServer(tmp_path / "no_run_here")
+        open_model(tmp_path / "no_run_here")
 
 
 def test_a_killed_server_says_so(run, pictures):
-    s = ModelServer(run)
+    s = open_model(run)
     s._proc.kill()
     s._proc.wait(5)
-    with pytest.raises(RunError, match="stopped unexpectedly"):
-        s.call("classify", pictures[:1], 1)
+    with pytest.raises(RunError, match="The model process stopped unexpectedly"):
+        s.call(CLASSIFY, pictures[:1], top_k=1)
     s.close()

@@ -90,7 +90,7 @@ def test_gradcam_toggle_overlays_and_class_choice(qtbot, page, dropped):
     assert page.heat_class.count() == 3  # "its answer", cat, dog
 
     first = page.heatmaps[str(a)][1].copy()
-    other = 1 - page.classifier.class_names.index(page.predictions[str(a)].label)
+    other = 1 - page.classifier.info.class_names.index(page.predictions[str(a)].label)
     page.heat_class.setCurrentIndex(other + 1)
     page._on_heat_class_activated(other + 1)
     qtbot.waitUntil(lambda: len(page.heatmaps) == 2 and not page.busy(), timeout=60000)

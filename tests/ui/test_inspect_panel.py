@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from studio_testkit import make_class_image
 
+from cnn_studio.explain.views import CLASSIFY
+
 pytestmark = pytest.mark.slow
 
 
@@ -13,7 +15,7 @@ def classifier(tmp_path_factory):
     """The run's model in its own process, as the Classify step holds it."""
     from studio_testkit import tiny_run
 
-    from cnn_studio.model_server import open_model
+    from cnn_studio.explain.views import open_model
 
     model = open_model(tiny_run(tmp_path_factory))
     yield model
@@ -36,16 +38,16 @@ def test_gradcam_bars_layers_and_feature_maps(qtbot, classifier, image):
 
     panel = InspectPanel()
     qtbot.addWidget(panel)
-    [prediction] = classifier.call("classify", [str(image)], 3)
+    [prediction] = classifier.call(CLASSIFY, [str(image)], top_k=3)
     panel.inspect(classifier, str(image), prediction=prediction)
     _done(qtbot, panel)
     result = panel.result
     assert result is not None and result["original"].shape[:2] == (48, 48)
     assert result["heat"].shape == (48, 48)
-    assert result["class_index"] == classifier.class_names.index(prediction.label)
+    assert result["class_index"] == classifier.info.class_names.index(prediction.label)
     assert panel.bars.items() == [(label, pytest.approx(p)) for label, p in prediction.top]
     assert not panel.heatmap.pixmap().isNull()
-    assert classifier.class_names[result["class_index"]] in panel.title.text()
+    assert classifier.info.class_names[result["class_index"]] in panel.title.text()
 
     # the opacity slider re-blends on the GUI thread: 0 shows the untouched picture
     panel.heatmap.opacity.setValue(0)
@@ -76,7 +78,7 @@ def test_explaining_another_class(qtbot, classifier, image):
     panel._on_class_box_activated(other)
     _done(qtbot, panel)
     assert panel.result["class_index"] == other
-    assert classifier.class_names[other] in panel.title.text()
+    assert classifier.info.class_names[other] in panel.title.text()
 
 
 def test_describe_layer_in_plain_words():

@@ -45,9 +45,9 @@ INTRO = ("Drop pictures or a whole folder anywhere on this page (or use Add imag
 def classify_paths(run_dir, model, paths, *, sink, cancel):
     """Load the run's model once (when ``model`` is None) in its own process, then classify ``paths``.
 
-    ``model`` is a :func:`cnn_studio.model_server.open_model` handle, kept by the page across drops.
+    ``model`` is a :func:`cnn_studio.explain.views.open_model` handle, kept by the page across drops.
     """
-    from cnn_studio.model_server import open_model
+    from cnn_studio.explain.views import CLASSIFY, open_model
     from cnn_studio.paths import job_log
 
     if model is None:
@@ -55,12 +55,14 @@ def classify_paths(run_dir, model, paths, *, sink, cancel):
 
         sink(ev.StageChanged(task="classify", stage="Loading the model"))
         model = open_model(run_dir, log_path=job_log("model", run_dir))
-    return model, model.call("classify", list(map(str, paths)), 3, sink=sink, cancel=cancel)
+    return model, model.call(CLASSIFY, list(map(str, paths)), top_k=3, sink=sink, cancel=cancel)
 
 
 def gradcam_heatmaps(model, paths, class_index: int | None = None, *, sink, cancel):
     """{path: (downscaled original, downscaled heat map)} for the predicted (or the given) class."""
-    return model.call("heatmaps", list(map(str, paths)), class_index, sink=sink, cancel=cancel)
+    from cnn_studio.explain.views import HEATMAPS
+
+    return model.call(HEATMAPS, list(map(str, paths)), class_index, sink=sink, cancel=cancel)
 
 
 def caption(prediction) -> tuple[str, str]:
@@ -259,10 +261,10 @@ class ClassifyPage(QWidget):
 
     def _on_classified(self, result) -> None:
         self.classifier, predictions = result
-        if self.heat_class.count() != len(self.classifier.class_names) + 1:
+        if self.heat_class.count() != len(self.classifier.info.class_names) + 1:
             self.heat_class.clear()
             self.heat_class.addItem("its answer", None)
-            for i, name in enumerate(self.classifier.class_names):
+            for i, name in enumerate(self.classifier.info.class_names):
                 self.heat_class.addItem(name, i)
         self.table_model.add_predictions(predictions)
         new = []

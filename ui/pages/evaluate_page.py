@@ -55,7 +55,8 @@ def evaluate_or_load(run_dir, *, force: bool = False, sink, cancel):
         metrics = load_metrics(run_dir)
         if metrics is not None:
             return metrics
-    run_job("evaluate", {"run_dir": str(run_dir)}, sink=sink, cancel=cancel, log_path=job_log("evaluate", run_dir))
+    run_job("cnn_studio.evaluation:evaluate_run", str(run_dir), sink=sink, cancel=cancel,
+            log_path=job_log("evaluate", run_dir), label="evaluation")
     metrics = load_metrics(run_dir)
     if metrics is None:
         raise RunError(f"The evaluation finished but wrote no metrics.json in {run_dir}.",
@@ -73,8 +74,8 @@ def robustness_or_load(run_dir, *, force: bool = False, sink, cancel):
     if not force and path.exists():
         report = read_json(path)
     else:
-        report = run_job("robustness", {"run_dir": str(run_dir)}, sink=sink, cancel=cancel,
-                         log_path=job_log("robustness", run_dir))
+        report = run_job("cnn_studio.explain.robustness:run_robustness", str(run_dir), sink=sink, cancel=cancel,
+                         log_path=job_log("robustness", run_dir), label="robustness check").to_dict()
     for ex in report.get("examples", []):  # pictures are stored relative to the run folder
         if ex.get("image") and not Path(ex["image"]).is_absolute():
             ex["image"] = str(Path(run_dir) / ex["image"])
@@ -82,18 +83,17 @@ def robustness_or_load(run_dir, *, force: bool = False, sink, cancel):
 
 
 def architecture_of(run_dir, *, sink, cancel):
-    """(ArchitectureTable, first-layer filters tiled as a uint8 image or None)."""
-    from cnn_studio.explain.architecture import architecture_table
-    from cnn_studio.explain.feature_maps import first_layer_filters
-    from cnn_studio.training.run_folder import load_model
+    """(ArchitectureTable, first-layer filters tiled as a uint8 image or None), read in a child process.
 
-    model = load_model(run_dir)
-    table = architecture_table(model)
-    try:
-        filters = first_layer_filters(model)
-    except Exception:  # noqa: BLE001 - a model without a learned RGB conv simply shows no filters
-        filters = None
-    return table, tile_filters(filters) if filters is not None and len(filters) else None
+    The model is loaded by :func:`cnn_studio.explain.views.architecture` in a one-shot child, so
+    TensorFlow never loads in the app's process.
+    """
+    from cnn_studio.child_process import run_job
+    from cnn_studio.paths import job_log
+
+    table, filters = run_job("cnn_studio.explain.views:architecture", str(run_dir), sink=sink, cancel=cancel,
+                             log_path=job_log("architecture", run_dir), label="architecture")
+    return table, tile_filters(filters) if filters is not None else None
 
 
 def tile_filters(filters: np.ndarray, scale: int = 14, cols: int = 8) -> np.ndarray:

@@ -53,13 +53,12 @@ QUANT_TEXT = {
 
 def export_formats(run_dir, formats: list[str], out_dir, quantization: str, *, sink, cancel):
     """Export every format in turn (in a child process); a failing format is reported and the others still run."""
-    from cnn_studio.child_process import export_results_from_json, run_job
+    from cnn_studio.child_process import run_job
     from cnn_studio.paths import job_log
 
-    items = run_job("export", {"run_dir": str(run_dir), "formats": list(formats), "out_dir": str(out_dir),
-                               "quantization": quantization}, sink=sink, cancel=cancel,
-                    log_path=job_log("export", run_dir))
-    return export_results_from_json(items)
+    return run_job("cnn_studio.export.writer:export_all", str(run_dir), list(formats), str(out_dir),
+                   quantization=quantization, keep_going=True, sink=sink, cancel=cancel,
+                   log_path=job_log("export", run_dir), label="export")
 
 
 class ExportPage(QWidget):

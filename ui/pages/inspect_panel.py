@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_studio.explain.architecture import shape_text
-from cnn_studio.explain.views import PREVIEW  # the size explain_image delivers
+from cnn_studio.explain.views import EXPLAIN, LAYER_MAPS, PREVIEW  # PREVIEW: the size explain_image delivers
 
 
 def explain_image(model, path: str, class_index: int | None = None, *, sink, cancel) -> dict:
     """Grad-CAM of ``path`` and the model's layers (:func:`cnn_studio.explain.views.explain_image`)."""
-    return model.call("explain", str(path), class_index, sink=sink, cancel=cancel)
+    return model.call(EXPLAIN, str(path), class_index, sink=sink, cancel=cancel)
 
 
 KIND_WORDS = {
@@ -75,7 +75,7 @@ def describe_layer(info) -> str:
 
 def layer_maps(model, model_input: np.ndarray, layer: str, *, sink, cancel) -> tuple[np.ndarray, str]:
     """The first 16 feature maps of ``layer`` tiled into one picture, and a caption."""
-    return model.call("layer_maps", model_input, layer, sink=sink, cancel=cancel)
+    return model.call(LAYER_MAPS, model_input, layer, sink=sink, cancel=cancel)
 
 
 class InspectPanel(QWidget):
@@ -135,7 +135,7 @@ class InspectPanel(QWidget):
         return self._task is not None and self._task.is_live
 
     def inspect(self, classifier, path: str, class_index: int | None = None, prediction=None):
-        """Explain ``path`` with ``classifier`` (a :class:`cnn_studio.predict.Classifier`).
+        """Explain ``path`` with ``classifier`` (a model held by :func:`cnn_studio.explain.views.open_model`).
 
         ``prediction`` (a :class:`cnn_studio.predict.Prediction`) fills the probability bars.
         """
@@ -145,9 +145,9 @@ class InspectPanel(QWidget):
         self.title.setText(f"Looking at {Path(path).name}…")
         if prediction is not None:
             self.bars.set_probabilities(prediction.top)
-        if self.class_box.count() != len(classifier.class_names):
+        if self.class_box.count() != len(classifier.info.class_names):
             self.class_box.clear()
-            self.class_box.addItems(list(classifier.class_names))
+            self.class_box.addItems(list(classifier.info.class_names))
         self._task = start_task(explain_image, classifier, path, class_index, on_returned=self._on_explained,
                                 on_errored=self._on_errored)
         return self._task
@@ -173,7 +173,7 @@ class InspectPanel(QWidget):
 
     def _on_explained(self, result: dict) -> None:
         self.result = result
-        names = self.classifier.class_names
+        names = self.classifier.info.class_names
         name = names[result["class_index"]]
         self.title.setText(f"<b>{Path(result['path']).name}</b>: red/yellow areas are where the network found "
                            f"the most evidence for <b>{name}</b> ({result['class_prob']:.0%}); "

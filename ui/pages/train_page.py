@@ -63,21 +63,21 @@ def _train(config, split, run_dir, *, sink, cancel):
     few hundred milliseconds at a time; in a child the worker thread only relays events. A crash or
     an out-of-memory kill of the child leaves the app running and the run's checkpoints on disk.
     """
-    return _train_job("train", {"config": config.to_dict(), "split": split.to_dict(), "run_dir": str(run_dir)},
-                      run_dir, sink=sink, cancel=cancel)
+    return _train_job("cnn_studio.training.trainer:train", config, split, str(run_dir), run_dir=run_dir,
+                      sink=sink, cancel=cancel)
 
 
 def _resume(run_dir, *, sink, cancel):
     """Worker-thread entry for "Continue training": :func:`cnn_studio.training.trainer.resume` in a child."""
-    return _train_job("resume", {"run_dir": str(run_dir)}, run_dir, sink=sink, cancel=cancel)
+    return _train_job("cnn_studio.training.trainer:resume", str(run_dir), run_dir=run_dir, sink=sink, cancel=cancel)
 
 
-def _train_job(job: str, payload: dict, run_dir, *, sink, cancel):
-    from cnn_studio.child_process import run_job, train_result_from_json
+def _train_job(target: str, *args, run_dir, sink, cancel):
+    from cnn_studio.child_process import run_job
     from cnn_studio.paths import job_log
 
     sink(ev.StageChanged("train", "Starting the training process", "(loading TensorFlow)"))
-    return train_result_from_json(run_job(job, payload, sink=sink, cancel=cancel, log_path=job_log("train", run_dir)))
+    return run_job(target, *args, sink=sink, cancel=cancel, log_path=job_log("train", run_dir), label="training")
 
 
 class TrainPage(QWidget):
