@@ -282,7 +282,6 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike
     --------------
     ``StageChanged`` (loading), scan events with ``data_dir``, ``TaskProgress`` per batch.
     """
-    from cnn_studio.backbones.classifier import input_size_of
     from cnn_studio.training.run_folder import load_model, open_run
 
     run = open_run(run_dir)
@@ -303,8 +302,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike
                                "Use --subset val, or evaluate on a labeled folder (--data FOLDER).")
     sink(ev.StageChanged(TASK, "Loading model", str(run.model_path)))
     model = load_model(run.model_path)
-    size = run.config.image_size or input_size_of(model)
-    metrics = evaluate(model, records, names, image_size=size, resize=run.config.resize, batch_size=batch_size,
+    metrics = evaluate(model, records, names, image_size=run.image_size, resize=run.config.resize, batch_size=batch_size,
                        subset=name, sink=sink, cancel=cancel)
     metrics.source = source
     write_json(run.layout.metrics, metrics.to_dict())

@@ -196,9 +196,8 @@ class Classifier:
         if p.is_dir() or (p.suffix == ".keras" and (p.parent / "config.json").exists()):
             run = open_run(p)
             model = load_model(p if p.is_file() else run.model_path)
-            size = run.config.image_size or _model_input_size(model)
             names = run.class_names or _labels_beside(run.model_path, int(model.outputs[0].shape[-1]))
-            return cls(model, names, int(size), run.config.resize)
+            return cls(model, names, run.image_size, run.config.resize)
         if not p.exists():
             raise RunError(f"No model at {p}.", "Give a run folder or a .keras file.")
         model = load_model(p)

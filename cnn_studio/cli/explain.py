@@ -54,7 +54,7 @@ def _model_source(path: str) -> tuple[Path, Path | None, int | None, str, tuple[
     if (config_dir / "config.json").exists():
         info = open_run(config_dir)
         model_path = p if p.is_file() else info.model_path
-        return model_path, info.root, info.config.image_size, info.config.resize, info.class_names
+        return model_path, info.root, info.image_size, info.config.resize, info.class_names
     if not p.is_file():
         raise RunError(f"No model at {p}.", "Give a run folder or a .keras file.")
     labels = p.parent / "labels.txt"

@@ -322,7 +322,6 @@ def run_robustness(run_dir: str | Path, *, subset: str = "auto", max_images: int
     Cancelled
         If ``cancel`` was set; robustness.json is then not written.
     """
-    from cnn_studio.backbones.classifier import input_size_of
     from cnn_studio.fsutil import write_json
     from cnn_studio.training.run_folder import load_model, open_run
 
@@ -330,7 +329,7 @@ def run_robustness(run_dir: str | Path, *, subset: str = "auto", max_images: int
     name, records = _records_for(info, subset)
     sink(StageChanged(TASK, "Loading model", str(info.model_path)))
     model = load_model(info.model_path)
-    image_size = int(info.config.image_size or input_size_of(model))
+    image_size = info.image_size
     class_names = info.class_names or tuple(str(i) for i in range(int(model.outputs[0].shape[-1])))
     out_dir = info.root / "robustness"
     report = robustness_report(model, records, class_names, image_size=image_size, resize=info.config.resize,

@@ -143,13 +143,14 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
     robustness = read_json(run.layout.robustness) if run.layout.robustness.exists() else {}
     usage = {FORMATS[e["fmt"]].label: FORMATS[e["fmt"]].snippet(e["file"], input_size) for e in exports}
     settings = {k: v for k, v in cfg.to_dict().items() if k in _SETTINGS}
-    weights = cfg.weights
-    if weights == "imagenet":
+    choice = run.weights
+    weights = choice.value
+    if choice.kind == "imagenet":
         from cnn_studio.backbones.weights import weights_origin
 
         origin = weights_origin(cfg.backbone, input_size)
         weights = f"ImageNet (Keras Applications{', ' + origin if origin else ''})"
-    elif weights == "none":
+    elif choice.kind == "none":
         weights = "none (trained from scratch)"
     return ModelCard(
         name=run.root.name, backbone=cfg.backbone, weights_source=weights, classes=list(run.class_names),

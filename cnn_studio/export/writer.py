@@ -78,7 +78,6 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     >>> export_model("runs/leaves", "onnx", "exports/leaves").verified  # doctest: +SKIP
     True
     """
-    from cnn_studio.backbones.classifier import input_size_of
     from cnn_studio.export.model_card import build_card, previous_exports, write_card
     from cnn_studio.export.verify import sample_images, verify_export
     from cnn_studio.predict import predict_probabilities
@@ -93,7 +92,7 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     raise_if_cancelled(cancel)
     run = open_run(run_dir)
     model = model if model is not None else load_model(run.model_path)
-    size = int(run.config.image_size or input_size_of(model))
+    size = run.image_size
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     target = out / spec.file_name(quantization)

@@ -3,6 +3,13 @@
 Layout (see ``paths.RunLayout``): config.json, split.json, labels.txt, best.keras, last.keras,
 history.csv, state.json, metrics.json, tb/, backup/. Evaluation, prediction, export and
 explanations all start from :func:`open_run` / :func:`load_model`.
+
+The run folder owns the facts a run was made with. :func:`recorded_config` resolves them once,
+when training starts (the image size, the weights source, the split's own fractions, grouping and
+seed), and config.json stores that; :class:`RunInfo` hands them out (``image_size``,
+``weights``, ``split_seed``, ``total_epochs``), so no consumer loads the model or asks the
+registry again. Runs written before these values were recorded still open: their missing values
+fall back to the backbone's default size and to split.json.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cnn_studio.backbones import registry
+from cnn_studio.backbones.weights import WeightsChoice
 from cnn_studio.data.records import Split
 from cnn_studio.errors import RunError
 from cnn_studio.fsutil import read_json
@@ -34,9 +43,45 @@ class RunInfo:
     def root(self) -> Path:
         return self.layout.root
 
+    @property
+    def image_size(self) -> int:
+        """The side images are resized to: recorded in config.json (older runs: the backbone's default)."""
+        return registry.get(self.config.backbone).image_size(self.config.image_size)
+
+    @property
+    def weights(self) -> WeightsChoice:
+        """Where the backbone's starting weights came from ("imagenet", "none" or "file" with its path)."""
+        return self.config.weights_choice
+
+    @property
+    def split_seed(self) -> int:
+        """The seed the split was made with (split.json; else the recorded settings)."""
+        return self.split.seed if self.split is not None else self.config.effective_split_seed
+
+    @property
+    def total_epochs(self) -> int:
+        return self.config.total_epochs
+
     def history(self) -> list[dict[str, float]]:
         """Per-epoch metrics from history.csv (empty if none yet)."""
         return read_history(self.layout.history)
+
+
+def recorded_config(config: TrainConfig, split: Split) -> TrainConfig:
+    """``config`` as a run folder records it: every value a consumer needs, resolved.
+
+    The backbone key in its canonical spelling, ``image_size`` as a number (the backbone's default
+    when it was left empty), ``weights`` as the one parser reads it ("none" for "scratch"), and the
+    split's own ``val_fraction``/``test_fraction``/``group_by``/``split_seed`` (the GUI's Data page
+    makes the split with its own settings; the config's defaults must not be recorded instead).
+
+    Raises :class:`~cnn_studio.errors.ConfigError` for an unknown backbone or too small an image.
+    """
+    spec = registry.get(config.backbone)
+    return config.replace(backbone=spec.key, image_size=spec.image_size(config.image_size),
+                          weights=config.weights_choice.value, val_fraction=split.val_fraction,
+                          test_fraction=split.test_fraction, group_by=split.group_by or "none",
+                          split_seed=split.seed)
 
 
 def read_history(path: str | Path) -> list[dict[str, float]]:
@@ -67,7 +112,7 @@ def resume_point(run_dir: str | Path) -> tuple[int, int] | None:
         return None
     config = TrainConfig.from_dict(read_json(layout.config))
     state = read_json(layout.state) if layout.state.exists() else {}
-    total = config.epochs + config.fine_tune_epochs
+    total = config.total_epochs
     done = int(state.get("epochs_done", 0))
     if state.get("status") == "completed" or done >= total:
         return None

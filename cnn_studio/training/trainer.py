@@ -41,13 +41,15 @@ from pathlib import Path
 
 from cnn_studio import __version__
 from cnn_studio import events as ev
+from cnn_studio.backbones import registry
+from cnn_studio.backbones.weights import resolve_weights
 from cnn_studio.cancel import Cancelled, CancelToken
 from cnn_studio.data.records import Split
 from cnn_studio.errors import DatasetError, RunError, StudioError
 from cnn_studio.fsutil import read_json, write_json, write_text
 from cnn_studio.paths import RunLayout
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_folder import read_labels, resume_point
+from cnn_studio.training.run_folder import read_labels, recorded_config, resume_point
 
 
 @dataclass
@@ -72,14 +74,13 @@ class _Phase:
 
 
 def _phases(config: TrainConfig) -> list[_Phase]:
-    if config.weights.lower() == "none":
-        total = config.epochs + config.fine_tune_epochs
-        return [_Phase("scratch", 0, total, config.learning_rate)]
+    if not config.weights_choice.pretrained:
+        return [_Phase("scratch", 0, config.total_epochs, config.learning_rate)]
     out = []
     if config.epochs:
         out.append(_Phase("head", 0, config.epochs, config.learning_rate))
     if config.fine_tune_epochs:
-        out.append(_Phase("fine_tune", config.epochs, config.epochs + config.fine_tune_epochs,
+        out.append(_Phase("fine_tune", config.epochs, config.total_epochs,
                           config.fine_tune_learning_rate))
     return out
 
@@ -102,16 +103,8 @@ def _check_split(split: Split) -> None:
 
 def _check_backbone(config: TrainConfig) -> None:
     """Unknown backbone, too small an image or missing weights file: fail before anything is written."""
-    from cnn_studio.backbones import registry
-    from cnn_studio.backbones.weights import resolve_weights
-    from cnn_studio.errors import ConfigError
-
     spec = registry.get(config.backbone)
-    size = int(config.image_size or spec.input_size)
-    if size < spec.min_size:
-        raise ConfigError(f"Image size for {spec.label}: expected at least {spec.min_size} pixels, received {size}.",
-                          f"Use {spec.input_size} (its default) or more.")
-    resolve_weights(spec, config.weights, size)
+    resolve_weights(spec, config.weights, spec.image_size(config.image_size))
 
 
 def _now() -> str:
@@ -154,6 +147,7 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
     config.validate()
     _check_split(split)
     _check_backbone(config)
+    config = recorded_config(config, split)  # what config.json says is what this run uses
     layout = RunLayout(Path(run_dir).expanduser())
     if layout.root.exists() and any(layout.root.iterdir()):
         raise RunError(f"The folder {layout.root} is not empty.",
@@ -162,8 +156,8 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
     write_json(layout.config, config.to_dict())
     write_json(layout.split, split.to_dict())
     write_text(layout.labels, "\n".join(split.class_names) + "\n")
-    write_json(layout.state, {"status": "running", "epochs_done": 0, "total_epochs": config.epochs +
-                              config.fine_tune_epochs, "started": _now(), "app_version": __version__})
+    write_json(layout.state, {"status": "running", "epochs_done": 0, "total_epochs": config.total_epochs,
+                              "started": _now(), "app_version": __version__})
     return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=0)
 
 
@@ -180,8 +174,7 @@ def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
     split = Split.from_dict(read_json(layout.split))
     point = resume_point(layout.root)
     if point is None:
-        total = config.epochs + config.fine_tune_epochs
-        raise RunError(f"The run in {layout.root} already completed all {total} epochs.",
+        raise RunError(f"The run in {layout.root} already completed all {config.total_epochs} epochs.",
                        "Evaluate or export it, or start a new run with more epochs.")
     checkpointed, _ = point  # 0 when there is no last.keras: start again in the same folder
     _set_state(layout, status="running", resumed=_now(), epochs_done=checkpointed)
@@ -213,7 +206,7 @@ def _class_weights(split: Split, mode: str) -> dict[int, float] | None:
 
 def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.EventSink,
          cancel: CancelToken | None, start_epoch: int) -> TrainResult:
-    total = config.epochs + config.fine_tune_epochs
+    total = config.total_epochs
     try:
         result = _fit_phases(layout, config, split, sink=sink, cancel=cancel, start_epoch=start_epoch)
     except Cancelled:
@@ -254,7 +247,6 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
     import keras
     import tensorflow as tf
 
-    from cnn_studio.backbones import registry
     from cnn_studio.backbones.classifier import (
         build_classifier,
         freeze_backbone,
@@ -273,7 +265,7 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
         sink(ev.LogMessage("info", "TensorBoard logs are off (the tensorboard package is not installed); "
                                    "history.csv has every epoch's metrics."))
     spec = registry.get(config.backbone)
-    size = int(config.image_size or spec.input_size)
+    size = spec.image_size(config.image_size)  # recorded in config.json (older runs: the default)
     n_classes = len(split.class_names)
     policy = choose_precision(config.precision)
     strategy = distribution_strategy()
@@ -291,7 +283,7 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
     train_ds, val_ds = one_hot(data.train), one_hot(data.val)
     class_weight = _class_weights(split, config.class_weight)
     phases = [p for p in _phases(config) if p.end_epoch > start_epoch]
-    total = config.epochs + config.fine_tune_epochs
+    total = config.total_epochs
     sink(ev.TrainStarted(run_dir=str(layout.root), backbone=spec.key, epochs=total, steps=data.steps_per_epoch,
                          train_images=data.train_count, val_images=data.val_count))
 
