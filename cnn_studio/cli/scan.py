@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from cnn_studio.data.split import GROUP_CHOICES
+from cnn_studio.data.split import GROUP_CHOICES, SEED, TEST_FRACTION, VAL_FRACTION
 
 EXIT_OK = 0
 EXIT_DATASET_ERROR = 2
@@ -26,11 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "with path,label[,group]), check it and show how it would be split.")
     p.add_argument("path", help="dataset folder or .csv manifest")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
-                   help="share of each class for validation (default 0.2)")
-    p.add_argument("--test-fraction", type=float, default=0.0, metavar="F",
-                   help="share of each class for a held-out test set (default 0)")
-    p.add_argument("--seed", type=int, default=1337, metavar="N", help="split seed (default 1337)")
+    p.add_argument("--val-fraction", type=float, default=VAL_FRACTION, metavar="F",
+                   help="share of each class for validation (default %(default)s)")
+    p.add_argument("--test-fraction", type=float, default=TEST_FRACTION, metavar="F",
+                   help="share of each class for a held-out test set (default %(default)s)")
+    p.add_argument("--seed", type=int, default=SEED, metavar="N", help="split seed (default %(default)s)")
     p.add_argument("--group-by", choices=GROUP_CHOICES, default="auto",
                    help="keep patient/source groups within one split: auto (when the data has group ids), "
                         "group (always) or none")

@@ -26,7 +26,14 @@ from cnn_studio.data.checks import SEVERITIES, Finding, has_errors, run_checks
 from cnn_studio.data.index import scan
 from cnn_studio.data.records import DatasetIndex, Split
 from cnn_studio.data.report import DatasetReport, build_report
-from cnn_studio.data.split import check_settings, group_by_value, make_split
+from cnn_studio.data.split import (
+    SEED,
+    TEST_FRACTION,
+    VAL_FRACTION,
+    check_settings,
+    group_by_value,
+    make_split,
+)
 from cnn_studio.errors import DatasetError
 
 
@@ -54,8 +61,8 @@ class Prepared:
         return next((f for f in self.findings if f.severity == "error"), None)
 
 
-def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = 0.2, test_fraction: float = 0.0,
-            seed: int = 1337, group_by: str | None = None, find_duplicates: bool = True,
+def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRACTION,
+            test_fraction: float = TEST_FRACTION, seed: int = SEED, group_by: str | None = None, find_duplicates: bool = True,
             sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Prepared:
     """Scan (unless given an index), check and split a dataset.
 

@@ -30,6 +30,7 @@ from cnn_studio.data.records import SPLIT_NAMES, DatasetIndex, ImageRecord, Spli
 from cnn_studio.errors import ConfigError, DatasetError
 
 GROUP_MODES = (None, "group", "none")
+VAL_FRACTION, TEST_FRACTION, SEED = 0.2, 0.0, 1337  # the default split: the CLI, the Data page and TrainConfig use these
 GROUP_CHOICES = ("auto", "group", "none")  # what people type (CLI, settings); "auto" is ``group_by=None``
 
 
@@ -49,7 +50,8 @@ def check_settings(val_fraction: float, test_fraction: float, group_by: str | No
                           "Leave it empty to group automatically when the data has patient/group ids.")
 
 
-def make_split(index: DatasetIndex, *, val_fraction: float = 0.2, test_fraction: float = 0.0, seed: int = 1337,
+def make_split(index: DatasetIndex, *, val_fraction: float = VAL_FRACTION, test_fraction: float = TEST_FRACTION,
+               seed: int = SEED,
                group_by: str | None = None) -> Split:
     """Split the index into train/val/test, stratified per class, group-aware, reproducible.
 

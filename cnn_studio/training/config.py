@@ -10,7 +10,7 @@ from typing import Any
 from cnn_studio.backbones.weights import WeightsChoice, parse_weights
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
-from cnn_studio.data.split import check_settings, group_by_value
+from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION, check_settings, group_by_value
 from cnn_studio.errors import ConfigError
 
 __all__ = ["AUGMENTATIONS", "CACHE_MODES", "CLASS_WEIGHTS", "OPTIMIZERS", "PRECISIONS", "RESIZE_POLICIES",
@@ -52,9 +52,9 @@ class TrainConfig:
     dropout: float = 0.2
     early_stopping_patience: int = 0  # 0 = off
     reduce_lr_patience: int = 0  # 0 = off
-    seed: int = 1337
-    val_fraction: float = 0.2
-    test_fraction: float = 0.0
+    seed: int = SEED
+    val_fraction: float = VAL_FRACTION
+    test_fraction: float = TEST_FRACTION
     group_by: str | None = None
     split_seed: int | None = None
     resize: str = "stretch"

@@ -39,6 +39,7 @@ from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data.prepare import Prepared, prepare
 from cnn_studio.data.records import DatasetIndex
+from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
 from cnn_studio.errors import StudioError
 
 EXAMPLES_PER_CLASS = 5
@@ -146,12 +147,12 @@ class DataPage(QWidget):
 
         split_box = QGroupBox("How the images are divided")
         form = QFormLayout(split_box)
-        self.val_spin = _percent_spin(20, 5, 50, "Share of each class held back to check progress while training.")
-        self.test_spin = _percent_spin(0, 0, 40, "Share of each class kept aside, untouched, for the final "
+        self.val_spin = _percent_spin(round(VAL_FRACTION * 100), 5, 50, "Share of each class held back to check progress while training.")
+        self.test_spin = _percent_spin(round(TEST_FRACTION * 100), 0, 40, "Share of each class kept aside, untouched, for the final "
                                                  "evaluation. 0 = evaluate on the validation images.")
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setValue(1337)
+        self.seed_spin.setValue(SEED)
         self.seed_spin.setToolTip("Same number = same division of images, so results can be repeated.")
         form.addRow("Validation", self.val_spin)
         form.addRow("Test", self.test_spin)
