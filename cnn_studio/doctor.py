@@ -35,8 +35,8 @@ PACKAGES = ("tensorflow", "keras", "PySide6-Essentials", "shiboken6", "pyqtgraph
 
 TESTED_RANGES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     # package: (lowest tested, first untested) — the same bounds as pyproject.toml
-    "PySide6-Essentials": ((6, 6), (6, 12)),
-    "pyqtgraph": ((0, 13, 4), (0, 15)),
+    "PySide6-Essentials": ((6, 9), (6, 12)),
+    "pyqtgraph": ((0, 13, 7), (0, 15)),
 }
 
 DISK_WARNING_BYTES = 2 * 1024**3
@@ -140,7 +140,7 @@ def version_problems(versions: dict[str, str | None] | None = None,
             "PySide6 version", PROBLEM,
             f"PySide6 {pyside} with Python {python[0]}.{python[1]} is known to crash CNN Studio while its plots "
             "redraw (\"Fatal Python error: none_dealloc\"): training curves can take the window down.",
-            'pip install "PySide6-Essentials>=6.6,<6.12" (the versions CNN Studio is tested with)'))
+            'pip install "PySide6-Essentials>=6.9,<6.12" (the versions CNN Studio is tested with)'))
     for name, (low, high) in TESTED_RANGES.items():
         have = versions.get(name)
         if not have or (name == "PySide6-Essentials" and found):
@@ -240,7 +240,7 @@ def qt_checks(facts: dict[str, object], timeout_s: float = 60.0) -> list[Check]:
     base = pyside_dir()
     if base is None:
         return [Check("Qt (PySide6)", PROBLEM, "PySide6 is not installed: the app window cannot open.",
-                      'pip install "PySide6-Essentials>=6.6,<6.12"')]
+                      'pip install "PySide6-Essentials>=6.9,<6.12"')]
     wanted = qt_platform()
     facts["qt_platform"] = wanted
     checks: list[Check] = []

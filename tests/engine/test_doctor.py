@@ -36,10 +36,10 @@ def test_tested_versions_raise_nothing_and_newer_pyqtgraph_is_untested():
 
 def test_pyproject_bounds_match_the_tested_ranges():
     text = (Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8")
-    assert '"PySide6-Essentials>=6.6,<6.12"' in text
-    assert '"pyqtgraph>=0.13.4,<0.15"' in text
-    assert doctor.TESTED_RANGES["PySide6-Essentials"] == ((6, 6), (6, 12))
-    assert doctor.TESTED_RANGES["pyqtgraph"] == ((0, 13, 4), (0, 15))
+    assert '"PySide6-Essentials>=6.9,<6.12"' in text
+    assert '"pyqtgraph>=0.13.7,<0.15"' in text
+    assert doctor.TESTED_RANGES["PySide6-Essentials"] == ((6, 9), (6, 12))
+    assert doctor.TESTED_RANGES["pyqtgraph"] == ((0, 13, 7), (0, 15))
 
 
 @pytest.mark.parametrize(("library", "package"), [

@@ -72,7 +72,7 @@ def test_known_crashing_pyside_is_named_at_start(qtbot, tmp_path, monkeypatch, c
     boxes = [b for b in w.findChildren(QMessageBox) if b.isVisible()]
     assert boxes and "known to crash" in boxes[0].text() and "<6.12" in boxes[0].text()
     assert "none_dealloc" in w.statusBar().currentMessage()
-    assert "PySide6-Essentials>=6.6,<6.12" in capsys.readouterr().err
+    assert "PySide6-Essentials>=6.9,<6.12" in capsys.readouterr().err
     boxes[0].close()
 
 
