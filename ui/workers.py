@@ -1,8 +1,8 @@
 """Run engine functions ``fn(*args, sink, cancel, **kwargs)`` off the GUI thread.
 
-Built on superqt's :class:`~superqt.utils.WorkerBase` (its signals live on a separate ``QObject``
-created on the GUI thread, so every emit from the worker thread is delivered to slots on the GUI
-thread). Each task runs on its own Python thread (see ``EngineTask._launch`` for why not a
+Built on superqt's public :class:`~superqt.utils.WorkerBase`: its signals live on a separate
+``QObject`` (:class:`EngineSignals`) created on the GUI thread, so every emit from the worker
+thread is delivered to slots on the GUI thread. Each task runs on its own Python thread (see ``EngineTask._launch`` for why not a
 ``QThreadPool``). :class:`EngineTask` adapts the engine contract:
 
 * ``sink`` is the thread-safe ``event.emit`` of the task's signals;
@@ -22,18 +22,28 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 from superqt.utils import WorkerBase
-from superqt.utils._qthreading import WorkerBaseSignals
 
 from cnn_studio.cancel import Cancelled, CancelToken
 
 
-class EngineSignals(WorkerBaseSignals):
-    """superqt's started/returned/errored/finished plus the engine's ``event`` and ``cancelled``."""
+class EngineSignals(QObject):
+    """The signals of one :class:`EngineTask`, on a ``QObject`` made on the GUI thread.
 
+    superqt's worker signal names (``started``, ``returned``, ``errored``, ``warned``,
+    ``finished``) plus the engine's ``event`` and ``cancelled``. Declared here rather than by
+    subclassing superqt's signals class, which is not part of its public API; ``WorkerBase`` takes
+    any ``QObject`` class as its ``SignalsClass``.
+    """
+
+    started = Signal()
     event = Signal(object)
+    returned = Signal(object)
     cancelled = Signal()
+    errored = Signal(object)
+    warned = Signal(tuple)
+    finished = Signal()
 
 
 _LIVE: set[EngineTask] = set()
@@ -63,6 +73,7 @@ class EngineTask(WorkerBase):
         self._done = threading.Event()
         self.outcome: str | None = None  # "returned" | "cancelled" | "errored" once done
         self._launched = False
+        self._in_run = False  # our own flag: superqt's ``_running`` is private to it
         self.signals.finished.connect(self._forget)  # first slot: live_tasks() is current in on_finished
 
     # ---------------------------------------------------------------- control (GUI thread)
@@ -74,6 +85,11 @@ class EngineTask(WorkerBase):
     @property
     def is_cancel_requested(self) -> bool:
         return self.token.cancelled
+
+    @property
+    def is_running(self) -> bool:
+        """True while the worker thread is inside :meth:`run` (superqt's ``is_running``)."""
+        return self._in_run
 
     @property
     def is_live(self) -> bool:
@@ -91,7 +107,7 @@ class EngineTask(WorkerBase):
         return self._done.wait(timeout_ms / 1000)
 
     def start(self) -> None:
-        """Queue the task on the engine pool (called by :func:`start_task`).
+        """Queue the task to start on its own thread (called by :func:`start_task`).
 
         The thread is started from the event loop's next turn, so slots connected right after
         ``start_task`` returns still see every signal, ``started`` included.
@@ -115,8 +131,8 @@ class EngineTask(WorkerBase):
 
     # ---------------------------------------------------------------- worker thread
     def run(self) -> None:  # noqa: D401 - Qt entry point
-        """Called by the pool; see the module docstring for the signal order."""
-        self._running = True
+        """Runs on the task's thread; see the module docstring for the signal order."""
+        self._in_run = True
         self.signals.started.emit()
         try:
             result = self.work()
@@ -130,7 +146,7 @@ class EngineTask(WorkerBase):
             self.outcome = "returned"
             self.signals.returned.emit(result)
         finally:
-            self._running = False
+            self._in_run = False
             self._done.set()
             self.signals.finished.emit()
 
