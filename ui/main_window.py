@@ -2,15 +2,23 @@
 
 It wires pages to the :class:`StudioSession` and holds no logic of its own beyond "which step
 can be opened now" and the questions asked before quitting.
+
+Every step page follows one small protocol: it is made as ``Page(session)``, learns what changed
+from the session's signals (``dataset_changed``, ``split_changed``, ``config_changed``,
+``run_changed``, ``project_opened``) and tells the session through its ``set_*`` methods; what it
+must stop when the app quits it stops in ``shutdown()``, connected to ``session.closing``. The
+window never reaches into a page's widgets.
 """
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 
 from cnn_studio.ui import messages
+from cnn_studio.ui.pages.classify_page import ClassifyPage
 from cnn_studio.ui.pages.data_page import DataPage
+from cnn_studio.ui.pages.evaluate_page import EvaluatePage
+from cnn_studio.ui.pages.export_page import ExportPage
 from cnn_studio.ui.pages.model_page import ModelPage
 from cnn_studio.ui.pages.train_page import TrainPage
 from cnn_studio.ui.session import StudioSession
@@ -54,20 +62,6 @@ The best model so far is always kept.</li>
 </ol>"""
 
 
-def _page_or_placeholder(module: str, cls: str, session: StudioSession) -> QWidget:
-    """Import one of the result pages; if it fails, show why instead of refusing to start."""
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), cls)(session)
-    except Exception as exc:  # noqa: BLE001 - a broken page must not stop the rest of the app
-        label = QLabel(f"This step could not be loaded: {type(exc).__name__}: {exc}\n\n"
-                       + "".join(traceback.format_exception_only(type(exc), exc)))
-        label.setWordWrap(True)
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        return label
-
-
 class MainWindow(QMainWindow):
     """The application window. ``pages`` holds the six step pages in order."""
 
@@ -84,9 +78,12 @@ class MainWindow(QMainWindow):
         self.data_page = DataPage(self.session)
         self.model_page = ModelPage(self.session)
         self.train_page = TrainPage(self.session)
-        self.evaluate_page = _page_or_placeholder("cnn_studio.ui.pages.evaluate_page", "EvaluatePage", self.session)
-        self.classify_page = _page_or_placeholder("cnn_studio.ui.pages.classify_page", "ClassifyPage", self.session)
-        self.export_page = _page_or_placeholder("cnn_studio.ui.pages.export_page", "ExportPage", self.session)
+        self.evaluate_page = EvaluatePage(self.session)
+        self.classify_page = ClassifyPage(self.session)
+        self.export_page = ExportPage(self.session)
+        # The Classify step's model process stops in its shutdown(); the page does not follow
+        # session.closing itself yet.
+        self.session.closing.connect(self.classify_page.shutdown)
         self.pages: list[QWidget] = [self.data_page, self.model_page, self.train_page, self.evaluate_page,
                                      self.classify_page, self.export_page]
 
@@ -263,11 +260,7 @@ class MainWindow(QMainWindow):
     def new_project(self) -> None:
         if not self._confirm_discard():
             return
-        self.data_page.cancel()
-        self.session.new_project()
-        self.data_page.class_model.set_index(None)
-        self.data_page.findings_list.clear()
-        self.data_page.summary.setText("No dataset yet.")
+        self.session.new_project()  # the Data page clears itself on session.project_opened
         self.go_to(0)
 
     def open_project_dialog(self) -> None:
@@ -295,14 +288,8 @@ class MainWindow(QMainWindow):
             return False
         self.settings.add_recent_project(path)
         self.settings.set_last_folder(Path(path).parent)
-        split = self.session.split
-        if split is not None:
-            self.data_page.val_spin.setValue(round(split.val_fraction * 100))
-            self.data_page.test_spin.setValue(round(split.test_fraction * 100))
-            self.data_page.seed_spin.setValue(split.seed)
-        if project.dataset_path and Path(project.dataset_path).exists():
-            self.data_page.open_dataset(project.dataset_path)
-        elif project.dataset_path:
+        # the Data page shows the project's split settings and reads its dataset (session.project_opened)
+        if project.dataset_path and not Path(project.dataset_path).exists():
             self.statusBar().showMessage(f"The dataset {project.dataset_path} is no longer there; choose it again.")
         self.update_steps()
         self.go_to(0)
@@ -369,7 +356,7 @@ class MainWindow(QMainWindow):
         p = paths[0]
         if p.suffix == PROJECT_SUFFIX:
             return "project"
-        classify_ready = self._run_ok and hasattr(self.classify_page, "add_paths")
+        classify_ready = self._run_ok
         if classify_ready and self.stack.currentWidget() is self.classify_page:
             return "classify"
         if p.is_dir() or p.suffix.lower() == ".csv":
@@ -440,9 +427,7 @@ class MainWindow(QMainWindow):
             return
         self.statusBar().showMessage("Stopping running tasks…")
         cancel_all_and_wait(30000)
-        for page in self.pages:
-            if hasattr(page, "shutdown"):
-                page.shutdown()  # e.g. the Classify step's model process
+        self.session.close()  # session.closing → each page's shutdown(), e.g. the Classify step's model process
         self.settings.set_window_geometry(self.saveGeometry())
         self.settings.sync()
         event.accept()

@@ -1,8 +1,10 @@
 """StudioSession: the current project, dataset, split, settings and run, with Qt change signals.
 
-A thin Qt adapter over :mod:`cnn_studio.project`: pages read its attributes and call its
-``set_*`` methods; every change emits one signal and marks the session dirty (unsaved).
-No TensorFlow is imported here.
+A thin Qt adapter over :mod:`cnn_studio.project`. The session owns typed objects (the
+:class:`DatasetIndex`, :class:`Split`, :class:`TrainConfig` and the run folder); the project file's
+dicts are derived from them when asked for (:attr:`StudioSession.project`), never kept as a
+second copy. Pages read its attributes, call its ``set_*`` methods and follow its signals; they
+do not reach into each other. No TensorFlow is imported here.
 """
 
 from __future__ import annotations
@@ -24,8 +26,19 @@ class StudioSession(QObject):
 
     Signals
     -------
-    dataset_changed, split_changed, config_changed, run_changed, project_changed
-        Emitted (no arguments) after the matching ``set_*`` / load call.
+    dataset_changed, split_changed, config_changed, run_changed
+        Emitted (no arguments) after the matching ``set_*`` call, and by :meth:`new_project` /
+        :meth:`load`.
+    project_changed
+        The project file changed: a new one, one opened, or saved under a (new) name.
+    project_opened
+        Another project replaced the current one (:meth:`new_project` or :meth:`load`): pages drop
+        what they show of the old one; :attr:`dataset_path` is the dataset to read again (or None).
+    dirty_changed(bool)
+        The unsaved flag changed.
+    closing
+        The app is quitting (:meth:`close`), after every engine task was cancelled: each page's
+        ``shutdown()`` stops what it still owns (a model process, timers).
     """
 
     dataset_changed = Signal()
@@ -33,11 +46,12 @@ class StudioSession(QObject):
     config_changed = Signal()
     run_changed = Signal()
     project_changed = Signal()
+    project_opened = Signal()
     dirty_changed = Signal(bool)
+    closing = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.project: Project = Project()
         self.project_path: Path | None = None
         self.index: DatasetIndex | None = None
         self.findings: list = []
@@ -45,7 +59,23 @@ class StudioSession(QObject):
         self.split: Split | None = None
         self.config: TrainConfig = TrainConfig()
         self.run_dir: Path | None = None
+        self._record = Project()  # what has no typed owner here: name, run list, dates
+        self._dataset_path: str | None = None  # a loaded project's dataset, until it is scanned again
         self._dirty = False
+
+    # ------------------------------------------------------------------ derived project data
+    @property
+    def dataset_path(self) -> str | None:
+        """The dataset's folder or CSV: the scanned index's root, else the opened project's."""
+        return self.index.root if self.index is not None else self._dataset_path
+
+    @property
+    def project(self) -> Project:
+        """The project file's contents, made from the session's typed objects."""
+        return replace(self._record, dataset_path=self.dataset_path,
+                       split=self.split.to_dict() if self.split is not None else None,
+                       config=self.config.to_dict(),
+                       current_run=str(self.run_dir) if self.run_dir is not None else None)
 
     # ------------------------------------------------------------------ dirty flag
     @property
@@ -65,21 +95,19 @@ class StudioSession(QObject):
         self.index = index
         self.findings = list(findings or [])
         self.report = report
-        self.project = replace(self.project, dataset_path=index.root if index is not None else None)
+        self._dataset_path = None
         self.dirty = True
         self.dataset_changed.emit()
 
     def set_split(self, split: Split | None) -> None:
         """The train/val/test split was (re)made."""
         self.split = split
-        self.project = replace(self.project, split=split.to_dict() if split is not None else None)
         self.dirty = True
         self.split_changed.emit()
 
     def set_config(self, config: TrainConfig) -> None:
         """The training settings changed."""
         self.config = config
-        self.project = replace(self.project, config=config.to_dict())
         self.dirty = True
         self.config_changed.emit()
 
@@ -87,9 +115,7 @@ class StudioSession(QObject):
         """A run finished (or the user picked another run): it becomes the current one."""
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if self.run_dir is not None:
-            self.project = self.project.with_run(self.run_dir)
-        else:
-            self.project = replace(self.project, current_run=None)
+            self._record = self._record.with_run(self.run_dir)
         self.dirty = True
         self.run_changed.emit()
 
@@ -107,14 +133,15 @@ class StudioSession(QObject):
     # ------------------------------------------------------------------ project file
     def new_project(self) -> None:
         """Forget everything and start an empty project."""
-        self.project = Project()
+        self._record = Project()
         self.project_path = None
         self.index, self.findings, self.report, self.split = None, [], None, None
+        self._dataset_path = None
         self.config = TrainConfig()
         self.run_dir = None
         self.dirty = False
         for sig in (self.dataset_changed, self.split_changed, self.config_changed, self.run_changed,
-                    self.project_changed):
+                    self.project_changed, self.project_opened):
             sig.emit()
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -122,10 +149,8 @@ class StudioSession(QObject):
         target = Path(path) if path is not None else self.project_path
         if target is None:
             raise StudioError("The project has no file name yet.", "Use File → Save As… to choose one.")
-        if self.project.name == "Untitled":
-            self.project = replace(self.project, name=target.stem)
-        self.project = replace(self.project, config=self.config.to_dict(),
-                               split=self.split.to_dict() if self.split is not None else None)
+        if self._record.name == "Untitled":
+            self._record = replace(self._record, name=target.stem)
         self.project_path = save_project(self.project, target)
         self.dirty = False
         self.project_changed.emit()
@@ -140,9 +165,10 @@ class StudioSession(QObject):
             Damaged file or newer schema (the session is left unchanged).
         """
         project = load_project(path)
-        self.project = project
+        self._record = project
         self.project_path = Path(path)
         self.index, self.findings, self.report = None, [], None
+        self._dataset_path = project.dataset_path
         self.split = Split.from_dict(project.split) if project.split else None
         try:
             self.config = TrainConfig.from_dict(project.config) if project.config else TrainConfig()
@@ -150,12 +176,17 @@ class StudioSession(QObject):
             self.config = TrainConfig()
         self.run_dir = Path(project.current_run) if project.current_run else None
         self.dirty = False
-        for sig in (self.config_changed, self.split_changed, self.run_changed, self.project_changed):
+        for sig in (self.config_changed, self.split_changed, self.run_changed, self.project_changed,
+                    self.project_opened):
             sig.emit()
         return project
+
+    def close(self) -> None:
+        """The app is quitting: emit :attr:`closing` so every page shuts down what it owns."""
+        self.closing.emit()
 
     @property
     def title(self) -> str:
         """Window title part: project name plus ``*`` when unsaved."""
-        name = self.project_path.stem if self.project_path else self.project.name
+        name = self.project_path.stem if self.project_path else self._record.name
         return f"{name}{' *' if self.dirty else ''}"

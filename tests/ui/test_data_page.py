@@ -145,3 +145,40 @@ def test_gui_and_cli_find_the_same_problems(qtbot, image_folder, monkeypatch, ca
     assert [f.code for f in session.findings] == [f.code for f in scanned.findings]
     assert session.findings[0].code == "too_few_images"
     assert "small" in page.banner.text() and "at least 3" in page.banner.text()
+
+
+def test_page_follows_the_session_when_another_project_opens(qtbot, image_folder, tmp_path):
+    """New/opened projects reach the page through session.project_opened, not through its widgets."""
+    session = StudioSession()
+    page = DataPage(session)
+    qtbot.addWidget(page)
+    root = image_folder(classes=("cat", "dog"), per_class=8)
+    assert _open(qtbot, page, root) is True
+    page.val_spin.setValue(30)
+    page.seed_spin.setValue(7)
+    qtbot.waitUntil(lambda: session.split is not None and session.split.seed == 7, timeout=20000)
+    qtbot.waitUntil(lambda: page._task is None and page._thumb_task is None, timeout=20000)
+    path = session.save(tmp_path / "p")
+
+    session.new_project()
+    assert page.class_model.rowCount() == 0 and page.summary.text() == "No dataset yet."
+    assert not page.next_button.isEnabled()
+    page.val_spin.setValue(20)
+    assert not page._resplit_timer.isActive()  # the old dataset is forgotten: nothing to re-split
+
+    with qtbot.waitSignal(page.check_finished, timeout=20000):
+        session.load(path)
+    qtbot.waitUntil(lambda: page._task is None and page._thumb_task is None, timeout=20000)
+    assert (page.val_spin.value(), page.seed_spin.value()) == (30, 7)
+    assert page.class_model.rowCount() == 2 and session.index.root == str(root)
+
+
+def test_shutdown_follows_session_closing(qtbot, image_folder):
+    session = StudioSession()
+    page = DataPage(session)
+    qtbot.addWidget(page)
+    with qtbot.waitSignal(page.check_finished, timeout=20000) as blocker:
+        page.open_dataset(image_folder(classes=("cat", "dog"), per_class=8))
+        session.close()  # the scan is cancelled at its next file
+    assert blocker.args == [False] and "stopped" in page.banner.text()
+    qtbot.waitUntil(lambda: page._task is None and page._thumb_task is None, timeout=20000)

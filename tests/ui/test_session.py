@@ -56,3 +56,39 @@ def test_settings_live_in_cnn_studio_home_when_set(studio_home):
     s.sync()
     assert (studio_home / "settings.ini").exists()
     assert StudioSettings().recent_datasets() == [studio_home.resolve()]
+
+
+def test_project_data_is_derived_from_the_typed_objects(qtbot, image_folder, tmp_path):
+    """One owner per fact: the project dicts are made from index/split/config/run when asked for."""
+    s = StudioSession()
+    index = scan(image_folder())
+    split = make_split(index, val_fraction=0.25, seed=3)
+    s.set_dataset(index, [], None)
+    s.set_split(split)
+    s.set_config(TrainConfig(backbone="small_cnn", epochs=4))
+    s.set_run(tmp_path / "a")
+    s.set_run(tmp_path / "b")
+    p = s.project
+    assert p.dataset_path == index.root and p.split == split.to_dict()
+    assert p.config == s.config.to_dict() and p.config["epochs"] == 4
+    assert p.runs == (str(tmp_path / "a"), str(tmp_path / "b")) and p.current_run == str(tmp_path / "b")
+    s.config = s.config.replace(epochs=9)  # a typed object changed: the project data follows
+    assert s.project.config["epochs"] == 9
+
+    path = s.save(tmp_path / "proj")
+    t = StudioSession()
+    with qtbot.waitSignal(t.project_opened, timeout=1000):
+        t.load(path)
+    assert t.index is None and t.dataset_path == index.root  # the dataset is read again by the Data page
+    assert t.project.runs == p.runs and t.project.name == "proj"
+    t.set_dataset(None)
+    assert t.dataset_path is None and t.project.dataset_path is None
+    with qtbot.waitSignal(t.project_opened, timeout=1000):
+        t.new_project()
+    assert t.project.runs == () and t.project.split is None and t.project.current_run is None
+
+
+def test_close_emits_closing(qtbot):
+    s = StudioSession()
+    with qtbot.waitSignal(s.closing, timeout=1000):
+        s.close()

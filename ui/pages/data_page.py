@@ -17,7 +17,7 @@ from cnn_studio.ui.widgets.findings_view import FindingsView
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -198,6 +198,9 @@ class DataPage(QWidget):
         bottom.addWidget(self.next_button)
         lay.addLayout(bottom)
 
+        session.project_opened.connect(self._on_session_project_opened)
+        session.closing.connect(self.shutdown)
+
     # ---------------------------------------------------------------- public
     @property
     def busy(self) -> bool:
@@ -226,6 +229,33 @@ class DataPage(QWidget):
         for task in (self._task, self._thumb_task):
             if task is not None:
                 task.cancel()
+
+    def shutdown(self) -> None:
+        """The app is quitting (``session.closing``): stop scanning and re-splitting."""
+        self._resplit_timer.stop()
+        self.cancel()
+
+    # ---------------------------------------------------------------- session → page
+    def _on_session_project_opened(self) -> None:
+        """Another project replaced this one: forget the old dataset, show the new project's split
+        settings and read its dataset (if it is still there)."""
+        self.cancel()
+        self._resplit_timer.stop()
+        self._index = None
+        self.class_model.set_index(None)
+        self.findings_list.clear()
+        self.banner.setVisible(False)
+        self.summary.setText("No dataset yet.")
+        self.next_button.setEnabled(False)
+        split = self.session.split
+        if split is not None:
+            for spin, value in ((self.val_spin, round(split.val_fraction * 100)),
+                                (self.test_spin, round(split.test_fraction * 100)), (self.seed_spin, split.seed)):
+                with QSignalBlocker(spin):
+                    spin.setValue(value)
+        path = self.session.dataset_path
+        if path and Path(path).exists():
+            self.open_dataset(path)
 
     # ---------------------------------------------------------------- scanning
     def _start(self, source: Path | DatasetIndex, status: str) -> None:

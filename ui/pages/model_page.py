@@ -207,7 +207,11 @@ class ModelPage(QWidget):
             self.default_note.setText(why)
         self.default_note.setVisible(bool(self.default_note.text()))
         session.config_changed.connect(self._on_session_config_changed)
+        session.closing.connect(self.shutdown)
         self._on_session_config_changed()
+
+    def shutdown(self) -> None:
+        """The app is quitting (``session.closing``): this page runs no task, so there is nothing to stop."""
 
     # ---------------------------------------------------------------- widgets
     def _spin(self, lo: int, hi: int, tip: str) -> QSpinBox:
