@@ -99,3 +99,16 @@ def test_gradcam_toggle_overlays_and_class_choice(qtbot, page, dropped):
     page.heat_toggle.setChecked(False)
     plain = page.grid.items_for(str(a))[0].icon().pixmap(64).toImage()
     assert plain == before
+
+
+def test_a_model_process_that_died_is_loaded_anew_on_the_next_drop(qtbot, page, dropped):
+    a, b, _ = dropped
+    drop_files(page, [a])
+    _classified(qtbot, page, 1)
+    first = page.classifier
+    first._proc.kill()
+    first._proc.wait(5)
+    drop_files(page, [b])
+    _classified(qtbot, page, 2)
+    assert page.classifier is not first and page.classifier.alive and not first.alive
+    assert not page.predictions[str(b)].error

@@ -43,13 +43,16 @@ INTRO = ("Drop pictures or a whole folder anywhere on this page (or use Add imag
 
 
 def classify_paths(run_dir, model, paths, *, sink, cancel):
-    """Load the run's model once (when ``model`` is None) in its own process, then classify ``paths``.
+    """Load the run's model once (when ``model`` is None or died) in its own process, then classify ``paths``.
 
     ``model`` is a :func:`cnn_studio.explain.views.open_model` handle, kept by the page across drops.
     """
     from cnn_studio.explain.views import CLASSIFY, open_model
     from cnn_studio.paths import job_log
 
+    if model is not None and not model.alive:  # its process died (the error was shown): load it anew
+        model.close()
+        model = None
     if model is None:
         from cnn_studio import events as ev
 
