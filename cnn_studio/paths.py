@@ -39,12 +39,17 @@ def keras_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class RunLayout:
-    """The files of one training run folder. Every file is written atomically (see ``fsutil``)."""
+    """The files of one training run folder: the one place their names are written.
+
+    Every file is written atomically (see ``fsutil``). ``labels`` is also the name of the class
+    list beside an exported or bare ``.keras`` model, so ``RunLayout(model_path.parent).labels``
+    finds it there too.
+    """
 
     root: Path
 
     @property
-    def config(self) -> Path:  # TrainConfig as JSON
+    def config(self) -> Path:  # TrainConfig as JSON, with the resolved values (run_folder.recorded_config)
         return self.root / "config.json"
 
     @property
@@ -60,11 +65,16 @@ class RunLayout:
         return self.root / "best.keras"
 
     @property
-    def last_model(self) -> Path:
+    def last_model(self) -> Path:  # the latest checkpoint, for `resume`
         return self.root / "last.keras"
 
     @property
-    def history(self) -> Path:  # per-epoch metrics (Keras CSVLogger)
+    def models(self) -> tuple[Path, Path]:
+        """The model files a run can hold, the preferred one first."""
+        return self.best_model, self.last_model
+
+    @property
+    def history(self) -> Path:  # per-epoch metrics (training.callbacks.AtomicCheckpoints)
         return self.root / "history.csv"
 
     @property
@@ -72,11 +82,11 @@ class RunLayout:
         return self.root / "tb"
 
     @property
-    def backup(self) -> Path:  # Keras BackupAndRestore state, for `resume`
+    def backup(self) -> Path:  # reserved for Keras BackupAndRestore state (not written: see last.keras)
         return self.root / "backup"
 
     @property
-    def state(self) -> Path:  # run status: running/completed/cancelled/failed, epochs done
+    def state(self) -> Path:  # run status: running/completed/cancelled/failed, epochs done, checkpoint_epoch
         return self.root / "state.json"
 
     @property
@@ -84,9 +94,25 @@ class RunLayout:
         return self.root / "metrics.json"
 
     @property
-    def robustness(self) -> Path:
+    def robustness(self) -> Path:  # the robustness report
         return self.root / "robustness.json"
+
+    @property
+    def robustness_dir(self) -> Path:  # the robustness report's pictures (plot, FGSM examples)
+        return self.root / "robustness"
+
+    @property
+    def robustness_plot(self) -> Path:  # accuracy against perturbation level
+        return self.robustness_dir / "accuracy.png"
 
     @property
     def feature_cache(self) -> Path:
         return self.root / "cache"
+
+    @property
+    def exports(self) -> Path:  # where the Export step writes by default
+        return self.root / "export"
+
+    def is_run(self) -> bool:
+        """True when the folder holds a run's settings (config.json)."""
+        return self.config.exists()

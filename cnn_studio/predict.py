@@ -23,6 +23,7 @@ from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.errors import DatasetError, ImageReadError, RunError
 from cnn_studio.fsutil import write_text
+from cnn_studio.paths import RunLayout
 
 TASK = "Classifying"
 
@@ -150,7 +151,7 @@ def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
 def _labels_beside(model_path: Path, n_classes: int) -> tuple[str, ...]:
     from cnn_studio.training.run_folder import read_labels
 
-    labels = model_path.parent / "labels.txt"
+    labels = RunLayout(model_path.parent).labels
     if labels.exists():
         names = read_labels(labels)
         if len(names) != n_classes:
@@ -193,7 +194,7 @@ class Classifier:
         from cnn_studio.training.run_folder import load_model, open_run
 
         p = Path(path).expanduser()
-        if p.is_dir() or (p.suffix == ".keras" and (p.parent / "config.json").exists()):
+        if p.is_dir() or (p.suffix == ".keras" and RunLayout(p.parent).is_run()):
             run = open_run(p)
             model = load_model(p if p.is_file() else run.model_path)
             names = run.class_names or _labels_beside(run.model_path, int(model.outputs[0].shape[-1]))

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from cnn_studio.paths import RunLayout
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``explain`` and ``robustness`` subcommands."""
@@ -51,13 +53,13 @@ def _model_source(path: str) -> tuple[Path, Path | None, int | None, str, tuple[
 
     p = Path(path).expanduser()
     config_dir = p if p.is_dir() else p.parent
-    if (config_dir / "config.json").exists():
+    if RunLayout(config_dir).is_run():
         info = open_run(config_dir)
         model_path = p if p.is_file() else info.model_path
         return model_path, info.root, info.image_size, info.config.resize, info.class_names
     if not p.is_file():
         raise RunError(f"No model at {p}.", "Give a run folder or a .keras file.")
-    labels = p.parent / "labels.txt"
+    labels = RunLayout(p.parent).labels
     return p, None, None, "stretch", read_labels(labels) if labels.exists() else ()
 
 

@@ -10,6 +10,7 @@ from cnn_studio.backbones.weights import WEIGHTS_HELP
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
+from cnn_studio.paths import RunLayout
 from cnn_studio.training.config import OPTIMIZERS, TrainConfig
 
 
@@ -83,12 +84,27 @@ def run_train(args: argparse.Namespace) -> int:
                 return 2
             result = train(config, prepared.split, Path(args.out), sink=progress, cancel=token)
     except Cancelled:
-        if (Path(args.out) / "config.json").exists():
+        if RunLayout(Path(args.out)).is_run():
             print(f"stopped; the best model so far is kept in {args.out}. "
                   f"Continue with: cnn-studio resume {args.out}", file=sys.stderr)
         else:
             print("stopped before training started; nothing was written.", file=sys.stderr)
         return 130
+    return _finish(result)
+
+
+def _finish(result) -> int:
+    """The last lines of a run: a plain success only when the review found nothing to doubt."""
+    cal = result.review.get("calibration") or {}
+    if cal.get("applied"):
+        print(f"calibrated: temperature {cal['temperature']:.3g} lowers the validation calibration error "
+              f"from {cal['ece_before']:.3f} to {cal['ece_after']:.3f}")
+    if result.warnings:
+        for w in result.warnings:
+            print(f"warning: {w}")
+        print(f"finished with warnings: the model is saved in {result.best_model}, but do not trust it yet "
+              "(see the warnings above)")
+        return 0
     print(f"done: best model {result.best_model}")
     return 0
 
@@ -105,5 +121,4 @@ def run_resume(args: argparse.Namespace) -> int:
         except Cancelled:
             print(f"stopped again; continue with: cnn-studio resume {args.run_dir}", file=sys.stderr)
             return 130
-    print(f"done: best model {result.best_model}")
-    return 0
+    return _finish(result)

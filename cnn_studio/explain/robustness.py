@@ -331,11 +331,11 @@ def run_robustness(run_dir: str | Path, *, subset: str = "auto", max_images: int
     model = load_model(info.model_path)
     image_size = info.image_size
     class_names = info.class_names or tuple(str(i) for i in range(int(model.outputs[0].shape[-1])))
-    out_dir = info.root / "robustness"
+    out_dir = info.layout.robustness_dir
     report = robustness_report(model, records, class_names, image_size=image_size, resize=info.config.resize,
                                levels=levels, epsilons=epsilons, max_images=max_images, seed=info.config.seed,
                                out_dir=out_dir, sink=sink, cancel=cancel)
-    plot = out_dir / "accuracy.png"
+    plot = info.layout.robustness_plot
     save_plot(report, plot)
     report = replace(report, subset=name, plot=f"{out_dir.name}/{plot.name}")
     write_json(info.layout.robustness, report.to_dict())

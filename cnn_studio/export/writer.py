@@ -16,6 +16,7 @@ from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.errors import ExportError
 from cnn_studio.export.formats import FORMATS, QUANTIZATIONS, get_format
 from cnn_studio.fsutil import atomic_dir, atomic_path, write_text
+from cnn_studio.paths import RunLayout
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     except ExportError as exc:
         sink(ev.ExportProgress(spec.key, "failed", exc.message))
         raise
-    labels = write_text(out / "labels.txt", "\n".join(run.class_names) + "\n")
+    labels = write_text(RunLayout(out).labels, "\n".join(run.class_names) + "\n")
     shape = f"[N, {size}, {size}, 3]" if spec.fixed_size else "[N, H, W, 3], any size"
     notes = [f"input: {shape}, raw RGB 0–255 float32"]
     if not samples.real:

@@ -1,8 +1,8 @@
 """A training run folder on disk: open it, read what it holds, load its model.
 
-Layout (see ``paths.RunLayout``): config.json, split.json, labels.txt, best.keras, last.keras,
-history.csv, state.json, metrics.json, tb/, backup/. Evaluation, prediction, export and
-explanations all start from :func:`open_run` / :func:`load_model`.
+Layout: ``paths.RunLayout`` names every file (config.json, split.json, labels.txt, best.keras,
+last.keras, history.csv, state.json, metrics.json, robustness.json, tb/, ...). Evaluation,
+prediction, export and explanations all start from :func:`open_run` / :func:`load_model`.
 
 The run folder owns the facts a run was made with. :func:`recorded_config` resolves them once,
 when training starts (the image size, the weights source, the split's own fractions, grouping and
@@ -108,7 +108,7 @@ def resume_point(run_dir: str | Path) -> tuple[int, int] | None:
     from 0 when there is no last.keras.
     """
     layout = RunLayout(Path(run_dir))
-    if not layout.config.exists() or not layout.split.exists():
+    if not layout.is_run() or not layout.split.exists():
         return None
     config = TrainConfig.from_dict(read_json(layout.config))
     state = read_json(layout.state) if layout.state.exists() else {}
@@ -139,7 +139,7 @@ def open_run(path: str | Path) -> RunInfo:
     layout = RunLayout(p)
     if not p.is_dir():
         raise RunError(f"No run folder at {p}.", "Give the folder that `cnn-studio train --out` created.")
-    if not layout.config.exists():
+    if not layout.is_run():
         raise RunError(
             f"{p} is not a CNN Studio run folder (no config.json).",
             "Give the folder that `cnn-studio train --out` created, or a .keras model file.",
@@ -149,7 +149,7 @@ def open_run(path: str | Path) -> RunInfo:
     except (ValueError, TypeError, KeyError) as exc:
         raise RunError(f"The run settings in {layout.config} are unreadable: {exc}.",
                        "The run folder may be damaged; train again.") from exc
-    model_path = layout.best_model if layout.best_model.exists() else layout.last_model
+    model_path = next((m for m in layout.models if m.exists()), layout.last_model)
     if not model_path.exists():
         raise RunError(
             f"The run in {p} has no saved model yet (no best.keras or last.keras).",
