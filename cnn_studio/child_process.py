@@ -221,14 +221,15 @@ class Server:
 
     Attributes
     ----------
-    label : the job's name in messages ("model", "training", …).
+    label : the server's name in messages ("model", …; default: the factory's name).
     info : ``describe(state)`` as the child computed it once the state was made (None without ``describe``).
     log_path : the child's stderr (TensorFlow's messages, warnings, anything printed).
     """
 
-    def __init__(self, factory: str | Callable[..., Any] | None = None, *args: Any, label: str = "model",
+    def __init__(self, factory: str | Callable[..., Any] | None = None, *args: Any, label: str | None = None,
                  log_path: str | os.PathLike[str] | None = None, describe: str | Callable[..., Any] | None = None,
                  _log_mode: str = "ab", **kwargs: Any) -> None:
+        label = label or (default_label(factory) if factory is not None else "engine")
         self.label = label
         self.log_path = str(log_file(label, log_path))
         self._log = open(self.log_path, _log_mode)  # noqa: SIM115 - open for the child's lifetime
@@ -354,10 +355,11 @@ class LocalServer:
 
     alive = True
 
-    def __init__(self, factory: str | Callable[..., Any] | None = None, *args: Any, label: str = "model",
+    def __init__(self, factory: str | Callable[..., Any] | None = None, *args: Any, label: str | None = None,
                  log_path: str | os.PathLike[str] | None = None, describe: str | Callable[..., Any] | None = None,
                  **kwargs: Any) -> None:
-        self.label, self.log_path, self.pid = label, log_path, os.getpid()
+        self.label = label or (default_label(factory) if factory is not None else "engine")
+        self.log_path, self.pid = log_path, os.getpid()
         self._stateful = factory is not None
         self.state = resolve(import_name(factory))(*args, **kwargs) if factory is not None else None
         self.info = resolve(import_name(describe))(self.state) if describe is not None else None
@@ -378,7 +380,7 @@ class LocalServer:
         self.close()
 
 
-def open_server(factory: str | Callable[..., Any], *args: Any, label: str = "model",
+def open_server(factory: str | Callable[..., Any], *args: Any, label: str | None = None,
                 log_path: str | os.PathLike[str] | None = None, describe: str | Callable[..., Any] | None = None,
                 **kwargs: Any) -> Server | LocalServer:
     """The long-lived lifetime: a :class:`Server` holding ``factory(*args, **kwargs)``.
