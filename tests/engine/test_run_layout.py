@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every file and folder name RunLayout hands out, as written in paths.py.
 NAMES = ("config.json", "split.json", "labels.txt", "best.keras", "last.keras", "history.csv", "state.json",
          "metrics.json", "robustness.json", "accuracy.png")
-LITERAL = re.compile(r"""["'](%s)["']""" % "|".join(re.escape(n) for n in NAMES))
+ALTERNATIVES = "|".join(re.escape(n) for n in NAMES)
+LITERAL = re.compile(rf"""["']({ALTERNATIVES})["']""")
 
 # Modules another change is rewriting at the same time; each still spells a run-folder name itself.
 PENDING = {"ui/pages/train_page.py", "ui/pages/export_page.py"}

@@ -155,3 +155,30 @@ def test_close_while_training_stops_and_keeps_the_run(qtbot, tmp_path, image_fol
     assert asked and not live_tasks()
     qtbot.waitUntil(lambda: not w.train_page.is_training, timeout=5000)
     assert (w.train_page.run_dir / "best.keras").exists()
+
+
+def test_new_project_clears_the_data_step_through_the_session(qtbot, tmp_path, image_folder):
+    w = _window(qtbot, tmp_path)
+    with qtbot.waitSignal(w.data_page.check_finished, timeout=20000):
+        w.open_path(image_folder())
+    _wait_data(qtbot, w)
+    assert w.data_page.class_model.rowCount() == 2
+    with qtbot.waitSignal(w.session.project_opened, timeout=1000):
+        w.new_project()
+    assert w.session.index is None and w.session.split is None
+    assert w.data_page.class_model.rowCount() == 0 and w.data_page.summary.text() == "No dataset yet."
+    assert not w.sidebar.item(2).flags() & Qt.ItemFlag.ItemIsEnabled
+
+
+def test_pages_are_plain_imports_and_shut_down_on_session_closing(qtbot, tmp_path):
+    import inspect
+
+    from cnn_studio.ui import main_window
+    from cnn_studio.ui.pages.classify_page import ClassifyPage
+
+    source = inspect.getsource(main_window)
+    assert "importlib" not in source and "hasattr" not in source
+    w = _window(qtbot, tmp_path)
+    assert isinstance(w.classify_page, ClassifyPage)
+    with qtbot.waitSignal(w.session.closing, timeout=1000):
+        assert w.close()
