@@ -37,6 +37,14 @@ class Metrics:
     maps ``"2"``.. ``"5"`` to accuracies; ``top_losses`` are the most confidently wrong images
     (highest loss first); ``predictions`` hold ``{path, true, pred, confidence}`` for every image
     (the GUI opens a confusion cell with them); ``skipped`` the unreadable files.
+
+    How sure the numbers are (see :mod:`cnn_studio.intervals`): ``intervals`` holds a 95% interval
+    and the number of images behind every figure above, and "too few images to tell" as its
+    ``verdict`` where the images are too few; ``chance`` says whether the model beats guessing and
+    always answering the largest class (``verdict`` "better", "unproven" or "not_better");
+    ``calibration`` the expected calibration error of these probabilities, before and after the
+    run's temperature scaling, with reliability bins; ``shortcuts`` the run's Grad-CAM shortcut
+    check (from training; empty for older runs).
     """
 
     subset: str
@@ -53,6 +61,10 @@ class Metrics:
     skipped: list[dict[str, str]] = field(default_factory=list)
     source: str = ""
     created: str = ""
+    intervals: dict[str, Any] = field(default_factory=dict)
+    chance: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    shortcuts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def macro_f1(self) -> float:
@@ -72,6 +84,8 @@ class Metrics:
 
     def to_text(self) -> str:
         """A plain-text report: summary, per-class table, confusion matrix, worst mistakes."""
+        if self.intervals:
+            return self._text_with_intervals()
         names = self.class_names
         w = max([len(n) for n in names] + [9])
         lines = [f"Evaluated on {self.n_images} images ({self.subset}"
@@ -85,6 +99,51 @@ class Metrics:
             auc = self.roc_auc.get(row["name"])
             lines.append(f"{row['name']:<{w}}  {row['precision']:.4f}     {row['recall']:.4f}  {row['f1']:.4f}  "
                          f"{row['support']:>7}  {'-' if auc is None else f'{auc:.4f}'}")
+        return "\n".join(lines + self._text_tail())
+
+    def _text_with_intervals(self) -> str:
+        """The report with a 95% interval and the image count behind every figure (or "too few images to tell")."""
+        from cnn_studio.intervals import TOO_FEW, describe
+
+        iv = self.intervals
+        lines = [f"Evaluated on {self.n_images} images ({self.subset}"
+                 + (f", {len(self.skipped)} unreadable skipped" if self.skipped else "") + ")",
+                 f"accuracy {describe(iv.get('accuracy'), 4)}",
+                 f"loss {self.loss:.4f}   macro F1 "
+                 + (f"{self.macro_f1:.4f}" if all(not c.get("f1", {}).get("verdict")
+                                                  for c in iv.get("per_class", {}).values())
+                    else f"{TOO_FEW} (some class has too few images)"),
+                 f"macro ROC AUC {describe(iv.get('roc_auc', {}).get('macro'), 4)}"]
+        for k, est in iv.get("top_k_accuracy", {}).items():
+            lines.append(f"top-{k} accuracy {describe(est, 4)}")
+        if self.chance and self.chance.get("verdict") != "better":
+            lines.append(f"WARNING: {self.chance['message']}")
+            if self.chance.get("hint"):
+                lines.append(f"  {self.chance['hint']}")
+        cal = self.calibration
+        if cal:
+            lines.append(f"calibration error (ECE) {cal['ece']:.4f}"
+                         + (f" (without temperature scaling {cal['ece_uncalibrated']:.4f}, T = {cal['temperature']:.3g})"
+                            if cal.get("temperature", 1.0) != 1.0 else " (no temperature scaling)"))
+        sc = self.shortcuts
+        if sc and sc.get("suspected"):
+            lines.append(f"WARNING: {sc['message']}")
+            for ex in sc.get("examples", [])[:3]:
+                lines.append(f"  e.g. {ex}")
+        lines += ["", f"95% intervals; a figure needs {iv.get('min_images')} images "
+                  f"(an AUC {iv.get('min_auc_per_side')} of the class and of the rest)"]
+        for row in self.per_class:
+            est = iv.get("per_class", {}).get(row["name"], {})
+            lines += ["", f"{row['name']} ({row['support']} images)"]
+            for key in ("precision", "recall", "f1"):
+                lines.append(f"  {key:<9} {describe(est.get(key), 4)}")
+            lines.append(f"  {'ROC AUC':<9} {describe(iv.get('roc_auc', {}).get(row['name']), 4)}")
+        return "\n".join(lines + self._text_tail())
+
+    def _text_tail(self) -> list[str]:
+        names = self.class_names
+        w = max([len(n) for n in names] + [9])
+        lines: list[str] = []
         cw = max([len(n) for n in names] + [5])
         lines += ["", "confusion matrix (rows: true class, columns: predicted)",
                   " " * w + "  " + " ".join(f"{n[:cw]:>{cw}}" for n in names)]
@@ -95,7 +154,7 @@ class Metrics:
             for t in self.top_losses[:10]:
                 lines.append(f"  {t['path']}: is {t['true']}, predicted {t['predicted']} "
                              f"({t['confidence']:.2f}, loss {t['loss']:.2f})")
-        return "\n".join(lines)
+        return lines
 
 
 # ---------------------------------------------------------------------------- numbers
@@ -131,7 +190,8 @@ def roc_auc_ovr(y_true: np.ndarray, scores: np.ndarray) -> list[float | None]:
 
 def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_names: Sequence[str],
                     paths: Sequence[str] | None = None, *, subset: str = "", top_losses: int = 16,
-                    skipped: Sequence[dict[str, str]] = (), source: str = "") -> Metrics:
+                    skipped: Sequence[dict[str, str]] = (), source: str = "",
+                    calibration_fit: dict[str, Any] | None = None) -> Metrics:
     """All metrics from true labels and predicted probabilities (numpy only).
 
     Parameters
@@ -141,6 +201,8 @@ def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_name
     class_names : the ``C`` names in output order.
     paths : image paths (for top losses and per-image predictions); "#i" when omitted.
     top_losses : how many of the most confidently wrong images to keep.
+    calibration_fit : the run's temperature-scaling record (``review.json["calibration"]``); when it was
+        applied, ``probabilities`` are already scaled and the ECE without scaling is shown beside.
     """
     names = list(class_names)
     c = len(names)
@@ -175,12 +237,39 @@ def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_name
             "confidence": float(p[i, pred[i]]), "loss": float(losses[i])} for i in worst]
     preds = [{"path": paths[i], "true": int(y[i]), "pred": int(pred[i]), "confidence": float(p[i, pred[i]])}
              for i in range(n)]
+    from cnn_studio.intervals import compare_with_guessing, metric_intervals
+
     return Metrics(subset=subset, class_names=names, n_images=n,
                    accuracy=float(np.mean(pred == y)) if n else 0.0,
                    loss=float(losses.mean()) if n else 0.0, per_class=per_class,
                    confusion=conf.astype(int).tolist(), roc_auc=roc, top_k_accuracy=top_k, top_losses=top,
                    predictions=preds, skipped=list(skipped), source=source,
-                   created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+                   created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                   intervals=metric_intervals(y, p, names), chance=compare_with_guessing(y, pred, names),
+                   calibration=calibration_summary(y, p, _temperature(calibration_fit), calibration_fit)
+                   if n else {})
+
+
+def _temperature(fit: dict[str, Any] | None) -> float:
+    return float(fit.get("temperature", 1.0)) if fit and fit.get("applied") else 1.0
+
+
+def calibration_summary(y: Sequence[int], probabilities: np.ndarray, temperature: float = 1.0,
+                        fitted: dict[str, Any] | None = None) -> dict[str, Any]:
+    """ECE and reliability bins of ``probabilities`` (the model's, already temperature-scaled by
+    ``temperature``), and the same without the scaling (``softmax(T · log p)``), plus the validation
+    fit it came from (``fitted``: the run's review record)."""
+    from cnn_studio.calibration import ece, reliability, with_temperature
+
+    y = np.asarray(y, np.int64)
+    p = np.asarray(probabilities, np.float64)
+    raw = with_temperature(p, 1.0 / temperature) if temperature != 1.0 else p
+    out = {"temperature": float(temperature), "ece": ece(p, y), "ece_uncalibrated": ece(raw, y),
+           "bins": reliability(p, y), "bins_uncalibrated": reliability(raw, y), "n_images": int(len(y))}
+    if fitted:
+        out["fitted_on_validation"] = {k: fitted[k] for k in ("n_images", "ece_before", "ece_after", "applied",
+                                                              "reason") if k in fitted}
+    return out
 
 
 # ---------------------------------------------------------------------------- model → metrics
@@ -188,7 +277,8 @@ def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_name
 
 def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], *, image_size: int,
              resize: str = "stretch", batch_size: int = 32, subset: str = "", top_losses: int = 16,
-             sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Metrics:
+             calibration_fit: dict[str, Any] | None = None, sink: ev.EventSink = ev.null_sink,
+             cancel: CancelToken | None = None) -> Metrics:
     """Run ``model`` over labeled images and compute :class:`Metrics`.
 
     Parameters
@@ -236,7 +326,7 @@ def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], 
         raise DatasetError(f"None of the {len(records)} images to evaluate could be read.",
                            "Check the image files (run `cnn-studio scan` on the folder).")
     return compute_metrics(y, np.concatenate(probs), class_names, kept, subset=subset, top_losses=top_losses,
-                           skipped=skipped)
+                           skipped=skipped, calibration_fit=calibration_fit)
 
 
 def _records_from_folder(data_dir: str | os.PathLike[str], class_names: Sequence[str], *,
@@ -301,10 +391,14 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike
             raise DatasetError(f"The run's {name} set is empty.",
                                "Use --subset val, or evaluate on a labeled folder (--data FOLDER).")
     sink(ev.StageChanged(TASK, "Loading model", str(run.model_path)))
+    from cnn_studio.review import read_review
+
     model = load_model(run.model_path)
+    review = read_review(run.root)
     metrics = evaluate(model, records, names, image_size=run.image_size, resize=run.config.resize, batch_size=batch_size,
-                       subset=name, sink=sink, cancel=cancel)
+                       subset=name, calibration_fit=review.get("calibration"), sink=sink, cancel=cancel)
     metrics.source = source
+    metrics.shortcuts = review.get("shortcuts") or {}
     write_json(run.layout.metrics, metrics.to_dict())
     return metrics
 

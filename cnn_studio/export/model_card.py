@@ -75,9 +75,43 @@ class ModelCard:
             L.append(f"On {m.get('n_images')} {m.get('subset')} images: accuracy {m.get('accuracy', 0):.4f}, "
                      f"macro F1 {m.get('macro_f1', 0):.4f}"
                      + (f", macro ROC AUC {m['macro_roc_auc']:.4f}" if m.get("macro_roc_auc") is not None else ""))
-            L += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-            L += [f"| {r['name']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
-                  for r in m.get("per_class", [])]
+            iv = m.get("intervals") or {}
+            if iv:
+                from cnn_studio.intervals import describe
+
+                L += ["", f"How sure these numbers are (95% intervals; a figure needs {iv.get('min_images')} images, "
+                      f"an AUC {iv.get('min_auc_per_side')} of the class and of the rest):", "",
+                      f"- accuracy: {describe(iv.get('accuracy'))}",
+                      f"- macro ROC AUC: {describe((iv.get('roc_auc') or {}).get('macro'))}"]
+                L += ["", "| class | precision | recall | F1 | ROC AUC | support |", "|---|---|---|---|---|---|"]
+                for r in m.get("per_class", []):
+                    est = (iv.get("per_class") or {}).get(r["name"], {})
+                    auc = (iv.get("roc_auc") or {}).get(r["name"])
+                    L.append(f"| {r['name']} | {describe(est.get('precision'))} | {describe(est.get('recall'))} | "
+                             f"{describe(est.get('f1'))} | {describe(auc)} | {r['support']} |")
+            else:
+                L += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+                L += [f"| {r['name']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
+                      for r in m.get("per_class", [])]
+            chance = m.get("chance") or {}
+            if chance.get("verdict") in ("not_better", "unproven"):
+                L += ["", f"**Warning:** {chance['message']} {chance.get('hint', '')}".rstrip()]
+            cal = m.get("calibration") or {}
+            if cal:
+                t = cal.get("temperature", 1.0)
+                L += ["", f"Calibration: expected calibration error {cal['ece']:.3f} on these images"
+                      + (f" (without temperature scaling {cal['ece_uncalibrated']:.3f}); temperature T = {t:.3g} "
+                         "is built into the model (its last layer's weights are divided by T)" if t != 1.0 else
+                         " (no temperature scaling)") + "."]
+                fit = cal.get("fitted_on_validation") or {}
+                if fit:
+                    L.append(f"On the {fit.get('n_images')} validation images: ECE {fit.get('ece_before', 0):.3f} "
+                             f"before, {fit.get('ece_after', 0):.3f} after"
+                             + (f" ({fit['reason']})" if fit.get("reason") else "") + ".")
+            sc = m.get("shortcuts") or {}
+            if sc.get("suspected"):
+                L += ["", f"**Shortcut warning:** {sc['message']} Examples: "
+                      + ", ".join(f"`{e}`" for e in sc.get("examples", [])[:3])]
         else:
             L.append("Not evaluated yet (run `cnn-studio evaluate RUN_DIR` before exporting to include results).")
         if self.robustness:
@@ -104,7 +138,10 @@ def _metrics_summary(d: dict[str, Any]) -> dict[str, Any]:
     return {"subset": d.get("subset"), "n_images": d.get("n_images"), "accuracy": d.get("accuracy"),
             "loss": d.get("loss"), "macro_f1": sum(f1) / len(f1) if f1 else None,
             "macro_roc_auc": (d.get("roc_auc") or {}).get("macro"), "top_k_accuracy": d.get("top_k_accuracy", {}),
-            "per_class": per_class, "confusion": d.get("confusion"), "created": d.get("created")}
+            "per_class": per_class, "confusion": d.get("confusion"), "created": d.get("created"),
+            "intervals": d.get("intervals") or {}, "chance": d.get("chance") or {},
+            "calibration": {k: v for k, v in (d.get("calibration") or {}).items()},
+            "shortcuts": d.get("shortcuts") or {}}
 
 
 def _known_limits(run: RunInfo, input_size: int, exports: list[dict[str, Any]]) -> list[str]:
@@ -115,6 +152,13 @@ def _known_limits(run: RunInfo, input_size: int, exports: list[dict[str, Any]]) 
         f"Images are resized to {input_size}×{input_size}; details smaller than that can be lost.",
         "Probabilities are not calibrated risk estimates; check decisions that matter with an expert.",
     ]
+    from cnn_studio.review import read_review
+
+    cal = read_review(run.root).get("calibration") or {}
+    if cal.get("applied"):
+        limits[-1] = (f"Probabilities were calibrated on {cal['n_images']} validation images (temperature "
+                      f"{cal['temperature']:.3g}, ECE {cal['ece_before']:.3f} → {cal['ece_after']:.3f}); they are "
+                      "still not risk estimates for other data. Check decisions that matter with an expert.")
     if any(e["fmt"] == "tflite" for e in exports):
         limits.append(f"The TFLite export takes a fixed {input_size}×{input_size} input: resize images first.")
     if any(e.get("quantization") in ("float16", "int8") for e in exports):
