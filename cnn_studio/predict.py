@@ -33,13 +33,15 @@ class Prediction:
     """The model's answer for one image: ``top`` (label, probability) pairs, best first.
 
     ``probabilities`` holds every class in output order. ``error`` is set (and the rest empty) when
-    the file could not be read.
+    the file could not be read. ``uncertain`` is True when a "not sure" threshold was given and the
+    top probability is below it: the answer is then "uncertain", and ``top`` holds the best guesses.
     """
 
     path: str
     top: list[tuple[str, float]] = field(default_factory=list)
     probabilities: list[float] = field(default_factory=list)
     error: str | None = None
+    uncertain: bool = False
 
     @property
     def label(self) -> str | None:
@@ -53,7 +55,12 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "top": [[name, p] for name, p in self.top],
-                "probabilities": list(self.probabilities), "error": self.error}
+                "probabilities": list(self.probabilities), "error": self.error, "uncertain": self.uncertain}
+
+    @property
+    def answer(self) -> str | None:
+        """The label, or "uncertain" when the top probability is below the "not sure" threshold."""
+        return "uncertain" if self.uncertain else self.label
 
 
 # ---------------------------------------------------------------------------- paths
@@ -208,8 +215,12 @@ class Classifier:
         return cls(model, _labels_beside(p, int(model.outputs[0].shape[-1])), size)
 
     def classify(self, paths: Sequence[str | os.PathLike[str]], *, top_k: int = 3, batch_size: int = 32,
-                 sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> list[Prediction]:
+                 uncertain_below: float | None = None, sink: ev.EventSink = ev.null_sink,
+                 cancel: CancelToken | None = None) -> list[Prediction]:
         """Classify image files and folders (see :func:`classify`)."""
+        from cnn_studio.calibration import uncertain
+
+        _check_threshold(uncertain_below)
         top_k = max(1, min(int(top_k), len(self.class_names)))
         paths = expand_paths(paths)
         results: list[Prediction | None] = [None] * len(paths)
@@ -221,7 +232,8 @@ class Classifier:
             for i, row in zip(ok, probs, strict=True):
                 order = np.argsort(-row, kind="stable")[:top_k]
                 results[i] = Prediction(str(paths[i]), [(self.class_names[j], float(row[j])) for j in order],
-                                        [float(v) for v in row])
+                                        [float(v) for v in row],
+                                        uncertain=uncertain(float(row[order[0]]), uncertain_below))
             for i, reason in errors.items():
                 results[i] = Prediction(str(paths[i]), error=reason)
             done += len(ok) + len(errors)
@@ -229,9 +241,17 @@ class Classifier:
         return [r for r in results if r is not None]
 
 
+def _check_threshold(threshold: float | None) -> None:
+    from cnn_studio.errors import ConfigError
+
+    if threshold is not None and not 0.0 < float(threshold) <= 1.0:
+        raise ConfigError(f"Uncertain-below threshold: expected a probability above 0 and at most 1, "
+                          f"received {threshold}.", "For example 0.6: answers less sure than 60% become 'uncertain'.")
+
+
 def classify(model_or_run: Classifier | str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]], *,
-             top_k: int = 3, batch_size: int = 32, sink: ev.EventSink = ev.null_sink,
-             cancel: CancelToken | None = None) -> list[Prediction]:
+             top_k: int = 3, batch_size: int = 32, uncertain_below: float | None = None,
+             sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> list[Prediction]:
     """Classify image files with a trained model.
 
     Parameters
@@ -239,6 +259,8 @@ def classify(model_or_run: Classifier | str | os.PathLike[str], paths: Sequence[
     model_or_run : a :class:`Classifier`, a run folder or a ``.keras`` file.
     paths : image files and/or folders (expanded with :func:`expand_paths`).
     top_k : how many (label, probability) pairs each prediction keeps.
+    uncertain_below : a "not sure" threshold: a top probability below it marks the prediction
+        ``uncertain`` (the run's probabilities are temperature-calibrated when it had enough validation images).
     batch_size : images per forward pass.
     sink, cancel : progress and cooperative cancellation (checked per batch).
 
@@ -259,20 +281,22 @@ def classify(model_or_run: Classifier | str | os.PathLike[str], paths: Sequence[
     ``TaskProgress("Classifying", done, total)`` after every batch.
     """
     clf = model_or_run if isinstance(model_or_run, Classifier) else Classifier.load(model_or_run)
-    return clf.classify(paths, top_k=top_k, batch_size=batch_size, sink=sink, cancel=cancel)
+    return clf.classify(paths, top_k=top_k, batch_size=batch_size, uncertain_below=uncertain_below, sink=sink,
+                        cancel=cancel)
 
 
-def write_csv(predictions: Sequence[Prediction], path: str | os.PathLike[str]) -> Path:
-    """Write predictions as CSV atomically: ``path,top1,p1,top2,p2,...,error``."""
+def write_csv(predictions: Sequence[Prediction], path: str | os.PathLike[str], *, answer_column: bool = False) -> Path:
+    """Write predictions as CSV atomically: ``path,top1,p1,top2,p2,...,error`` (with ``answer_column``, an
+    ``answer`` column after ``path``: the label or "uncertain")."""
     k = max((len(p.top) for p in predictions), default=1)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    header = ["path"]
+    header = ["path"] + (["answer"] if answer_column else [])
     for i in range(1, k + 1):
         header += [f"top{i}", f"p{i}"]
     w.writerow(header + ["error"])
     for p in predictions:
-        row: list[Any] = [p.path]
+        row: list[Any] = [p.path] + ([p.answer or ""] if answer_column else [])
         for i in range(k):
             row += [p.top[i][0], f"{p.top[i][1]:.6f}"] if i < len(p.top) else ["", ""]
         w.writerow(row + [p.error or ""])

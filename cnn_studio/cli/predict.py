@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
     p.add_argument("--csv", metavar="OUT", default=None, help="also write the predictions to this CSV file")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON on stdout")
+    p.add_argument("--uncertain-below", type=float, default=None, metavar="P",
+                   help="answer 'uncertain' when the top probability is below P (e.g. 0.6) instead of a label "
+                        "that may be wrong; the run's probabilities are calibrated on its validation images")
     p.set_defaults(run=run)
 
 
@@ -45,12 +48,13 @@ def run(args: argparse.Namespace) -> int:
         with cancel_on_interrupt() as token:
             clf = Classifier.load(args.model)
             predictions = clf.classify(paths, top_k=args.top_k, batch_size=args.batch_size,
-                                       sink=TerminalProgress(), cancel=token)
+                                       uncertain_below=args.uncertain_below, sink=TerminalProgress(), cancel=token)
     except Cancelled:
         print("prediction cancelled", file=sys.stderr)
         return 130
     if args.csv:
-        print(f"wrote {write_csv(predictions, args.csv)}", file=sys.stderr)
+        print(f"wrote {write_csv(predictions, args.csv, answer_column=args.uncertain_below is not None)}",
+              file=sys.stderr)
     if args.json:
         json.dump([p.to_dict() for p in predictions], sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -58,8 +62,15 @@ def run(args: argparse.Namespace) -> int:
         for p in predictions:
             if p.error:
                 print(f"{p.path}\tERROR: {p.error}")
+            elif p.uncertain:
+                print(f"{p.path}\tuncertain (below {args.uncertain_below:g}; best guesses: "
+                      + "  ".join(f"{name} {prob:.3f}" for name, prob in p.top) + ")")
             else:
                 print(f"{p.path}\t" + "  ".join(f"{name} {prob:.3f}" for name, prob in p.top))
+    unsure = sum(1 for p in predictions if p.uncertain)
+    if unsure:
+        print(f"{unsure} of {len(predictions)} image(s) answered 'uncertain' (top probability below "
+              f"{args.uncertain_below:g})", file=sys.stderr)
     failed = sum(1 for p in predictions if p.error)
     if failed:
         print(f"warning: {failed} of {len(predictions)} file(s) could not be read", file=sys.stderr)
