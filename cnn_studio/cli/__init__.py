@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from cnn_studio import __version__
@@ -49,6 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def gui_arguments(argv: list[str]) -> list[str] | None:
+    """The app's arguments when ``argv`` asks for the GUI, else None (a subcommand or an option).
+
+    No argument, ``gui``/``open [FOLDER]``, or ``FOLDER`` (an existing path that is not a subcommand
+    name): ``cnn-studio ~/xrays`` opens the app on that folder.
+    """
+    if not argv:
+        return []
+    first = argv[0]
+    if first in ("gui", "open"):
+        return argv[1:]
+    if first not in SUBCOMMANDS and not first.startswith("-") and os.path.exists(os.path.expanduser(first)):
+        return argv
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cnn-studio`` script and of ``python -m cnn_studio``."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -56,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         from cnn_studio.child_process import child_main
 
         return child_main()
-    if not argv or argv[0] in ("gui", "open"):
+    gui_argv = gui_arguments(argv)
+    if gui_argv is not None:
         from cnn_studio.ui.app import main as gui_main
 
-        return gui_main(argv[1:])
+        return gui_main(gui_argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
