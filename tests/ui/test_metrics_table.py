@@ -1,0 +1,29 @@
+"""The per-class metrics table sorts numbers as numbers."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+PER_CLASS = [
+    {"name": "cat", "precision": 0.9, "recall": 0.5, "f1": 0.64, "support": 10},
+    {"name": "dog", "precision": 0.95, "recall": 1.0, "f1": 0.97, "support": 12},
+    {"name": "fox", "precision": 0.1, "recall": 0.2, "f1": 0.13, "support": 3},
+]
+
+
+def test_metrics_table_sorts_numbers_as_numbers(qtbot):
+    from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel
+    from cnn_studio.ui.qmodels.rows import sortable
+
+    model = MetricsTableModel()
+    model.set_metrics(PER_CLASS, {"cat": 0.8, "dog": 0.99})
+    assert model.rowCount() == 3 and model.columnCount() == 6
+    assert model.index(0, 1).data() == "0.900" and model.index(2, 4).data() == "–"  # no AUC for fox
+    assert "how often it is right" in model.headerData(1, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    proxy = sortable(model)
+    proxy.sort(1, Qt.SortOrder.DescendingOrder)  # precision: 0.95, 0.9, 0.1
+    assert [proxy.index(r, 0).data() for r in range(3)] == ["dog", "cat", "fox"]
+    proxy.sort(5, Qt.SortOrder.AscendingOrder)  # images: 3 < 10 < 12 (text would put "10" first)
+    assert [proxy.index(r, 0).data() for r in range(3)] == ["fox", "cat", "dog"]
+    model.clear()
+    assert model.rowCount() == 0
