@@ -18,7 +18,19 @@ split_leakage       warning   byte-identical files in different splits (needs a 
 group_leakage       warning   a group (patient) in more than one split (needs a split)
 small_images        warning   images under a quarter of the typical pixel count
 mixed_modes         info      several pixel modes (e.g. greyscale and colour) are mixed
+few_to_train        warning   a class has fewer than 20 training images (needs a split; without
+                              one: fewer than 30 images in all)
+few_to_validate     warning   a class has fewer than 10 validation images (needs a split)
+tiny_validation     warning   the validation part has fewer than 30 images in all (needs a split)
+class_size_differs  warning   one class's images have a size (or pixel mode) the others rarely have:
+class_mode_differs            a shortcut the network will learn instead of the content
 ==================  ========  ===============================================================
+
+The counts behind the sample-size warnings: fine-tuning a pretrained network needs about 20
+training images per class at the very least (training from scratch needs hundreds); a figure
+measured on fewer than 10 images of a class is reported as "too few images to tell"
+(:mod:`cnn_studio.intervals`), and below 30 validation images the 95% interval of the accuracy
+is wider than ±0.17, so two models cannot be told apart.
 
 Duplicates are exact: files of equal size are compared by the SHA-1 of their bytes (read in
 1 MiB chunks), so only files that could be identical are read.
@@ -39,6 +51,11 @@ from cnn_studio.data.split import leakage_report
 
 SEVERITIES = ("error", "warning", "info")
 IMBALANCE_WARN_RATIO = 3.0
+MIN_TRAIN_PER_CLASS = 20
+MIN_VAL_PER_CLASS = 10  # = cnn_studio.intervals.MIN_IMAGES
+MIN_VAL_TOTAL = 30
+SHORTCUT_SHARE_IN_CLASS = 0.8
+SHORTCUT_SHARE_ELSEWHERE = 0.2
 SMALL_AREA_FACTOR = 0.25
 _CHUNK = 1 << 20
 
@@ -180,6 +197,8 @@ def run_checks(index: DatasetIndex, split: Split | None = None, *, min_per_class
                                "Use a grouped split (group_by='group') so no patient/source is in both train "
                                "and validation."))
     out += _size_and_mode_findings(index)
+    out += _sample_size_findings(index, split, counts)
+    out += _class_shortcut_findings(index)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(out, key=lambda f: order[f.severity])
 
@@ -233,4 +252,82 @@ def _size_and_mode_findings(index: DatasetIndex) -> list[Finding]:
                                                                             modes.most_common()) + ".",
                            "That is fine: every image is converted to 8-bit RGB the same way (see the scaling "
                            "notes). Check that a class is not recognisable by its mode alone."))
+    return out
+
+
+def _sample_size_findings(index: DatasetIndex, split: Split | None, counts: Counter) -> list[Finding]:
+    """Too few images to train on or to validate with, per class and in all (see the module's rule)."""
+    out: list[Finding] = []
+    names = index.class_names
+    if split is None:
+        need = MIN_TRAIN_PER_CLASS + MIN_VAL_PER_CLASS
+        few = [(names[i], counts.get(i, 0)) for i in range(len(names)) if 0 < counts.get(i, 0) < need]
+        if few:
+            out.append(Finding("warning", "few_to_train",
+                               "Too few images to train and to validate: " + ", ".join(f"{n!r} has {k}" for n, k in few)
+                               + f". Each class needs about {need}: {MIN_TRAIN_PER_CLASS} to learn from (fine-tuning a "
+                               f"pretrained network; from scratch, hundreds) and {MIN_VAL_PER_CLASS} to measure it on.",
+                               "Add images to these classes; with fewer, the results will say 'too few images to tell'."))
+        return out
+    train_n = Counter(r.label for r in split.train)
+    val_n = Counter(r.label for r in split.val)
+    few_train = [(names[i], train_n.get(i, 0)) for i in range(len(names))
+                 if counts.get(i, 0) and train_n.get(i, 0) < MIN_TRAIN_PER_CLASS]
+    if few_train:
+        out.append(Finding("warning", "few_to_train",
+                           "Too few images to train on: " + ", ".join(f"{n!r} has {k}" for n, k in few_train)
+                           + f" training image(s). Fine-tuning a pretrained network needs about {MIN_TRAIN_PER_CLASS} "
+                           "per class at the very least; training from scratch needs hundreds.",
+                           "Add images to these classes, and use pretrained weights (not 'none')."))
+    few_val = [(names[i], val_n.get(i, 0)) for i in range(len(names))
+               if counts.get(i, 0) and val_n.get(i, 0) < MIN_VAL_PER_CLASS]
+    if few_val:
+        out.append(Finding("warning", "few_to_validate",
+                           "Too few images to validate: " + ", ".join(f"{n!r} has {k}" for n, k in few_val)
+                           + f" validation image(s). Each class needs at least {MIN_VAL_PER_CLASS} to measure its "
+                           "recall and precision; with fewer they are reported as 'too few images to tell'.",
+                           "Add images, or raise the validation share if the classes are big enough."))
+    total_val = len(split.val)
+    if total_val < MIN_VAL_TOTAL:
+        from cnn_studio.intervals import wilson
+
+        lo, hi = wilson(total_val // 2, total_val)
+        out.append(Finding("warning", "tiny_validation",
+                           f"The validation part has only {total_val} image(s): an accuracy of 50% measured on it "
+                           f"could be anything from {lo:.0%} to {hi:.0%} (95% interval), so a result cannot be told "
+                           f"from guessing. {MIN_VAL_TOTAL} or more are needed.",
+                           "Add images, or raise the validation share."))
+    return out
+
+
+def _class_shortcut_findings(index: DatasetIndex) -> list[Finding]:
+    """A class whose images share a size or pixel mode that the other classes rarely have."""
+    out: list[Finding] = []
+    names = index.class_names
+    by_class: dict[int, list[ImageRecord]] = defaultdict(list)
+    for r in index.records:
+        by_class[r.label].append(r)
+    if len(by_class) < 2:
+        return out
+    for code, what, key in (("class_size_differs", "size", lambda r: f"{r.width}x{r.height}" if r.width else None),
+                            ("class_mode_differs", "pixel mode", lambda r: r.mode or None)):
+        if len({key(r) for r in index.records} - {None}) < 2:
+            continue
+        for label, recs in sorted(by_class.items()):
+            if len(recs) < 5:
+                continue
+            value, k = Counter(key(r) for r in recs).most_common(1)[0]
+            others = [r for lab, rs in by_class.items() if lab != label for r in rs]
+            if value is None or not others:
+                continue
+            inside = k / len(recs)
+            elsewhere = sum(1 for r in others if key(r) == value) / len(others)
+            if inside >= SHORTCUT_SHARE_IN_CLASS and elsewhere <= SHORTCUT_SHARE_ELSEWHERE:
+                out.append(Finding("warning", code,
+                                   f"{inside:.0%} of class {names[label]!r} have the {what} {value}, against "
+                                   f"{elsewhere:.0%} of the other classes: the network can learn the {what} (e.g. "
+                                   "one scanner or camera per class) instead of what the images show.",
+                                   "Make every class come from the same sources and settings, or check the model's "
+                                   "heat maps (Grad-CAM) before trusting it.",
+                                   tuple(r.path for r in recs[:5])))
     return out

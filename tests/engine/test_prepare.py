@@ -15,12 +15,12 @@ def _codes(prepared):
 
 
 def test_prepared_split_is_make_split_with_the_same_settings(image_folder):
-    root = image_folder(classes=("a", "b", "c"), per_class=10)
+    root = image_folder(classes=("a", "b", "c"), per_class=50)  # 30 train, 15 val, 5 test a class: no sample-size warning
     prepared = prepare(root, val_fraction=0.3, test_fraction=0.1, seed=5)
     assert prepared.usable and prepared.findings == [] and prepared.first_error is None
     expected = make_split(scan(root), val_fraction=0.3, test_fraction=0.1, seed=5)
     assert prepared.split.to_dict() == expected.to_dict()
-    assert prepared.report.split_counts["test"] == {"a": 1, "b": 1, "c": 1}
+    assert prepared.report.split_counts["test"] == {"a": 5, "b": 5, "c": 5}
     # an index instead of a folder (the Data page re-splitting) gives the same split without a rescan
     again = prepare(prepared.index, val_fraction=0.3, test_fraction=0.1, seed=5)
     assert again.split.to_dict() == expected.to_dict()

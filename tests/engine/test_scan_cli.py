@@ -26,14 +26,14 @@ def test_scan_text_report_exit_0(image_folder, capsys):
 
 
 def test_scan_json_on_stdout(image_folder, capsys):
-    root = image_folder(classes=("a", "b", "c"), per_class=10)
+    root = image_folder(classes=("a", "b", "c"), per_class=50)  # enough for every sample-size rule
     code = cli.main(["scan", str(root), "--json", "--val-fraction", "0.3", "--test-fraction", "0.1", "--seed", "5"])
     assert code == 0
     out, _ = capsys.readouterr()
     report = json.loads(out)
-    assert report["counts"] == {"a": 10, "b": 10, "c": 10}
-    assert report["split_counts"]["val"] == {"a": 3, "b": 3, "c": 3}
-    assert report["split_counts"]["test"] == {"a": 1, "b": 1, "c": 1}
+    assert report["counts"] == {"a": 50, "b": 50, "c": 50}
+    assert report["split_counts"]["val"] == {"a": 15, "b": 15, "c": 15}
+    assert report["split_counts"]["test"] == {"a": 5, "b": 5, "c": 5}
     assert report["findings"] == []
 
 
