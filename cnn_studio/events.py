@@ -163,6 +163,45 @@ class TrainFinished:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class ChanceLevel:
+    """After training, the best model was not shown to beat guessing or always answering the largest class.
+
+    ``verdict`` is "not_better" (its validation accuracy is not above the baseline) or "unproven"
+    (above it, but the 95% interval reaches down to it); ``message`` says so, ``hint`` what to try.
+    """
+
+    accuracy: float
+    baseline: float
+    n_images: int
+    verdict: str
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """Temperature scaling was fitted on the validation images (``applied``: stored in best.keras)."""
+
+    temperature: float
+    applied: bool
+    ece_before: float
+    ece_after: float
+    n_images: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ShortcutSuspected:
+    """Grad-CAM on the validation images sits on the border or one fixed spot: the model may use a shortcut."""
+
+    kind: str  # "border" | "same_region"
+    region: str
+    message: str
+    hint: str = ""
+    examples: tuple[str, ...] = ()
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -189,6 +228,9 @@ Event = (
     | EpochEnded
     | CheckpointSaved
     | TrainFinished
+    | ChanceLevel
+    | Calibrated
+    | ShortcutSuspected
     | ExportProgress
 )
 
@@ -214,5 +256,8 @@ ALL_EVENTS: tuple[type, ...] = (
     EpochEnded,
     CheckpointSaved,
     TrainFinished,
+    ChanceLevel,
+    Calibrated,
+    ShortcutSuspected,
     ExportProgress,
 )

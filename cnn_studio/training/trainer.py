@@ -63,6 +63,14 @@ class TrainResult:
     epochs_done: int
     class_names: tuple[str, ...]
     history: list[dict[str, float]] = field(default_factory=list)
+    review: dict = field(default_factory=dict)  # review.json: chance, calibration, shortcuts (cnn_studio.review)
+    warnings: list[str] = field(default_factory=list)  # why not to trust the model yet; empty when none
+
+    @property
+    def better_than_chance(self) -> bool | None:
+        """False when the review found the model no better than guessing (or could not tell); None when not reviewed."""
+        verdict = (self.review.get("chance") or {}).get("verdict")
+        return None if verdict is None else verdict == "better"
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,10 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
     Events emitted
     --------------
     StageChanged, TrainStarted, PhaseStarted, TaskProgress (feature cache), EpochStarted,
-    BatchEnded, EpochEnded, CheckpointSaved, TrainFinished.
+    BatchEnded, EpochEnded, CheckpointSaved, then the review of the best model on the validation
+    images (:mod:`cnn_studio.review`: Calibrated, and ChanceLevel / ShortcutSuspected /
+    LogMessage("warning") when there is a reason to doubt it), TrainFinished (its ``message`` holds
+    the warnings; ``TrainResult.warnings`` too).
     """
     config.validate()
     _check_split(split)
@@ -225,9 +236,31 @@ def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.Event
             raise
         raise err from exc
     _set_state(layout, status="completed", finished=_now())
+    result.review = _review(layout, config, sink, cancel)
+    result.warnings = list(result.review.get("warnings", []))
     sink(ev.TrainFinished(run_dir=str(layout.root), status="completed", best_model=str(result.best_model),
-                          epochs_done=result.epochs_done))
+                          epochs_done=result.epochs_done, message=" ".join(result.warnings)))
     return result
+
+
+def _review(layout: RunLayout, config: TrainConfig, sink: ev.EventSink, cancel: CancelToken | None) -> dict:
+    """Review the finished model (chance level, calibration, shortcuts); a failure here never fails the run.
+
+    ``config.extra["review"] = False`` skips it; ``config.extra["shortcut_check"] = False`` skips Grad-CAM.
+    """
+    if not config.extra.get("review", True):
+        return {}
+    from cnn_studio.review import review_model
+
+    try:
+        return review_model(layout.root, shortcut_check=bool(config.extra.get("shortcut_check", True)),
+                            sink=sink, cancel=cancel)
+    except Cancelled:
+        sink(ev.LogMessage("warning", "The check of the model on the validation images was stopped; "
+                                      "the model is saved uncalibrated and unreviewed."))
+    except Exception as exc:  # noqa: BLE001 - the model is trained and saved; the review is extra
+        sink(ev.LogMessage("warning", f"The check of the model on the validation images failed: {exc}"))
+    return {}
 
 
 def _friendly(exc: Exception, config: TrainConfig) -> Exception:
