@@ -18,8 +18,9 @@ import importlib
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.preprocessing import preprocessing_layers
 from cnn_studio.backbones.registry import BackboneSpec
-from cnn_studio.backbones.weights import imagenet_download, load_weights_file, resolve_weights
-from cnn_studio.errors import ConfigError
+from cnn_studio.backbones.weights import load_weights_file, resolve_weights
+from cnn_studio.errors import ConfigError, WeightsUnavailable
+from cnn_studio.paths import keras_cache_dir
 
 BACKBONE_LAYER = "backbone"
 
@@ -52,13 +53,20 @@ def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "no
     # Not name=: EfficientNetV2 looks its block table up by its own model name.
     kwargs = dict(spec.constructor_kwargs, include_top=False, input_shape=(image_size, image_size, 3),
                   pooling=None)
+    base = ctor(weights=None, **kwargs)
     if resolved == "imagenet":
-        with imagenet_download(spec, image_size):
-            base = ctor(weights="imagenet", **kwargs)
-    else:
-        base = ctor(weights=None, **kwargs)
-        if resolved is not None:
-            load_weights_file(base, resolved, spec)
+        # The file in Keras' cache, loaded by us: Keras' get_file would delete a file whose hash it
+        # does not know (a user's copy) and try to download it again.
+        cached = keras_cache_dir() / spec.weights_file_for(image_size)
+        try:
+            load_weights_file(base, cached, spec)
+        except WeightsUnavailable as exc:
+            raise WeightsUnavailable(
+                f"The ImageNet weights file in Keras' cache does not load into {spec.label}: {exc.message}",
+                f"Import the right file with \"Import weights file…\" (or `cnn-studio weights import FILE`): "
+                f"CNN Studio's own copy is used before {cached}.") from exc
+    elif resolved is not None:
+        load_weights_file(base, resolved, spec)
     base.name = BACKBONE_LAYER
     return base
 

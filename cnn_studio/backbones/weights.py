@@ -1,15 +1,18 @@
-"""Where a backbone's weights come from: Keras' ImageNet cache/download, a user's file, or none.
+"""Where a backbone's weights come from: the app's weights store, Keras' cache, the download, a user's file, or none.
 
-:func:`weights_status` answers "are the ImageNet weights available offline?" by looking for the
-file in Keras' own cache (``$KERAS_HOME/models``, default ``~/.keras/models``) without importing
-TensorFlow or touching the network. :func:`resolve_weights` decides what to hand to the
-constructor, downloading missing ImageNet weights with Keras' own ``get_file``, and turns an
-offline failure into :class:`WeightsUnavailable` that names the file and the folder to put it in.
-:func:`load_weights_file` loads a user's file and explains a file that does not fit.
+:func:`weights_status` says whether a file of the right name is in Keras' own cache
+(``$KERAS_HOME/models``, default ``~/.keras/models``) without importing TensorFlow; whether weights
+actually *load* offline is :func:`cnn_studio.backbones.weights_store.offline_status` (what the app
+shows as "available offline"). :func:`resolve_weights` decides what to load: for ImageNet the store
+first, then Keras' cache (loaded by us: Keras' ``get_file`` is never called on it, so a user's file
+is never deleted), then the download into the store; offline that is :class:`WeightsUnavailable`
+naming the file, its address and the import command. :func:`load_weights_file` loads a file and
+explains one that does not fit.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import socket
 from contextlib import contextmanager
@@ -131,16 +134,24 @@ _ORIGIN_BASE = {  # as in keras/src/applications/*.py (BASE_WEIGHTS_PATH / WEIGH
 
 
 def offline_error(spec: BackboneSpec | str, image_size: int | None = None, cause: str = "") -> WeightsUnavailable:
-    """The error for ImageNet weights that are neither cached nor downloadable: file, folder, what to do."""
+    """The short error for ImageNet weights that are not here and could not be downloaded.
+
+    It names the file, the address to fetch it from on another computer and how to bring it in
+    (``cnn-studio weights import FILE`` / "Import weights file…"). A technical ``cause`` goes to the
+    log, never into the message.
+    """
     spec = get(spec)
     name = spec.weights_file_for(image_size)
     folder = keras_cache_dir()
+    if cause:
+        logging.getLogger(__name__).warning("ImageNet weights for %s: %s", spec.key, cause)
     return WeightsUnavailable(
-        f"The ImageNet weights for {spec.label} ({name}) are not in {folder} and could not be "
-        f"downloaded{': ' + cause if cause else ''}.",
-        f"Copy {name} into {folder} (from a computer with internet, where Keras keeps it in "
-        f"~/.keras/models; URL: {weights_origin(spec, image_size)}), or choose a local weights file, "
-        "or train from scratch (weights: none).",
+        f"The ImageNet weights for {spec.label} ({name}) are not on this computer (not in CNN Studio's "
+        f"weights or in {folder}) and could not be downloaded.",
+        f"On a computer with internet, download {weights_origin(spec, image_size)}, then bring the file "
+        f"here and run `cnn-studio weights import FILE` (in the app: Model step, \"Import weights file…\"), "
+        f"or copy it unchanged into {folder}. Or choose a local weights file, or train from scratch "
+        "(weights: none).",
     )
 
 
@@ -156,8 +167,9 @@ def resolve_weights(spec: BackboneSpec | str, weights: str, image_size: int | No
     Returns
     -------
     str or None
-        ``None`` for "none"; ``"imagenet"`` once the file is in Keras' cache (downloaded here with
-        Keras' own ``get_file`` if it was not); the file path for a local file.
+        ``None`` for "none"; for ImageNet the store's file path, else ``"imagenet"`` when a file of
+        that name is in Keras' cache (:func:`build_backbone` loads it itself), else the path of the
+        file just downloaded into the store; the file path for a local file.
 
     Raises
     ------
@@ -173,9 +185,14 @@ def resolve_weights(spec: BackboneSpec | str, weights: str, image_size: int | No
         if not spec.has_pretrained_weights:
             raise WeightsUnavailable(f"{spec.label} has no ImageNet weights.",
                                      "Use weights: none (it is designed to train from scratch).")
-        if not weights_status(spec, image_size).available:
-            _download(spec, image_size)
-        return "imagenet"
+        from cnn_studio.backbones.weights_store import download_weights, stored
+
+        entry = stored(spec)  # 1. the app's own store (imported or downloaded files, checked)
+        if entry is not None:
+            return entry.path
+        if weights_status(spec, image_size).available:  # 2. Keras' cache: loaded by us, never get_file
+            return "imagenet"
+        return download_weights(spec, image_size).path  # 3. the download, into the store
     path = Path(choice.path)
     if not path.is_file():
         raise WeightsUnavailable(f"The weights file {path} does not exist.",
@@ -185,16 +202,6 @@ def resolve_weights(spec: BackboneSpec | str, weights: str, image_size: int | No
             f"{path.name} is not a Keras weights file: expected a name ending in {', '.join(WEIGHTS_SUFFIXES)}.",
             "Use the .h5 file Keras downloads (e.g. from ~/.keras/models) or a .weights.h5 saved by Keras.")
     return str(path)
-
-
-def _download(spec: BackboneSpec, image_size: int | None) -> None:
-    """Fetch the no-top weights into Keras' cache with Keras' own ``get_file`` (the constructor checks the hash)."""
-    from keras.utils import get_file
-
-    with imagenet_download(spec, image_size):
-        # cache_dir explicit: Keras reads $KERAS_HOME once, at import; keras_cache_dir() reads it now.
-        get_file(spec.weights_file_for(image_size), weights_origin(spec, image_size),
-                 cache_dir=str(keras_cache_dir().parent), cache_subdir="models")
 
 
 def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | None = None) -> None:
@@ -213,10 +220,10 @@ def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | N
 
     label = get(spec).label if spec is not None else base_model.name
     error: Exception | None = None
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _named_for_its_layout(Path(path)) as readable:
         warnings.simplefilter("always")
         try:
-            base_model.load_weights(str(path))
+            base_model.load_weights(str(readable))
         except Exception as exc:  # noqa: BLE001 - h5py/Keras raise ValueError, KeyError, OSError ...
             error = exc
     partial = [w for w in caught if "freshly-initialized" in str(w.message) or "could not be loaded" in str(w.message)]
@@ -234,6 +241,29 @@ def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | N
         + (f" (e.g. {get(spec).weights_file_notop})" if spec is not None and get(spec).weights_file_notop else "")
         + ", or start from ImageNet weights or from none (train from scratch) instead.",
     ) from error
+
+
+@contextmanager
+def _named_for_its_layout(path: Path):
+    """``path``, or a link to it whose name makes Keras pick the loader its content needs.
+
+    Keras picks the loader by suffix: a ``.weights.h5`` file renamed to ``….h5`` (or the reverse)
+    would be refused as "expected 26 weight arrays, received 26 weight arrays".
+    """
+    import tempfile
+
+    from cnn_studio.backbones.weights_store import h5_layout
+
+    name = path.name
+    layout = h5_layout(path) if name.endswith(".h5") else None
+    suffix = {"legacy": ".h5", "keras3": ".weights.h5"}.get(layout or "")
+    if suffix is None or name.endswith(".weights.h5") == (suffix == ".weights.h5"):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="cnn-studio-weights-") as tmp:
+        link = Path(tmp) / ("weights" + suffix)
+        link.symlink_to(path.resolve())
+        yield link
 
 
 def _describe_arrays(shapes: list[tuple[int, ...]] | None) -> str:

@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "explain": "explain",
     "robustness": "explain",
     "doctor": "doctor",
+    "weights": "weights",
 }
 
 # subcommands that load TensorFlow: it is imported up front, quietly (its start-up lines go to a log)
