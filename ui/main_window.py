@@ -81,9 +81,6 @@ class MainWindow(QMainWindow):
         self.evaluate_page = EvaluatePage(self.session)
         self.classify_page = ClassifyPage(self.session)
         self.export_page = ExportPage(self.session)
-        # The Classify step's model process stops in its shutdown(); the page does not follow
-        # session.closing itself yet.
-        self.session.closing.connect(self.classify_page.shutdown)
         self.pages: list[QWidget] = [self.data_page, self.model_page, self.train_page, self.evaluate_page,
                                      self.classify_page, self.export_page]
 

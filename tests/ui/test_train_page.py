@@ -29,6 +29,19 @@ def test_start_disabled_without_data(qtbot):
     assert page.start() is False
 
 
+def test_plan_names_the_weights_once_and_counts_every_epoch(qtbot, image_folder, tiny_config, tmp_path):
+    session = _session(image_folder, tiny_config.replace(epochs=3, fine_tune_epochs=2), tmp_path)
+    page = TrainPage(session)
+    qtbot.addWidget(page)
+    text = page.plan.text()
+    assert "Small CNN (from scratch)</b> ·" in text and "(from scratch) (from scratch)" not in text
+    assert "5 epoch(s)" in text
+    session.set_config(tiny_config.replace(backbone="mobilenet_v2", weights="scratch", image_size=32))
+    assert "<b>MobileNetV2</b> (from scratch) ·" in page.plan.text()
+    session.set_config(tiny_config.replace(backbone="mobilenet_v2", weights="imagenet", image_size=32))
+    assert "<b>MobileNetV2</b> (ImageNet weights) ·" in page.plan.text()
+
+
 @pytest.mark.slow
 def test_training_run_finishes_with_curves(qtbot, image_folder, tiny_config, tmp_path, studio_home):
     session = _session(image_folder, tiny_config.replace(epochs=2), tmp_path)

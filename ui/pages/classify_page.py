@@ -169,6 +169,7 @@ class ClassifyPage(QWidget):
         lay.addWidget(self.header)
         lay.addWidget(split, 1)
         session.run_changed.connect(self._on_session_run_changed)
+        session.closing.connect(self.shutdown)
         self._update_enabled()
 
     # ------------------------------------------------------------------ drag and drop on the whole page

@@ -298,11 +298,17 @@ class EvaluatePage(QWidget):
         lay.addWidget(self.tabs, 1)
         self._set_enabled(False)
         session.run_changed.connect(self._on_session_run_changed)
+        session.closing.connect(self.shutdown)
 
     # ------------------------------------------------------------------ actions
     def _set_enabled(self, on: bool) -> None:
         self.evaluate_button.setEnabled(on)
         self.robust_button.setEnabled(on)
+
+    def shutdown(self) -> None:
+        """The window is closing: stop the running evaluation, robustness check or layer reading."""
+        if self._task is not None:
+            self._task.cancel()
 
     def _busy(self) -> bool:
         return self._task is not None and self._task.is_live

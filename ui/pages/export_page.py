@@ -34,21 +34,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.export.formats import FORMATS, QUANTIZATIONS
+from cnn_studio.export.model_card import CARD_MD
+from cnn_studio.paths import RunLayout
+
 INTRO = ("Save the trained model so other programs can use it. Each file is checked after it is written: "
          "it is loaded back and must give the same answers as the model you trained. A labels file and a "
          "model card (what the model is, how it was trained, how well it does) are saved beside it.")
 
-FORMAT_TEXT = {
-    "keras": ("Keras (.keras)", "To keep training or use the model from Python with Keras."),
-    "savedmodel": ("TensorFlow SavedModel", "For TensorFlow Serving, TF.js converters and other TensorFlow tools."),
-    "tflite": ("TensorFlow Lite (.tflite)", "For phones, Raspberry Pi and other small devices."),
-    "onnx": ("ONNX (.onnx)", "For ONNX Runtime, C#, C++, Java and most other languages and platforms."),
+# what each format and quantization is for, in the user's words (the lists themselves: export.formats)
+FORMAT_USE = {
+    "keras": "To keep training or use the model from Python with Keras.",
+    "savedmodel": "For TensorFlow Serving, TF.js converters and other TensorFlow tools.",
+    "tflite": "For phones, Raspberry Pi and other small devices.",
+    "onnx": "For ONNX Runtime, C#, C++, Java and most other languages and platforms.",
 }
-QUANT_TEXT = {
-    "float32": "float32 — exact, largest file",
-    "float16": "float16 — half the size, practically the same answers",
-    "int8": "int8 — a quarter of the size, faster on CPUs; answers may shift slightly",
+QUANT_USE = {
+    "float32": "exact, largest file",
+    "float16": "half the size, practically the same answers",
+    "int8": "a quarter of the size, faster on CPUs; answers may shift slightly",
 }
+FORMAT_TEXT = {key: (fmt.label, FORMAT_USE.get(key, "")) for key, fmt in FORMATS.items()}
+QUANT_TEXT = {q: f"{q} — {QUANT_USE[q]}" if q in QUANT_USE else q for q in QUANTIZATIONS}
 
 
 def export_formats(run_dir, formats: list[str], out_dir, quantization: str, *, sink, cancel):
@@ -123,10 +130,16 @@ class ExportPage(QWidget):
         lay.addWidget(self.strip)
         lay.addWidget(split, 1)
         session.run_changed.connect(self._on_session_run_changed)
+        session.closing.connect(self.shutdown)
         self._on_session_run_changed()
 
     def chosen_formats(self) -> list[str]:
         return [k for k, box in self.checks.items() if box.isChecked()]
+
+    def shutdown(self) -> None:
+        """The window is closing: stop exporting after the current format."""
+        if self._task is not None:
+            self._task.cancel()
 
     def export(self):
         run = self.session.run_dir
@@ -138,7 +151,7 @@ class ExportPage(QWidget):
             self.status.setText("Tick at least one format.")
             return None
         if not self.folder.text().strip():
-            self.folder.setText(str(Path(run) / "export"))
+            self.folder.setText(str(RunLayout(Path(run)).exports))
         self.export_button.setEnabled(False)
         self.table.setRowCount(0)
         self._task = start_task(export_formats, run, formats, self.folder.text().strip(),
@@ -153,7 +166,7 @@ class ExportPage(QWidget):
         self.table.setRowCount(0)
         self.card.clear()
         if run is not None:
-            self.folder.setText(str(Path(run) / "export"))
+            self.folder.setText(str(RunLayout(Path(run)).exports))
             self.status.setText("Choose formats and press Export.")
         else:
             self.status.setText("Train a model first.")
@@ -184,7 +197,7 @@ class ExportPage(QWidget):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         self.status.setText(f"{ok} of {len(results)} exports written and verified in {self.folder.text()}.")
         self.open_button.setEnabled(ok > 0)
-        card = Path(self.folder.text()) / "MODEL_CARD.md"
+        card = Path(self.folder.text()) / CARD_MD
         if card.exists():
             self.card.setMarkdown(card.read_text(encoding="utf-8"))
 

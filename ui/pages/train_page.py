@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from cnn_studio import events as ev
 from cnn_studio.errors import StudioError
-from cnn_studio.paths import app_data_dir
+from cnn_studio.paths import RunLayout, app_data_dir
 from cnn_studio.training.run_folder import read_history, resume_point
 
 LOG_LINES = 2000
@@ -128,6 +128,7 @@ class TrainPage(QWidget):
                                       "epoch, with the same settings and images.")
         self.resume_button.setVisible(False)
         self.resume_button.clicked.connect(self.resume)
+        session.closing.connect(self.shutdown)
         self.evaluate_button = QPushButton("Evaluate →")
         self.evaluate_button.setObjectName("primary")
         self.evaluate_button.setVisible(False)
@@ -208,12 +209,14 @@ class TrainPage(QWidget):
         from cnn_studio.backbones import registry
 
         try:
-            label = registry.get(c.backbone).label
+            spec = registry.get(c.backbone)
+            label, pretrained = spec.label, spec.has_pretrained_weights
         except StudioError:
-            label = c.backbone
-        weights = {"imagenet": "ImageNet weights", "none": "from scratch"}.get(c.weights, "a weights file")
-        total = c.epochs + c.fine_tune_epochs
-        self.plan.setText(f"<b>{label}</b> ({weights}) · {len(split.class_names)} classes · "
+            label, pretrained = c.backbone, True
+        # a backbone without pretrained weights says "(from scratch)" in its own name already
+        weights = f" ({c.weights_choice.describe()})" if pretrained else ""
+        total = c.total_epochs
+        self.plan.setText(f"<b>{label}</b>{weights} · {len(split.class_names)} classes · "
                           f"{len(split.train):,} training and {len(split.val):,} validation images · "
                           f"{total} epoch(s) · batch {c.batch_size}")
 
@@ -237,7 +240,7 @@ class TrainPage(QWidget):
         if self.is_training or left is None:
             return False
         self._run_dir = Path(run)
-        self._launch(_resume, self._run_dir, history=read_history(self._run_dir / "history.csv"),
+        self._launch(_resume, self._run_dir, history=read_history(RunLayout(self._run_dir).history),
                      status=f"Continuing from epoch {left[0]} of {left[1]}… (loading TensorFlow)",
                      note=f"Continuing the run in {self._run_dir} after epoch {left[0]} of {left[1]}.")
         return True
@@ -276,6 +279,10 @@ class TrainPage(QWidget):
         self._task.cancel()
         self.stop_button.setEnabled(False)
         self._set_status("Stopping after this batch…")
+
+    def shutdown(self) -> None:
+        """The window is closing: stop the training after its current batch (the best model so far is kept)."""
+        self.stop()
 
     @property
     def task(self):
@@ -341,7 +348,7 @@ class TrainPage(QWidget):
 
     def _on_train_cancelled(self) -> None:
         self.speed.setText("")  # no time left to estimate
-        kept = self._run_dir is not None and (self._run_dir / "best.keras").exists()
+        kept = self._run_dir is not None and RunLayout(self._run_dir).best_model.exists()
         if kept:
             self._set_status(f"Stopped — the best model so far is kept in {self._run_dir}.", "warning")
             self.session.set_run(self._run_dir)
@@ -352,7 +359,7 @@ class TrainPage(QWidget):
         self._status_for_signal = "cancelled"
 
     def _on_train_errored(self, exc: BaseException) -> None:
-        if self._run_dir is not None and any((self._run_dir / n).exists() for n in ("best.keras", "last.keras")):
+        if self._run_dir is not None and any(m.exists() for m in RunLayout(self._run_dir).models):
             self.session.set_run(self._run_dir)  # what it saved before failing stays usable (and resumable)
         msg = describe_error(exc)
         self._set_status(f"Training failed: {msg.text} {msg.hint}", "error")
