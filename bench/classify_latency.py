@@ -5,7 +5,7 @@ measured), then for each mode
 opens a fresh Classify page, drops every sample picture on it, turns the heat maps on, and records
 the gaps of a 10 ms heartbeat QTimer until all pictures have their overlay:
 
-* ``server``: the model in its own process (:mod:`cnn_studio.model_server`), as the app runs it;
+* ``server``: the model in its own process (:func:`cnn_studio.explain.views.open_model`, a long-lived child of :mod:`cnn_studio.child_process`), as the app runs it;
 * ``in-process``: the model loaded in the app's process (``CNN_STUDIO_IN_PROCESS=1``), the baseline,
   measured second so that it pays TensorFlow's import here, as the first drop in a session does.
 
@@ -44,8 +44,7 @@ def main() -> int:
     run = os.path.join(tempfile.mkdtemp(prefix="cnn-studio-bench-"), "run")
     # trained in a child, so this process has not imported TensorFlow when the measuring starts
     cfg = TrainConfig(backbone="small_cnn", weights="none", image_size=32, epochs=3, fine_tune_epochs=0, batch_size=32)
-    run_in_child("train", {"config": cfg.to_dict(), "split": make_split(scan(sample), val_fraction=0.2).to_dict(),
-                           "run_dir": run})
+    run_in_child("cnn_studio.training.trainer:train", cfg, make_split(scan(sample), val_fraction=0.2), run)
     pictures = sorted(str(p) for p in sample.rglob("*.png"))
 
     def measure(in_process: bool) -> tuple[float, np.ndarray]:
