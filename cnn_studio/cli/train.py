@@ -23,8 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "manifest), check it, split it and train. Ctrl+C stops after the current batch and "
                        "keeps the best model; `cnn-studio resume RUN_DIR` continues.")
     p.add_argument("data_dir", metavar="DATA_DIR", help="image folder or CSV manifest (path,label[,group])")
-    p.add_argument("--backbone", default=d.backbone, help=f"backbone key (default {d.backbone}; see `cnn-studio backbones`)")
-    p.add_argument("--weights", default=d.weights, help=f"{WEIGHTS_HELP} (default {d.weights})")
+    p.add_argument("--backbone", default=None,
+                   help=f"backbone key (default {d.backbone}, or small_cnn when its ImageNet weights cannot be had; "
+                   "see `cnn-studio backbones`)")
+    p.add_argument("--weights", default=None,
+                   help=f"{WEIGHTS_HELP} (default: imagenet for a pretrained backbone, none for small_cnn)")
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs with the backbone frozen (head only)")
     p.add_argument("--fine-tune-epochs", type=int, default=d.fine_tune_epochs, help="epochs with the top layers unfrozen")
@@ -61,8 +64,9 @@ def run_train(args: argparse.Namespace) -> int:
     from cnn_studio.data.prepare import prepare
     from cnn_studio.training.trainer import train
 
+    backbone, weights = default_backbone_and_weights(args.backbone, args.weights)
     config = TrainConfig(
-        backbone=args.backbone, weights=args.weights, image_size=args.image_size, batch_size=args.batch_size,
+        backbone=backbone, weights=weights, image_size=args.image_size, batch_size=args.batch_size,
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,
         learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
         optimizer=args.optimizer, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
@@ -91,6 +95,38 @@ def run_train(args: argparse.Namespace) -> int:
             print("stopped before training started; nothing was written.", file=sys.stderr)
         return 130
     return _finish(result)
+
+
+def default_backbone_and_weights(backbone: str | None, weights: str | None,
+                                 sink=None) -> tuple[str, str]:
+    """The backbone and weights to train when options were left out, saying so when it is not the plain default.
+
+    ``small_cnn`` (and any backbone without pretrained weights) needs no ``--weights``. A pretrained
+    backbone defaults to ImageNet weights. Only when *both* were left out and the default backbone's
+    weights neither load offline nor download does it fall back to the small CNN from scratch, and
+    it prints what it chose and why (an explicit ``--backbone`` is never changed).
+    """
+    from cnn_studio.backbones.registry import get
+    from cnn_studio.backbones.weights_store import download_weights, offline_status
+    from cnn_studio.cli.progress import TerminalProgress
+    from cnn_studio.errors import WeightsUnavailable
+
+    default = TrainConfig().backbone
+    spec = get(backbone or default)
+    if weights is not None:
+        return spec.key, weights
+    if not spec.has_pretrained_weights:
+        return spec.key, "none"
+    if backbone is not None or offline_status(spec).available:
+        return spec.key, "imagenet"
+    print(f"{spec.label}'s ImageNet weights are not on this computer: downloading them.", file=sys.stderr)
+    try:
+        download_weights(spec, sink=sink or TerminalProgress())
+        return spec.key, "imagenet"
+    except WeightsUnavailable as exc:
+        print(f"note: {exc.message}\n  So CNN Studio trains the Small CNN from scratch instead (it needs no "
+              f"weights, but learns less from few images). To train {spec.label}: {exc.hint}", file=sys.stderr)
+        return "small_cnn", "none"
 
 
 def _finish(result) -> int:

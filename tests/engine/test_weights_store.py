@@ -213,3 +213,15 @@ def test_weights_cli_lists_and_imports(homes, monkeypatch, capsys):
     assert rows["vgg16"]["available_offline"] and rows["vgg16"]["origin"] == "checked"
     assert not rows["xception"]["available_offline"]
     assert main(["weights", "import", str(homes / "missing.h5")]) == 2
+
+
+def test_cli_defaults_small_cnn_needs_no_weights_and_the_default_works_offline(homes, unreachable_network, capsys):
+    from cnn_studio.cli.train import default_backbone_and_weights
+
+    assert default_backbone_and_weights("small_cnn", None) == ("small_cnn", "none")
+    assert default_backbone_and_weights("vgg16", None) == ("vgg16", "imagenet"), "an explicit backbone is kept"
+    assert default_backbone_and_weights(None, "scratch") == ("mobilenet_v2", "scratch")
+    assert default_backbone_and_weights(None, None, sink=lambda e: None) == ("small_cnn", "none")
+    err = capsys.readouterr().err
+    assert "MobileNetV2" in err and "Small CNN from scratch instead" in err
+    assert "cnn-studio weights import FILE" in err and "Errno" not in err
