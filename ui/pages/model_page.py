@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 
 from cnn_studio.ui.messages import severity_colour
 from cnn_studio.ui.qmodels.backbone_list import BackboneListModel, KeyRole, spec_summary
@@ -28,7 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_studio.backbones import registry
-from cnn_studio.backbones.weights import WEIGHTS_KINDS, weights_status
+from cnn_studio.backbones.weights import WEIGHTS_KINDS
+from cnn_studio.backbones.weights_store import offline_status
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.errors import StudioError
@@ -41,7 +43,7 @@ WEIGHT_CHOICES = tuple((kind, _WEIGHT_LABELS[kind]) for kind in WEIGHTS_KINDS)
 
 def default_config() -> tuple[TrainConfig, str]:
     """The starting settings and why: MobileNetV2 + ImageNet when its weights are here, else the small CNN."""
-    if weights_status("mobilenet_v2").available:
+    if offline_status("mobilenet_v2").available:
         return (TrainConfig(backbone="mobilenet_v2", weights="imagenet", epochs=5, fine_tune_epochs=2),
                 "MobileNetV2 with ImageNet weights is selected: small, fast, and a strong start for most images.")
     return (TrainConfig(backbone="small_cnn", weights="none", epochs=10, batch_size=32, learning_rate=1e-3),
@@ -106,6 +108,19 @@ class ModelPage(QWidget):
                                             "layer, e.g. copied from a computer with internet.")
         self.weights_file_button.clicked.connect(self._on_weights_file_clicked)
         self._weights_file: str | None = None
+        self.import_button = QPushButton("Import weights file…")
+        self.import_button.setToolTip("Copy a weights file (Keras' .h5 download, .weights.h5 or .keras), e.g. "
+                                      "brought from a computer with internet, into CNN Studio's own weights. "
+                                      "Your file is copied, never moved or deleted.")
+        self.import_button.clicked.connect(self._on_import_clicked)
+        self.import_status = QLabel()
+        self.import_status.setWordWrap(True)
+        self.import_status.setObjectName("import_status")
+        self.scratch_warning = QLabel()
+        self.scratch_warning.setWordWrap(True)
+        self.scratch_warning.setObjectName("scratch_warning")
+        self.scratch_warning.setVisible(False)
+        self._import_task = None
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -117,6 +132,11 @@ class ModelPage(QWidget):
         wl.addWidget(self.weights_combo, 1)
         wl.addWidget(self.weights_file_button)
         ll.addLayout(wl)
+        il = QHBoxLayout()
+        il.addWidget(self.import_button)
+        il.addWidget(self.import_status, 1)
+        ll.addLayout(il)
+        ll.addWidget(self.scratch_warning)
 
         # ---- settings
         form_box = QGroupBox("Training settings")
@@ -211,7 +231,57 @@ class ModelPage(QWidget):
         self._on_session_config_changed()
 
     def shutdown(self) -> None:
-        """The app is quitting (``session.closing``): this page runs no task, so there is nothing to stop."""
+        """The app is quitting (``session.closing``): stop an import that is still running."""
+        if self._import_task is not None:
+            self._import_task.cancel()
+
+    # ---------------------------------------------------------------- importing weights
+    def _on_import_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import weights file", "",
+                                              "Keras weights (*.h5 *.keras);;All files (*)")
+        if path:  # a cancelled dialog changes nothing
+            self.import_weights_file(path)
+
+    def import_weights_file(self, path: str, backbone: str | None = None):
+        """Copy ``path`` into the weights store in a child process (checked there); the UI stays responsive."""
+        from cnn_studio.ui.workers import start_task
+
+        from cnn_studio.child_process import run_job
+        from cnn_studio.paths import app_data_dir
+
+        self.import_button.setEnabled(False)
+        self.import_status.setText(f"Importing {escape(Path(path).name)}… (checking that it loads)")
+        self._import_task = start_task(
+            run_job, "cnn_studio.backbones.weights_store:import_weights", str(path), backbone,
+            log_path=str(app_data_dir() / "logs" / "import-weights.log"), label="weights import",
+            on_returned=self._on_import_returned, on_errored=self._on_import_errored,
+            on_finished=self._on_import_finished)
+        return self._import_task
+
+    def _on_import_returned(self, entry) -> None:
+        spec = registry.get(entry.backbone)
+        self.import_status.setText(f"Imported for <b>{escape(spec.label)}</b> ({escape(entry.label)}). "
+                                   "Your file is unchanged.")
+        self.backbone_model.refresh_status()
+        row = self.backbone_model.row_of(spec.key)
+        if row >= 0:
+            self.backbone_view.selectionModel().setCurrentIndex(
+                self.backbone_model.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        with QSignalBlocker(self.weights_combo):
+            self.weights_combo.setCurrentIndex(self.weights_combo.findData("imagenet"))
+        self._weights_file = None
+        self._on_form_changed()
+        self._show_details()
+
+    def _on_import_errored(self, exc: BaseException) -> None:
+        text = exc.message if isinstance(exc, StudioError) else str(exc).splitlines()[0][:200]
+        hint = exc.hint if isinstance(exc, StudioError) else ""
+        colour = severity_colour("error").name()
+        self.import_status.setText(f"<span style='color:{colour}'>{escape(text)}</span> {escape(hint)}")
+
+    def _on_import_finished(self) -> None:
+        self.import_button.setEnabled(True)
+        self._import_task = None
 
     # ---------------------------------------------------------------- widgets
     def _spin(self, lo: int, hi: int, tip: str) -> QSpinBox:
@@ -348,7 +418,11 @@ class ModelPage(QWidget):
         with QSignalBlocker(self.weights_combo):
             if spec.weights_file_notop is None:
                 self.weights_combo.setCurrentIndex(self.weights_combo.findData("none"))
-            elif self.weights_combo.currentData() == "none" and weights_status(spec).available:
+            elif self.weights_combo.currentData() == "file":
+                # a file belongs to the backbone it was chosen for: back to ImageNet (never silently to scratch)
+                self._weights_file = None
+                self.weights_combo.setCurrentIndex(self.weights_combo.findData("imagenet"))
+            elif self.weights_combo.currentData() == "none" and offline_status(spec).available:
                 self.weights_combo.setCurrentIndex(self.weights_combo.findData("imagenet"))
         self._on_form_changed()
         self._show_details()
@@ -363,9 +437,10 @@ class ModelPage(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Choose a weights file", "", "Keras weights (*.h5 *.keras)")
         if path:
             self.use_weights_file(path)
-        elif not self._weights_file:
+        elif not self._weights_file:  # cancelled: keep the previous choice (never switch to scratch)
+            previous = self.session.config.weights_choice.kind
             with QSignalBlocker(self.weights_combo):
-                self.weights_combo.setCurrentIndex(self.weights_combo.findData("none"))
+                self.weights_combo.setCurrentIndex(self.weights_combo.findData(previous))
             self._on_form_changed()
 
     def use_weights_file(self, path: str) -> None:
@@ -377,7 +452,7 @@ class ModelPage(QWidget):
 
     def _show_details(self) -> None:
         spec = registry.get(self.selected_backbone())
-        status = weights_status(spec)
+        status = offline_status(spec)
         pretrained = spec.weights_file_notop is not None
         self.weights_combo.setEnabled(pretrained)
         self.weights_file_button.setEnabled(pretrained)
@@ -388,12 +463,31 @@ class ModelPage(QWidget):
             weights = "ImageNet weights: <b>available offline</b>."
             colour = severity_colour("ok").name()
         else:
-            weights = ("ImageNet weights: <b>not downloaded</b>. Training will try to download them (needs "
-                       "internet), or use a local weights file.")
+            weights = ("ImageNet weights: <b>not on this computer</b>. Training will try to download them "
+                       "(needs internet); without internet use <b>Import weights file…</b>.")
             colour = severity_colour("warning").name()
         chosen = self.session.config.weights_choice
         using = ""
         if pretrained and chosen.kind == "file":
             using = f"<br>Using weights file <code>{escape(chosen.value)}</code>."
+        self._show_scratch_warning(spec, chosen)
         self.details.setText(f"<b>{escape(spec.label)}</b> — {escape(spec_summary(spec))}<br>"
                              f"{escape(spec.when_to_pick)}<br><span style='color:{colour}'>{weights}</span>{using}")
+
+    def _show_scratch_warning(self, spec, chosen) -> None:
+        """Say plainly when a large pretrained-style backbone would learn from scratch on few images."""
+        images = 0
+        split = getattr(self.session, "split", None)
+        if split is not None:
+            images = len(getattr(split, "train", ()) or ())
+        large = spec.weights_file_notop is not None and spec.params_millions >= 2
+        show = large and not chosen.pretrained and (images == 0 or images < 5000)
+        self.scratch_warning.setVisible(show)
+        if show:
+            count = f"{images} training images" if images else "a few hundred images"
+            colour = severity_colour("warning").name()
+            self.scratch_warning.setText(
+                f"<span style='color:{colour}'><b>{escape(spec.label)} from scratch will not learn from "
+                f"{count}</b>: it has {spec.params_millions:g} M weights to learn.</span> Use ImageNet weights "
+                "(download them, or <b>Import weights file…</b> from a computer with internet), or choose the "
+                "Small CNN, which is made to train from scratch.")
