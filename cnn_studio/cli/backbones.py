@@ -17,22 +17,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from cnn_studio.backbones.registry import all_specs
     from cnn_studio.backbones.weights import weights_status
+    from cnn_studio.backbones.weights_store import offline_status
 
     rows = []
     for spec in all_specs():
         st = weights_status(spec)
+        loads = offline_status(spec)
         rows.append({"key": spec.key, "label": spec.label, "family": spec.family, "input_size": spec.input_size,
                      "min_size": spec.min_size, "params_millions": spec.params_millions, "speed": spec.speed,
                      "weights": "cached" if st.available else ("n/a" if st.source == "not_applicable" else "not cached"),
                      "weights_path": st.path, "weights_file": spec.weights_file_notop,
+                     "available_offline": loads.available, "offline_source": loads.source,
                      "when_to_pick": spec.when_to_pick})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'key':<20}{'input':>6}{'params':>9}  {'speed':<7}{'imagenet':<12}when to pick")
     for r in rows:
-        print(f"{r['key']:<20}{r['input_size']:>6}{r['params_millions']:>8.1f}M  {r['speed']:<7}{r['weights']:<12}"
+        print(f"{r['key']:<20}{r['input_size']:>6}{r['params_millions']:>8.1f}M  {r['speed']:<7}{_offline(r):<12}"
               f"{r['when_to_pick']}")
-    print("\nImageNet weights are downloaded by Keras on first use into ~/.keras/models "
-          "(or $KERAS_HOME/models); offline, copy the file there or train with --weights none.")
+    print("\nimagenet: 'offline' = the weights load without internet (CNN Studio's weights or Keras' cache).\n"
+          "Without internet: fetch the file elsewhere, then `cnn-studio weights import FILE` "
+          "(see `cnn-studio weights list`).")
     return 0
+
+
+def _offline(row: dict) -> str:
+    if row["weights"] == "n/a":
+        return "n/a"
+    return "offline" if row["available_offline"] else "not here"
