@@ -285,18 +285,21 @@ def qt_checks(facts: dict[str, object], timeout_s: float = 60.0) -> list[Check]:
 
 # ---------------------------------------------------------------------------- weights and folders
 def weights_checks(facts: dict[str, object]) -> list[Check]:
-    """Which backbones' ImageNet weights are available without the internet."""
+    """Which backbones' ImageNet weights load without the internet (the app's store, then Keras' cache)."""
     from cnn_studio.backbones.registry import all_specs
-    from cnn_studio.backbones.weights import weights_status
+    from cnn_studio.backbones.weights_store import offline_status, store_dir
 
-    cached = [spec.key for spec in all_specs() if weights_status(spec).available]
+    cached = [spec.key for spec in all_specs() if offline_status(spec).available]
     facts["imagenet_weights_offline"] = cached
     facts["keras_cache"] = str(keras_cache_dir())
+    facts["weights_store"] = str(store_dir())
     if cached:
         return [Check("ImageNet weights offline", OK, f"{len(cached)} backbone(s): {', '.join(cached)}.")]
     return [Check("ImageNet weights offline", INFO,
-                  f"none cached in {keras_cache_dir()}: Keras downloads them on first use (needs the internet).",
-                  "")]
+                  f"none that load, in the app's weights store ({store_dir()}) or Keras' cache "
+                  f"({keras_cache_dir()}): they are downloaded on first use (needs the internet).",
+                  "on a computer without internet: `cnn-studio weights import FILE` (or Model step → Import weights "
+                  "file…) with the file fetched elsewhere")]
 
 
 def disk_checks(facts: dict[str, object]) -> list[Check]:

@@ -18,6 +18,17 @@ import pytest  # noqa: E402
 from studio_testkit import make_class_image  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _app_data_in_a_temp_folder(tmp_path_factory):
+    """No test reads or writes the user's own app data (settings, logs, runs, the weights store).
+
+    Tests that need their own folder still use the ``studio_home`` fixture, which overrides this one.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNN_STUDIO_HOME", str(tmp_path_factory.mktemp("cnn_studio_home")))
+        yield
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path):
     """Factory: ``image_folder(classes=("a", "b"), per_class=8, size=32, fmt="png")`` → root path.

@@ -64,7 +64,9 @@ def run_import(args: argparse.Namespace) -> int:
     from cnn_studio.backbones.registry import get
     from cnn_studio.backbones.weights_store import import_weights
     from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+    from cnn_studio.tf_runtime import import_tensorflow
 
+    import_tensorflow()  # checking the file loads it into the backbone: TensorFlow's start-up lines go to the log
     with cancel_on_interrupt() as token:
         entry = import_weights(args.file, args.backbone, sink=TerminalProgress(), cancel=token)
     print(f"imported for {get(entry.backbone).label} ({entry.label}): {entry.path}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from cnn_studio.backbones import registry
-from cnn_studio.backbones.weights import weights_status
+from cnn_studio.backbones.weights_store import offline_status
 
 SpecRole = Qt.ItemDataRole.UserRole + 1
 StatusRole = Qt.ItemDataRole.UserRole + 2
@@ -24,11 +24,11 @@ class BackboneListModel(QAbstractListModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._specs = list(registry.all_specs())
-        self._status = {s.key: weights_status(s) for s in self._specs}
+        self._status = {s.key: offline_status(s) for s in self._specs}
 
     def refresh_status(self) -> None:
-        """Re-check the Keras cache (after the user added a weights file)."""
-        self._status = {s.key: weights_status(s) for s in self._specs}
+        """Re-check which weights load offline (after the user imported or added a weights file)."""
+        self._status = {s.key: offline_status(s) for s in self._specs}
         if self._specs:
             self.dataChanged.emit(self.index(0), self.index(len(self._specs) - 1))
 
