@@ -78,6 +78,16 @@ class Project:
             schema_version=SCHEMA_VERSION,
         )
 
+    @property
+    def corrections(self) -> dict[str, Any]:
+        """The label review's corrections the project's split was made with (``{}`` when none).
+
+        Stored inside the split (``split["info"]["corrections"]``: file, relabelled, excluded, kept,
+        labels_changed and every decision with path, original label, new label and when), so the
+        project file, and each run folder's split.json, keep them with the split they changed.
+        """
+        return dict(((self.split or {}).get("info") or {}).get("corrections") or {})
+
     def with_run(self, run_dir: str | os.PathLike[str]) -> Project:
         """A copy with ``run_dir`` appended to ``runs`` (once) and made current."""
         run = str(run_dir)

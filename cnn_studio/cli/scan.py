@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="keep patient/source groups within one split: auto (when the data has group ids), "
                         "group (always) or none")
     p.add_argument("--no-duplicates", action="store_true", help="skip the exact-duplicate search (faster)")
+    p.add_argument("--corrections", default="auto", metavar="FILE",
+                   help="label corrections (corrections.csv: path,original_label,new_label,when) to apply; "
+                        "default: the ones the app's review queue saved for this dataset; 'none' for none")
     p.set_defaults(run=run)
 
 
@@ -48,12 +51,16 @@ def run(args: argparse.Namespace) -> int:
         with cancel_on_interrupt() as token:
             prepared = prepare(args.path, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
                                seed=args.seed, group_by=args.group_by, find_duplicates=not args.no_duplicates,
+                               corrections=args.corrections,
                                sink=TerminalProgress(), cancel=token)
     except Cancelled:
         print("scan cancelled", file=sys.stderr)
         return EXIT_CANCELLED
     if args.json:
-        json.dump(prepared.report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        report = prepared.report.to_dict()
+        if prepared.corrections is not None:
+            report["corrections"] = {k: v for k, v in prepared.corrections.to_dict().items() if k != "decisions"}
+        json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(prepared.report.to_text())

@@ -11,17 +11,23 @@ check and split in the same order with the same rules:
    exception, so it is reported next to the other findings;
 4. check again with the split (duplicates across splits, group leakage), then sort and summarise.
 
+Label corrections (:mod:`cnn_studio.corrections`) are applied right after the scan, so the checks,
+the split and everything trained or evaluated on it see the reviewed labels; what was applied is
+recorded in ``split.info["corrections"]`` (a run folder's split.json and the project file keep it).
+
 Settings that are wrong whatever the data (fractions out of range, an unknown ``group_by``) raise
 :class:`~cnn_studio.errors.ConfigError` before anything is scanned.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.corrections import AUTO, Applied, Corrections, apply_corrections
+from cnn_studio.corrections import resolve as resolve_corrections
 from cnn_studio.data.checks import SEVERITIES, Finding, has_errors, run_checks
 from cnn_studio.data.index import scan
 from cnn_studio.data.records import DatasetIndex, Split
@@ -50,6 +56,7 @@ class Prepared:
     split: Split | None
     findings: list[Finding]
     report: DatasetReport
+    corrections: Applied | None = None  # the label review's decisions applied to ``index`` (None: none)
 
     @property
     def usable(self) -> bool:
@@ -63,7 +70,7 @@ class Prepared:
 
 def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRACTION,
             test_fraction: float = TEST_FRACTION, seed: int = SEED, group_by: str | None = None, find_duplicates: bool = True,
-            sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Prepared:
+            corrections: str | Path | Corrections | None = AUTO, sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Prepared:
     """Scan (unless given an index), check and split a dataset.
 
     Parameters
@@ -74,6 +81,10 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
         The split settings (see :func:`cnn_studio.data.split.make_split`); ``group_by`` may also be "auto".
     find_duplicates
         Hash same-size files to find exact copies (``cnn-studio scan --no-duplicates`` turns it off).
+    corrections
+        The label review's decisions: "auto" (default) the dataset's own corrections file when the
+        review queue wrote one (:func:`cnn_studio.corrections.default_path`), a corrections.csv path,
+        a :class:`~cnn_studio.corrections.Corrections`, or None/"none" for the labels as the files give them.
     sink, cancel
         Scan events and a ``StageChanged("dataset", ...)`` before checking; cancel is honoured per file.
 
@@ -95,6 +106,10 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
     check_settings(val_fraction, test_fraction, group_by)
     index = source if isinstance(source, DatasetIndex) else scan(source, sink=sink, cancel=cancel)
     raise_if_cancelled(cancel)
+    applied = None
+    fixes = resolve_corrections(corrections, index.root)
+    if fixes is not None and len(fixes):
+        index, applied = apply_corrections(index, fixes)
     sink(ev.StageChanged("dataset", "Checking the images"))
     min_per_class = min_images_per_class(test_fraction)
     split, failed = None, []
@@ -104,8 +119,10 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
                                group_by=group_by)
         except DatasetError as exc:
             failed.append(Finding("error", "split_failed", exc.message, exc.hint))
+    if split is not None and applied is not None:
+        split = replace(split, info={**split.info, "corrections": applied.to_dict()})
     findings = failed + run_checks(index, split, min_per_class=min_per_class, find_duplicates=find_duplicates,
                                    cancel=cancel)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: order.get(f.severity, len(order)))
-    return Prepared(index, split, findings, build_report(index, split, findings))
+    return Prepared(index, split, findings, build_report(index, split, findings), applied)
