@@ -26,7 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", dest="formats", action="append", choices=FORMAT_CHOICES, required=True,
                    help="format to write (repeat for several, or 'all')")
     p.add_argument("--quantization", choices=QUANTIZATIONS, default=QUANTIZATIONS[0],
-                   help="TFLite only: float16 halves the size, int8 (dynamic range) quarters it")
+                   help="TFLite only: float16 halves the size, int8 (dynamic range) quarters it, int8_full is "
+                        "full integer (uint8 inputs and outputs, calibrated on training images) for phones, "
+                        "Edge TPU and microcontrollers. Quantized exports are judged by their answers on the "
+                        "validation images and refused only when those change materially")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the exports into")
     p.add_argument("--json", action="store_true", help="print the export records as JSON on stdout")
     p.set_defaults(run=run)
@@ -59,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
                           file=sys.stdout if not args.json else sys.stderr)
                     continue
                 records.append(r)
-                if not args.json:
+                if not args.json and r.agreement is not None:
+                    print(f"{r.fmt:<10} {r.quantization:<8} verified  {r.notes[0]}; max |diff| "
+                          f"{r.max_abs_diff:.2g} (reported)  {r.path}", flush=True)
+                elif not args.json:
                     print(f"{r.fmt:<10} {r.quantization:<8} verified  max |diff| {r.max_abs_diff:.2g} <= "
                           f"{r.tolerance:g} on {r.n_checked} images  {r.path}", flush=True)
     except Cancelled:

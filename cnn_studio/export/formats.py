@@ -6,7 +6,16 @@ ONNX exports accept any image size (the model resizes inside); the TFLite export
 ``[N, S, S, 3]`` input (batch resizable), which is what mobile runtimes expect.
 
 Tolerances (max |Δ probability| on real images) were measured on the test model with margin; see
-``ExportFormat.tolerance``.
+``ExportFormat.tolerance``. They are the gate for float32 exports only: a quantized export
+(float16, int8, int8_full) is judged by its answers instead (:mod:`cnn_studio.export.verify`).
+
+TFLite quantizations:
+
+* ``float16``: float16 weights, float32 inputs and outputs;
+* ``int8``: dynamic range, int8 weights, float32 activations, inputs and outputs;
+* ``int8_full``: full integer, int8 weights *and* activations calibrated on a representative set
+  drawn from the run's training images, with **uint8 inputs** (the raw 0–255 pixels, scale 1) and
+  **uint8 outputs** (probabilities × 256) — what phones' NPUs, the Edge TPU and microcontrollers need.
 """
 
 from __future__ import annotations
@@ -21,7 +30,9 @@ import numpy as np
 
 from cnn_studio.errors import ExportError
 
-QUANTIZATIONS = ("float32", "float16", "int8")
+QUANTIZATIONS = ("float32", "float16", "int8", "int8_full")
+INTEGER_QUANTIZATIONS = ("int8_full",)
+"""Quantizations whose exported model takes and gives integers (it needs a representative set)."""
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 """float32 ``[N, S, S, 3]`` raw pixels → ``[N, C]`` probabilities."""
@@ -30,15 +41,18 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 # ---------------------------------------------------------------------------- writers
 
 
-def _write_keras(model, path: Path, image_size: int, quantization: str) -> None:
+def _write_keras(model, path: Path, image_size: int, quantization: str, representative=None) -> None:
     model.save(path)
 
 
-def _write_savedmodel(model, path: Path, image_size: int, quantization: str) -> None:
+def _write_savedmodel(model, path: Path, image_size: int, quantization: str, representative=None) -> None:
     model.export(str(path), format="tf_saved_model", verbose=False)
 
 
-def _write_tflite(model, path: Path, image_size: int, quantization: str) -> None:
+def _write_tflite(model, path: Path, image_size: int, quantization: str,
+                  representative: np.ndarray | None = None) -> None:
+    """Convert through a SavedModel; ``representative`` (float32 ``[N, S, S, 3]`` training images) is
+    needed for ``int8_full``."""
     import keras
     import tensorflow as tf
 
@@ -52,16 +66,27 @@ def _write_tflite(model, path: Path, image_size: int, quantization: str) -> None
             converter.target_spec.supported_types = [tf.float16]
         elif quantization == "int8":  # dynamic-range: int8 weights, float activations
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantization == "int8_full":  # full integer: uint8 in, uint8 out, int8 inside
+            if representative is None or not len(representative):
+                raise ExportError("A full-integer export needs a few training images to calibrate on; none "
+                                  "could be read.", "Check that the run's training images are still in place, "
+                                  "or choose dynamic-range int8.")
+            images = np.asarray(representative, np.float32)
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([image[None]] for image in images)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.uint8
         data = converter.convert()
     path.write_bytes(data)
 
 
-def _write_onnx(model, path: Path, image_size: int, quantization: str) -> None:
+def _write_onnx(model, path: Path, image_size: int, quantization: str, representative=None) -> None:
     try:
         model.export(str(path), format="onnx", verbose=False)
     except ImportError as exc:
         raise ExportError(f"ONNX export needs the tf2onnx package: {exc}.",
-                          "Install it with `pip install tf2onnx onnx onnxruntime`, or choose another format.") from exc
+                          'Install it with `pip install "cnn-studio[onnx]"`, or choose another format.') from exc
 
 
 # ---------------------------------------------------------------------------- reloaders
@@ -100,6 +125,25 @@ def _interpreter(path: Path):
         return Interpreter(model_path=str(path))
 
 
+def to_input(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float pixels → the TFLite input's dtype (quantized with its scale and zero point when integer)."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return np.asarray(x, dtype)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, np.float64) / (scale or 1.0) + zero)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def from_output(y: np.ndarray, detail: dict) -> np.ndarray:
+    """A TFLite output → float probabilities (dequantized when integer)."""
+    if np.dtype(detail["dtype"]).kind == "f":
+        return np.asarray(y).copy()
+    scale, zero = detail["quantization"]
+    return (np.asarray(y, np.float64) - zero) * (scale or 1.0)
+
+
 def _load_tflite(path: Path) -> Predictor:
     interp = _interpreter(path)
     inp = interp.get_input_details()[0]
@@ -110,9 +154,9 @@ def _load_tflite(path: Path) -> Predictor:
         interp.resize_tensor_input(inp["index"], [1, *x.shape[1:]])
         interp.allocate_tensors()
         for image in x:
-            interp.set_tensor(inp["index"], image[None].astype(np.float32))
+            interp.set_tensor(inp["index"], to_input(image[None], inp))
             interp.invoke()
-            rows.append(interp.get_tensor(out["index"])[0].copy())
+            rows.append(from_output(interp.get_tensor(out["index"])[0], out))
         return np.stack(rows)
 
     return predict
@@ -139,9 +183,9 @@ _SNIPPETS = {
                    "print(list(infer(image=tf.constant(x)).values())[0].numpy())"],
     "tflite": ["import numpy as np, tensorflow as tf  # or ai_edge_litert.interpreter.Interpreter",
                "from PIL import Image",
-               'it = tf.lite.Interpreter("{file}"); it.allocate_tensors()', _LOAD_IMAGE,
+               'it = tf.lite.Interpreter("{file}"); it.allocate_tensors()', _LOAD_IMAGE + "{integer}",
                'it.set_tensor(it.get_input_details()[0]["index"], x); it.invoke(); '
-               'print(it.get_tensor(it.get_output_details()[0]["index"]))'],
+               'print(it.get_tensor(it.get_output_details()[0]["index"]){dequantize})'],
     "onnx": ["import numpy as np, onnxruntime as ort", "from PIL import Image",
              'sess = ort.InferenceSession("{file}")', _LOAD_IMAGE,
              "print(sess.run(None, {{sess.get_inputs()[0].name: x}})[0])"],
@@ -168,11 +212,37 @@ class ExportFormat:
     runtime: str
     fixed_size: bool = False
     quantizable: bool = False
+    packages: tuple[tuple[str, str], ...] = ()
+    """(import name, pip name) of every package writing and checking this format needs."""
+    extra: str = ""
+    """The install extra that brings those packages (``pip install "cnn-studio[onnx]"``)."""
+
+    def missing_packages(self) -> list[str]:
+        """The pip names of this format's packages that are not installed (found without importing them)."""
+        import importlib.util
+
+        missing = []
+        for module, pip_name in self.packages:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing.append(pip_name)
+        return missing
+
+    def install_hint(self) -> str:
+        """The command that installs what this format misses ("" when nothing is missing)."""
+        missing = self.missing_packages()
+        if not missing:
+            return ""
+        return f'pip install "cnn-studio[{self.extra}]"' if self.extra else "pip install " + " ".join(missing)
 
     def tolerance(self, quantization: str = "float32") -> float:
-        """Largest accepted |Δ probability| against the Keras model."""
+        """Largest accepted |Δ probability| against the Keras model (the gate for float32 only; a quantized
+        export's difference is reported against it, and the export judged by its answers)."""
         if self.key == "tflite":
-            return {"float32": 1e-4, "float16": 1e-2, "int8": 5e-2}[quantization]
+            return {"float32": 1e-4, "float16": 1e-2, "int8": 5e-2, "int8_full": 5e-2}[quantization]
         return {"keras": 1e-6, "savedmodel": 1e-5, "onnx": 1e-4}[self.key]
 
     def file_name(self, quantization: str = "float32") -> str:
@@ -182,19 +252,28 @@ class ExportFormat:
             stem += f"_{quantization}"
         return stem + self.suffix
 
-    def snippet(self, file_name: str, image_size: int) -> str:
+    def snippet(self, file_name: str, image_size: int, quantization: str = "float32") -> str:
         """Five lines of Python that run the export in its own runtime."""
         resize = f".resize(({image_size}, {image_size}))" if self.fixed_size else ""
-        return "\n".join(line.format(file=file_name, resize=resize) for line in _SNIPPETS[self.key])
+        integer = quantization in INTEGER_QUANTIZATIONS
+        return "\n".join(line.format(file=file_name, resize=resize,
+                                     integer=".astype(np.uint8)  # integer model: uint8 pixels in" if integer else "",
+                                     dequantize=" / 256  # uint8 out: probability x 256" if integer else "")
+                         for line in _SNIPPETS[self.key])
 
 
 FORMATS: dict[str, ExportFormat] = {
-    "keras": ExportFormat("keras", "Keras (.keras)", ".keras", False, _write_keras, _load_keras, "Keras 3"),
+    "keras": ExportFormat("keras", "Keras (.keras)", ".keras", False, _write_keras, _load_keras, "Keras 3",
+                          packages=(("keras", "keras"),)),
     "savedmodel": ExportFormat("savedmodel", "TensorFlow SavedModel", "", True, _write_savedmodel,
-                               _load_savedmodel, "TensorFlow (tf.saved_model.load / TF Serving)"),
+                               _load_savedmodel, "TensorFlow (tf.saved_model.load / TF Serving)",
+                               packages=(("tensorflow", "tensorflow"),)),
     "tflite": ExportFormat("tflite", "TensorFlow Lite (.tflite)", ".tflite", False, _write_tflite, _load_tflite,
-                           "TFLite / LiteRT interpreter", fixed_size=True, quantizable=True),
-    "onnx": ExportFormat("onnx", "ONNX (.onnx)", ".onnx", False, _write_onnx, _load_onnx, "ONNX Runtime"),
+                           "TFLite / LiteRT interpreter", fixed_size=True, quantizable=True,
+                           packages=(("tensorflow", "tensorflow"),)),
+    "onnx": ExportFormat("onnx", "ONNX (.onnx)", ".onnx", False, _write_onnx, _load_onnx, "ONNX Runtime",
+                         packages=(("tf2onnx", "tf2onnx"), ("onnx", "onnx"), ("onnxruntime", "onnxruntime")),
+                         extra="onnx"),
 }
 
 

@@ -122,14 +122,33 @@ class ModelCard:
                   for row in r.get("rows", [])]
         L += ["", "## Exports", ""]
         for e in self.exports:
-            check = (f"verified, max |Δ probability| {e['max_abs_diff']:.2g} ≤ {e['tolerance']:g} on "
-                     f"{e['n_checked']} images" if e.get("verified") else "NOT verified")
-            L.append(f"- `{e['file']}` ({e['fmt']}, {e.get('quantization', 'float32')}): {check}")
+            L.append(f"- `{e['file']}` ({e['fmt']}, {e.get('quantization', 'float32')}): {export_check(e)}")
+        if any(e.get("agreement") is not None for e in self.exports):
+            from cnn_studio.export.verify import MAX_ACCURACY_DROP, MAX_DISAGREEMENT, MIN_IMAGES_CHANGED
+
+            L += ["", f"Quantized exports are judged by their answers: refused when accuracy falls by more than "
+                      f"{MAX_ACCURACY_DROP:.0%} points or the top answer changes on more than {MAX_DISAGREEMENT:.0%} "
+                      f"of the images (and, either way, on at least {MIN_IMAGES_CHANGED} images)."]
         L += ["", "## Known limits", ""] + [f"- {t}" for t in self.known_limits]
         L += ["", "## How to run it", ""]
         for fmt, code in self.usage.items():
             L += [f"### {fmt}", "", "```python", code, "```", ""]
         return "\n".join(L).rstrip() + "\n"
+
+
+def export_check(e: dict[str, Any]) -> str:
+    """How an export was verified, for people (float32: probabilities; quantized: answers)."""
+    if not e.get("verified"):
+        return "NOT verified"
+    if e.get("agreement") is not None:
+        from cnn_studio.export.verify import describe_answers
+
+        text = "verified: " + describe_answers({"n": e.get("n_judged", 0), **e}, e.get("judged_on", ""))
+        text += f"; max |Δ probability| {e['max_abs_diff']:.2g} (reported, not a gate)"
+        if e.get("representative_images"):
+            text += f"; calibrated on {e['representative_images']} training images"
+        return text
+    return f"verified, max |Δ probability| {e['max_abs_diff']:.2g} ≤ {e['tolerance']:g} on {e['n_checked']} images"
 
 
 def _metrics_summary(d: dict[str, Any]) -> dict[str, Any]:
@@ -161,8 +180,12 @@ def _known_limits(run: RunInfo, input_size: int, exports: list[dict[str, Any]]) 
                       "still not risk estimates for other data. Check decisions that matter with an expert.")
     if any(e["fmt"] == "tflite" for e in exports):
         limits.append(f"The TFLite export takes a fixed {input_size}×{input_size} input: resize images first.")
-    if any(e.get("quantization") in ("float16", "int8") for e in exports):
-        limits.append("Quantized exports trade a little accuracy for size; see their verified difference.")
+    if any(e.get("quantization", "float32") != "float32" for e in exports):
+        limits.append("Quantized exports trade a little accuracy for size; see how often they give the trained "
+                      "model's answer and their accuracy above.")
+    if any(e.get("quantization") == "int8_full" for e in exports):
+        limits.append("The full-integer TFLite export takes uint8 pixels (0–255) and gives uint8 outputs: "
+                      "divide them by 256 for probabilities.")
     return limits
 
 
@@ -185,7 +208,8 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
                       "group_by": run.split.group_by}
     metrics = _metrics_summary(read_json(run.layout.metrics)) if run.layout.metrics.exists() else {}
     robustness = read_json(run.layout.robustness) if run.layout.robustness.exists() else {}
-    usage = {FORMATS[e["fmt"]].label: FORMATS[e["fmt"]].snippet(e["file"], input_size) for e in exports}
+    usage = {FORMATS[e["fmt"]].label + ("" if e.get("quantization", "float32") == "float32" else f" ({e['quantization']})"):
+             FORMATS[e["fmt"]].snippet(e["file"], input_size, e.get("quantization", "float32")) for e in exports}
     settings = {k: v for k, v in cfg.to_dict().items() if k in _SETTINGS}
     choice = run.weights
     weights = choice.value

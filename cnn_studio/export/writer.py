@@ -11,10 +11,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.errors import ExportError
-from cnn_studio.export.formats import FORMATS, QUANTIZATIONS, get_format
+from cnn_studio.export.formats import FORMATS, INTEGER_QUANTIZATIONS, QUANTIZATIONS, get_format
 from cnn_studio.fsutil import atomic_dir, atomic_path, write_text
 from cnn_studio.paths import RunLayout
 
@@ -33,6 +35,12 @@ class ExportRecord:
     card_paths: tuple[str, ...] = ()
     quantization: str = "float32"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # quantized exports: how their answers compare with the trained model's (verify.compare_answers)
+    agreement: float | None = None
+    n_judged: int = 0
+    judged_on: str = ""
+    accuracy_trained: float | None = None
+    accuracy_export: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -52,8 +60,11 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     fmt : "keras", "savedmodel", "tflite" or "onnx".
     out_dir : the folder to write into (created if needed); an earlier export of the same format
         and quantization there is replaced atomically.
-    quantization : "float32", or for TFLite "float16" / "int8" (dynamic-range: int8 weights).
-    sample_paths : images to verify on; default a few of the run's test/val images.
+    quantization : "float32", or for TFLite "float16", "int8" (dynamic range: int8 weights) or
+        "int8_full" (full integer, uint8 inputs and outputs, calibrated on up to 100 training images).
+    sample_paths : images to verify a float32 export on; default a few of the run's test/val images.
+        A quantized export is judged on the run's validation images instead (up to 300; see
+        :mod:`cnn_studio.export.verify` for the rule).
     sink, cancel : progress and cooperative cancellation (checked between stages).
     model : the run's model if already loaded (saves loading it again).
 
@@ -67,6 +78,7 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
         Unknown format, quantization not available for it, or the export failed verification.
     RunError
         ``run_dir`` is not a usable run folder.
+        (ExportError also when a quantized export's answers change materially.)
     Cancelled
         ``cancel`` was set; nothing of this export is left behind.
 
@@ -80,7 +92,14 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     True
     """
     from cnn_studio.export.model_card import build_card, previous_exports, write_card
-    from cnn_studio.export.verify import sample_images, verify_export
+    from cnn_studio.export.verify import (
+        describe_answers,
+        judge_quantized_export,
+        judging_images,
+        representative_images,
+        sample_images,
+        verify_export,
+    )
     from cnn_studio.predict import predict_probabilities
     from cnn_studio.training.run_folder import load_model, open_run
 
@@ -97,23 +116,36 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     target = out / spec.file_name(quantization)
+    quantized = quantization != "float32"
     samples = sample_images(run, size, sample_paths)
-    reference = predict_probabilities(model, samples.images)
+    judged = judging_images(run, size) if quantized else None
+    if judged is not None and not len(judged.images):  # nothing readable: judge on the (random) samples
+        from cnn_studio.export.verify import LabelledImages
+
+        judged = LabelledImages(samples.images, np.zeros(len(samples.images), np.int64), samples.paths, "")
+    checked = judged.images if judged is not None else samples.images
+    reference = predict_probabilities(model, checked)
+    representative = representative_images(run, size) if quantization in INTEGER_QUANTIZATIONS else None
     tolerance = spec.tolerance(quantization)
+    answers: dict = {}
     sink(ev.ExportProgress(spec.key, "writing", str(target)))
     try:
         with (atomic_dir(target) if spec.is_dir else atomic_path(target)) as tmp:
             tmp_path = tmp / "saved_model" if spec.is_dir else tmp
             try:
-                spec.write(model, tmp_path, size, quantization)
+                spec.write(model, tmp_path, size, quantization, representative=representative)
             except ExportError:
                 raise
             except Exception as exc:  # noqa: BLE001 - converters raise anything
                 raise ExportError(f"Writing the {spec.label} export failed: {exc}",
                                   "Nothing was written. Try another format, and report this problem.") from exc
             raise_if_cancelled(cancel)
-            sink(ev.ExportProgress(spec.key, "verifying", f"on {len(samples.images)} images"))
-            diff = verify_export(spec, tmp_path, reference, samples, tolerance)
+            sink(ev.ExportProgress(spec.key, "verifying", f"on {len(checked)} images"))
+            if judged is not None:
+                answers = judge_quantized_export(spec, tmp_path, reference, judged, quantization)
+                diff = answers["max_abs_diff"]
+            else:
+                diff = verify_export(spec, tmp_path, reference, samples, tolerance)
             raise_if_cancelled(cancel)
             if spec.is_dir:  # atomic_dir replaces target with tmp: move the written folder's content up
                 _flatten(tmp_path, tmp)
@@ -122,18 +154,28 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
         raise
     labels = write_text(RunLayout(out).labels, "\n".join(run.class_names) + "\n")
     shape = f"[N, {size}, {size}, 3]" if spec.fixed_size else "[N, H, W, 3], any size"
-    notes = [f"input: {shape}, raw RGB 0–255 float32"]
-    if not samples.real:
+    integer = quantization in INTEGER_QUANTIZATIONS
+    notes = [f"input: {shape}, raw RGB 0–255 " + ("uint8; output uint8 (probability × 256)" if integer else "float32")]
+    if judged is not None:
+        notes.insert(0, describe_answers(answers, judged.subset))
+    if not samples.real and not (judged is not None and judged.subset):
         notes.append("verified on random pixels: no image of the run could be read")
     entry = {"fmt": spec.key, "file": target.name, "quantization": quantization, "verified": True,
-             "max_abs_diff": diff, "tolerance": tolerance, "n_checked": len(samples.images)}
+             "max_abs_diff": diff, "tolerance": tolerance, "n_checked": len(checked)}
+    if judged is not None:
+        entry.update(agreement=answers["agreement"], n_judged=answers["n"], judged_on=judged.subset,
+                     accuracy_trained=answers["accuracy_trained"], accuracy_export=answers["accuracy_export"])
+        if integer:
+            entry["representative_images"] = int(len(representative))
     exports = [e for e in previous_exports(out) if e["file"] != target.name] + [entry]
     card_paths = write_card(build_card(run, exports, size), out)
-    sink(ev.ExportProgress(spec.key, "done", f"max |Δ| {diff:.2g} ≤ {tolerance:g}"))
+    sink(ev.ExportProgress(spec.key, "done", notes[0] if judged is not None else f"max |Δ| {diff:.2g} ≤ {tolerance:g}"))
     return ExportRecord(fmt=spec.key, path=str(target), verified=True, max_abs_diff=diff, tolerance=tolerance,
-                        n_checked=len(samples.images), labels_path=str(labels),
+                        n_checked=len(checked), labels_path=str(labels),
                         card_paths=tuple(str(p) for p in card_paths), quantization=quantization,
-                        notes=tuple(notes))
+                        notes=tuple(notes), agreement=answers.get("agreement"), n_judged=answers.get("n", 0),
+                        judged_on=judged.subset if judged is not None else "",
+                        accuracy_trained=answers.get("accuracy_trained"), accuracy_export=answers.get("accuracy_export"))
 
 
 def _flatten(inner: Path, outer: Path) -> None:
