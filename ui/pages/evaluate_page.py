@@ -15,13 +15,16 @@ from cnn_studio.ui.messages import show_error
 from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel
 from cnn_studio.ui.qmodels.rows import sortable
 from cnn_studio.ui.widgets.confusion_matrix import ConfusionMatrix, legend_html
-from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap
+from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap, thumbnail
+from cnn_studio.ui.widgets.notice_banner import NoticeBanner
+from cnn_studio.ui.widgets.reliability_view import ReliabilityView
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -131,6 +134,38 @@ def robustness_curves(report: dict) -> dict[str, tuple[list[float], list[float]]
     return curves
 
 
+def summary_html(metrics) -> str:
+    """The headline figures, each as "value (95% CI lo–hi, n images)" or "too few images to tell"."""
+    from cnn_studio.intervals import describe
+
+    n, names = metrics.n_images, list(metrics.class_names)
+    words = {"test": "test", "val": "validation"}.get(metrics.subset, metrics.subset)
+    iv = metrics.intervals or {}
+    if not iv:  # metrics from before intervals existed
+        return (f"<b>The model is right {metrics.accuracy:.0%} of the time</b> on {n} {words} images it never "
+                f"trained on ({len(names)} classes). Evaluate again to see how sure these numbers are.")
+    acc = iv.get("accuracy") or {}
+    head = (f"<b>The model is right {metrics.accuracy:.0%} of the time</b> on {n} {words} images it never trained "
+            f"on ({len(names)} classes): ")
+    if acc.get("verdict"):
+        head += (f"<b>{acc['verdict']}</b> how good it really is ({n} images; a figure needs "
+                 f"{iv.get('min_images', 10)}).")
+    else:
+        head += f"accuracy {describe(acc)}."
+    parts = [head]
+    top2 = (iv.get("top_k_accuracy") or {}).get("2")
+    if top2 and len(names) > 2:
+        parts.append(f"Right class among its top two guesses: {describe(top2)}.")
+    auc = (iv.get("roc_auc") or {}).get("macro")
+    if auc and auc.get("value") is not None:
+        parts.append(f"Macro ROC AUC: {describe(auc)} (1.0 = perfect, 0.5 = guessing).")
+    if metrics.skipped:
+        parts.append(f"{len(metrics.skipped)} unreadable images were skipped.")
+    parts.append(f"<span style='color:#6b7280'>In brackets: the 95% interval and the images behind the figure; "
+                 f"{iv.get('rule', 'a figure needs 10 images')}.</span>")
+    return " ".join(parts)
+
+
 PLOT_COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04")
 
 
@@ -182,6 +217,11 @@ class EvaluatePage(QWidget):
         self.evaluate_button.setToolTip("Run the model on the test (or validation) images and recompute every number.")
         self.evaluate_button.clicked.connect(lambda: self.evaluate(force=True))
         self.strip = TaskStrip()
+        self.chance_banner = NoticeBanner()
+        self.shortcut_banner = NoticeBanner()
+        self.shortcut_banner.example_activated.connect(self._on_shortcut_example_activated)
+        self.example_dialog: QDialog | None = None
+        self.reliability = ReliabilityView()
 
         self.metrics_model = MetricsTableModel(self)
         self.per_class = QTableView()
@@ -284,6 +324,7 @@ class EvaluatePage(QWidget):
         self.tabs.addTab(self.per_class, "Per class")
         self.tabs.addTab(cm, "Confusion matrix")
         self.tabs.addTab(self.top_losses, "Most confident mistakes")
+        self.tabs.addTab(self.reliability, "Confidence (calibration)")
         self.tabs.addTab(rob, "Robustness")
         self.tabs.addTab(arch, "Architecture")
         self.tabs.currentChanged.connect(self._on_tab_changed)
@@ -295,6 +336,8 @@ class EvaluatePage(QWidget):
         row.addWidget(self.evaluate_button)
         lay.addLayout(row)
         lay.addWidget(self.strip)
+        lay.addWidget(self.chance_banner)
+        lay.addWidget(self.shortcut_banner)
         lay.addWidget(self.tabs, 1)
         self._set_enabled(False)
         session.run_changed.connect(self._on_session_run_changed)
@@ -355,6 +398,9 @@ class EvaluatePage(QWidget):
         self.robust_examples.clear()
         self.arch_table.setRowCount(0)
         self.filters.clear()
+        self.chance_banner.clear_notice()
+        self.shortcut_banner.clear_notice()
+        self.reliability.set_calibration(None)
         if self.session.run_dir is None:
             self.summary.setText("Train a model first: its results appear here.")
             self._set_enabled(False)
@@ -386,27 +432,54 @@ class EvaluatePage(QWidget):
 
     def _on_metrics_returned(self, metrics) -> None:
         self.metrics = metrics
-        n = metrics.n_images
         names = list(metrics.class_names)
-        words = "test" if metrics.subset == "test" else ("validation" if metrics.subset == "val" else metrics.subset)
-        auc = metrics.roc_auc.get("macro") if isinstance(metrics.roc_auc, dict) else None
-        top2 = metrics.top_k_accuracy.get("2") or metrics.top_k_accuracy.get("top_2")
-        parts = [f"<b>The model is right {metrics.accuracy:.0%} of the time</b> on {n} {words} images it never "
-                 f"trained on ({len(names)} classes; guessing would score about {1 / max(len(names), 1):.0%})."]
-        if top2 is not None and len(names) > 2:
-            parts.append(f"The right class is among its top two guesses {top2:.0%} of the time.")
-        if auc is not None:
-            parts.append(f"Macro ROC AUC {auc:.3f} (1.0 = perfect).")
-        if metrics.skipped:
-            parts.append(f"{len(metrics.skipped)} unreadable images were skipped.")
-        self.summary.setText(" ".join(parts))
-        self.metrics_model.set_metrics(metrics.per_class, metrics.roc_auc)
+        self.summary.setText(summary_html(metrics))
+        self._show_notices(metrics)
+        self.reliability.set_calibration(metrics.calibration)
+        self.metrics_model.set_metrics(metrics.per_class, metrics.roc_auc, metrics.intervals)
+        # class order, and no arrow, until the user clicks a column (the view's default, "descending by
+        # class", showed the classes backwards under an arrow that did not say so)
+        self.per_class.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.matrix.set_matrix(metrics.confusion, names)
         self.top_losses.clear()
         for t in metrics.top_losses:
             self.top_losses.add_image(t["path"], f"is {t['true']}\nsaid {t['predicted']} {t['confidence']:.0%}",
                                       f"{t['path']}\ntrue: {t['true']}, predicted: {t['predicted']} "
                                       f"({t['confidence']:.1%})")
+
+    def _show_notices(self, metrics) -> None:
+        """The chance-level and shortcut banners (hidden when there is nothing to say)."""
+        chance = metrics.chance or {}
+        if chance.get("verdict") in ("not_better", "unproven"):
+            title = ("Not better than guessing." if chance["verdict"] == "not_better" else
+                     "Not shown to be better than guessing.")
+            self.chance_banner.show_notice(title, chance.get("message", ""), chance.get("hint", ""), "warning")
+        else:
+            self.chance_banner.clear_notice()
+        sc = metrics.shortcuts or {}
+        if sc.get("suspected"):
+            self.shortcut_banner.show_notice("Possible shortcut.", sc.get("message", ""), sc.get("hint", ""),
+                                             "warning", list(sc.get("examples", []))[:6])
+        else:
+            self.shortcut_banner.clear_notice()
+
+    def _on_shortcut_example_activated(self, path: str) -> None:
+        """Show one example of the suspected shortcut larger, in a window beside the page."""
+        if self.example_dialog is None:
+            self.example_dialog = QDialog(self)
+            self.example_dialog.setWindowTitle("Example: where the model may take a shortcut")
+            box = QVBoxLayout(self.example_dialog)
+            self.example_picture = QLabel()
+            self.example_picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.example_caption = QLabel()
+            self.example_caption.setWordWrap(True)
+            box.addWidget(self.example_picture, 1)
+            box.addWidget(self.example_caption)
+        self.example_picture.setPixmap(thumbnail(path, 384))
+        self.example_caption.setText(f"{path}\nLook at the place the warning names: is there a marker, a "
+                                     "label, a ruler or a border that gives the class away?")
+        self.example_dialog.show()
+        self.example_dialog.raise_()
 
     def _on_matrix_cell_chosen(self, true: int, pred: int) -> None:
         if self.metrics is None:
