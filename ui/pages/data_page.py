@@ -98,6 +98,7 @@ class DataPage(QWidget):
         self._task = None
         self._thumb_task = None
         self._index: DatasetIndex | None = None
+        self._last_dir: Path | None = None  # where the folder dialogs open (else the home folder)
 
         header = StepHeader(
             "1. Data — the images to learn from",
@@ -218,7 +219,19 @@ class DataPage(QWidget):
 
     def open_dataset(self, path: str | Path) -> None:
         """Scan and check ``path`` (a folder or a .csv manifest) on a worker thread."""
-        self._start(Path(path), f"Reading {Path(path).name}…")
+        from cnn_studio.sample import sample_dataset_path
+
+        path = Path(path)
+        if path != Path(sample_dataset_path()):  # the dialogs open next to what the user chose last
+            self._last_dir = path.parent
+        self._start(path, f"Reading {path.name}…")
+
+    def dialog_folder(self) -> str:
+        """Where the folder and CSV dialogs open: beside the last dataset chosen, else the home folder
+        (never the folder the app was started from, e.g. its install folder)."""
+        if self._last_dir is not None and self._last_dir.is_dir():
+            return str(self._last_dir)
+        return str(Path.home())
 
     def split_settings(self) -> dict:
         """The split settings the page shows, as :func:`cnn_studio.data.prepare.prepare` takes them."""
@@ -372,12 +385,13 @@ class DataPage(QWidget):
 
     # ---------------------------------------------------------------- dialogs
     def _on_choose_clicked(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose the dataset folder (one sub-folder per class)")
+        path = QFileDialog.getExistingDirectory(self, "Choose the dataset folder (one sub-folder per class)",
+                                                self.dialog_folder())
         if path:
             self.open_dataset(path)
 
     def _on_csv_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a CSV manifest", "", "CSV files (*.csv)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open a CSV manifest", self.dialog_folder(), "CSV files (*.csv)")
         if path:
             self.open_dataset(path)
 

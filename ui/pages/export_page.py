@@ -13,7 +13,7 @@ from cnn_studio.ui.messages import show_error
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -52,8 +52,12 @@ FORMAT_USE = {
 QUANT_USE = {
     "float32": "exact, largest file",
     "float16": "half the size, practically the same answers",
-    "int8": "a quarter of the size, faster on CPUs; answers may shift slightly",
+    "int8": "dynamic range: a quarter of the size, faster on CPUs; answers may shift slightly",
+    "int8_full": "full integer: uint8 in and out, for phone NPUs, Edge TPU, microcontrollers",
 }
+DEFAULT_FORMATS = ("keras", "onnx")
+JUDGED_NOTE = ("Quantized files are judged by their answers on the validation images: refused only when the "
+               "accuracy falls by more than 2 points or the top answer changes on more than 10% of them.")
 FORMAT_TEXT = {key: (fmt.label, FORMAT_USE.get(key, "")) for key, fmt in FORMATS.items()}
 QUANT_TEXT = {q: f"{q} — {QUANT_USE[q]}" if q in QUANT_USE else q for q in QUANTIZATIONS}
 
@@ -79,16 +83,29 @@ class ExportPage(QWidget):
         self.header = StepHeader("6. Export — use the model elsewhere", INTRO)
         self.checks: dict[str, QCheckBox] = {}
         form = QFormLayout()
+        self.format_notes: dict[str, QLabel] = {}
         for key, (label, tip) in FORMAT_TEXT.items():
             box = QCheckBox(label)
             box.setToolTip(tip)
-            box.setChecked(key in ("keras", "onnx"))
+            note = QLabel(tip)
+            note.setWordWrap(True)
+            missing = FORMATS[key].missing_packages()
+            if missing:  # tick only what can work here, and say how to add the rest
+                hint = FORMATS[key].install_hint()
+                box.setEnabled(False)
+                box.setToolTip(f"Needs {', '.join(missing)}, which is not installed. Install with: {hint}")
+                note.setText(f"{tip} <span style='color:#b26a00'>Needs {', '.join(missing)}: install with "
+                             f"<code>{hint}</code> and restart CNN Studio.</span>")
+                note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            box.setChecked(key in DEFAULT_FORMATS and not missing)
             self.checks[key] = box
-            form.addRow(box, QLabel(tip))
+            self.format_notes[key] = note
+            form.addRow(box, note)
         self.quantization = QComboBox()
         for key, text in QUANT_TEXT.items():
             self.quantization.addItem(text, key)
-        self.quantization.setToolTip("Only for TensorFlow Lite: smaller numbers make smaller, faster files.")
+        self.quantization.setToolTip("Only for TensorFlow Lite: smaller numbers make smaller, faster files. "
+                                     + JUDGED_NOTE)
         form.addRow("TensorFlow Lite precision", self.quantization)
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("Folder for the exported files")
@@ -109,6 +126,7 @@ class ExportPage(QWidget):
         self.strip = TaskStrip()
         self.table = QTableWidget(0, 6)
         self.table.setHorizontalHeaderLabels(["Format", "File", "Verified", "Largest difference", "Allowed", "Notes"])
+        self.table.setWordWrap(True)  # a failure's hint is never cut off: rows grow to fit it
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -189,13 +207,26 @@ class ExportPage(QWidget):
                 cells = [FORMAT_TEXT.get(fmt, (fmt,))[0], "—", "✗ failed", "", "", f"{exc.message} {exc.hint}"]
             else:
                 ok += 1
+                judged = getattr(rec, "agreement", None) is not None
                 cells = [FORMAT_TEXT.get(rec.fmt, (rec.fmt,))[0] + ("" if rec.quantization == "float32" else
                                                                      f" ({rec.quantization})"),
-                         Path(rec.path).name, f"✓ on {rec.n_checked} images" if rec.verified else "✗",
-                         f"{rec.max_abs_diff:.2g}", f"{rec.tolerance:.0g}", "; ".join(getattr(rec, "notes", ()) or ())]
+                         Path(rec.path).name,
+                         (f"✓ same answer on {rec.agreement:.1%}" if judged else f"✓ on {rec.n_checked} images")
+                         if rec.verified else "✗",
+                         f"{rec.max_abs_diff:.2g}", "answers" if judged else f"{rec.tolerance:.0g}",
+                         "; ".join(getattr(rec, "notes", ()) or ())]
             for c, text in enumerate(cells):
-                self.table.setItem(r, c, QTableWidgetItem(text))
-        self.status.setText(f"{ok} of {len(results)} exports written and verified in {self.folder.text()}.")
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(r, c, item)
+        self.table.resizeRowsToContents()
+        failed = [rec for rec in results if isinstance(rec, tuple)]
+        text = f"{ok} of {len(results)} exports written and verified in {self.folder.text()}."
+        if failed:
+            text += " Failed: " + " ".join(f"{FORMAT_TEXT.get(f, (f,))[0]}: {e.message} {e.hint}" for f, e in failed)
+        if any(getattr(rec, "agreement", None) is not None for rec in results if not isinstance(rec, tuple)):
+            text += " " + JUDGED_NOTE
+        self.status.setText(text)
         self.open_button.setEnabled(ok > 0)
         card = Path(self.folder.text()) / CARD_MD
         if card.exists():

@@ -3,8 +3,35 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtGui import QBrush, QColor, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+SELECTION_COLOUR = "#f59e0b"  # amber: neither the blue of right answers nor the red of mistakes
+
+
+class _OutlineSelection(QStyledItemDelegate):
+    """Paints a chosen cell in its own colour with an amber frame, instead of the style's highlight
+    (a blue fill that read as "right answer")."""
+
+    def paint(self, painter, option, index) -> None:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        opt = QStyleOptionViewItem(option)
+        opt.state &= ~(QStyle.StateFlag.State_Selected | QStyle.StateFlag.State_HasFocus)
+        super().paint(painter, opt, index)
+        if selected:
+            painter.save()
+            painter.setPen(QPen(QColor(SELECTION_COLOUR), 4))
+            painter.drawRect(option.rect.adjusted(2, 2, -2, -2))
+            painter.restore()
 
 
 def _blend(share: float, correct: bool) -> QColor:
@@ -36,9 +63,11 @@ class ConfusionMatrix(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.setItemDelegate(_OutlineSelection(self))
         self.cellClicked.connect(self._on_cell_clicked)
         self.setToolTip("Rows: the true class. Columns: what the model said. The diagonal (blue) are right "
-                        "answers; red cells are mistakes. Click a cell to see its images.")
+                        "answers; red cells are mistakes. Click a cell to see its images (the chosen cell gets an amber "
+                        "frame).")
 
     def set_matrix(self, confusion: list[list[int]], class_names: list[str]) -> None:
         """Show ``confusion`` (rows = true class, columns = predicted class) with its class names."""

@@ -44,6 +44,19 @@ class DropZone(QFrame):
         lay = QVBoxLayout(self)
         lay.addWidget(self.label)
         self.setProperty("hovering", False)
+        self._text = text
+
+    def refusal(self, paths: list[Path]) -> str:
+        """Why a drag of ``paths`` cannot be dropped here, in plain words ("" when it can)."""
+        if not paths or self._accepted(paths):
+            return ""
+        if self.accept == "folders":
+            what = "a file" if len(paths) == 1 else "files"
+            return (f"That is {what}, not a folder: drop the folder that holds one sub-folder per class "
+                    "(or a .csv manifest).")
+        if self.accept == "files":
+            return "Folders cannot be dropped here: drop image files."
+        return "That cannot be found on this computer: drop files or folders from a local disk."
 
     def _accepted(self, paths: list[Path]) -> list[Path]:
         if self.accept == "folders":
@@ -58,17 +71,36 @@ class DropZone(QFrame):
         self.style().polish(self)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if self._accepted(local_paths(event.mimeData())):
+        paths = local_paths(event.mimeData())
+        if self._accepted(paths):
             event.acceptProposedAction()
             self._set_hover(True)
+        elif paths:
+            # take the drag so the zone can say why it cannot be dropped (dragMoveEvent keeps the
+            # no-entry cursor); the text comes back on dragLeaveEvent
+            event.accept()
+            self.label.setText(f"⛔ {self.refusal(paths)}")
         else:
             event.ignore()
 
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self._accepted(local_paths(event.mimeData())):
+            event.acceptProposedAction()
+        else:
+            event.ignore()  # the no-entry cursor, with the reason in the zone
+
     def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._set_hover(False)
+        self.label.setText(self._text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - like QLabel
+        """Change the zone's own text."""
+        self._text = text
+        self.label.setText(text)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         self._set_hover(False)
+        self.label.setText(self._text)
         paths = self._accepted(local_paths(event.mimeData()))
         if paths:
             event.acceptProposedAction()

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QImageReader, QPixmap
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QIcon, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -77,6 +77,7 @@ class ImageGrid(QListWidget):
         self.setIconSize(QSize(thumb_size, thumb_size))
         self.setGridSize(QSize(thumb_size + 48, thumb_size + 52))
         self.setUniformItemSizes(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.itemClicked.connect(self._on_item_clicked)
 
     def add_image(self, path: str | Path, caption: str, tooltip: str = "",
@@ -87,7 +88,20 @@ class ImageGrid(QListWidget):
         item.setToolTip(tooltip or str(path))
         item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.addItem(item)
+        self.fit_caption(caption)
         return item
+
+    def caption_height(self, caption: str) -> int:
+        """Pixels ``caption`` needs under a thumbnail (wrapped to the cell's width)."""
+        width = self.gridSize().width() - 8
+        flags = int(Qt.AlignmentFlag.AlignHCenter) | int(Qt.TextFlag.TextWordWrap) | int(Qt.TextFlag.TextWrapAnywhere)
+        return QFontMetrics(self.font()).boundingRect(QRect(0, 0, width, 10_000), flags, caption).height()
+
+    def fit_caption(self, caption: str) -> None:
+        """Grow the cells so no caption is clipped (every line shows; a long name wraps)."""
+        need = self.thumb_size + self.caption_height(caption) + 16
+        if need > self.gridSize().height():
+            self.setGridSize(QSize(self.gridSize().width(), need))
 
     def set_pixmap(self, path: str, pixmap: QPixmap) -> None:
         """Replace the picture of the item showing ``path`` (e.g. with a Grad-CAM overlay)."""
