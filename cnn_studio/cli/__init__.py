@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, str] = {
     "robustness": "explain",
     "doctor": "doctor",
     "weights": "weights",
+    "label-issues": "label_issues",
 }
 
 # subcommands that load TensorFlow: it is imported up front, quietly (its start-up lines go to a log)

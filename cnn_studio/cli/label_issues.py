@@ -1,0 +1,91 @@
+"""``cnn-studio label-issues DATA``: list images whose label looks wrong, and near-duplicates.
+
+Out-of-fold probabilities (K folds) and confident learning, see :mod:`cnn_studio.label_issues`.
+Suspects are printed best first; ``--json`` prints them as ``{"suspects": [{"path", "given",
+"suggested", "score", ...}], "near_duplicates": [...], ...}`` on stdout. Decisions are made in the
+app's review queue (or by writing a corrections.csv) and applied with ``--corrections FILE``.
+Exit codes: 0 done (whether or not suspects were found), 2 a dataset/setting error, 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cnn_studio.backbones.weights import WEIGHTS_HELP
+
+EXIT_CANCELLED = 130
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``label-issues`` subcommand (no TensorFlow import)."""
+    from cnn_studio.label_issues import DEFAULT_FOLDS
+
+    p = subparsers.add_parser(
+        "label-issues", help="find images whose label looks wrong, and near-duplicates",
+        description="Train K models, each on all images but one fold, so every image is judged by a model "
+                    "that never saw its label; list the images whose given label that model finds unlikely "
+                    "(confident learning), with the label it suggests, best first; and the near-duplicate "
+                    "images with different labels or in different splits. Nothing is changed on disk.")
+    p.add_argument("data_dir", metavar="DATA", help="dataset folder or .csv manifest")
+    p.add_argument("--backbone", default=None,
+                   help="backbone key: a pretrained one uses its frozen features (fast); small_cnn trains a small "
+                        "CNN per fold (default: MobileNetV2 when its ImageNet weights are here, else small_cnn)")
+    p.add_argument("--weights", default=None, help=f"{WEIGHTS_HELP} (default: imagenet for a pretrained backbone)")
+    p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, metavar="K", help="folds (default %(default)s)")
+    p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
+    p.add_argument("--epochs", type=int, default=12, help="epochs per fold for small_cnn (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the folds and of training (default %(default)s)")
+    p.add_argument("--corrections", default="auto", metavar="FILE",
+                   help="label corrections to apply first (default: the ones the app's review queue saved for "
+                        "this dataset; 'none' for the labels as the files give them)")
+    p.add_argument("--top", type=int, default=30, metavar="N", help="suspects to print as text (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print everything as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the finder and print; return the exit code."""
+    from cnn_studio import tf_runtime
+    from cnn_studio.backbones.registry import get
+    from cnn_studio.backbones.weights_store import offline_status
+    from cnn_studio.cancel import Cancelled
+    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+    from cnn_studio.label_issues import find_label_issues
+
+    backbone, weights = args.backbone, args.weights
+    if backbone is None and weights is None:  # never download here: fall back to the small CNN
+        spec = get("mobilenet_v2")
+        backbone, weights = ("mobilenet_v2", "imagenet") if offline_status(spec).available else ("small_cnn", "none")
+        print(f"Using {get(backbone).label} ({'frozen ImageNet features' if weights == 'imagenet' else 'a small CNN per fold'}).",
+              file=sys.stderr)
+    tf_runtime.import_tensorflow()
+    try:
+        with cancel_on_interrupt() as token:
+            issues = find_label_issues(args.data_dir, backbone=backbone or "small_cnn", weights=weights,
+                                       folds=args.folds, image_size=args.image_size, epochs=args.epochs,
+                                       seed=args.seed, corrections=args.corrections,
+                                       sink=TerminalProgress(sys.stderr), cancel=token)
+    except Cancelled:
+        print("label check cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    if args.json:
+        json.dump(issues.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    n = len(issues.paths)
+    print(f"{n} images, {len(issues.class_names)} classes, {issues.folds} folds ({issues.method}, {issues.backbone}); "
+          f"out-of-fold accuracy {issues.accuracy:.1%}; {issues.seconds:.1f} s")
+    print(f"{len(issues.suspects)} suspected label issue(s)" + (f", {issues.kept} kept by the review" if issues.kept else "")
+          + ":")
+    for s in issues.suspects[:args.top]:
+        print(f"  {s.score:5.2f}  {s.given} → {s.suggested}  {s.path}")
+    if len(issues.suspects) > args.top:
+        print(f"  … {len(issues.suspects) - args.top} more (--top N or --json)")
+    if issues.duplicates:
+        print(f"{len(issues.duplicates)} near-duplicate pair(s):")
+        for d in issues.duplicates[:args.top]:
+            where = f"{d.label_a}/{d.label_b}" if d.kind == "cross_class" else f"{d.split_a}/{d.split_b}"
+            print(f"  {d.similarity:.3f}  {d.kind} ({where})  {d.path_a}  {d.path_b}")
+    return 0

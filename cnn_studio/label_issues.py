@@ -1,0 +1,468 @@
+"""Label-issue finder: images whose given label a model that never saw them finds unlikely; near-duplicates.
+
+1. **Out-of-fold probabilities.** The dataset is cut into K stratified folds; for each fold a model
+   learns from the other K-1 and predicts the held-out images, so every image gets probabilities
+   from a model that did not learn its (possibly wrong) label.
+
+   * A pretrained backbone (``mobilenet_v2`` with ImageNet weights ...): the frozen backbone's pooled
+     features are computed **once** (the trainer's feature-cache split,
+     :func:`~cnn_studio.backbones.classifier.split_for_feature_cache`), and each fold fits a
+     softmax regression on them in NumPy: K folds cost one pass over the images plus seconds.
+   * The Small CNN (no pretrained weights, its features mean nothing untrained): a small CNN is
+     trained per fold on the decoded images (kept in memory as uint8).
+
+2. **Confident learning** (Northcutt et al., 2021). Per class ``j`` the threshold ``t_j`` is the
+   mean probability of ``j`` over the images labelled ``j`` (the class's self-confidence). An image
+   labelled ``y`` is a suspect when its probability of ``y`` is below ``t_y`` and another class ``j``
+   reaches ``t_j``; the suggestion is the likeliest such ``j``. Suspects are ranked by the margin
+   ``score = p(suggested) - p(given)`` (higher = more likely wrong).
+
+3. **Near-duplicates by embedding distance** — not only identical bytes: cosine similarity of the
+   backbone features (pretrained) or of standardised pixels (Small CNN) above a threshold, reported
+   when the two images have different labels or sit in different parts of the split (leakage).
+
+Each suspect carries its nearest neighbours from every class (for the review queue). The labels
+used are the corrected ones (:mod:`cnn_studio.corrections`, through :func:`~cnn_studio.data.prepare.prepare`);
+images the review kept are not suggested again. No Qt here; TensorFlow only inside the functions.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnn_studio import events as ev
+from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.errors import DatasetError
+
+DEFAULT_FOLDS = 5
+DUPLICATE_SIMILARITY = {"features": 0.97, "pixels": 0.997}
+"""Cosine similarity from which two images count as near-duplicates, per embedding kind."""
+NEIGHBOURS = 3
+MAX_DUPLICATES = 500
+TASK = "Finding label issues"
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """An image whose given label looks wrong: the label suggested instead and how sure (``score``)."""
+
+    path: str
+    given: str
+    suggested: str
+    score: float  # p(suggested) - p(given): higher = more likely mislabelled
+    given_probability: float
+    suggested_probability: float
+    split: str = ""  # "train", "val", "test" or "" (no split)
+    neighbours: dict[str, tuple[str, ...]] = field(default_factory=dict)  # class -> nearest images of it
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["neighbours"] = {k: list(v) for k, v in self.neighbours.items()}
+        return d
+
+
+@dataclass(frozen=True)
+class NearDuplicate:
+    """Two images closer than the duplicate threshold, with different labels or in different splits."""
+
+    path_a: str
+    path_b: str
+    label_a: str
+    label_b: str
+    similarity: float
+    split_a: str = ""
+    split_b: str = ""
+
+    @property
+    def kind(self) -> str:
+        """"cross_class" (different labels; may also cross splits) or "cross_split" (same label)."""
+        return "cross_class" if self.label_a != self.label_b else "cross_split"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class LabelIssues:
+    """What the finder found. ``probabilities`` are the out-of-fold ones, row ``i`` for ``paths[i]``."""
+
+    root: str
+    class_names: tuple[str, ...]
+    backbone: str
+    method: str  # "features" (frozen backbone + per-fold softmax regression) or "fold_models"
+    folds: int
+    paths: tuple[str, ...]
+    labels: np.ndarray
+    probabilities: np.ndarray
+    thresholds: tuple[float, ...]
+    suspects: tuple[Suspect, ...]
+    duplicates: tuple[NearDuplicate, ...]
+    kept: int = 0  # suspects the review had already kept (left out of ``suspects``)
+    seconds: float = 0.0
+
+    @property
+    def accuracy(self) -> float:
+        """Out-of-fold accuracy against the given labels (how well the finder's model learned)."""
+        if not len(self.labels):
+            return 0.0
+        return float(np.mean(self.probabilities.argmax(1) == self.labels))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root, "backbone": self.backbone, "method": self.method, "folds": self.folds,
+            "images": len(self.paths), "classes": list(self.class_names),
+            "thresholds": dict(zip(self.class_names, self.thresholds, strict=True)),
+            "out_of_fold_accuracy": round(self.accuracy, 4), "seconds": round(self.seconds, 2),
+            "kept_by_review": self.kept,
+            "suspects": [s.to_dict() for s in self.suspects],
+            "near_duplicates": [d.to_dict() for d in self.duplicates],
+        }
+
+
+# ---------------------------------------------------------------------------- the pure maths
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Fold number (0..k-1) of each image: every class spread evenly over the folds, shuffled by ``seed``."""
+    rng = np.random.default_rng(seed)
+    folds = np.zeros(len(labels), np.int64)
+    offset = 0
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        folds[idx] = (np.arange(len(idx)) + offset) % k
+        offset += len(idx)  # small classes do not all start in fold 0
+    return folds
+
+
+def confident_suspects(probs: np.ndarray, labels: np.ndarray, n_classes: int):
+    """Confident-learning suspects → ``(indices best first, suggested classes, scores, thresholds)``."""
+    probs = np.asarray(probs, np.float64)
+    labels = np.asarray(labels, np.int64)
+    thresholds = np.array([probs[labels == j, j].mean() if np.any(labels == j) else 1.0
+                           for j in range(n_classes)])
+    above = probs >= thresholds[None, :] - 1e-12
+    given_p = probs[np.arange(len(labels)), labels]
+    above_given = above[np.arange(len(labels)), labels]
+    other = np.where(above, probs, -1.0)
+    other[np.arange(len(labels)), labels] = -1.0
+    suggested = other.argmax(1)
+    has_other = other.max(1) >= 0
+    is_suspect = has_other & ~above_given
+    scores = probs[np.arange(len(labels)), suggested] - given_p
+    idx = np.flatnonzero(is_suspect)
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return idx, suggested[idx], scores[idx], thresholds
+
+
+def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, *, l2: float = 1e-3, steps: int = 300,
+                lr: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression (full-batch Adam, L2) on standardised features → (W, b)."""
+    rng = np.random.default_rng(seed)
+    n, d = x.shape
+    w = rng.normal(0, 0.01, (d, n_classes))
+    b = np.zeros(n_classes)
+    onehot = np.eye(n_classes)[y]
+    counts = np.maximum(onehot.sum(0), 1)
+    weight = (n / (n_classes * counts))[y][:, None]  # balanced: a big class does not drown a small one
+    params = [w, b]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    for t in range(1, steps + 1):
+        z = x @ w + b
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(1, keepdims=True)
+        g = weight * (p - onehot) / n
+        grads = [x.T @ g + l2 * w, g.sum(0)]
+        for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            m[i] = 0.9 * m[i] + 0.1 * grad
+            v[i] = 0.999 * v[i] + 0.001 * grad * grad
+            param -= lr * (m[i] / (1 - 0.9**t)) / (np.sqrt(v[i] / (1 - 0.999**t)) + 1e-8)
+    return w, b
+
+
+def softmax_predict(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    z = x @ w + b
+    z -= z.max(1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(1, keepdims=True)
+
+
+def normalise_rows(e: np.ndarray) -> np.ndarray:
+    """Centre each row and scale it to length 1, so a dot product is a cosine similarity."""
+    e = np.asarray(e, np.float32)
+    e = e - e.mean(1, keepdims=True)
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-8)
+
+
+def nearest_by_class(emb: np.ndarray, labels: np.ndarray, rows: np.ndarray, n_classes: int,
+                     k: int = NEIGHBOURS) -> list[list[list[int]]]:
+    """For each row in ``rows``: per class, the indices of its ``k`` nearest images of that class (not itself)."""
+    out = []
+    for i in rows:
+        sim = emb @ emb[i]
+        sim[i] = -np.inf
+        per_class = []
+        for c in range(n_classes):
+            idx = np.flatnonzero(labels == c)
+            idx = idx[np.argsort(-sim[idx], kind="stable")[:k]]
+            per_class.append([int(j) for j in idx if np.isfinite(sim[j])])
+        out.append(per_class)
+    return out
+
+
+def near_duplicate_pairs(emb: np.ndarray, threshold: float, *, block: int = 1024,
+                         limit: int = MAX_DUPLICATES * 4, cancel: CancelToken | None = None):
+    """Pairs ``(i, j, similarity)`` with ``i < j`` and cosine similarity ≥ ``threshold``, most similar first."""
+    pairs: list[tuple[int, int, float]] = []
+    n = len(emb)
+    for start in range(0, n, block):
+        raise_if_cancelled(cancel)
+        sim = emb[start:start + block] @ emb.T
+        rows, cols = np.nonzero(sim >= threshold)
+        keep = cols > rows + start
+        for r, c in zip(rows[keep], cols[keep], strict=True):
+            pairs.append((int(r + start), int(c), float(sim[r, c])))
+        if len(pairs) > limit * 4:  # a folder of near-identical images: keep the closest only
+            pairs.sort(key=lambda p: -p[2])
+            del pairs[limit:]
+    pairs.sort(key=lambda p: -p[2])
+    return pairs[:limit]
+
+
+# ---------------------------------------------------------------------------- images → arrays
+
+
+def _load_all(records, image_size: int, resize: str, batch_size: int, *, sink, cancel):
+    """Decoded uint8 images of ``records`` (N, S, S, 3) and the records kept (unreadable ones left out)."""
+    from cnn_studio.data.pipeline import SkipLog, make_dataset
+
+    skips = SkipLog()
+    ds = make_dataset(records, image_size, batch_size, resize=resize, cache="none", skips=skips, dtype="uint8")
+    chunks, done = [], 0
+    for x, _y in ds:
+        raise_if_cancelled(cancel)
+        chunks.append(np.asarray(x, np.uint8))
+        done += len(chunks[-1])
+        sink(ev.TaskProgress(task="Reading the images", done=min(done, len(records)), total=len(records)))
+    images = np.concatenate(chunks) if chunks else np.zeros((0, image_size, image_size, 3), np.uint8)
+    bad = set(skips.paths)
+    kept = [r for r in records if r.path not in bad]
+    if len(kept) != len(images):
+        raise DatasetError(f"{len(records) - len(images)} image(s) could not be read for the label check.",
+                           "Run the Data step's check and fix or remove the unreadable files first.")
+    return images, kept
+
+
+def _pixel_embedding(images: np.ndarray, side: int = 32) -> np.ndarray:
+    """Standardised grey pixels at ``side``×``side`` (block means), one row per image."""
+    n, s = images.shape[:2]
+    grey = images.astype(np.float32).mean(-1)
+    f = max(s // side, 1)
+    cut = (s // f) * f
+    grey = grey[:, :cut, :cut].reshape(n, cut // f, f, cut // f, f).mean((2, 4))
+    return normalise_rows(grey.reshape(n, -1))
+
+
+class _StopOnCancel:
+    """A Keras callback made lazily (Keras imported only here) that stops fitting when ``cancel`` is set."""
+
+    @staticmethod
+    def make(cancel: CancelToken | None):
+        import keras
+
+        class Stop(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if cancel is not None and cancel.cancelled:
+                    self.model.stop_training = True
+
+        return Stop()
+
+
+# ---------------------------------------------------------------------------- the finder
+
+
+def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | None = None, folds: int = DEFAULT_FOLDS,
+                      image_size: int | None = None, epochs: int = 12, batch_size: int = 32, resize: str = "stretch",
+                      learning_rate: float = 3e-3, seed: int = 0, corrections="auto", val_fraction: float | None = None,
+                      test_fraction: float | None = None, split_seed: int | None = None,
+                      duplicate_similarity: float | None = None, neighbours: int = NEIGHBOURS,
+                      method: str | None = None, sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> LabelIssues:
+    """Find likely mislabelled images and near-duplicates in a dataset (see the module docstring).
+
+    Parameters
+    ----------
+    source
+        A dataset folder, a CSV manifest or a scanned :class:`~cnn_studio.data.records.DatasetIndex`;
+        prepared with :func:`~cnn_studio.data.prepare.prepare` (so ``corrections`` are applied).
+    backbone, weights
+        A pretrained backbone with its weights ("imagenet" by default) uses the frozen-feature path;
+        ``small_cnn`` (or ``weights="none"``) trains a small CNN per fold for ``epochs`` epochs.
+    folds
+        K of the K-fold (at least 2).
+    method
+        "features" or "fold_models" to choose the path yourself (default: "features" when the
+        backbone has pretrained weights, else "fold_models").
+    val_fraction, test_fraction, split_seed
+        The split settings, only to say which part of the split each image and duplicate is in.
+    duplicate_similarity
+        Cosine similarity from which two images are near-duplicates (default per embedding kind,
+        :data:`DUPLICATE_SIMILARITY`).
+
+    Returns
+    -------
+    LabelIssues
+        Suspects best first, near-duplicates most similar first, the out-of-fold probabilities.
+
+    Raises
+    ------
+    DatasetError
+        Fewer than two classes, or a class with fewer images than two.
+    Cancelled
+        ``cancel`` was set (checked per batch and per fold).
+
+    Events emitted
+    --------------
+    The scan's events, StageChanged, TaskProgress ("Reading the images", "Computing features", the folds).
+    """
+    from cnn_studio.backbones import registry
+    from cnn_studio.data.prepare import prepare
+    from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
+
+    t0 = time.perf_counter()
+    if folds < 2:
+        raise DatasetError(f"Folds: expected at least 2, received {folds}.", "Use --folds 5 (the default).")
+    spec = registry.get(backbone)
+    if weights is None:
+        weights = "imagenet" if spec.has_pretrained_weights else "none"
+    if method not in (None, "features", "fold_models"):
+        raise DatasetError(f"Method: expected features or fold_models, received {method!r}.")
+    use_features = weights not in ("none", "scratch") if method is None else method == "features"
+    size = spec.image_size(image_size)
+    prepared = prepare(source, val_fraction=VAL_FRACTION if val_fraction is None else val_fraction,
+                       test_fraction=TEST_FRACTION if test_fraction is None else test_fraction,
+                       seed=SEED if split_seed is None else split_seed, find_duplicates=False,
+                       corrections=corrections, sink=sink, cancel=cancel)
+    index = prepared.index
+    n_classes = len(index.class_names)
+    counts = index.counts()
+    if n_classes < 2 or min(counts.values(), default=0) < 2:
+        raise DatasetError("The label check needs at least two classes with two images or more each "
+                           f"(this dataset: {', '.join(f'{k} {v}' for k, v in counts.items()) or 'no images'}).",
+                           "Add images to the small classes, then run the check again.")
+    part = {}
+    if prepared.split is not None:
+        for name in ("train", "val", "test"):
+            part.update({r.path: name for r in prepared.split.subset(name)})
+
+    records = list(index.records)
+    sink(ev.StageChanged("label_issues", "Loading TensorFlow"))
+    import keras
+
+    images, records = _load_all(records, size, resize, batch_size, sink=sink, cancel=cancel)
+    labels = np.array([r.label for r in records], np.int64)
+    k = int(min(folds, max(2, int(np.bincount(labels, minlength=n_classes).max()))))
+    fold_of = stratified_folds(labels, k, seed)
+    probs = np.zeros((len(records), n_classes), np.float64)
+    from cnn_studio.backbones.classifier import build_classifier, split_for_feature_cache
+
+    if use_features:
+        sink(ev.StageChanged("label_issues", f"Building {spec.label}"))
+        model = build_classifier(spec, n_classes, weights=weights, image_size=size)
+        feature_model, _head = split_for_feature_cache(model)
+        feats = []
+        for start in range(0, len(images), batch_size):
+            raise_if_cancelled(cancel)
+            with warnings.catch_warnings():  # Keras: "the structure of inputs doesn't match" (a bare tensor)
+                warnings.filterwarnings("ignore", message="The structure of `inputs`", category=UserWarning)
+                out = feature_model(images[start:start + batch_size].astype(np.float32), training=False)
+            feats.append(np.asarray(out, np.float32))
+            sink(ev.TaskProgress(task="Computing features", done=min(start + batch_size, len(images)),
+                                 total=len(images)))
+        feats = np.concatenate(feats)
+        mu, sd = feats.mean(0), feats.std(0) + 1e-6
+        z = (feats - mu) / sd
+        for f in range(k):
+            raise_if_cancelled(cancel)
+            train, test = fold_of != f, fold_of == f
+            w, b = fit_softmax(z[train], labels[train], n_classes, seed=seed + f)
+            probs[test] = softmax_predict(z[test], w, b)
+            sink(ev.TaskProgress(task=TASK, done=f + 1, total=k, detail=f"fold {f + 1} of {k}"))
+        emb = normalise_rows(feats)
+        kind = "features"
+    else:
+        # One model, traced once: each fold starts again from the same initial weights and a fresh
+        # optimizer state (rebuilding and re-tracing a model per fold cost ~5 s a fold on a CPU).
+        keras.utils.set_random_seed(seed)
+        model = build_classifier(spec, n_classes, weights=weights, image_size=size)
+        optimizer = keras.optimizers.Adam(learning_rate)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", jit_compile=False)
+        optimizer.build(model.trainable_variables)
+        start_weights = model.get_weights()
+        start_state = [v.numpy() for v in optimizer.variables]
+        stop = _StopOnCancel.make(cancel)
+        for f in range(k):
+            raise_if_cancelled(cancel)
+            sink(ev.TaskProgress(task=TASK, done=f, total=k, detail=f"training fold {f + 1} of {k}"))
+            model.set_weights(start_weights)
+            for var, value in zip(optimizer.variables, start_state, strict=True):
+                var.assign(value)
+            train, test = fold_of != f, fold_of == f
+            model.fit(images[train], labels[train], epochs=epochs, batch_size=batch_size, verbose=0,
+                      shuffle=True, callbacks=[stop])
+            raise_if_cancelled(cancel)
+            probs[test] = model.predict(images[test], batch_size=batch_size, verbose=0)
+        sink(ev.TaskProgress(task=TASK, done=k, total=k, detail="folds done"))
+        emb = _pixel_embedding(images)
+        kind = "pixels"
+
+    idx, suggested, scores, thresholds = confident_suspects(probs, labels, n_classes)
+    names = index.class_names
+    paths = tuple(r.path for r in records)
+    from cnn_studio.corrections import resolve
+
+    fixes = resolve(corrections, index.root)
+    kept = 0
+    chosen = []
+    for i, s, sc in zip(idx, suggested, scores, strict=True):
+        decision = fixes.get(paths[i]) if fixes is not None else None
+        if decision is not None and decision.action == "keep":  # the review said the label is right
+            kept += 1
+            continue
+        chosen.append((int(i), int(s), float(sc)))
+    near = nearest_by_class(emb, labels, np.array([c[0] for c in chosen], np.int64), n_classes, neighbours)
+    suspects = tuple(
+        Suspect(path=paths[i], given=names[labels[i]], suggested=names[s], score=round(sc, 6),
+                given_probability=round(float(probs[i, labels[i]]), 6),
+                suggested_probability=round(float(probs[i, s]), 6), split=part.get(paths[i], ""),
+                neighbours={names[c]: tuple(paths[j] for j in nn[c]) for c in range(n_classes)})
+        for (i, s, sc), nn in zip(chosen, near, strict=True))
+
+    threshold = DUPLICATE_SIMILARITY[kind] if duplicate_similarity is None else duplicate_similarity
+    duplicates = []
+    for i, j, sim in near_duplicate_pairs(emb, threshold, cancel=cancel):
+        a, b = part.get(paths[i], ""), part.get(paths[j], "")
+        if labels[i] != labels[j] or a != b:
+            duplicates.append(NearDuplicate(paths[i], paths[j], names[labels[i]], names[labels[j]],
+                                            round(sim, 6), a, b))
+        if len(duplicates) >= MAX_DUPLICATES:
+            break
+    return LabelIssues(root=str(index.root), class_names=tuple(names), backbone=spec.key,
+                       method="features" if use_features else "fold_models", folds=k, paths=paths,
+                       labels=labels, probabilities=probs, thresholds=tuple(float(t) for t in thresholds),
+                       suspects=suspects, duplicates=tuple(duplicates), kept=kept,
+                       seconds=time.perf_counter() - t0)
+
+
+def write_json(issues: LabelIssues, path: str | Path) -> Path:
+    """Save :meth:`LabelIssues.to_dict` atomically (the review queue and the CLI read the same file)."""
+    from cnn_studio.fsutil import write_json as _write
+
+    return _write(Path(path), issues.to_dict())
