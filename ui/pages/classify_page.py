@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -42,8 +43,9 @@ INTRO = ("Drop pictures or a whole folder anywhere on this page (or use Add imag
          "part of the picture the network based its answer on, and click a picture to look closer.")
 
 
-def classify_paths(run_dir, model, paths, *, sink, cancel):
-    """Load the run's model once (when ``model`` is None or died) in its own process, then classify ``paths``.
+def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel):
+    """Load the run's model once (when ``model`` is None or died) in its own process, then classify ``paths``
+    (answers less sure than ``uncertain_below`` come back as "uncertain").
 
     ``model`` is a :func:`cnn_studio.explain.views.open_model` handle, kept by the page across drops.
     """
@@ -58,7 +60,8 @@ def classify_paths(run_dir, model, paths, *, sink, cancel):
 
         sink(ev.StageChanged(task="classify", stage="Loading the model"))
         model = open_model(run_dir, log_path=job_log("model", run_dir))
-    return model, model.call(CLASSIFY, list(map(str, paths)), top_k=3, sink=sink, cancel=cancel)
+    return model, model.call(CLASSIFY, list(map(str, paths)), top_k=3, uncertain_below=uncertain_below, sink=sink,
+                             cancel=cancel)
 
 
 def gradcam_heatmaps(model, paths, class_index: int | None = None, *, sink, cancel):
@@ -74,7 +77,21 @@ def caption(prediction) -> tuple[str, str]:
     if prediction.error:
         return f"⚠ {name}\ncannot be read", f"{prediction.path}\nCould not read this file: {prediction.error}"
     lines = [f"{label} {p:.0%}" for label, p in prediction.top]
+    if getattr(prediction, "uncertain", False):
+        return (f"uncertain ({lines[0]})\n" + " · ".join(lines[1:]),
+                f"{prediction.path}\nNot sure: the best answer is below the 'not sure' threshold.\n" + "\n".join(lines))
     return f"{lines[0]}\n" + " · ".join(lines[1:]), f"{prediction.path}\n" + "\n".join(lines)
+
+
+def with_threshold(prediction, threshold: float | None):
+    """``prediction`` with ``uncertain`` recomputed for a new "not sure" threshold (no model needed)."""
+    from dataclasses import replace
+
+    from cnn_studio.calibration import uncertain
+
+    if prediction.error or not prediction.top:
+        return prediction
+    return replace(prediction, uncertain=uncertain(float(prediction.top[0][1]), threshold))
 
 
 class ClassifyPage(QWidget):
@@ -119,6 +136,16 @@ class ClassifyPage(QWidget):
                                    "or one class for all (where is the evidence for 'dog'?).")
         self.heat_class.addItem("its answer", None)
         self.heat_class.activated.connect(self._on_heat_class_activated)
+        self.not_sure = QDoubleSpinBox()
+        self.not_sure.setRange(0.0, 0.99)
+        self.not_sure.setSingleStep(0.05)
+        self.not_sure.setDecimals(2)
+        self.not_sure.setSpecialValueText("off")
+        self.not_sure.setValue(0.0)
+        self.not_sure.setToolTip("Answers whose top probability is below this become 'uncertain' instead of a "
+                                 "possibly wrong label (e.g. 0.60). The probabilities are calibrated on the "
+                                 "validation images when training ends. 'off': always give the best label.")
+        self.not_sure.valueChanged.connect(self._on_not_sure_changed)
         self.status = QLabel("Train a model first, then drop pictures here.")
         self.strip = TaskStrip()
         self.grid = ImageGrid(128)
@@ -148,6 +175,9 @@ class ClassifyPage(QWidget):
         heat_row.addSpacing(12)
         heat_row.addWidget(QLabel("opacity"))
         heat_row.addWidget(self.opacity)
+        heat_row.addSpacing(12)
+        heat_row.addWidget(QLabel("not sure below"))
+        heat_row.addWidget(self.not_sure)
         heat_row.addStretch(1)
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -207,10 +237,20 @@ class ClassifyPage(QWidget):
         if not self._queue:
             return
         paths, self._queue = self._queue, []
-        self._task = start_task(classify_paths, self.session.run_dir, self.classifier, paths,
+        self._task = start_task(classify_paths, self.session.run_dir, self.classifier, paths, self.threshold(),
                                 on_returned=self._on_classified, on_errored=self._on_errored,
                                 on_finished=self._on_task_finished)
         self.strip.attach(self._task, "Classifying…")
+
+    def threshold(self) -> float | None:
+        """The "not sure below" setting (None when off)."""
+        value = self.not_sure.value()
+        return value if value > 0 else None
+
+    def _on_not_sure_changed(self, _value: float) -> None:
+        """Re-judge what is shown against the new threshold (the probabilities do not change)."""
+        if self.predictions:
+            self._show_predictions([with_threshold(p, self.threshold()) for p in self.predictions.values()])
 
     def clear(self) -> None:
         self.predictions.clear()
@@ -270,6 +310,12 @@ class ClassifyPage(QWidget):
             self.heat_class.addItem("its answer", None)
             for i, name in enumerate(self.classifier.info.class_names):
                 self.heat_class.addItem(name, i)
+        new = self._show_predictions(predictions)
+        if self.heat_toggle.isChecked() and new:
+            self._queue_heatmaps(new)
+
+    def _show_predictions(self, predictions) -> list[str]:
+        """Add or update rows and thumbnails; returns the readable images that are new."""
         self.table_model.add_predictions(predictions)
         new = []
         for pred in predictions:
@@ -277,17 +323,24 @@ class ClassifyPage(QWidget):
             if pred.path in self.predictions:
                 for item in self.grid.items_for(pred.path):
                     item.setText(short)
+                    item.setToolTip(tip)
+                self.grid.fit_caption(short)
             else:
                 self.grid.add_image(pred.path, short, tip)
             self.predictions[pred.path] = pred
             if not pred.error:
                 new.append(pred.path)
         errors = sum(1 for p in self.predictions.values() if p.error)
-        self.status.setText(f"{len(self.predictions)} images classified" +
-                            (f"; {errors} could not be read (hover for why)" if errors else "") + ".")
+        unsure = sum(1 for p in self.predictions.values() if getattr(p, "uncertain", False))
+        done = len(self.predictions) - errors
+        text = f"{done} image{'' if done == 1 else 's'} classified"
+        if unsure:
+            text += f" ({unsure} uncertain: below {self.threshold():.0%})"
+        if errors:
+            text += f"; {errors} file{'' if errors == 1 else 's'} could not be read as images (hover for why)"
+        self.status.setText(text + ".")
         self._update_enabled()
-        if self.heat_toggle.isChecked() and new:
-            self._queue_heatmaps(new)
+        return new
 
     def _on_task_finished(self) -> None:
         if self._queue:

@@ -10,6 +10,7 @@ from pathlib import Path
 from cnn_studio.ui.messages import describe_error, severity_colour, show_error
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.widgets.curves import TrainingCurves
+from cnn_studio.ui.widgets.notice_banner import NoticeBanner
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import Qt, Signal
@@ -143,6 +144,8 @@ class TrainPage(QWidget):
         self.status = QLabel("Ready.")
         self.status.setObjectName("train_status")
         self.status.setWordWrap(True)
+        self.notice = NoticeBanner()  # after training: not better than guessing, a suspected shortcut
+        self.review_warnings: list[str] = []
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
         self.speed = QLabel("")
@@ -167,6 +170,7 @@ class TrainPage(QWidget):
         lay.addWidget(self.plan)
         lay.addLayout(buttons)
         lay.addWidget(self.status)
+        lay.addWidget(self.notice)
         lay.addLayout(prog)
         lay.addWidget(splitter, 1)
 
@@ -255,6 +259,8 @@ class TrainPage(QWidget):
         self.progress.setRange(0, 0)
         self.speed.setText("")
         self.evaluate_button.setVisible(False)
+        self.review_warnings = []
+        self.notice.clear_notice()
         self._set_status(status)
         self._append(note)
         self._task = start_task(fn, *args, on_event=self._on_train_event, on_returned=self._on_train_returned,
@@ -323,10 +329,33 @@ class TrainPage(QWidget):
                              + (f", {e.monitor} {e.value:.4f})" if e.monitor else ")"))
         elif isinstance(e, ev.TaskProgress):
             self._set_status(e.detail or f"{e.task}: {e.done:,}/{e.total:,}")
+        elif isinstance(e, ev.ChanceLevel):
+            self._add_review_warning("Not better than guessing." if e.verdict == "not_better" else
+                                     "Not shown to be better than guessing.", e.message, e.hint)
+        elif isinstance(e, ev.ShortcutSuspected):
+            self._add_review_warning("Possible shortcut.", e.message, e.hint, list(e.examples)[:6])
+        elif isinstance(e, ev.Calibrated):
+            if e.applied:
+                self._append(f"Confidence calibrated on {e.n_images} validation images: temperature {e.temperature:.3g}, "
+                             f"calibration error (ECE) {e.ece_before:.3f} → {e.ece_after:.3f}.")
+            else:
+                self._append(f"Confidence not recalibrated: {e.reason or 'not needed'} "
+                             f"(calibration error {e.ece_before:.3f}).")
         elif isinstance(e, ev.LogMessage):
-            self._append(("⚠ " if e.level != "info" else "") + e.text)
-        elif isinstance(e, ev.TrainFinished) and e.message:
+            if e.level == "info" or not any(e.text.startswith(w) for w in self.review_warnings):
+                self._append(("⚠ " if e.level != "info" else "") + e.text)
+        elif isinstance(e, ev.TrainFinished) and e.message and not self.review_warnings:
             self._append(e.message)
+
+    def _add_review_warning(self, title: str, message: str, hint: str, examples: list | None = None) -> None:
+        """A review finding after training: logged once, and shown in the amber notice under the status."""
+        self.review_warnings.append(message)
+        self._append(f"⚠ {message}" + (f" {hint}" if hint else ""))
+        if len(self.review_warnings) == 1:
+            self.notice.show_notice(title, message, hint, "warning", examples or ())
+        else:  # a second finding: both in one notice
+            self.notice.show_notice("Do not trust this model yet.", " ".join(self.review_warnings), hint,
+                                    "warning", examples or ())
 
     def _show_progress(self, done: int, images_per_s: float) -> None:
         if self._total_steps <= 0:
@@ -340,7 +369,14 @@ class TrainPage(QWidget):
 
     def _on_train_returned(self, result) -> None:
         self.progress.setValue(self.progress.maximum())
-        self._set_status(f"Finished — the best model is saved in {result.run_dir}.", "ok")
+        warnings = list(getattr(result, "warnings", None) or [])
+        if warnings:
+            self._set_status(f"Finished with warnings — the model is saved in {result.run_dir}, but do not trust it "
+                             "yet: " + " ".join(warnings), "warning")
+            if not self.review_warnings:
+                self.notice.show_notice("Do not trust this model yet.", " ".join(warnings), "", "warning")
+        else:
+            self._set_status(f"Finished — the best model is saved in {result.run_dir}.", "ok")
         self._append(f"Done: {result.epochs_done} epoch(s). Best model: {result.best_model}")
         self.session.set_run(result.run_dir)
         self.evaluate_button.setVisible(True)

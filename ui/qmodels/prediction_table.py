@@ -58,6 +58,8 @@ class PredictionTableModel(RowsTableModel):
             if col == 0:
                 return Path(pred.path).name
             if col == 1:
+                if getattr(pred, "uncertain", False):
+                    return "uncertain"
                 return pred.top[0][0] if pred.top else "—"
             if col == 2:
                 if role == SORT_ROLE:
@@ -69,7 +71,11 @@ class PredictionTableModel(RowsTableModel):
         if role == PATH_ROLE:
             return pred.path
         if role == Qt.ItemDataRole.ToolTipRole:
+            if getattr(pred, "uncertain", False):
+                return f"{pred.path}\nNot sure: the best guess, {pred.top[0][0]} ({pred.top[0][1]:.0%}), is below the threshold."
             return f"{pred.path}\nCould not read this file: {pred.error}" if pred.error else pred.path
         if role == Qt.ItemDataRole.ForegroundRole and pred.error:
             return QColor("#b91c1c")
+        if role == Qt.ItemDataRole.ForegroundRole and getattr(pred, "uncertain", False):
+            return QColor("#b26a00")
         return None
