@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -79,19 +80,61 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Atomically write UTF-8 ``text`` to ``path``."""
-    return write_bytes(path, text.encode("utf-8"))
+    """Atomically write UTF-8 ``text`` to ``path``.
+
+    A file name that is not valid UTF-8 reaches Python as lone surrogates (``os.fsdecode``'s
+    surrogateescape); those are written back as the original bytes, so the text names the very
+    file (read it with ``errors="surrogateescape"``).
+    """
+    return write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Atomically write ``obj`` as pretty, UTF-8 JSON (non-ASCII kept readable)."""
-    return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    """Atomically write ``obj`` as pretty, UTF-8 JSON (non-ASCII kept readable).
+
+    Lone surrogates (file names that are not valid UTF-8) are written as JSON ``\\udcXX`` escapes:
+    the file stays valid UTF-8 JSON and :func:`read_json` gives back the same string, which
+    ``open``/``Path`` turn into the original bytes.
+    """
+    text = json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n"
+    return write_bytes(path, text.encode("utf-8", "backslashreplace"))
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a UTF-8 JSON file."""
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?:[a-z0-9_]{8}(?:\.[^.]+)?|old-\d+)$")
+
+
+def leftover_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """The hidden temporaries :func:`atomic_path`/:func:`atomic_dir` leave when the process is killed.
+
+    ``.last.k3j_x9ab.keras``, ``.state.q1w2e3r4.json``, ``.saved_model.ab12cd34`` (a folder),
+    ``.model.old-4242``: a dot, the target's name, a dot, mkstemp's 8 random characters (and the
+    target's suffix), or ``old-PID``. Only entries directly in ``folder``; nothing else matches.
+    """
+    folder = Path(folder)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(folder / n for n in names if _TEMPORARY.match(n))
+
+
+def remove_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove :func:`leftover_temporaries` of ``folder``; returns what was removed.
+
+    Call it only when no process is writing the folder (a run folder: when its lock is free).
+    """
+    removed = []
+    for p in leftover_temporaries(folder):
+        _remove(p)
+        if not p.exists():
+            removed.append(p)
+    return removed
 
 
 @contextlib.contextmanager

@@ -113,6 +113,29 @@ class RunLayout:
     def exports(self) -> Path:  # where the Export step writes by default
         return self.root / "export"
 
+    @property
+    def review(self) -> Path:  # the review of the finished model (cnn_studio.review): chance, calibration, shortcuts
+        return self.root / "review.json"
+
+    @property
+    def lock(self) -> Path:  # held while a process writes the folder: holder's PID, host, start (run_folder.RunLock)
+        return self.root / "run.lock"
+
+    @property
+    def skipped(self) -> Path:  # files training dropped while decoding, with the reason (path,reason)
+        return self.root / "skipped.csv"
+
+    @property
+    def reproducibility(self) -> Path:  # app/library versions, seed, dataset fingerprint (runs.reproducibility_record)
+        return self.root / "reproducibility.json"
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file a run folder can hold at its top level (folders excluded)."""
+        return (self.config, self.split, self.labels, self.best_model, self.last_model, self.history,
+                self.state, self.metrics, self.robustness, self.review, self.lock, self.skipped,
+                self.reproducibility)
+
     def is_run(self) -> bool:
         """True when the folder holds a run's settings (config.json)."""
         return self.config.exists()

@@ -97,7 +97,13 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
                 dirnames[:] = [d for d in dirnames if not d.startswith(".")]
                 for name in filenames:
                     f = Path(dirpath) / name
-                    if not name.startswith(".") and reader_for(f) is not None:
+                    if name.startswith("."):
+                        continue
+                    try:
+                        readable = reader_for(f) is not None
+                    except OSError:  # a broken link, a file removed meanwhile: its row says why
+                        readable = True
+                    if readable:
                         found.append(f)
             for f in sorted(found):
                 add(f)
@@ -112,10 +118,13 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def _read(path: Path, image_size: int, resize: str) -> np.ndarray | str:
-    from cnn_studio.data.pipeline import load_image
+    """Decoded (reduced while read, so a huge picture costs about its target size), resized as in training."""
+    from cnn_studio.data.decode import decode_file
+    from cnn_studio.data.pipeline import resize_image
 
     try:
-        return load_image(path, image_size, resize)
+        img = resize_image(decode_file(path, reduce_to=image_size), image_size, resize)
+        return np.round(np.clip(img.numpy(), 0, 255)).astype(np.float32)
     except ImageReadError as exc:
         return exc.message
     except Exception as exc:  # noqa: BLE001 - one bad file must never end the batch
@@ -198,13 +207,15 @@ class Classifier:
     def load(cls, path: str | os.PathLike[str]) -> Classifier:
         """From a run folder (its config sets size and resize) or a bare ``.keras`` file (size from
         the model's Resizing layer, class names from a ``labels.txt`` beside it)."""
-        from cnn_studio.training.run_folder import load_model, open_run
+        from cnn_studio.training.run_folder import check_labels, load_model, open_run
 
         p = Path(path).expanduser()
         if p.is_dir() or (p.suffix == ".keras" and RunLayout(p.parent).is_run()):
             run = open_run(p)
             model = load_model(p if p.is_file() else run.model_path)
-            names = run.class_names or _labels_beside(run.model_path, int(model.outputs[0].shape[-1]))
+            n_outputs = int(model.outputs[0].shape[-1])
+            names = run.class_names or _labels_beside(run.model_path, n_outputs)
+            check_labels(run.layout, names, n_outputs)  # a short labels.txt must not answer silently
             return cls(model, names, run.image_size, run.config.resize)
         if not p.exists():
             raise RunError(f"No model at {p}.", "Give a run folder or a .keras file.")

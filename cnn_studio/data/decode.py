@@ -184,7 +184,16 @@ def _probe_tiff(path: Path, max_pixels: int) -> ProbeResult:
 # ---------------------------------------------------------------- decode
 
 
-def decode_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def reduction_factor(width: int, height: int, reduce_to: int | None) -> int:
+    """The integer factor a ``width`` × ``height`` picture may shrink by while being read, for a
+    model input of ``reduce_to`` pixels: both sides stay at least twice ``reduce_to`` (1: no reduction)."""
+    if not reduce_to or reduce_to <= 0:
+        return 1
+    return max(1, min(width, height) // (2 * int(reduce_to)))
+
+
+def decode_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                reduce_to: int | None = None) -> np.ndarray:
     """Decode one image file to ``uint8`` RGB, ``(H, W, 3)``, following :data:`SCALING_POLICY`.
 
     Parameters
@@ -193,6 +202,12 @@ def decode_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
         The file (any suffix in :data:`cnn_studio.data.formats.IMAGE_SUFFIXES`, or a DICOM file).
     max_pixels
         Decompression-bomb guard, checked from the header before any pixel is decoded.
+    reduce_to
+        The side the caller resizes the picture to next (the model's input). Given, a large
+        picture is reduced *while it is read*: JPEG decodes at 1/2, 1/4 or 1/8 scale (Pillow's
+        ``draft``), other Pillow formats are box-reduced by an integer factor before any RGB/float
+        copy is made; both sides stay at least ``2 * reduce_to``. A 9990×9990 JPEG then costs
+        about what a 1250×1250 one costs (``bench/decode_memory.py``).
 
     Returns
     -------
@@ -224,7 +239,7 @@ def decode_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
             from cnn_studio.data.medical import decode_nifti
 
             return decode_nifti(path, max_pixels)
-        return _decode_pillow(path, max_pixels)
+        return _decode_pillow(path, max_pixels, reduce_to)
     except ImageReadError:
         raise
     except MemoryError as exc:
@@ -243,7 +258,28 @@ _HIGH_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
 
-def _decode_pillow(path: Path, max_pixels: int) -> np.ndarray:
+_EXIF_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+                   6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+
+
+def _reduced(img: Any, factor: int) -> Any:
+    """``img`` (loaded) box-reduced by ``factor``, EXIF orientation applied; modes ``reduce`` lacks are converted first."""
+    from PIL import Image
+
+    orientation = int(img.getexif().get(0x0112, 1) or 1)
+    if img.mode == "P" or img.mode == "PA":
+        img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+    elif img.mode == "1":
+        img = img.convert("L")
+    try:
+        img = img.reduce(factor)
+    except ValueError:
+        pass  # a mode reduce does not take: keep the full size
+    method = _EXIF_TRANSPOSE.get(orientation)
+    return img.transpose(getattr(Image.Transpose, method)) if method else img
+
+
+def _decode_pillow(path: Path, max_pixels: int, reduce_to: int | None = None) -> np.ndarray:
     from PIL import Image, ImageOps
 
     try:
@@ -256,9 +292,13 @@ def _decode_pillow(path: Path, max_pixels: int) -> np.ndarray:
         check_size(path, *img.size, max_pixels)
         if _needs_tifffile(img):
             return _decode_tiff(path, max_pixels)
+        factor = reduction_factor(*img.size, reduce_to)
         try:
+            if factor > 1 and img.format == "JPEG":
+                img.draft(None, (img.size[0] // factor, img.size[1] // factor))  # DCT scaling while decoding
+                factor = reduction_factor(*img.size, reduce_to)
             img.load()
-            img = ImageOps.exif_transpose(img)
+            img = _reduced(img, factor) if factor > 1 else ImageOps.exif_transpose(img)
         except OSError as exc:
             msg = str(exc).lower()
             if "truncat" in msg or "end of file" in msg or "broken" in msg:

@@ -27,6 +27,7 @@ and recorded in a :class:`SkipLog`; an epoch never crashes on one bad file.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -166,7 +167,7 @@ def _python_decoder(skips: SkipLog):
     from cnn_studio.data.decode import decode_file
 
     def decode(path_bytes: bytes) -> tuple[np.ndarray, np.bool_]:
-        path = path_bytes.decode("utf-8")
+        path = os.fsdecode(path_bytes)  # the record's own str (a non-UTF-8 name keeps its bytes)
         try:
             return decode_file(path), np.bool_(True)
         except ImageReadError as exc:
@@ -199,14 +200,14 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
     parts = []
 
     if native:
-        paths = [r.path for r in native]
+        paths = [os.fsencode(r.path) for r in native]  # bytes: TF cannot take a non-UTF-8 name as str
         labels = np.array([r.label for r in native], np.int32)
         group = f"{id(paths)}-{len(skips._expected)}"
-        skips.expect(group, paths)
+        skips.expect(group, [r.path for r in native])
 
         def mark_seen(path_bytes: np.ndarray) -> np.bool_:
             for p in path_bytes:  # one trip into Python (and its GIL) per block, not per image
-                skips.mark_seen(p.decode("utf-8"))
+                skips.mark_seen(os.fsdecode(p))
             return np.bool_(True)
 
         def load_native(path, label):
@@ -243,7 +244,7 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
         def resize_python(img, label, ok):
             return _to_uint8(resize_image(img, image_size, resize)), label
 
-        ds = tf.data.Dataset.from_tensor_slices(([r.path for r in python], np.array([r.label for r in python], np.int32)))
+        ds = tf.data.Dataset.from_tensor_slices(([os.fsencode(r.path) for r in python], np.array([r.label for r in python], np.int32)))
         ds = ds.map(load_python, num_parallel_calls=autotune, deterministic=True)
         ds = ds.filter(lambda img, label, ok: ok)
         ds = ds.map(resize_python, num_parallel_calls=autotune, deterministic=True)
@@ -269,7 +270,7 @@ def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: 
     """
     digest = hashlib.sha1(f"{image_size}|{resize}|batched{CACHE_BATCH}".encode())  # the cache's element layout
     for r in records:
-        digest.update(f"{r.path}\t{r.label}\t{r.size_bytes}\n".encode())
+        digest.update(f"{r.path}\t{r.label}\t{r.size_bytes}\n".encode("utf-8", "surrogateescape"))
     folder = Path(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     prefix = f"{name}_{image_size}_{resize}_{digest.hexdigest()[:12]}"

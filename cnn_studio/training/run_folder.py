@@ -10,12 +10,27 @@ seed), and config.json stores that; :class:`RunInfo` hands them out (``image_siz
 ``weights``, ``split_seed``, ``total_epochs``), so no consumer loads the model or asks the
 registry again. Runs written before these values were recorded still open: their missing values
 fall back to the backbone's default size and to split.json.
+
+Every file has one validated reader here (:func:`read_config`, :func:`read_split`,
+:func:`read_labels`, :func:`read_state`, :func:`read_history`): damage becomes a
+:class:`~cnn_studio.errors.RunError` that names the file and says what still works, and a file is
+read only by the commands that need it (``RunInfo.split``/``RunInfo.state`` are read on first use).
+One process writes a run folder at a time: :class:`RunLock` (``run.lock``: PID, host, start time,
+purpose) is taken by train/resume and other writers; a lock whose process died is taken over.
+Opening a folder whose lock is free removes the hidden temporaries a killed writer left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from dataclasses import dataclass, field
+import datetime as _dt
+import io
+import json
+import os
+import socket
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +38,36 @@ from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import WeightsChoice
 from cnn_studio.data.records import Split
 from cnn_studio.errors import RunError
-from cnn_studio.fsutil import read_json
+from cnn_studio.fsutil import remove_temporaries, write_text
 from cnn_studio.paths import RunLayout
 from cnn_studio.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What a run folder holds. ``model_path`` is best.keras, else last.keras."""
+    """What a run folder holds. ``model_path`` is best.keras, else last.keras.
+
+    ``split`` (split.json) and ``state`` (state.json) are read on first use, so a command that does
+    not need them (predict, export) is not stopped by their damage.
+    """
 
     layout: RunLayout
     config: TrainConfig
     class_names: tuple[str, ...]
     model_path: Path
-    split: Split | None = None
-    state: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def split(self) -> Split | None:
+        """The run's split (None when split.json is missing). Raises RunError when it is damaged."""
+        return read_split(self.layout)
+
+    @cached_property
+    def state(self) -> dict[str, Any]:
+        """state.json; ``{}`` when missing, ``{"status": "damaged", "damaged": why}`` when unreadable."""
+        try:
+            return read_state(self.layout)
+        except RunError as exc:
+            return {"status": "damaged", "damaged": exc.message}
 
     @property
     def root(self) -> Path:
@@ -84,18 +114,105 @@ def recorded_config(config: TrainConfig, split: Split) -> TrainConfig:
                           split_seed=split.seed)
 
 
+_WHAT_STILL_WORKS = {
+    "config": "Nothing that needs the run's settings works (evaluate, classify, export, continue); "
+              "start a new run with the same data.",
+    "split": "Classifying, exporting and explaining still work; to evaluate, give other labeled images "
+             "with `cnn-studio evaluate RUN --data FOLDER`; continuing the training needs it.",
+    "labels": "Delete labels.txt: the class names are then taken from split.json.",
+    "state": "Evaluating, classifying and exporting still work with the saved model; continuing the "
+             "training needs it (start a new run instead).",
+    "history": "The model and its evaluation are unaffected; only the training curves are lost.",
+}
+
+
+def _damaged(path: Path, what: str, key: str) -> RunError:
+    return RunError(f"{path} is damaged: {what}.", _WHAT_STILL_WORKS[key])
+
+
+def _read_json_file(path: Path, key: str, expect: type = dict) -> Any:
+    """A run folder's JSON file, or a RunError naming it (missing, unreadable, not UTF-8, not JSON, wrong type)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise RunError(f"{path} is missing.", _WHAT_STILL_WORKS[key]) from exc
+    except OSError as exc:
+        raise _damaged(path, f"it cannot be read ({exc.strerror or exc})", key) from exc
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _damaged(path, "it is not UTF-8 text", key) from exc
+    except ValueError as exc:
+        why = "it is empty" if not raw.strip() else f"it is not valid JSON ({exc})"
+        raise _damaged(path, why, key) from exc
+    if not isinstance(data, expect):
+        raise _damaged(path, f"expected a JSON {'object' if expect is dict else expect.__name__}, "
+                             f"found {type(data).__name__}", key)
+    return data
+
+
+def read_config(layout: RunLayout) -> TrainConfig:
+    """config.json as a :class:`TrainConfig`. Raises RunError naming the file when it is missing or damaged."""
+    data = _read_json_file(layout.config, "config")
+    try:
+        config = TrainConfig.from_dict(data)
+        registry.get(config.backbone)
+        int(config.total_epochs)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise _damaged(layout.config, f"its settings do not make sense ({exc})", "config") from exc
+    except RunError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ConfigError for an unknown backbone, etc.
+        raise _damaged(layout.config, str(getattr(exc, "message", exc)), "config") from exc
+    return config
+
+
+def read_split(layout: RunLayout) -> Split | None:
+    """split.json as a :class:`Split`, None when there is none. Raises RunError naming the file when damaged."""
+    if not layout.split.exists():
+        return None
+    data = _read_json_file(layout.split, "split")
+    try:
+        split = Split.from_dict(data)
+        for part in (split.train, split.val, split.test):
+            for r in part:
+                if not isinstance(r.path, str) or not 0 <= int(r.label) < len(split.class_names):
+                    raise ValueError(f"record {r.path!r} has label {r.label!r}")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise _damaged(layout.split, f"its file lists do not make sense ({exc})", "split") from exc
+    return split
+
+
+def read_state(layout: RunLayout) -> dict[str, Any]:
+    """state.json (``{}`` when there is none). Raises RunError naming the file when it is damaged."""
+    if not layout.state.exists():
+        return {}
+    state = _read_json_file(layout.state, "state")
+    for key in ("epochs_done", "checkpoint_epoch", "total_epochs"):
+        if key in state:
+            try:
+                state[key] = int(state[key])
+            except (TypeError, ValueError) as exc:
+                raise _damaged(layout.state, f"{key} is {state[key]!r}, not a number", "state") from exc
+    return state
+
+
 def read_history(path: str | Path) -> list[dict[str, float]]:
-    """A history.csv as numbers, one dict per finished epoch (empty if there is none; an unreadable row is left out)."""
+    """A history.csv as numbers, one dict per finished epoch.
+
+    Empty if there is none, or when it is unreadable as a whole (the curves are lost, nothing else);
+    an unreadable row is left out.
+    """
     try:
         with open(path, encoding="utf-8", newline="") as f:
             rows = list(csv.DictReader(f))
-    except OSError:
+    except (OSError, UnicodeDecodeError, csv.Error):
         return []
     out = []
     for row in rows:
         try:
-            out.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-        except ValueError:
+            out.append({k: float(v) for k, v in row.items() if k and v not in ("", None)})
+        except (ValueError, TypeError):
             continue
     return out
 
@@ -105,13 +222,13 @@ def resume_point(run_dir: str | Path) -> tuple[int, int] | None:
 
     None when the folder is not a run (no config.json/split.json) or the run finished all its
     epochs. Continuing starts from the epochs last.keras holds (``state.json["checkpoint_epoch"]``),
-    from 0 when there is no last.keras.
+    from 0 when there is no last.keras. Raises RunError when config.json or state.json is damaged.
     """
     layout = RunLayout(Path(run_dir))
     if not layout.is_run() or not layout.split.exists():
         return None
-    config = TrainConfig.from_dict(read_json(layout.config))
-    state = read_json(layout.state) if layout.state.exists() else {}
+    config = read_config(layout)
+    state = read_state(layout)
     total = config.total_epochs
     done = int(state.get("epochs_done", 0))
     if state.get("status") == "completed" or done >= total:
@@ -121,17 +238,48 @@ def resume_point(run_dir: str | Path) -> tuple[int, int] | None:
 
 
 def read_labels(path: str | Path) -> tuple[str, ...]:
-    """Class names, one per line, in model output order."""
-    return tuple(line for line in Path(path).read_text(encoding="utf-8").splitlines() if line)
+    """Class names, one per line, in model output order.
+
+    Non-UTF-8 bytes (a class folder whose name is not UTF-8) come back as they were written. Raises
+    RunError naming the file when it cannot be class names (binary data, control characters).
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8", "surrogateescape")
+    except OSError as exc:
+        raise RunError(f"{path} cannot be read ({exc.strerror or exc}).", _WHAT_STILL_WORKS["labels"]) from exc
+    names = tuple(line.rstrip("\r") for line in text.split("\n") if line.strip())
+    bad = next((n for n in names if any(ord(c) < 32 and c != "\t" for c in n)), None)
+    if bad is not None:
+        raise _damaged(path, "it holds binary data, not class names", "labels")
+    return names
+
+
+def write_labels(path: str | Path, class_names: tuple[str, ...]) -> Path:
+    """Write labels.txt (the file :func:`read_labels` reads)."""
+    return write_text(path, "\n".join(class_names) + "\n")
+
+
+def check_labels(layout: RunLayout, class_names: tuple[str, ...], n_outputs: int) -> None:
+    """RunError when labels.txt does not list one name per model output (a silent wrong answer otherwise)."""
+    if len(class_names) != n_outputs:
+        source = layout.labels if layout.labels.exists() else layout.split
+        raise RunError(f"{source} lists {len(class_names)} class(es) but the model has {n_outputs} outputs.",
+                       "The file does not belong to this model: delete labels.txt (the names then come from "
+                       "split.json) or put back the labels.txt that was saved with it.")
 
 
 def open_run(path: str | Path) -> RunInfo:
     """Open a run folder (or a .keras file inside one) without importing TensorFlow.
 
+    Reads config.json and labels.txt (split.json and state.json are read when first asked for).
+    When no process holds the folder's lock, the hidden temporaries a killed writer left are removed.
+
     Raises
     ------
     RunError
-        If the folder does not exist or holds no model and no config.
+        If the folder does not exist, holds no model, or its config.json/labels.txt is damaged;
+        the message names the file and the hint what still works.
     """
     p = Path(path).expanduser()
     if p.is_file() and p.suffix == ".keras":
@@ -144,24 +292,256 @@ def open_run(path: str | Path) -> RunInfo:
             f"{p} is not a CNN Studio run folder (no config.json).",
             "Give the folder that `cnn-studio train --out` created, or a .keras model file.",
         )
-    try:
-        config = TrainConfig.from_dict(read_json(layout.config))
-    except (ValueError, TypeError, KeyError) as exc:
-        raise RunError(f"The run settings in {layout.config} are unreadable: {exc}.",
-                       "The run folder may be damaged; train again.") from exc
+    clean_temporaries(layout)
+    config = read_config(layout)
     model_path = next((m for m in layout.models if m.exists()), layout.last_model)
     if not model_path.exists():
-        raise RunError(
-            f"The run in {p} has no saved model yet (no best.keras or last.keras).",
-            f"If training was interrupted, continue it with `cnn-studio resume {p}`.",
-        )
+        raise no_model_error(layout)
     class_names = read_labels(layout.labels) if layout.labels.exists() else ()
-    split = Split.from_dict(read_json(layout.split)) if layout.split.exists() else None
-    if not class_names and split is not None:
-        class_names = split.class_names
-    state = read_json(layout.state) if layout.state.exists() else {}
-    return RunInfo(layout=layout, config=config, class_names=class_names, model_path=model_path,
-                   split=split, state=state)
+    info = RunInfo(layout=layout, config=config, class_names=class_names, model_path=model_path)
+    if not class_names:
+        split = info.split
+        if split is not None:
+            object.__setattr__(info, "class_names", split.class_names)
+    return info
+
+
+def no_model_error(layout: RunLayout) -> RunError:
+    """Why a run folder has no model yet, and exactly how to go on."""
+    p = layout.root
+    try:
+        state = read_state(layout)
+    except RunError:
+        state = {}
+    if lock_holder(layout.root) is not None:
+        return RunError(f"The run in {p} has no saved model yet: it is still training ({describe_holder(lock_holder(p))}).",
+                        "Wait for the first checkpoint (at most 30 s after the first epoch), or for the run to finish.")
+    if state.get("status") == "failed" and not int(state.get("checkpoint_epoch", 0) or 0):
+        why = state.get("message") or "an error"
+        return RunError(f"The run in {p} failed before its first epoch ended ({why}); it has no model.",
+                        f"Fix the cause and run the same `cnn-studio train ... --out {p}` again: a folder whose "
+                        "start failed is reused.")
+    return RunError(
+        f"The run in {p} has no saved model yet (no best.keras or last.keras).",
+        f"If training was interrupted, continue it with `cnn-studio resume {p}`.",
+    )
+
+
+# ---------------------------------------------------------------------------- the lock
+
+
+def _host() -> str:
+    return socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _read_holder(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def describe_holder(holder: dict[str, Any] | None) -> str:
+    """``"train" by process 4242 on host-a since 2025-01-01T10:00:00+00:00`` (words for a lock's holder)."""
+    if not holder:
+        return "another process"
+    return (f"`{holder.get('purpose', 'a writer')}` by process {holder.get('pid', '?')} on "
+            f"{holder.get('host', '?')} since {holder.get('started', '?')}")
+
+
+try:
+    import fcntl as _fcntl
+except ImportError:  # Windows: the PID check alone decides
+    _fcntl = None
+
+
+def lock_holder(run_dir: str | Path) -> dict[str, Any] | None:
+    """Who holds the run folder's lock now (``{"pid", "host", "started", "purpose"}``), or None when it is free.
+
+    A lock file left by a process that is gone (killed, crashed) counts as free.
+    """
+    path = RunLayout(Path(run_dir)).lock
+    if not path.exists():
+        return None
+    holder = _read_holder(path)
+    if _fcntl is not None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            _fcntl.flock(fd, _fcntl.LOCK_SH | _fcntl.LOCK_NB)
+        except OSError:
+            return holder or {"purpose": "a writer"}
+        else:
+            _fcntl.flock(fd, _fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+    if holder.get("host") == _host() and not _pid_alive(int(holder.get("pid", 0) or 0)):
+        return None
+    return holder or None
+
+
+class RunBusy(RunError):
+    """Another process is writing the run folder."""
+
+
+class RunLock:
+    """The one writer of a run folder: ``with RunLock(run_dir, "train"): ...``.
+
+    The lock file (``RunLayout.lock``) holds the holder's PID, host, start time and purpose. On
+    POSIX it is also ``flock``-ed while held, so the kernel releases it when the holder dies
+    however it dies; elsewhere a lock whose PID is gone on this host is stale. A stale lock is
+    taken over (``took_over`` is the previous holder). Re-entrant within one process for the same
+    folder (a nested writer, e.g. the review inside training, shares the outer lock).
+
+    Raises
+    ------
+    RunBusy
+        When a live process holds it: the message names that process.
+    """
+
+    _held: dict[Path, RunLock] = {}
+
+    def __init__(self, run_dir: str | Path, purpose: str) -> None:
+        self.layout = RunLayout(Path(run_dir).expanduser())
+        self.purpose = purpose
+        self.took_over: dict[str, Any] | None = None
+        self._fd: int | None = None
+        self._outer: RunLock | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.layout.lock
+
+    def acquire(self) -> RunLock:
+        key = self.layout.root.absolute()
+        outer = RunLock._held.get(key)
+        if outer is not None:
+            self._outer = outer
+            return self
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):
+            previous = _read_holder(self.path) if self.path.exists() else None
+            if _fcntl is None:
+                self._acquire_by_pid(previous)
+                break
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise self._busy(_read_holder(self.path)) from None
+            try:  # the file may have been removed (released) between open and flock: try again
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            self._fd = fd
+            self.took_over = previous or None
+            break
+        else:
+            raise RunBusy(f"Could not lock {self.layout.root}: its lock file keeps changing.",
+                          "Another program is writing this folder; wait for it to finish.")
+        self._write_holder()
+        RunLock._held[key] = self
+        return self
+
+    def _acquire_by_pid(self, previous: dict[str, Any] | None) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if lock_holder(self.layout.root) is not None:
+                raise self._busy(previous) from None
+            stale = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
+            os.replace(self.path, stale)  # one taker wins the rename of the stale file
+            stale.unlink()
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            self.took_over = previous
+        self._fd = fd
+
+    def _write_holder(self) -> None:
+        holder = {"pid": os.getpid(), "host": _host(), "purpose": self.purpose,
+                  "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        data = json.dumps(holder).encode("utf-8")
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
+        os.fsync(self._fd)
+
+    def _busy(self, holder: dict[str, Any] | None) -> RunBusy:
+        return RunBusy(f"The run folder {self.layout.root} is in use: {describe_holder(holder)}.",
+                       "Only one program may write a run folder at a time. Wait until it finishes, stop it "
+                       "(Stop in the app, Ctrl+C in its terminal), or choose another folder.")
+
+    def release(self) -> None:
+        if self._outer is not None:
+            self._outer = None
+            return
+        if self._fd is None:
+            return
+        RunLock._held.pop(self.layout.root.absolute(), None)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # while still holding it: a waiting taker sees a new file
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def clean_temporaries(layout: RunLayout) -> list[Path]:
+    """Remove what a killed writer left (``.last.*.keras``, ``.saved_model.*``...) when no process holds the lock."""
+    if lock_holder(layout.root) is not None:
+        return []
+    removed = remove_temporaries(layout.root)
+    if layout.exports.is_dir():
+        removed += remove_temporaries(layout.exports)
+    return removed
+
+
+def write_skipped(layout: RunLayout, skipped: dict[str, str]) -> Path | None:
+    """Write skipped.csv (``path,reason``) for the files training dropped; None (and no file) when there were none."""
+    if not skipped:
+        with contextlib.suppress(FileNotFoundError):
+            layout.skipped.unlink()
+        return None
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "reason"])
+    for path, reason in sorted(skipped.items()):
+        w.writerow([path, reason])
+    return write_text(layout.skipped, buf.getvalue())
+
+
+def read_skipped(layout: RunLayout) -> list[tuple[str, str]]:
+    """skipped.csv as ``(path, reason)`` pairs (empty when there is none or it is unreadable)."""
+    try:
+        text = layout.skipped.read_bytes().decode("utf-8", "surrogateescape")
+    except OSError:
+        return []
+    rows = list(csv.reader(io.StringIO(text)))
+    return [(r[0], r[1]) for r in rows[1:] if len(r) >= 2]
 
 
 def load_model(path: str | Path):
@@ -179,5 +559,20 @@ def load_model(path: str | Path):
     try:
         return keras.saving.load_model(p, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
-        raise RunError(f"Could not load the model {p}: {exc}",
-                       "The file may be incomplete or from another program; use best.keras from a run folder.") from exc
+        raise model_load_error(p, exc) from exc
+
+
+def model_load_error(path: Path, exc: BaseException) -> RunError:
+    """A RunError for a .keras file that does not load, saying which other checkpoint still can."""
+    layout = RunLayout(path.parent)
+    others = [m for m in layout.models if m.exists() and m.name != path.name] if layout.is_run() else []
+    if others:
+        other = others[0]
+        hint = (f"{other.name} in the same folder is another checkpoint of this run: use it directly "
+                f"(e.g. `cnn-studio predict {other} ...`), or delete {path.name} so the run opens with {other.name}.")
+        if path == layout.last_model:
+            hint += " Continuing the training needs last.keras: after deleting it, `resume` starts again from epoch 0."
+    else:
+        hint = "The file is incomplete or from another program; train the run again."
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return RunError(f"The model file {path} is damaged: it does not load ({first[:200]}).", hint)

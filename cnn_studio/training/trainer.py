@@ -46,10 +46,22 @@ from cnn_studio.backbones.weights import resolve_weights
 from cnn_studio.cancel import Cancelled, CancelToken
 from cnn_studio.data.records import Split
 from cnn_studio.errors import DatasetError, RunError, StudioError
-from cnn_studio.fsutil import read_json, write_json, write_text
+from cnn_studio.fsutil import write_json
 from cnn_studio.paths import RunLayout
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_folder import read_labels, recorded_config, resume_point
+from cnn_studio.training.run_folder import (
+    RunLock,
+    clean_temporaries,
+    model_load_error,
+    read_config,
+    read_labels,
+    read_split,
+    read_state,
+    recorded_config,
+    resume_point,
+    write_labels,
+    write_skipped,
+)
 
 
 @dataclass
@@ -63,6 +75,7 @@ class TrainResult:
     epochs_done: int
     class_names: tuple[str, ...]
     history: list[dict[str, float]] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # files dropped while decoding → reason (skipped.csv)
     review: dict = field(default_factory=dict)  # review.json: chance, calibration, shortcuts (cnn_studio.review)
     warnings: list[str] = field(default_factory=list)  # why not to trust the model yet; empty when none
 
@@ -120,9 +133,41 @@ def _now() -> str:
 
 
 def _set_state(layout: RunLayout, **changes) -> None:
-    state = read_json(layout.state) if layout.state.exists() else {}
+    try:
+        state = read_state(layout)
+    except RunError:  # damaged: what we write now replaces it
+        state = {}
     state.update(changes)
     write_json(layout.state, state)
+
+
+def _failed_start(layout: RunLayout) -> bool:
+    """True for a folder whose training never finished an epoch: no model, no history, not running.
+
+    Such a folder (a start that failed on offline weights, a full disk, an unreadable file) is
+    reused by the next ``train`` with the same folder instead of blocking it.
+    """
+    if any(m.exists() for m in layout.models) or layout.history.exists():
+        return False
+    try:
+        state = read_state(layout)
+    except RunError:
+        return False
+    if int(state.get("epochs_done", 0) or 0) or int(state.get("checkpoint_epoch", 0) or 0):
+        return False
+    known = {p.name for p in layout.files} | {layout.tensorboard.name, layout.feature_cache.name}
+    return all(p.name in known for p in layout.root.iterdir())
+
+
+def _clear_failed_start(layout: RunLayout) -> None:
+    import shutil
+
+    for p in layout.files:
+        if p != layout.lock and p.exists():
+            p.unlink()
+    for d in (layout.tensorboard, layout.feature_cache):
+        if d.exists():
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink,
@@ -160,16 +205,37 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
     _check_backbone(config)
     config = recorded_config(config, split)  # what config.json says is what this run uses
     layout = RunLayout(Path(run_dir).expanduser())
-    if layout.root.exists() and any(layout.root.iterdir()):
-        raise RunError(f"The folder {layout.root} is not empty.",
-                       "Choose a new folder for this run, or continue an interrupted run with resume.")
-    layout.root.mkdir(parents=True, exist_ok=True)
-    write_json(layout.config, config.to_dict())
-    write_json(layout.split, split.to_dict())
-    write_text(layout.labels, "\n".join(split.class_names) + "\n")
-    write_json(layout.state, {"status": "running", "epochs_done": 0, "total_epochs": config.total_epochs,
-                              "started": _now(), "app_version": __version__})
-    return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=0)
+    if layout.root.exists() and not layout.root.is_dir():
+        raise RunError(f"{layout.root} is a file, not a folder.", "Choose a new folder for this run.")
+    with RunLock(layout.root, "train"):
+        clean_temporaries(layout)
+        others = [p for p in layout.root.iterdir() if p != layout.lock]
+        if others and _failed_start(layout):
+            _clear_failed_start(layout)
+            sink(ev.LogMessage("info", f"Reusing {layout.root}: the earlier start there failed before its "
+                                       "first epoch and left no model."))
+        elif others:
+            hint = ("Choose a new folder for this run"
+                    + (f", or continue the interrupted run with `cnn-studio resume {layout.root}`."
+                       if _resumable(layout) else "."))
+            raise RunError(f"The folder {layout.root} is not empty.", hint)
+        try:
+            write_json(layout.config, config.to_dict())
+            write_json(layout.split, split.to_dict())
+            write_labels(layout.labels, split.class_names)
+            write_json(layout.state, {"status": "running", "epochs_done": 0, "total_epochs": config.total_epochs,
+                                      "started": _now(), "app_version": __version__})
+        except BaseException:
+            _clear_failed_start(layout)  # nothing half-made may block a retry with the same folder
+            raise
+        return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=0)
+
+
+def _resumable(layout: RunLayout) -> bool:
+    try:
+        return resume_point(layout.root) is not None
+    except RunError:
+        return False
 
 
 def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> TrainResult:
@@ -178,18 +244,23 @@ def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
     Raises :class:`RunError` when the folder is not a run or the run already completed.
     """
     layout = RunLayout(Path(run_dir).expanduser())
+    if not layout.root.is_dir():
+        raise RunError(f"No run folder at {layout.root}.", "Give the folder that `cnn-studio train --out` created.")
     if not layout.config.exists() or not layout.split.exists():
         raise RunError(f"{layout.root} is not a CNN Studio run folder (no config.json/split.json).",
-                       "Give the folder that `cnn-studio train --out` created.")
-    config = TrainConfig.from_dict(read_json(layout.config))
-    split = Split.from_dict(read_json(layout.split))
-    point = resume_point(layout.root)
-    if point is None:
-        raise RunError(f"The run in {layout.root} already completed all {config.total_epochs} epochs.",
-                       "Evaluate or export it, or start a new run with more epochs.")
-    checkpointed, _ = point  # 0 when there is no last.keras: start again in the same folder
-    _set_state(layout, status="running", resumed=_now(), epochs_done=checkpointed)
-    return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=checkpointed)
+                       "Give the folder that `cnn-studio train --out` created; a run whose start failed "
+                       "before its first epoch is started again with the same `cnn-studio train ... --out`.")
+    with RunLock(layout.root, "resume"):
+        clean_temporaries(layout)
+        config = read_config(layout)
+        split = read_split(layout)
+        point = resume_point(layout.root)
+        if point is None:
+            raise RunError(f"The run in {layout.root} already completed all {config.total_epochs} epochs.",
+                           "Evaluate or export it, or start a new run with more epochs.")
+        checkpointed, _ = point  # 0 when there is no last.keras: start again in the same folder
+        _set_state(layout, status="running", resumed=_now(), epochs_done=checkpointed)
+        return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=checkpointed)
 
 
 def _optimizer(name: str, lr: float):
@@ -218,10 +289,12 @@ def _class_weights(split: Split, mode: str) -> dict[int, float] | None:
 def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.EventSink,
          cancel: CancelToken | None, start_epoch: int) -> TrainResult:
     total = config.total_epochs
+    skipped: dict[str, str] = {}
     try:
-        result = _fit_phases(layout, config, split, sink=sink, cancel=cancel, start_epoch=start_epoch)
+        result = _fit_phases(layout, config, split, sink=sink, cancel=cancel, start_epoch=start_epoch,
+                             skipped=skipped)
     except Cancelled:
-        done = int(read_json(layout.state).get("epochs_done", 0))
+        done = int(read_state(layout).get("epochs_done", 0))
         _set_state(layout, status="cancelled", finished=_now())
         best = layout.best_model if layout.best_model.exists() else layout.last_model
         sink(ev.TrainFinished(run_dir=str(layout.root), status="cancelled",
@@ -230,7 +303,16 @@ def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.Event
         raise
     except Exception as exc:
         err = _friendly(exc, config)
-        _set_state(layout, status="failed", finished=_now(), message=str(err))
+        no_model = not any(m.exists() for m in layout.models)
+        if no_model and not isinstance(err, StudioError):
+            err = RunError(f"Training could not start: {type(exc).__name__}: {exc}",
+                           f"Fix the cause and run the same command again: {layout.root} is reused, "
+                           "since this start left no model.")
+        elif no_model:
+            err = type(err)(err.message, (err.hint + " " if err.hint else "")
+                            + f"Then run the same command again: {layout.root} is reused, since this start "
+                              "left no model.")
+        _set_state(layout, status="failed", finished=_now(), message=getattr(err, "message", str(err)))
         sink(ev.TrainFinished(run_dir=str(layout.root), status="failed", message=str(err)))
         if err is exc:
             raise
@@ -274,23 +356,27 @@ def _friendly(exc: Exception, config: TrainConfig) -> Exception:
     return exc
 
 
+def _report_skipped(layout: RunLayout, skips, into: dict[str, str], sink: ev.EventSink) -> None:
+    """Name every file the pipeline dropped (a LogMessage each) and keep the list in skipped.csv."""
+    entries = dict(getattr(skips, "entries", {}) or {})
+    new = {p: r for p, r in entries.items() if p not in into}
+    into.update(entries)
+    write_skipped(layout, into)
+    for path, reason in sorted(new.items()):
+        sink(ev.LogMessage("warning", f"Skipped {path}: {reason}"))
+    if new:
+        sink(ev.LogMessage("warning", f"{len(into)} file(s) could not be decoded and were left out of training; "
+                                      f"the list is in {layout.skipped}."))
+
+
 def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.EventSink,
-                cancel: CancelToken | None, start_epoch: int) -> TrainResult:
+                cancel: CancelToken | None, start_epoch: int, skipped: dict[str, str] | None = None) -> TrainResult:
     sink(ev.StageChanged(task="train", stage="Loading TensorFlow"))
     import keras
     import tensorflow as tf
 
-    from cnn_studio.backbones.classifier import (
-        build_classifier,
-        freeze_backbone,
-        split_for_feature_cache,
-        trainable_layer_count,
-        unfreeze_top,
-    )
     from cnn_studio.data.pipeline import make_datasets
-    from cnn_studio.training.callbacks import AtomicCheckpoints, EventCallback
-    from cnn_studio.training.devices import choose_precision, distribution_strategy, precision_policy
-    from cnn_studio.training.feature_cache import compute_features, feature_datasets
+    from cnn_studio.training.devices import choose_precision, distribution_strategy
 
     keras.utils.set_random_seed(config.seed)
     tensorboard_available = importlib.util.find_spec("tensorboard") is not None
@@ -321,15 +407,80 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
                          train_images=data.train_count, val_images=data.val_count))
 
     best = math.inf
-    state = read_json(layout.state) if layout.state.exists() else {}
+    state = read_state(layout)
     if state.get("best_value") is not None:
         best = float(state["best_value"])
+    skipped = {} if skipped is None else skipped
+    try:
+        _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,
+                 n_classes, best, tensorboard_available, sink=sink, cancel=cancel, start_epoch=start_epoch)
+    finally:
+        _report_skipped(layout, data.skips, skipped, sink)
+
+    done = int(read_state(layout).get("epochs_done", 0))
+    from cnn_studio.training.run_folder import open_run
+
+    info = open_run(layout.root)
+    return TrainResult(run_dir=layout.root, status="completed", best_model=layout.best_model,
+                       last_model=layout.last_model, epochs_done=done,
+                       class_names=read_labels(layout.labels), history=info.history(), skipped=dict(skipped))
+
+
+def _checkpoint_class():
+    """AtomicCheckpoints that records ``checkpoint_epoch`` in state.json right after last.keras is written.
+
+    The base class updates state.json after best.keras and history.csv; a failure between (a full
+    disk while writing best.keras) left state.json saying 0 epochs while last.keras held 3.
+    """
+    from cnn_studio.training.callbacks import AtomicCheckpoints
+
+    class StateFollowsCheckpoints(AtomicCheckpoints):
+        def _save(self, path: Path) -> None:
+            super()._save(path)
+            if path == self.layout.last_model:
+                self._update_state(epochs_done=self.epochs_done, checkpoint_epoch=self.epochs_done)
+
+    return StateFollowsCheckpoints
+
+
+def _load_last(layout: RunLayout):
+    import keras
+
+    try:
+        return keras.saving.load_model(layout.last_model, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
+        raise model_load_error(layout.last_model, exc) from exc
+
+
+def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,
+             n_classes, best, tensorboard_available, *, sink, cancel, start_epoch) -> None:
+    """The phases' ``fit`` calls (``_fit_phases`` prepares the data and reports the skipped files)."""
+    import keras
+
+    from cnn_studio.backbones.classifier import (
+        build_classifier,
+        freeze_backbone,
+        split_for_feature_cache,
+        trainable_layer_count,
+        unfreeze_top,
+    )
+    from cnn_studio.training.callbacks import EventCallback
+    from cnn_studio.training.devices import precision_policy
+    from cnn_studio.training.feature_cache import compute_features, feature_datasets
+
+    AtomicCheckpoints = _checkpoint_class()  # noqa: N806 - the class the phases use
+    total = config.total_epochs
+
+    def one_hot(ds):
+        import tensorflow as tf
+
+        return ds.map(lambda x, y: (x, tf.one_hot(y, n_classes)), num_parallel_calls=tf.data.AUTOTUNE)
 
     with precision_policy(policy), strategy.scope():
         sink(ev.StageChanged(task="train", stage="Building model", detail=f"{spec.label} at {size}x{size} px"))
         saved_optimizer = None
         if start_epoch > 0 and layout.last_model.exists():
-            model = keras.saving.load_model(layout.last_model, safe_mode=True)
+            model = _load_last(layout)
             saved_optimizer = model.optimizer  # Adam moments, a learning rate lowered on plateau
         else:
             model = build_classifier(spec, n_classes, weights=config.weights, image_size=size, dropout=config.dropout)
@@ -390,10 +541,3 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
             if cancel is not None and cancel.cancelled:
                 raise Cancelled()
 
-    done = int(read_json(layout.state).get("epochs_done", 0))
-    from cnn_studio.training.run_folder import open_run
-
-    info = open_run(layout.root)
-    return TrainResult(run_dir=layout.root, status="completed", best_model=layout.best_model,
-                       last_model=layout.last_model, epochs_done=done,
-                       class_names=read_labels(layout.labels), history=info.history())

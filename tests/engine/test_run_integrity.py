@@ -1,0 +1,332 @@
+"""Issue 8: a run folder has one writer, survives damage and kills, and names every file it skips."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from studio_testkit import make_class_image, tiny_run
+
+from cnn_studio.errors import RunError, StudioError
+from cnn_studio.paths import RunLayout
+from cnn_studio.training.run_folder import (
+    RunBusy,
+    RunLock,
+    lock_holder,
+    open_run,
+    read_state,
+    resume_point,
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return tiny_run(tmp_path_factory)
+
+
+@pytest.fixture
+def run_copy(trained, tmp_path):
+    dest = tmp_path / "run"
+    shutil.copytree(trained, dest, ignore=shutil.ignore_patterns("run.lock"))
+    return dest
+
+
+def _split(root):
+    from cnn_studio.data.index import scan
+    from cnn_studio.data.split import make_split
+
+    return make_split(scan(root), val_fraction=0.3, seed=0)
+
+
+def _hold_lock(run_dir: Path, then: str = "sleep") -> subprocess.Popen:
+    """A child process that takes the run folder's lock, says "ready", then sleeps or kills itself."""
+    code = textwrap.dedent(f"""
+        import os, signal, sys, time
+        from cnn_studio.training.run_folder import RunLock
+        lock = RunLock({str(run_dir)!r}, "train").acquire()
+        print("ready", flush=True)
+        if {then!r} == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(60)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    return child
+
+
+# ---------------------------------------------------------------- one writer at a time
+
+
+def test_a_second_writer_is_refused_with_who_holds_the_folder(tmp_path, image_folder, tiny_config):
+    from cnn_studio.training.trainer import resume, train
+
+    out = tmp_path / "run"
+    out.mkdir()
+    child = _hold_lock(out)
+    try:
+        holder = lock_holder(out)
+        assert holder["pid"] == child.pid and holder["purpose"] == "train"
+        with pytest.raises(RunBusy) as info:
+            train(tiny_config, _split(image_folder()), out)
+        assert f"process {child.pid}" in info.value.message and "in use" in info.value.message
+        assert not RunLayout(out).config.exists()  # the refused writer wrote nothing
+        with pytest.raises(RunBusy):
+            RunLock(out, "resume").acquire()
+    finally:
+        child.kill()
+        child.wait()
+    with pytest.raises(RunError):  # free again: now the folder is simply not a run
+        resume(out)
+
+
+def test_resume_while_train_runs_is_refused(run_copy):
+    from cnn_studio.training.trainer import resume
+
+    child = _hold_lock(run_copy)
+    try:
+        with pytest.raises(RunBusy, match=f"process {child.pid}"):
+            resume(run_copy)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):
+    child = _hold_lock(tmp_path, then="kill")
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert RunLayout(tmp_path).lock.exists()  # left behind by kill -9 ...
+    assert lock_holder(tmp_path) is None  # ... but nobody holds it
+    with RunLock(tmp_path, "train") as lock:
+        assert lock.took_over["pid"] == child.pid
+        assert lock_holder(tmp_path)["pid"] == os.getpid()
+    assert not RunLayout(tmp_path).lock.exists()
+
+
+def test_a_start_that_fails_before_the_first_epoch_does_not_block_a_retry(tmp_path, image_folder, tiny_config,
+                                                                         monkeypatch):
+    from cnn_studio.data import pipeline
+    from cnn_studio.training.trainer import train
+
+    split = _split(image_folder())
+    out = tmp_path / "run"
+
+    def broken(*args, **kwargs):
+        raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
+
+    monkeypatch.setattr(pipeline, "make_datasets", broken)
+    with pytest.raises(RunError) as info:
+        train(tiny_config, split, out)
+    assert "could not start" in info.value.message and "same command again" in info.value.hint
+    assert read_state(RunLayout(out))["status"] == "failed"
+    with pytest.raises(RunError) as opened:  # evaluate/predict: no model, and the hint says how to retry
+        open_run(out)
+    assert "train" in opened.value.hint and "resume" not in opened.value.hint
+    monkeypatch.undo()
+    events = []
+    result = train(tiny_config, split, out, sink=events.append)  # the same --out works
+    assert result.epochs_done == 1
+    assert any("Reusing" in getattr(e, "text", getattr(e, "message", "")) for e in events)
+
+
+def test_a_folder_with_a_finished_run_still_refuses_a_new_train(run_copy, image_folder, tiny_config):
+    from cnn_studio.training.trainer import train
+
+    with pytest.raises(RunError, match="not empty"):
+        train(tiny_config, _split(image_folder()), run_copy)
+    assert open_run(run_copy).model_path.exists()
+
+
+# ---------------------------------------------------------------- checkpoints and state.json
+
+
+def test_state_json_follows_last_keras_when_best_keras_cannot_be_written(tmp_path, image_folder, tiny_config,
+                                                                         monkeypatch):
+    from cnn_studio.training import callbacks
+    from cnn_studio.training.trainer import train
+
+    real_copy = shutil.copyfile
+
+    def disk_full_for_best(src, dst, *a, **k):
+        if Path(dst).name.startswith(".best."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_copy(src, dst, *a, **k)
+
+    monkeypatch.setattr(callbacks.shutil, "copyfile", disk_full_for_best)
+    cfg = tiny_config.replace(epochs=2, extra={"checkpoint_interval_s": 0.0, "review": False})
+    out = tmp_path / "run"
+    with pytest.raises(StudioError, match="disk is full"):
+        train(cfg, _split(image_folder()), out)
+    layout = RunLayout(out)
+    assert layout.last_model.exists() and not layout.best_model.exists()
+    state = read_state(layout)
+    assert state["checkpoint_epoch"] == 1 and state["epochs_done"] == 1  # what last.keras holds
+    assert resume_point(out) == (1, 2)
+
+
+# ---------------------------------------------------------------- temporaries
+
+
+def test_temporaries_left_by_kill_9_are_removed_on_the_next_open(run_copy):
+    layout = RunLayout(run_copy)
+    leftovers = [run_copy / ".last.k3j_x9ab.keras", run_copy / ".model.ab12cd34.keras",
+                 run_copy / ".state.q1w2e3r4.json"]
+    for p in leftovers:
+        p.write_bytes(b"partial")
+    (layout.exports / ".saved_model.ab12cd34").mkdir(parents=True)
+    (run_copy / ".notes").write_text("mine", encoding="utf-8")  # not ours: kept
+    child = _hold_lock(run_copy)
+    try:
+        open_run(run_copy)
+        assert all(p.exists() for p in leftovers)  # a live writer's temporaries are never touched
+    finally:
+        child.kill()
+        child.wait()
+    open_run(run_copy)
+    assert not any(p.exists() for p in leftovers)
+    assert not (layout.exports / ".saved_model.ab12cd34").exists()
+    assert (run_copy / ".notes").exists()
+
+
+# ---------------------------------------------------------------- damaged run metadata
+
+DAMAGE = {
+    "truncated": lambda b: b[: max(1, len(b) // 2)],
+    "garbage": lambda b: bytes(range(256)) * 4,
+    "empty": lambda b: b"",
+}
+FILES = ("config.json", "split.json", "labels.txt", "state.json", "history.csv", "last.keras", "best.keras")
+
+
+def _damage(run_dir: Path, name: str, how: str) -> None:
+    p = run_dir / name
+    p.write_bytes(DAMAGE[how](p.read_bytes()))
+
+
+@pytest.mark.parametrize("how", sorted(DAMAGE))
+@pytest.mark.parametrize("name", FILES)
+def test_damaged_metadata_gives_a_clear_error_naming_the_file_or_still_works(run_copy, name, how):
+    from cnn_studio.predict import Classifier
+    from cnn_studio.training.trainer import resume
+
+    _damage(run_copy, name, how)
+    image = run_copy.parent / "x.png"
+    make_class_image(0, 32).save(image)
+    outcomes = {}
+    for command, call in (("predict", lambda: Classifier.load(run_copy).classify([image])),
+                          ("resume", lambda: resume(run_copy)),
+                          ("status", lambda: (open_run(run_copy).state, resume_point(run_copy)))):
+        try:
+            call()
+            outcomes[command] = "ok"
+        except StudioError as exc:  # never a JSONDecodeError, TypeError, UnicodeDecodeError, ValueError
+            assert name in exc.message or command == "resume", (command, exc.message)
+            assert exc.hint
+            outcomes[command] = "error"
+    if name in ("state.json", "history.csv", "split.json", "last.keras"):
+        assert outcomes["predict"] == "ok"  # predict does not need these files
+
+
+def test_a_labels_file_that_does_not_match_the_model_is_an_error(run_copy):
+    from cnn_studio.predict import Classifier
+
+    RunLayout(run_copy).labels.write_text("cat\n", encoding="utf-8")
+    with pytest.raises(RunError, match="1 class.*2 outputs"):
+        Classifier.load(run_copy)
+
+
+# ---------------------------------------------------------------- file names, skipped files, symlinks
+
+
+def test_a_file_name_that_is_not_utf8_works_end_to_end(tmp_path, image_folder, tiny_config):
+    from cnn_studio.predict import Classifier, write_csv
+    from cnn_studio.training.trainer import train
+
+    root = image_folder(per_class=6)
+    odd = os.fsdecode(b"\xff\xfe-odd.png")
+    make_class_image(0, 32, seed=99).save(root / "cat" / odd)
+    out = tmp_path / "run"
+    split = _split(root)
+    assert any(r.path.endswith(odd) for part in (split.train, split.val) for r in part)
+    train(tiny_config, split, out)
+    raw = RunLayout(out).split.read_bytes()
+    raw.decode("utf-8")  # still valid UTF-8 JSON
+    stored = open_run(out).split
+    assert any(r.path.endswith(odd) and Path(r.path).exists() for r in (*stored.train, *stored.val))
+    predictions = Classifier.load(out).classify([root / "cat"])
+    assert not any(p.error for p in predictions)
+    csv_path = write_csv(predictions, tmp_path / "p.csv")
+    assert b"\xff\xfe-odd.png" in csv_path.read_bytes()  # the row names the very file
+
+
+def _corrupt_png(path: Path) -> None:
+    """A PNG whose header and end marker are fine but whose pixel data is damaged in the middle."""
+    make_class_image(1, 32, seed=7).save(path)
+    data = bytearray(path.read_bytes())
+    start = data.index(b"IDAT") + 8
+    data[start:start + 40] = b"\x00" * 40
+    path.write_bytes(bytes(data))
+
+
+def test_files_dropped_while_decoding_are_named_by_train_and_kept_in_the_run(tmp_path, image_folder, tiny_config):
+    from cnn_studio import events as ev
+    from cnn_studio.training.trainer import train
+
+    root = image_folder(per_class=6)
+    bad = root / "dog" / "dog_bad.png"
+    _corrupt_png(bad)
+    split = _split(root)
+    if not any(r.path == str(bad) for part in (split.train, split.val) for r in part):
+        pytest.skip("the scan already refused the damaged file")
+    events = []
+    result = train(tiny_config.replace(extra={"review": False}), split, tmp_path / "run", sink=events.append)
+    assert str(bad) in result.skipped
+    text = RunLayout(tmp_path / "run").skipped.read_text(encoding="utf-8")
+    assert str(bad) in text
+    assert any(isinstance(e, ev.LogMessage) and str(bad) in e.text for e in events)
+
+
+def test_a_broken_symlink_in_a_folder_gives_a_row_error_not_a_stop(trained, tmp_path):
+    from cnn_studio.predict import Classifier
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    make_class_image(0, 32).save(folder / "a.png")
+    (folder / "gone.png").symlink_to(tmp_path / "missing.png")
+    predictions = Classifier.load(trained).classify([folder])
+    by_name = {Path(p.path).name: p for p in predictions}
+    assert by_name["a.png"].error is None and by_name["gone.png"].error
+
+
+# ---------------------------------------------------------------- decoding is memory-bounded
+
+
+def test_a_large_picture_is_reduced_while_it_is_read(tmp_path):
+    from PIL import Image
+
+    from cnn_studio.data.decode import decode_file
+
+    arr = np.zeros((1600, 1200, 3), np.uint8)
+    arr[:800] = 255
+    for fmt in ("png", "jpg"):
+        path = tmp_path / f"big.{fmt}"
+        Image.fromarray(arr).save(path)
+        full = decode_file(path)
+        small = decode_file(path, reduce_to=100)
+        assert full.shape == (1600, 1200, 3)
+        assert small.shape[0] < 1600 and min(small.shape[:2]) >= 200  # still ≥ 2× the model input
+        assert abs(small[: small.shape[0] // 2].mean() - 255) < 3 and small[-5:].mean() < 3
+    rotated = tmp_path / "rot.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° when shown
+    Image.fromarray(arr).save(rotated, exif=exif)
+    assert decode_file(rotated).shape[:2] == (1200, 1600)
+    assert decode_file(rotated, reduce_to=100).shape[1] > decode_file(rotated, reduce_to=100).shape[0]
