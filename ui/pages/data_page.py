@@ -112,6 +112,13 @@ class DataPage(QWidget):
         self.csv_button.setToolTip("A .csv file with the columns path,label (and optionally split or group).")
         self.sample_button = QPushButton("Use sample dataset")
         self.sample_button.setToolTip("Small handwritten digits bundled with CNN Studio: try everything in a minute.")
+        self.issues_button = QPushButton("Find label issues…")
+        self.issues_button.setToolTip("Look for images whose label looks wrong (and near-duplicates), then review "
+                                      "them: relabel, exclude or keep. Your files are never moved or deleted.")
+        self.issues_button.setEnabled(False)
+        self.issues_button.clicked.connect(self._on_label_issues_clicked)
+        session.dataset_changed.connect(lambda: self.issues_button.setEnabled(session.index is not None))
+        self._label_check = None
         self.choose_button.clicked.connect(self._on_choose_clicked)
         self.csv_button.clicked.connect(self._on_csv_clicked)
         self.sample_button.clicked.connect(self.open_sample)
@@ -119,6 +126,7 @@ class DataPage(QWidget):
         for b in (self.choose_button, self.csv_button, self.sample_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
+        buttons.addWidget(self.issues_button)
 
         self.drop_zone = DropZone("Drop a dataset folder (or a .csv manifest) here", accept="folders")
         self.drop_zone.setMaximumHeight(80)
@@ -382,6 +390,21 @@ class DataPage(QWidget):
         for row, images in enumerate(groups):
             self.class_model.set_thumbnails(row, images)
         self.class_table.resizeColumnToContents(5)
+
+    # ---------------------------------------------------------------- label issues
+    def _on_label_issues_clicked(self) -> None:
+        """Run the label check off the GUI thread, then open the review queue; reread the data after it."""
+        from cnn_studio.ui.review_queue import LabelCheck
+
+        index = self.session.index
+        if index is None:
+            return
+        if self._label_check is not None:
+            self._label_check.cancel()
+        check = LabelCheck(self.session, self)
+        check.corrections_changed.connect(lambda root=index.root: self.open_dataset(root))
+        self._label_check = check
+        self.task_strip.attach(check.start(index.root), "Looking for images whose label looks wrong…")
 
     # ---------------------------------------------------------------- dialogs
     def _on_choose_clicked(self) -> None:

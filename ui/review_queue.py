@@ -1,0 +1,367 @@
+"""The review queue: go through the images whose label looks wrong and relabel, exclude or keep each.
+
+:class:`ReviewQueue` is a dialog over a :class:`~cnn_studio.label_issues.LabelIssues` result and the
+dataset's :class:`~cnn_studio.corrections.Corrections`. For each suspect it shows the image, its given
+and suggested label, the score, and its nearest neighbours from every class, so a person can judge
+which class it resembles. Keys: **R** relabel (to the class chosen, the suggestion by default),
+**E** exclude, **K** keep, **←/→** (or ↑/↓) previous/next, **Ctrl+Z** undo. Every decision is saved
+at once to the corrections file (never to the images); the Data step applies it when it reads the
+dataset again.
+
+:class:`LabelCheck` runs the finder in a child process (``child_process.run_job``, off the GUI
+thread through :func:`~cnn_studio.ui.workers.start_task`), opens the queue when it returns and says
+when corrections changed. No TensorFlow is imported here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QImage, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnn_studio.corrections import EXCLUDED, KEPT, Corrections
+
+IMAGE_SIDE = 280
+THUMB_SIDE = 84
+_MARK = {"relabel": "✎", "exclude": "✕", "keep": "✓"}
+
+
+def _pixmap(path: str, side: int) -> QPixmap:
+    """A scaled picture of ``path`` (Qt's reader, else the engine's decoder for DICOM/TIFF ...)."""
+    from cnn_studio.ui.pages.data_page import _read_thumbnail
+
+    img = _read_thumbnail(path, side)
+    if img.isNull():
+        return QPixmap()
+    if img.width() < side and img.height() < side:  # small images: enlarge, pixels kept sharp
+        img = img.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+    return QPixmap.fromImage(img if isinstance(img, QImage) else QImage(img))
+
+
+class ReviewQueue(QDialog):
+    """Review the suspects one by one (see the module docstring).
+
+    Signals
+    -------
+    decided(object)
+        A decision was made or undone; the argument is the :class:`~cnn_studio.corrections.Decision`
+        (for an undo, the one taken back).
+    """
+
+    decided = Signal(object)
+
+    def __init__(self, issues, corrections: Corrections, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Review label issues")
+        self.issues = issues
+        self.corrections = corrections
+        self.suspects = list(issues.suspects)
+        self.changed = False
+        self._row = -1
+
+        self.list = QListWidget()
+        self.list.setMinimumWidth(260)
+        self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrows and R/E/K belong to the dialog
+        for s in self.suspects:
+            item = QListWidgetItem()
+            item.setToolTip(s.path)
+            self.list.addItem(item)
+        self.list.currentRowChanged.connect(self._show)
+
+        self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.image.setMinimumSize(IMAGE_SIDE, IMAGE_SIDE)
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.decision_label = QLabel()
+        self.target = QComboBox()
+        self.target.addItems(list(issues.class_names))
+        self.target.setToolTip("The class R gives the image (the suggestion by default).")
+        self.target.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+
+        self.relabel_button = QPushButton("Relabel (R)")
+        self.exclude_button = QPushButton("Exclude (E)")
+        self.keep_button = QPushButton("Keep label (K)")
+        self.undo_button = QPushButton("Undo (Ctrl+Z)")
+        self.prev_button = QPushButton("← Previous")
+        self.next_button = QPushButton("Next →")
+        self.relabel_button.setToolTip("Give the image the class chosen on the left; the file stays where it is.")
+        self.exclude_button.setToolTip("Leave the image out of training and evaluation; the file is not deleted.")
+        self.keep_button.setToolTip("The given label is right; the check will not suggest it again.")
+        for b in (self.relabel_button, self.exclude_button, self.keep_button, self.undo_button,
+                  self.prev_button, self.next_button):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.relabel_button.clicked.connect(self.relabel)
+        self.exclude_button.clicked.connect(self.exclude)
+        self.keep_button.clicked.connect(self.keep)
+        self.undo_button.clicked.connect(self.undo)
+        self.prev_button.clicked.connect(lambda: self.go(-1))
+        self.next_button.clicked.connect(lambda: self.go(1))
+        self._keys = {Qt.Key.Key_R: self.relabel, Qt.Key.Key_E: self.exclude, Qt.Key.Key_K: self.keep,
+                      Qt.Key.Key_Right: lambda: self.go(1), Qt.Key.Key_Down: lambda: self.go(1),
+                      Qt.Key.Key_Left: lambda: self.go(-1), Qt.Key.Key_Up: lambda: self.go(-1)}
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self.neighbours = QGridLayout()
+        self.neighbours.setHorizontalSpacing(6)
+        neighbour_box = QWidget()
+        neighbour_box.setLayout(self.neighbours)
+        self.status = QLabel()
+        self.status.setObjectName("summary")
+
+        actions = QHBoxLayout()
+        actions.addWidget(QLabel("Relabel as"))
+        actions.addWidget(self.target)
+        for b in (self.relabel_button, self.exclude_button, self.keep_button, self.undo_button):
+            actions.addWidget(b)
+        actions.addStretch(1)
+        actions.addWidget(self.prev_button)
+        actions.addWidget(self.next_button)
+
+        top = QHBoxLayout()
+        top.addWidget(self.image)
+        info = QVBoxLayout()
+        info.addWidget(self.title)
+        info.addWidget(self.decision_label)
+        info.addStretch(1)
+        top.addLayout(info, 1)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.addLayout(top)
+        rl.addWidget(QLabel("<b>Nearest images of each class</b> (the check's embedding; left = closest)"))
+        rl.addWidget(neighbour_box)
+        rl.addStretch(1)
+        rl.addLayout(actions)
+        splitter = QSplitter()
+        splitter.addWidget(self.list)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel(
+            f"<b>{len(self.suspects)} image(s) whose label looks wrong</b> to a model that never saw them "
+            f"({issues.folds}-fold check, {issues.method.replace('_', ' ')}, out-of-fold accuracy "
+            f"{issues.accuracy:.0%}). Decisions are saved at once to "
+            f"<code>{corrections.path or 'the project'}</code>; your image files are never moved or deleted."))
+        lay.addWidget(splitter, 1)
+        lay.addWidget(self.status)
+        self.resize(1000, 640)
+        for row in range(len(self.suspects)):
+            self._refresh_item(row)
+        self._update_status()
+        if self.suspects:
+            self.list.setCurrentRow(0)
+        else:
+            self.title.setText("No likely label issues were found.")
+            for b in (self.relabel_button, self.exclude_button, self.keep_button):
+                b.setEnabled(False)
+        self.undo_button.setEnabled(self.corrections.can_undo)
+
+    # ---------------------------------------------------------------- public
+    @property
+    def current(self):
+        return self.suspects[self._row] if 0 <= self._row < len(self.suspects) else None
+
+    @property
+    def row(self) -> int:
+        return self._row
+
+    def go(self, step: int) -> None:
+        """Show the previous (-1) or next (+1) suspect."""
+        if self.suspects:
+            self.list.setCurrentRow(max(0, min(len(self.suspects) - 1, self._row + step)))
+
+    def relabel(self) -> None:
+        """Give the current image the class in the "Relabel as" box."""
+        s = self.current
+        if s is not None:
+            new = self.target.currentText()
+            self._decide(s.path, s.given, KEPT if new == s.given else new)
+
+    def exclude(self) -> None:
+        s = self.current
+        if s is not None:
+            self._decide(s.path, s.given, EXCLUDED)
+
+    def keep(self) -> None:
+        s = self.current
+        if s is not None:
+            self._decide(s.path, s.given, KEPT)
+
+    def undo(self) -> None:
+        """Take back the last decision (also one from an earlier review) and show that image again."""
+        undone = self.corrections.undo()
+        if undone is None:
+            return
+        self._save()
+        row = next((i for i, s in enumerate(self.suspects) if s.path == undone.path), None)
+        if row is not None:
+            self._refresh_item(row)
+            self.list.setCurrentRow(row)
+            self._show(row)
+        self._update_status()
+        self.decided.emit(undone)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        """R/E/K decide, arrows move, Ctrl+Z undoes (handled here, so they work without a focused widget)."""
+        if event.matches(QKeySequence.StandardKey.Undo):
+            self.undo()
+            return
+        slot = self._keys.get(event.key()) if not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier else None
+        if slot is not None:
+            slot()
+            return
+        super().keyPressEvent(event)
+
+    # ---------------------------------------------------------------- inside
+    def _decide(self, path: str, given: str, new: str) -> None:
+        decision = self.corrections.decide(path, given, new)
+        self._save()
+        self._refresh_item(self._row)
+        self._update_status()
+        self.decided.emit(decision)
+        nxt = next((i for i in range(self._row + 1, len(self.suspects))
+                    if self.corrections.get(self.suspects[i].path) is None), None)
+        if nxt is not None:
+            self.list.setCurrentRow(nxt)
+        else:
+            self._show(self._row)
+
+    def _save(self) -> None:
+        self.changed = True
+        if self.corrections.path is not None:
+            self.corrections.save()
+        self.undo_button.setEnabled(self.corrections.can_undo)
+
+    def _refresh_item(self, row: int) -> None:
+        s = self.suspects[row]
+        d = self.corrections.get(s.path)
+        mark = f"{_MARK[d.action]} " if d is not None else "   "
+        self.list.item(row).setText(f"{mark}{Path(s.path).name}\n     {s.given} → {s.suggested}  ({s.score:.2f})")
+
+    def _update_status(self) -> None:
+        paths = [s.path for s in self.suspects]
+        done = [self.corrections.get(p) for p in paths if self.corrections.get(p) is not None]
+        counts = {a: sum(d.action == a for d in done) for a in ("relabel", "exclude", "keep")}
+        self.status.setText(f"{len(done)} of {len(paths)} reviewed · {counts['relabel']} relabelled, "
+                            f"{counts['exclude']} excluded, {counts['keep']} kept")
+
+    def _show(self, row: int) -> None:
+        self._row = row
+        s = self.current
+        if s is None:
+            return
+        from html import escape
+
+        self.image.setPixmap(_pixmap(s.path, IMAGE_SIDE))
+        part = f" · in the {s.split} images" if s.split else ""
+        self.title.setText(
+            f"<b>{escape(Path(s.path).name)}</b>{part}<br><small>{escape(s.path)}</small><br><br>"
+            f"Given label: <b>{escape(s.given)}</b> (p = {s.given_probability:.2f})<br>"
+            f"Suggested: <b style='color:#1a7f37'>{escape(s.suggested)}</b> (p = {s.suggested_probability:.2f})<br>"
+            f"Score: {s.score:.2f} <small>(p(suggested) − p(given); higher = more likely wrong)</small>")
+        d = self.corrections.get(s.path)
+        what = "" if d is None else {"relabel": f"relabelled as {escape(d.new)}", "exclude": "excluded",
+                                     "keep": "label kept"}[d.action]
+        self.decision_label.setText(f"Decided: <b>{what}</b>" if what else "")
+        self.target.setCurrentText(d.new if d is not None and d.action == "relabel" else s.suggested)
+        self.prev_button.setEnabled(row > 0)
+        self.next_button.setEnabled(row < len(self.suspects) - 1)
+        while self.neighbours.count():
+            w = self.neighbours.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        for r, name in enumerate(self.issues.class_names):
+            tag = " (given)" if name == s.given else " (suggested)" if name == s.suggested else ""
+            self.neighbours.addWidget(QLabel(f"{escape(name)}{tag}"), r, 0)
+            for c, p in enumerate(s.neighbours.get(name, ())):
+                thumb = QLabel()
+                thumb.setPixmap(_pixmap(p, THUMB_SIDE))
+                thumb.setToolTip(p)
+                self.neighbours.addWidget(thumb, r, c + 1)
+
+
+# ---------------------------------------------------------------------------- running the finder
+
+
+def label_check_choice() -> tuple[str, str]:
+    """(backbone, weights) for the check: MobileNetV2's frozen ImageNet features when they load
+    offline (fast), else the Small CNN trained per fold."""
+    from cnn_studio.backbones.weights_store import offline_status
+
+    try:
+        if offline_status("mobilenet_v2").available:
+            return "mobilenet_v2", "imagenet"
+    except Exception:  # noqa: BLE001 - no weights store: the small CNN needs none
+        pass
+    return "small_cnn", "none"
+
+
+def find_issues_in_child(root: str, *, sink, cancel, **kwargs):
+    """Run :func:`cnn_studio.label_issues.find_label_issues` in a child process (TensorFlow stays out of the app)."""
+    from cnn_studio.child_process import run_job
+    from cnn_studio.paths import job_log
+
+    return run_job("cnn_studio.label_issues:find_label_issues", str(root), sink=sink, cancel=cancel,
+                   log_path=job_log("label_issues", root), label="label check", **kwargs)
+
+
+class LabelCheck(QObject):
+    """Run the finder for the session's dataset, then open the review queue.
+
+    Signals
+    -------
+    opened(object)
+        The :class:`ReviewQueue` dialog, once shown.
+    corrections_changed()
+        The queue closed after decisions were made or undone: read the dataset again.
+    """
+
+    opened = Signal(object)
+    corrections_changed = Signal()
+
+    def __init__(self, session, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.task = None
+        self.dialog: ReviewQueue | None = None
+        session.closing.connect(self.cancel)
+
+    def start(self, root: str, **kwargs):
+        """Start the check of ``root`` (a folder or CSV); returns the task (attach it to a task strip)."""
+        from cnn_studio.ui.workers import start_task
+
+        if "backbone" not in kwargs:
+            kwargs["backbone"], kwargs["weights"] = label_check_choice()
+        self._root = str(root)
+        self.task = start_task(find_issues_in_child, self._root, on_returned=self._on_returned, **kwargs)
+        return self.task
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _on_returned(self, issues) -> None:
+        corrections = Corrections.for_dataset(self._root)
+        parent = self.parent() if isinstance(self.parent(), QWidget) else None
+        self.dialog = ReviewQueue(issues, corrections, parent)
+        self.dialog.finished.connect(self._on_closed)
+        self.dialog.show()
+        self.opened.emit(self.dialog)
+
+    def _on_closed(self, _result: int) -> None:
+        if self.dialog is not None and self.dialog.changed:
+            self.corrections_changed.emit()
