@@ -36,10 +36,35 @@ def _wait_idle(app, settle_s: float = 0.6, timeout_s: float = 600) -> None:
     raise TimeoutError("a task did not finish in time")
 
 
+def _tab(tabs, title: str) -> None:
+    """Show the tab named ``title`` (indices move when tabs are added)."""
+    for i in range(tabs.count()):
+        if tabs.tabText(i) == title:
+            tabs.setCurrentIndex(i)
+            return
+    raise KeyError(title)
+
+
+def _random_labels(sample: Path, dest: Path, seed: int = 0) -> Path:
+    """A copy of the sample dataset with every image moved to a random class folder: nothing to learn."""
+    import random
+    import shutil
+
+    classes = sorted(d.name for d in sample.iterdir() if d.is_dir())
+    files = sorted(p for d in sample.iterdir() if d.is_dir() for p in d.iterdir() if p.is_file())
+    rng = random.Random(seed)
+    for c in classes:
+        (dest / c).mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(files):
+        shutil.copy(f, dest / rng.choice(classes) / f"{i}_{f.name}")
+    return dest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/screenshots")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--skip-chance", action="store_true", help="leave out the random-label run")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,14 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     window.go_to(3)
     evaluate = window.evaluate_page
     _wait_idle(app)
-    evaluate.tabs.setCurrentIndex(1)  # the confusion matrix, with one cell opened
+    _tab(evaluate.tabs, "Confusion matrix")  # with one cell opened
     if evaluate.matrix.rowCount() > 1:
-        evaluate._on_matrix_cell_chosen(0, 0)
+        evaluate.matrix.setCurrentCell(1, 0)
+        evaluate._on_matrix_cell_chosen(1, 0)
     shot(4, "evaluate")
-    evaluate.tabs.setCurrentIndex(3)
+    _tab(evaluate.tabs, "Confidence (calibration)")
+    shot(13, "calibration")
+    _tab(evaluate.tabs, "Robustness")
     evaluate.run_robustness()
     shot(7, "robustness")
-    evaluate.tabs.setCurrentIndex(4)
+    _tab(evaluate.tabs, "Architecture")
     shot(8, "architecture")
     window.go_to(4)
     classify = window.classify_page
@@ -115,8 +143,27 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(page, "checks"):
         for key, box in page.checks.items():
             box.setChecked(key in ("keras", "tflite"))
+        page.quantization.setCurrentIndex(page.quantization.findData("int8_full"))
         page.export()
     shot(6, "export")
+    if not args.skip_chance:  # a run on random labels: the warnings a model that learned nothing gets
+        window.session.dirty = False
+        noisy = _random_labels(sample, Path(tempfile.mkdtemp(prefix="cnn-studio-random-")) / "digits_shuffled")
+        window.go_to(0)
+        window.data_page.open_dataset(noisy)
+        _wait_idle(app)
+        window.session.set_config(window.session.config.replace(
+            backbone="small_cnn", weights="none", image_size=32, epochs=args.epochs, fine_tune_epochs=0,
+            batch_size=32))
+        window.go_to(2)
+        window.start_training()
+        _wait_idle(app, settle_s=1.0)
+        window.train_page.curves.refresh()
+        shot(14, "train_chance")
+        window.go_to(3)
+        _wait_idle(app)
+        _tab(window.evaluate_page.tabs, "Per class")
+        shot(15, "evaluate_chance")
     window.session.dirty = False
     window.close()
     return 0

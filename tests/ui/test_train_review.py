@@ -47,7 +47,8 @@ def test_chance_level_and_shortcut_finish_in_amber_with_what_to_try(qtbot, tmp_p
                              warnings=[f"{chance} {hint}", f"{shortcut} Crop the border."])
     page._on_train_returned(result)
     status = page.status.text()
-    assert status.startswith("Finished with warnings") and "Try: more images per class" in status
+    assert status.startswith("Finished with warnings") and "see the warning below" in status
+    assert "Try: more images per class" in page.notice.label.text()
     assert severity_colour("warning").name() in page.status.styleSheet()
     assert severity_colour("ok").name() not in page.status.styleSheet()
 

@@ -127,6 +127,7 @@ class ExportPage(QWidget):
         self.table = QTableWidget(0, 6)
         self.table.setHorizontalHeaderLabels(["Format", "File", "Verified", "Largest difference", "Allowed", "Notes"])
         self.table.setWordWrap(True)  # a failure's hint is never cut off: rows grow to fit it
+        self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)  # notes wrap in view
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

@@ -146,6 +146,7 @@ class TrainPage(QWidget):
         self.status.setWordWrap(True)
         self.notice = NoticeBanner()  # after training: not better than guessing, a suspected shortcut
         self.review_warnings: list[str] = []
+        self._review_hints: list[str] = []
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
         self.speed = QLabel("")
@@ -259,7 +260,7 @@ class TrainPage(QWidget):
         self.progress.setRange(0, 0)
         self.speed.setText("")
         self.evaluate_button.setVisible(False)
-        self.review_warnings = []
+        self.review_warnings, self._review_hints = [], []
         self.notice.clear_notice()
         self._set_status(status)
         self._append(note)
@@ -350,12 +351,13 @@ class TrainPage(QWidget):
     def _add_review_warning(self, title: str, message: str, hint: str, examples: list | None = None) -> None:
         """A review finding after training: logged once, and shown in the amber notice under the status."""
         self.review_warnings.append(message)
+        self._review_hints.append(hint)
         self._append(f"⚠ {message}" + (f" {hint}" if hint else ""))
         if len(self.review_warnings) == 1:
             self.notice.show_notice(title, message, hint, "warning", examples or ())
-        else:  # a second finding: both in one notice
-            self.notice.show_notice("Do not trust this model yet.", " ".join(self.review_warnings), hint,
-                                    "warning", examples or ())
+        else:  # a second finding: all of them, and every hint, in one notice
+            self.notice.show_notice("Do not trust this model yet.", " ".join(self.review_warnings),
+                                    " ".join(h for h in self._review_hints if h), "warning", examples or ())
 
     def _show_progress(self, done: int, images_per_s: float) -> None:
         if self._total_steps <= 0:
@@ -372,7 +374,7 @@ class TrainPage(QWidget):
         warnings = list(getattr(result, "warnings", None) or [])
         if warnings:
             self._set_status(f"Finished with warnings — the model is saved in {result.run_dir}, but do not trust it "
-                             "yet: " + " ".join(warnings), "warning")
+                             "yet: see the warning below and what to try.", "warning")
             if not self.review_warnings:
                 self.notice.show_notice("Do not trust this model yet.", " ".join(warnings), "", "warning")
         else:
