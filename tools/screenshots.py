@@ -106,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = window.evaluate_page
     _wait_idle(app)
     _tab(evaluate.tabs, "Confusion matrix")  # with one cell opened
-    if evaluate.matrix.rowCount() > 1:
-        evaluate.matrix.setCurrentCell(1, 0)
-        evaluate._on_matrix_cell_chosen(1, 0)
+    if evaluate.matrix.rowCount() > 1 and evaluate.metrics is not None:  # the biggest mistake cell
+        cm = evaluate.metrics.confusion
+        _n, true, pred = max((cm[i][j], i, j) for i in range(len(cm)) for j in range(len(cm)) if i != j)
+        evaluate.matrix.setCurrentCell(true, pred)
+        evaluate._on_matrix_cell_chosen(true, pred)
     shot(4, "evaluate")
     _tab(evaluate.tabs, "Confidence (calibration)")
     shot(13, "calibration")
