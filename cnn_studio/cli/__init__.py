@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, str] = {
     "robustness": "explain",
     "doctor": "doctor",
     "weights": "weights",
+    "runs": "runs",
     "label-issues": "label_issues",
 }
 
