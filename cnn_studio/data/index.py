@@ -233,8 +233,9 @@ def _scan_folder(root: Path, scanner: _Scanner) -> tuple[list[str], str, list[st
         else:
             notes.append(f"ignored folder {d!r}: it holds no image files")
     if not names:
-        where = "at the top level" if any(formats.is_image_suffix(f) for f in top_files) else "anywhere"
-        raise DatasetError(f"No class folders with images were found in {root} (images {where}).",
+        found = ("its images lie at the top level, not in class folders"
+                 if any(formats.is_image_suffix(f) for f in top_files) else "it holds no images anywhere")
+        raise DatasetError(f"No class folders with images were found in {root}: {found}.",
                            "Make one sub-folder per class inside this folder (e.g. cats/ and dogs/) and move "
                            "each image into its class's folder.")
     for label, cls in enumerate(names):

@@ -77,3 +77,18 @@ def test_local_weights_file_is_used(qtbot, tmp_path):
     page.use_weights_file(str(f))
     assert session.config.weights == str(f)
     assert "mnv2_notop.h5" in page.details.text()
+
+
+def test_fine_tune_fields_are_off_for_a_network_that_starts_from_scratch(qtbot):
+    session, page = _page(qtbot)
+    page.backbone_view.setCurrentIndex(page.backbone_model.index(page.backbone_model.row_of("small_cnn")))
+    fields = (page.fine_tune_epochs, page.fine_tune_layers, page.fine_tune_lr)
+    assert not any(f.isEnabled() for f in fields)
+    assert "from scratch" in page.fine_tune_epochs.toolTip()
+    page.backbone_view.setCurrentIndex(page.backbone_model.index(page.backbone_model.row_of("mobilenet_v2")))
+    page.weights_combo.setCurrentIndex(page.weights_combo.findData("imagenet"))
+    assert session.config.weights == "imagenet"
+    assert all(f.isEnabled() for f in fields)
+    assert "from scratch" not in page.fine_tune_epochs.toolTip()
+    page.weights_combo.setCurrentIndex(page.weights_combo.findData("none"))
+    assert session.config.weights == "none" and not any(f.isEnabled() for f in fields)

@@ -39,6 +39,8 @@ from cnn_studio.training.config import OPTIMIZERS, TrainConfig
 _WEIGHT_LABELS = {"imagenet": "ImageNet (pretrained)", "none": "None (train from scratch)",
                   "file": "A weights file on this computer"}
 WEIGHT_CHOICES = tuple((kind, _WEIGHT_LABELS[kind]) for kind in WEIGHTS_KINDS)
+FROM_SCRATCH_TIP = ("Not used when the network starts from scratch: fine-tuning unfreezes part of a pretrained "
+                    "backbone, and here every layer trains from the first epoch.")
 
 
 def default_config() -> tuple[TrainConfig, str]:
@@ -288,6 +290,7 @@ class ModelPage(QWidget):
         w = QSpinBox()
         w.setRange(lo, hi)
         w.setToolTip(tip)
+        w.setProperty("usage_tip", tip)
         w.valueChanged.connect(self._on_form_changed)
         return w
 
@@ -297,6 +300,7 @@ class ModelPage(QWidget):
         w.setRange(lo, hi)
         w.setSingleStep(10 ** -(decimals - 1) if decimals > 2 else 0.05)
         w.setToolTip(tip)
+        w.setProperty("usage_tip", tip)
         w.valueChanged.connect(self._on_form_changed)
         return w
 
@@ -456,6 +460,11 @@ class ModelPage(QWidget):
         pretrained = spec.weights_file_notop is not None
         self.weights_combo.setEnabled(pretrained)
         self.weights_file_button.setEnabled(pretrained)
+        # fine-tuning unfreezes part of a pretrained backbone: nothing to unfreeze when it starts from scratch
+        from_scratch = not pretrained or self._weights_value() == "none"
+        for box in (self.fine_tune_epochs, self.fine_tune_layers, self.fine_tune_lr):
+            box.setEnabled(not from_scratch)
+            box.setToolTip(FROM_SCRATCH_TIP if from_scratch else box.property("usage_tip"))
         if not pretrained:
             weights = "No pretrained weights: this network always learns from scratch."
             colour = severity_colour("info").name()
