@@ -25,7 +25,7 @@ from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.settings import StudioSettings
 from cnn_studio.ui.widgets.drop_zone import local_paths
 from cnn_studio.ui.workers import cancel_all_and_wait
-from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -118,6 +118,9 @@ class MainWindow(QMainWindow):
             sig.connect(self.update_steps)
         for sig in (self.session.project_changed, self.session.dirty_changed):
             sig.connect(self._update_title)
+        self.session.run_changed.connect(self._on_session_run_changed)
+        self.runs_view = None
+        self._offered_runs = False
         self.update_steps()
         self._update_title()
         self.sidebar.setCurrentRow(0)
@@ -157,8 +160,11 @@ class MainWindow(QMainWindow):
         self.sample_action = self._action("Open &sample dataset", self.data_page.open_sample,
                                           tip="Small handwritten digits bundled with CNN Studio")
         self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
+        self.runs_action = self._action("R&uns…", self.show_runs, "Ctrl+Shift+R",
+                                        "Every training run: open one to evaluate, classify, export or continue it")
         for a in (self.new_action, self.open_action):
             file_menu.insertAction(self.recent_menu.menuAction(), a)
+        file_menu.addAction(self.runs_action)
         file_menu.addSeparator()
         for a in (self.save_action, self.save_as_action):
             file_menu.addAction(a)
@@ -412,6 +418,56 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Save:
             return self.save_project()
         return answer == QMessageBox.StandardButton.Discard
+
+    # ---------------------------------------------------------------- runs
+    def show_runs(self, last_run: Path | None = None):
+        """Show the Runs view (File → Runs…); ``last_run`` adds the offer to reopen it."""
+        from cnn_studio.ui.runs_view import RunsView
+
+        if self.runs_view is None:
+            self.runs_view = RunsView(self.settings.run_folders(), last_run=last_run, parent=self)
+            self.runs_view.run_opened.connect(self.open_run)
+            self.runs_view.folders_changed.connect(self.settings.set_run_folders)
+        else:
+            self.runs_view.refresh()
+        self.runs_view.show()
+        self.runs_view.raise_()
+        return self.runs_view
+
+    def open_run(self, path: str | Path) -> bool:
+        """Make ``path`` the session's run: Evaluate, Classify, Export and Continue training then use it."""
+        from cnn_studio.training.run_folder import open_run
+
+        try:
+            open_run(path)
+        except StudioError as exc:
+            QMessageBox.warning(self, "Cannot open this run", f"{exc.message}\n\n{exc.hint}")
+            return False
+        self.session.set_run(Path(path))
+        self.statusBar().showMessage(f"Opened the run {Path(path).name}", 5000)
+        self.go_to(3)
+        return True
+
+    def _on_session_run_changed(self) -> None:
+        if self.session.run_dir is not None:
+            self.settings.set_last_run(self.session.run_dir)
+
+    def offer_runs_on_start(self) -> None:
+        """On start with no run open: show the Runs view when earlier runs exist, offering the last one."""
+        self._offered_runs = True
+        if self.session.run_dir is not None:
+            return
+        from cnn_studio.paths import runs_dir
+        from cnn_studio.runs import find_runs
+
+        if any(find_runs(f) for f in (runs_dir(), *self.settings.run_folders())):
+            self.show_runs(last_run=self.settings.last_run())
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._offered_runs:
+            self._offered_runs = True
+            QTimer.singleShot(0, self.offer_runs_on_start)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self.train_page.is_training:

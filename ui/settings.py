@@ -68,5 +68,22 @@ class StudioSettings:
     def set_last_folder(self, path: str | Path) -> None:
         self._s.setValue("paths/last_folder", str(path))
 
+    # ---------------------------------------------------------------- runs
+    def last_run(self) -> Path | None:
+        """The run that was open when the app last closed (or crashed), if its folder still exists."""
+        value = self._s.value("runs/last_run", "")
+        return Path(str(value)) if value and Path(str(value)).is_dir() else None
+
+    def set_last_run(self, path: str | Path | None) -> None:
+        self._s.setValue("runs/last_run", str(Path(path).resolve()) if path else "")
+        self._s.sync()  # a crash must not lose it
+
+    def run_folders(self) -> list[Path]:
+        """Folders of runs the user added to the Runs view (besides the app's runs folder)."""
+        return [p for p in (Path(x) for x in self._list("runs/folders")) if p.is_dir()]
+
+    def set_run_folders(self, folders: list[Path]) -> None:
+        self._s.setValue("runs/folders", [str(f) for f in folders])
+
     def sync(self) -> None:
         self._s.sync()

@@ -1,0 +1,89 @@
+"""Issue 8: the Runs view lists every run; opening one makes it the session's run; the last run is offered again."""
+
+from __future__ import annotations
+
+import shutil
+
+from cnn_studio.ui.main_window import MainWindow
+from cnn_studio.ui.runs_view import COLUMNS, RunsView
+from cnn_studio.ui.settings import StudioSettings
+from PySide6.QtCore import QSettings
+
+from cnn_studio.paths import RunLayout, runs_dir
+
+
+def _runs(trained_run, names=("first", "second")):
+    for name in names:
+        shutil.copytree(trained_run, runs_dir() / name, ignore=shutil.ignore_patterns("run.lock"))
+    return [runs_dir() / n for n in names]
+
+
+def _window(qtbot, tmp_path):
+    settings = StudioSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    w = MainWindow(settings=settings)
+    qtbot.addWidget(w)
+    return w
+
+
+def test_the_view_lists_every_run_with_its_facts(qtbot, studio_home, trained_run, tmp_path):
+    first, _second = _runs(trained_run)
+    extra = tmp_path / "elsewhere"
+    shutil.copytree(trained_run, extra / "third", ignore=shutil.ignore_patterns("run.lock"))
+    view = RunsView([extra])
+    qtbot.addWidget(view)
+    assert view.table.rowCount() == 3
+    headers = [view.table.horizontalHeaderItem(i).text() for i in range(view.table.columnCount())]
+    assert headers == list(COLUMNS)
+    row = {view.table.item(r, 0).text(): [view.table.item(r, c).text() for c in range(len(COLUMNS))]
+           for r in range(3)}
+    assert row["first"][2] == "small_cnn" and row["first"][3] == "finished" and row["first"][4] == "2 / 2"
+    assert row["first"][5].endswith("%") and row["first"][7].endswith("MB")
+    assert view.select(first)
+    with qtbot.waitSignal(view.run_opened) as opened:
+        view.open_button.click()
+    assert opened.args == [first]
+
+
+def test_delete_asks_and_removes_the_run(qtbot, studio_home, trained_run, monkeypatch):
+    first, _ = _runs(trained_run)
+    view = RunsView()
+    qtbot.addWidget(view)
+    view.use_trash = False
+    view.select(first)
+    monkeypatch.setattr(view, "ask_delete", lambda run: False)
+    assert not view.delete_selected() and first.exists()
+    monkeypatch.setattr(view, "ask_delete", lambda run: True)
+    assert view.delete_selected() and not first.exists()
+    assert view.table.rowCount() == 1
+
+
+def test_file_runs_opens_a_run_for_every_step(qtbot, studio_home, trained_run, tmp_path):
+    first, _ = _runs(trained_run)
+    w = _window(qtbot, tmp_path)
+    assert w.runs_action in w.menuBar().actions()[0].menu().actions()
+    view = w.show_runs()
+    view.select(first)
+    view.open_selected()
+    assert w.session.run_dir == first
+    assert w.settings.last_run() == first.resolve()
+    assert w.current_step() == 3  # Evaluate
+    assert all(w.step_enabled(i)[0] for i in (3, 4, 5))
+
+
+def test_after_a_crash_the_last_run_is_offered_again(qtbot, studio_home, trained_run, tmp_path):
+    first, _ = _runs(trained_run)
+    w = _window(qtbot, tmp_path)
+    w.settings.set_last_run(first)  # what the app remembered before it died
+    w.offer_runs_on_start()
+    view = w.runs_view
+    assert view is not None and view.isVisible() and view.reopen_button.isVisible()
+    assert first.name in view.banner.text()
+    view.reopen_button.click()
+    assert w.session.run_dir == first and not view.reopen_button.isVisible()
+
+
+def test_no_runs_no_offer(qtbot, studio_home, tmp_path):
+    w = _window(qtbot, tmp_path)
+    w.offer_runs_on_start()
+    assert w.runs_view is None
+    assert not RunLayout(runs_dir()).is_run()
