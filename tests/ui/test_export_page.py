@@ -34,6 +34,12 @@ def test_exports_keras_and_tflite_verified(qtbot, page, tmp_path):
     assert "2 of 2" in page.status.text() and page.open_button.isEnabled()
     assert page.card.toPlainText().strip()
     assert [rec.fmt for rec in page.records] == ["keras", "tflite"]
+    # the table fits its pane: the notes column takes what is left and wraps, nothing runs off to the right
+    from PySide6.QtWidgets import QHeaderView
+
+    header = page.table.horizontalHeader()
+    assert header.sectionResizeMode(5) == QHeaderView.ResizeMode.Stretch
+    assert header.sectionResizeMode(0) == QHeaderView.ResizeMode.ResizeToContents
 
 
 def test_nothing_ticked_says_what_to_do(qtbot, page):

@@ -125,13 +125,13 @@ class ExportPage(QWidget):
         self.status.setWordWrap(True)
         self.strip = TaskStrip()
         self.table = QTableWidget(0, 6)
-        self.table.setHorizontalHeaderLabels(["Format", "File", "Verified", "Largest difference", "Allowed", "Notes"])
+        self.table.setHorizontalHeaderLabels(["Format", "File", "Verified", "Largest\ndifference", "Allowed", "Notes"])
         self.table.setWordWrap(True)  # a failure's hint is never cut off: rows grow to fit it
-        self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)  # notes wrap in view
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)  # after the line above: notes wrap in view
         self.card = QTextBrowser()
         self.card.setPlaceholderText("The model card appears here after an export.")
         buttons = QHBoxLayout()
@@ -141,7 +141,7 @@ class ExportPage(QWidget):
         split = QSplitter()
         split.addWidget(self.table)
         split.addWidget(self.card)
-        split.setSizes([560, 440])
+        split.setSizes([700, 440])
         lay = QVBoxLayout(self)
         lay.addWidget(self.header)
         lay.addLayout(form)
@@ -210,7 +210,7 @@ class ExportPage(QWidget):
                 ok += 1
                 judged = getattr(rec, "agreement", None) is not None
                 cells = [FORMAT_TEXT.get(rec.fmt, (rec.fmt,))[0] + ("" if rec.quantization == "float32" else
-                                                                     f" ({rec.quantization})"),
+                                                                     f"\n{rec.quantization}"),
                          Path(rec.path).name,
                          (f"✓ same answer on {rec.agreement:.1%}" if judged else f"✓ on {rec.n_checked} images")
                          if rec.verified else "✗",
