@@ -37,6 +37,7 @@ from cnn_studio.corrections import EXCLUDED, KEPT, Corrections
 
 IMAGE_SIDE = 280
 THUMB_SIDE = 84
+NEIGHBOURS_SHOWN = 3  # the finder's default (label_issues.NEIGHBOURS)
 _MARK = {"relabel": "✎", "exclude": "✕", "keep": "✓"}
 
 
@@ -118,6 +119,7 @@ class ReviewQueue(QDialog):
 
         self.neighbours = QGridLayout()
         self.neighbours.setHorizontalSpacing(6)
+        self.neighbours.setColumnStretch(NEIGHBOURS_SHOWN + 1, 1)  # thumbnails packed to the left
         neighbour_box = QWidget()
         neighbour_box.setLayout(self.neighbours)
         self.status = QLabel()
@@ -151,11 +153,12 @@ class ReviewQueue(QDialog):
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel(
+        lay.addWidget(intro := QLabel(
             f"<b>{len(self.suspects)} image(s) whose label looks wrong</b> to a model that never saw them "
             f"({issues.folds}-fold check, {issues.method.replace('_', ' ')}, out-of-fold accuracy "
             f"{issues.accuracy:.0%}). Decisions are saved at once to "
             f"<code>{corrections.path or 'the project'}</code>; your image files are never moved or deleted."))
+        intro.setWordWrap(True)
         lay.addWidget(splitter, 1)
         lay.addWidget(self.status)
         self.resize(1000, 640)
@@ -287,7 +290,7 @@ class ReviewQueue(QDialog):
         for r, name in enumerate(self.issues.class_names):
             tag = " (given)" if name == s.given else " (suggested)" if name == s.suggested else ""
             self.neighbours.addWidget(QLabel(f"{escape(name)}{tag}"), r, 0)
-            for c, p in enumerate(s.neighbours.get(name, ())):
+            for c, p in enumerate(s.neighbours.get(name, ())[:NEIGHBOURS_SHOWN]):
                 thumb = QLabel()
                 thumb.setPixmap(_pixmap(p, THUMB_SIDE))
                 thumb.setToolTip(p)
