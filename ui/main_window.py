@@ -444,6 +444,8 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot open this run", f"{exc.message}\n\n{exc.hint}")
             return False
         self.session.set_run(Path(path))
+        if self.runs_view is not None:
+            self.runs_view.hide()  # the step pages now show the run
         self.statusBar().showMessage(f"Opened the run {Path(path).name}", 5000)
         self.go_to(3)
         return True

@@ -54,7 +54,7 @@ class RunsView(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Runs")
-        self.resize(1000, 420)
+        self.resize(1150, 420)
         self.folders: list[Path] = [Path(f) for f in (folders or [])]
         self.runs: list[RunSummary] = []
         self.use_trash = hasattr(QFile, "moveToTrash")  # Qt ≥ 5.15; else deleted for good after the confirm
@@ -76,7 +76,8 @@ class RunsView(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # the dataset path
+        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.itemDoubleClicked.connect(lambda *_: self.open_selected())
         self.empty_label = QLabel()
@@ -101,6 +102,8 @@ class RunsView(QDialog):
         buttons.addWidget(close)
 
         lay = QVBoxLayout(self)
+        heading = QLabel("<b>Training runs</b> — open one to evaluate, classify, export or continue it")
+        lay.addWidget(heading)
         lay.addLayout(banner_row)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.empty_label)
