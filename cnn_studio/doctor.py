@@ -25,7 +25,9 @@ from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 
-from cnn_studio import __version__
+from cnn_studio import __version__, tf_runtime
+from cnn_studio.backbones.registry import all_specs
+from cnn_studio.backbones.weights_store import offline_status, store_dir
 from cnn_studio.paths import app_data_dir, keras_cache_dir, runs_dir
 
 OK, WARNING, PROBLEM, INFO = "ok", "warning", "problem", "info"
@@ -158,7 +160,6 @@ def version_problems(versions: dict[str, str | None] | None = None,
 # ---------------------------------------------------------------------------- GPUs
 def gpu_checks(facts: dict[str, object]) -> list[Check]:
     """The GPUs TensorFlow sees and whether training uses one (imports TensorFlow, quietly)."""
-    from cnn_studio import tf_runtime
 
     try:
         tf_runtime.import_tensorflow()
@@ -286,8 +287,6 @@ def qt_checks(facts: dict[str, object], timeout_s: float = 60.0) -> list[Check]:
 # ---------------------------------------------------------------------------- weights and folders
 def weights_checks(facts: dict[str, object]) -> list[Check]:
     """Which backbones' ImageNet weights load without the internet (the app's store, then Keras' cache)."""
-    from cnn_studio.backbones.registry import all_specs
-    from cnn_studio.backbones.weights_store import offline_status, store_dir
 
     cached = [spec.key for spec in all_specs() if offline_status(spec).available]
     facts["imagenet_weights_offline"] = cached

@@ -11,17 +11,24 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cnn_studio import events as ev
+from cnn_studio.calibration import ece, reliability, with_temperature
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.index import scan
 from cnn_studio.data.records import ImageRecord
 from cnn_studio.errors import DatasetError, RunError
 from cnn_studio.fsutil import read_json, write_json
+from cnn_studio.intervals import TOO_FEW, compare_with_guessing, describe, metric_intervals
+from cnn_studio.paths import RunLayout
+from cnn_studio.predict import iter_image_batches, predict_probabilities
+from cnn_studio.review import read_review
+from cnn_studio.training.run_folder import load_model, open_run
 
 TASK = "Evaluating"
 _EPS = 1e-12
@@ -103,7 +110,6 @@ class Metrics:
 
     def _text_with_intervals(self) -> str:
         """The report with a 95% interval and the image count behind every figure (or "too few images to tell")."""
-        from cnn_studio.intervals import TOO_FEW, describe
 
         iv = self.intervals
         lines = [f"Evaluated on {self.n_images} images ({self.subset}"
@@ -237,7 +243,6 @@ def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_name
             "confidence": float(p[i, pred[i]]), "loss": float(losses[i])} for i in worst]
     preds = [{"path": paths[i], "true": int(y[i]), "pred": int(pred[i]), "confidence": float(p[i, pred[i]])}
              for i in range(n)]
-    from cnn_studio.intervals import compare_with_guessing, metric_intervals
 
     return Metrics(subset=subset, class_names=names, n_images=n,
                    accuracy=float(np.mean(pred == y)) if n else 0.0,
@@ -259,7 +264,6 @@ def calibration_summary(y: Sequence[int], probabilities: np.ndarray, temperature
     """ECE and reliability bins of ``probabilities`` (the model's, already temperature-scaled by
     ``temperature``), and the same without the scaling (``softmax(T · log p)``), plus the validation
     fit it came from (``fitted``: the run's review record)."""
-    from cnn_studio.calibration import ece, reliability, with_temperature
 
     y = np.asarray(y, np.int64)
     p = np.asarray(probabilities, np.float64)
@@ -304,7 +308,6 @@ def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], 
     --------------
     ``TaskProgress("Evaluating", done, total)`` after every batch.
     """
-    from cnn_studio.predict import iter_image_batches, predict_probabilities
 
     records = list(records)
     paths = [r.path for r in records]
@@ -331,9 +334,7 @@ def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], 
 
 def _records_from_folder(data_dir: str | os.PathLike[str], class_names: Sequence[str], *,
                          sink: ev.EventSink, cancel: CancelToken | None) -> list[ImageRecord]:
-    from dataclasses import replace
 
-    from cnn_studio.data.index import scan
 
     index = scan(data_dir, sink=sink, cancel=cancel)
     unknown = [n for n in index.class_names if n not in class_names]
@@ -372,7 +373,6 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike
     --------------
     ``StageChanged`` (loading), scan events with ``data_dir``, ``TaskProgress`` per batch.
     """
-    from cnn_studio.training.run_folder import load_model, open_run
 
     run = open_run(run_dir)
     if subset not in ("auto", "test", "val"):
@@ -391,7 +391,6 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike
             raise DatasetError(f"The run's {name} set is empty.",
                                "Use --subset val, or evaluate on a labeled folder (--data FOLDER).")
     sink(ev.StageChanged(TASK, "Loading model", str(run.model_path)))
-    from cnn_studio.review import read_review
 
     model = load_model(run.model_path)
     review = read_review(run.root)
@@ -405,7 +404,6 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike
 
 def load_metrics(run_dir: str | os.PathLike[str]) -> Metrics | None:
     """The metrics.json of a run folder, or None if it was never evaluated."""
-    from cnn_studio.paths import RunLayout
 
     path = RunLayout(Path(run_dir)).metrics
     return Metrics.from_dict(read_json(path)) if path.exists() else None

@@ -25,8 +25,12 @@ from typing import Any
 import numpy as np
 
 from cnn_studio import events as ev
+from cnn_studio.calibration import apply_temperature_to_model, calibrate
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.fsutil import atomic_path, read_json, write_json
+from cnn_studio.intervals import compare_with_guessing
+from cnn_studio.predict import iter_image_batches, predict_probabilities
+from cnn_studio.training.run_folder import load_model, open_run
 
 REVIEW_FILE = "review.json"
 TASK = "Reviewing the model"
@@ -68,10 +72,6 @@ def review_model(run_dir: str | os.PathLike[str], *, shortcut_check: bool = True
     ``StageChanged``, ``TaskProgress``, ``Calibrated``, ``ChanceLevel`` and ``ShortcutSuspected``
     (only when there is something to say), ``LogMessage("warning", ...)`` for each warning.
     """
-    from cnn_studio.calibration import apply_temperature_to_model, calibrate
-    from cnn_studio.intervals import compare_with_guessing
-    from cnn_studio.predict import iter_image_batches, predict_probabilities
-    from cnn_studio.training.run_folder import load_model, open_run
 
     run = open_run(run_dir)
     names = list(run.class_names)

@@ -12,6 +12,15 @@ import sys
 from importlib.resources import as_file, files
 from pathlib import Path
 
+from cnn_studio.ui.main_window import MainWindow
+from cnn_studio.ui.messages import install_excepthook
+from cnn_studio.ui.workers import cancel_all_and_wait
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from cnn_studio.doctor import PROBLEM, version_problems
+from cnn_studio.paths import app_data_dir
+
 APP_NAME = "CNN Studio"
 ORG_NAME = "CNN Studio"
 
@@ -37,7 +46,6 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def create_app(argv: list[str] | None = None):
     """The QApplication (existing one reused), named for QSettings and styled."""
-    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([sys.argv[0], *(argv or [])])
     app.setApplicationName(APP_NAME)
@@ -54,7 +62,6 @@ def create_app(argv: list[str] | None = None):
 
 def create_window(path: str | None = None, open_sample: bool = True):
     """A MainWindow opened on ``path`` (project, folder or CSV), else on the bundled sample dataset."""
-    from cnn_studio.ui.main_window import MainWindow
 
     window = MainWindow(icon_dir=resource_dir() / "icons")
     if path:
@@ -93,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 2
     app = create_app([])
-    from cnn_studio.ui.messages import install_excepthook
-    from cnn_studio.ui.workers import cancel_all_and_wait
 
-    from cnn_studio.paths import app_data_dir
 
     install_excepthook(app_data_dir() / "logs" / "cnn-studio.log")
     app.aboutToQuit.connect(lambda: cancel_all_and_wait(10000))
@@ -108,13 +112,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def warn_known_bad_versions(window) -> list:
     """Say at start, in the terminal and in a dialog, when an installed version is known to crash the app."""
-    from cnn_studio.doctor import PROBLEM, version_problems
 
     problems = [c for c in version_problems() if c.status == PROBLEM]
     if not problems:
         return []
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QMessageBox
 
     text = "\n\n".join(f"{c.detail}\nWhat to do: {c.fix}" for c in problems)
     print(f"warning: {text}", file=sys.stderr)

@@ -13,6 +13,7 @@ import logging
 import sys
 import traceback
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 from PySide6.QtGui import QColor
@@ -60,7 +61,6 @@ class Message:
 
     def as_html(self) -> str:
         """Text and hint as rich text for a QLabel (hint in italics on its own line)."""
-        from html import escape
 
         hint = f"<br><i>{escape(self.hint)}</i>" if self.hint else ""
         return f"{escape(self.text)}{hint}"

@@ -13,6 +13,10 @@ Each mode reproduces ``keras.applications.imagenet_utils.preprocess_input`` (tes
 
 from __future__ import annotations
 
+import numpy as np
+
+from cnn_studio.errors import ConfigError
+
 MODES = ("caffe", "tf", "torch", "unit", "none")
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
@@ -21,10 +25,8 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 def preprocessing_layers(mode: str) -> list:
     """Built-in Keras layers that turn raw RGB 0–255 into what a backbone's weights expect."""
-    import numpy as np
     from keras import layers
 
-    from cnn_studio.errors import ConfigError
 
     if mode == "tf":
         return [layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess_tf")]

@@ -15,9 +15,15 @@ from __future__ import annotations
 import logging
 import math
 import socket
+import tempfile
+import urllib.error
+import warnings
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import h5py
 
 from cnn_studio.backbones.registry import BackboneSpec, get
 from cnn_studio.errors import WeightsUnavailable
@@ -216,7 +222,6 @@ def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | N
     WeightsUnavailable
         "This file does not fit VGG16: expected 26 weight arrays (14.7 M parameters), received ...".
     """
-    import warnings
 
     label = get(spec).label if spec is not None else base_model.name
     error: Exception | None = None
@@ -250,9 +255,8 @@ def _named_for_its_layout(path: Path):
     Keras picks the loader by suffix: a ``.weights.h5`` file renamed to ``….h5`` (or the reverse)
     would be refused as "expected 26 weight arrays, received 26 weight arrays".
     """
-    import tempfile
 
-    from cnn_studio.backbones.weights_store import h5_layout
+    from cnn_studio.backbones.weights_store import h5_layout  # noqa: PLC0415 - the two modules import each other
 
     name = path.name
     layout = h5_layout(path) if name.endswith(".h5") else None
@@ -275,9 +279,7 @@ def _describe_arrays(shapes: list[tuple[int, ...]] | None) -> str:
 
 def _file_shapes(path: Path) -> list[tuple[int, ...]] | None:
     """The shapes of every array stored in an .h5/.weights.h5 file or a .keras archive (None if unreadable)."""
-    import zipfile
 
-    import h5py
 
     shapes: list[tuple[int, ...]] = []
 
@@ -328,7 +330,6 @@ def imagenet_download(spec: BackboneSpec | str, image_size: int | None = None, t
 
 
 def _is_download_failure(exc: BaseException) -> bool:
-    import urllib.error
 
     seen: BaseException | None = exc
     for _ in range(8):  # the exception and what it was raised from / during

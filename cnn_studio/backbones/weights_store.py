@@ -23,8 +23,12 @@ import math
 import os
 import shutil
 import time
+import urllib.request
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import h5py
 
 from cnn_studio import events as ev
 from cnn_studio.backbones.registry import BackboneSpec, all_specs, get
@@ -234,16 +238,14 @@ def keras_original_of(path: str | os.PathLike[str]) -> str | None:
 
 def array_shapes(path: str | os.PathLike[str]) -> list[tuple[int, ...]] | None:
     """Shapes of every non-scalar array in an .h5/.weights.h5 file or .keras archive (None: unreadable)."""
-    from cnn_studio.backbones.weights import _file_shapes
+    from cnn_studio.backbones.weights import _file_shapes  # noqa: PLC0415 - the two modules import each other
 
     return _file_shapes(Path(path))
 
 
 def h5_layout(path: str | os.PathLike[str]) -> str | None:
     """"legacy" (Keras' downloads, ``save_weights`` to .h5), "keras3" (.weights.h5), "archive" (.keras) or None."""
-    import zipfile
 
-    import h5py
 
     if zipfile.is_zipfile(path):
         return "archive"
@@ -347,8 +349,8 @@ def import_weights(path: str | os.PathLike[str], backbone: str | None = None, *,
 
 def _check_loads(spec: BackboneSpec, path: Path) -> None:
     """Load ``path`` into the headless backbone (TensorFlow), raising the clear mismatch error."""
-    from cnn_studio.backbones.classifier import _constructor
-    from cnn_studio.backbones.weights import load_weights_file
+    from cnn_studio.backbones.classifier import _constructor  # noqa: PLC0415 - the two modules import each other
+    from cnn_studio.backbones.weights import load_weights_file  # noqa: PLC0415 - the two modules import each other
 
     size = max(spec.min_size, 96 if spec.min_size <= 96 else spec.min_size)
     base = _constructor(spec)(**dict(spec.constructor_kwargs), include_top=False, weights=None,
@@ -376,9 +378,8 @@ def download_weights(key: BackboneSpec | str, image_size: int | None = None, *, 
     :func:`cnn_studio.backbones.weights.offline_error` (file, address, how to import it); the
     technical cause goes to the log. A cancelled or failed download leaves nothing behind.
     """
-    import urllib.request
 
-    from cnn_studio.backbones.weights import offline_error, weights_origin
+    from cnn_studio.backbones.weights import offline_error, weights_origin  # noqa: PLC0415 - the two modules import each other
 
     spec = get(key)
     name = spec.weights_file_for(image_size)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from cnn_studio.backbones.registry import all_specs
+from cnn_studio.backbones.weights import weights_status
+from cnn_studio.backbones.weights_store import offline_status
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backbones", help="list the backbones and whether their ImageNet weights are cached",
@@ -15,9 +19,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnn_studio.backbones.registry import all_specs
-    from cnn_studio.backbones.weights import weights_status
-    from cnn_studio.backbones.weights_store import offline_status
 
     rows = []
     for spec in all_specs():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnn_studio.doctor import report_json, run_doctor
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check this computer: versions, GPU, Qt, weights, disk",
@@ -19,7 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnn_studio.doctor import report_json, run_doctor
 
     report = run_doctor(gpu=not args.no_gpu, qt=not args.no_qt)
     print(report_json(report) if args.json else report.to_text())

@@ -11,7 +11,17 @@ import json
 import sys
 from pathlib import Path
 
+from PIL import Image
+
+from cnn_studio.backbones.classifier import input_size_of
+from cnn_studio.cancel import Cancelled
+from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.errors import ConfigError, RunError
+from cnn_studio.explain.gradcam import explain_file
+from cnn_studio.explain.robustness import run_robustness
+from cnn_studio.fsutil import atomic_path
 from cnn_studio.paths import RunLayout
+from cnn_studio.training.run_folder import load_model, open_run, read_labels
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,8 +58,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _model_source(path: str) -> tuple[Path, Path | None, int | None, str, tuple[str, ...]]:
     """(model file, run folder or None, image size, resize policy, class names) for MODEL."""
-    from cnn_studio.errors import RunError
-    from cnn_studio.training.run_folder import open_run, read_labels
 
     p = Path(path).expanduser()
     config_dir = p if p.is_dir() else p.parent
@@ -64,7 +72,6 @@ def _model_source(path: str) -> tuple[Path, Path | None, int | None, str, tuple[
 
 
 def _class_index(name: str | None, class_names: tuple[str, ...]) -> int | None:
-    from cnn_studio.errors import ConfigError
 
     if name is None:
         return None
@@ -76,9 +83,7 @@ def _class_index(name: str | None, class_names: tuple[str, ...]) -> int | None:
 
 
 def _save_png(path: Path, image) -> None:
-    from PIL import Image
 
-    from cnn_studio.fsutil import atomic_path
 
     with atomic_path(path, suffix=".png") as tmp:
         Image.fromarray(image, "RGB").save(tmp, format="PNG")
@@ -86,8 +91,6 @@ def _save_png(path: Path, image) -> None:
 
 def run_explain(args: argparse.Namespace) -> int:
     """Run ``cnn-studio explain``; return the exit code."""
-    from cnn_studio.errors import ConfigError
-    from cnn_studio.training.run_folder import load_model
 
     model_path, _, size, resize, class_names = _model_source(args.model)
     model = load_model(model_path)
@@ -109,7 +112,6 @@ def run_explain(args: argparse.Namespace) -> int:
     if not args.image or args.out is None:
         raise ConfigError("explain needs an IMAGE and --out PNG (or --list-layers / --architecture).",
                           "Example: cnn-studio explain runs/leaves photo.jpg --out heatmap.png")
-    from cnn_studio.backbones.classifier import input_size_of
 
     size = int(size or input_size_of(model))
     if args.layer:
@@ -120,7 +122,6 @@ def run_explain(args: argparse.Namespace) -> int:
         _save_png(args.out, grid(fm.maps))
         print(f"{fm.layer}: {len(fm.maps)} of {fm.total_channels} feature maps -> {args.out}")
         return 0
-    from cnn_studio.explain.gradcam import explain_file
 
     _, cam, picture = explain_file(model, args.image, size, resize, _class_index(args.class_name, class_names),
                                    method=args.method, alpha=args.alpha, colormap=args.colormap)
@@ -132,9 +133,6 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_robustness_cli(args: argparse.Namespace) -> int:
     """Run ``cnn-studio robustness``; return the exit code."""
-    from cnn_studio.cancel import Cancelled
-    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-    from cnn_studio.explain.robustness import run_robustness
 
     try:
         with cancel_on_interrupt() as token:

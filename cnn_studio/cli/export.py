@@ -11,7 +11,12 @@ import argparse
 import json
 import sys
 
+from cnn_studio.cancel import Cancelled
+from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.errors import ExportError
 from cnn_studio.export.formats import FORMATS, QUANTIZATIONS
+from cnn_studio.export.writer import export_model
+from cnn_studio.training.run_folder import load_model, open_run
 
 FORMAT_CHOICES = (*FORMATS, "all")
 
@@ -37,11 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and print the verification result per format; return the exit code."""
-    from cnn_studio.cancel import Cancelled
-    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-    from cnn_studio.errors import ExportError
-    from cnn_studio.export.writer import export_model
-    from cnn_studio.training.run_folder import load_model, open_run
 
     keys = list(FORMATS) if "all" in args.formats else list(dict.fromkeys(args.formats))
     if args.quantization != "float32" and "tflite" not in keys:

@@ -6,11 +6,14 @@ Used as the ``sink`` of every long engine call made by the CLI. Writes to stderr
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from typing import TextIO
 
 from cnn_studio import events as ev
+from cnn_studio.cancel import CancelToken
 
 
 def _bar(done: int, total: int, width: int = 24) -> str:
@@ -105,13 +108,11 @@ class cancel_on_interrupt:  # noqa: N801 - used as a context manager, reads like
     """
 
     def __init__(self) -> None:
-        from cnn_studio.cancel import CancelToken
 
         self.token = CancelToken()
         self._previous = None
 
     def _handler(self, signum, frame):  # noqa: ANN001
-        import signal
 
         if self.token.cancelled:
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -120,15 +121,12 @@ class cancel_on_interrupt:  # noqa: N801 - used as a context manager, reads like
         sys.stderr.write("\nstopping after the current step (Ctrl+C again to abort now)...\n")
 
     def __enter__(self):
-        import signal
-        import threading
 
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self.token
 
     def __exit__(self, *exc) -> None:
-        import signal
 
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)

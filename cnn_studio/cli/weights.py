@@ -11,6 +11,18 @@ import argparse
 import json
 import sys
 
+from cnn_studio.backbones.registry import all_specs, get
+from cnn_studio.backbones.weights_store import (
+    download_weights,
+    import_weights,
+    offline_status,
+    store_dir,
+    stored,
+)
+from cnn_studio.cancel import Cancelled
+from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.tf_runtime import import_tensorflow
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="list, import or download pretrained backbone weights",
@@ -33,8 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from cnn_studio.backbones.registry import all_specs
-    from cnn_studio.backbones.weights_store import offline_status, store_dir, stored
 
     rows = []
     for spec in all_specs():
@@ -61,10 +71,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from cnn_studio.backbones.registry import get
-    from cnn_studio.backbones.weights_store import import_weights
-    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-    from cnn_studio.tf_runtime import import_tensorflow
 
     import_tensorflow()  # checking the file loads it into the backbone: TensorFlow's start-up lines go to the log
     with cancel_on_interrupt() as token:
@@ -76,10 +82,6 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from cnn_studio.backbones.registry import get
-    from cnn_studio.backbones.weights_store import download_weights
-    from cnn_studio.cancel import Cancelled
-    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 
     spec = get(args.backbone)
     try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cnn_studio.errors import ConfigError
+
 AUGMENTATIONS: tuple[str, ...] = ("flip", "rotate", "zoom", "contrast", "brightness")
 
 _DESCRIPTIONS = {
@@ -44,7 +46,6 @@ def build_augmenter(names: Sequence[str], seed: int | None = None):
     """
     import keras
 
-    from cnn_studio.errors import ConfigError
 
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:

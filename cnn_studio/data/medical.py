@@ -11,7 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import nibabel
 import numpy as np
+import pydicom
+from nibabel.filebasedimages import ImageFileError
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from cnn_studio.data.pixels import array_to_rgb, grey_to_rgb, percentile_window
 from cnn_studio.data.read_errors import check_size, read_error
@@ -20,8 +25,6 @@ from cnn_studio.data.records import ProbeResult
 
 def probe_dicom(path: Path, max_pixels: int) -> ProbeResult:
     """Header facts of a DICOM file (size, photometric mode, frames, PatientID as ``group``); no pixels read."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -53,8 +56,6 @@ def probe_nifti(path: Path, max_pixels: int) -> ProbeResult:
 
 def load_nifti(path: Path) -> Any:
     """``nibabel.load`` with its errors turned into ImageReadErrors (data stays on disk until sliced)."""
-    import nibabel
-    from nibabel.filebasedimages import ImageFileError
 
     try:
         return nibabel.load(path)
@@ -66,9 +67,6 @@ def load_nifti(path: Path) -> Any:
 
 def decode_dicom(path: Path, max_pixels: int) -> np.ndarray:
     """A DICOM image (its middle frame) as uint8 RGB, windowed as the module docstring says."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
         ds = pydicom.dcmread(path)

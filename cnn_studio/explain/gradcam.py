@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from cnn_studio.data.decode import decode_file
+from cnn_studio.data.pipeline import resize_image
 from cnn_studio.errors import ConfigError
 from cnn_studio.explain.architecture import iter_layers, output_shape
 from cnn_studio.explain.colormap import apply_colormap
@@ -116,7 +119,6 @@ def gradcam(model, image: np.ndarray, *, class_index: int | None = None, layer: 
 
 def upsample(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear enlargement of a heat map to ``size`` = (H, W); float32 in [0, 1]."""
-    from PIL import Image
 
     h, w = int(size[0]), int(size[1])
     img = Image.fromarray(np.asarray(heatmap, np.float32), mode="F")
@@ -205,8 +207,6 @@ def explain_picture(model, path: str | Path, image_size: int, resize: str = "str
     (original uint8 (H, W, 3), model input float32 (S, S, 3), GradCam,
     heat map over the original float (H, W) in [0, 1])
     """
-    from cnn_studio.data.decode import decode_file
-    from cnn_studio.data.pipeline import resize_image
 
     original = decode_file(path)
     model_input = np.round(np.clip(np.asarray(resize_image(original, image_size, resize)), 0, 255)).astype(np.float32)

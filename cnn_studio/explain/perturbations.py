@@ -17,6 +17,7 @@ import io
 from collections.abc import Callable
 
 import numpy as np
+from PIL import Image
 
 from cnn_studio.errors import ConfigError
 
@@ -88,7 +89,6 @@ def blur(images: np.ndarray, sigma: float, *, seed: int = 0) -> np.ndarray:
 
 def jpeg(images: np.ndarray, quality: float, *, seed: int = 0) -> np.ndarray:
     """Save each image as JPEG at ``quality`` (1–95) with Pillow and decode it again."""
-    from PIL import Image
 
     arr, single = _batch(images)
     q = int(np.clip(round(quality), 1, 95))

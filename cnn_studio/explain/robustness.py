@@ -14,12 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.pipeline import load_image
 from cnn_studio.data.records import ImageRecord
 from cnn_studio.errors import DatasetError, ImageReadError, RunError
 from cnn_studio.events import EventSink, LogMessage, StageChanged, TaskProgress, null_sink
 from cnn_studio.explain import perturbations
+from cnn_studio.explain.feature_maps import LayerTap
+from cnn_studio.fsutil import atomic_path, write_json
+from cnn_studio.training.run_folder import load_model, open_run
 
 TASK = "robustness"
 DEFAULT_EPSILONS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.03)
@@ -43,7 +48,6 @@ def fgsm(model, images: np.ndarray, labels: Sequence[int], epsilon: float) -> np
     """
     import tensorflow as tf
 
-    from cnn_studio.explain.feature_maps import LayerTap
 
     x = tf.convert_to_tensor(np.asarray(images, np.float32))
     y = tf.convert_to_tensor(np.asarray(labels, np.int64))
@@ -124,9 +128,7 @@ def _example_png(clean: np.ndarray, adv: np.ndarray) -> np.ndarray:
 
 
 def _save_png(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
 
-    from cnn_studio.fsutil import atomic_path
 
     with atomic_path(path) as tmp:
         Image.fromarray(image, "RGB").save(tmp, format="PNG")
@@ -165,7 +167,6 @@ def robustness_report(model, records: Sequence[ImageRecord], class_names: Sequen
     --------------
     StageChanged, TaskProgress (task "robustness"), LogMessage for unreadable files.
     """
-    from cnn_studio.data.pipeline import load_image
 
     levels = dict(perturbations.DEFAULT_LEVELS if levels is None else levels)
     chosen = _choose(records, max_images, seed)
@@ -246,7 +247,6 @@ def draw_plot(report: RobustnessReport, *, panel: tuple[int, int] = (300, 200)) 
 
     Levels are evenly spaced in the order they were tried; the dashed line is clean accuracy.
     """
-    from PIL import Image, ImageDraw
 
     names = list(dict.fromkeys(r["perturbation"] for r in report.rows))
     cols = 3
@@ -322,8 +322,6 @@ def run_robustness(run_dir: str | Path, *, subset: str = "auto", max_images: int
     Cancelled
         If ``cancel`` was set; robustness.json is then not written.
     """
-    from cnn_studio.fsutil import write_json
-    from cnn_studio.training.run_folder import load_model, open_run
 
     info = open_run(run_dir)
     name, records = _records_for(info, subset)

@@ -29,6 +29,8 @@ import numpy as np
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.explain.gradcam import find_last_conv_layer, gradcam, upsample
+from cnn_studio.predict import iter_image_batches
 
 TASK = "Checking for shortcuts"
 BORDER_FRACTION = 0.125
@@ -149,8 +151,6 @@ def check_shortcuts(model, paths: Sequence[str | os.PathLike[str]], labels: Sequ
     Returns the :func:`analyse_heatmaps` dict (``suspected``, ``kind``, ``region``, ``examples``,
     ``message``, ``hint`` ...). Unreadable files are left out. Emits ``TaskProgress`` per image.
     """
-    from cnn_studio.explain.gradcam import find_last_conv_layer, gradcam, upsample
-    from cnn_studio.predict import iter_image_batches
 
     rng = np.random.default_rng(seed)
     labels = list(labels)

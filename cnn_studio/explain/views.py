@@ -14,9 +14,15 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import raise_if_cancelled
+from cnn_studio.child_process import open_server
+from cnn_studio.explain.architecture import architecture_table
+from cnn_studio.explain.feature_maps import feature_maps, first_layer_filters, grid, list_feature_layers
+from cnn_studio.explain.gradcam import explain_picture
+from cnn_studio.training.run_folder import load_model
 
 PREVIEW = 384
 """Longest side of the pictures :func:`explain_image` returns."""
@@ -53,7 +59,6 @@ def open_model(run_dir: str | os.PathLike[str], *, log_path: str | os.PathLike[s
     :data:`CLASSIFY`, :data:`HEATMAPS`, :data:`EXPLAIN` and :data:`LAYER_MAPS`. Raises the
     model's StudioError (a missing or damaged model) at once.
     """
-    from cnn_studio.child_process import open_server
 
     return open_server("cnn_studio.predict:Classifier.load", str(run_dir), label="model", log_path=log_path,
                        describe=model_info)
@@ -61,7 +66,6 @@ def open_model(run_dir: str | os.PathLike[str], *, log_path: str | os.PathLike[s
 
 def shrink(arr: np.ndarray, side: int = PREVIEW) -> np.ndarray:
     """``arr`` (uint8 RGB, or a [0, 1] heat map) scaled down so its longest side is at most ``side``."""
-    from PIL import Image
 
     h, w = arr.shape[:2]
     scale = side / max(h, w)
@@ -79,7 +83,6 @@ def heatmaps_for_files(classifier, paths, class_index: int | None = None, *, sin
 
     A file that cannot be read gets no entry (its prediction already says why).
     """
-    from cnn_studio.explain.gradcam import explain_picture
 
     out = {}
     for i, p in enumerate(paths):
@@ -103,8 +106,6 @@ def explain_image(classifier, path: str, class_index: int | None = None, *, sink
     :class:`~cnn_studio.explain.feature_maps.LayerInfo`, ``input`` the model-sized picture that
     :func:`layer_maps` takes.
     """
-    from cnn_studio.explain.feature_maps import list_feature_layers
-    from cnn_studio.explain.gradcam import explain_picture
 
     raise_if_cancelled(cancel)
     original, model_input, cam, heat = explain_picture(classifier.model, path, classifier.image_size,
@@ -117,7 +118,6 @@ def explain_image(classifier, path: str, class_index: int | None = None, *, sink
 def layer_maps(classifier, model_input: np.ndarray, layer: str, *, sink: ev.EventSink = ev.null_sink,
                cancel=None) -> tuple[np.ndarray, str]:
     """The first 16 feature maps of ``layer`` tiled into one picture, and a caption."""
-    from cnn_studio.explain.feature_maps import feature_maps, grid
 
     raise_if_cancelled(cancel)
     fm = feature_maps(classifier.model, model_input, layer, max_channels=16)
@@ -129,9 +129,6 @@ def layer_maps(classifier, model_input: np.ndarray, layer: str, *, sink: ev.Even
 def architecture(run_dir: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink, cancel=None):
     """The Architecture tab: (:class:`~cnn_studio.explain.architecture.ArchitectureTable`, first-layer
     filters as an (N, k, k, 3) array in [0, 1], or None when the first layer has no RGB filters)."""
-    from cnn_studio.explain.architecture import architecture_table
-    from cnn_studio.explain.feature_maps import first_layer_filters
-    from cnn_studio.training.run_folder import load_model
 
     model = load_model(run_dir)
     raise_if_cancelled(cancel)

@@ -20,6 +20,7 @@ TFLite quantizations:
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -219,7 +220,6 @@ class ExportFormat:
 
     def missing_packages(self) -> list[str]:
         """The pip names of this format's packages that are not installed (found without importing them)."""
-        import importlib.util
 
         missing = []
         for module, pip_name in self.packages:

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from cnn_studio import __version__
+from cnn_studio.export.formats import FORMATS
 from cnn_studio.fsutil import read_json, write_json, write_text
+from cnn_studio.review import read_review
 from cnn_studio.training.run_folder import RunInfo
 
 INPUT_SPEC = "raw RGB 0–255 float32, shape [N, H, W, 3], any size (resized inside)"
@@ -171,7 +173,6 @@ def _known_limits(run: RunInfo, input_size: int, exports: list[dict[str, Any]]) 
         f"Images are resized to {input_size}×{input_size}; details smaller than that can be lost.",
         "Probabilities are not calibrated risk estimates; check decisions that matter with an expert.",
     ]
-    from cnn_studio.review import read_review
 
     cal = read_review(run.root).get("calibration") or {}
     if cal.get("applied"):
@@ -194,7 +195,6 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
 
     Reads the run's metrics.json and robustness.json when present.
     """
-    from cnn_studio.export.formats import FORMATS
 
     cfg = run.config
     dataset: dict[str, dict[str, int]] = {}

@@ -31,6 +31,7 @@ import numpy as np
 
 from cnn_studio.errors import ExportError
 from cnn_studio.export.formats import ExportFormat
+from cnn_studio.predict import iter_image_batches
 from cnn_studio.training.run_folder import RunInfo
 
 N_SAMPLES = 4
@@ -57,7 +58,6 @@ def sample_images(run: RunInfo, image_size: int, sample_paths: Sequence[str | Pa
 
     Falls back to seeded random pixels (``real=False``) when none can be read.
     """
-    from cnn_studio.predict import iter_image_batches
 
     if sample_paths:
         candidates = [str(p) for p in sample_paths]
@@ -92,7 +92,6 @@ class LabelledImages:
 
 def _read(records, image_size: int, resize: str, n: int, seed: int = SAMPLE_SEED) -> tuple[list, list, list]:
     """Up to ``n`` readable records (all when fewer; else a seeded sample in their original order)."""
-    from cnn_studio.predict import iter_image_batches
 
     records = list(records)
     if len(records) > n:

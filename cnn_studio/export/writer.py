@@ -15,10 +15,21 @@ import numpy as np
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.errors import ExportError
+from cnn_studio.errors import ExportError, StudioError
 from cnn_studio.export.formats import FORMATS, INTEGER_QUANTIZATIONS, QUANTIZATIONS, get_format
+from cnn_studio.export.model_card import build_card, previous_exports, write_card
+from cnn_studio.export.verify import (
+    describe_answers,
+    judge_quantized_export,
+    judging_images,
+    representative_images,
+    sample_images,
+    verify_export,
+)
 from cnn_studio.fsutil import atomic_dir, atomic_path, write_text
 from cnn_studio.paths import RunLayout
+from cnn_studio.predict import predict_probabilities
+from cnn_studio.training.run_folder import load_model, open_run
 
 
 @dataclass(frozen=True)
@@ -91,17 +102,6 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     >>> export_model("runs/leaves", "onnx", "exports/leaves").verified  # doctest: +SKIP
     True
     """
-    from cnn_studio.export.model_card import build_card, previous_exports, write_card
-    from cnn_studio.export.verify import (
-        describe_answers,
-        judge_quantized_export,
-        judging_images,
-        representative_images,
-        sample_images,
-        verify_export,
-    )
-    from cnn_studio.predict import predict_probabilities
-    from cnn_studio.training.run_folder import load_model, open_run
 
     spec = get_format(fmt)
     if quantization not in QUANTIZATIONS:
@@ -195,8 +195,6 @@ def export_all(run_dir: str | os.PathLike[str], formats: Sequence[str], out_dir:
     exports finished before it are kept. With ``keep_going`` a format that fails with a
     StudioError is listed as ``(format, error)`` and the others still run (the app shows each).
     """
-    from cnn_studio.errors import StudioError
-    from cnn_studio.training.run_folder import load_model, open_run
 
     keys = list(FORMATS) if "all" in formats else [get_format(f).key for f in formats]
     model = load_model(open_run(run_dir).model_path)

@@ -8,6 +8,7 @@ re-blends the cached, downscaled heat maps.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from cnn_studio.ui.messages import show_error
@@ -38,6 +39,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.calibration import uncertain
+from cnn_studio.explain.gradcam import overlay
+from cnn_studio.explain.views import CLASSIFY, HEATMAPS, open_model
+from cnn_studio.paths import job_log
+from cnn_studio.predict import write_csv
+
 INTRO = ("Drop pictures or a whole folder anywhere on this page (or use Add images…). Each picture gets "
          "the model's three most likely labels with their probabilities. Turn on the heat map to see which "
          "part of the picture the network based its answer on, and click a picture to look closer.")
@@ -49,8 +56,6 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
 
     ``model`` is a :func:`cnn_studio.explain.views.open_model` handle, kept by the page across drops.
     """
-    from cnn_studio.explain.views import CLASSIFY, open_model
-    from cnn_studio.paths import job_log
 
     if model is not None and not model.alive:  # its process died (the error was shown): load it anew
         model.close()
@@ -66,7 +71,6 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
 
 def gradcam_heatmaps(model, paths, class_index: int | None = None, *, sink, cancel):
     """{path: (downscaled original, downscaled heat map)} for the predicted (or the given) class."""
-    from cnn_studio.explain.views import HEATMAPS
 
     return model.call(HEATMAPS, list(map(str, paths)), class_index, sink=sink, cancel=cancel)
 
@@ -85,9 +89,7 @@ def caption(prediction) -> tuple[str, str]:
 
 def with_threshold(prediction, threshold: float | None):
     """``prediction`` with ``uncertain`` recomputed for a new "not sure" threshold (no model needed)."""
-    from dataclasses import replace
 
-    from cnn_studio.calibration import uncertain
 
     if prediction.error or not prediction.top:
         return prediction
@@ -261,7 +263,6 @@ class ClassifyPage(QWidget):
         self._update_enabled()
 
     def save_csv(self, path: str | Path) -> Path:
-        from cnn_studio.predict import write_csv
 
         return write_csv(list(self.predictions.values()), path)
 
@@ -379,7 +380,6 @@ class ClassifyPage(QWidget):
     def _redraw_heatmaps(self) -> None:
         if not self.heat_toggle.isChecked():
             return
-        from cnn_studio.explain.gradcam import overlay
 
         for p, (original, heat) in self.heatmaps.items():
             self.grid.set_pixmap(p, array_to_pixmap(overlay(original, heat, alpha=self.opacity.value() / 100)))

@@ -39,6 +39,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.child_process import run_job
+from cnn_studio.errors import RunError
+from cnn_studio.evaluation import load_metrics
+from cnn_studio.explain.architecture import shape_text as text
+from cnn_studio.fsutil import read_json
+from cnn_studio.intervals import describe
+from cnn_studio.paths import RunLayout, job_log
+
 INTRO = ("Here the trained model is tested on images it never saw while learning (the test images, or "
          "the validation images when there is no test set). Click a cell of the confusion matrix to see "
          "which images were confused, and check the robustness tab before trusting the model on new data.")
@@ -49,10 +57,6 @@ INTRO = ("Here the trained model is tested on images it never saw while learning
 
 def evaluate_or_load(run_dir, *, force: bool = False, sink, cancel):
     """metrics.json if present (and not ``force``), else a fresh evaluation (in a child process)."""
-    from cnn_studio.child_process import run_job
-    from cnn_studio.errors import RunError
-    from cnn_studio.evaluation import load_metrics
-    from cnn_studio.paths import job_log
 
     if not force:
         metrics = load_metrics(run_dir)
@@ -69,9 +73,6 @@ def evaluate_or_load(run_dir, *, force: bool = False, sink, cancel):
 
 def robustness_or_load(run_dir, *, force: bool = False, sink, cancel):
     """robustness.json if present (and not ``force``), else a fresh robustness check (as a dict)."""
-    from cnn_studio.child_process import run_job
-    from cnn_studio.fsutil import read_json
-    from cnn_studio.paths import RunLayout, job_log
 
     path = RunLayout(Path(run_dir)).robustness
     if not force and path.exists():
@@ -91,8 +92,6 @@ def architecture_of(run_dir, *, sink, cancel):
     The model is loaded by :func:`cnn_studio.explain.views.architecture` in a one-shot child, so
     TensorFlow never loads in the app's process.
     """
-    from cnn_studio.child_process import run_job
-    from cnn_studio.paths import job_log
 
     table, filters = run_job("cnn_studio.explain.views:architecture", str(run_dir), sink=sink, cancel=cancel,
                              log_path=job_log("architecture", run_dir), label="architecture")
@@ -114,7 +113,6 @@ def tile_filters(filters: np.ndarray, scale: int = 14, cols: int = 8) -> np.ndar
 
 def shape_text(shape) -> str:
     """A layer's output shape for the screen: (None, 32, 32, 16) → "32 × 32 × 16"."""
-    from cnn_studio.explain.architecture import shape_text as text
 
     return text(shape, " × ", "–")
 
@@ -136,7 +134,6 @@ def robustness_curves(report: dict) -> dict[str, tuple[list[float], list[float]]
 
 def summary_html(metrics) -> str:
     """The headline figures, each as "value (95% CI lo–hi, n images)" or "too few images to tell"."""
-    from cnn_studio.intervals import describe
 
     n, names = metrics.n_images, list(metrics.class_names)
     words = {"test": "test", "val": "validation"}.get(metrics.subset, metrics.subset)

@@ -34,9 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.child_process import run_job
 from cnn_studio.export.formats import FORMATS, QUANTIZATIONS
 from cnn_studio.export.model_card import CARD_MD
-from cnn_studio.paths import RunLayout
+from cnn_studio.paths import RunLayout, job_log
 
 INTRO = ("Save the trained model so other programs can use it. Each file is checked after it is written: "
          "it is loaded back and must give the same answers as the model you trained. A labels file and a "
@@ -64,8 +65,6 @@ QUANT_TEXT = {q: f"{q} — {QUANT_USE[q]}" if q in QUANT_USE else q for q in QUA
 
 def export_formats(run_dir, formats: list[str], out_dir, quantization: str, *, sink, cancel):
     """Export every format in turn (in a child process); a failing format is reported and the others still run."""
-    from cnn_studio.child_process import run_job
-    from cnn_studio.paths import job_log
 
     return run_job("cnn_studio.export.writer:export_all", str(run_dir), list(formats), str(out_dir),
                    quantization=quantization, keep_going=True, sink=sink, cancel=cancel,

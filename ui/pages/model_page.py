@@ -9,6 +9,7 @@ from cnn_studio.ui.messages import severity_colour
 from cnn_studio.ui.qmodels.backbone_list import BackboneListModel, KeyRole, spec_summary
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.widgets.step_header import StepHeader
+from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import QItemSelectionModel, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -31,9 +32,11 @@ from PySide6.QtWidgets import (
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import WEIGHTS_KINDS
 from cnn_studio.backbones.weights_store import offline_status
+from cnn_studio.child_process import run_job
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.errors import StudioError
+from cnn_studio.paths import app_data_dir
 from cnn_studio.training.config import OPTIMIZERS, TrainConfig
 
 _WEIGHT_LABELS = {"imagenet": "ImageNet (pretrained)", "none": "None (train from scratch)",
@@ -246,10 +249,7 @@ class ModelPage(QWidget):
 
     def import_weights_file(self, path: str, backbone: str | None = None):
         """Copy ``path`` into the weights store in a child process (checked there); the UI stays responsive."""
-        from cnn_studio.ui.workers import start_task
 
-        from cnn_studio.child_process import run_job
-        from cnn_studio.paths import app_data_dir
 
         self.import_button.setEnabled(False)
         self.import_status.setText(f"Importing {escape(Path(path).name)}… (checking that it loads)")

@@ -26,8 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_studio import events as ev
+from cnn_studio.backbones import registry
+from cnn_studio.child_process import run_job
 from cnn_studio.errors import StudioError
-from cnn_studio.paths import RunLayout, app_data_dir
+from cnn_studio.paths import RunLayout, app_data_dir, job_log
 from cnn_studio.training.run_folder import read_history, resume_point
 
 LOG_LINES = 2000
@@ -74,8 +76,6 @@ def _resume(run_dir, *, sink, cancel):
 
 
 def _train_job(target: str, *args, run_dir, sink, cancel):
-    from cnn_studio.child_process import run_job
-    from cnn_studio.paths import job_log
 
     sink(ev.StageChanged("train", "Starting the training process", "(loading TensorFlow)"))
     return run_job(target, *args, sink=sink, cancel=cancel, log_path=job_log("train", run_dir), label="training")
@@ -211,7 +211,6 @@ class TrainPage(QWidget):
         if split is None:
             self.plan.setText(f"<i>{why}</i>")
             return
-        from cnn_studio.backbones import registry
 
         try:
             spec = registry.get(c.backbone)

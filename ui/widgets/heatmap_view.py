@@ -13,12 +13,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from cnn_studio.explain.gradcam import overlay
+
 LEGEND = "blue = no evidence · green/yellow = some · red = strongest evidence for the class"
 
 
 def blend(original: np.ndarray, heat: np.ndarray, alpha: float) -> np.ndarray:
     """``original`` (H, W, 3) uint8 with ``heat`` (H, W) in [0, 1] coloured (jet) on top at ``alpha``."""
-    from cnn_studio.explain.gradcam import overlay
 
     return overlay(original, heat, alpha=alpha)
 
