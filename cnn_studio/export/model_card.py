@@ -41,6 +41,7 @@ class ModelCard:
     exports: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, str] = field(default_factory=dict)
     known_limits: list[str] = field(default_factory=list)
+    label_review: str = ""  # what the label review changed before training (corrections.csv), or ""
     created: str = ""
     app_version: str = __version__
 
@@ -69,6 +70,8 @@ class ModelCard:
                     L.append(f"| {name} | " + " | ".join(str(counts.get(c, 0)) for c in self.classes)
                              + f" | {sum(counts.values())} |")
             L += ["", "Split: " + ", ".join(f"{k} {v}" for k, v in self.split.items() if v is not None), ""]
+            if self.label_review:
+                L += [f"Label review: {self.label_review}", ""]
         if self.settings:
             L += ["## Training settings", ""] + [f"- {k}: {v}" for k, v in self.settings.items()] + [""]
         L += ["## Results", ""]
@@ -199,6 +202,7 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
     cfg = run.config
     dataset: dict[str, dict[str, int]] = {}
     split_info: dict[str, Any] = {}
+    label_review = ""
     if run.split is not None:
         from cnn_studio.data.split import counts_per_split
 
@@ -206,6 +210,9 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
         split_info = {"seed": run.split.seed, "val_fraction": run.split.val_fraction,
                       "test_fraction": run.split.test_fraction, "source": run.split.source,
                       "group_by": run.split.group_by}
+        review = (run.split.info or {}).get("corrections") or {}
+        split_info["labels_changed"] = int(review.get("labels_changed", 0))
+        label_review = str(review.get("summary", "")) if review.get("labels_changed") or review.get("excluded") else ""
     metrics = _metrics_summary(read_json(run.layout.metrics)) if run.layout.metrics.exists() else {}
     robustness = read_json(run.layout.robustness) if run.layout.robustness.exists() else {}
     usage = {FORMATS[e["fmt"]].label + ("" if e.get("quantization", "float32") == "float32" else f" ({e['quantization']})"):
@@ -224,7 +231,7 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
         name=run.root.name, backbone=cfg.backbone, weights_source=weights, classes=list(run.class_names),
         input_spec=INPUT_SPEC, input_size=input_size, resize=cfg.resize, dataset=dataset, split=split_info,
         settings=settings, metrics=metrics, robustness=robustness, exports=exports, usage=usage,
-        known_limits=_known_limits(run, input_size, exports),
+        known_limits=_known_limits(run, input_size, exports), label_review=label_review,
         created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
 
 
