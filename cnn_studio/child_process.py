@@ -66,6 +66,7 @@ import pickle
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -201,7 +202,6 @@ def child_env() -> dict[str, str]:
 def log_file(prefix: str, log_path: str | os.PathLike[str] | None) -> Path:
     """``log_path`` (its folder created), or a new temporary file named after ``prefix``."""
     if log_path is None:
-        import tempfile
 
         fd, name = tempfile.mkstemp(prefix=f"cnn-studio-{prefix.replace(' ', '-')}-", suffix=".log")
         os.close(fd)

@@ -29,6 +29,7 @@ from typing import Any
 
 from cnn_studio.errors import DatasetError
 from cnn_studio.fsutil import write_text
+from cnn_studio.paths import app_data_dir
 
 EXCLUDED = "excluded"
 """``new_label`` of an image left out of training and evaluation."""
@@ -246,7 +247,6 @@ def default_path(dataset_root: str | Path) -> Path:
 
     Outside the dataset, so a read-only or shared folder works and nothing is added to the user's data.
     """
-    from cnn_studio.paths import app_data_dir
 
     key = norm_path(dataset_root)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(key).stem or "dataset")[:40]

@@ -37,8 +37,15 @@ from typing import Any
 import numpy as np
 
 from cnn_studio import events as ev
+from cnn_studio.backbones import registry
+from cnn_studio.backbones.classifier import build_classifier, split_for_feature_cache
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.corrections import resolve
+from cnn_studio.data.pipeline import SkipLog, make_dataset
+from cnn_studio.data.prepare import prepare
+from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
 from cnn_studio.errors import DatasetError
+from cnn_studio.fsutil import write_json as _write
 
 DEFAULT_FOLDS = 5
 DUPLICATE_SIMILARITY = {"features": 0.97, "pixels": 0.997}
@@ -242,7 +249,6 @@ def near_duplicate_pairs(emb: np.ndarray, threshold: float, *, block: int = 1024
 
 def _load_all(records, image_size: int, resize: str, batch_size: int, *, sink, cancel):
     """Decoded uint8 images of ``records`` (N, S, S, 3) and the records kept (unreadable ones left out)."""
-    from cnn_studio.data.pipeline import SkipLog, make_dataset
 
     skips = SkipLog()
     ds = make_dataset(records, image_size, batch_size, resize=resize, cache="none", skips=skips, dtype="uint8")
@@ -332,9 +338,6 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
     --------------
     The scan's events, StageChanged, TaskProgress ("Reading the images", "Computing features", the folds).
     """
-    from cnn_studio.backbones import registry
-    from cnn_studio.data.prepare import prepare
-    from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
 
     t0 = time.perf_counter()
     if folds < 2:
@@ -371,7 +374,6 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
     k = int(min(folds, max(2, int(np.bincount(labels, minlength=n_classes).max()))))
     fold_of = stratified_folds(labels, k, seed)
     probs = np.zeros((len(records), n_classes), np.float64)
-    from cnn_studio.backbones.classifier import build_classifier, split_for_feature_cache
 
     if use_features:
         sink(ev.StageChanged("label_issues", f"Building {spec.label}"))
@@ -426,7 +428,6 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
     idx, suggested, scores, thresholds = confident_suspects(probs, labels, n_classes)
     names = index.class_names
     paths = tuple(r.path for r in records)
-    from cnn_studio.corrections import resolve
 
     fixes = resolve(corrections, index.root)
     kept = 0
@@ -463,6 +464,5 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
 
 def write_json(issues: LabelIssues, path: str | Path) -> Path:
     """Save :meth:`LabelIssues.to_dict` atomically (the review queue and the CLI read the same file)."""
-    from cnn_studio.fsutil import write_json as _write
 
     return _write(Path(path), issues.to_dict())

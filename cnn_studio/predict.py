@@ -20,10 +20,16 @@ from typing import Any
 import numpy as np
 
 from cnn_studio import events as ev
+from cnn_studio.backbones.classifier import input_size_of
+from cnn_studio.calibration import uncertain
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.errors import DatasetError, ImageReadError, RunError
+from cnn_studio.data.decode import decode_file
+from cnn_studio.data.formats import reader_for
+from cnn_studio.data.pipeline import resize_image
+from cnn_studio.errors import ConfigError, DatasetError, ImageReadError, RunError
 from cnn_studio.fsutil import write_text
 from cnn_studio.paths import RunLayout
+from cnn_studio.training.run_folder import check_labels, load_model, open_run, read_labels
 
 TASK = "Classifying"
 
@@ -78,7 +84,6 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     DatasetError
         A path does not exist.
     """
-    from cnn_studio.data.formats import reader_for
 
     out: list[Path] = []
     seen: set[Path] = set()
@@ -119,8 +124,6 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 def _read(path: Path, image_size: int, resize: str) -> np.ndarray | str:
     """Decoded (reduced while read, so a huge picture costs about its target size), resized as in training."""
-    from cnn_studio.data.decode import decode_file
-    from cnn_studio.data.pipeline import resize_image
 
     try:
         img = resize_image(decode_file(path, reduce_to=image_size), image_size, resize)
@@ -165,7 +168,6 @@ def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
 
 
 def _labels_beside(model_path: Path, n_classes: int) -> tuple[str, ...]:
-    from cnn_studio.training.run_folder import read_labels
 
     labels = RunLayout(model_path.parent).labels
     if labels.exists():
@@ -179,8 +181,6 @@ def _labels_beside(model_path: Path, n_classes: int) -> tuple[str, ...]:
 
 def _model_input_size(model) -> int | None:
     try:
-        from cnn_studio.backbones.classifier import input_size_of
-
         return input_size_of(model)
     except (ValueError, KeyError, AttributeError):
         shape = model.inputs[0].shape
@@ -207,7 +207,6 @@ class Classifier:
     def load(cls, path: str | os.PathLike[str]) -> Classifier:
         """From a run folder (its config sets size and resize) or a bare ``.keras`` file (size from
         the model's Resizing layer, class names from a ``labels.txt`` beside it)."""
-        from cnn_studio.training.run_folder import check_labels, load_model, open_run
 
         p = Path(path).expanduser()
         if p.is_dir() or (p.suffix == ".keras" and RunLayout(p.parent).is_run()):
@@ -229,7 +228,6 @@ class Classifier:
                  uncertain_below: float | None = None, sink: ev.EventSink = ev.null_sink,
                  cancel: CancelToken | None = None) -> list[Prediction]:
         """Classify image files and folders (see :func:`classify`)."""
-        from cnn_studio.calibration import uncertain
 
         _check_threshold(uncertain_below)
         top_k = max(1, min(int(top_k), len(self.class_names)))
@@ -253,7 +251,6 @@ class Classifier:
 
 
 def _check_threshold(threshold: float | None) -> None:
-    from cnn_studio.errors import ConfigError
 
     if threshold is not None and not 0.0 < float(threshold) <= 1.0:
         raise ConfigError(f"Uncertain-below threshold: expected a probability above 0 and at most 1, "

@@ -27,6 +27,8 @@ import numpy as np
 from cnn_studio import events as ev
 from cnn_studio.calibration import apply_temperature_to_model, calibrate
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.errors import StudioError
+from cnn_studio.explain.shortcuts import check_shortcuts
 from cnn_studio.fsutil import atomic_path, read_json, write_json
 from cnn_studio.intervals import compare_with_guessing
 from cnn_studio.predict import iter_image_batches, predict_probabilities
@@ -111,8 +113,6 @@ def review_model(run_dir: str | os.PathLike[str], *, shortcut_check: bool = True
                            ece_after=cal["ece_after"], n_images=cal["n_images"], reason=cal.get("reason", "")))
 
     if shortcut_check and len(y):
-        from cnn_studio.errors import StudioError
-        from cnn_studio.explain.shortcuts import check_shortcuts
 
         try:
             # no TaskProgress here: the StageChanged above covers the whole review (a few seconds)

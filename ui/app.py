@@ -16,6 +16,7 @@ from cnn_studio.ui.main_window import MainWindow
 from cnn_studio.ui.messages import install_excepthook
 from cnn_studio.ui.workers import cancel_all_and_wait
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from cnn_studio.doctor import PROBLEM, version_problems
@@ -53,7 +54,6 @@ def create_app(argv: list[str] | None = None):
     app.setApplicationDisplayName(APP_NAME)
     icon = resource_dir() / "icons" / "app.svg"
     if icon.exists():
-        from PySide6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(icon)))
     app.setStyleSheet(load_style_sheet())
@@ -100,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 2
     app = create_app([])
-
 
     install_excepthook(app_data_dir() / "logs" / "cnn-studio.log")
     app.aboutToQuit.connect(lambda: cancel_all_and_wait(10000))

@@ -15,18 +15,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnn_studio.ui import messages
+from cnn_studio.ui.computer_dialog import ComputerDialog
 from cnn_studio.ui.pages.classify_page import ClassifyPage
 from cnn_studio.ui.pages.data_page import DataPage
 from cnn_studio.ui.pages.evaluate_page import EvaluatePage
 from cnn_studio.ui.pages.export_page import ExportPage
 from cnn_studio.ui.pages.model_page import ModelPage
 from cnn_studio.ui.pages.train_page import TrainPage
+from cnn_studio.ui.runs_view import RunsView
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.settings import StudioSettings
 from cnn_studio.ui.widgets.drop_zone import local_paths
 from cnn_studio.ui.workers import cancel_all_and_wait
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -39,9 +49,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio import __version__
 from cnn_studio.data.formats import is_image_suffix
 from cnn_studio.errors import StudioError
+from cnn_studio.paths import runs_dir
 from cnn_studio.project import PROJECT_SUFFIX
+from cnn_studio.runs import find_runs
+from cnn_studio.training.run_folder import open_run
 
 STEPS = ("Data", "Model", "Train", "Evaluate", "Classify", "Export")
 STEP_ICONS = ("data", "model", "train", "evaluate", "classify", "export")
@@ -130,7 +144,6 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- resources
     def _icon(self, name: str):
-        from PySide6.QtGui import QIcon
 
         if self._icon_dir is not None and (self._icon_dir / f"{name}.svg").exists():
             return QIcon(str(self._icon_dir / f"{name}.svg"))
@@ -326,7 +339,6 @@ class MainWindow(QMainWindow):
         box.exec() if messages.BLOCKING else box.show()
 
     def show_about(self) -> None:
-        from cnn_studio import __version__
 
         QMessageBox.about(self, "About CNN Studio",
                           f"<b>CNN Studio {__version__}</b><br>Fine-tune pretrained image classifiers on your "
@@ -335,7 +347,6 @@ class MainWindow(QMainWindow):
 
     def show_computer(self):
         """Help → About this computer: the ``cnn-studio doctor`` report (made in a child process)."""
-        from cnn_studio.ui.computer_dialog import ComputerDialog
 
         dialog = ComputerDialog(self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -422,7 +433,6 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- runs
     def show_runs(self, last_run: Path | None = None):
         """Show the Runs view (File → Runs…); ``last_run`` adds the offer to reopen it."""
-        from cnn_studio.ui.runs_view import RunsView
 
         if self.runs_view is None:
             self.runs_view = RunsView(self.settings.run_folders(), last_run=last_run, parent=self)
@@ -436,7 +446,6 @@ class MainWindow(QMainWindow):
 
     def open_run(self, path: str | Path) -> bool:
         """Make ``path`` the session's run: Evaluate, Classify, Export and Continue training then use it."""
-        from cnn_studio.training.run_folder import open_run
 
         try:
             open_run(path)
@@ -459,8 +468,6 @@ class MainWindow(QMainWindow):
         self._offered_runs = True
         if self.session.run_dir is not None:
             return
-        from cnn_studio.paths import runs_dir
-        from cnn_studio.runs import find_runs
 
         if any(find_runs(f) for f in (runs_dir(), *self.settings.run_folders())):
             self.show_runs(last_run=self.settings.last_run())

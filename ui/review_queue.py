@@ -15,8 +15,11 @@ when corrections changed. No TensorFlow is imported here.
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
+from cnn_studio.ui.thumbnails import read_thumbnail
+from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
@@ -33,7 +36,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.backbones.weights_store import offline_status
+from cnn_studio.child_process import run_job
 from cnn_studio.corrections import EXCLUDED, KEPT, Corrections
+from cnn_studio.paths import job_log
 
 IMAGE_SIDE = 280
 THUMB_SIDE = 84
@@ -43,9 +49,8 @@ _MARK = {"relabel": "✎", "exclude": "✕", "keep": "✓"}
 
 def _pixmap(path: str, side: int) -> QPixmap:
     """A scaled picture of ``path`` (Qt's reader, else the engine's decoder for DICOM/TIFF ...)."""
-    from cnn_studio.ui.pages.data_page import _read_thumbnail
 
-    img = _read_thumbnail(path, side)
+    img = read_thumbnail(path, side)
     if img.isNull():
         return QPixmap()
     if img.width() < side and img.height() < side:  # small images: enlarge, pixels kept sharp
@@ -267,7 +272,6 @@ class ReviewQueue(QDialog):
         s = self.current
         if s is None:
             return
-        from html import escape
 
         self.image.setPixmap(_pixmap(s.path, IMAGE_SIDE))
         part = f" · in the {s.split} images" if s.split else ""
@@ -303,7 +307,6 @@ class ReviewQueue(QDialog):
 def label_check_choice() -> tuple[str, str]:
     """(backbone, weights) for the check: MobileNetV2's frozen ImageNet features when they load
     offline (fast), else the Small CNN trained per fold."""
-    from cnn_studio.backbones.weights_store import offline_status
 
     try:
         if offline_status("mobilenet_v2").available:
@@ -315,8 +318,6 @@ def label_check_choice() -> tuple[str, str]:
 
 def find_issues_in_child(root: str, *, sink, cancel, **kwargs):
     """Run :func:`cnn_studio.label_issues.find_label_issues` in a child process (TensorFlow stays out of the app)."""
-    from cnn_studio.child_process import run_job
-    from cnn_studio.paths import job_log
 
     return run_job("cnn_studio.label_issues:find_label_issues", str(root), sink=sink, cancel=cancel,
                    log_path=job_log("label_issues", root), label="label check", **kwargs)
@@ -345,7 +346,6 @@ class LabelCheck(QObject):
 
     def start(self, root: str, **kwargs):
         """Start the check of ``root`` (a folder or CSV); returns the task (attach it to a task strip)."""
-        from cnn_studio.ui.workers import start_task
 
         if "backbone" not in kwargs:
             kwargs["backbone"], kwargs["weights"] = label_check_choice()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QFile, Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -132,7 +133,6 @@ class RunsView(QDialog):
             cells[0].setData(Qt.ItemDataRole.UserRole, r.path)
             cells[0].setToolTip(r.path)
             cells[3].setForeground(Qt.GlobalColor.black)
-            from PySide6.QtGui import QColor
 
             cells[3].setForeground(QColor(STATUS_COLOURS.get(r.status, "#000000")))
             if r.problem:

@@ -19,6 +19,7 @@ from cnn_studio.data.records import DatasetIndex, Split
 from cnn_studio.errors import StudioError
 from cnn_studio.project import Project, load_project, save_project
 from cnn_studio.training.config import TrainConfig
+from cnn_studio.training.run_folder import open_run
 
 
 class StudioSession(QObject):
@@ -123,7 +124,6 @@ class StudioSession(QObject):
         """``open_run(run_dir)`` for the current run, or ``None`` when there is none or it is unusable."""
         if self.run_dir is None:
             return None
-        from cnn_studio.training.run_folder import open_run
 
         try:
             return open_run(self.run_dir)

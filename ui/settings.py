@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from cnn_studio.paths import app_data_dir
+
 MAX_RECENT = 8
 
 
@@ -22,7 +24,6 @@ class StudioSettings:
     def __init__(self, settings: QSettings | None = None) -> None:
         if settings is None and os.environ.get("CNN_STUDIO_HOME"):
             # a separate home (tests, screenshots, a second profile) keeps its settings there too
-            from cnn_studio.paths import app_data_dir
 
             settings = QSettings(str(app_data_dir() / "settings.ini"), QSettings.Format.IniFormat)
         self._s = settings if settings is not None else QSettings()

@@ -27,7 +27,6 @@ def preprocessing_layers(mode: str) -> list:
     """Built-in Keras layers that turn raw RGB 0–255 into what a backbone's weights expect."""
     from keras import layers
 
-
     if mode == "tf":
         return [layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess_tf")]
     if mode == "torch":

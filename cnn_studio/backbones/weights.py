@@ -23,8 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
-
 from cnn_studio.backbones.registry import BackboneSpec, get
 from cnn_studio.errors import WeightsUnavailable
 from cnn_studio.paths import keras_cache_dir
@@ -191,7 +189,7 @@ def resolve_weights(spec: BackboneSpec | str, weights: str, image_size: int | No
         if not spec.has_pretrained_weights:
             raise WeightsUnavailable(f"{spec.label} has no ImageNet weights.",
                                      "Use weights: none (it is designed to train from scratch).")
-        from cnn_studio.backbones.weights_store import download_weights, stored
+        from cnn_studio.backbones.weights_store import download_weights, stored  # noqa: PLC0415 - the two modules import each other
 
         entry = stored(spec)  # 1. the app's own store (imported or downloaded files, checked)
         if entry is not None:
@@ -279,7 +277,7 @@ def _describe_arrays(shapes: list[tuple[int, ...]] | None) -> str:
 
 def _file_shapes(path: Path) -> list[tuple[int, ...]] | None:
     """The shapes of every array stored in an .h5/.weights.h5 file or a .keras archive (None if unreadable)."""
-
+    import h5py
 
     shapes: list[tuple[int, ...]] = []
 

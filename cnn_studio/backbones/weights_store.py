@@ -28,8 +28,6 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import h5py
-
 from cnn_studio import events as ev
 from cnn_studio.backbones.registry import BackboneSpec, all_specs, get
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
@@ -245,7 +243,7 @@ def array_shapes(path: str | os.PathLike[str]) -> list[tuple[int, ...]] | None:
 
 def h5_layout(path: str | os.PathLike[str]) -> str | None:
     """"legacy" (Keras' downloads, ``save_weights`` to .h5), "keras3" (.weights.h5), "archive" (.keras) or None."""
-
+    import h5py
 
     if zipfile.is_zipfile(path):
         return "archive"

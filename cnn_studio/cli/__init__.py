@@ -14,8 +14,8 @@ import importlib
 import os
 import sys
 
-from cnn_studio import __version__
-from cnn_studio.child_process import CHILD_FLAG
+from cnn_studio import __version__, tf_runtime
+from cnn_studio.child_process import CHILD_FLAG, child_main
 from cnn_studio.errors import StudioError
 
 # subcommand name -> module in this package (order = order in --help)
@@ -73,12 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cnn-studio`` script and of ``python -m cnn_studio``."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == [CHILD_FLAG]:  # hidden: the app started this process for a job (cnn_studio.child_process)
-        from cnn_studio.child_process import child_main
-
         return child_main()
     gui_argv = gui_arguments(argv)
     if gui_argv is not None:
-        from cnn_studio.ui.app import main as gui_main
+        # Qt loads only when the window is wanted: the CLI works where Qt's system libraries are missing
+        from cnn_studio.ui.app import main as gui_main  # noqa: PLC0415
 
         return gui_main(gui_argv)
     parser = build_parser()
@@ -88,8 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command in TENSORFLOW_COMMANDS:
-            from cnn_studio import tf_runtime
-
             tf_runtime.import_tensorflow()
             if args.command in ("train", "resume"):
                 print(tf_runtime.device_line(), flush=True)

@@ -10,6 +10,10 @@ import argparse
 import json
 import sys
 
+from cnn_studio.cancel import Cancelled
+from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.evaluation import evaluate_run
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` subcommand (no TensorFlow import)."""
@@ -29,9 +33,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print; return the exit code."""
-    from cnn_studio.cancel import Cancelled
-    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-    from cnn_studio.evaluation import evaluate_run
 
     try:
         with cancel_on_interrupt() as token:

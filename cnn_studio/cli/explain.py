@@ -16,7 +16,10 @@ from PIL import Image
 from cnn_studio.backbones.classifier import input_size_of
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.data.pipeline import load_image
 from cnn_studio.errors import ConfigError, RunError
+from cnn_studio.explain.architecture import architecture_table, format_architecture
+from cnn_studio.explain.feature_maps import feature_maps, grid, list_feature_layers
 from cnn_studio.explain.gradcam import explain_file
 from cnn_studio.explain.robustness import run_robustness
 from cnn_studio.fsutil import atomic_path
@@ -95,12 +98,10 @@ def run_explain(args: argparse.Namespace) -> int:
     model_path, _, size, resize, class_names = _model_source(args.model)
     model = load_model(model_path)
     if args.architecture:
-        from cnn_studio.explain.architecture import architecture_table, format_architecture
 
         print(format_architecture(architecture_table(model)))
         return 0
     if args.list_layers:
-        from cnn_studio.explain.feature_maps import list_feature_layers
 
         for info in list_feature_layers(model):
             shape = "x".join("?" if d is None else str(d) for d in info.output_shape[1:])
@@ -115,8 +116,6 @@ def run_explain(args: argparse.Namespace) -> int:
 
     size = int(size or input_size_of(model))
     if args.layer:
-        from cnn_studio.data.pipeline import load_image
-        from cnn_studio.explain.feature_maps import feature_maps, grid
 
         fm = feature_maps(model, load_image(args.image, size, resize), args.layer, max_channels=args.channels)
         _save_png(args.out, grid(fm.maps))

@@ -13,14 +13,19 @@ import argparse
 import json
 import sys
 
+from cnn_studio import tf_runtime
+from cnn_studio.backbones.registry import get
 from cnn_studio.backbones.weights import WEIGHTS_HELP
+from cnn_studio.backbones.weights_store import offline_status
+from cnn_studio.cancel import Cancelled
+from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.label_issues import DEFAULT_FOLDS, find_label_issues
 
 EXIT_CANCELLED = 130
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``label-issues`` subcommand (no TensorFlow import)."""
-    from cnn_studio.label_issues import DEFAULT_FOLDS
 
     p = subparsers.add_parser(
         "label-issues", help="find images whose label looks wrong, and near-duplicates",
@@ -47,12 +52,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the finder and print; return the exit code."""
-    from cnn_studio import tf_runtime
-    from cnn_studio.backbones.registry import get
-    from cnn_studio.backbones.weights_store import offline_status
-    from cnn_studio.cancel import Cancelled
-    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-    from cnn_studio.label_issues import find_label_issues
 
     backbone, weights = args.backbone, args.weights
     if backbone is None and weights is None:  # never download here: fall back to the small CNN

@@ -12,6 +12,11 @@ import argparse
 import json
 import sys
 
+from cnn_studio.cancel import Cancelled
+from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.errors import ConfigError, DatasetError
+from cnn_studio.predict import Classifier, expand_paths, write_csv
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand (no TensorFlow import)."""
@@ -33,10 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Classify and print; return the exit code."""
-    from cnn_studio.cancel import Cancelled
-    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-    from cnn_studio.errors import ConfigError, DatasetError
-    from cnn_studio.predict import Classifier, expand_paths, write_csv
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k: expected a whole number >= 1, received {args.top_k}.")

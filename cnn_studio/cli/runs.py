@@ -9,6 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from cnn_studio.errors import RunError
+from cnn_studio.paths import runs_dir
+from cnn_studio.runs import format_size, list_runs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,11 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from cnn_studio.errors import RunError
-    from cnn_studio.paths import runs_dir
-    from cnn_studio.runs import format_size, list_runs
 
     for folder in args.folders:
         if not Path(folder).expanduser().is_dir():

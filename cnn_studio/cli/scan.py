@@ -11,6 +11,9 @@ import argparse
 import json
 import sys
 
+from cnn_studio.cancel import Cancelled
+from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.data.prepare import prepare
 from cnn_studio.data.split import GROUP_CHOICES, SEED, TEST_FRACTION, VAL_FRACTION
 
 EXIT_OK = 0
@@ -43,9 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prepare (scan, check, split) and print; return the exit code."""
-    from cnn_studio.cancel import Cancelled
-    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-    from cnn_studio.data.prepare import prepare
 
     try:
         with cancel_on_interrupt() as token:

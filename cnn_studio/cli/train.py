@@ -6,12 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from cnn_studio.backbones.registry import get
 from cnn_studio.backbones.weights import WEIGHTS_HELP
+from cnn_studio.backbones.weights_store import download_weights, offline_status
+from cnn_studio.cancel import Cancelled
+from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.data.augment import AUGMENTATIONS
+from cnn_studio.data.prepare import prepare
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
+from cnn_studio.errors import WeightsUnavailable
 from cnn_studio.paths import RunLayout
 from cnn_studio.training.config import OPTIMIZERS, TrainConfig
+from cnn_studio.training.trainer import resume, train
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,10 +66,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Prepare (scan, check, split) and train; 0 when done, 2 on a dataset/setting error, 130 when stopped."""
-    from cnn_studio.cancel import Cancelled
-    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-    from cnn_studio.data.prepare import prepare
-    from cnn_studio.training.trainer import train
 
     backbone, weights = default_backbone_and_weights(args.backbone, args.weights)
     config = TrainConfig(
@@ -106,10 +109,6 @@ def default_backbone_and_weights(backbone: str | None, weights: str | None,
     weights neither load offline nor download does it fall back to the small CNN from scratch, and
     it prints what it chose and why (an explicit ``--backbone`` is never changed).
     """
-    from cnn_studio.backbones.registry import get
-    from cnn_studio.backbones.weights_store import download_weights, offline_status
-    from cnn_studio.cli.progress import TerminalProgress
-    from cnn_studio.errors import WeightsUnavailable
 
     default = TrainConfig().backbone
     spec = get(backbone or default)
@@ -147,9 +146,6 @@ def _finish(result) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     """Continue a run folder; 0 when done, 2 when it cannot be resumed, 130 when stopped again."""
-    from cnn_studio.cancel import Cancelled
-    from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-    from cnn_studio.training.trainer import resume
 
     with cancel_on_interrupt() as token:
         try:

@@ -46,7 +46,6 @@ def build_augmenter(names: Sequence[str], seed: int | None = None):
     """
     import keras
 
-
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
         raise ConfigError(f"Augmentation: expected any of {', '.join(AUGMENTATIONS)}, received {unknown}.")

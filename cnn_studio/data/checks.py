@@ -48,6 +48,7 @@ from typing import Any
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data.records import SPLIT_NAMES, DatasetIndex, ImageRecord, Split
 from cnn_studio.data.split import leakage_report
+from cnn_studio.intervals import wilson
 
 SEVERITIES = ("error", "warning", "info")
 IMBALANCE_WARN_RATIO = 3.0
@@ -289,7 +290,6 @@ def _sample_size_findings(index: DatasetIndex, split: Split | None, counts: Coun
                            "Add images, or raise the validation share if the classes are big enough."))
     total_val = len(split.val)
     if total_val < MIN_VAL_TOTAL:
-        from cnn_studio.intervals import wilson
 
         lo, hi = wilson(total_val // 2, total_val)
         out.append(Finding("warning", "tiny_validation",

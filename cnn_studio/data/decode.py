@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tifffile
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnn_studio.data import formats
 from cnn_studio.data.pixels import array_to_rgb, grey_to_rgb, percentile_window
@@ -112,7 +114,6 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS)
 
 
 def _open_pillow(path: Path) -> Any:
-    from PIL import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
@@ -167,7 +168,6 @@ def _needs_tifffile(img: Any) -> bool:
 
 
 def _probe_tiff(path: Path, max_pixels: int) -> ProbeResult:
-    import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
@@ -264,7 +264,6 @@ _EXIF_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 
 
 def _reduced(img: Any, factor: int) -> Any:
     """``img`` (loaded) box-reduced by ``factor``, EXIF orientation applied; modes ``reduce`` lacks are converted first."""
-    from PIL import Image
 
     orientation = int(img.getexif().get(0x0112, 1) or 1)
     if img.mode == "P" or img.mode == "PA":
@@ -280,7 +279,6 @@ def _reduced(img: Any, factor: int) -> Any:
 
 
 def _decode_pillow(path: Path, max_pixels: int, reduce_to: int | None = None) -> np.ndarray:
-    from PIL import Image, ImageOps
 
     try:
         img = _open_pillow(path)
@@ -316,7 +314,6 @@ def _decode_pillow(path: Path, max_pixels: int, reduce_to: int | None = None) ->
 
 
 def _decode_tiff(path: Path, max_pixels: int) -> np.ndarray:
-    import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:

@@ -2,8 +2,8 @@
 
 DICOM: rescale slope/intercept (modality LUT), then the file's VOI window or VOI LUT (else the
 percentile window), MONOCHROME1 inverted, multi-frame → the middle frame, PatientID as the group
-for patient-grouped splits. NIfTI: the middle slice along the third axis. pydicom and nibabel are
-imported only when such a file is met.
+for patient-grouped splits. NIfTI: the middle slice along the third axis. This module (with pydicom and
+nibabel, about 0.26 s of imports) is imported only when such a file is met.
 """
 
 from __future__ import annotations

@@ -36,7 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+from cnn_studio.data.augment import build_augmenter
+from cnn_studio.data.decode import decode_file
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, ImageRecord, Split
 from cnn_studio.errors import ConfigError, ImageReadError
 
@@ -111,7 +114,6 @@ class Datasets:
 
 def _jpeg_is_rotated(path: str) -> bool:
     """True when a JPEG carries an EXIF orientation other than 1 (reads the header only)."""
-    from PIL import Image
 
     try:
         with Image.open(path) as img:
@@ -164,7 +166,6 @@ def _to_uint8(image):
 
 
 def _python_decoder(skips: SkipLog):
-    from cnn_studio.data.decode import decode_file
 
     def decode(path_bytes: bytes) -> tuple[np.ndarray, np.bool_]:
         path = os.fsdecode(path_bytes)  # the record's own str (a non-UTF-8 name keeps its bytes)
@@ -341,7 +342,6 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     augmenter = None
     if augment:
-        from cnn_studio.data.augment import build_augmenter
 
         augmenter = build_augmenter(augment, seed=seed)
     if dtype == "float32" or augmenter is not None:
@@ -376,7 +376,6 @@ def load_image(path: str | Path, image_size: int, resize: str = "stretch") -> np
 
     Raises :class:`~cnn_studio.errors.ImageReadError` for an unreadable file.
     """
-    from cnn_studio.data.decode import decode_file
 
     img = resize_image(decode_file(path), image_size, resize)
     return np.round(np.clip(img.numpy(), 0, 255)).astype(np.float32)

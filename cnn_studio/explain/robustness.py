@@ -48,7 +48,6 @@ def fgsm(model, images: np.ndarray, labels: Sequence[int], epsilon: float) -> np
     """
     import tensorflow as tf
 
-
     x = tf.convert_to_tensor(np.asarray(images, np.float32))
     y = tf.convert_to_tensor(np.asarray(labels, np.int64))
     tap = LayerTap(model, model.layers[-1].name)

@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from cnn_studio import __version__
+from cnn_studio.backbones.weights import weights_origin
+from cnn_studio.data.split import counts_per_split
 from cnn_studio.export.formats import FORMATS
+from cnn_studio.export.verify import MAX_ACCURACY_DROP, MAX_DISAGREEMENT, MIN_IMAGES_CHANGED, describe_answers
 from cnn_studio.fsutil import read_json, write_json, write_text
+from cnn_studio.intervals import describe
 from cnn_studio.review import read_review
 from cnn_studio.training.run_folder import RunInfo
 
@@ -82,7 +86,6 @@ class ModelCard:
                      + (f", macro ROC AUC {m['macro_roc_auc']:.4f}" if m.get("macro_roc_auc") is not None else ""))
             iv = m.get("intervals") or {}
             if iv:
-                from cnn_studio.intervals import describe
 
                 L += ["", f"How sure these numbers are (95% intervals; a figure needs {iv.get('min_images')} images, "
                       f"an AUC {iv.get('min_auc_per_side')} of the class and of the rest):", "",
@@ -129,7 +132,6 @@ class ModelCard:
         for e in self.exports:
             L.append(f"- `{e['file']}` ({e['fmt']}, {e.get('quantization', 'float32')}): {export_check(e)}")
         if any(e.get("agreement") is not None for e in self.exports):
-            from cnn_studio.export.verify import MAX_ACCURACY_DROP, MAX_DISAGREEMENT, MIN_IMAGES_CHANGED
 
             L += ["", f"Quantized exports are judged by their answers: refused when accuracy falls by more than "
                       f"{MAX_ACCURACY_DROP:.0%} points or the top answer changes on more than {MAX_DISAGREEMENT:.0%} "
@@ -146,7 +148,6 @@ def export_check(e: dict[str, Any]) -> str:
     if not e.get("verified"):
         return "NOT verified"
     if e.get("agreement") is not None:
-        from cnn_studio.export.verify import describe_answers
 
         text = "verified: " + describe_answers({"n": e.get("n_judged", 0), **e}, e.get("judged_on", ""))
         text += f"; max |Δ probability| {e['max_abs_diff']:.2g} (reported, not a gate)"
@@ -204,7 +205,6 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
     split_info: dict[str, Any] = {}
     label_review = ""
     if run.split is not None:
-        from cnn_studio.data.split import counts_per_split
 
         dataset = counts_per_split(run.split)
         split_info = {"seed": run.split.seed, "val_fraction": run.split.val_fraction,
@@ -221,7 +221,6 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
     choice = run.weights
     weights = choice.value
     if choice.kind == "imagenet":
-        from cnn_studio.backbones.weights import weights_origin
 
         origin = weights_origin(cfg.backbone, input_size)
         weights = f"ImageNet (Keras Applications{', ' + origin if origin else ''})"

@@ -19,6 +19,7 @@ from cnn_studio.errors import ExportError, StudioError
 from cnn_studio.export.formats import FORMATS, INTEGER_QUANTIZATIONS, QUANTIZATIONS, get_format
 from cnn_studio.export.model_card import build_card, previous_exports, write_card
 from cnn_studio.export.verify import (
+    LabelledImages,
     describe_answers,
     judge_quantized_export,
     judging_images,
@@ -120,7 +121,6 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     samples = sample_images(run, size, sample_paths)
     judged = judging_images(run, size) if quantized else None
     if judged is not None and not len(judged.images):  # nothing readable: judge on the (random) samples
-        from cnn_studio.export.verify import LabelledImages
 
         judged = LabelledImages(samples.images, np.zeros(len(samples.images), np.int64), samples.paths, "")
     checked = judged.images if judged is not None else samples.images

@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.util
 import math
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,17 +43,29 @@ from pathlib import Path
 from cnn_studio import __version__
 from cnn_studio import events as ev
 from cnn_studio.backbones import registry
+from cnn_studio.backbones.classifier import (
+    build_classifier,
+    freeze_backbone,
+    split_for_feature_cache,
+    trainable_layer_count,
+    unfreeze_top,
+)
 from cnn_studio.backbones.weights import resolve_weights
 from cnn_studio.cancel import Cancelled, CancelToken
+from cnn_studio.data.pipeline import make_datasets
 from cnn_studio.data.records import Split
 from cnn_studio.errors import DatasetError, RunError, StudioError
 from cnn_studio.fsutil import write_json
 from cnn_studio.paths import RunLayout
+from cnn_studio.review import review_model
 from cnn_studio.training.config import TrainConfig
+from cnn_studio.training.devices import choose_precision, distribution_strategy, precision_policy
+from cnn_studio.training.feature_cache import compute_features, feature_datasets
 from cnn_studio.training.run_folder import (
     RunLock,
     clean_temporaries,
     model_load_error,
+    open_run,
     read_config,
     read_labels,
     read_split,
@@ -160,7 +173,6 @@ def _failed_start(layout: RunLayout) -> bool:
 
 
 def _clear_failed_start(layout: RunLayout) -> None:
-    import shutil
 
     for p in layout.files:
         if p != layout.lock and p.exists():
@@ -332,7 +344,6 @@ def _review(layout: RunLayout, config: TrainConfig, sink: ev.EventSink, cancel: 
     """
     if not config.extra.get("review", True):
         return {}
-    from cnn_studio.review import review_model
 
     try:
         return review_model(layout.root, shortcut_check=bool(config.extra.get("shortcut_check", True)),
@@ -375,9 +386,6 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
     import keras
     import tensorflow as tf
 
-    from cnn_studio.data.pipeline import make_datasets
-    from cnn_studio.training.devices import choose_precision, distribution_strategy
-
     keras.utils.set_random_seed(config.seed)
     tensorboard_available = importlib.util.find_spec("tensorboard") is not None
     if not tensorboard_available and start_epoch == 0:
@@ -418,7 +426,6 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
         _report_skipped(layout, data.skips, skipped, sink)
 
     done = int(read_state(layout).get("epochs_done", 0))
-    from cnn_studio.training.run_folder import open_run
 
     info = open_run(layout.root)
     return TrainResult(run_dir=layout.root, status="completed", best_model=layout.best_model,
@@ -457,16 +464,7 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
     """The phases' ``fit`` calls (``_fit_phases`` prepares the data and reports the skipped files)."""
     import keras
 
-    from cnn_studio.backbones.classifier import (
-        build_classifier,
-        freeze_backbone,
-        split_for_feature_cache,
-        trainable_layer_count,
-        unfreeze_top,
-    )
     from cnn_studio.training.callbacks import EventCallback
-    from cnn_studio.training.devices import precision_policy
-    from cnn_studio.training.feature_cache import compute_features, feature_datasets
 
     AtomicCheckpoints = _checkpoint_class()  # noqa: N806 - the class the phases use
     total = config.total_epochs

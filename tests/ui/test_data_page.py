@@ -81,6 +81,8 @@ def test_drop_zone_drop_scans(qtbot, image_folder):
 def _cli_prepared(monkeypatch, argv):
     """Run ``cnn-studio`` with ``argv`` and return what its data.prepare call returned (and the exit code)."""
     import cnn_studio.cli as cli
+    import cnn_studio.cli.scan as cli_scan
+    import cnn_studio.cli.train as cli_train
     import cnn_studio.data.prepare as prep
 
     seen = []
@@ -90,7 +92,8 @@ def _cli_prepared(monkeypatch, argv):
         seen.append(real(*args, **kwargs))
         return seen[-1]
 
-    monkeypatch.setattr(prep, "prepare", recording)
+    for module in (cli_scan, cli_train):  # the name each subcommand calls
+        monkeypatch.setattr(module, "prepare", recording)
     monkeypatch.setattr(cli, "SUBCOMMANDS", {"scan": "scan", "train": "train", "resume": "train"})
     code = cli.main(argv)
     assert len(seen) == 1
@@ -125,7 +128,9 @@ def test_gui_and_cli_prepare_the_same_split(qtbot, image_folder, tmp_path, monke
         trained.append((config, split))
         return trainer.TrainResult(run_dir, "completed", run_dir / "best.keras", run_dir / "last.keras", 1, ())
 
-    monkeypatch.setattr(trainer, "train", fake_train)
+    import cnn_studio.cli.train as cli_train
+
+    monkeypatch.setattr(cli_train, "train", fake_train)  # the name `cnn-studio train` calls
     _, code = _cli_prepared(monkeypatch, ["train", str(root), "--backbone", "small_cnn", "--weights", "none",
                                           "--out", str(tmp_path / "run"), *settings])
     assert code == 0

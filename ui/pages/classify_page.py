@@ -16,7 +16,7 @@ from cnn_studio.ui.pages.inspect_panel import InspectPanel
 from cnn_studio.ui.qmodels.prediction_table import PATH_ROLE, PredictionTableModel
 from cnn_studio.ui.qmodels.rows import sortable
 from cnn_studio.ui.widgets.drop_zone import DropZone, local_paths
-from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap
+from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap, thumbnail
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio import events as ev
 from cnn_studio.calibration import uncertain
 from cnn_studio.explain.gradcam import overlay
 from cnn_studio.explain.views import CLASSIFY, HEATMAPS, open_model
@@ -61,7 +62,6 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
         model.close()
         model = None
     if model is None:
-        from cnn_studio import events as ev
 
         sink(ev.StageChanged(task="classify", stage="Loading the model"))
         model = open_model(run_dir, log_path=job_log("model", run_dir))
@@ -89,7 +89,6 @@ def caption(prediction) -> tuple[str, str]:
 
 def with_threshold(prediction, threshold: float | None):
     """``prediction`` with ``uncertain`` recomputed for a new "not sure" threshold (no model needed)."""
-
 
     if prediction.error or not prediction.top:
         return prediction
@@ -363,7 +362,6 @@ class ClassifyPage(QWidget):
             self._queue_heatmaps([p for p, pred in self.predictions.items() if not pred.error])
             self._redraw_heatmaps()
         else:
-            from cnn_studio.ui.widgets.image_grid import thumbnail
 
             for p in self.heatmaps:
                 self.grid.set_pixmap(p, thumbnail(p, self.grid.thumb_size))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from cnn_studio.ui.messages import (
@@ -11,14 +12,16 @@ from cnn_studio.ui.messages import (
     show_error,
 )
 from cnn_studio.ui.qmodels.class_table import THUMB, ClassTableModel
+from cnn_studio.ui.review_queue import LabelCheck
 from cnn_studio.ui.session import StudioSession
+from cnn_studio.ui.thumbnails import read_thumbnail
 from cnn_studio.ui.widgets.drop_zone import DropZone
 from cnn_studio.ui.widgets.findings_view import FindingsView
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QImageReader
+from PySide6.QtCore import QSignalBlocker, QSize, QTimer, Signal
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -41,31 +44,9 @@ from cnn_studio.data.prepare import Prepared, prepare
 from cnn_studio.data.records import DatasetIndex
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
 from cnn_studio.errors import StudioError
+from cnn_studio.sample import sample_dataset_path
 
 EXAMPLES_PER_CLASS = 5
-
-
-def _read_thumbnail(path: str, size: int) -> QImage:
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    if reader.canRead():
-        s = reader.size()
-        if s.isValid() and s.width() > 0 and s.height() > 0:
-            reader.setScaledSize(s.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
-        img = reader.read()
-        if not img.isNull():
-            return img
-    try:  # DICOM, NIfTI, 16-bit TIFF ...: the engine's decoder
-        from cnn_studio.data.decode import decode_file
-
-        arr = decode_file(path)
-        h, w = arr.shape[:2]
-        arr = arr[..., :3].copy() if arr.ndim == 3 else arr
-        fmt = QImage.Format.Format_RGB888 if arr.ndim == 3 else QImage.Format.Format_Grayscale8
-        img = QImage(arr.data, w, h, arr.strides[0], fmt).copy()
-        return img.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-    except Exception:  # noqa: BLE001 - a thumbnail that cannot be made is just left blank
-        return QImage()
 
 
 def load_thumbnails(groups: list[list[str]], size: int = THUMB, *, sink: ev.EventSink = ev.null_sink,
@@ -74,7 +55,7 @@ def load_thumbnails(groups: list[list[str]], size: int = THUMB, *, sink: ev.Even
     out = []
     for paths in groups:
         raise_if_cancelled(cancel)
-        out.append([_read_thumbnail(p, size * 2) for p in paths])
+        out.append([read_thumbnail(p, size * 2) for p in paths])
     return out
 
 
@@ -221,13 +202,11 @@ class DataPage(QWidget):
 
     def open_sample(self) -> None:
         """Scan the bundled sample dataset."""
-        from cnn_studio.sample import sample_dataset_path
 
         self.open_dataset(sample_dataset_path())
 
     def open_dataset(self, path: str | Path) -> None:
         """Scan and check ``path`` (a folder or a .csv manifest) on a worker thread."""
-        from cnn_studio.sample import sample_dataset_path
 
         path = Path(path)
         if path != Path(sample_dataset_path()):  # the dialogs open next to what the user chose last
@@ -363,7 +342,6 @@ class DataPage(QWidget):
 
     # ---------------------------------------------------------------- display
     def _show_banner(self, text: str, hint: str, severity: str) -> None:
-        from html import escape
 
         colour = severity_colour(severity).name()
         self.banner.setText(f"<b style='color:{colour}'>{escape(text)}</b>" +
@@ -394,7 +372,6 @@ class DataPage(QWidget):
     # ---------------------------------------------------------------- label issues
     def _on_label_issues_clicked(self) -> None:
         """Run the label check off the GUI thread, then open the review queue; reread the data after it."""
-        from cnn_studio.ui.review_queue import LabelCheck
 
         index = self.session.index
         if index is None:
@@ -429,6 +406,5 @@ def _percent_spin(value: int, lo: int, hi: int, tip: str) -> QSpinBox:
 
 
 def _icon_size():
-    from PySide6.QtCore import QSize
 
     return QSize(5 * (THUMB + 3), THUMB)

@@ -34,6 +34,7 @@ from cnn_studio.backbones.weights import WEIGHTS_KINDS
 from cnn_studio.backbones.weights_store import offline_status
 from cnn_studio.child_process import run_job
 from cnn_studio.data.augment import AUGMENTATIONS
+from cnn_studio.data.augment import describe as describe_augmentation
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.errors import StudioError
 from cnn_studio.paths import app_data_dir
@@ -59,9 +60,7 @@ def default_config() -> tuple[TrainConfig, str]:
 
 def _augment_tooltip(name: str) -> str:
     try:
-        from cnn_studio.data.augment import describe
-
-        return describe(name)
+        return describe_augmentation(name)
     except (ImportError, KeyError):
         return name
 
@@ -249,7 +248,6 @@ class ModelPage(QWidget):
 
     def import_weights_file(self, path: str, backbone: str | None = None):
         """Copy ``path`` into the weights store in a child process (checked there); the UI stays responsive."""
-
 
         self.import_button.setEnabled(False)
         self.import_status.setText(f"Importing {escape(Path(path).name)}… (checking that it loads)")
