@@ -15,7 +15,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from studio_testkit import make_class_image  # noqa: E402
+from studio_testkit import make_class_image, tiny_run  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,6 +47,15 @@ def image_folder(tmp_path: Path):
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A real run folder (small_cnn, 2 classes, 2 epochs), trained once per test session and shared.
+
+    Tests that change a run work on a copy (``shutil.copytree(trained_run, tmp_path / "run")``).
+    """
+    return tiny_run(tmp_path_factory)
 
 
 @pytest.fixture

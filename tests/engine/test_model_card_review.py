@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from studio_testkit import tiny_run
 
 from cnn_studio.export.model_card import build_card
 from cnn_studio.fsutil import read_json, write_json
@@ -14,9 +13,9 @@ from cnn_studio.training.run_folder import open_run
 pytestmark = pytest.mark.slow
 
 
-def test_card_counts_changed_labels_and_prints_the_review(tmp_path_factory, tmp_path):
+def test_card_counts_changed_labels_and_prints_the_review(trained_run, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(tiny_run(tmp_path_factory), run)
+    shutil.copytree(trained_run, run)
     plain = build_card(open_run(run), [], 32)
     assert plain.split["labels_changed"] == 0 and plain.label_review == ""
     assert "Label review" not in plain.to_markdown()

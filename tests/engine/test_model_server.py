@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from studio_testkit import make_class_image, tiny_run
+from studio_testkit import make_class_image
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import Cancelled, CancelToken
@@ -20,13 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return tiny_run(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def server(run, tmp_path_factory):
-    s = open_model(run, log_path=tmp_path_factory.mktemp("logs") / "model.log")
+def server(trained_run, tmp_path_factory):
+    s = open_model(trained_run, log_path=tmp_path_factory.mktemp("logs") / "model.log")
     yield s
     s.close()
 
@@ -41,11 +36,11 @@ def pictures(tmp_path):
     return paths
 
 
-def test_answers_match_the_model_in_this_process(server, run, pictures):
+def test_answers_match_the_model_in_this_process(server, trained_run, pictures):
     assert isinstance(server, Server) and server.alive and server.pid != os.getpid()
     assert server.info.class_names == ("cat", "dog") and server.info.image_size == 32
     remote = server.call(CLASSIFY, pictures, top_k=2)
-    local = LocalServer(LOAD, str(run), describe=model_info).call(CLASSIFY, pictures, top_k=2)
+    local = LocalServer(LOAD, str(trained_run), describe=model_info).call(CLASSIFY, pictures, top_k=2)
     assert [p.label for p in remote] == [p.label for p in local]
     assert np.allclose([p.top[0][1] for p in remote], [p.top[0][1] for p in local], atol=1e-5)
 
@@ -87,8 +82,8 @@ def test_a_missing_model_is_refused_at_once(tmp_path):
         open_model(tmp_path / "no_run_here")
 
 
-def test_a_killed_server_says_so(run, pictures):
-    s = open_model(run)
+def test_a_killed_server_says_so(trained_run, pictures):
+    s = open_model(trained_run)
     s._proc.kill()
     s._proc.wait(5)
     with pytest.raises(RunError, match="The model process stopped unexpectedly"):

@@ -36,14 +36,6 @@ def studio_home(tmp_path, monkeypatch):
     return home
 
 
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory):
-    """A real run folder (small_cnn, 2 classes, 2 epochs), trained once per test session."""
-    from studio_testkit import tiny_run
-
-    return tiny_run(tmp_path_factory)
-
-
 @pytest.fixture
 def session(qtbot, trained_run):
     """A StudioSession whose current run is :func:`trained_run`."""

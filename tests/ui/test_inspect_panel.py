@@ -11,13 +11,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
+def classifier(trained_run):
     """The run's model in its own process, as the Classify step holds it."""
-    from studio_testkit import tiny_run
-
     from cnn_studio.explain.views import open_model
 
-    model = open_model(tiny_run(tmp_path_factory))
+    model = open_model(trained_run)
     yield model
     model.close()
 
