@@ -27,11 +27,10 @@ from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.settings import StudioSettings
 from cnn_studio.ui.widgets.drop_zone import local_paths
 from cnn_studio.ui.workers import cancel_all_and_wait
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QIcon,
@@ -353,9 +352,6 @@ class MainWindow(QMainWindow):
         dialog.start()
         dialog.show()
         return dialog
-
-    def open_folder(self, path: Path) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     # ---------------------------------------------------------------- drag and drop
     def drop_target(self, paths: list[Path]) -> str | None:

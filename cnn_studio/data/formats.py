@@ -23,7 +23,6 @@ import os
 from pathlib import Path
 
 PILLOW = "pillow"
-TIFFFILE = "tifffile"
 PYDICOM = "pydicom"
 NIBABEL = "nibabel"
 
