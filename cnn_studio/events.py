@@ -89,6 +89,8 @@ class TrainStarted:
     steps: int
     train_images: int
     val_images: int
+    device: str = ""  # tf_runtime.device_line(): which device trains, and why not a GPU when none
+    batch_size: int = 0  # the batch size this attempt trains with (lower than asked after an out-of-memory retry)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class BatchEnded:
     steps: int
     logs: dict[str, float] = field(default_factory=dict)
     images_per_s: float = 0.0
+    gpu_memory_mib: float | None = None  # GPU:0 memory in use (sampled at most once a second); None on a CPU
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken
 from cnn_studio.fsutil import atomic_path, read_json, write_json, write_text
 from cnn_studio.paths import RunLayout
+from cnn_studio.training.devices import GpuMemorySampler
 
 
 def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
@@ -85,6 +86,7 @@ class EventCallback(keras.callbacks.Callback):
         self._epoch_start = 0.0
         self._last_emit = 0.0
         self._images = 0
+        self.memory = GpuMemorySampler()  # GPU memory in use, read at most once a second (None on a CPU)
 
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.cancelled
@@ -118,7 +120,8 @@ class EventCallback(keras.callbacks.Callback):
             if not logs:
                 logs = self._running_loss()
             self.sink(ev.BatchEnded(phase=self.phase, epoch=self._epoch, step=step, steps=int(steps),
-                                    logs=logs, images_per_s=self._images / max(now - self._epoch_start, 1e-9)))
+                                    logs=logs, images_per_s=self._images / max(now - self._epoch_start, 1e-9),
+                                    gpu_memory_mib=self.memory.sample(now)))
 
     def _running_loss(self) -> dict[str, float]:
         """Keras' running mean of the loss this epoch, read from its tracker (one small read, throttled)."""
