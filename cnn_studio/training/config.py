@@ -63,6 +63,8 @@ class TrainConfig:
     feature_cache: bool = True
     precision: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
+    jit: str = "auto"  # XLA (JIT_MODES): "auto" = Keras' choice (on a GPU when every layer supports it), "on", "off"
+    workers: int = 1  # local worker processes (MultiWorkerMirroredStrategy on 127.0.0.1; cnn-studio train --workers)
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> TrainConfig:
@@ -110,6 +112,10 @@ class TrainConfig:
             raise bad("cache", f"one of {', '.join(CACHE_MODES)}", self.cache)
         if self.precision not in PRECISIONS:
             raise bad("precision", f"one of {', '.join(PRECISIONS)}", self.precision)
+        if self.jit not in JIT_MODES:
+            raise bad("jit", f"one of {', '.join(JIT_MODES)}", self.jit)
+        if not isinstance(self.workers, int) or not 1 <= self.workers <= 64:
+            raise bad("workers", "a whole number from 1 to 64", self.workers)
         if not isinstance(self.weights, str) or not self.weights.strip():
             raise bad("weights", "'imagenet', 'none' or the path of a weights file", self.weights)
         return self
@@ -149,3 +155,6 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+JIT_MODES = ("auto", "on", "off")  # TrainConfig.jit → compile(jit_compile="auto" (Keras: XLA on GPUs only), True, False)
