@@ -40,7 +40,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnn_studio import __version__
+from cnn_studio import __version__, tf_runtime
 from cnn_studio import events as ev
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.classifier import (
@@ -59,7 +59,12 @@ from cnn_studio.fsutil import write_json
 from cnn_studio.paths import RunLayout
 from cnn_studio.review import review_model
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.devices import choose_precision, distribution_strategy, precision_policy
+from cnn_studio.training.devices import (
+    choose_precision,
+    distribution_strategy,
+    precision_policy,
+    strategy_kind,
+)
 from cnn_studio.training.feature_cache import compute_features, feature_datasets
 from cnn_studio.training.run_folder import (
     RunLock,
@@ -303,8 +308,8 @@ def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.Event
     total = config.total_epochs
     skipped: dict[str, str] = {}
     try:
-        result = _fit_phases(layout, config, split, sink=sink, cancel=cancel, start_epoch=start_epoch,
-                             skipped=skipped)
+        result = _fit_with_smaller_batches(layout, config, split, sink=sink, cancel=cancel,
+                                           start_epoch=start_epoch, skipped=skipped)
     except Cancelled:
         done = int(read_state(layout).get("epochs_done", 0))
         _set_state(layout, status="cancelled", finished=_now())
@@ -335,6 +340,51 @@ def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.Event
     sink(ev.TrainFinished(run_dir=str(layout.root), status="completed", best_model=str(result.best_model),
                           epochs_done=result.epochs_done, message=" ".join(result.warnings)))
     return result
+
+
+OOM_MIN_BATCH_SIZE = 4  # out of memory at this batch size (or below) ends the run
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """A GPU out-of-memory (``tf.errors.ResourceExhaustedError``) or the host's (``MemoryError``)."""
+    return type(exc).__name__ == "ResourceExhaustedError" or isinstance(exc, MemoryError)
+
+
+def _fit_with_smaller_batches(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.EventSink,
+                              cancel: CancelToken | None, start_epoch: int, skipped: dict[str, str]) -> TrainResult:
+    """``_fit_phases``, retried with half the batch size after running out of memory, down to ``OOM_MIN_BATCH_SIZE``.
+
+    A retry continues from what last.keras holds (``resume_point``: the epochs trained so far are
+    kept), records the smaller batch size in config.json (``extra["batch_size_asked"]`` keeps the
+    first one) and says so with a LogMessage("warning"). Not retried on several workers (the others
+    would wait for ever): there the error ends the run as before.
+    """
+    import keras
+
+    while True:
+        try:
+            return _fit_phases(layout, config, split, sink=sink, cancel=cancel, start_epoch=start_epoch,
+                               skipped=skipped)
+        except Exception as exc:
+            if not _out_of_memory(exc) or config.workers > 1 or strategy_kind(0) == "multi_worker":
+                raise
+            smaller = config.batch_size // 2
+            point = resume_point(layout.root)
+            if smaller < OOM_MIN_BATCH_SIZE or point is None:
+                raise StudioError(
+                    f"Out of memory while training with batch size {config.batch_size} at "
+                    f"{config.image_size or 'default'} px{' (already halved after running out of memory)' if 'batch_size_asked' in config.extra else ''}.",
+                    "Lower the image size or pick a smaller backbone; the run folder is kept.") from exc
+            start_epoch = point[0]
+            sink(ev.LogMessage("warning", f"Out of memory with batch size {config.batch_size} "
+                                          f"({type(exc).__name__}): continuing from epoch {start_epoch + 1} with "
+                                          f"batch size {smaller}."))
+            config = config.replace(batch_size=smaller,
+                                    extra={**config.extra,
+                                           "batch_size_asked": config.extra.get("batch_size_asked", config.batch_size)})
+            write_json(layout.config, config.to_dict())
+            _set_state(layout, status="running", epochs_done=start_epoch)
+            keras.backend.clear_session(free_memory=True)  # the failed attempt's model and its GPU memory
 
 
 def _review(layout: RunLayout, config: TrainConfig, sink: ev.EventSink, cancel: CancelToken | None) -> dict:
@@ -394,8 +444,13 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
     spec = registry.get(config.backbone)
     size = spec.image_size(config.image_size)  # recorded in config.json (older runs: the default)
     n_classes = len(split.class_names)
-    policy = choose_precision(config.precision)
+    gpus = tf_runtime.gpu_devices()
+    policy = choose_precision(config.precision, gpus)
     strategy = distribution_strategy()
+    device = tf_runtime.device_line(gpus)
+    if strategy.num_replicas_in_sync > 1:
+        device += f" {strategy.num_replicas_in_sync} replicas train together ({strategy_kind(len(gpus))})."
+
 
     sink(ev.StageChanged(task="train", stage="Preparing data",
                          detail=f"{len(split.train)} training and {len(split.val)} validation images"))
@@ -412,7 +467,8 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
     phases = [p for p in _phases(config) if p.end_epoch > start_epoch]
     total = config.total_epochs
     sink(ev.TrainStarted(run_dir=str(layout.root), backbone=spec.key, epochs=total, steps=data.steps_per_epoch,
-                         train_images=data.train_count, val_images=data.val_count))
+                         train_images=data.train_count, val_images=data.val_count, device=device,
+                         batch_size=config.batch_size))
 
     best = math.inf
     state = read_state(layout)
@@ -448,6 +504,11 @@ def _checkpoint_class():
                 self._update_state(epochs_done=self.epochs_done, checkpoint_epoch=self.epochs_done)
 
     return StateFollowsCheckpoints
+
+
+def _jit_compile(config: TrainConfig) -> bool | str:
+    """``compile``'s ``jit_compile`` for ``config.jit``: "auto" (Keras: XLA on a GPU only), True or False."""
+    return {"on": True, "off": False}.get(getattr(config, "jit", "auto"), "auto")
 
 
 def _load_last(layout: RunLayout):
@@ -521,13 +582,14 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
                 # a head step takes microseconds: run a whole epoch per graph call, same batches,
                 # so Python overhead does not dominate (events and cancel checks come per epoch)
                 head_model.compile(optimizer=_optimizer(config.optimizer, phase.learning_rate), loss=loss,
-                                   metrics=["accuracy"], steps_per_execution=data.steps_per_epoch)
+                                   metrics=["accuracy"], steps_per_execution=data.steps_per_epoch,
+                                   jit_compile=_jit_compile(config))
                 fit_model, fit_train, fit_val = head_model, one_hot(ftrain), one_hot(fval)
             else:
                 optimizer = _optimizer(config.optimizer, phase.learning_rate)
                 if saved_optimizer is not None and first > phase.first_epoch:
                     optimizer = saved_optimizer  # resuming inside this phase: continue its optimizer state
-                model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+                model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=_jit_compile(config))
                 fit_model, fit_train, fit_val = model, train_ds, val_ds
             with warnings.catch_warnings():
                 # Our datasets drop unreadable files, so their length is unknown until the first pass
