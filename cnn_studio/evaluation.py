@@ -23,12 +23,13 @@ from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data.index import scan
 from cnn_studio.data.records import ImageRecord
 from cnn_studio.errors import DatasetError, RunError
-from cnn_studio.fsutil import read_json, write_json
+from cnn_studio.fsutil import write_json
 from cnn_studio.intervals import TOO_FEW, compare_with_guessing, describe, metric_intervals
 from cnn_studio.paths import RunLayout
 from cnn_studio.predict import iter_image_batches, predict_probabilities
 from cnn_studio.review import read_review
-from cnn_studio.training.run_folder import load_model, open_run
+from cnn_studio.training.run_folder import load_model, open_run, read_metrics
+from cnn_studio.training.run_lock import RunLock
 
 TASK = "Evaluating"
 _EPS = 1e-12
@@ -376,6 +377,12 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike
     run = open_run(run_dir)
     if subset not in ("auto", "test", "val"):
         raise DatasetError(f"Subset: expected test, val or auto, received {subset!r}.")
+    with RunLock(run.root, "evaluate"):  # the one writer of the folder while metrics.json is made
+        return _evaluate_locked(run, data_dir, subset, batch_size, sink, cancel)
+
+
+def _evaluate_locked(run, data_dir, subset: str, batch_size: int, sink: ev.EventSink,
+                     cancel: CancelToken | None) -> Metrics:
     names = list(run.class_names)
     if data_dir is not None:
         records = _records_from_folder(data_dir, names, sink=sink, cancel=cancel)
@@ -402,7 +409,20 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike
 
 
 def load_metrics(run_dir: str | os.PathLike[str]) -> Metrics | None:
-    """The metrics.json of a run folder, or None if it was never evaluated."""
+    """The metrics.json of a run folder, or None if it was never evaluated.
 
-    path = RunLayout(Path(run_dir)).metrics
-    return Metrics.from_dict(read_json(path)) if path.exists() else None
+    Raises RunError naming metrics.json when it is damaged (not JSON, or not metrics).
+    """
+    layout = RunLayout(Path(run_dir))
+    data = read_metrics(layout)
+    if data is None:
+        return None
+    try:
+        metrics = Metrics.from_dict(data)
+        metrics.macro_f1  # noqa: B018 - per_class rows must hold numbers
+        [[int(c) for c in row] for row in metrics.confusion]
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise RunError(f"{layout.metrics} is damaged: it does not hold evaluation results ({exc}).",
+                       "The model is unaffected: evaluate the run again (`cnn-studio evaluate RUN`) "
+                       "to write it anew.") from exc
+    return metrics

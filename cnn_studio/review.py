@@ -33,6 +33,7 @@ from cnn_studio.fsutil import atomic_path, read_json, write_json
 from cnn_studio.intervals import compare_with_guessing
 from cnn_studio.predict import iter_image_batches, predict_probabilities
 from cnn_studio.training.run_folder import load_model, open_run
+from cnn_studio.training.run_lock import RunLock
 
 REVIEW_FILE = "review.json"
 TASK = "Reviewing the model"
@@ -76,6 +77,12 @@ def review_model(run_dir: str | os.PathLike[str], *, shortcut_check: bool = True
     """
 
     run = open_run(run_dir)
+    with RunLock(run.root, "review"):  # inside training this shares train's lock (re-entrant)
+        return _review_locked(run, shortcut_check, calibrate_model, sink, cancel)
+
+
+def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.EventSink,
+                   cancel: CancelToken | None) -> dict[str, Any]:
     names = list(run.class_names)
     records = list(run.split.val) if run.split is not None else []
     review: dict[str, Any] = {"n_images": 0, "chance": {}, "calibration": {}, "shortcuts": {}, "warnings": []}

@@ -11,27 +11,39 @@ Status of a run, from its lock and state.json:
 * ``crashed``  — state.json says running but nobody holds the lock (the process was killed);
 * ``failed``   — an error ended it (its message is in ``problem``);
 * ``damaged``  — state.json cannot be read.
+
+:func:`compare_runs` reads two or more runs side by side (settings with the differing ones marked,
+metrics in one table, their curves from history.csv); :func:`reproducibility_record` is what
+training stores in reproducibility.json (versions, seeds, dataset fingerprint).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import importlib.metadata
 import json
 import os
+import platform
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cnn_studio import __version__
+from cnn_studio.data.records import Split
 from cnn_studio.errors import RunError
 from cnn_studio.paths import RunLayout, runs_dir
+from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.run_folder import (
-    describe_holder,
-    lock_holder,
     read_config,
     read_history,
+    read_metrics,
+    read_optional_json,
     read_state,
 )
+from cnn_studio.training.run_lock import describe_holder, lock_holder
 
 STATUSES = ("running", "finished", "stopped", "crashed", "failed", "damaged")
 _STATE_TO_STATUS = {"completed": "finished", "cancelled": "stopped", "failed": "failed"}
@@ -51,6 +63,8 @@ class RunSummary:
     best_val_accuracy: float | None = None
     date: str = ""  # ISO 8601, when training started (else the folder's time)
     size_bytes: int = 0
+    best_model_bytes: int = 0  # best.keras (no optimizer state)
+    last_model_bytes: int = 0  # last.keras (with the optimizer state that resume needs)
     problem: str = ""  # why the run is not usable as it is, or who holds it
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,7 +154,15 @@ def summarize(run_dir: str | os.PathLike[str]) -> RunSummary:
                       backbone=backbone, epochs_done=int(state.get("epochs_done", len(history)) or 0),
                       total_epochs=int(total or state.get("total_epochs", 0) or 0),
                       best_val_accuracy=max(accs) if accs else None, date=started,
-                      size_bytes=folder_size(layout.root), problem="; ".join(problems))
+                      size_bytes=folder_size(layout.root), best_model_bytes=_file_size(layout.best_model),
+                      last_model_bytes=_file_size(layout.last_model), problem="; ".join(problems))
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def find_runs(folder: str | os.PathLike[str]) -> list[Path]:
@@ -199,3 +221,187 @@ def format_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+# ---------------------------------------------------------------------------- reproducibility
+
+LIBRARIES = ("tensorflow", "keras", "numpy", "pillow", "h5py", "pydicom")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries a run depends on (from package metadata: nothing is imported)."""
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes ("" when it cannot be read)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return ""
+    return h.hexdigest()
+
+
+def dataset_fingerprint(split: Split) -> dict[str, Any]:
+    """The images a run was made with: every file (path under the dataset folder, part, class, size,
+    SHA-256) and one SHA-256 over them all, so two runs on the same bytes have the same ``sha256``."""
+    parts = [(name, r) for name in ("train", "val", "test") for r in getattr(split, name)]
+    paths = [r.path for _, r in parts]
+    try:
+        root = os.path.commonpath([os.path.dirname(os.path.dirname(p)) for p in paths]) if paths else ""
+    except ValueError:
+        root = ""
+    files, total = [], hashlib.sha256()
+    for name, r in sorted(parts, key=lambda pr: pr[1].path):
+        rel = os.path.relpath(r.path, root) if root else r.path
+        digest = file_sha256(r.path)
+        try:
+            size = os.path.getsize(r.path)
+        except OSError:
+            size = -1
+        label = split.class_names[r.label]
+        files.append({"path": rel, "part": name, "label": label, "bytes": size, "sha256": digest})
+        total.update(f"{rel}\0{label}\0{digest}\n".encode("utf-8", "surrogateescape"))
+    return {"root": root, "n_files": len(files), "unreadable": sum(not f["sha256"] for f in files),
+            "sha256": total.hexdigest(), "files": files}
+
+
+def reproducibility_record(config: TrainConfig, split: Split) -> dict[str, Any]:
+    """What reproducibility.json holds: app and library versions, Python and OS, seeds, dataset fingerprint."""
+    return {"app_version": __version__, "python": sys.version.split()[0],
+            "platform": platform.platform(), "libraries": library_versions(),
+            "seed": config.seed, "split_seed": split.seed,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "dataset": dataset_fingerprint(split)}
+
+
+def read_reproducibility(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A run's reproducibility.json; None for runs made before it was written. RunError when damaged."""
+    return read_optional_json(RunLayout(Path(run_dir)), "reproducibility")
+
+
+def reproducibility_summary(record: dict[str, Any] | None) -> dict[str, Any]:
+    """The record without its file list: what a model card or a comparison shows."""
+    if not record:
+        return {}
+    data = record.get("dataset") or {}
+    return {"app_version": record.get("app_version"), "python": record.get("python"),
+            "platform": record.get("platform"), "libraries": record.get("libraries") or {},
+            "seed": record.get("seed"), "split_seed": record.get("split_seed"),
+            "dataset_sha256": data.get("sha256"), "dataset_files": data.get("n_files"),
+            "dataset_root": data.get("root")}
+
+
+# ---------------------------------------------------------------------------- comparing runs
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Two or more runs side by side.
+
+    ``settings`` and ``metrics`` are ``(name, [value per run])`` rows; ``differing`` names the
+    settings whose values are not all equal; ``histories`` holds each run's history.csv rows;
+    ``notes`` says what could not be read (a damaged file) per run.
+    """
+
+    runs: tuple[RunSummary, ...]
+    settings: tuple[tuple[str, tuple[Any, ...]], ...]
+    differing: frozenset[str]
+    metrics: tuple[tuple[str, tuple[Any, ...]], ...]
+    histories: tuple[tuple[dict[str, float], ...], ...]
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runs": [r.to_dict() for r in self.runs],
+                "settings": [{"name": k, "values": list(v), "differs": k in self.differing} for k, v in self.settings],
+                "metrics": [{"name": k, "values": list(v)} for k, v in self.metrics],
+                "histories": [list(h) for h in self.histories], "notes": list(self.notes)}
+
+
+def _run_settings(layout: RunLayout, notes: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        out.update({k: v for k, v in read_config(layout).to_dict().items() if k != "extra"})
+    except RunError as exc:
+        notes.append(f"{layout.root.name}: {exc.message}")
+    try:
+        rec = reproducibility_summary(read_reproducibility(layout.root))
+    except RunError as exc:
+        rec = {}
+        notes.append(f"{layout.root.name}: {exc.message}")
+    if rec:
+        out["dataset fingerprint"] = (rec["dataset_sha256"] or "")[:12] + f" ({rec['dataset_files']} files)"
+        out["app version"] = rec["app_version"]
+        out["python"] = rec["python"]
+        out.update({f"{name} version": v for name, v in rec["libraries"].items()})
+    return out
+
+
+def _run_metrics(summary: RunSummary, history: list[dict[str, float]], notes: list[str]) -> dict[str, Any]:
+    layout = RunLayout(Path(summary.path))
+    losses = [row["val_loss"] for row in history if "val_loss" in row]
+    out: dict[str, Any] = {"status": summary.status, "epochs": f"{summary.epochs_done}/{summary.total_epochs}",
+                           "best val accuracy": summary.best_val_accuracy,
+                           "lowest val loss": min(losses) if losses else None}
+    try:
+        m = read_metrics(layout) or {}
+    except RunError as exc:
+        m = {}
+        notes.append(f"{layout.root.name}: {exc.message}")
+    per_class = m.get("per_class") or []
+    f1 = [r.get("f1", 0.0) for r in per_class if isinstance(r, dict)]
+    out.update({"evaluated on": f"{m.get('n_images')} {m.get('subset')} images" if m else None,
+                "accuracy": m.get("accuracy"), "macro F1": sum(f1) / len(f1) if f1 else None,
+                "macro ROC AUC": (m.get("roc_auc") or {}).get("macro") if m else None,
+                "top-2 accuracy": (m.get("top_k_accuracy") or {}).get("2") if m else None,
+                "size on disk": format_size(summary.size_bytes),
+                "best.keras": format_size(summary.best_model_bytes) if summary.best_model_bytes else None,
+                "last.keras": format_size(summary.last_model_bytes) if summary.last_model_bytes else None})
+    return out
+
+
+def _rows(dicts: list[dict[str, Any]]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    keys: list[str] = []
+    for d in dicts:
+        keys += [k for k in d if k not in keys]
+    return tuple((k, tuple(d.get(k) for d in dicts)) for k in keys)
+
+
+def compare_runs(*run_dirs: str | os.PathLike[str]) -> RunComparison:
+    """Read two or more runs side by side (no TensorFlow): settings, metrics and curves.
+
+    A damaged file of one run leaves its values empty and adds a note; it never stops the comparison.
+
+    Raises RunError when fewer than two runs are given or one is not a run folder.
+
+    Examples
+    --------
+    >>> c = compare_runs("runs/a", "runs/b")  # doctest: +SKIP
+    >>> sorted(c.differing)  # doctest: +SKIP
+    ['backbone', 'head_lr']
+    """
+    if len(run_dirs) < 2:
+        raise RunError(f"Comparing needs at least two runs; received {len(run_dirs)}.", "Give two or more run folders.")
+    layouts = [RunLayout(Path(d).expanduser()) for d in run_dirs]
+    for layout in layouts:
+        if not layout.is_run():
+            raise RunError(f"{layout.root} is not a run folder (no config.json).",
+                           "Give folders that `cnn-studio train --out` created.")
+    notes: list[str] = []
+    summaries = [summarize(layout.root) for layout in layouts]
+    histories = [read_history(layout.history) for layout in layouts]
+    settings = _rows([_run_settings(layout, notes) for layout in layouts])
+    differing = frozenset(k for k, values in settings if len({json.dumps(v, sort_keys=True, default=str)
+                                                               for v in values}) > 1)
+    metrics = _rows([_run_metrics(s, h, notes) for s, h in zip(summaries, histories, strict=True)])
+    return RunComparison(runs=tuple(summaries), settings=settings, differing=differing, metrics=metrics,
+                         histories=tuple(tuple(h) for h in histories), notes=tuple(notes))

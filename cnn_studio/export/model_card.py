@@ -11,12 +11,14 @@ from typing import Any
 from cnn_studio import __version__
 from cnn_studio.backbones.weights import weights_origin
 from cnn_studio.data.split import counts_per_split
+from cnn_studio.errors import RunError
 from cnn_studio.export.formats import FORMATS
 from cnn_studio.export.verify import MAX_ACCURACY_DROP, MAX_DISAGREEMENT, MIN_IMAGES_CHANGED, describe_answers
 from cnn_studio.fsutil import read_json, write_json, write_text
 from cnn_studio.intervals import describe
 from cnn_studio.review import read_review
-from cnn_studio.training.run_folder import RunInfo
+from cnn_studio.runs import read_reproducibility, reproducibility_summary
+from cnn_studio.training.run_folder import RunInfo, read_metrics, read_robustness
 
 INPUT_SPEC = "raw RGB 0–255 float32, shape [N, H, W, 3], any size (resized inside)"
 CARD_JSON = "model_card.json"
@@ -46,6 +48,8 @@ class ModelCard:
     usage: dict[str, str] = field(default_factory=dict)
     known_limits: list[str] = field(default_factory=list)
     label_review: str = ""  # what the label review changed before training (corrections.csv), or ""
+    reproducibility: dict[str, Any] = field(default_factory=dict)  # versions, seeds, dataset fingerprint
+    notes: list[str] = field(default_factory=list)  # run files left out because they are damaged
     created: str = ""
     app_version: str = __version__
 
@@ -128,6 +132,17 @@ class ModelCard:
                   f"{r.get('clean_accuracy', 0):.4f}."]
             L += [f"- {row['perturbation']} {row['level']}: accuracy {row['accuracy']:.4f}"
                   for row in r.get("rows", [])]
+        if self.notes:
+            L += [""] + [f"**Left out:** {n}" for n in self.notes]
+        if self.reproducibility:
+            r = self.reproducibility
+            libs = ", ".join(f"{k} {v}" for k, v in (r.get("libraries") or {}).items())
+            L += ["", "## Reproducibility", "",
+                  f"- CNN Studio {r.get('app_version')}, Python {r.get('python')} on {r.get('platform')}",
+                  f"- Libraries: {libs}",
+                  f"- Seed {r.get('seed')}, split seed {r.get('split_seed')}",
+                  f"- Dataset: {r.get('dataset_files')} files, SHA-256 {r.get('dataset_sha256')} "
+                  "(over every file's path, class and content hash; the list is in the run's reproducibility.json)"]
         L += ["", "## Exports", ""]
         for e in self.exports:
             L.append(f"- `{e['file']}` ({e['fmt']}, {e.get('quantization', 'float32')}): {export_check(e)}")
@@ -158,6 +173,8 @@ def export_check(e: dict[str, Any]) -> str:
 
 
 def _metrics_summary(d: dict[str, Any]) -> dict[str, Any]:
+    if not d:
+        return {}
     per_class = d.get("per_class", [])
     f1 = [r["f1"] for r in per_class]
     return {"subset": d.get("subset"), "n_images": d.get("n_images"), "accuracy": d.get("accuracy"),
@@ -194,6 +211,15 @@ def _known_limits(run: RunInfo, input_size: int, exports: list[dict[str, Any]]) 
     return limits
 
 
+def _optional(read, run: RunInfo, notes: list[str]) -> dict[str, Any] | None:
+    """An optional run file through its checked reader; a damaged one is left out with a note saying so."""
+    try:
+        return read(run.layout)
+    except RunError as exc:
+        notes.append(exc.message)
+        return None
+
+
 def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> ModelCard:
     """The card of ``run`` listing ``exports`` (``{fmt, file, quantization, verified, max_abs_diff, ...}``).
 
@@ -213,8 +239,10 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
         review = (run.split.info or {}).get("corrections") or {}
         split_info["labels_changed"] = int(review.get("labels_changed", 0))
         label_review = str(review.get("summary", "")) if review.get("labels_changed") or review.get("excluded") else ""
-    metrics = _metrics_summary(read_json(run.layout.metrics)) if run.layout.metrics.exists() else {}
-    robustness = read_json(run.layout.robustness) if run.layout.robustness.exists() else {}
+    notes: list[str] = []
+    metrics = _metrics_summary(_optional(read_metrics, run, notes) or {})
+    robustness = _optional(read_robustness, run, notes) or {}
+    reproducibility = reproducibility_summary(_optional(lambda layout: read_reproducibility(layout.root), run, notes))
     usage = {FORMATS[e["fmt"]].label + ("" if e.get("quantization", "float32") == "float32" else f" ({e['quantization']})"):
              FORMATS[e["fmt"]].snippet(e["file"], input_size, e.get("quantization", "float32")) for e in exports}
     settings = {k: v for k, v in cfg.to_dict().items() if k in _SETTINGS}
@@ -231,6 +259,7 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
         input_spec=INPUT_SPEC, input_size=input_size, resize=cfg.resize, dataset=dataset, split=split_info,
         settings=settings, metrics=metrics, robustness=robustness, exports=exports, usage=usage,
         known_limits=_known_limits(run, input_size, exports), label_review=label_review,
+        reproducibility=reproducibility, notes=notes,
         created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
 
 

@@ -30,7 +30,8 @@ from cnn_studio.export.verify import (
 from cnn_studio.fsutil import atomic_dir, atomic_path, write_text
 from cnn_studio.paths import RunLayout
 from cnn_studio.predict import predict_probabilities
-from cnn_studio.training.run_folder import load_model, open_run
+from cnn_studio.training.run_folder import RunInfo, load_model, open_run
+from cnn_studio.training.run_lock import RunLock
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,12 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
                           "Use --quantization float16/int8 with the tflite format only.")
     raise_if_cancelled(cancel)
     run = open_run(run_dir)
+    with RunLock(run.root, "export"):  # no other writer (train, resume) while the model is exported
+        return _export_locked(run, spec, quantization, out_dir, sample_paths, sink, cancel, model)
+
+
+def _export_locked(run: RunInfo, spec, quantization: str, out_dir, sample_paths, sink: ev.EventSink,
+                   cancel: CancelToken | None, model) -> ExportRecord:
     model = model if model is not None else load_model(run.model_path)
     size = run.image_size
     out = Path(out_dir).expanduser()
@@ -197,7 +204,14 @@ def export_all(run_dir: str | os.PathLike[str], formats: Sequence[str], out_dir:
     """
 
     keys = list(FORMATS) if "all" in formats else [get_format(f).key for f in formats]
-    model = load_model(open_run(run_dir).model_path)
+    run = open_run(run_dir)
+    with RunLock(run.root, "export"):
+        return _export_each(run_dir, keys, out_dir, quantization, sample_paths, load_model(run.model_path),
+                            sink, cancel, keep_going)
+
+
+def _export_each(run_dir, keys: list[str], out_dir, quantization: str, sample_paths, model, sink: ev.EventSink,
+                 cancel: CancelToken | None, keep_going: bool) -> list:
     records = []
     for key in keys:
         raise_if_cancelled(cancel)

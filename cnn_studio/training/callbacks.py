@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -151,6 +150,26 @@ class EventCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def save_model(model, path: Path, *, include_optimizer: bool) -> None:
+    """Save ``model`` atomically as a ``.keras`` file, with or without its optimizer state.
+
+    Keras 3 ignores ``include_optimizer`` for ``.keras`` files, so without it the model is saved
+    uncompiled (no optimizer, no compile settings) and compiled again as it was. best.keras is
+    for evaluating, classifying and exporting, which never need the optimizer: without its
+    Adam moments it is about a third of last.keras (which ``resume`` needs whole).
+    """
+    with atomic_path(path) as tmp:
+        if include_optimizer or not getattr(model, "compiled", False):
+            model.save(tmp)
+            return
+        optimizer = model.optimizer
+        model.optimizer, model.compiled = None, False
+        try:
+            model.save(tmp)
+        finally:
+            model.optimizer, model.compiled = optimizer, True
+
+
 def read_history(path: Path) -> list[dict[str, str]]:
     """Rows of a history.csv (empty when there is none yet)."""
     if not path.exists():
@@ -245,24 +264,22 @@ class AtomicCheckpoints(keras.callbacks.Callback):
             self._write()
 
     # ------------------------------------------------------------------ writing
-    def _save(self, path: Path) -> None:
-        with atomic_path(path) as tmp:
-            self.full_model.save(tmp)
-
     def _write(self) -> None:
-        self._save(self.layout.last_model)
+        save_model(self.full_model, self.layout.last_model, include_optimizer=True)  # resume needs it
+        # state.json follows last.keras at once: a failure further on (a full disk while writing
+        # best.keras) must not leave state.json saying fewer epochs than last.keras holds
+        self._update_state(epochs_done=self.epochs_done, checkpoint_epoch=self.epochs_done)
         self.sink(ev.CheckpointSaved(path=str(self.layout.last_model), kind="last",
                                      epoch=max(self.epochs_done - 1, 0)))
         if self._best_pending is not None:
             epoch, value = self._best_pending
-            if self._best_is_current:  # the model is the best one: copying costs less than saving
-                with atomic_path(self.layout.best_model) as tmp:
-                    shutil.copyfile(self.layout.last_model, tmp)
+            if self._best_is_current:
+                save_model(self.full_model, self.layout.best_model, include_optimizer=False)
             else:
                 current = self.full_model.get_weights()
                 self.full_model.set_weights(self._best_weights)
                 try:
-                    self._save(self.layout.best_model)
+                    save_model(self.full_model, self.layout.best_model, include_optimizer=False)
                 finally:
                     self.full_model.set_weights(current)
             self.sink(ev.CheckpointSaved(path=str(self.layout.best_model), kind="best", epoch=epoch,

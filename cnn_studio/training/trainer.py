@@ -5,7 +5,7 @@ Phases (Keras' transfer-learning guide):
 1. ``head`` — the backbone is frozen and only the new head learns, at ``learning_rate``. With no
    augmentation the backbone's features are computed once and the head trains on them
    (``feature_cache.py``), which makes these epochs nearly free.
-2. ``fine_tune`` — the top ``fine_tune_layers`` weight layers of the backbone are unfrozen
+2. ``fine_tune`` — ``fine_tune_depth`` of the backbone ("1 block", "6 conv" ...) is unfrozen
    (BatchNorm stays frozen and in inference mode) and training continues at the much lower
    ``fine_tune_learning_rate``, from the global epoch where phase 1 stopped.
 
@@ -48,7 +48,7 @@ from cnn_studio.backbones.classifier import (
     freeze_backbone,
     split_for_feature_cache,
     trainable_layer_count,
-    unfreeze_top,
+    unfreeze_depth,
 )
 from cnn_studio.backbones.weights import resolve_weights
 from cnn_studio.cancel import Cancelled, CancelToken
@@ -58,6 +58,7 @@ from cnn_studio.errors import DatasetError, RunError, StudioError
 from cnn_studio.fsutil import write_json
 from cnn_studio.paths import RunLayout
 from cnn_studio.review import review_model
+from cnn_studio.runs import reproducibility_record
 from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.devices import (
     choose_precision,
@@ -240,6 +241,9 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
             write_json(layout.config, config.to_dict())
             write_json(layout.split, split.to_dict())
             write_labels(layout.labels, split.class_names)
+            sink(ev.StageChanged(task="train", stage="Recording the dataset fingerprint",
+                                 detail=f"{len(split.train) + len(split.val) + len(split.test)} files"))
+            write_json(layout.reproducibility, reproducibility_record(config, split))
             write_json(layout.state, {"status": "running", "epochs_done": 0, "total_epochs": config.total_epochs,
                                       "started": _now(), "app_version": __version__})
         except BaseException:
@@ -451,7 +455,6 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
     if strategy.num_replicas_in_sync > 1:
         device += f" {strategy.num_replicas_in_sync} replicas train together ({strategy_kind(len(gpus))})."
 
-
     sink(ev.StageChanged(task="train", stage="Preparing data",
                          detail=f"{len(split.train)} training and {len(split.val)} validation images"))
     cache_dir = layout.feature_cache / "images" if config.cache == "disk" else None
@@ -489,23 +492,6 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
                        class_names=read_labels(layout.labels), history=info.history(), skipped=dict(skipped))
 
 
-def _checkpoint_class():
-    """AtomicCheckpoints that records ``checkpoint_epoch`` in state.json right after last.keras is written.
-
-    The base class updates state.json after best.keras and history.csv; a failure between (a full
-    disk while writing best.keras) left state.json saying 0 epochs while last.keras held 3.
-    """
-    from cnn_studio.training.callbacks import AtomicCheckpoints
-
-    class StateFollowsCheckpoints(AtomicCheckpoints):
-        def _save(self, path: Path) -> None:
-            super()._save(path)
-            if path == self.layout.last_model:
-                self._update_state(epochs_done=self.epochs_done, checkpoint_epoch=self.epochs_done)
-
-    return StateFollowsCheckpoints
-
-
 def _jit_compile(config: TrainConfig) -> bool | str:
     """``compile``'s ``jit_compile`` for ``config.jit``: "auto" (Keras: XLA on a GPU only), True or False."""
     return {"on": True, "off": False}.get(getattr(config, "jit", "auto"), "auto")
@@ -525,9 +511,8 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
     """The phases' ``fit`` calls (``_fit_phases`` prepares the data and reports the skipped files)."""
     import keras
 
-    from cnn_studio.training.callbacks import EventCallback
+    from cnn_studio.training.callbacks import AtomicCheckpoints, EventCallback
 
-    AtomicCheckpoints = _checkpoint_class()  # noqa: N806 - the class the phases use
     total = config.total_epochs
 
     def one_hot(ds):
@@ -550,7 +535,7 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
             if phase.name == "head":
                 freeze_backbone(model)
             elif phase.name == "fine_tune":
-                unfreeze_top(model, config.fine_tune_layers)
+                unfreeze_depth(model, config.effective_fine_tune_depth)
             else:  # scratch: everything learns
                 model.get_layer("backbone").trainable = True
             use_cache = phase.name == "head" and config.feature_cache and not config.augment

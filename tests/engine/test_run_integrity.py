@@ -153,14 +153,15 @@ def test_state_json_follows_last_keras_when_best_keras_cannot_be_written(tmp_pat
     from cnn_studio.training import callbacks
     from cnn_studio.training.trainer import train
 
-    real_copy = shutil.copyfile
+    real_save = callbacks.save_model
 
-    def disk_full_for_best(src, dst, *a, **k):
-        if Path(dst).name.startswith(".best."):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_copy(src, dst, *a, **k)
+    def disk_full_for_best(model, path, **k):
+        if Path(path).name == "best.keras":
+            with callbacks.atomic_path(path):  # the disk fills while best.keras is written
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(model, path, **k)
 
-    monkeypatch.setattr(callbacks.shutil, "copyfile", disk_full_for_best)
+    monkeypatch.setattr(callbacks, "save_model", disk_full_for_best)  # the name AtomicCheckpoints calls
     cfg = tiny_config.replace(epochs=2, extra={"checkpoint_interval_s": 0.0, "review": False})
     out = tmp_path / "run"
     with pytest.raises(StudioError, match="disk is full"):
