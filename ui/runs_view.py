@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cnn_studio.ui.compare_view import CompareView
 from PySide6.QtCore import QFile, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -73,7 +74,7 @@ class RunsView(QDialog):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # 2+ to compare
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -90,6 +91,11 @@ class RunsView(QDialog):
         self.open_button.clicked.connect(self.open_selected)
         self.delete_button = QPushButton("Delete…")
         self.delete_button.clicked.connect(self.delete_selected)
+        self.compare_button = QPushButton("Compare…")
+        self.compare_button.setToolTip("Select two or more runs (Ctrl+click) to see their curves, settings "
+                                       "and metrics side by side.")
+        self.compare_button.clicked.connect(self.compare_selected)
+        self.compare_views: list[CompareView] = []
         self.add_button = QPushButton("Add a folder…")
         self.add_button.clicked.connect(self._on_add_clicked)
         self.refresh_button = QPushButton("Refresh")
@@ -97,7 +103,7 @@ class RunsView(QDialog):
         close = QPushButton("Close")
         close.clicked.connect(self.close)
         buttons = QHBoxLayout()
-        for b in (self.open_button, self.delete_button, self.add_button, self.refresh_button):
+        for b in (self.open_button, self.compare_button, self.delete_button, self.add_button, self.refresh_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(close)
@@ -130,13 +136,14 @@ class RunsView(QDialog):
                 _SortItem(r.date[:16].replace("T", " "), r.date),
                 _SortItem(format_size(r.size_bytes), r.size_bytes),
             ]
+            cells[7].setToolTip(_sizes(r))
             cells[0].setData(Qt.ItemDataRole.UserRole, r.path)
             cells[0].setToolTip(r.path)
             cells[3].setForeground(Qt.GlobalColor.black)
 
             cells[3].setForeground(QColor(STATUS_COLOURS.get(r.status, "#000000")))
             if r.problem:
-                for c in cells:
+                for c in cells[:7]:
                     c.setToolTip(r.problem)
             for col, item in enumerate(cells):
                 self.table.setItem(row, col, item)
@@ -166,16 +173,22 @@ class RunsView(QDialog):
         return False
 
     def selected(self) -> RunSummary | None:
-        rows = {i.row() for i in self.table.selectedItems()}
-        if not rows:
-            return None
-        path = self.table.item(rows.pop(), 0).data(Qt.ItemDataRole.UserRole)
-        return next((r for r in self.runs if r.path == path), None)
+        """The selected run when exactly one is selected."""
+        runs = self.selected_runs()
+        return runs[0] if len(runs) == 1 else None
+
+    def selected_runs(self) -> list[RunSummary]:
+        """Every selected run, in table order."""
+        rows = sorted({i.row() for i in self.table.selectedItems()})
+        paths = [self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) for row in rows]
+        by_path = {r.path: r for r in self.runs}
+        return [by_path[p] for p in paths if p in by_path]
 
     def _update_buttons(self) -> None:
         run = self.selected()
         self.open_button.setEnabled(run is not None and run.has_model)
         self.delete_button.setEnabled(run is not None and run.status != "running")
+        self.compare_button.setEnabled(len(self.selected_runs()) >= 2)
         self.problem_label.setText(f"{run.name}: {run.problem}" if run is not None and run.problem else "")
 
     # ---------------------------------------------------------------- actions
@@ -186,6 +199,22 @@ class RunsView(QDialog):
         self._last_run = None
         self._update_banner()
         self.run_opened.emit(Path(run.path))
+
+    def compare_selected(self) -> CompareView | None:
+        """Open a compare window over the selected runs (two or more)."""
+        runs = self.selected_runs()
+        if len(runs) < 2:
+            return None
+        try:
+            view = CompareView([r.path for r in runs], self)
+        except StudioError as exc:
+            QMessageBox.warning(self, "Cannot compare these runs", f"{exc.message}\n\n{exc.hint}".strip())
+            return None
+        view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        view.destroyed.connect(lambda *_a, v=view: self.compare_views.remove(v) if v in self.compare_views else None)
+        self.compare_views.append(view)
+        view.show()
+        return view
 
     def _on_reopen_clicked(self) -> None:
         if self._last_run is not None:
@@ -224,3 +253,13 @@ class RunsView(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "A run folder or a folder of runs", str(runs_dir()))
         if folder:
             self.add_folder(folder)
+
+
+def _sizes(run: RunSummary) -> str:
+    """The size column's tooltip: what the checkpoints take."""
+    parts = [f"{format_size(run.size_bytes)} in all"]
+    if run.best_model_bytes:
+        parts.append(f"best.keras {format_size(run.best_model_bytes)} (no optimizer state)")
+    if run.last_model_bytes:
+        parts.append(f"last.keras {format_size(run.last_model_bytes)} (with the optimizer state, to continue)")
+    return "; ".join(parts)
