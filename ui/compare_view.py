@@ -55,14 +55,15 @@ class CompareView(QDialog):
         self.setWindowTitle("Compare runs — " + ", ".join(names))
         self.resize(1180, 800)
 
-        self.accuracy_plot = pg.PlotWidget(title="Validation accuracy")
-        self.loss_plot = pg.PlotWidget(title="Validation loss")
+        self.accuracy_plot = pg.PlotWidget(title="Accuracy (solid: validation, dashed: training)")
+        self.loss_plot = pg.PlotWidget(title="Loss (solid: validation, dashed: training)")
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (run name, metric) -> item
-        for plot in (self.accuracy_plot, self.loss_plot):
+        for plot, corner in ((self.accuracy_plot, (-10, -10)), (self.loss_plot, (-10, 10))):
             plot.setBackground("w")
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.setLabel("bottom", "epoch")
-            plot.addLegend(offset=(-10, 10))
+            legend = plot.addLegend(offset=corner)  # one entry per run (its validation curve)
+            legend.setBrush(pg.mkBrush(255, 255, 255, 220))
         self._plot_curves()
         plots = QWidget()
         plots_row = QHBoxLayout(plots)
@@ -113,6 +114,8 @@ class CompareView(QDialog):
         close.clicked.connect(self.close)
         bottom = QHBoxLayout()
         bottom.addWidget(self.notes_label, 1)
+        if not self.comparison.notes:
+            bottom.addStretch(1)
         bottom.addWidget(close)
         lay = QVBoxLayout(self)
         lay.addWidget(QLabel(f"<b>Comparing {len(names)} runs</b>: " + ", ".join(names)))
@@ -130,8 +133,8 @@ class CompareView(QDialog):
                               if prefix + key in row]
                     if not points:
                         continue
-                    name = f"{run.name} ({'val' if prefix else 'train'})"
-                    item = plot.plot([p[0] for p in points], [p[1] for p in points], name=name,
+                    item = plot.plot([p[0] for p in points], [p[1] for p in points],
+                                     name=run.name if prefix else None,
                                      pen=pg.mkPen(colour, width=2.5 if prefix else 1.2, style=style),
                                      symbol="o" if prefix else None, symbolSize=5, symbolBrush=colour)
                     self.curves[(run.name, prefix + key)] = item
