@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import importlib
 
-from cnn_studio.backbones import registry
+from cnn_studio.backbones import fine_tune, registry
+from cnn_studio.backbones.fine_tune import CONV, FIXED, NORM, OTHER, FineTunePlan, LayerInfo
 from cnn_studio.backbones.preprocessing import preprocessing_layers
 from cnn_studio.backbones.registry import BackboneSpec
 from cnn_studio.backbones.weights import load_weights_file, resolve_weights
@@ -138,6 +139,77 @@ def unfreeze_top(model, n: int) -> int:
         layer.trainable = i >= cut and not isinstance(layer, keras.layers.BatchNormalization)
         trainable += int(layer.trainable)
     return trainable
+
+
+_CONV_CLASSES = ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Dense")
+
+
+def _kind(layer) -> str:
+    import keras
+
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return NORM
+    if not any(w.trainable for w in layer.weights):
+        return FIXED
+    inner = [layer, *getattr(layer, "layers", ())]  # ConvNeXt's stem and downsampling are Sequential
+    return CONV if any(type(x).__name__ in _CONV_CLASSES for x in inner) else OTHER
+
+
+def backbone_layers(base, spec: BackboneSpec | str) -> tuple[list[LayerInfo], int]:
+    """Every layer of a backbone with weights (bottom to top) as :class:`LayerInfo`, and its total weight count.
+
+    Measure an unfrozen backbone: Keras marks a frozen layer's variables non-trainable.
+    """
+    names = [layer.name for layer in base.layers]
+    blocks = dict(zip(names, fine_tune.assign_blocks(spec, names), strict=True))
+    out = [LayerInfo(layer.name, blocks[layer.name], sum(_size(w) for w in layer.weights if w.trainable), _kind(layer))
+           for layer in base.layers if layer.weights]
+    return out, int(sum(_size(w) for w in base.weights))
+
+
+def _size(variable) -> int:
+    n = 1
+    for d in variable.shape:
+        n *= int(d)
+    return n
+
+
+def spec_of(model) -> BackboneSpec:
+    """The backbone spec of a classifier built by :func:`build_classifier` (from its name ``cnn_studio_KEY``)."""
+    return registry.get(model.name.removeprefix("cnn_studio_"))
+
+
+def fine_tune_plan(spec: BackboneSpec | str, image_size: int | None, depth: str) -> FineTunePlan:
+    """Which backbone layers fine-tuning at ``depth`` retrains and how many weights (builds the backbone, no weights)."""
+    base = build_backbone(spec, registry.get(spec).image_size(image_size), "none")
+    layers, total = backbone_layers(base, spec)
+    return fine_tune.plan(layers, depth, total)
+
+
+def unfreeze_depth(model, depth: str) -> FineTunePlan:  # the trainer's fine-tune phase
+    """Unfreeze the backbone layers of :func:`fine_tune.plan` at ``depth``; BatchNorm always stays frozen.
+
+    Returns the plan that was applied (its ``layers`` are exactly the backbone layers left trainable).
+    """
+    base = backbone_of(model)
+    base.trainable = True  # every layer (and its variables) back to trainable before measuring
+    layers, total = backbone_layers(base, spec_of(model))
+    chosen = fine_tune.plan(layers, depth, total)
+    keep = set(chosen.layers)
+    for layer in base.layers:
+        if layer.weights:
+            layer.trainable = layer.name in keep
+    return chosen
+
+
+def measure_layer_tables(keys: tuple[str, ...] | None = None) -> dict[str, tuple[int, tuple[tuple, ...]]]:
+    """Build each backbone (no weights) and measure its layers: the content of ``layer_tables.TABLES``."""
+    out = {}
+    for key in keys or registry.keys():
+        spec = registry.get(key)
+        layers, total = backbone_layers(build_backbone(spec, spec.input_size, "none"), spec)
+        out[key] = (total, tuple((x.name, x.block, x.params, x.kind) for x in layers))
+    return out
 
 
 def trainable_layer_count(model) -> int:

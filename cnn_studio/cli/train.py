@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
+from cnn_studio.backbones.fine_tune import DEPTH_HELP, table_plan
 from cnn_studio.backbones.registry import get
 from cnn_studio.backbones.weights import WEIGHTS_HELP
 from cnn_studio.backbones.weights_store import download_weights, offline_status
@@ -15,10 +19,14 @@ from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.prepare import prepare
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
-from cnn_studio.errors import WeightsUnavailable
+from cnn_studio.errors import ConfigError, WeightsUnavailable
 from cnn_studio.paths import RunLayout
-from cnn_studio.training.config import OPTIMIZERS, TrainConfig
+from cnn_studio.training import distributed
+from cnn_studio.training.config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from cnn_studio.training.trainer import resume, train
+
+DEFAULT_FINE_TUNE_DEPTH = "1 block"
+PLATEAU_PATIENCE = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +46,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs with the backbone frozen (head only)")
     p.add_argument("--fine-tune-epochs", type=int, default=d.fine_tune_epochs, help="epochs with the top layers unfrozen")
-    p.add_argument("--fine-tune-layers", type=int, default=d.fine_tune_layers, help="backbone layers to unfreeze")
+    p.add_argument("--fine-tune-depth", default=None, metavar="DEPTH",
+                   help=f"{DEPTH_HELP}; default \"{DEFAULT_FINE_TUNE_DEPTH}\". `cnn-studio train --fine-tune-depth "
+                   "DEPTH --show-fine-tune` lists the layers and weights it retrains")
+    p.add_argument("--fine-tune-layers", type=int, default=None, metavar="N",
+                   help="the same as --fine-tune-depth \"N conv\": the top N convolution layers (BatchNorm "
+                   "is not counted and stays frozen)")
+    p.add_argument("--show-fine-tune", action="store_true",
+                   help="print which backbone layers fine-tuning retrains and how many weights, then exit")
+    p.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the last layer (default %(default)s)")
+    p.add_argument("--lr-schedule", default=None, choices=LR_SCHEDULES,
+                   help="constant (the default), or plateau: the learning rate ×0.3 after --reduce-lr-patience epochs without a "
+                   "lower validation loss")
+    p.add_argument("--reduce-lr-patience", type=int, default=None, metavar="EPOCHS",
+                   help=f"epochs without improvement before the learning rate drops (default {PLATEAU_PATIENCE}; "
+                   "implies --lr-schedule plateau)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument("--fine-tune-learning-rate", type=float, default=d.fine_tune_learning_rate)
@@ -56,6 +78,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", default=d.cache, choices=CACHE_MODES)
     p.add_argument("--no-feature-cache", action="store_true", help="do not cache frozen-backbone features")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="new folder for the run")
+    p.add_argument("--jit", nargs="?", const="on", default=d.jit, choices=("auto", "on", "off"),
+                   help="XLA compilation of the train step: --jit (on), --jit off; default auto (Keras: on a GPU only)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="train with N worker processes on this computer (MultiWorkerMirroredStrategy on 127.0.0.1)")
+    p.add_argument("--cluster", default=None, metavar="FILE",
+                   help="several machines: a file naming the workers (host:port a line, the chief first); "
+                        "run the same command on each with its --task-index (or set TF_CONFIG instead)")
+    p.add_argument("--task-index", type=int, default=0, metavar="I", help="this machine's line in --cluster (0 = chief)")
     p.set_defaults(run=run_train)
 
     r = sub.add_parser("resume", help="continue an interrupted or stopped training run",
@@ -66,18 +96,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Prepare (scan, check, split) and train; 0 when done, 2 on a dataset/setting error, 130 when stopped."""
+    if args.cluster:
+        os.environ["TF_CONFIG"] = json.dumps(distributed.tf_config_from_file(args.cluster, args.task_index))
+    cluster = distributed.tf_config()
+    if args.workers > 1 and cluster is None:
+        return distributed.run_local_workers(_train_argv(), args.workers)
 
+    if args.show_fine_tune:
+        return show_fine_tune(args)
     backbone, weights = default_backbone_and_weights(args.backbone, args.weights)
-    config = TrainConfig(
-        backbone=backbone, weights=weights, image_size=args.image_size, batch_size=args.batch_size,
-        epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, fine_tune_layers=args.fine_tune_layers,
-        learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
-        optimizer=args.optimizer, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
-        early_stopping_patience=args.early_stopping, seed=args.seed, val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction, group_by=group_by_value(args.group_by),
-        resize=args.resize, augment=tuple(a.strip() for a in args.augment.split(",") if a.strip()),
-        cache=args.cache, feature_cache=not args.no_feature_cache,
-    ).validate()
+    config = config_from_args(args, backbone, weights)
+    config = config.replace(jit=args.jit, workers=max(args.workers, distributed.task_count(cluster or {})))
+    if not distributed.is_chief(cluster):
+        config = config.replace(extra={**config.extra, "review": False})  # the chief reviews the model
     progress = TerminalProgress()
     try:
         with cancel_on_interrupt() as token:
@@ -89,7 +120,7 @@ def run_train(args: argparse.Namespace) -> int:
             if not prepared.usable:
                 print("error: the dataset cannot be used for training as it is (see above).", file=sys.stderr)
                 return 2
-            result = train(config, prepared.split, Path(args.out), sink=progress, cancel=token)
+            result = _train_here(config, prepared.split, args.out, cluster, progress, token)
     except Cancelled:
         if RunLayout(Path(args.out)).is_run():
             print(f"stopped; the best model so far is kept in {args.out}. "
@@ -98,6 +129,69 @@ def run_train(args: argparse.Namespace) -> int:
             print("stopped before training started; nothing was written.", file=sys.stderr)
         return 130
     return _finish(result)
+
+
+def fine_tune_depth_of(args: argparse.Namespace) -> str:
+    """``--fine-tune-depth``, else ``--fine-tune-layers N`` read as "N conv", else the default."""
+    if args.fine_tune_depth is not None:
+        if args.fine_tune_layers is not None:
+            raise ConfigError("Give --fine-tune-depth or --fine-tune-layers, not both.",
+                              "--fine-tune-layers N is the same as --fine-tune-depth \"N conv\".")
+        return args.fine_tune_depth
+    if args.fine_tune_layers is not None:
+        return f"{args.fine_tune_layers} conv"
+    return DEFAULT_FINE_TUNE_DEPTH
+
+
+def config_from_args(args: argparse.Namespace, backbone: str, weights: str) -> TrainConfig:
+    """The validated TrainConfig of ``cnn-studio train``'s options."""
+    patience = args.reduce_lr_patience
+    if patience is None:
+        patience = PLATEAU_PATIENCE if args.lr_schedule == "plateau" else 0
+    elif args.lr_schedule == "constant" and patience > 0:
+        raise ConfigError("--lr-schedule constant and --reduce-lr-patience contradict each other.",
+                          "Use --lr-schedule plateau --reduce-lr-patience N, or leave the patience out.")
+    return TrainConfig(
+        backbone=backbone, weights=weights, image_size=args.image_size, batch_size=args.batch_size,
+        epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, fine_tune_depth=fine_tune_depth_of(args),
+        learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
+        optimizer=args.optimizer, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
+        dropout=args.dropout, reduce_lr_patience=patience,
+        early_stopping_patience=args.early_stopping, seed=args.seed, val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction, group_by=group_by_value(args.group_by),
+        resize=args.resize, augment=tuple(a.strip() for a in args.augment.split(",") if a.strip()),
+        cache=args.cache, feature_cache=not args.no_feature_cache,
+    ).validate()
+
+
+def show_fine_tune(args: argparse.Namespace) -> int:
+    """``--show-fine-tune``: the layers the chosen depth retrains and their weights (from the measured table)."""
+    spec = get(args.backbone or TrainConfig().backbone)
+    depth = fine_tune_depth_of(args)
+    plan = table_plan(spec, depth)
+    print(f"{spec.label}, fine-tune depth \"{plan.depth}\": {plan.summary()}")
+    for name in plan.layers:
+        print(f"  {name}")
+    return 0
+
+
+def _train_argv() -> list[str]:
+    """This command's ``train`` arguments, for the local workers to run again."""
+    return sys.argv[sys.argv.index("train") + 1:] if "train" in sys.argv else sys.argv[1:]
+
+
+def _train_here(config: TrainConfig, split, out: str, cluster: dict | None, progress, token):
+    """Train into ``out`` on the chief; elsewhere into a temporary folder that is removed afterwards."""
+    where = distributed.worker_out_dir(out, cluster)
+    if cluster is not None:
+        role = "chief, writes " + out if distributed.is_chief(cluster) else "writes a temporary copy"
+        print(f"Worker {cluster['task']['index']} of {distributed.task_count(cluster)} ({role}): "
+              "MultiWorkerMirroredStrategy", flush=True)
+    try:
+        return train(config, split, where, sink=progress, cancel=token)
+    finally:
+        if where != Path(out):
+            shutil.rmtree(where.parent, ignore_errors=True)
 
 
 def default_backbone_and_weights(backbone: str | None, weights: str | None,

@@ -7,18 +7,20 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnn_studio.backbones.fine_tune import parse_depth
 from cnn_studio.backbones.weights import WeightsChoice, parse_weights
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION, check_settings, group_by_value
 from cnn_studio.errors import ConfigError
 
-__all__ = ["AUGMENTATIONS", "CACHE_MODES", "CLASS_WEIGHTS", "OPTIMIZERS", "PRECISIONS", "RESIZE_POLICIES",
-           "TrainConfig"]
+__all__ = ["AUGMENTATIONS", "CACHE_MODES", "CLASS_WEIGHTS", "LR_SCHEDULES", "OPTIMIZERS", "PRECISIONS",
+           "RESIZE_POLICIES", "TrainConfig"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")  # built by trainer._optimizer
 PRECISIONS = ("auto", "float32", "mixed_float16")
 CLASS_WEIGHTS = ("none", "balanced")
+LR_SCHEDULES = ("constant", "plateau")  # the trainer's schedules (plateau = reduce_lr_patience > 0)
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,13 @@ class TrainConfig:
     (read by :func:`cnn_studio.backbones.weights.parse_weights`, see :attr:`weights_choice`).
 
     ``epochs`` trains the new head with the backbone frozen; ``fine_tune_epochs`` then unfreezes
-    the top ``fine_tune_layers`` layers of the backbone (BatchNorm stays in inference mode) at
-    ``fine_tune_learning_rate``. ``image_size`` ``None`` means the backbone's default size.
+    ``fine_tune_depth`` of the backbone ("1 block", "2 blocks", "block5", "6 conv", "all": see
+    :mod:`cnn_studio.backbones.fine_tune`; BatchNorm stays frozen and in inference mode) at
+    ``fine_tune_learning_rate``. A config without ``fine_tune_depth`` (``None``, e.g. a config.json
+    written before depths existed) keeps the old meaning of ``fine_tune_layers``: the top N layers
+    with weights, BatchNorm counted (:attr:`effective_fine_tune_depth`). The learning-rate
+    schedule is constant, or (``reduce_lr_patience`` > 0) ×0.3 after that many epochs without a
+    lower validation loss ("plateau", see :attr:`lr_schedule`). ``image_size`` ``None`` means the backbone's default size.
 
     ``seed`` seeds training (weights, shuffling, augmentation). ``val_fraction``,
     ``test_fraction``, ``group_by`` and ``split_seed`` (``None``: the same as ``seed``) are the
@@ -46,6 +53,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     fine_tune_learning_rate: float = 1e-5
     fine_tune_layers: int = 20
+    fine_tune_depth: str | None = None
     optimizer: str = "adam"
     label_smoothing: float = 0.0
     class_weight: str = "none"
@@ -88,6 +96,10 @@ class TrainConfig:
                 raise bad(name, "a number in (0, 10]", v, "Typical values: 1e-3 for the head, 1e-5 to fine-tune.")
         if not isinstance(self.fine_tune_layers, int) or self.fine_tune_layers < 0:
             raise bad("fine_tune_layers", "a whole number >= 0", self.fine_tune_layers)
+        if self.fine_tune_depth is not None:
+            if not isinstance(self.fine_tune_depth, str):
+                raise bad("fine_tune_depth", '"all", "N blocks", "N conv" or a block name', self.fine_tune_depth)
+            parse_depth(self.fine_tune_depth)
         if self.optimizer not in OPTIMIZERS:
             raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
         if not 0 <= self.label_smoothing < 1:
@@ -125,6 +137,16 @@ class TrainConfig:
     def total_epochs(self) -> int:
         """Epochs of the whole run: head (or scratch) epochs plus fine-tune epochs."""
         return self.epochs + self.fine_tune_epochs
+
+    @property
+    def effective_fine_tune_depth(self) -> str:
+        """The depth fine-tuning uses: ``fine_tune_depth``, or "N layers" (the old meaning) when unset."""
+        return self.fine_tune_depth or f"{self.fine_tune_layers} layers"
+
+    @property
+    def lr_schedule(self) -> str:
+        """"plateau" when the learning rate is lowered on a plateau (``reduce_lr_patience`` > 0), else "constant"."""
+        return "plateau" if self.reduce_lr_patience else "constant"
 
     @property
     def weights_choice(self) -> WeightsChoice:
