@@ -89,6 +89,10 @@ def decode_dicom(path: Path, max_pixels: int) -> np.ndarray:
     if not photometric.startswith("MONOCHROME"):
         return array_to_rgb(arr)  # pydicom already returns RGB for YBR colour spaces
     values = apply_modality_lut(arr, ds)
+    bad = _bad_window_width(ds)
+    if bad is not None:  # pydicom raises a bare ValueError deep in apply_voi_lut
+        raise read_error(path, "unsupported", f"its display window is invalid: WindowWidth is {bad} "
+                                              "(it must be at least 1); fix the file's header")
     voi = voi_range(ds)
     if voi is not None:
         lo, hi = voi
@@ -100,6 +104,18 @@ def decode_dicom(path: Path, max_pixels: int) -> np.ndarray:
     if photometric == "MONOCHROME1":
         grey = 255 - grey
     return grey_to_rgb(grey)
+
+
+def _bad_window_width(ds: Any) -> float | None:
+    """The first WindowWidth below 1 (DICOM PS3.3 C.11.2.1.2: it must be >= 1), else None."""
+    if ds.get("VOILUTSequence") or "WindowWidth" not in ds:
+        return None
+    raw = ds.WindowWidth
+    widths = list(raw) if isinstance(raw, (list, tuple)) or hasattr(raw, "__iter__") and not isinstance(raw, str) else [raw]
+    try:
+        return next((float(w) for w in widths if float(w) < 1), None)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def voi_range(ds: Any) -> tuple[float, float] | None:

@@ -208,7 +208,7 @@ def explain_picture(model, path: str | Path, image_size: int, resize: str = "str
     heat map over the original float (H, W) in [0, 1])
     """
 
-    original = decode_file(path)
+    original = decode_file(path, reduce_to=image_size)  # a large picture is reduced while it is read
     model_input = np.round(np.clip(np.asarray(resize_image(original, image_size, resize)), 0, 255)).astype(np.float32)
     cam = gradcam(model, model_input, class_index=class_index, layer=layer, method=method)
     return original, model_input, cam, heatmap_on_original(cam.heatmap, original.shape[:2], image_size, resize)
