@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListView,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -29,7 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio import events as ev
 from cnn_studio.backbones import registry
+from cnn_studio.backbones.fine_tune import DEPTH_EXAMPLES, TABLES, block_names, table_plan
 from cnn_studio.backbones.weights import WEIGHTS_KINDS
 from cnn_studio.backbones.weights_store import offline_status
 from cnn_studio.child_process import run_job
@@ -38,11 +41,14 @@ from cnn_studio.data.augment import describe as describe_augmentation
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.errors import StudioError
 from cnn_studio.paths import app_data_dir
-from cnn_studio.training.config import OPTIMIZERS, TrainConfig
+from cnn_studio.training.config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
 
 _WEIGHT_LABELS = {"imagenet": "ImageNet (pretrained)", "none": "None (train from scratch)",
                   "file": "A weights file on this computer"}
 WEIGHT_CHOICES = tuple((kind, _WEIGHT_LABELS[kind]) for kind in WEIGHTS_KINDS)
+DEFAULT_FINE_TUNE_DEPTH = "1 block"
+PLATEAU_PATIENCE = 2
+_SCHEDULE_LABELS = {"constant": "Constant", "plateau": "Lower on a plateau (×0.3)"}
 FROM_SCRATCH_TIP = ("Not used when the network starts from scratch: fine-tuning unfreezes part of a pretrained "
                     "backbone, and here every layer trains from the first epoch.")
 
@@ -50,9 +56,11 @@ FROM_SCRATCH_TIP = ("Not used when the network starts from scratch: fine-tuning 
 def default_config() -> tuple[TrainConfig, str]:
     """The starting settings and why: MobileNetV2 + ImageNet when its weights are here, else the small CNN."""
     if offline_status("mobilenet_v2").available:
-        return (TrainConfig(backbone="mobilenet_v2", weights="imagenet", epochs=5, fine_tune_epochs=2),
+        return (TrainConfig(backbone="mobilenet_v2", weights="imagenet", epochs=5, fine_tune_epochs=2,
+                            fine_tune_depth=DEFAULT_FINE_TUNE_DEPTH),
                 "MobileNetV2 with ImageNet weights is selected: small, fast, and a strong start for most images.")
-    return (TrainConfig(backbone="small_cnn", weights="none", epochs=10, batch_size=32, learning_rate=1e-3),
+    return (TrainConfig(backbone="small_cnn", weights="none", epochs=10, batch_size=32, learning_rate=1e-3,
+                        fine_tune_depth=DEFAULT_FINE_TUNE_DEPTH),
             "The small CNN (trained from scratch) is selected because no ImageNet weights are on this "
             "computer yet and there may be no internet. It trains in a minute on the sample. Pick a "
             "pretrained backbone for real work once its weights are available.")
@@ -125,6 +133,17 @@ class ModelPage(QWidget):
         self.scratch_warning.setObjectName("scratch_warning")
         self.scratch_warning.setVisible(False)
         self._import_task = None
+        self.download_button = QPushButton("Download ImageNet weights")
+        self.download_button.setToolTip("Download this backbone's ImageNet weights from Keras' public address "
+                                        "into CNN Studio's own weights (needs internet; the checksum is checked).")
+        self.download_button.clicked.connect(self.download_weights)
+        self.download_progress = QProgressBar()
+        self.download_progress.setVisible(False)
+        self.download_progress.setTextVisible(True)
+        self.download_cancel = QPushButton("Cancel")
+        self.download_cancel.setVisible(False)
+        self.download_cancel.clicked.connect(self.cancel_download)
+        self._download_task = None
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -138,8 +157,13 @@ class ModelPage(QWidget):
         ll.addLayout(wl)
         il = QHBoxLayout()
         il.addWidget(self.import_button)
+        il.addWidget(self.download_button)
         il.addWidget(self.import_status, 1)
         ll.addLayout(il)
+        dl = QHBoxLayout()
+        dl.addWidget(self.download_progress, 1)
+        dl.addWidget(self.download_cancel)
+        ll.addLayout(dl)
         ll.addWidget(self.scratch_warning)
 
         # ---- settings
@@ -155,7 +179,31 @@ class ModelPage(QWidget):
         self.fine_tune_epochs = self._spin(0, 1000, "Extra passes with the top of the backbone unfrozen too, "
                                            "at a low learning rate. 0 = skip. Helps when your images look "
                                            "unlike everyday photos.")
-        self.fine_tune_layers = self._spin(0, 1000, "How many of the backbone's top layers learn during fine-tuning.")
+        depth_tip = ("How much of the backbone learns during fine-tuning: \"1 block\" (the top block, e.g. VGG16's "
+                     "block5), \"2 blocks\", a block name and everything above it, \"6 conv\" (the top 6 "
+                     "convolution layers; BatchNorm stays frozen) or \"all\". More means more to learn and more "
+                     "risk of forgetting: start with 1 block.")
+        self.fine_tune_depth = QComboBox()
+        self.fine_tune_depth.setEditable(True)
+        self.fine_tune_depth.addItems(list(DEPTH_EXAMPLES))
+        self.fine_tune_depth.setToolTip(depth_tip)
+        self.fine_tune_depth.setProperty("usage_tip", depth_tip)
+        self.fine_tune_depth.currentTextChanged.connect(self._on_form_changed)
+        self.fine_tune_layers = self.fine_tune_depth  # the older name of this field
+        self.fine_tune_plan = QLabel()
+        self.fine_tune_plan.setWordWrap(True)
+        self.fine_tune_plan.setObjectName("fine_tune_plan")
+        depth_box = QWidget()
+        db = QVBoxLayout(depth_box)
+        db.setContentsMargins(0, 0, 0, 0)
+        db.addWidget(self.fine_tune_depth)
+        db.addWidget(self.fine_tune_plan)
+        self.lr_schedule = QComboBox()
+        for key in LR_SCHEDULES:
+            self.lr_schedule.addItem(_SCHEDULE_LABELS[key], key)
+        self.lr_schedule.setToolTip(f"Keep the learning rate, or lower it ×0.3 when validation loss has not "
+                                    f"improved for {PLATEAU_PATIENCE} epochs (helps the last epochs settle).")
+        self.lr_schedule.currentIndexChanged.connect(self._on_form_changed)
         self.learning_rate = self._dspin(1e-6, 10, 6, "How big each learning step is. 0.001 is a good start.")
         self.fine_tune_lr = self._dspin(1e-7, 10, 7, "Learning rate while fine-tuning: keep it small (0.00001) "
                                         "so the pretrained knowledge is not destroyed.")
@@ -188,8 +236,9 @@ class ModelPage(QWidget):
         al.addStretch(1)
         for label, w in (("Image size", self.image_size), ("Batch size", self.batch_size),
                          ("Epochs", self.epochs), ("Fine-tune epochs", self.fine_tune_epochs),
-                         ("Fine-tune layers", self.fine_tune_layers), ("Learning rate", self.learning_rate),
-                         ("Fine-tune learning rate", self.fine_tune_lr), ("Optimizer", self.optimizer),
+                         ("Fine-tune depth", depth_box), ("Learning rate", self.learning_rate),
+                         ("Fine-tune learning rate", self.fine_tune_lr), ("Learning-rate schedule", self.lr_schedule),
+                         ("Optimizer", self.optimizer),
                          ("Label smoothing", self.label_smoothing), ("Dropout", self.dropout),
                          ("Class weights", self.class_weight), ("Augmentation", aug),
                          ("Early stopping (epochs)", self.early_stopping), ("Seed", self.seed),
@@ -197,7 +246,7 @@ class ModelPage(QWidget):
             form.addRow(label, w)
             lab = form.labelForField(w)
             if lab is not None:
-                lab.setToolTip(w.toolTip())
+                lab.setToolTip(w.toolTip() or depth_tip)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(form_box)
@@ -235,9 +284,70 @@ class ModelPage(QWidget):
         self._on_session_config_changed()
 
     def shutdown(self) -> None:
-        """The app is quitting (``session.closing``): stop an import that is still running."""
-        if self._import_task is not None:
-            self._import_task.cancel()
+        """The app is quitting (``session.closing``): stop an import or download that is still running."""
+        for task in (self._import_task, self._download_task):
+            if task is not None:
+                task.cancel()
+
+    # ---------------------------------------------------------------- downloading weights
+    def download_weights(self, backbone: str | None = None):
+        """Download the ImageNet weights of ``backbone`` (default: the selected one) in a child process."""
+        spec = registry.get(backbone or self.selected_backbone())
+        if self._download_task is not None or not spec.has_pretrained_weights:
+            return self._download_task
+        self._download_spec = spec
+        self.download_button.setEnabled(False)
+        self.download_progress.setRange(0, 0)  # busy until the size is known
+        self.download_progress.setFormat(f"Downloading {spec.label}'s ImageNet weights…")
+        self.download_progress.setVisible(True)
+        self.download_cancel.setVisible(True)
+        self.download_cancel.setEnabled(True)
+        self.import_status.setText(f"Downloading {escape(spec.weights_file_for(self.image_size.value() or None))}…")
+        self._download_task = start_task(
+            run_job, "cnn_studio.backbones.weights_store:download_weights", spec.key,
+            self.image_size.value() or None, log_path=str(app_data_dir() / "logs" / "download-weights.log"),
+            label="weights download", on_event=self._on_download_event, on_returned=self._on_download_returned,
+            on_errored=self._on_download_errored, on_cancelled=self._on_download_cancelled,
+            on_finished=self._on_download_finished)
+        return self._download_task
+
+    def cancel_download(self) -> None:
+        if self._download_task is not None:
+            self._download_task.cancel()
+            self.download_cancel.setEnabled(False)
+            self.download_progress.setFormat("Cancelling…")
+
+    def _on_download_event(self, event) -> None:
+        if not isinstance(event, ev.TaskProgress) or event.task != "download":
+            return
+        if event.total > 0:
+            scale = 1 << 10  # KiB keeps large files inside an int's range
+            self.download_progress.setRange(0, max(event.total // scale, 1))
+            self.download_progress.setValue(min(event.done // scale, event.total // scale))
+            self.download_progress.setFormat(f"{self._download_spec.label}: {event.done / 1e6:.1f} of "
+                                             f"{event.total / 1e6:.1f} MB (%p%)")
+
+    def _on_download_returned(self, entry) -> None:
+        spec = registry.get(entry.backbone)
+        self.import_status.setText(f"Downloaded <b>{escape(spec.label)}</b>'s ImageNet weights ({escape(entry.label)}).")
+        self.backbone_model.refresh_status()
+        if spec.key == self.selected_backbone():
+            with QSignalBlocker(self.weights_combo):
+                self.weights_combo.setCurrentIndex(self.weights_combo.findData("imagenet"))
+            self._on_form_changed()
+        self._show_details()
+
+    def _on_download_errored(self, exc: BaseException) -> None:
+        self._on_import_errored(exc)  # the same short message: the file, its address, Import weights file…
+
+    def _on_download_cancelled(self) -> None:
+        self.import_status.setText("Download cancelled; nothing was kept.")
+
+    def _on_download_finished(self) -> None:
+        self._download_task = None
+        self.download_progress.setVisible(False)
+        self.download_cancel.setVisible(False)
+        self._show_details()
 
     # ---------------------------------------------------------------- importing weights
     def _on_import_clicked(self) -> None:
@@ -324,7 +434,9 @@ class ModelPage(QWidget):
             self.batch_size.setValue(c.batch_size)
             self.epochs.setValue(c.epochs)
             self.fine_tune_epochs.setValue(c.fine_tune_epochs)
-            self.fine_tune_layers.setValue(c.fine_tune_layers)
+            self.fine_tune_depth.setCurrentText(c.effective_fine_tune_depth)
+            with QSignalBlocker(self.lr_schedule):
+                self.lr_schedule.setCurrentIndex(self.lr_schedule.findData(c.lr_schedule))
             self.learning_rate.setValue(c.learning_rate)
             self.fine_tune_lr.setValue(c.fine_tune_learning_rate)
             self.optimizer.setCurrentText(c.optimizer)
@@ -369,7 +481,8 @@ class ModelPage(QWidget):
             batch_size=self.batch_size.value(),
             epochs=self.epochs.value(),
             fine_tune_epochs=self.fine_tune_epochs.value(),
-            fine_tune_layers=self.fine_tune_layers.value(),
+            fine_tune_depth=self._depth_value(),
+            reduce_lr_patience=self._patience_value(),
             learning_rate=self.learning_rate.value(),
             fine_tune_learning_rate=self.fine_tune_lr.value(),
             optimizer=self.optimizer.currentText(),
@@ -383,9 +496,37 @@ class ModelPage(QWidget):
             augment=tuple(n for n, b in self.augment_boxes.items() if b.isChecked()),
         )
 
+    def _depth_value(self) -> str | None:
+        text = " ".join(self.fine_tune_depth.currentText().split())
+        c = self.session.config
+        if c.fine_tune_depth is None and text == c.effective_fine_tune_depth:
+            return None  # an older run's setting, left as it was
+        return text
+
+    def _patience_value(self) -> int:
+        if self.lr_schedule.currentData() != "plateau":
+            return 0
+        return self.session.config.reduce_lr_patience or PLATEAU_PATIENCE
+
+    def _show_fine_tune_plan(self) -> None:
+        """'Retrains 3 conv layers (block5), 7.08 M of 14.71 M weights' from the measured table (no TensorFlow)."""
+        spec = registry.get(self.selected_backbone())
+        try:
+            plan = table_plan(spec, self.fine_tune_depth.currentText())
+        except (StudioError, KeyError) as exc:
+            blocks = ", ".join(block_names(spec)) if spec.key in TABLES else ""
+            why = exc.message if isinstance(exc, StudioError) else "no layer table for this backbone"
+            self.fine_tune_plan.setText(f"{escape(why)} Blocks: {escape(blocks)}.")
+            return
+        text = plan.summary()
+        self.fine_tune_plan.setText(escape(text[0].upper() + text[1:]) + ".")
+        self.fine_tune_plan.setToolTip("Layers that learn while fine-tuning:\n" + "\n".join(plan.layers)
+                                       if plan.layers else "")
+
     def _on_form_changed(self, *_args) -> None:
         if self._loading:
             return
+        self._show_fine_tune_plan()
         config = self.form_config()
         try:
             config.validate()
@@ -460,9 +601,14 @@ class ModelPage(QWidget):
         self.weights_file_button.setEnabled(pretrained)
         # fine-tuning unfreezes part of a pretrained backbone: nothing to unfreeze when it starts from scratch
         from_scratch = not pretrained or self._weights_value() == "none"
-        for box in (self.fine_tune_epochs, self.fine_tune_layers, self.fine_tune_lr):
+        for box in (self.fine_tune_epochs, self.fine_tune_depth, self.fine_tune_lr):
             box.setEnabled(not from_scratch)
             box.setToolTip(FROM_SCRATCH_TIP if from_scratch else box.property("usage_tip"))
+        self.fine_tune_plan.setVisible(not from_scratch)
+        if not from_scratch:
+            self._show_fine_tune_plan()
+        self.download_button.setVisible(pretrained)
+        self.download_button.setEnabled(pretrained and not status.available and self._download_task is None)
         if not pretrained:
             weights = "No pretrained weights: this network always learns from scratch."
             colour = severity_colour("info").name()
