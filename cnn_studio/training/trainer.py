@@ -544,6 +544,10 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
                                  uses_feature_cache=use_cache))
             events = EventCallback(sink, cancel, phase=phase.name, epochs_total=total, batch_size=config.batch_size,
                                    steps=data.steps_per_epoch)
+            if strategy_kind(0) == "multi_worker":
+                # Reading a metric mid-epoch is a cross-worker collective, which each worker would issue
+                # at its own moments (the throttle is by time): the workers' collectives then mismatch.
+                events._running_loss = dict
             callbacks = [events]
             if tensorboard_available:
                 callbacks.append(keras.callbacks.TensorBoard(str(layout.tensorboard), write_graph=False,
