@@ -116,6 +116,10 @@ class TrainPage(QWidget):
             "images or augmentation. The best model so far is always kept.")
         self.plan = QLabel()
         self.plan.setWordWrap(True)
+        self.device = QLabel()  # which device trains (from TrainStarted) and the GPU memory in use
+        self.device.setWordWrap(True)
+        self.device.setObjectName("device")
+        self._device_line = ""
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("primary")
         self.start_button.setToolTip("Train with the settings of the Model step (Ctrl+Enter).")
@@ -169,6 +173,7 @@ class TrainPage(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(header)
         lay.addWidget(self.plan)
+        lay.addWidget(self.device)
         lay.addLayout(buttons)
         lay.addWidget(self.status)
         lay.addWidget(self.notice)
@@ -308,6 +313,10 @@ class TrainPage(QWidget):
             self._append(f"Training {e.backbone} on {e.train_images:,} images "
                          f"(validating on {e.val_images:,}), {e.epochs} epoch(s) of {e.steps} batch(es).")
             self._set_status("Training…")
+            self._device_line = e.device
+            self.device.setText(e.device)
+            if e.device:
+                self._append(e.device)
         elif isinstance(e, ev.PhaseStarted):
             what = {"head": "Training the new layer (backbone frozen)",
                     "fine_tune": f"Fine-tuning the top {e.trainable_layers} layers",
@@ -316,6 +325,8 @@ class TrainPage(QWidget):
             self._append(f"Phase '{e.name}': {e.epochs} epoch(s)" +
                          (" using cached features (fast)" if e.uses_feature_cache else ""))
         elif isinstance(e, ev.BatchEnded):
+            if e.gpu_memory_mib is not None:
+                self.device.setText(f"{self._device_line} GPU memory in use: {e.gpu_memory_mib / 1024:.1f} GiB.")
             self._show_progress(e.epoch * self._steps_per_epoch + min(e.step, self._steps_per_epoch),
                                     e.images_per_s)
         elif isinstance(e, ev.EpochEnded):
