@@ -11,7 +11,6 @@ import textwrap
 import warnings
 
 import pytest
-from studio_testkit import tiny_run
 
 from cnn_studio.cli import main
 from cnn_studio.errors import RunError
@@ -26,16 +25,11 @@ from cnn_studio.training.run_folder import RunBusy, open_run
 from cnn_studio.training.run_lock import RunLock as LockFromItsModule
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return tiny_run(tmp_path_factory)
-
-
 @pytest.fixture
-def two_runs(trained, tmp_path):
+def two_runs(trained_run, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
-        shutil.copytree(trained, d, ignore=shutil.ignore_patterns("run.lock"))
+        shutil.copytree(trained_run, d, ignore=shutil.ignore_patterns("run.lock"))
     cfg = json.loads((b / "config.json").read_text(encoding="utf-8"))
     cfg["learning_rate"] = 0.01
     (b / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
@@ -52,8 +46,8 @@ def test_the_lock_lives_in_its_own_module_and_the_old_import_still_works():
 # ---------------------------------------------------------------- reproducibility record
 
 
-def test_training_writes_a_reproducibility_record_with_versions_seed_and_file_hashes(trained):
-    rec = read_reproducibility(trained)
+def test_training_writes_a_reproducibility_record_with_versions_seed_and_file_hashes(trained_run):
+    rec = read_reproducibility(trained_run)
     assert rec is not None
     assert rec["app_version"] and rec["libraries"]["tensorflow"] and rec["libraries"]["numpy"]
     assert rec["seed"] == 0 and rec["split_seed"] == 0
@@ -64,9 +58,9 @@ def test_training_writes_a_reproducibility_record_with_versions_seed_and_file_ha
     assert len(rec["dataset"]["sha256"]) == 64
 
 
-def test_the_model_card_carries_the_reproducibility_record(trained):
-    card = build_card(open_run(trained), [], 32)
-    rec = read_reproducibility(trained)
+def test_the_model_card_carries_the_reproducibility_record(trained_run):
+    card = build_card(open_run(trained_run), [], 32)
+    rec = read_reproducibility(trained_run)
     assert card.reproducibility["dataset_sha256"] == rec["dataset"]["sha256"]
     assert card.reproducibility["seed"] == 0
     md = card.to_markdown()
@@ -76,10 +70,10 @@ def test_the_model_card_carries_the_reproducibility_record(trained):
 # ---------------------------------------------------------------- checkpoints
 
 
-def test_best_keras_has_no_optimizer_state_and_last_keras_keeps_it(trained):
+def test_best_keras_has_no_optimizer_state_and_last_keras_keeps_it(trained_run):
     import keras
 
-    layout = RunLayout(trained)
+    layout = RunLayout(trained_run)
     assert layout.best_model.stat().st_size < layout.last_model.stat().st_size
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "Skipping variable loading for optimizer"
@@ -87,7 +81,7 @@ def test_best_keras_has_no_optimizer_state_and_last_keras_keeps_it(trained):
     assert getattr(best, "optimizer", None) is None
     last = keras.saving.load_model(layout.last_model)
     assert last.optimizer is not None and last.optimizer.iterations.numpy() > 0
-    run = list_runs(trained)[0]
+    run = list_runs(trained_run)[0]
     assert run.best_model_bytes == layout.best_model.stat().st_size
     assert run.last_model_bytes == layout.last_model.stat().st_size
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from studio_testkit import make_class_image, tiny_run
+from studio_testkit import make_class_image
 
 from cnn_studio.errors import RunError, StudioError
 from cnn_studio.paths import RunLayout
@@ -27,15 +27,10 @@ from cnn_studio.training.run_folder import (
 )
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return tiny_run(tmp_path_factory)
-
-
 @pytest.fixture
-def run_copy(trained, tmp_path):
+def run_copy(trained_run, tmp_path):
     dest = tmp_path / "run"
-    shutil.copytree(trained, dest, ignore=shutil.ignore_patterns("run.lock"))
+    shutil.copytree(trained_run, dest, ignore=shutil.ignore_patterns("run.lock"))
     return dest
 
 
@@ -295,14 +290,14 @@ def test_files_dropped_while_decoding_are_named_by_train_and_kept_in_the_run(tmp
     assert any(isinstance(e, ev.LogMessage) and str(bad) in e.text for e in events)
 
 
-def test_a_broken_symlink_in_a_folder_gives_a_row_error_not_a_stop(trained, tmp_path):
+def test_a_broken_symlink_in_a_folder_gives_a_row_error_not_a_stop(trained_run, tmp_path):
     from cnn_studio.predict import Classifier
 
     folder = tmp_path / "images"
     folder.mkdir()
     make_class_image(0, 32).save(folder / "a.png")
     (folder / "gone.png").symlink_to(tmp_path / "missing.png")
-    predictions = Classifier.load(trained).classify([folder])
+    predictions = Classifier.load(trained_run).classify([folder])
     by_name = {Path(p.path).name: p for p in predictions}
     assert by_name["a.png"].error is None and by_name["gone.png"].error
 

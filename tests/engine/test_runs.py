@@ -6,7 +6,6 @@ import json
 import shutil
 
 import pytest
-from studio_testkit import tiny_run
 
 from cnn_studio.errors import RunError
 from cnn_studio.fsutil import read_json, write_json
@@ -14,16 +13,11 @@ from cnn_studio.paths import RunLayout
 from cnn_studio.runs import delete_run, list_runs, summarize
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return tiny_run(tmp_path_factory)
-
-
 @pytest.fixture
-def runs_folder(trained, tmp_path):
+def runs_folder(trained_run, tmp_path):
     folder = tmp_path / "runs"
     for name in ("done", "stopped", "crashed", "damaged", "busy"):
-        shutil.copytree(trained, folder / name, ignore=shutil.ignore_patterns("run.lock"))
+        shutil.copytree(trained_run, folder / name, ignore=shutil.ignore_patterns("run.lock"))
     for name, status in (("stopped", "cancelled"), ("crashed", "running"), ("busy", "running")):
         layout = RunLayout(folder / name)
         write_json(layout.state, {**read_json(layout.state), "status": status})
@@ -32,7 +26,7 @@ def runs_folder(trained, tmp_path):
     return folder
 
 
-def test_every_run_is_listed_with_its_status_and_facts(runs_folder, trained):
+def test_every_run_is_listed_with_its_status_and_facts(runs_folder, trained_run):
     from test_run_integrity import _hold_lock
 
     child = _hold_lock(runs_folder / "busy")
@@ -48,10 +42,10 @@ def test_every_run_is_listed_with_its_status_and_facts(runs_folder, trained):
     assert done.backbone == "small_cnn" and done.epochs_done == done.total_epochs == 2
     assert done.best_val_accuracy is not None and 0 <= done.best_val_accuracy <= 1
     assert done.size_bytes > 10_000 and done.date and done.has_model
-    assert done.dataset == str(trained.parent / "data")
+    assert done.dataset == str(trained_run.parent / "data")
     assert "state.json" in runs["damaged"].problem
     assert f"process {child.pid}" in runs["busy"].problem
-    assert summarize(trained).status == "finished"
+    assert summarize(trained_run).status == "finished"
     assert [r.name for r in list_runs(runs_folder / "done")] == ["done"]  # a run folder itself
 
 
