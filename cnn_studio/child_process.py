@@ -202,7 +202,6 @@ def child_env() -> dict[str, str]:
 def log_file(prefix: str, log_path: str | os.PathLike[str] | None) -> Path:
     """``log_path`` (its folder created), or a new temporary file named after ``prefix``."""
     if log_path is None:
-
         fd, name = tempfile.mkstemp(prefix=f"cnn-studio-{prefix.replace(' ', '-')}-", suffix=".log")
         os.close(fd)
         log_path = name

@@ -335,7 +335,6 @@ def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], 
 
 def _records_from_folder(data_dir: str | os.PathLike[str], class_names: Sequence[str], *,
                          sink: ev.EventSink, cancel: CancelToken | None) -> list[ImageRecord]:
-
     index = scan(data_dir, sink=sink, cancel=cancel)
     unknown = [n for n in index.class_names if n not in class_names]
     if unknown:

@@ -168,7 +168,6 @@ def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
 
 
 def _labels_beside(model_path: Path, n_classes: int) -> tuple[str, ...]:
-
     labels = RunLayout(model_path.parent).labels
     if labels.exists():
         names = read_labels(labels)
@@ -251,7 +250,6 @@ class Classifier:
 
 
 def _check_threshold(threshold: float | None) -> None:
-
     if threshold is not None and not 0.0 < float(threshold) <= 1.0:
         raise ConfigError(f"Uncertain-below threshold: expected a probability above 0 and at most 1, "
                           f"received {threshold}.", "For example 0.6: answers less sure than 60% become 'uncertain'.")

@@ -120,7 +120,6 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
                            ece_after=cal["ece_after"], n_images=cal["n_images"], reason=cal.get("reason", "")))
 
     if shortcut_check and len(y):
-
         try:
             # no TaskProgress here: the StageChanged above covers the whole review (a few seconds)
             sc = check_shortcuts(model, kept, y, names, run.image_size, run.config.resize, cancel=cancel)

@@ -60,3 +60,12 @@ def tiny_run(tmp_path_factory):
                       learning_rate=3e-3, seed=0)
     train(cfg, split, run)
     return run
+
+
+def select_backbone(page, key: str) -> None:
+    """Make ``key`` the Model step's current backbone, as a click in its list does."""
+    from PySide6.QtCore import QItemSelectionModel
+
+    row = page.backbone_model.row_of(key)
+    page.backbone_view.selectionModel().setCurrentIndex(page.backbone_model.index(row),
+                                                       QItemSelectionModel.SelectionFlag.ClearAndSelect)

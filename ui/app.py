@@ -54,7 +54,6 @@ def create_app(argv: list[str] | None = None):
     app.setApplicationDisplayName(APP_NAME)
     icon = resource_dir() / "icons" / "app.svg"
     if icon.exists():
-
         app.setWindowIcon(QIcon(str(icon)))
     app.setStyleSheet(load_style_sheet())
     return app

@@ -143,7 +143,6 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- resources
     def _icon(self, name: str):
-
         if self._icon_dir is not None and (self._icon_dir / f"{name}.svg").exists():
             return QIcon(str(self._icon_dir / f"{name}.svg"))
         return QIcon()
@@ -338,7 +337,6 @@ class MainWindow(QMainWindow):
         box.exec() if messages.BLOCKING else box.show()
 
     def show_about(self) -> None:
-
         QMessageBox.about(self, "About CNN Studio",
                           f"<b>CNN Studio {__version__}</b><br>Fine-tune pretrained image classifiers on your "
                           "own folders of images, see why they decide, and export them.<br>Built on Keras, "

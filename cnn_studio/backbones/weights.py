@@ -328,7 +328,6 @@ def imagenet_download(spec: BackboneSpec | str, image_size: int | None = None, t
 
 
 def _is_download_failure(exc: BaseException) -> bool:
-
     seen: BaseException | None = exc
     for _ in range(8):  # the exception and what it was raised from / during
         if seen is None:

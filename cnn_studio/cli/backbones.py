@@ -19,7 +19,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     rows = []
     for spec in all_specs():
         st = weights_status(spec)

@@ -21,7 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     report = run_doctor(gpu=not args.no_gpu, qt=not args.no_qt)
     print(report_json(report) if args.json else report.to_text())
     return 0 if report.ok else 1

@@ -75,7 +75,6 @@ def _model_source(path: str) -> tuple[Path, Path | None, int | None, str, tuple[
 
 
 def _class_index(name: str | None, class_names: tuple[str, ...]) -> int | None:
-
     if name is None:
         return None
     if name in class_names:
@@ -87,7 +86,6 @@ def _class_index(name: str | None, class_names: tuple[str, ...]) -> int | None:
 
 def _save_png(path: Path, image) -> None:
 
-
     with atomic_path(path, suffix=".png") as tmp:
         Image.fromarray(image, "RGB").save(tmp, format="PNG")
 
@@ -98,11 +96,9 @@ def run_explain(args: argparse.Namespace) -> int:
     model_path, _, size, resize, class_names = _model_source(args.model)
     model = load_model(model_path)
     if args.architecture:
-
         print(format_architecture(architecture_table(model)))
         return 0
     if args.list_layers:
-
         for info in list_feature_layers(model):
             shape = "x".join("?" if d is None else str(d) for d in info.output_shape[1:])
             extra = ""
@@ -116,7 +112,6 @@ def run_explain(args: argparse.Namespace) -> int:
 
     size = int(size or input_size_of(model))
     if args.layer:
-
         fm = feature_maps(model, load_image(args.image, size, resize), args.layer, max_channels=args.channels)
         _save_png(args.out, grid(fm.maps))
         print(f"{fm.layer}: {len(fm.maps)} of {fm.total_channels} feature maps -> {args.out}")

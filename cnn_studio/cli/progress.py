@@ -108,7 +108,6 @@ class cancel_on_interrupt:  # noqa: N801 - used as a context manager, reads like
     """
 
     def __init__(self) -> None:
-
         self.token = CancelToken()
         self._previous = None
 
@@ -121,12 +120,10 @@ class cancel_on_interrupt:  # noqa: N801 - used as a context manager, reads like
         sys.stderr.write("\nstopping after the current step (Ctrl+C again to abort now)...\n")
 
     def __enter__(self):
-
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self.token
 
     def __exit__(self, *exc) -> None:
-
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)

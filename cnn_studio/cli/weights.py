@@ -45,7 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-
     rows = []
     for spec in all_specs():
         if not spec.has_pretrained_weights:
@@ -71,7 +70,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-
     import_tensorflow()  # checking the file loads it into the backbone: TensorFlow's start-up lines go to the log
     with cancel_on_interrupt() as token:
         entry = import_weights(args.file, args.backbone, sink=TerminalProgress(), cancel=token)
@@ -82,7 +80,6 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-
     spec = get(args.backbone)
     try:
         with cancel_on_interrupt() as token:

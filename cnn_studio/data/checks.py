@@ -270,18 +270,19 @@ def _sample_size_findings(index: DatasetIndex, split: Split | None, counts: Coun
                                f"pretrained network; from scratch, hundreds) and {MIN_VAL_PER_CLASS} to measure it on.",
                                "Add images to these classes; with fewer, the results will say 'too few images to tell'."))
         return out
-    train_n = Counter(r.label for r in split.train)
-    val_n = Counter(r.label for r in split.val)
-    few_train = [(names[i], train_n.get(i, 0)) for i in range(len(names))
-                 if counts.get(i, 0) and train_n.get(i, 0) < MIN_TRAIN_PER_CLASS]
+    def below(part: list, minimum: int) -> list[tuple[str, int]]:
+        """Classes (that have images at all) with fewer than ``minimum`` images in this part of the split."""
+        n = Counter(r.label for r in part)
+        return [(names[i], n.get(i, 0)) for i in range(len(names)) if counts.get(i, 0) and n.get(i, 0) < minimum]
+
+    few_train = below(split.train, MIN_TRAIN_PER_CLASS)
     if few_train:
         out.append(Finding("warning", "few_to_train",
                            "Too few images to train on: " + ", ".join(f"{n!r} has {k}" for n, k in few_train)
                            + f" training image(s). Fine-tuning a pretrained network needs about {MIN_TRAIN_PER_CLASS} "
                            "per class at the very least; training from scratch needs hundreds.",
                            "Add images to these classes, and use pretrained weights (not 'none')."))
-    few_val = [(names[i], val_n.get(i, 0)) for i in range(len(names))
-               if counts.get(i, 0) and val_n.get(i, 0) < MIN_VAL_PER_CLASS]
+    few_val = below(split.val, MIN_VAL_PER_CLASS)
     if few_val:
         out.append(Finding("warning", "few_to_validate",
                            "Too few images to validate: " + ", ".join(f"{n!r} has {k}" for n, k in few_val)
@@ -290,7 +291,6 @@ def _sample_size_findings(index: DatasetIndex, split: Split | None, counts: Coun
                            "Add images, or raise the validation share if the classes are big enough."))
     total_val = len(split.val)
     if total_val < MIN_VAL_TOTAL:
-
         lo, hi = wilson(total_val // 2, total_val)
         out.append(Finding("warning", "tiny_validation",
                            f"The validation part has only {total_val} image(s): an accuracy of 50% measured on it "

@@ -114,7 +114,6 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS)
 
 
 def _open_pillow(path: Path) -> Any:
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -168,7 +167,6 @@ def _needs_tifffile(img: Any) -> bool:
 
 
 def _probe_tiff(path: Path, max_pixels: int) -> ProbeResult:
-
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
@@ -279,7 +277,6 @@ def _reduced(img: Any, factor: int) -> Any:
 
 
 def _decode_pillow(path: Path, max_pixels: int, reduce_to: int | None = None) -> np.ndarray:
-
     try:
         img = _open_pillow(path)
     except ImageReadError:
@@ -314,7 +311,6 @@ def _decode_pillow(path: Path, max_pixels: int, reduce_to: int | None = None) ->
 
 
 def _decode_tiff(path: Path, max_pixels: int) -> np.ndarray:
-
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]

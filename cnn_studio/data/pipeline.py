@@ -166,7 +166,6 @@ def _to_uint8(image):
 
 
 def _python_decoder(skips: SkipLog):
-
     def decode(path_bytes: bytes) -> tuple[np.ndarray, np.bool_]:
         path = os.fsdecode(path_bytes)  # the record's own str (a non-UTF-8 name keeps its bytes)
         try:
@@ -342,7 +341,6 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     augmenter = None
     if augment:
-
         augmenter = build_augmenter(augment, seed=seed)
     if dtype == "float32" or augmenter is not None:
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)

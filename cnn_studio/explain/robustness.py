@@ -128,7 +128,6 @@ def _example_png(clean: np.ndarray, adv: np.ndarray) -> np.ndarray:
 
 def _save_png(path: Path, image: np.ndarray) -> None:
 
-
     with atomic_path(path) as tmp:
         Image.fromarray(image, "RGB").save(tmp, format="PNG")
 

@@ -90,7 +90,6 @@ class ModelCard:
                      + (f", macro ROC AUC {m['macro_roc_auc']:.4f}" if m.get("macro_roc_auc") is not None else ""))
             iv = m.get("intervals") or {}
             if iv:
-
                 L += ["", f"How sure these numbers are (95% intervals; a figure needs {iv.get('min_images')} images, "
                       f"an AUC {iv.get('min_auc_per_side')} of the class and of the rest):", "",
                       f"- accuracy: {describe(iv.get('accuracy'))}",
@@ -147,7 +146,6 @@ class ModelCard:
         for e in self.exports:
             L.append(f"- `{e['file']}` ({e['fmt']}, {e.get('quantization', 'float32')}): {export_check(e)}")
         if any(e.get("agreement") is not None for e in self.exports):
-
             L += ["", f"Quantized exports are judged by their answers: refused when accuracy falls by more than "
                       f"{MAX_ACCURACY_DROP:.0%} points or the top answer changes on more than {MAX_DISAGREEMENT:.0%} "
                       f"of the images (and, either way, on at least {MIN_IMAGES_CHANGED} images)."]
@@ -163,7 +161,6 @@ def export_check(e: dict[str, Any]) -> str:
     if not e.get("verified"):
         return "NOT verified"
     if e.get("agreement") is not None:
-
         text = "verified: " + describe_answers({"n": e.get("n_judged", 0), **e}, e.get("judged_on", ""))
         text += f"; max |Δ probability| {e['max_abs_diff']:.2g} (reported, not a gate)"
         if e.get("representative_images"):
@@ -231,7 +228,6 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
     split_info: dict[str, Any] = {}
     label_review = ""
     if run.split is not None:
-
         dataset = counts_per_split(run.split)
         split_info = {"seed": run.split.seed, "val_fraction": run.split.val_fraction,
                       "test_fraction": run.split.test_fraction, "source": run.split.source,
@@ -249,7 +245,6 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
     choice = run.weights
     weights = choice.value
     if choice.kind == "imagenet":
-
         origin = weights_origin(cfg.backbone, input_size)
         weights = f"ImageNet (Keras Applications{', ' + origin if origin else ''})"
     elif choice.kind == "none":

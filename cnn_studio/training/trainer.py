@@ -179,7 +179,6 @@ def _failed_start(layout: RunLayout) -> bool:
 
 
 def _clear_failed_start(layout: RunLayout) -> None:
-
     for p in layout.files:
         if p != layout.lock and p.exists():
             p.unlink()

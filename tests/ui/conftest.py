@@ -44,3 +44,17 @@ def session(qtbot, trained_run):
     s = StudioSession()
     s.set_run(trained_run)
     return s
+
+
+@pytest.fixture
+def offline_model_page(qtbot, tmp_path, monkeypatch):
+    """A Model step with its own empty app data and Keras cache; its jobs run in this process's worker thread."""
+    from cnn_studio.ui.pages.model_page import ModelPage
+    from cnn_studio.ui.session import StudioSession
+
+    monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "app"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("CNN_STUDIO_IN_PROCESS", "1")
+    page = ModelPage(StudioSession())
+    qtbot.addWidget(page)
+    return page

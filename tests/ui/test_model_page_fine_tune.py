@@ -9,28 +9,15 @@ import threading
 import urllib.request
 
 import pytest
-from cnn_studio.ui.pages.model_page import ModelPage
-from cnn_studio.ui.session import StudioSession
-from PySide6.QtCore import QItemSelectionModel
+from studio_testkit import select_backbone
 
 from cnn_studio.backbones import weights, weights_store
 from cnn_studio.training.config import TrainConfig
 
 
 @pytest.fixture
-def page(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "app"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("CNN_STUDIO_IN_PROCESS", "1")  # the job runs in this process's worker thread
-    p = ModelPage(StudioSession())
-    qtbot.addWidget(p)
-    return p
-
-
-def _select(page, key):
-    row = page.backbone_model.row_of(key)
-    page.backbone_view.selectionModel().setCurrentIndex(page.backbone_model.index(row),
-                                                       QItemSelectionModel.SelectionFlag.ClearAndSelect)
+def page(offline_model_page):
+    return offline_model_page
 
 
 def test_fine_tune_depth_shows_layers_and_weights_live(page):
@@ -41,7 +28,7 @@ def test_fine_tune_depth_shows_layers_and_weights_live(page):
     page.fine_tune_depth.setCurrentText("6 conv")
     assert page.session.config.fine_tune_depth == "6 conv"
     assert page.fine_tune_plan.text() == "Retrains 6 conv layers (block4, block5), 12.98 M of 14.71 M weights."
-    _select(page, "resnet50")
+    select_backbone(page, "resnet50")
     assert "of 23.59 M weights" in page.fine_tune_plan.text()
     page.fine_tune_depth.setCurrentText("lots")
     assert not page.is_valid and "N blocks" in page.validation.text()

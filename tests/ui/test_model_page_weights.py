@@ -4,30 +4,16 @@ a cancelled file dialog changes nothing, a chosen file is cleared when the backb
 from __future__ import annotations
 
 import pytest
-from cnn_studio.ui.pages.model_page import ModelPage
-from cnn_studio.ui.session import StudioSession
-from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QFileDialog
+from studio_testkit import select_backbone
 
 from cnn_studio.backbones import weights_store
 from cnn_studio.training.config import TrainConfig
 
 
 @pytest.fixture
-def page(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "app"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv("CNN_STUDIO_IN_PROCESS", "1")  # the import job runs in this process's worker thread
-    session = StudioSession()
-    p = ModelPage(session)
-    qtbot.addWidget(p)
-    return p
-
-
-def _select(page, key):
-    row = page.backbone_model.row_of(key)
-    page.backbone_view.selectionModel().setCurrentIndex(page.backbone_model.index(row),
-                                                       QItemSelectionModel.SelectionFlag.ClearAndSelect)
+def page(offline_model_page):
+    return offline_model_page
 
 
 def test_cancelled_file_dialog_keeps_the_choice(page, monkeypatch):
@@ -46,7 +32,7 @@ def test_chosen_file_is_cleared_when_the_backbone_changes(page, tmp_path):
     f.write_bytes(b"x")
     page.use_weights_file(str(f))
     assert page.session.config.weights == str(f)
-    _select(page, "xception")
+    select_backbone(page, "xception")
     assert page.session.config.backbone == "xception"
     assert page.session.config.weights == "imagenet", "the file was for VGG16; back to ImageNet, not scratch"
     assert "vgg16_notop" not in page.details.text()

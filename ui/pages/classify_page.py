@@ -62,7 +62,6 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
         model.close()
         model = None
     if model is None:
-
         sink(ev.StageChanged(task="classify", stage="Loading the model"))
         model = open_model(run_dir, log_path=job_log("model", run_dir))
     return model, model.call(CLASSIFY, list(map(str, paths)), top_k=3, uncertain_below=uncertain_below, sink=sink,
@@ -262,7 +261,6 @@ class ClassifyPage(QWidget):
         self._update_enabled()
 
     def save_csv(self, path: str | Path) -> Path:
-
         return write_csv(list(self.predictions.values()), path)
 
     # ------------------------------------------------------------------ slots
@@ -362,7 +360,6 @@ class ClassifyPage(QWidget):
             self._queue_heatmaps([p for p, pred in self.predictions.items() if not pred.error])
             self._redraw_heatmaps()
         else:
-
             for p in self.heatmaps:
                 self.grid.set_pixmap(p, thumbnail(p, self.grid.thumb_size))
 

@@ -342,7 +342,6 @@ class DataPage(QWidget):
 
     # ---------------------------------------------------------------- display
     def _show_banner(self, text: str, hint: str, severity: str) -> None:
-
         colour = severity_colour(severity).name()
         self.banner.setText(f"<b style='color:{colour}'>{escape(text)}</b>" +
                             (f"<br>What to do: {escape(hint)}" if hint else ""))
@@ -406,5 +405,4 @@ def _percent_spin(value: int, lo: int, hi: int, tip: str) -> QSpinBox:
 
 
 def _icon_size():
-
     return QSize(5 * (THUMB + 3), THUMB)

@@ -415,7 +415,6 @@ class EvaluatePage(QWidget):
         if self.tabs.tabText(index) == "Architecture" and self.arch_table.rowCount() == 0:
             self.load_architecture()
         if self.tabs.tabText(index) == "Robustness" and self.robustness is None and not self._busy():
-
             if self.session.run_dir is not None and RunLayout(self.session.run_dir).robustness.exists():
                 self.run_robustness(force=False)
 

@@ -76,7 +76,6 @@ def _resume(run_dir, *, sink, cancel):
 
 
 def _train_job(target: str, *args, run_dir, sink, cancel):
-
     sink(ev.StageChanged("train", "Starting the training process", "(loading TensorFlow)"))
     return run_job(target, *args, sink=sink, cancel=cancel, log_path=job_log("train", run_dir), label="training")
 
