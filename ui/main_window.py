@@ -171,7 +171,8 @@ class MainWindow(QMainWindow):
         self.sample_action = self._action("Open &sample dataset", self.data_page.open_sample,
                                           tip="Small handwritten digits bundled with CNN Studio")
         self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
-        self.runs_action = self._action("R&uns…", self.show_runs, "Ctrl+Shift+R",
+        # a lambda: QAction.triggered passes `checked` (False), which show_runs would take as its last run
+        self.runs_action = self._action("R&uns…", lambda: self.show_runs(), "Ctrl+Shift+R",
                                         "Every training run: open one to evaluate, classify, export or continue it")
         for a in (self.new_action, self.open_action):
             file_menu.insertAction(self.recent_menu.menuAction(), a)

@@ -61,7 +61,9 @@ def test_file_runs_opens_a_run_for_every_step(qtbot, studio_home, trained_run, t
     first, _ = _runs(trained_run)
     w = _window(qtbot, tmp_path)
     assert w.runs_action in w.menuBar().actions()[0].menu().actions()
-    view = w.show_runs()
+    w.runs_action.trigger()  # as the menu and Ctrl+Shift+R do (triggered passes `checked`)
+    view = w.runs_view
+    assert view is not None and view.isVisible()
     view.select(first)
     view.open_selected()
     assert w.session.run_dir == first
