@@ -364,8 +364,8 @@ def _run_metrics(summary: RunSummary, history: list[dict[str, float]], notes: li
                 "macro ROC AUC": (m.get("roc_auc") or {}).get("macro") if m else None,
                 "top-2 accuracy": (m.get("top_k_accuracy") or {}).get("2") if m else None,
                 "size on disk": format_size(summary.size_bytes),
-                "best.keras": format_size(summary.best_model_bytes) if summary.best_model_bytes else None,
-                "last.keras": format_size(summary.last_model_bytes) if summary.last_model_bytes else None})
+                layout.best_model.name: format_size(summary.best_model_bytes) if summary.best_model_bytes else None,
+                layout.last_model.name: format_size(summary.last_model_bytes) if summary.last_model_bytes else None})
     return out
 
 

@@ -157,11 +157,12 @@ def test_unfreeze_depth_keeps_batchnorm_frozen_in_resnet50():
     assert sum(_n(w) for w in base.trainable_weights) == plan.trainable_params
 
 
-_AUTO_NAME = re.compile(r"^(conv2d|batch_normalization|layer_normalization)(_\d+)?$")
+_AUTO_NAME = re.compile(r"^(conv2d|batch_normalization|layer_normalization|normalization|rescaling)(_\d+)?$")
 
 
 def _named(rows):
-    """Automatic Keras names (conv2d_N in InceptionV3/Xception) depend on what was built before: compared as '*'."""
+    """Automatic Keras names (conv2d_N in InceptionV3/Xception, EfficientNet's normalization_N) depend on what
+    was built before in the process: compared as '*'."""
     return [("*" if _AUTO_NAME.match(r[0]) else r[0], *r[1:]) for r in rows]
 
 
