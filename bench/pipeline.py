@@ -15,8 +15,9 @@ own subprocess so that peak memory is that variant's alone:
 Throughput is images per second of a full pass (every batch pulled to numpy). Peak memory is the
 process's peak RSS (``resource.getrusage``; psutil is not installed, and tracemalloc does not
 see TensorFlow's allocations). Ratios are against the keras first epoch measured in the same run.
-Each variant runs ``--repeat`` times (interleaved) and the best time is reported, because the
-machine may be shared.
+Each variant runs ``--repeat`` times (default 5, interleaved, so a busy spell on a shared machine
+hits all variants); the table prints the median and the range, and each ratio is paired with the
+Keras run of the same repeat.
 
 Targets: ours first epoch >= 0.9x keras; ours cached epoch >= 5x ours first epoch.
 
@@ -32,6 +33,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,7 +113,7 @@ def _in_subprocess(variant: str, root: Path) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="number of JPEGs to generate")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per variant; the best is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved runs per variant (median and range)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -129,26 +131,33 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):  # interleaved, so a busy spell on a shared machine hits all variants
             for variant, got in runs.items():
                 got.append(_in_subprocess(variant, root))
-        # best of the repeats: the least disturbed measurement of each quantity
-        results = {v: {k: (max if k == "rss_peak_mb" else min)(r[k] for r in got) for k in got[0]}
-                   for v, got in runs.items()}
 
-    base = results["keras"]["images"] / results["keras"]["epoch1_s"]
-    print(f"{'variant':<34}{'setup s':>9}{'images':>8}{'seconds':>9}{'images/s':>10}{'vs keras':>10}"
-          f"{'peak RSS MB':>13}")
     labels = {"keras": "image_dataset_from_directory", "ours": "make_dataset (TF decode)",
               "uint8": "make_dataset uint8 (training)", "python": "make_dataset (Python decode)"}
-    for variant, r in results.items():
+
+    def rates(variant: str, epoch: int) -> list[float]:
+        return [r["images"] / r[f"epoch{epoch}_s"] for r in runs[variant]]
+
+    def spread(values: list[float], fmt: str) -> str:
+        return f"{format(min(values), fmt)}–{format(max(values), fmt)}"
+
+    keras_first = rates("keras", 1)
+    print(f"{len(keras_first)} interleaved repeats; median and range (min–max) over them; ratios are paired "
+          "with the keras run of the same repeat")
+    print(f"{'variant':<34}{'median img/s':>13}{'range':>14}{'vs keras (paired)':>19}{'range':>13}{'peak RSS MB':>13}")
+    for variant in runs:
         for epoch in (1, 2):
-            secs = r[f"epoch{epoch}_s"]
-            rate = r["images"] / secs
-            setup = f"{r['setup_s']:>9.2f}" if epoch == 1 else f"{'':>9}"
-            print(f"{labels[variant] + f' ep{epoch}':<34}{setup}{r['images']:>8.0f}{secs:>9.2f}{rate:>10.0f}"
-                  f"{rate / base:>9.2f}x{r['rss_peak_mb']:>13.0f}")
-    ours, train = results["ours"], results["uint8"]
-    print(f"\nours first epoch vs keras: {ours['images'] / ours['epoch1_s'] / base:.2f}x (target >= 0.9x); "
-          f"cached epoch vs first: {ours['epoch1_s'] / ours['epoch2_s']:.1f}x float32 batches, "
-          f"{train['epoch1_s'] / train['epoch2_s']:.1f}x uint8 batches as training uses them (target >= 5x)")
+            r = rates(variant, epoch)
+            ratio = [x / k for x, k in zip(r, keras_first, strict=True)]
+            rss = max(run["rss_peak_mb"] for run in runs[variant])
+            print(f"{labels[variant] + f' ep{epoch}':<34}{statistics.median(r):>13.0f}{spread(r, '.0f'):>14}"
+                  f"{statistics.median(ratio):>18.2f}x{spread(ratio, '.2f'):>13}{rss:>13.0f}")
+    first = [x / k for x, k in zip(rates("ours", 1), keras_first, strict=True)]
+    cached = [r["epoch1_s"] / r["epoch2_s"] for r in runs["ours"]]
+    cached_u8 = [r["epoch1_s"] / r["epoch2_s"] for r in runs["uint8"]]
+    print(f"\nours first epoch vs keras: median {statistics.median(first):.2f}x (range {spread(first, '.2f')}; "
+          f"target >= 0.9x); cached epoch vs first: {statistics.median(cached):.1f}x float32 batches, "
+          f"{statistics.median(cached_u8):.1f}x uint8 batches as training uses them (target >= 5x)")
     return 0
 
 
