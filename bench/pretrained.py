@@ -91,10 +91,12 @@ def main(argv: list[str] | None = None) -> int:
               "(about a minute, 150 MB) or set CNN_STUDIO_TEST_WEIGHTS.", file=sys.stderr)
         return 2
 
+    from cnn_studio import tf_runtime
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split
     from cnn_studio.sample import sample_dataset_path
 
+    tf_runtime.import_tensorflow()  # its start-up lines go to the log, not into the table
     root = Path(args.data) if args.data else sample_dataset_path()
     split = make_split(scan(root), val_fraction=0.25, seed=0)
     print(f"data: {root} — {len(split.class_names)} classes, {len(split.train)} training and {len(split.val)} "
