@@ -22,8 +22,6 @@ def _epochs_saved(layout: RunLayout) -> int:
         return 0
 
 
-
-
 def test_kill_9_while_training_then_resume_and_evaluate(tmp_path, image_folder):
     data = image_folder(classes=("a", "b"), per_class=12, size=32)
     run = tmp_path / "run"
