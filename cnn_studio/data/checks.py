@@ -270,6 +270,7 @@ def _sample_size_findings(index: DatasetIndex, split: Split | None, counts: Coun
                                f"pretrained network; from scratch, hundreds) and {MIN_VAL_PER_CLASS} to measure it on.",
                                "Add images to these classes; with fewer, the results will say 'too few images to tell'."))
         return out
+
     def below(part: list, minimum: int) -> list[tuple[str, int]]:
         """Classes (that have images at all) with fewer than ``minimum`` images in this part of the split."""
         n = Counter(r.label for r in part)

@@ -28,9 +28,8 @@ MIXED_PRECISION_MIN_COMPUTE_CAPABILITY = (7, 0)
 
 
 def visible_gpus() -> list:
-    import tensorflow as tf
-
-    return tf.config.list_physical_devices("GPU")
+    """The GPUs TensorFlow sees; TensorFlow imported through tf_runtime, so its start-up lines go to the log."""
+    return tf_runtime.import_tensorflow().config.list_physical_devices("GPU")
 
 
 def _capability(gpu) -> tuple[int, int] | None:
