@@ -17,12 +17,18 @@ from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.prepare import prepare
-from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
+from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, VolumeSlicing
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
 from cnn_studio.errors import ConfigError, WeightsUnavailable
 from cnn_studio.paths import RunLayout
 from cnn_studio.training import distributed
-from cnn_studio.training.config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from cnn_studio.training.config import (
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    STUDY_AGGREGATES,
+    TrainConfig,
+    parse_band_list,
+)
 from cnn_studio.training.trainer import resume, train
 
 DEFAULT_FINE_TUNE_DEPTH = "1 block"
@@ -77,6 +83,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resize", default=d.resize, choices=RESIZE_POLICIES)
     p.add_argument("--cache", default=d.cache, choices=CACHE_MODES)
     p.add_argument("--no-feature-cache", action="store_true", help="do not cache frozen-backbone features")
+    p.add_argument("--bands", default="", metavar="LIST",
+                   help="multi-band images: the bands the model uses, counted from 1 (e.g. 4,3,2 or 1-4,8; default: all)")
+    p.add_argument("--rgb", default="", metavar="R,G,B",
+                   help="multi-band images: the three bands shown as red, green, blue (Grad-CAM, thumbnails) and "
+                        "given the pretrained RGB filters (default: from the band names, else 1,2,3)")
+    p.add_argument("--slice-axis", type=int, default=d.slice_axis, choices=(0, 1, 2),
+                   help="volumes: the axis slices are cut across (default 2: axial for RAS-oriented NIfTI)")
+    p.add_argument("--slices", default=d.slices, metavar="WHICH",
+                   help='volumes: "content" (every slice with content, default), "all" or "middle:K"')
+    p.add_argument("--study-aggregate", default=d.study_aggregate, choices=STUDY_AGGREGATES,
+                   help="volumes: a study's answer from its slices' probabilities (default: mean)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="new folder for the run")
     p.add_argument("--jit", nargs="?", const="on", default=d.jit, choices=("auto", "on", "off"),
                    help="XLA compilation of the train step: --jit (on), --jit off; default auto (Keras: on a GPU only)")
@@ -113,7 +130,8 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         with cancel_on_interrupt() as token:
             prepared = prepare(args.data_dir, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                               seed=config.effective_split_seed, group_by=config.group_by, sink=progress, cancel=token)
+                               seed=config.effective_split_seed, group_by=config.group_by, sink=progress, cancel=token,
+                               slicing=VolumeSlicing(config.slice_axis, config.slices))
             for f in prepared.findings:
                 if f.severity != "info":
                     print(f"{f.severity}: {f.message}" + (f"\n  {f.hint}" if f.hint else ""), file=sys.stderr)
@@ -161,6 +179,8 @@ def config_from_args(args: argparse.Namespace, backbone: str, weights: str) -> T
         test_fraction=args.test_fraction, group_by=group_by_value(args.group_by),
         resize=args.resize, augment=tuple(a.strip() for a in args.augment.split(",") if a.strip()),
         cache=args.cache, feature_cache=not args.no_feature_cache,
+        bands=parse_band_list(args.bands), rgb_bands=parse_band_list(args.rgb), slice_axis=args.slice_axis,
+        slices=args.slices, study_aggregate=args.study_aggregate,
     ).validate()
 
 

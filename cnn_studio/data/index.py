@@ -32,7 +32,7 @@ from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data import formats
 from cnn_studio.data.decode import DEFAULT_MAX_PIXELS, probe
-from cnn_studio.data.records import DatasetIndex, ImageRecord, SkippedFile
+from cnn_studio.data.records import DatasetIndex, ImageRecord, SkippedFile, VolumeSlicing
 from cnn_studio.errors import DatasetError, ImageReadError
 
 SPLIT_FOLDER_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -132,7 +132,8 @@ def _examples(paths: Iterable[str], root: Path, n: int = 3) -> str:
 
 
 def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
-         cancel: CancelToken | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> DatasetIndex:
+         cancel: CancelToken | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+         slicing: VolumeSlicing | None = None) -> DatasetIndex:
     """Index a dataset folder or CSV manifest, reading image headers only.
 
     Parameters

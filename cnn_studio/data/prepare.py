@@ -30,7 +30,7 @@ from cnn_studio.corrections import AUTO, Applied, Corrections, apply_corrections
 from cnn_studio.corrections import resolve as resolve_corrections
 from cnn_studio.data.checks import SEVERITIES, Finding, has_errors, run_checks
 from cnn_studio.data.index import scan
-from cnn_studio.data.records import DatasetIndex, Split
+from cnn_studio.data.records import DatasetIndex, Split, VolumeSlicing
 from cnn_studio.data.report import DatasetReport, build_report
 from cnn_studio.data.split import (
     SEED,
@@ -70,7 +70,7 @@ class Prepared:
 
 def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRACTION,
             test_fraction: float = TEST_FRACTION, seed: int = SEED, group_by: str | None = None, find_duplicates: bool = True,
-            corrections: str | Path | Corrections | None = AUTO, sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Prepared:
+            corrections: str | Path | Corrections | None = AUTO, slicing: VolumeSlicing | None = None, sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Prepared:
     """Scan (unless given an index), check and split a dataset.
 
     Parameters
@@ -85,6 +85,9 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
         The label review's decisions: "auto" (default) the dataset's own corrections file when the
         review queue wrote one (:func:`cnn_studio.corrections.default_path`), a corrections.csv path,
         a :class:`~cnn_studio.corrections.Corrections`, or None/"none" for the labels as the files give them.
+    slicing
+        How volumes become slices (:class:`VolumeSlicing`; default: axis 2, every slice with content).
+        Ignored when ``source`` is already an index.
     sink, cancel
         Scan events and a ``StageChanged("dataset", ...)`` before checking; cancel is honoured per file.
 
@@ -104,7 +107,8 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
     """
     group_by = group_by_value(group_by)
     check_settings(val_fraction, test_fraction, group_by)
-    index = source if isinstance(source, DatasetIndex) else scan(source, sink=sink, cancel=cancel)
+    index = source if isinstance(source, DatasetIndex) else scan(source, sink=sink, cancel=cancel,
+                                                                        slicing=slicing or VolumeSlicing())
     raise_if_cancelled(cancel)
     applied = None
     fixes = resolve_corrections(corrections, index.root)

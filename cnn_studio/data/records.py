@@ -32,6 +32,18 @@ class ImageRecord:
     fmt: str = ""  # e.g. "JPEG", "PNG", "TIFF", "DICOM"
     size_bytes: int = 0
     frames: int = 1
+    # Multi-band arrays (GeoTIFF/TIFF with N samples, .npy H×W×N): read with their raw values.
+    bands: int = 0  # 0: a picture, decoded to 8-bit RGB; N >= 1: an N-band array (cnn_studio.data.bands)
+    dtype: str = ""  # the sample type of a multi-band array ("uint16", "float32" ...)
+    # Volumes and studies (cnn_studio.data.volumes): a NIfTI volume or a DICOM series folder is one study.
+    study: str | None = None  # the study this image is a slice of (the volume file or the series folder)
+    slice_index: int | None = None  # the slice of a volume file along ``slice_axis`` (None: the whole file)
+    slice_axis: int = 2
+
+    @property
+    def key(self) -> str:
+        """What names this image uniquely: the path, or for a slice of a volume ``path#slice=AXIS:INDEX``."""
+        return self.path if self.slice_index is None else slice_key(self.path, self.slice_axis, self.slice_index)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,6 +51,38 @@ class ImageRecord:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageRecord:
         return cls(**d)
+
+
+SLICE_MARK = "#slice="
+
+
+def slice_key(path: str, axis: int, index: int) -> str:
+    """The key of slice ``index`` along ``axis`` of the volume file ``path``.
+
+    Examples
+    --------
+    >>> slice_key("brain/s01.nii.gz", 2, 12)
+    'brain/s01.nii.gz#slice=2:12'
+    """
+    return f"{path}{SLICE_MARK}{int(axis)}:{int(index)}"
+
+
+def parse_key(key: str) -> tuple[str, int | None, int | None]:
+    """``(path, axis, index)`` of a record key; axis and index are None for a whole file.
+
+    Examples
+    --------
+    >>> parse_key("brain/s01.nii.gz#slice=2:12")
+    ('brain/s01.nii.gz', 2, 12)
+    >>> parse_key("leaf/a.png")
+    ('leaf/a.png', None, None)
+    """
+    head, mark, tail = key.rpartition(SLICE_MARK)
+    if mark:
+        axis, _, index = tail.partition(":")
+        if axis.isdigit() and index.isdigit():
+            return head, int(axis), int(index)
+    return key, None, None
 
 
 @dataclass(frozen=True)
@@ -63,6 +107,17 @@ class DatasetIndex:
     records: tuple[ImageRecord, ...]
     skipped: tuple[SkippedFile, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. "ignored 3 files at the top level (README.txt, ...)"
+    band_names: tuple[str, ...] = ()  # names of a multi-band dataset's bands when its files carry them
+
+    @property
+    def bands(self) -> int:
+        """The band count of a multi-band dataset (that of its first array), 0 for pictures."""
+        return next((r.bands for r in self.records if r.bands), 0)
+
+    @property
+    def studies(self) -> tuple[str, ...]:
+        """The studies (volumes, DICOM series) the images are slices of, in first-seen order (empty: none)."""
+        return tuple(dict.fromkeys(r.study for r in self.records if r.study))
 
     def counts(self) -> dict[str, int]:
         """Images per class name, in class order."""
@@ -79,6 +134,7 @@ class DatasetIndex:
             "records": [r.to_dict() for r in self.records],
             "skipped": [s.to_dict() for s in self.skipped],
             "notes": list(self.notes),
+            "band_names": list(self.band_names),
         }
 
     @classmethod
@@ -90,6 +146,7 @@ class DatasetIndex:
             records=tuple(ImageRecord.from_dict(r) for r in d["records"]),
             skipped=tuple(SkippedFile(**s) for s in d.get("skipped", ())),
             notes=tuple(d.get("notes", ())),
+            band_names=tuple(d.get("band_names", ())),
         )
 
 
@@ -143,6 +200,18 @@ class Split:
 
 
 @dataclass(frozen=True)
+class VolumeSlicing:
+    """How volumes (NIfTI files, DICOM series) become 2-D slices at scan time.
+
+    ``axis``: the volume axis cut across (0, 1 or 2; 2 is axial for RAS-oriented NIfTI).
+    ``slices``: "content" (every slice with content), "all", or "middle:K" (the K middle slices).
+    """
+
+    axis: int = 2
+    slices: str = "content"
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     """What a file's header says: size, pixel mode, container format, frame count, group id.
 
@@ -155,3 +224,6 @@ class ProbeResult:
     fmt: str
     frames: int = 1
     group: str | None = None
+    bands: int = 0  # N for a multi-band array read with raw values (see ImageRecord.bands)
+    dtype: str = ""
+    band_names: tuple[str, ...] = ()

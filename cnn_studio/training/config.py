@@ -15,7 +15,7 @@ from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION, check_setti
 from cnn_studio.errors import ConfigError
 
 __all__ = ["AUGMENTATIONS", "CACHE_MODES", "CLASS_WEIGHTS", "LR_SCHEDULES", "OPTIMIZERS", "PRECISIONS",
-           "RESIZE_POLICIES", "TrainConfig"]
+           "RESIZE_POLICIES", "STUDY_AGGREGATES", "TrainConfig", "parse_band_list", "parse_slices"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")  # built by trainer._optimizer
 PRECISIONS = ("auto", "float32", "mixed_float16")
@@ -73,6 +73,13 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     jit: str = "auto"  # XLA (JIT_MODES): "auto" = Keras' choice (on a GPU when every layer supports it), "on", "off"
     workers: int = 1  # local worker processes (MultiWorkerMirroredStrategy on 127.0.0.1; cnn-studio train --workers)
+    # Multi-band arrays (cnn_studio.data.bands): 1-based band numbers of the files.
+    bands: tuple[int, ...] = ()  # the bands the model uses (empty: all)
+    rgb_bands: tuple[int, ...] = ()  # three bands shown as R, G, B and given the pretrained RGB kernels (empty: automatic)
+    # Volumes and studies (cnn_studio.data.volumes): how a volume becomes 2-D slices, and a study's answer.
+    slice_axis: int = 2  # 0, 1 or 2: the volume axis slices are cut across (2: axial for RAS-oriented NIfTI)
+    slices: str = "content"  # "content" (every slice with content), "all", or "middle:K" (the middle K)
+    study_aggregate: str = "mean"  # how slice probabilities make a study's: "mean" or "max"
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> TrainConfig:
@@ -128,6 +135,17 @@ class TrainConfig:
             raise bad("jit", f"one of {', '.join(JIT_MODES)}", self.jit)
         if not isinstance(self.workers, int) or not 1 <= self.workers <= 64:
             raise bad("workers", "a whole number from 1 to 64", self.workers)
+        for name in ("bands", "rgb_bands"):
+            v = getattr(self, name)
+            if not all(isinstance(b, int) and b >= 1 for b in v) or len(set(v)) != len(v):
+                raise bad(name, "distinct band numbers counted from 1 (e.g. 4,3,2)", list(v))
+        if self.rgb_bands and len(self.rgb_bands) != 3:
+            raise bad("rgb_bands", "three band numbers (red, green, blue), e.g. 4,3,2", list(self.rgb_bands))
+        if self.slice_axis not in (0, 1, 2):
+            raise bad("slice_axis", "0, 1 or 2", self.slice_axis)
+        parse_slices(self.slices)
+        if self.study_aggregate not in STUDY_AGGREGATES:
+            raise bad("study_aggregate", f"one of {', '.join(STUDY_AGGREGATES)}", self.study_aggregate)
         if not isinstance(self.weights, str) or not self.weights.strip():
             raise bad("weights", "'imagenet', 'none' or the path of a weights file", self.weights)
         return self
@@ -161,7 +179,8 @@ class TrainConfig:
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["augment"] = list(self.augment)
+        for name in ("augment", "bands", "rgb_bands"):
+            d[name] = list(getattr(self, name))
         return d
 
     @classmethod
@@ -171,12 +190,61 @@ class TrainConfig:
         known = {k: v for k, v in d.items() if k in names}
         extra = dict(known.pop("extra", {}) or {})
         extra.update({k: v for k, v in d.items() if k not in names})
-        if "augment" in known:
-            known["augment"] = tuple(known["augment"] or ())
+        for name in ("augment", "bands", "rgb_bands"):
+            if name in known:
+                known[name] = tuple(known[name] or ())
         return cls(**known, extra=extra)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+STUDY_AGGREGATES = ("mean", "max")  # a study's probabilities: the mean of its slices', or their maximum
+
+
+def parse_slices(text: str) -> tuple[str, int]:
+    """``"content"``, ``"all"`` or ``"middle:K"`` → ``(kind, K)`` (K is 0 unless kind is "middle").
+
+    Examples
+    --------
+    >>> parse_slices("middle:8")
+    ('middle', 8)
+    >>> parse_slices("content")
+    ('content', 0)
+    """
+    kind, _, count = str(text).strip().lower().partition(":")
+    if kind in ("content", "all") and not count:
+        return kind, 0
+    if kind == "middle" and count.isdigit() and int(count) >= 1:
+        return kind, int(count)
+    raise ConfigError(f"Setting 'slices': expected \"content\", \"all\" or \"middle:K\" (K >= 1), received {text!r}.",
+                      "\"content\" keeps every slice with tissue in it; \"middle:16\" keeps the 16 middle slices.")
+
+
+def parse_band_list(text: str | None) -> tuple[int, ...]:
+    """``"4,3,2"`` (1-based band numbers, ranges allowed: ``"1-4,8"``) → ``(4, 3, 2)``; empty → ``()``.
+
+    Examples
+    --------
+    >>> parse_band_list("4,3,2")
+    (4, 3, 2)
+    >>> parse_band_list("1-3, 8")
+    (1, 2, 3, 8)
+    """
+    out: list[int] = []
+    for part in (text or "").replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            numbers = range(int(lo), int(hi) + 1) if dash else [int(lo)]
+        except ValueError:
+            raise ConfigError(f"Bands: expected band numbers such as 4,3,2 or 1-4, received {text!r}.",
+                              "Bands are counted from 1, as in the scan report.") from None
+        out.extend(numbers)
+    if any(b < 1 for b in out):
+        raise ConfigError(f"Bands: expected band numbers counted from 1, received {text!r}.")
+    return tuple(out)
 
 
 JIT_MODES = ("auto", "on", "off")  # TrainConfig.jit → compile(jit_compile="auto" (Keras: XLA on GPUs only), True, False)
