@@ -24,11 +24,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from cnn_studio.data import formats
 from cnn_studio.data.pixels import array_to_rgb, grey_to_rgb, percentile_window
 from cnn_studio.data.read_errors import REASONS, check_file, check_size, read_error
-from cnn_studio.data.records import ProbeResult
+from cnn_studio.data.records import ProbeResult, parse_key
 from cnn_studio.errors import ImageReadError
 
 __all__ = ["DEFAULT_MAX_PIXELS", "REASONS", "SCALING_POLICY", "ProbeResult", "array_to_rgb", "decode_file",
-           "decode_notes", "grey_to_rgb", "percentile_window", "probe", "read_error"]
+           "decode_key", "decode_notes", "grey_to_rgb", "percentile_window", "probe", "read_error"]
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Decompression-bomb guard: images with more pixels than this are refused (reason "too_large")."""
@@ -244,6 +244,21 @@ def decode_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
         raise read_error(path, "too_large", "not enough memory to decode it") from exc
     except OSError as exc:
         raise read_error(path, _os_error_reason(exc), str(exc)) from exc
+
+
+def decode_key(key: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, reduce_to: int | None = None) -> np.ndarray:
+    """Decode the image a record key names (:attr:`ImageRecord.key`) to ``uint8`` RGB ``(H, W, 3)``.
+
+    A plain path is :func:`decode_file`; ``path#slice=AXIS:INDEX`` is that slice of a volume file,
+    windowed over the whole volume (:func:`cnn_studio.data.medical.decode_volume_slice`).
+    """
+    path, axis, index = parse_key(key)
+    if index is None:
+        return decode_file(path, max_pixels=max_pixels, reduce_to=reduce_to)
+    from cnn_studio.data.medical import decode_volume_slice
+
+    check_file(Path(path))
+    return decode_volume_slice(Path(path), int(axis or 0), index, max_pixels)
 
 
 def _os_error_reason(exc: OSError) -> str:

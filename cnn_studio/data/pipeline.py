@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from cnn_studio.data.augment import build_augmenter
-from cnn_studio.data.decode import decode_file
+from cnn_studio.data.decode import decode_file, decode_key
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, ImageRecord, Split
 from cnn_studio.errors import ConfigError, ImageReadError
 
@@ -125,7 +125,7 @@ def _jpeg_is_rotated(path: str) -> bool:
 def needs_python_reader(record: ImageRecord) -> bool:
     """Whether ``record`` must be decoded by the Python readers instead of TensorFlow."""
     fmt = (record.fmt or "").upper()
-    if fmt not in _TF_NATIVE_FORMATS:
+    if fmt not in _TF_NATIVE_FORMATS or record.slice_index is not None or record.bands:
         return True
     if record.mode and record.mode not in _TF_NATIVE_MODES:
         return True  # 16-bit, palette, alpha, CMYK ...
@@ -166,10 +166,10 @@ def _to_uint8(image):
 
 
 def _python_decoder(skips: SkipLog):
-    def decode(path_bytes: bytes) -> tuple[np.ndarray, np.bool_]:
-        path = os.fsdecode(path_bytes)  # the record's own str (a non-UTF-8 name keeps its bytes)
+    def decode(key_bytes: bytes) -> tuple[np.ndarray, np.bool_]:
+        path = os.fsdecode(key_bytes)  # the record's own key (a non-UTF-8 name keeps its bytes)
         try:
-            return decode_file(path), np.bool_(True)
+            return decode_key(path), np.bool_(True)
         except ImageReadError as exc:
             skips.add(path, getattr(exc, "reason", "unreadable"))
         except Exception as exc:  # noqa: BLE001 - one bad file must never end the epoch
@@ -244,7 +244,7 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
         def resize_python(img, label, ok):
             return _to_uint8(resize_image(img, image_size, resize)), label
 
-        ds = tf.data.Dataset.from_tensor_slices(([os.fsencode(r.path) for r in python], np.array([r.label for r in python], np.int32)))
+        ds = tf.data.Dataset.from_tensor_slices(([os.fsencode(r.key) for r in python], np.array([r.label for r in python], np.int32)))
         ds = ds.map(load_python, num_parallel_calls=autotune, deterministic=True)
         ds = ds.filter(lambda img, label, ok: ok)
         ds = ds.map(resize_python, num_parallel_calls=autotune, deterministic=True)
