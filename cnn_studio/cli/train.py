@@ -15,6 +15,7 @@ from cnn_studio.backbones.weights import WEIGHTS_HELP
 from cnn_studio.backbones.weights_store import download_weights, offline_status
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.corrections import AUTO
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.prepare import prepare
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, VolumeSlicing
@@ -79,6 +80,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
     p.add_argument("--group-by", default="auto", choices=GROUP_CHOICES,
                    help="keep groups (CSV group column, DICOM PatientID) within one split")
+    p.add_argument("--corrections", default=AUTO, metavar="FILE|auto|none",
+                   help="label corrections (corrections.csv: path,original_label,new_label,when) to train with: "
+                        "auto (default) the ones the app's review queue saved for this dataset, a file, or none "
+                        "for the labels as the folders give them")
     p.add_argument("--augment", default="", help=f"comma-separated: {','.join(AUGMENTATIONS)}")
     p.add_argument("--resize", default=d.resize, choices=RESIZE_POLICIES)
     p.add_argument("--cache", default=d.cache, choices=CACHE_MODES)
@@ -130,7 +135,8 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         with cancel_on_interrupt() as token:
             prepared = prepare(args.data_dir, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                               seed=config.effective_split_seed, group_by=config.group_by, sink=progress, cancel=token,
+                               seed=config.effective_split_seed, group_by=config.group_by,
+                               corrections=args.corrections, sink=progress, cancel=token,
                                slicing=VolumeSlicing(config.slice_axis, config.slices))
             for f in prepared.findings:
                 if f.severity != "info":
