@@ -34,6 +34,7 @@ from typing import Any
 from cnn_studio import __version__
 from cnn_studio.data.records import Split
 from cnn_studio.errors import RunError
+from cnn_studio.file_hashes import hashes, sha256_of
 from cnn_studio.paths import RunLayout, runs_dir
 from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.run_folder import (
@@ -241,29 +242,25 @@ def library_versions() -> dict[str, str]:
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file's bytes ("" when it cannot be read)."""
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError:
-        return ""
-    return h.hexdigest()
+    return sha256_of(path)
 
 
 def dataset_fingerprint(split: Split) -> dict[str, Any]:
-    """The images a run was made with: every file (path under the dataset folder, part, class, size,
-    SHA-256) and one SHA-256 over them all, so two runs on the same bytes have the same ``sha256``."""
+    """The images a run was made with: every image (its key under the dataset folder — a path, or a
+    volume's ``path#slice=AXIS:INDEX`` —, part, class, file size, file SHA-256) and one SHA-256 over
+    them all, so two runs on the same bytes have the same ``sha256``. Each file is read once, and not
+    at all when :mod:`cnn_studio.file_hashes` remembers it unchanged."""
     parts = [(name, r) for name in ("train", "val", "test") for r in getattr(split, name)]
     paths = [r.path for _, r in parts]
     try:
         root = os.path.commonpath([os.path.dirname(os.path.dirname(p)) for p in paths]) if paths else ""
     except ValueError:
         root = ""
+    digests = hashes(paths)
     files, total = [], hashlib.sha256()
-    for name, r in sorted(parts, key=lambda pr: pr[1].path):
-        rel = os.path.relpath(r.path, root) if root else r.path
-        digest = file_sha256(r.path)
+    for name, r in sorted(parts, key=lambda pr: pr[1].key):
+        rel = os.path.relpath(r.key, root) if root else r.key
+        digest = digests.get(r.path, "")
         try:
             size = os.path.getsize(r.path)
         except OSError:
