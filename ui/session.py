@@ -112,6 +112,20 @@ class StudioSession(QObject):
         self.dirty = True
         self.config_changed.emit()
 
+    def set_bands(self, bands: tuple[int, ...] = (), rgb_bands: tuple[int, ...] = ()) -> None:
+        """The Data step's band choice for a multi-band dataset (1-based; ``()`` = all bands / automatic),
+        carried into the :class:`TrainConfig` the Train step uses. A picture dataset sets both empty."""
+        config = self.config.replace(bands=tuple(bands), rgb_bands=tuple(rgb_bands))
+        if config != self.config:
+            self.set_config(config)
+
+    def set_slicing(self, axis: int, slices: str) -> None:
+        """The Data step's volume slicing (``slice_axis``, ``slices`` of :class:`TrainConfig`): the
+        Train step slices studies the same way as the scan the split was made from."""
+        config = self.config.replace(slice_axis=int(axis), slices=str(slices))
+        if config != self.config:
+            self.set_config(config)
+
     def set_run(self, run_dir: str | Path | None) -> None:
         """A run finished (or the user picked another run): it becomes the current one."""
         self.run_dir = Path(run_dir) if run_dir is not None else None

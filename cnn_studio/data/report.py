@@ -4,6 +4,10 @@ The same report backs ``cnn-studio scan`` (text or ``--json``), the Data page an
 classes and counts (per split when there is one), image size/mode/format statistics, the
 imbalance ratio, every skipped file with its reason, the findings of :mod:`~cnn_studio.data.checks`
 (duplicates, label conflicts, leakage), and how pixels are scaled to 8 bits.
+
+Its :meth:`DatasetReport.headline` names what was found in the data's own terms: "240 images" for
+pictures, "240 tiles, 13 bands, uint16" for multi-band arrays (with each band's value range), and
+"36 studies, 1,152 slices, 12 patients" for volumes and DICOM series.
 """
 
 from __future__ import annotations
@@ -52,6 +56,41 @@ class DatasetReport:
     groups: int = 0
     leakage: dict[str, list[str]] = field(default_factory=dict)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    # multi-band arrays (0 bands: pictures)
+    bands: int = 0
+    dtype: str = ""  # the arrays' sample type ("uint16"); several joined by ", " when they differ
+    band_names: list[str] = field(default_factory=list)
+    band_ranges: list[dict[str, Any]] = field(default_factory=list)  # [{"band": 1, "name", "min", "max"}]
+    # volumes and DICOM series (0 studies: none)
+    studies: int = 0
+    patients: int = 0  # distinct patient ids among the studies (0: not known)
+    study_counts: dict[str, int] = field(default_factory=dict)  # studies per class
+
+    @property
+    def unit(self) -> str:
+        """What one usable item is called: "slice", "tile" or "image"."""
+        return "slice" if self.studies else "tile" if self.bands else "image"
+
+    def headline(self) -> str:
+        """What was found, in the data's own terms.
+
+        Examples
+        --------
+        >>> DatasetReport("d", "class_folders", ["a", "b"], {"a": 120, "b": 120}, 240, 0, {}, {}, {}, 1.0,
+        ...               [], [], [], bands=13, dtype="uint16").headline()
+        '240 tiles, 13 bands, uint16'
+        >>> DatasetReport("d", "class_folders", ["a", "b"], {"a": 576, "b": 576}, 1152, 0, {}, {}, {}, 1.0,
+        ...               [], [], [], studies=36, patients=12).headline()
+        '36 studies, 1,152 slices, 12 patients'
+        """
+        if self.studies:
+            parts = [_count(self.studies, "study", "studies"), _count(self.n_images, "slice")]
+            if self.patients:
+                parts.append(_count(self.patients, "patient"))
+            return ", ".join(parts)
+        if self.bands:
+            return ", ".join(x for x in (_count(self.n_images, "tile"), _count(self.bands, "band"), self.dtype) if x)
+        return _count(self.n_images, "image")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (plain str/int/float/list/dict only)."""
@@ -59,9 +98,12 @@ class DatasetReport:
 
     def to_text(self) -> str:
         """A readable, plain-text table of the report."""
-        lines = [f"Dataset: {self.root}", f"Layout: {_LAYOUT_WORDS.get(self.layout, self.layout)}",
-                 f"Images: {self.n_images} usable in {len(self.class_names)} classes, {self.n_skipped} skipped"]
-        if self.groups:
+        lines = [f"Dataset: {self.root}", f"Layout: {_LAYOUT_WORDS.get(self.layout, self.layout)}"]
+        if self.bands or self.studies:
+            lines.append(f"Found: {self.headline()} in {len(self.class_names)} classes, {self.n_skipped} files skipped")
+        else:
+            lines.append(f"Images: {self.n_images} usable in {len(self.class_names)} classes, {self.n_skipped} skipped")
+        if self.groups and not self.studies:
             lines.append(f"Groups (patients/sources): {self.groups}")
         lines.append("")
         lines += _class_table(self)
@@ -74,6 +116,8 @@ class DatasetReport:
                       f"  height             {h['min']:<8} {h['median']:<8} {h['max']}"]
         lines.append("Formats: " + ", ".join(f"{k} ({v})" for k, v in self.formats.items()))
         lines.append("Pixel modes: " + ", ".join(f"{k} ({v})" for k, v in self.modes.items()))
+        if self.band_ranges:
+            lines += ["", f"Bands ({self.dtype}), values in the scanned files:"] + _band_table(self.band_ranges)
         if self.findings:
             lines += ["", "Findings:"]
             for f in self.findings:
@@ -96,7 +140,13 @@ class DatasetReport:
                 lines.append(f"  ... and {len(self.skipped) - 50} more (see --json)")
         if self.notes:
             lines += ["", "Notes:"] + [f"  {n}" for n in self.notes]
-        lines += ["", "How pixels are converted to 8-bit RGB:"] + [f"  - {n}" for n in self.scaling_notes]
+        if self.bands:
+            lines += ["", "How bands are read:", "  - every band keeps its raw values; the model scales each band with "
+                      "the mean and spread of the training images (stored in the run, inside the model)",
+                      "  - pictures (thumbnails, heat maps) show three bands as red, green and blue, each "
+                      "stretched between its 2nd and 98th percentile"]
+        else:
+            lines += ["", "How pixels are converted to 8-bit RGB:"] + [f"  - {n}" for n in self.scaling_notes]
         return "\n".join(lines) + "\n"
 
 
@@ -105,6 +155,26 @@ _LAYOUT_WORDS = {
     "split_folders": "train/val/test folders, each with one folder per class",
     "csv": "CSV manifest (path,label[,group])",
 }
+
+
+def _count(n: int, word: str, plural: str = "") -> str:
+    """``"1 study"``, ``"1,152 slices"``."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
+def fmt_value(v: float) -> str:
+    """A band value for people: whole numbers with thousands separators, others to 4 significant digits."""
+    v = float(v)
+    return f"{int(v):,}" if v.is_integer() else f"{v:.4g}"
+
+
+def _band_table(ranges: list[dict[str, Any]]) -> list[str]:
+    width = max([len("name")] + [len(str(r.get("name") or "")) for r in ranges])
+    lines = [f"  band  {'name':<{width}}  {'min':>10}  {'max':>10}"]
+    for r in ranges:
+        lines.append(f"  {r['band']:>4}  {str(r.get('name') or ''):<{width}}  {fmt_value(r['min']):>10}  "
+                     f"{fmt_value(r['max']):>10}")
+    return lines
 
 
 def _rel(path: str, root: str) -> str:
@@ -118,18 +188,21 @@ def _rel(path: str, root: str) -> str:
 
 def _class_table(r: DatasetReport) -> list[str]:
     width = max([len("Class")] + [len(c) for c in r.class_names])
+    unit = f"{r.unit}s"
+    studies = (f"  {'studies':>7}", lambda c: f"  {r.study_counts.get(c, 0):>7}",
+               f"  {r.studies:>7}") if r.studies else ("", lambda c: "", "")
     if r.split_counts:
         parts = [s for s in SPLIT_NAMES if any(r.split_counts[s].values())]
-        head = f"  {'Class':<{width}}  {'images':>7}" + "".join(f"  {s:>7}" for s in parts)
-        rows = [f"  {c:<{width}}  {r.counts[c]:>7}" + "".join(f"  {r.split_counts[s][c]:>7}" for s in parts)
-                for c in r.class_names]
-        total = f"  {'total':<{width}}  {r.n_images:>7}" + "".join(
+        head = f"  {'Class':<{width}}{studies[0]}  {unit:>7}" + "".join(f"  {s:>7}" for s in parts)
+        rows = [f"  {c:<{width}}{studies[1](c)}  {r.counts[c]:>7}" + "".join(
+            f"  {r.split_counts[s][c]:>7}" for s in parts) for c in r.class_names]
+        total = f"  {'total':<{width}}{studies[2]}  {r.n_images:>7}" + "".join(
             f"  {sum(r.split_counts[s].values()):>7}" for s in parts)
         source = f"Split: {r.split_source}" if r.split_source else "Split:"
         return [source, head] + rows + [total]
-    head = f"  {'Class':<{width}}  {'images':>7}"
-    return [head] + [f"  {c:<{width}}  {r.counts[c]:>7}" for c in r.class_names] + [
-        f"  {'total':<{width}}  {r.n_images:>7}"]
+    head = f"  {'Class':<{width}}{studies[0]}  {unit:>7}"
+    return [head] + [f"  {c:<{width}}{studies[1](c)}  {r.counts[c]:>7}" for c in r.class_names] + [
+        f"  {'total':<{width}}{studies[2]}  {r.n_images:>7}"]
 
 
 def _stats(values: list[int]) -> dict[str, int]:
@@ -165,6 +238,9 @@ def build_report(index: DatasetIndex, split: Split | None = None,
     nonzero = [n for n in counts.values() if n > 0]
     ratio = round(max(nonzero) / min(nonzero), 2) if len(nonzero) >= 2 else None
     groups = len({r.group for r in recs if r.group})
+    arrays = [r for r in recs if r.bands]
+    study_label = {r.study: r.label for r in recs if r.study}
+    study_counts = Counter(index.class_names[label] for label in study_label.values())
     return DatasetReport(
         root=index.root,
         layout=index.layout,
@@ -184,4 +260,16 @@ def build_report(index: DatasetIndex, split: Split | None = None,
         groups=groups,
         leakage=leakage_report(split) if split is not None else {},
         findings=[f.to_dict() for f in findings or []],
+        bands=index.bands,
+        dtype=", ".join(dict.fromkeys(r.dtype for r in arrays if r.dtype)),
+        band_names=list(index.band_names),
+        band_ranges=_band_ranges(index) if arrays else [],
+        studies=len(study_label),
+        patients=len({r.group for r in recs if r.study and r.group and r.group != r.study}),
+        study_counts={c: study_counts.get(c, 0) for c in index.class_names} if study_label else {},
     )
+
+
+def _band_ranges(index: DatasetIndex) -> list[dict[str, Any]]:
+    """Each band's value range over the scanned arrays: ``[{"band": 1, "name": "B01", "min": .., "max": ..}]``."""
+    return []  # TODO(helper C): from cnn_studio.data.bands' band summary once it lands
