@@ -1,8 +1,9 @@
 """Label-issue finder: images whose given label a model that never saw them finds unlikely; near-duplicates.
 
-1. **Out-of-fold probabilities.** The dataset is cut into K stratified folds; for each fold a model
-   learns from the other K-1 and predicts the held-out images, so every image gets probabilities
-   from a model that did not learn its (possibly wrong) label.
+1. **Out-of-fold probabilities.** The dataset is cut into K stratified folds (group-aware: all images
+   of a patient/source share a fold, so near-identical slices of one patient never judge each other);
+   for each fold a model learns from the other K-1 and predicts the held-out images, so every image
+   gets probabilities from a model that did not learn its (possibly wrong) label.
 
    * A pretrained backbone (``mobilenet_v2`` with ImageNet weights ...): the frozen backbone's pooled
      features are computed **once** (the trainer's feature-cache split,
@@ -135,16 +136,39 @@ class LabelIssues:
 # ---------------------------------------------------------------------------- the pure maths
 
 
-def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """Fold number (0..k-1) of each image: every class spread evenly over the folds, shuffled by ``seed``."""
+def stratified_folds(labels: np.ndarray, k: int, seed: int = 0, groups=None) -> np.ndarray:
+    """Fold number (0..k-1) of each image: every class spread evenly over the folds, shuffled by ``seed``.
+
+    With ``groups`` (one id per image, e.g. the patient; None or "" = a group of its own), every
+    group lands in one fold, so a patient's near-identical slices are never judged by a model that
+    learned from their siblings: groups are dealt by their majority class, largest first, each to the
+    fold holding the fewest images of that class so far.
+    """
     rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
     folds = np.zeros(len(labels), np.int64)
-    offset = 0
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        folds[idx] = (np.arange(len(idx)) + offset) % k
-        offset += len(idx)  # small classes do not all start in fold 0
+    if groups is None or not any(groups):
+        offset = 0
+        for c in np.unique(labels):
+            idx = np.flatnonzero(labels == c)
+            rng.shuffle(idx)
+            folds[idx] = (np.arange(len(idx)) + offset) % k
+            offset += len(idx)  # small classes do not all start in fold 0
+        return folds
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(f"group:{g}" if g else f"image:{i}", []).append(i)
+    keys = list(members)
+    rng.shuffle(keys)  # ties between equal groups broken by the seed
+    majority = {key: int(np.bincount(labels[members[key]]).argmax()) for key in keys}
+    per_class = np.zeros((k, int(labels.max()) + 1 if len(labels) else 1), np.int64)
+    total = np.zeros(k, np.int64)
+    for key in sorted(keys, key=lambda key: -len(members[key])):  # stable: the shuffled order breaks ties
+        c = majority[key]
+        f = int(np.lexsort((total, per_class[:, c]))[0])  # fewest of this class, then fewest overall
+        folds[members[key]] = f
+        per_class[f] += np.bincount(labels[members[key]], minlength=per_class.shape[1])
+        total[f] += len(members[key])
     return folds
 
 
@@ -372,7 +396,11 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
     images, records = _load_all(records, size, resize, batch_size, sink=sink, cancel=cancel)
     labels = np.array([r.label for r in records], np.int64)
     k = int(min(folds, max(2, int(np.bincount(labels, minlength=n_classes).max()))))
-    fold_of = stratified_folds(labels, k, seed)
+    groups = [r.group or "" for r in records]
+    n_groups = len({g for g in groups if g}) + sum(1 for g in groups if not g)
+    if any(groups):  # a patient's slices stay in one fold; there cannot be more folds than groups
+        k = max(2, min(k, n_groups))
+    fold_of = stratified_folds(labels, k, seed, groups=groups if n_groups >= 2 else None)
     probs = np.zeros((len(records), n_classes), np.float64)
 
     if use_features:
