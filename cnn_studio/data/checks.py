@@ -93,9 +93,11 @@ def file_sha1(path: str) -> str:
 
 def duplicate_sets(records: tuple[ImageRecord, ...] | list[ImageRecord], *,
                    cancel: CancelToken | None = None) -> list[list[ImageRecord]]:
-    """Sets of records whose files are byte-identical (two or more each, sorted by path)."""
+    """Sets of records whose files are byte-identical (two or more each, sorted by path).
+
+    The slices of one volume file share that file: it counts once (its first record stands for it)."""
     by_size: dict[int, list[ImageRecord]] = defaultdict(list)
-    for r in records:
+    for r in {r.path: r for r in reversed(list(records))}.values():  # one record per file, the first
         by_size[r.size_bytes or _size(r.path)].append(r)
     by_hash: dict[str, list[ImageRecord]] = defaultdict(list)
     for same_size in by_size.values():

@@ -14,7 +14,10 @@ Three layouts are recognised:
     CSV's folder (absolute paths also work). Listed files that do not exist are skipped ("missing").
 
 Class names are sorted (case-sensitive, like Keras): that order is the model's output order.
-Only headers are read (:func:`cnn_studio.data.decode.probe`); pixels are never decoded here.
+Only headers are read (:func:`cnn_studio.data.decode.probe`); pixels are never decoded here, except
+for volumes with the "content" slice selection (:mod:`cnn_studio.data.volumes`), whose voxels tell
+which slices have content. A NIfTI file becomes one record per kept slice; the DICOM files of one
+series (same folder, same SeriesInstanceUID, two or more) become the slices of one study.
 Files that are not images (by suffix) are ignored with a note; images that cannot be read are
 listed in ``DatasetIndex.skipped`` with a reason. Hidden files and folders (``.name``) are ignored.
 """
@@ -27,13 +30,17 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data import formats
 from cnn_studio.data.decode import DEFAULT_MAX_PIXELS, probe
+from cnn_studio.data.read_errors import read_error
 from cnn_studio.data.records import DatasetIndex, ImageRecord, SkippedFile, VolumeSlicing
-from cnn_studio.errors import DatasetError, ImageReadError
+from cnn_studio.data.volumes import dicom_series, nifti_slice_records
+from cnn_studio.errors import ConfigError, DatasetError, ImageReadError
+from cnn_studio.training.config import parse_slices
 
 SPLIT_FOLDER_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 """Top-level folder names (lower case) that mark the ``split_folders`` layout → split name."""
@@ -50,10 +57,16 @@ _PROGRESS_EVERY_S = 0.1
 class _Scanner:
     """The state of one scan: collected records, skipped files, ignored names, throttled progress."""
 
-    def __init__(self, sink: ev.EventSink, cancel: CancelToken | None, max_pixels: int) -> None:
+    def __init__(self, sink: ev.EventSink, cancel: CancelToken | None, max_pixels: int,
+                 slicing: VolumeSlicing | None = None, root: str | None = None) -> None:
         self.sink = sink
         self.cancel = cancel
         self.max_pixels = max_pixels
+        self.slicing = slicing or VolumeSlicing()
+        self.root = root
+        self.band_names: tuple[str, ...] = ()
+        self.dicom: dict[str, Any] = {}  # path → medical.DicomSlice, for the series grouping
+        self.slices_left_out = 0
         self.records: list[ImageRecord] = []
         self.skipped: list[SkippedFile] = []
         self.ignored: list[str] = []
@@ -62,22 +75,57 @@ class _Scanner:
         self._last_t = time.monotonic()
 
     def visit(self, path: str, label: int, *, preset: str | None = None, group: str | None = None) -> None:
-        """Probe one file and file it under records, skipped or ignored."""
+        """Probe one file and file it under records, skipped or ignored (a volume: one record per kept slice)."""
         raise_if_cancelled(self.cancel)
         self.seen += 1
-        if formats.reader_for(path) is None:
+        reader = formats.reader_for(path)
+        if reader is None:
             self.ignored.append(path)
         else:
             try:
-                info = probe(path, max_pixels=self.max_pixels)
+                if reader == formats.NIBABEL:
+                    self._visit_volume(path, label, preset=preset, group=group)
+                else:
+                    self._visit_file(path, label, reader, preset=preset, group=group)
             except ImageReadError as exc:
                 self.skipped.append(SkippedFile(path, exc.reason, exc.detail))  # type: ignore[attr-defined]
-            else:
-                self.records.append(ImageRecord(
-                    path=path, label=label, group=group if group is not None else info.group,
-                    preset_split=preset, width=info.width, height=info.height, mode=info.mode,
-                    fmt=info.fmt, size_bytes=_size(path), frames=info.frames))
         self._progress(path)
+
+    def _visit_file(self, path: str, label: int, reader: str, *, preset: str | None, group: str | None) -> None:
+        info = probe(path, max_pixels=self.max_pixels)
+        if info.band_names and not self.band_names:
+            self.band_names = tuple(info.band_names)
+        self.records.append(ImageRecord(
+            path=path, label=label, group=group if group is not None else info.group,
+            preset_split=preset, width=info.width, height=info.height, mode=info.mode,
+            fmt=info.fmt, size_bytes=_size(path), frames=info.frames, bands=info.bands, dtype=info.dtype))
+        if reader == formats.PYDICOM and info.frames == 1:
+            from cnn_studio.data.medical import dicom_slice_info
+
+            try:
+                self.dicom[path] = dicom_slice_info(Path(path))
+            except (ImageReadError, OSError):
+                pass  # a file without series facts stays a picture of its own
+
+    def _visit_volume(self, path: str, label: int, *, preset: str | None, group: str | None) -> None:
+        probe(path, max_pixels=self.max_pixels)  # the header's errors, as for any file
+        try:
+            records, left_out = nifti_slice_records(path, label, self.slicing, max_pixels=self.max_pixels,
+                                                    group=group, preset=preset, root=self.root,
+                                                    size_bytes=_size(path))
+        except OSError as exc:
+            raise read_error(path, "unreadable", str(exc)) from exc
+        self.records += records
+        self.slices_left_out += left_out
+
+    def group_series(self) -> None:
+        """Make the DICOM files of each series the slices of one study (:func:`volumes.dicom_series`)."""
+        if not self.dicom:
+            return
+        self.records, skipped, left_out = dicom_series(self.records, self.dicom, self.slicing,
+                                                       lambda: raise_if_cancelled(self.cancel))
+        self.skipped += skipped
+        self.slices_left_out += left_out
 
     def _progress(self, current: str, force: bool = False) -> None:
         now = time.monotonic()
@@ -146,6 +194,10 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
         Checked before every file; when set, :class:`~cnn_studio.cancel.Cancelled` is raised.
     max_pixels
         Images whose header announces more pixels are skipped (reason ``"too_large"``).
+    slicing
+        How volumes become slices (:mod:`cnn_studio.data.volumes`): a NIfTI file becomes one record
+        per kept slice along ``slicing.axis``; the DICOM files of one series folder become the
+        slices of one study. Default ``VolumeSlicing()``: axis 2, every slice with content.
 
     Returns
     -------
@@ -176,7 +228,12 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
         raise DatasetError(f"The dataset {root} does not exist.",
                            "Check the path, or choose the folder again (it may have been moved or renamed).")
     sink(ev.ScanStarted(str(root)))
-    scanner = _Scanner(sink, cancel, max_pixels)
+    slicing = slicing or VolumeSlicing()
+    parse_slices(slicing.slices)  # a wrong setting is a ConfigError before any file is read
+    if slicing.axis not in (0, 1, 2):
+        raise ConfigError(f"Slice axis: expected 0, 1 or 2, received {slicing.axis!r}.",
+                          "Axis 2 cuts a RAS-oriented NIfTI volume into axial slices.")
+    scanner = _Scanner(sink, cancel, max_pixels, slicing, str(root if root.is_dir() else root.parent))
     if root.is_file():
         if root.suffix.lower() != ".csv":
             raise DatasetError(f"{root} is a file, not a dataset folder or a CSV manifest.",
@@ -186,13 +243,19 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
         layout = "csv"
     else:
         class_names, layout, notes = _scan_folder(root, scanner)
+    scanner.group_series()
     scanner.finish()
     if scanner.ignored:
         notes.append(f"ignored {len(scanner.ignored)} file(s) that are not images "
                      f"({_examples(scanner.ignored, root if root.is_dir() else root.parent)})")
+    if scanner.slices_left_out:
+        kind = parse_slices(slicing.slices)[0]
+        why = "without content" if kind == "content" else f"outside the {slicing.slices} selection"
+        notes.append(f"left out {scanner.slices_left_out:,} volume slice(s) {why} (slices: {slicing.slices}, "
+                     f"axis {slicing.axis})")
     index = DatasetIndex(root=str(root), layout=layout, class_names=tuple(class_names),
-                         records=tuple(sorted(scanner.records, key=lambda r: (r.label, r.path))),
-                         skipped=tuple(scanner.skipped), notes=tuple(notes))
+                         records=tuple(sorted(scanner.records, key=lambda r: (r.label, r.path, r.slice_index or 0))),
+                         skipped=tuple(scanner.skipped), notes=tuple(notes), band_names=scanner.band_names)
     _require_two_classes(index, root)
     sink(ev.ScanFinished(len(index.records), len(index.class_names), len(index.skipped)))
     return index

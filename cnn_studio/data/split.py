@@ -7,12 +7,13 @@ Three ways, recorded in ``Split.source``:
     those splits are used as they are. If there is no validation part, one is carved out of the
     preset training part (stratified or grouped, as below) and the preset test part is kept.
 ``"grouped"``
-    Records carry group ids (a CSV ``group`` column, or the DICOM PatientID found by the scan):
-    every group lands in exactly one split, so no patient/field/source is seen both in training
-    and in validation. Groups are assigned per majority label, smallest group first to val (and
+    Records carry group ids (a CSV ``group`` column, or the DICOM PatientID found by the scan) or
+    are slices of studies (volumes, DICOM series: :mod:`cnn_studio.data.volumes` sets their group to
+    the patient, else the study): every group — and every study — lands in exactly one split, so no
+    patient/field/source and no study is seen both in training and in validation. Groups are assigned per majority label, smallest group first to val (and
     test), then largest first to whichever split is furthest below its target share, so each
     class's share is met as well as whole groups allow. **Decision**: grouping is automatic
-    whenever any record has a group id (``group_by=None``); pass ``group_by="none"`` to ignore
+    whenever any record has a group id or a study (``group_by=None``); pass ``group_by="none"`` to ignore
     groups (this may leak a patient across splits) or ``group_by="group"`` to require it.
     Records without a group id count as a group of their own.
 ``"random"``
@@ -87,7 +88,7 @@ def make_split(index: DatasetIndex, *, val_fraction: float = VAL_FRACTION, test_
     (96, 24)
     """
     check_settings(val_fraction, test_fraction, group_by)
-    grouped = group_by == "group" or (group_by is None and any(r.group for r in index.records))
+    grouped = group_by == "group" or (group_by is None and any(r.group or r.study for r in index.records))
     records = list(index.records)
     names = index.class_names
 
@@ -121,7 +122,7 @@ def _class_counts(records: list[ImageRecord], names: tuple[str, ...]) -> dict[st
 
 def _by_class(records: list[ImageRecord]) -> dict[int, list[ImageRecord]]:
     out: dict[int, list[ImageRecord]] = defaultdict(list)
-    for r in sorted(records, key=lambda r: (r.label, r.path)):
+    for r in sorted(records, key=lambda r: (r.label, r.key)):
         out[r.label].append(r)
     return dict(sorted(out.items()))
 
@@ -149,14 +150,17 @@ def _stratified(records: list[ImageRecord], names: tuple[str, ...], val_fraction
 
 
 def _group_key(r: ImageRecord) -> str:
-    return f"group:{r.group}" if r.group else f"file:{r.path}"
+    """What must stay in one split: the group (patient), else the study, else the file."""
+    if r.group:
+        return f"group:{r.group}"
+    return f"study:{r.study}" if r.study else f"file:{r.path}"
 
 
 def _grouped(records: list[ImageRecord], names: tuple[str, ...], val_fraction: float, test_fraction: float,
              seed: int) -> tuple[list[ImageRecord], list[ImageRecord], list[ImageRecord]]:
     rng = random.Random(seed)
     groups: dict[str, list[ImageRecord]] = defaultdict(list)
-    for r in sorted(records, key=lambda r: (r.label, r.path)):
+    for r in sorted(records, key=lambda r: (r.label, r.key)):
         groups[_group_key(r)].append(r)
     by_majority: dict[int, list[str]] = defaultdict(list)
     for key in sorted(groups):
@@ -213,10 +217,11 @@ def counts_per_split(split: Split) -> dict[str, dict[str, int]]:
 
 
 def leakage_report(split: Split) -> dict[str, list[str]]:
-    """Groups that appear in more than one split: ``{group_id: ["train", "val"], ...}``.
+    """Groups (patients) and studies that appear in more than one split: ``{id: ["train", "val"], ...}``.
 
-    Empty for every grouped split made by :func:`make_split`. Records without a group id are not
-    considered (exact duplicate *files* across splits are found by ``checks.run_checks``).
+    Empty for every grouped split made by :func:`make_split`. Records without a group id or study
+    are not considered (exact duplicate *files* across splits are found by ``checks.run_checks``).
+    A study is listed by its id when its slices are split although its group is not listed.
 
     Examples
     --------
@@ -224,9 +229,15 @@ def leakage_report(split: Split) -> dict[str, list[str]]:
     {}
     """
     where: dict[str, set[str]] = defaultdict(set)
+    study_where: dict[str, set[str]] = defaultdict(set)
     for s in SPLIT_NAMES:
         for r in split.subset(s):
             if r.group:
                 where[r.group].add(s)
+            if r.study:
+                study_where[r.study].add(s)
+    for study, ss in study_where.items():
+        if study not in where:
+            where[study] = ss
     order = {s: i for i, s in enumerate(SPLIT_NAMES)}
     return {g: sorted(ss, key=order.__getitem__) for g, ss in sorted(where.items()) if len(ss) > 1}
