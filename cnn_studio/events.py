@@ -91,6 +91,7 @@ class TrainStarted:
     val_images: int
     device: str = ""  # tf_runtime.device_line(): which device trains, and why not a GPU when none
     batch_size: int = 0  # the batch size this attempt trains with (lower than asked after an out-of-memory retry)
+    precision: str = ""  # training.devices.precision_line(): float32 or mixed precision, and why
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ class TerminalProgress:
         elif isinstance(event, ev.TrainStarted):
             self._print(f"training {event.backbone}: {event.train_images} train / {event.val_images} val "
                         f"images, {event.epochs} epochs, run folder {event.run_dir}")
+            if event.precision:
+                self._print(event.precision)
         elif isinstance(event, ev.PhaseStarted):
             cache = " (feature cache)" if event.uses_feature_cache else ""
             self._print(f"phase {event.name}: {event.epochs} epochs at lr={event.learning_rate:g}, "

@@ -74,7 +74,9 @@ def precision_line(policy: str, gpus: Sequence = ()) -> str:
     if old:
         return (f"float32: {old[0].describe() if hasattr(old[0], 'describe') else old[0]} has no tensor cores "
                 "(compute capability below 7.0 or unknown), where mixed precision is slower.")
-    return "float32."
+    if not gpus:
+        return "float32: mixed precision only speeds up a GPU with tensor cores."
+    return "float32, as the settings ask (mixed precision would use the GPU's tensor cores)."
 
 
 @contextlib.contextmanager

@@ -63,6 +63,7 @@ from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.devices import (
     choose_precision,
     distribution_strategy,
+    precision_line,
     precision_policy,
     strategy_kind,
 )
@@ -470,7 +471,7 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
     total = config.total_epochs
     sink(ev.TrainStarted(run_dir=str(layout.root), backbone=spec.key, epochs=total, steps=data.steps_per_epoch,
                          train_images=data.train_count, val_images=data.val_count, device=device,
-                         batch_size=config.batch_size))
+                         batch_size=config.batch_size, precision=precision_line(policy, gpus)))
 
     best = math.inf
     state = read_state(layout)

@@ -119,6 +119,11 @@ class TrainPage(QWidget):
         self.device.setWordWrap(True)
         self.device.setObjectName("device")
         self._device_line = ""
+        self.precision = QLabel()  # float32 or mixed precision, and why (from TrainStarted)
+        self.precision.setWordWrap(True)
+        self.precision.setObjectName("precision")
+        self.precision.setToolTip("The number format training computes in. Mixed precision (float16 maths, float32 "
+                                  "weights) is faster on GPUs with tensor cores; elsewhere float32 is used.")
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("primary")
         self.start_button.setToolTip("Train with the settings of the Model step (Ctrl+Enter).")
@@ -172,7 +177,10 @@ class TrainPage(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(header)
         lay.addWidget(self.plan)
-        lay.addWidget(self.device)
+        devices = QHBoxLayout()
+        devices.addWidget(self.device, 3)
+        devices.addWidget(self.precision, 2)
+        lay.addLayout(devices)
         lay.addLayout(buttons)
         lay.addWidget(self.status)
         lay.addWidget(self.notice)
@@ -314,8 +322,10 @@ class TrainPage(QWidget):
             self._set_status("Training…")
             self._device_line = e.device
             self.device.setText(e.device)
-            if e.device:
-                self._append(e.device)
+            self.precision.setText(e.precision)
+            for line in (e.device, e.precision):
+                if line:
+                    self._append(line)
         elif isinstance(e, ev.PhaseStarted):
             what = {"head": "Training the new layer (backbone frozen)",
                     "fine_tune": f"Fine-tuning the top {e.trainable_layers} layers",
