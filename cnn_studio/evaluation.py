@@ -2,7 +2,10 @@
 confusion matrix, one-vs-rest ROC AUC, top-k accuracy and the most confidently wrong images.
 
 The numbers are computed with numpy only (:func:`compute_metrics`), so they can be checked on
-hand-made predictions. :func:`evaluate_run` evaluates a run folder on its own test (else
+hand-made predictions. Images are named by their record key (:attr:`ImageRecord.key`: the path, or
+``path#slice=AXIS:INDEX`` for a slice of a volume). When the images are slices of studies (NIfTI
+volumes, DICOM series), study-level figures are computed too (:mod:`cnn_studio.studies`) and
+stored in ``Metrics.study``. :func:`evaluate_run` evaluates a run folder on its own test (else
 validation) images or on another labeled folder, and stores ``metrics.json`` in the run folder.
 """
 
@@ -21,13 +24,14 @@ from cnn_studio import events as ev
 from cnn_studio.calibration import ece, reliability, with_temperature
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data.index import scan
-from cnn_studio.data.records import ImageRecord
+from cnn_studio.data.records import ImageRecord, VolumeSlicing
 from cnn_studio.errors import DatasetError, RunError
 from cnn_studio.fsutil import write_json
 from cnn_studio.intervals import TOO_FEW, compare_with_guessing, describe, metric_intervals
 from cnn_studio.paths import RunLayout
 from cnn_studio.predict import iter_image_batches, predict_probabilities
 from cnn_studio.review import read_review
+from cnn_studio.studies import per_class_rows, study_metrics, study_text
 from cnn_studio.training.run_folder import load_model, open_run, read_metrics
 from cnn_studio.training.run_lock import RunLock
 
@@ -53,6 +57,12 @@ class Metrics:
     ``calibration`` the expected calibration error of these probabilities, before and after the
     run's temperature scaling, with reliability bins; ``shortcuts`` the run's Grad-CAM shortcut
     check (from training; empty for older runs).
+
+    ``study``: study-level results when the images are slices of studies (else ``{}``):
+    ``{"aggregate", "count", "accuracy", "balanced_accuracy", "per_class", "confusion",
+    "studies": [{"study", "label", "predicted", "probabilities", "slices", "top_slices"}]}``
+    (:func:`cnn_studio.studies.study_metrics`). Image names in ``predictions`` and ``top_losses``
+    (their ``path``) are record keys; a slice's prediction also names its ``study``.
     """
 
     subset: str
@@ -73,13 +83,14 @@ class Metrics:
     chance: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
     shortcuts: dict[str, Any] = field(default_factory=dict)
+    study: dict[str, Any] = field(default_factory=dict)
 
     @property
     def macro_f1(self) -> float:
         return float(np.mean([row["f1"] for row in self.per_class])) if self.per_class else 0.0
 
     def images_in_cell(self, true: int, pred: int) -> list[str]:
-        """Paths of the images of true class ``true`` predicted as ``pred`` (a confusion-matrix cell)."""
+        """Keys (paths, or ``path#slice=AXIS:INDEX``) of the images of true class ``true`` predicted as ``pred`` (a confusion-matrix cell)."""
         return [p["path"] for p in self.predictions if p["true"] == true and p["pred"] == pred]
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,12 +107,13 @@ class Metrics:
             return self._text_with_intervals()
         names = self.class_names
         w = max([len(n) for n in names] + [9])
-        lines = [f"Evaluated on {self.n_images} images ({self.subset}"
+        lines = [f"Evaluated on {self._what()} ({self.subset}"
                  + (f", {len(self.skipped)} unreadable skipped" if self.skipped else "") + ")",
                  f"accuracy {self.accuracy:.4f}   loss {self.loss:.4f}   macro F1 {self.macro_f1:.4f}"
                  + (f"   macro ROC AUC {self.roc_auc['macro']:.4f}" if self.roc_auc.get("macro") is not None else "")]
         if self.top_k_accuracy:
             lines.append("   ".join(f"top-{k} accuracy {v:.4f}" for k, v in self.top_k_accuracy.items()))
+        lines += study_text(self.study, names)
         lines += ["", f"{'class':<{w}}  precision  recall  f1      support  auc"]
         for row in self.per_class:
             auc = self.roc_auc.get(row["name"])
@@ -109,11 +121,16 @@ class Metrics:
                          f"{row['support']:>7}  {'-' if auc is None else f'{auc:.4f}'}")
         return "\n".join(lines + self._text_tail())
 
+    def _what(self) -> str:
+        if self.study:
+            return f"{self.n_images} slices of {self.study['count']} studies"
+        return f"{self.n_images} images"
+
     def _text_with_intervals(self) -> str:
         """The report with a 95% interval and the image count behind every figure (or "too few images to tell")."""
 
         iv = self.intervals
-        lines = [f"Evaluated on {self.n_images} images ({self.subset}"
+        lines = [f"Evaluated on {self._what()} ({self.subset}"
                  + (f", {len(self.skipped)} unreadable skipped" if self.skipped else "") + ")",
                  f"accuracy {describe(iv.get('accuracy'), 4)}",
                  f"loss {self.loss:.4f}   macro F1 "
@@ -137,6 +154,7 @@ class Metrics:
             lines.append(f"WARNING: {sc['message']}")
             for ex in sc.get("examples", [])[:3]:
                 lines.append(f"  e.g. {ex}")
+        lines += study_text(self.study, self.class_names)
         lines += ["", f"95% intervals; a figure needs {iv.get('min_images')} images "
                   f"(an AUC {iv.get('min_auc_per_side')} of the class and of the rest)"]
         for row in self.per_class:
@@ -198,7 +216,8 @@ def roc_auc_ovr(y_true: np.ndarray, scores: np.ndarray) -> list[float | None]:
 def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_names: Sequence[str],
                     paths: Sequence[str] | None = None, *, subset: str = "", top_losses: int = 16,
                     skipped: Sequence[dict[str, str]] = (), source: str = "",
-                    calibration_fit: dict[str, Any] | None = None) -> Metrics:
+                    calibration_fit: dict[str, Any] | None = None, studies: Sequence[str | None] | None = None,
+                    study_aggregate: str = "mean") -> Metrics:
     """All metrics from true labels and predicted probabilities (numpy only).
 
     Parameters
@@ -206,10 +225,13 @@ def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_name
     y_true : true class index per image.
     probabilities : ``[N, C]`` predicted probabilities (rows sum to 1).
     class_names : the ``C`` names in output order.
-    paths : image paths (for top losses and per-image predictions); "#i" when omitted.
+    paths : image keys (paths, or ``path#slice=AXIS:INDEX``) for top losses and per-image predictions;
+        "#i" when omitted.
     top_losses : how many of the most confidently wrong images to keep.
     calibration_fit : the run's temperature-scaling record (``review.json["calibration"]``); when it was
         applied, ``probabilities`` are already scaled and the ECE without scaling is shown beside.
+    studies : each image's study (None: not a slice of a study); with any, ``Metrics.study`` holds the
+        study-level results, slices aggregated by ``study_aggregate`` ("mean" or "max").
     """
     names = list(class_names)
     c = len(names)
@@ -219,14 +241,7 @@ def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_name
     n = len(y)
     pred = p.argmax(axis=1) if n else np.zeros(0, np.int64)
     conf = np.bincount(y * c + pred, minlength=c * c).reshape(c, c) if n else np.zeros((c, c), np.int64)
-    tp = np.diag(conf).astype(np.float64)
-    support = conf.sum(axis=1)
-    predicted = conf.sum(axis=0)
-    precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
-    recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
-    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, _EPS), 0.0)
-    per_class = [{"name": names[i], "precision": float(precision[i]), "recall": float(recall[i]),
-                  "f1": float(f1[i]), "support": int(support[i])} for i in range(c)]
+    per_class = per_class_rows(conf, names)
     true_p = p[np.arange(n), y] if n else np.zeros(0)
     losses = -np.log(np.clip(true_p, _EPS, 1.0))
     aucs = roc_auc_ovr(y, p) if n else [None] * c
@@ -244,6 +259,13 @@ def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_name
             "confidence": float(p[i, pred[i]]), "loss": float(losses[i])} for i in worst]
     preds = [{"path": paths[i], "true": int(y[i]), "pred": int(pred[i]), "confidence": float(p[i, pred[i]])}
              for i in range(n)]
+    study: dict[str, Any] = {}
+    if studies is not None and n and any(studies):
+        studies = list(studies)
+        for i, s in enumerate(studies):
+            if s:
+                preds[i]["study"] = s
+        study = study_metrics(paths, studies, y, p, names, how=study_aggregate)
 
     return Metrics(subset=subset, class_names=names, n_images=n,
                    accuracy=float(np.mean(pred == y)) if n else 0.0,
@@ -253,7 +275,7 @@ def compute_metrics(y_true: Sequence[int], probabilities: np.ndarray, class_name
                    created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                    intervals=metric_intervals(y, p, names), chance=compare_with_guessing(y, pred, names),
                    calibration=calibration_summary(y, p, _temperature(calibration_fit), calibration_fit)
-                   if n else {})
+                   if n else {}, study=study)
 
 
 def _temperature(fit: dict[str, Any] | None) -> float:
@@ -282,8 +304,8 @@ def calibration_summary(y: Sequence[int], probabilities: np.ndarray, temperature
 
 def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], *, image_size: int,
              resize: str = "stretch", batch_size: int = 32, subset: str = "", top_losses: int = 16,
-             calibration_fit: dict[str, Any] | None = None, sink: ev.EventSink = ev.null_sink,
-             cancel: CancelToken | None = None) -> Metrics:
+             calibration_fit: dict[str, Any] | None = None, study_aggregate: str = "mean",
+             sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Metrics:
     """Run ``model`` over labeled images and compute :class:`Metrics`.
 
     Parameters
@@ -292,6 +314,7 @@ def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], 
     records : the images and their true labels (indices into ``class_names``).
     image_size, resize : as in training (the run's config).
     subset : a name stored with the metrics ("test", "val", a folder ...).
+    study_aggregate : how slices of a study make its answer ("mean" or "max", :mod:`cnn_studio.studies`).
 
     Returns
     -------
@@ -311,9 +334,10 @@ def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], 
     """
 
     records = list(records)
-    paths = [r.path for r in records]
+    paths = [r.key for r in records]  # a slice of a volume is named (and decoded) by its key
     y: list[int] = []
     kept: list[str] = []
+    kept_studies: list[str | None] = []
     probs: list[np.ndarray] = []
     skipped: list[dict[str, str]] = []
     sink(ev.TaskProgress(TASK, 0, len(records)))
@@ -323,6 +347,7 @@ def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], 
         probs.append(predict_probabilities(model, images))
         y += [records[i].label for i in ok]
         kept += [paths[i] for i in ok]
+        kept_studies += [records[i].study for i in ok]
         skipped += [{"path": paths[i], "reason": reason} for i, reason in errors.items()]
         done += len(ok) + len(errors)
         sink(ev.TaskProgress(TASK, done, len(records)))
@@ -330,12 +355,14 @@ def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], 
         raise DatasetError(f"None of the {len(records)} images to evaluate could be read.",
                            "Check the image files (run `cnn-studio scan` on the folder).")
     return compute_metrics(y, np.concatenate(probs), class_names, kept, subset=subset, top_losses=top_losses,
-                           skipped=skipped, calibration_fit=calibration_fit)
+                           skipped=skipped, calibration_fit=calibration_fit, studies=kept_studies,
+                           study_aggregate=study_aggregate)
 
 
 def _records_from_folder(data_dir: str | os.PathLike[str], class_names: Sequence[str], *,
-                         sink: ev.EventSink, cancel: CancelToken | None) -> list[ImageRecord]:
-    index = scan(data_dir, sink=sink, cancel=cancel)
+                         sink: ev.EventSink, cancel: CancelToken | None,
+                         slicing: VolumeSlicing | None = None) -> list[ImageRecord]:
+    index = scan(data_dir, sink=sink, cancel=cancel, slicing=slicing)
     unknown = [n for n in index.class_names if n not in class_names]
     if unknown:
         raise DatasetError(f"{data_dir} has classes the model does not know: {', '.join(unknown)}.",
@@ -384,7 +411,8 @@ def _evaluate_locked(run, data_dir, subset: str, batch_size: int, sink: ev.Event
                      cancel: CancelToken | None) -> Metrics:
     names = list(run.class_names)
     if data_dir is not None:
-        records = _records_from_folder(data_dir, names, sink=sink, cancel=cancel)
+        slicing = VolumeSlicing(int(getattr(run.config, "slice_axis", 2)), str(getattr(run.config, "slices", "content")))
+        records = _records_from_folder(data_dir, names, sink=sink, cancel=cancel, slicing=slicing)
         name, source = "folder", str(Path(data_dir).expanduser().absolute())
     else:
         if run.split is None:
@@ -400,7 +428,8 @@ def _evaluate_locked(run, data_dir, subset: str, batch_size: int, sink: ev.Event
     model = load_model(run.model_path)
     review = read_review(run.root)
     metrics = evaluate(model, records, names, image_size=run.image_size, resize=run.config.resize, batch_size=batch_size,
-                       subset=name, calibration_fit=review.get("calibration"), sink=sink, cancel=cancel)
+                       subset=name, calibration_fit=review.get("calibration"),
+                       study_aggregate=str(getattr(run.config, "study_aggregate", "mean")), sink=sink, cancel=cancel)
     metrics.source = source
     metrics.shortcuts = review.get("shortcuts") or {}
     write_json(run.layout.metrics, metrics.to_dict())
