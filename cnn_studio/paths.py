@@ -130,11 +130,15 @@ class RunLayout:
         return self.root / "reproducibility.json"
 
     @property
+    def bands(self) -> Path:  # a multi-band run: band count, names, selection, RGB bands, training-set band statistics
+        return self.root / "bands.json"
+
+    @property
     def files(self) -> tuple[Path, ...]:
         """Every file a run folder can hold at its top level (folders excluded)."""
         return (self.config, self.split, self.labels, self.best_model, self.last_model, self.history,
                 self.state, self.metrics, self.robustness, self.review, self.lock, self.skipped,
-                self.reproducibility)
+                self.reproducibility, self.bands)
 
     def is_run(self) -> bool:
         """True when the folder holds a run's settings (config.json)."""

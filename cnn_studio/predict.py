@@ -4,6 +4,11 @@ The drag-and-drop classifier of the GUI and ``cnn-studio predict`` both go throu
 :class:`Classifier`. Images are decoded and resized exactly as in training
 (:func:`cnn_studio.data.pipeline.load_image`, the run's image size and resize policy); a file that
 cannot be read gives a :class:`Prediction` whose ``error`` says why, and never ends the batch.
+
+Paths may be record keys (:attr:`cnn_studio.data.records.ImageRecord.key`): ``path#slice=AXIS:INDEX``
+names one slice of a volume file. A multi-band file (GeoTIFF with N bands, ``.npy``) gives its N raw
+bands, which a multi-band run's model takes (its input has N channels); a file whose channel count
+is not the model's gets an error that says so.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ from cnn_studio import events as ev
 from cnn_studio.backbones.classifier import input_size_of
 from cnn_studio.calibration import uncertain
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.data.decode import decode_file
 from cnn_studio.data.formats import reader_for
-from cnn_studio.data.pipeline import resize_image
+from cnn_studio.data.pipeline import load_image
+from cnn_studio.data.records import parse_key
 from cnn_studio.errors import ConfigError, DatasetError, ImageReadError, RunError
 from cnn_studio.fsutil import write_text
 from cnn_studio.paths import RunLayout
@@ -114,6 +119,8 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
                 add(f)
         elif p.exists():
             add(p)
+        elif parse_key(str(raw))[2] is not None and Path(parse_key(str(raw))[0]).expanduser().exists():
+            add(p)  # a record key: one slice of a volume file (path#slice=AXIS:INDEX)
         else:
             raise DatasetError(f"{p} does not exist.", "Check the path of the image or folder to classify.")
     return out
@@ -122,37 +129,53 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 # ---------------------------------------------------------------------------- image batches
 
 
-def _read(path: Path, image_size: int, resize: str) -> np.ndarray | str:
-    """Decoded (reduced while read, so a huge picture costs about its target size), resized as in training."""
+def _read(key: str, image_size: int, resize: str) -> np.ndarray | str:
+    """Decoded (a picture reduced while read, so a huge one costs about its target size), resized as in
+    training: RGB 0–255, or a multi-band file's raw bands."""
 
     try:
-        img = resize_image(decode_file(path, reduce_to=image_size), image_size, resize)
-        return np.round(np.clip(img.numpy(), 0, 255)).astype(np.float32)
+        return load_image(key, image_size, resize, reduce=True)
     except ImageReadError as exc:
         return exc.message
     except Exception as exc:  # noqa: BLE001 - one bad file must never end the batch
-        return f"could not read {path.name}: {exc}"
+        return f"could not read {Path(key).name}: {exc}"
+
+
+def _channel_error(found: int, expected: int) -> str:
+    what = lambda n: "an RGB picture" if n == 3 else f"{n} band{'s' if n != 1 else ''}"  # noqa: E731
+    return (f"has {what(found)}, but the model takes {what(expected)}: give it files like the ones it was "
+            "trained on")
 
 
 def iter_image_batches(paths: Sequence[str | os.PathLike[str]], image_size: int, resize: str = "stretch",
-                       batch_size: int = 32) -> Iterator[tuple[list[int], np.ndarray, dict[int, str]]]:
-    """Decode ``paths`` in batches (files read in parallel threads).
+                       batch_size: int = 32, channels: int | None = None,
+                       ) -> Iterator[tuple[list[int], np.ndarray, dict[int, str]]]:
+    """Decode ``paths`` (files or record keys) in batches (files read in parallel threads).
+
+    ``channels``: what the model takes (3 for pictures, N for a multi-band model); a file with
+    another channel count is an error row. None: the first readable file sets it.
 
     Yields
     ------
     (indices, images, errors)
-        ``indices`` of the readable files in this batch, their float32 ``[n, S, S, 3]`` raw 0–255
-        pixels, and ``{index: reason}`` for the unreadable ones.
+        ``indices`` of the readable files in this batch, their float32 ``[n, S, S, C]`` pixels (raw
+        0–255 RGB, or raw band values), and ``{index: reason}`` for the unreadable ones.
     """
     workers = max(1, min(8, os.cpu_count() or 1))
+    expected = channels
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(paths), batch_size):
             chunk = list(range(start, min(start + batch_size, len(paths))))
-            results = list(pool.map(lambda i: _read(Path(paths[i]), image_size, resize), chunk))
+            results = list(pool.map(lambda i: _read(os.fspath(paths[i]), image_size, resize), chunk))
+            if expected is None:
+                expected = next((int(r.shape[-1]) for r in results if not isinstance(r, str)), None)
+            results = [r if isinstance(r, str) or int(r.shape[-1]) == expected
+                       else f"{Path(os.fspath(paths[i])).name} {_channel_error(int(r.shape[-1]), int(expected or 3))}"
+                       for i, r in zip(chunk, results, strict=True)]
             ok = [i for i, r in zip(chunk, results, strict=True) if not isinstance(r, str)]
             errors = {i: r for i, r in zip(chunk, results, strict=True) if isinstance(r, str)}
             images = (np.stack([r for r in results if not isinstance(r, str)]) if ok
-                      else np.zeros((0, image_size, image_size, 3), np.float32))
+                      else np.zeros((0, image_size, image_size, expected or 3), np.float32))
             yield ok, images, errors
 
 
@@ -234,7 +257,8 @@ class Classifier:
         results: list[Prediction | None] = [None] * len(paths)
         sink(ev.TaskProgress(TASK, 0, len(paths)))
         done = 0
-        for ok, images, errors in iter_image_batches(paths, self.image_size, self.resize, batch_size):
+        channels = int(self.model.inputs[0].shape[-1])
+        for ok, images, errors in iter_image_batches(paths, self.image_size, self.resize, batch_size, channels):
             raise_if_cancelled(cancel)
             probs = predict_probabilities(self.model, images)
             for i, row in zip(ok, probs, strict=True):

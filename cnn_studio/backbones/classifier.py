@@ -6,6 +6,15 @@
     layer named "backbone", called with training=False) → GlobalAveragePooling2D "pool"
     → Dropout "head_dropout" → Dense softmax "predictions" (float32)
 
+A multi-band run (``bands``: a :class:`~cnn_studio.data.bands.BandInfo`) takes its N raw bands
+instead::
+
+    image (N raw bands) → Resizing → [band_select, frozen 1×1 Conv2D: N → K selected bands]
+    → band_normalize (Normalization: training-set band statistics folded with the backbone's
+    preprocessing) → backbone built with K input channels → ...
+
+with pretrained weights adapted to K channels (:mod:`cnn_studio.backbones.band_adapter`).
+
 Calling the backbone with ``training=False`` keeps its BatchNormalization layers in inference
 mode even after they are unfrozen for fine-tuning (Keras' transfer-learning guide), so a few
 hundred images cannot wreck the ImageNet statistics.
@@ -14,8 +23,9 @@ hundred images cannot wreck the ImageNet statistics.
 from __future__ import annotations
 
 import importlib
+import warnings
 
-from cnn_studio.backbones import fine_tune, registry
+from cnn_studio.backbones import band_adapter, fine_tune, registry
 from cnn_studio.backbones.fine_tune import CONV, FIXED, NORM, OTHER, FineTunePlan, LayerInfo
 from cnn_studio.backbones.preprocessing import preprocessing_layers
 from cnn_studio.backbones.registry import BackboneSpec
@@ -72,8 +82,47 @@ def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "no
     return base
 
 
+def build_band_backbone(spec: BackboneSpec | str, image_size: int, weights: str, channel_map: list[int | None]):
+    """The backbone for K = ``len(channel_map)`` input channels, pretrained weights adapted (see ``band_adapter``).
+
+    Returns ``(backbone, adapted_layer_names)``; the names are empty without pretrained weights.
+    """
+    spec = registry.get(spec)
+    image_size = spec.image_size(image_size)
+    k = len(channel_map)
+    ctor = _constructor(spec)
+    kwargs = dict(spec.constructor_kwargs, include_top=False, input_shape=(image_size, image_size, k), pooling=None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="This model usually expects 1 or 3 input channels")
+        base = ctor(weights=None, **kwargs)
+    adapted: list[str] = []
+    if resolve_weights(spec, weights, image_size) is not None:
+        rgb = build_backbone(spec, image_size, weights)
+        adapted = band_adapter.adapt_input_weights(rgb, base, channel_map, spec.preprocess)
+    base.name = BACKBONE_LAYER
+    return base, adapted
+
+
+def _band_input(keras, bands, size: int, mode: str):
+    """Input → resize → band_select → band_normalize for a multi-band run (``bands``: a BandInfo)."""
+    n = int(bands.count)
+    selected = list(bands.used)
+    inputs = keras.Input(shape=(None, None, n), name="image")
+    # float32 whatever the precision policy: raw 16-bit values do not fit float16's precision
+    x = keras.layers.Resizing(size, size, name="resize", dtype="float32")(inputs)
+    if selected != list(range(1, n + 1)):
+        kernel = band_adapter.band_select_kernel(n, selected)
+        x = keras.layers.Conv2D(len(selected), 1, use_bias=False, trainable=False, name="band_select",
+                                dtype="float32", kernel_initializer=keras.initializers.Constant(kernel))(x)
+    stats = [bands.stats[b - 1] for b in selected]
+    mean, variance = band_adapter.normalization_moments([s.mean for s in stats], [s.std for s in stats],
+                                                        bands.channel_map(), mode)
+    x = keras.layers.Normalization(mean=mean, variance=variance, name="band_normalize", dtype="float32")(x)
+    return inputs, x
+
+
 def build_classifier(spec_or_key: BackboneSpec | str, n_classes: int, *, weights: str = "none",
-                     image_size: int | None = None, dropout: float = 0.2):
+                     image_size: int | None = None, dropout: float = 0.2, bands=None):
     """Build the full classifier (see module docstring).
 
     Parameters
@@ -83,6 +132,8 @@ def build_classifier(spec_or_key: BackboneSpec | str, n_classes: int, *, weights
     weights : "imagenet", "none" or the path of a weights file for the backbone.
     image_size : the side the image is resized to inside the model (default: the backbone's).
     dropout : dropout rate before the final Dense layer.
+    bands : a :class:`~cnn_studio.data.bands.BandInfo` for a multi-band run (input: its ``count``
+        raw bands), or None for pictures (input: RGB 0–255).
 
     Raises
     ------
@@ -95,17 +146,26 @@ def build_classifier(spec_or_key: BackboneSpec | str, n_classes: int, *, weights
     if n_classes < 2:
         raise ConfigError(f"Number of classes: expected at least 2, received {n_classes}.")
     size = spec.image_size(image_size)
-    base = build_backbone(spec, size, weights)
-    inputs = keras.Input(shape=(None, None, 3), name="image")
-    x = keras.layers.Resizing(size, size, name="resize")(inputs)
-    for layer in preprocessing_layers(spec.preprocess):
-        x = layer(x)
+    if bands is not None and bands.count:
+        base, _ = build_band_backbone(spec, size, weights, bands.channel_map())
+        inputs, x = _band_input(keras, bands, size, spec.preprocess)
+    else:
+        base = build_backbone(spec, size, weights)
+        inputs = keras.Input(shape=(None, None, 3), name="image")
+        x = keras.layers.Resizing(size, size, name="resize")(inputs)
+        for layer in preprocessing_layers(spec.preprocess):
+            x = layer(x)
     x = base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(x)
     model = keras.Model(inputs, outputs, name=f"cnn_studio_{spec.key}")
     return model
+
+
+def input_channels_of(model) -> int:
+    """The channels a classifier takes: 3 for pictures, N for a multi-band model."""
+    return int(model.inputs[0].shape[-1])
 
 
 def backbone_of(model):

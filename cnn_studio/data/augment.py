@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from cnn_studio.errors import ConfigError
 
 AUGMENTATIONS: tuple[str, ...] = ("flip", "rotate", "zoom", "contrast", "brightness")
+GEOMETRIC: tuple[str, ...] = ("flip", "rotate", "zoom")
+"""The augmentations that move pixels without changing their values: the only ones for multi-band images."""
 
 _DESCRIPTIONS = {
     "flip": "Mirror images left-right at random. Good for photos and aerial tiles; avoid it when "
@@ -39,10 +41,21 @@ def domain_presets() -> dict[str, tuple[str, ...]]:
     }
 
 
+def multiband_augment(names: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(kept, dropped)``: multi-band images keep the geometric augmentations only.
+
+    Contrast and brightness are defined on 0–255 pictures; on raw band values (reflectances,
+    counts) they would invent spectra that do not exist, so they are left out (the trainer says so).
+    """
+    kept = tuple(n for n in dict.fromkeys(names) if n in GEOMETRIC)
+    return kept, tuple(n for n in dict.fromkeys(names) if n not in GEOMETRIC)
+
+
 def build_augmenter(names: Sequence[str], seed: int | None = None):
     """A ``keras.Sequential`` of random layers for ``names`` (``None`` when ``names`` is empty).
 
-    Works on float batches of raw 0–255 pixels; call it with ``training=True``.
+    Works on float batches of raw 0–255 pixels (the geometric ones on any values and channel count,
+    e.g. multi-band images); call it with ``training=True``.
     """
     import keras
 

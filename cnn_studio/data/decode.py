@@ -21,7 +21,7 @@ import numpy as np
 import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cnn_studio.data import formats
+from cnn_studio.data import bands, formats
 from cnn_studio.data.pixels import array_to_rgb, grey_to_rgb, percentile_window
 from cnn_studio.data.read_errors import REASONS, check_file, check_size, read_error
 from cnn_studio.data.records import ProbeResult, parse_key
@@ -45,6 +45,10 @@ SCALING_POLICY: dict[str, str] = {
     "Multi-frame files use their middle frame.",
     "nifti": "NIfTI volumes (.nii, .nii.gz) use their middle slice along the third axis, rotated 90 degrees "
     "for display, with the percentile window.",
+    "multi_band": "Multi-band images (TIFFs with more than 4 bands or several grey bands, .npy arrays) keep their "
+    "raw values for the model, which normalises each band with the training set's statistics; they are SHOWN "
+    "as an RGB composite of three bands (B04, B03, B02 when the file names its bands, else bands 1, 2, 3), "
+    "each band windowed by its 0.5th-99.5th percentiles.",
     "multi_page": "GIF animations and multi-page TIFFs use their first frame/page.",
     "cmyk": "CMYK images are converted to RGB without a colour profile (colours may shift slightly).",
 }
@@ -78,6 +82,8 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS)
     Returns
     -------
     ProbeResult
+        For a multi-band file (``.npy``, a TIFF of more than 4 or several grey bands) ``bands``,
+        ``dtype`` and ``band_names`` are set (:func:`cnn_studio.data.bands.probe_bands`).
 
     Raises
     ------
@@ -106,6 +112,8 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS)
             from cnn_studio.data.medical import probe_nifti
 
             return probe_nifti(path, max_pixels)
+        if reader == formats.NUMPY or (formats.is_tiff(path) and bands.is_multiband(path)):
+            return bands.probe_bands(path, max_pixels=max_pixels)
         return _probe_pillow(path, max_pixels)
     except ImageReadError:
         raise
@@ -194,6 +202,9 @@ def decode_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
                 reduce_to: int | None = None) -> np.ndarray:
     """Decode one image file to ``uint8`` RGB, ``(H, W, 3)``, following :data:`SCALING_POLICY`.
 
+    A multi-band file (:func:`cnn_studio.data.bands.is_multiband`) gives its default RGB composite,
+    for display; the model takes its raw bands (:func:`cnn_studio.data.bands.read_bands`).
+
     Parameters
     ----------
     path
@@ -237,6 +248,8 @@ def decode_file(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
             from cnn_studio.data.medical import decode_nifti
 
             return decode_nifti(path, max_pixels)
+        if reader == formats.NUMPY or (formats.is_tiff(path) and bands.is_multiband(path)):
+            return bands.read_composite(path, max_pixels=max_pixels)  # for people; the model reads bands.read_bands
         return _decode_pillow(path, max_pixels, reduce_to)
     except ImageReadError:
         raise

@@ -10,10 +10,13 @@ tifffile  TIFFs Pillow cannot hold: 16/32-bit, float, many-sample, some multi-pa
 pydicom   ``.dcm``/``.dicom`` files, and files *without a suffix* whose bytes 128-131 are
           ``DICM`` (scanners often write DICOM files with no extension)
 nibabel   ``.nii`` and ``.nii.gz`` volumes (the middle axial slice is used, see ``decode``)
+numpy     ``.npy`` arrays, H×W or H×W×N: multi-band images read with their raw values
+          (:mod:`cnn_studio.data.bands`)
 ========  =====================================================================
 
 TIFF is listed as ``pillow`` here; :mod:`cnn_studio.data.decode` falls back to ``tifffile`` when
-Pillow cannot open the file or would lose precision (16-bit, float). Nothing here imports an image
+Pillow cannot open the file or would lose precision (16-bit, float), and to
+:mod:`cnn_studio.data.bands` for multi-band TIFFs (more than 4 samples, or several MINISBLACK samples). Nothing here imports an image
 library, so checking a suffix is free.
 """
 
@@ -25,6 +28,7 @@ from pathlib import Path
 PILLOW = "pillow"
 PYDICOM = "pydicom"
 NIBABEL = "nibabel"
+NUMPY = "numpy"
 
 READERS: dict[str, str] = {
     ".jpg": PILLOW,
@@ -41,6 +45,7 @@ READERS: dict[str, str] = {
     ".dicom": PYDICOM,
     ".nii": NIBABEL,
     ".nii.gz": NIBABEL,
+    ".npy": NUMPY,
 }
 """Lower-case suffix (``.nii.gz`` counts as one) → reader name."""
 
@@ -104,7 +109,7 @@ def reader_for(path: str | os.PathLike[str]) -> str | None:
     Returns
     -------
     str or None
-        ``"pillow"``, ``"tifffile"``, ``"pydicom"``, ``"nibabel"`` or ``None``.
+        ``"pillow"``, ``"pydicom"``, ``"nibabel"``, ``"numpy"`` or ``None``.
     """
     suffix = image_suffix(path)
     if suffix in READERS:

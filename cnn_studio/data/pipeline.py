@@ -20,6 +20,13 @@ centre ``crop``), rounded to ``uint8`` and cached (memory or disk) **before** sh
 augmentation and batching, so from the second epoch on nothing is decoded again and the cache
 holds a quarter of what float32 would. Backbone preprocessing is *not* here: it is inside the model.
 
+Multi-band images (``ImageRecord.bands > 0``: GeoTIFF/TIFF with N bands, ``.npy`` arrays) take their
+own branch: :func:`cnn_studio.data.bands.read_bands` gives float32 ``(H, W, N)`` with the RAW values,
+resized as float32 and cached as float32 (never rounded to uint8 nor clipped to 0–255; the model
+normalises each band itself). Their augmentation is geometric only (flip, rotate, zoom): contrast
+and brightness are defined on 0–255 pictures and are left out, with a note (:func:`multiband_augment`).
+A dataset that mixes pictures and arrays, or arrays of different band counts, is refused.
+
 Unreadable files found only now (a truncated JPEG the header scan could not see) are dropped
 and recorded in a :class:`SkipLog`; an epoch never crashes on one bad file.
 """
@@ -38,8 +45,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cnn_studio.data.augment import build_augmenter
-from cnn_studio.data.decode import decode_file, decode_key
+from cnn_studio.data import bands as band_io
+from cnn_studio.data.augment import build_augmenter, multiband_augment
+from cnn_studio.data.decode import decode_key
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, ImageRecord, Split
 from cnn_studio.errors import ConfigError, ImageReadError
 
@@ -179,6 +187,47 @@ def _python_decoder(skips: SkipLog):
     return decode
 
 
+def _band_decoder(skips: SkipLog, n_bands: int):
+    def decode(key_bytes: bytes) -> tuple[np.ndarray, np.bool_]:
+        path = os.fsdecode(key_bytes)
+        try:
+            arr = band_io.read_bands(path)  # a multi-band record's key is its path
+            if arr.shape[2] != n_bands:
+                skips.add(path, f"has {arr.shape[2]} bands; the other images have {n_bands}")
+            else:
+                return arr, np.bool_(True)
+        except ImageReadError as exc:
+            skips.add(path, getattr(exc, "reason", "unreadable"))
+        except Exception as exc:  # noqa: BLE001 - one bad file must never end the epoch
+            skips.add(path, f"unreadable: {exc}")
+        return np.zeros((1, 1, n_bands), np.float32), np.bool_(False)
+
+    return decode
+
+
+def _decoded_bands(records: Sequence[ImageRecord], n_bands: int, image_size: int, resize: str, skips: SkipLog):
+    """The multi-band branch of :func:`_decoded`: blocks of float32 ``(≤CACHE_BATCH, S, S, N)`` raw values."""
+    import tensorflow as tf
+
+    autotune = tf.data.AUTOTUNE
+    decode = _band_decoder(skips, n_bands)
+
+    def load(path, label):
+        img, ok = tf.numpy_function(decode, [path], (tf.float32, tf.bool), stateful=False)
+        img.set_shape([None, None, n_bands])
+        return img, label, ok
+
+    def resize_bands(img, label, ok):
+        return resize_image(img, image_size, resize), label  # float32, raw values: no rounding, no clipping
+
+    ds = tf.data.Dataset.from_tensor_slices(([os.fsencode(r.key) for r in records],
+                                             np.array([r.label for r in records], np.int32)))
+    ds = ds.map(load, num_parallel_calls=autotune, deterministic=True)
+    ds = ds.filter(lambda img, label, ok: ok)
+    ds = ds.map(resize_bands, num_parallel_calls=autotune, deterministic=True)
+    return ds.batch(CACHE_BATCH)
+
+
 CACHE_BATCH = 32
 """Images per block in the decoded-image cache (and per batch when it matches ``batch_size``)."""
 
@@ -259,7 +308,7 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
 
 
 def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: str, cache_dir: str | Path,
-                       name: str) -> str:
+                       name: str, n_bands: int = 0) -> str:
     """The cache file prefix for exactly these records, size and policy; clears a crashed run's leftovers.
 
     The name carries a fingerprint of (path, label, byte size) of every record, so a changed split or
@@ -268,7 +317,8 @@ def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: 
     file behind, which would make every later run fail with "concurrent caching iterator"; lock
     and temp files older than this process are therefore removed.
     """
-    digest = hashlib.sha1(f"{image_size}|{resize}|batched{CACHE_BATCH}".encode())  # the cache's element layout
+    layout = f"{image_size}|{resize}|batched{CACHE_BATCH}" + (f"|float32x{n_bands}" if n_bands else "")
+    digest = hashlib.sha1(layout.encode())  # the cache's element layout
     for r in records:
         digest.update(f"{r.path}\t{r.label}\t{r.size_bytes}\n".encode("utf-8", "surrogateescape"))
     folder = Path(cache_dir)
@@ -288,6 +338,9 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
                  cache_dir: str | Path | None = None, cache_name: str = "data", drop_remainder: bool = False,
                  skips: SkipLog | None = None, dtype: str = "float32"):
     """Build a batched dataset of ``(float32 [B,S,S,3] raw 0–255, int32 [B])`` from records.
+
+    Multi-band records (``bands = N``) give ``float32 [B,S,S,N]`` raw values (whatever ``dtype`` asks),
+    cached as float32; ``augment`` keeps its geometric names only (:func:`multiband_augment`).
 
     Parameters
     ----------
@@ -325,15 +378,21 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         raise ConfigError("cache='disk' needs a cache folder.", "Pass cache_dir, or use cache='memory'.")
     skips = skips if skips is not None else SkipLog()
     records = list(records)
-    ds, mixed = _decoded(records, image_size, resize, skips)
-    if ds is None:
+    n_bands, _ = band_io.dataset_band_layout(records)
+    if n_bands:
+        ds, mixed = _decoded_bands(records, n_bands, image_size, resize, skips), False
+        augment, _dropped = multiband_augment(augment)
+    else:
+        ds, mixed = _decoded(records, image_size, resize, skips)
+    if ds is None or not records:
         ds = tf.data.Dataset.from_tensor_slices(
-            (np.zeros((0, image_size, image_size, 3), np.uint8), np.zeros((0,), np.int32))).batch(CACHE_BATCH)
+            (np.zeros((0, image_size, image_size, n_bands or 3), np.float32 if n_bands else np.uint8),
+             np.zeros((0,), np.int32))).batch(CACHE_BATCH)
     # The cache holds the blocks of up to CACHE_BATCH images that _decoded yields.
     if cache == "memory":
         ds = ds.cache()
     elif cache == "disk":
-        ds = ds.cache(_disk_cache_prefix(records, image_size, resize, cache_dir, cache_name))
+        ds = ds.cache(_disk_cache_prefix(records, image_size, resize, cache_dir, cache_name, n_bands))
     if shuffle or drop_remainder or batch_size != CACHE_BATCH or mixed:  # else the blocks are the batches
         ds = ds.unbatch()
         if shuffle:
@@ -342,7 +401,10 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
     augmenter = None
     if augment:
         augmenter = build_augmenter(augment, seed=seed)
-    if dtype == "float32" or augmenter is not None:
+    if n_bands:
+        if augmenter is not None:  # raw band values: no 0–255 clipping
+            ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    elif dtype == "float32" or augmenter is not None:
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
         if augmenter is not None:
             ds = ds.map(lambda x, y: (tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0), y),
@@ -369,18 +431,31 @@ def make_datasets(split: Split, image_size: int, batch_size: int, *, resize: str
 # ---------------------------------------------------------------------------- single images
 
 
-def load_image(path: str | Path, image_size: int, resize: str = "stretch") -> np.ndarray:
-    """One file → float32 ``(S, S, 3)`` raw 0–255, decoded and resized as the pipeline does.
+def load_image(path: str | Path, image_size: int, resize: str = "stretch", *, reduce: bool = False) -> np.ndarray:
+    """One file or record key → what the model takes, decoded and resized as the pipeline does.
+
+    A picture (or a slice of a volume, ``path#slice=AXIS:INDEX``) gives float32 ``(S, S, 3)`` raw
+    0–255; a multi-band file (:func:`cnn_studio.data.bands.is_multiband`) float32 ``(S, S, N)`` with
+    its raw band values. ``reduce``: a large picture is reduced while it is read (see ``decode_file``).
 
     Raises :class:`~cnn_studio.errors.ImageReadError` for an unreadable file.
     """
 
-    img = resize_image(decode_file(path), image_size, resize)
+    key = os.fspath(path)
+    if band_io.is_multiband_key(key):
+        return resize_image(band_io.read_bands(key), image_size, resize).numpy().astype(np.float32)
+    img = resize_image(decode_key(key, reduce_to=image_size if reduce else None), image_size, resize)
     return np.round(np.clip(img.numpy(), 0, 255)).astype(np.float32)
 
 
 def load_images(paths: Sequence[str | Path], image_size: int, resize: str = "stretch") -> np.ndarray:
-    """Several files → float32 ``(N, S, S, 3)``; raises on the first unreadable file."""
+    """Several files → float32 ``(N, S, S, C)`` (C = 3, or the band count of multi-band files);
+    raises on the first unreadable file, or when the files do not all have C channels."""
     if not paths:
         return np.zeros((0, image_size, image_size, 3), np.float32)
-    return np.stack([load_image(p, image_size, resize) for p in paths])
+    images = [load_image(p, image_size, resize) for p in paths]
+    counts = sorted({int(i.shape[-1]) for i in images})
+    if len(counts) > 1:
+        raise ImageReadError(f"The images have different channel counts ({', '.join(map(str, counts))}).",
+                             "Give only pictures, or only multi-band files with the same bands.")
+    return np.stack(images)

@@ -12,8 +12,13 @@ Phases (Keras' transfer-learning guide):
 Without pretrained weights (``weights="none"``) a frozen random backbone would learn nothing, so
 the whole network trains in a single ``scratch`` phase for ``epochs + fine_tune_epochs`` epochs.
 
+Multi-band images (``ImageRecord.bands > 0``): the training split's per-band statistics, the
+chosen bands (``config.bands``) and RGB bands (``config.rgb_bands``) are measured and checked before
+anything is written and stored as bands.json; the model normalises each band itself with them
+(``classifier.build_classifier(bands=...)``), and ``resume`` reads them back.
+
 Everything lands in the run folder (``paths.RunLayout``), written atomically: config.json,
-split.json, labels.txt, state.json, history.csv, best.keras, last.keras and tb/ (TensorBoard logs:
+split.json, labels.txt, bands.json (multi-band runs), state.json, history.csv, best.keras, last.keras and tb/ (TensorBoard logs:
 ``tensorboard --logdir RUN/tb``; skipped with a note if the tensorboard package is missing). A cancelled run keeps its best model and can be continued with
 :func:`resume`, as can a run whose process was killed: ``state.json["checkpoint_epoch"]`` tells
 how many finished epochs last.keras holds (see ``callbacks.AtomicCheckpoints``).
@@ -52,9 +57,17 @@ from cnn_studio.backbones.classifier import (
 )
 from cnn_studio.backbones.weights import resolve_weights
 from cnn_studio.cancel import Cancelled, CancelToken
+from cnn_studio.data.augment import multiband_augment
+from cnn_studio.data.bands import (
+    BandInfo,
+    dataset_band_layout,
+    make_band_info,
+    read_band_info,
+    write_band_info,
+)
 from cnn_studio.data.pipeline import make_datasets
 from cnn_studio.data.records import Split
-from cnn_studio.errors import DatasetError, RunError, StudioError
+from cnn_studio.errors import ConfigError, DatasetError, RunError, StudioError
 from cnn_studio.fsutil import write_json
 from cnn_studio.paths import RunLayout
 from cnn_studio.review import review_model
@@ -148,6 +161,27 @@ def _check_backbone(config: TrainConfig) -> None:
     resolve_weights(spec, config.weights, spec.image_size(config.image_size))
 
 
+def band_info_for(config: TrainConfig, split: Split) -> BandInfo | None:
+    """The bands.json of a run on ``split``: None for pictures; for multi-band images the training
+    set's band statistics and the checked ``config.bands``/``config.rgb_bands``.
+
+    Raises
+    ------
+    ConfigError
+        Band numbers outside the images' bands, or band settings for a dataset of pictures.
+    DatasetError
+        Pictures mixed with arrays, or arrays with different band counts.
+    """
+    records = [*split.train, *split.val, *split.test]
+    if not any(r.bands for r in records):
+        if config.bands or config.rgb_bands:
+            raise ConfigError("Bands and RGB bands apply to multi-band images (TIFFs with many bands, .npy arrays); "
+                              "this dataset holds pictures.", "Leave --bands and --rgb empty for pictures.")
+        return None
+    dataset_band_layout(records)  # a mixed dataset fails here, before the statistics are read
+    return make_band_info(split.train, bands=config.bands, rgb=config.rgb_bands)
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -221,6 +255,10 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
     config.validate()
     _check_split(split)
     _check_backbone(config)
+    if any(r.bands for r in split.train):
+        sink(ev.StageChanged(task="train", stage="Measuring the bands",
+                             detail=f"per-band statistics of {len(split.train)} training images"))
+    bands = band_info_for(config, split)
     config = recorded_config(config, split)  # what config.json says is what this run uses
     layout = RunLayout(Path(run_dir).expanduser())
     if layout.root.exists() and not layout.root.is_dir():
@@ -241,6 +279,8 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
             write_json(layout.config, config.to_dict())
             write_json(layout.split, split.to_dict())
             write_labels(layout.labels, split.class_names)
+            if bands is not None:
+                write_band_info(layout.bands, bands)
             sink(ev.StageChanged(task="train", stage="Recording the dataset fingerprint",
                                  detail=f"{len(split.train) + len(split.val) + len(split.test)} files"))
             write_json(layout.reproducibility, reproducibility_record(config, split))
@@ -458,6 +498,13 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
     sink(ev.StageChanged(task="train", stage="Preparing data",
                          detail=f"{len(split.train)} training and {len(split.val)} validation images"))
     cache_dir = layout.feature_cache / "images" if config.cache == "disk" else None
+    bands = read_band_info(layout.bands)
+    if bands is not None:
+        sink(ev.LogMessage("info", f"Multi-band images: {bands.describe()}."))
+        dropped = multiband_augment(config.augment)[1]
+        if dropped and start_epoch == 0:
+            sink(ev.LogMessage("info", f"Augmentation on multi-band images is geometric only: {', '.join(dropped)} "
+                                       "left out (they are defined on 0-255 pictures, not on raw band values)."))
     data = make_datasets(split, size, config.batch_size, resize=config.resize, augment=config.augment,
                          cache=config.cache, cache_dir=cache_dir, seed=config.seed,
                          dtype="uint8")  # the model casts its raw-pixel input itself
@@ -527,7 +574,8 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
             model = _load_last(layout)
             saved_optimizer = model.optimizer  # Adam moments, a learning rate lowered on plateau
         else:
-            model = build_classifier(spec, n_classes, weights=config.weights, image_size=size, dropout=config.dropout)
+            model = build_classifier(spec, n_classes, weights=config.weights, image_size=size, dropout=config.dropout,
+                                     bands=read_band_info(layout.bands))
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
 
         for phase in phases:
