@@ -5,8 +5,11 @@ The model of a multi-band run (``classifier.build_classifier(..., bands=BandInfo
     image (N raw bands) → Resizing → [band_select: frozen 1×1 Conv2D, one-hot, N → K] →
     band_normalize: Normalization (K means/variances) → backbone built with K input channels → head
 
-**band_normalize** folds two steps into one built-in ``Normalization`` layer (no Lambda: safe_mode
-loads, every export works):
+**band_normalize** folds two steps into one per-band ``(x − mean) / sqrt(variance)``, built as a
+frozen 1×1 ``DepthwiseConv2D`` (scale ``1/std``, bias ``−mean/std``: :func:`scale_and_offset`) — a
+built-in layer whose weights are variables, so safe_mode loads it and every export works (a
+``Normalization`` layer computes the same, but its statistics are captured constants that the
+ONNX conversion turns into missing graph inputs):
 
 1. standardise each band with the training set's statistics: ``z = (x − mean_band) / std_band``;
 2. give ``z`` the scale the backbone's ImageNet weights expect from the RGB channel ``c`` the band
@@ -85,6 +88,13 @@ def normalization_moments(means: Sequence[float], stds: Sequence[float], channel
         out_mean.append(float(mean) - b * std / a)
         out_var.append((std / a) ** 2)
     return out_mean, out_var
+
+
+def scale_and_offset(mean: Sequence[float], variance: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """``(scale, offset)`` with ``x · scale + offset = (x − mean) / sqrt(variance)``, float32 per band."""
+    std = np.sqrt(np.maximum(np.asarray(variance, np.float64), 0.0))
+    std = np.where(std > 0, std, 1.0)
+    return (1.0 / std).astype(np.float32), (-np.asarray(mean, np.float64) / std).astype(np.float32)
 
 
 def band_select_kernel(n_bands: int, selected: Sequence[int]) -> np.ndarray:

@@ -10,8 +10,8 @@ A multi-band run (``bands``: a :class:`~cnn_studio.data.bands.BandInfo`) takes i
 instead::
 
     image (N raw bands) → Resizing → [band_select, frozen 1×1 Conv2D: N → K selected bands]
-    → band_normalize (Normalization: training-set band statistics folded with the backbone's
-    preprocessing) → backbone built with K input channels → ...
+    → band_normalize (per-band (x − mean) / std, a frozen 1×1 DepthwiseConv2D: training-set band
+    statistics folded with the backbone's preprocessing) → backbone built with K input channels → ...
 
 with pretrained weights adapted to K channels (:mod:`cnn_studio.backbones.band_adapter`).
 
@@ -117,7 +117,13 @@ def _band_input(keras, bands, size: int, mode: str):
     stats = [bands.stats[b - 1] for b in selected]
     mean, variance = band_adapter.normalization_moments([s.mean for s in stats], [s.std for s in stats],
                                                         bands.channel_map(), mode)
-    x = keras.layers.Normalization(mean=mean, variance=variance, name="band_normalize", dtype="float32")(x)
+    # (x - mean) / sqrt(variance) as a frozen per-band scale and offset: a 1×1 DepthwiseConv2D whose
+    # weights are variables. A Normalization layer computes the same, but its statistics are captured
+    # constants that the ONNX conversion turns into missing graph inputs.
+    scale, offset = band_adapter.scale_and_offset(mean, variance)
+    x = keras.layers.DepthwiseConv2D(1, use_bias=True, trainable=False, name="band_normalize", dtype="float32",
+                                     depthwise_initializer=keras.initializers.Constant(scale.reshape(1, 1, -1, 1)),
+                                     bias_initializer=keras.initializers.Constant(offset))(x)
     return inputs, x
 
 

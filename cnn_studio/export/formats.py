@@ -5,6 +5,10 @@ Every format takes raw RGB 0–255 float32 images ``[N, H, W, 3]``. The ``.keras
 ONNX exports accept any image size (the model resizes inside); the TFLite export has a fixed
 ``[N, S, S, 3]`` input (batch resizable), which is what mobile runtimes expect.
 
+A multi-band model takes its N raw bands instead, float32 ``[N, H, W, bands]`` (TFLite
+``[N, S, S, bands]``); its band normalisation is inside the model. The full-integer TFLite export
+(uint8 inputs) is refused for it: raw 16-bit or float band values do not fit 0–255.
+
 Tolerances (max |Δ probability| on real images) were measured on the test model with margin; see
 ``ExportFormat.tolerance``. They are the gate for float32 exports only: a quantized export
 (float16, int8, int8_full) is judged by its answers instead (:mod:`cnn_studio.export.verify`).
@@ -59,7 +63,12 @@ def _write_tflite(model, path: Path, image_size: int, quantization: str,
 
     with tempfile.TemporaryDirectory(prefix="cnn-studio-tflite-") as tmp:
         saved = Path(tmp) / "saved_model"
-        spec = keras.InputSpec(shape=(None, image_size, image_size, 3), dtype="float32")
+        channels = int(model.inputs[0].shape[-1])  # 3, or a multi-band model's band count
+        if channels != 3 and quantization == "int8_full":
+            raise ExportError(f"A full-integer TFLite export takes uint8 pixels (0–255); this model takes {channels} "
+                              "raw bands, whose values do not fit 8 bits.",
+                              "Choose float32, float16 or dynamic-range int8 for a multi-band model.")
+        spec = keras.InputSpec(shape=(None, image_size, image_size, channels), dtype="float32")
         model.export(str(saved), format="tf_saved_model", verbose=False, input_signature=[spec])
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
         if quantization == "float16":
@@ -174,6 +183,8 @@ def _load_onnx(path: Path) -> Predictor:
 # ---------------------------------------------------------------------------- usage snippets
 
 _LOAD_IMAGE = 'x = np.asarray(Image.open("image.jpg").convert("RGB"){resize}, "float32")[None]'
+_LOAD_BANDS = ('x = tifffile.imread("tile.tif").astype("float32")[None]  # [1, H, W, {bands}] raw band values'
+               '{resize_note}')
 
 _SNIPPETS = {
     "keras": ["import keras, numpy as np", "from PIL import Image",
@@ -252,14 +263,20 @@ class ExportFormat:
             stem += f"_{quantization}"
         return stem + self.suffix
 
-    def snippet(self, file_name: str, image_size: int, quantization: str = "float32") -> str:
-        """Five lines of Python that run the export in its own runtime."""
+    def snippet(self, file_name: str, image_size: int, quantization: str = "float32", bands: int = 0) -> str:
+        """Five lines of Python that run the export in its own runtime (``bands``: a multi-band model's band count)."""
         resize = f".resize(({image_size}, {image_size}))" if self.fixed_size else ""
         integer = quantization in INTEGER_QUANTIZATIONS
+        lines = list(_SNIPPETS[self.key])
+        if bands:
+            note = f"; resize the tile to {image_size}x{image_size} first" if self.fixed_size else ""
+            lines = [(_LOAD_BANDS.format(bands=bands, resize_note=note) if line == _LOAD_IMAGE
+                      else line.replace("from PIL import Image", "import tifffile"))
+                     for line in lines]
         return "\n".join(line.format(file=file_name, resize=resize,
                                      integer=".astype(np.uint8)  # integer model: uint8 pixels in" if integer else "",
                                      dequantize=" / 256  # uint8 out: probability x 256" if integer else "")
-                         for line in _SNIPPETS[self.key])
+                         for line in lines)
 
 
 FORMATS: dict[str, ExportFormat] = {

@@ -10,6 +10,7 @@ from typing import Any
 
 from cnn_studio import __version__
 from cnn_studio.backbones.weights import weights_origin
+from cnn_studio.data.bands import read_run_bands
 from cnn_studio.data.split import counts_per_split
 from cnn_studio.errors import RunError
 from cnn_studio.export.formats import FORMATS
@@ -21,6 +22,19 @@ from cnn_studio.runs import read_reproducibility, reproducibility_summary
 from cnn_studio.training.run_folder import RunInfo, read_metrics, read_robustness
 
 INPUT_SPEC = "raw RGB 0–255 float32, shape [N, H, W, 3], any size (resized inside)"
+
+
+def input_spec(bands=None) -> str:
+    """The card's input line: :data:`INPUT_SPEC` for pictures; for a multi-band run (``bands``: a
+    :class:`~cnn_studio.data.bands.BandInfo`) ``"13 bands, raw values (uint16), shape [N, H, W, 13] ..."``."""
+    if bands is None:
+        return INPUT_SPEC
+    names = ", ".join(bands.name(b) for b in range(1, bands.count + 1))
+    used = "" if bands.used == tuple(range(1, bands.count + 1)) else (
+        "; the model uses bands " + ", ".join(bands.name(b) for b in bands.used))
+    return (f"{bands.count} bands, raw values ({bands.dtype or 'any numeric type'}) as float32, shape "
+            f"[N, H, W, {bands.count}], any size (resized inside); bands in file order: {names}{used}; each band is "
+            "normalised inside the model with the training set's statistics (bands.json)")
 CARD_JSON = "model_card.json"
 CARD_MD = "MODEL_CARD.md"
 _SETTINGS = ("image_size", "batch_size", "epochs", "fine_tune_epochs", "learning_rate", "fine_tune_learning_rate",
@@ -202,6 +216,11 @@ def _known_limits(run: RunInfo, input_size: int, exports: list[dict[str, Any]]) 
     if any(e.get("quantization", "float32") != "float32" for e in exports):
         limits.append("Quantized exports trade a little accuracy for size; see how often they give the trained "
                       "model's answer and their accuracy above.")
+    bands = read_run_bands(run.root)
+    if bands is not None:
+        limits.append(f"It takes {bands.count}-band images with the bands in the same order and units as its "
+                      f"training tiles ({bands.dtype}); tiles from another sensor or processing level need the same "
+                      "band order and scaling.")
     if any(e.get("quantization") == "int8_full" for e in exports):
         limits.append("The full-integer TFLite export takes uint8 pixels (0–255) and gives uint8 outputs: "
                       "divide them by 256 for probabilities.")
@@ -239,8 +258,11 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
     metrics = _metrics_summary(_optional(read_metrics, run, notes) or {})
     robustness = _optional(read_robustness, run, notes) or {}
     reproducibility = reproducibility_summary(_optional(lambda layout: read_reproducibility(layout.root), run, notes))
+    bands = read_run_bands(run.root)
+    n_bands = bands.count if bands is not None else 0
     usage = {FORMATS[e["fmt"]].label + ("" if e.get("quantization", "float32") == "float32" else f" ({e['quantization']})"):
-             FORMATS[e["fmt"]].snippet(e["file"], input_size, e.get("quantization", "float32")) for e in exports}
+             FORMATS[e["fmt"]].snippet(e["file"], input_size, e.get("quantization", "float32"), bands=n_bands)
+             for e in exports}
     settings = {k: v for k, v in cfg.to_dict().items() if k in _SETTINGS}
     choice = run.weights
     weights = choice.value
@@ -251,7 +273,7 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
         weights = "none (trained from scratch)"
     return ModelCard(
         name=run.root.name, backbone=cfg.backbone, weights_source=weights, classes=list(run.class_names),
-        input_spec=INPUT_SPEC, input_size=input_size, resize=cfg.resize, dataset=dataset, split=split_info,
+        input_spec=input_spec(bands), input_size=input_size, resize=cfg.resize, dataset=dataset, split=split_info,
         settings=settings, metrics=metrics, robustness=robustness, exports=exports, usage=usage,
         known_limits=_known_limits(run, input_size, exports), label_review=label_review,
         reproducibility=reproducibility, notes=notes,

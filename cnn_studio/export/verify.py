@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_studio.data.bands import read_run_bands
 from cnn_studio.errors import ExportError
 from cnn_studio.export.formats import ExportFormat
 from cnn_studio.predict import iter_image_batches
@@ -53,30 +54,39 @@ class SampleImages:
 
 
 def sample_images(run: RunInfo, image_size: int, sample_paths: Sequence[str | Path] | None = None,
-                  n: int = N_SAMPLES) -> SampleImages:
+                  n: int = N_SAMPLES, channels: int = 3) -> SampleImages:
     """Up to ``n`` readable images: ``sample_paths``, else the run's test then val then train images.
 
-    Falls back to seeded random pixels (``real=False``) when none can be read.
+    ``channels``: what the model takes (3, or a multi-band model's band count); files with another
+    count are passed over. Falls back to seeded random values (``real=False``) when none can be read:
+    0–255 for pictures, the training set's band ranges for a multi-band model.
     """
 
     if sample_paths:
         candidates = [str(p) for p in sample_paths]
     elif run.split is not None:
-        candidates = [r.path for r in (*run.split.test, *run.split.val, *run.split.train)]
+        candidates = [r.key for r in (*run.split.test, *run.split.val, *run.split.train)]
     else:
         candidates = []
     got: list[np.ndarray] = []
     paths: list[str] = []
     for start in range(0, len(candidates), n):
         for ok, images, _errors in iter_image_batches(candidates[start : start + n], image_size,
-                                                       run.config.resize, batch_size=n):
+                                                       run.config.resize, batch_size=n, channels=channels):
             got += list(images)
             paths += [candidates[start + i] for i in ok]
         if len(got) >= n:
             break
     if got:
         return SampleImages(np.stack(got[:n]).astype(np.float32), tuple(paths[:n]), True)
-    noise = np.random.default_rng(0).uniform(0, 255, (n, image_size, image_size, 3)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    bands = read_run_bands(run.root) if channels != 3 else None
+    if bands is not None and len(bands.stats) == channels:
+        lo = np.array([s.min for s in bands.stats], np.float32)
+        hi = np.array([s.max for s in bands.stats], np.float32)
+        noise = (lo + rng.uniform(0, 1, (n, image_size, image_size, channels)) * (hi - lo)).astype(np.float32)
+    else:
+        noise = rng.uniform(0, 255, (n, image_size, image_size, channels)).astype(np.float32)
     return SampleImages(noise, (), False)
 
 
@@ -90,7 +100,8 @@ class LabelledImages:
     subset: str
 
 
-def _read(records, image_size: int, resize: str, n: int, seed: int = SAMPLE_SEED) -> tuple[list, list, list]:
+def _read(records, image_size: int, resize: str, n: int, seed: int = SAMPLE_SEED,
+          channels: int | None = None) -> tuple[list, list, list]:
     """Up to ``n`` readable records (all when fewer; else a seeded sample in their original order)."""
 
     records = list(records)
@@ -98,33 +109,35 @@ def _read(records, image_size: int, resize: str, n: int, seed: int = SAMPLE_SEED
         keep = sorted(np.random.default_rng(seed).choice(len(records), n, replace=False))
         records = [records[i] for i in keep]
     images, labels, paths = [], [], []
-    for ok, batch, _errors in iter_image_batches([r.path for r in records], image_size, resize, batch_size=32):
+    for ok, batch, _errors in iter_image_batches([r.key for r in records], image_size, resize, batch_size=32,
+                                                 channels=channels):
         images += list(batch)
         labels += [records[i].label for i in ok]
-        paths += [records[i].path for i in ok]
+        paths += [records[i].key for i in ok]
     return images, labels, paths
 
 
-def judging_images(run: RunInfo, image_size: int, n: int = N_JUDGED) -> LabelledImages:
+def judging_images(run: RunInfo, image_size: int, n: int = N_JUDGED, channels: int = 3) -> LabelledImages:
     """The labelled images a quantized export is judged on: the run's validation images (else its test,
     else its training images), all of them or a seeded sample of ``n``."""
     split = run.split
     for subset, records in (("validation", split.val if split else ()), ("test", split.test if split else ()),
                             ("training", split.train if split else ())):
-        images, labels, paths = _read(records, image_size, run.config.resize, n)
+        images, labels, paths = _read(records, image_size, run.config.resize, n, channels=channels)
         if images:
             return LabelledImages(np.stack(images).astype(np.float32), np.asarray(labels, np.int64), tuple(paths),
                                   subset)
-    empty = np.zeros((0, image_size, image_size, 3), np.float32)
+    empty = np.zeros((0, image_size, image_size, channels), np.float32)
     return LabelledImages(empty, np.zeros(0, np.int64), (), "")
 
 
-def representative_images(run: RunInfo, image_size: int, n: int = N_REPRESENTATIVE) -> np.ndarray:
+def representative_images(run: RunInfo, image_size: int, n: int = N_REPRESENTATIVE, channels: int = 3) -> np.ndarray:
     """A seeded sample of up to ``n`` of the run's *training* images (float32 raw pixels), the
     representative set a full-integer export calibrates its activations on."""
     records = run.split.train if run.split is not None else ()
-    images, _labels, _paths = _read(records, image_size, run.config.resize, n)
-    return np.stack(images).astype(np.float32) if images else np.zeros((0, image_size, image_size, 3), np.float32)
+    images, _labels, _paths = _read(records, image_size, run.config.resize, n, channels=channels)
+    return (np.stack(images).astype(np.float32) if images
+            else np.zeros((0, image_size, image_size, channels), np.float32))
 
 
 def compare_answers(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None) -> dict:

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from cnn_studio import events as ev
+from cnn_studio.backbones.classifier import input_channels_of
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.bands import read_run_bands
 from cnn_studio.errors import ExportError, StudioError
 from cnn_studio.export.formats import FORMATS, INTEGER_QUANTIZATIONS, QUANTIZATIONS, get_format
 from cnn_studio.export.model_card import build_card, previous_exports, write_card
@@ -125,14 +127,16 @@ def _export_locked(run: RunInfo, spec, quantization: str, out_dir, sample_paths,
     out.mkdir(parents=True, exist_ok=True)
     target = out / spec.file_name(quantization)
     quantized = quantization != "float32"
-    samples = sample_images(run, size, sample_paths)
-    judged = judging_images(run, size) if quantized else None
+    channels = input_channels_of(model)  # 3, or a multi-band model's band count
+    samples = sample_images(run, size, sample_paths, channels=channels)
+    judged = judging_images(run, size, channels=channels) if quantized else None
     if judged is not None and not len(judged.images):  # nothing readable: judge on the (random) samples
 
         judged = LabelledImages(samples.images, np.zeros(len(samples.images), np.int64), samples.paths, "")
     checked = judged.images if judged is not None else samples.images
     reference = predict_probabilities(model, checked)
-    representative = representative_images(run, size) if quantization in INTEGER_QUANTIZATIONS else None
+    representative = (representative_images(run, size, channels=channels) if quantization in INTEGER_QUANTIZATIONS
+                      else None)
     tolerance = spec.tolerance(quantization)
     answers: dict = {}
     sink(ev.ExportProgress(spec.key, "writing", str(target)))
@@ -160,9 +164,11 @@ def _export_locked(run: RunInfo, spec, quantization: str, out_dir, sample_paths,
         sink(ev.ExportProgress(spec.key, "failed", exc.message))
         raise
     labels = write_text(RunLayout(out).labels, "\n".join(run.class_names) + "\n")
-    shape = f"[N, {size}, {size}, 3]" if spec.fixed_size else "[N, H, W, 3], any size"
+    shape = f"[N, {size}, {size}, {channels}]" if spec.fixed_size else f"[N, H, W, {channels}], any size"
     integer = quantization in INTEGER_QUANTIZATIONS
-    notes = [f"input: {shape}, raw RGB 0–255 " + ("uint8; output uint8 (probability × 256)" if integer else "float32")]
+    bands = read_run_bands(run.root)
+    what = (f"{bands.count} bands, raw values ({bands.dtype}) as " if bands is not None else "raw RGB 0–255 ")
+    notes = [f"input: {shape}, {what}" + ("uint8; output uint8 (probability × 256)" if integer else "float32")]
     if judged is not None:
         notes.insert(0, describe_answers(answers, judged.subset))
     if not samples.real and not (judged is not None and judged.subset):
