@@ -54,6 +54,7 @@ from cnn_studio.errors import StudioError
 from cnn_studio.paths import runs_dir
 from cnn_studio.project import PROJECT_SUFFIX
 from cnn_studio.runs import find_runs
+from cnn_studio.sample import GENERATED_SAMPLES
 from cnn_studio.training.run_folder import open_run
 
 STEPS = ("Data", "Model", "Train", "Evaluate", "Classify", "Export")
@@ -168,8 +169,11 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.save_action = self._action("&Save", self.save_project, QKeySequence.StandardKey.Save)
         self.save_as_action = self._action("Save &As…", self.save_project_as, "Ctrl+Shift+S")
-        self.sample_action = self._action("Open &sample dataset", self.data_page.open_sample,
+        self.sample_action = self._action("&Digits (bundled)", self.open_sample,
                                           tip="Small handwritten digits bundled with CNN Studio")
+        self.generated_sample_actions = {
+            kind: self._action(sample.title, lambda _=False, k=kind: self.open_sample(k), tip=sample.description)
+            for kind, sample in GENERATED_SAMPLES.items()}
         self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
         # a lambda: QAction.triggered passes `checked` (False), which show_runs would take as its last run
         self.runs_action = self._action("R&uns…", lambda: self.show_runs(), "Ctrl+Shift+R",
@@ -181,7 +185,11 @@ class MainWindow(QMainWindow):
         for a in (self.save_action, self.save_as_action):
             file_menu.addAction(a)
         file_menu.addSeparator()
-        file_menu.addAction(self.sample_action)
+        self.sample_menu = file_menu.addMenu("Open &sample")
+        self.sample_menu.setToolTipsVisible(True)
+        for a in (self.sample_action, *self.generated_sample_actions.values()):
+            a.setToolTip(a.statusTip())
+            self.sample_menu.addAction(a)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 
@@ -277,6 +285,15 @@ class MainWindow(QMainWindow):
             return
         self.session.new_project()  # the Data page clears itself on session.project_opened
         self.go_to(0)
+
+    def open_sample(self, kind: str = "digits") -> None:
+        """File → Open sample: the bundled digits, or a generated sample ("multiband", "volumes") made on
+        first use, in the Data step."""
+        self.go_to(0)
+        if kind == "digits":
+            self.data_page.open_sample()
+        else:
+            self.data_page.open_generated_sample(kind)
 
     def open_project_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a project", self.settings.last_folder(),

@@ -18,10 +18,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cnn_studio.data.bands import band_summary
 from cnn_studio.data.checks import Finding
 from cnn_studio.data.decode import decode_notes
 from cnn_studio.data.records import SPLIT_NAMES, DatasetIndex, Split
 from cnn_studio.data.split import counts_per_split, leakage_report
+from cnn_studio.errors import DatasetError
 
 _REASON_WORDS = {
     "empty": "empty file",
@@ -272,4 +274,8 @@ def build_report(index: DatasetIndex, split: Split | None = None,
 
 def _band_ranges(index: DatasetIndex) -> list[dict[str, Any]]:
     """Each band's value range over the scanned arrays: ``[{"band": 1, "name": "B01", "min": .., "max": ..}]``."""
-    return []  # TODO(helper C): from cnn_studio.data.bands' band summary once it lands
+    try:
+        stats = band_summary(index.records, names=index.band_names)
+    except DatasetError:  # mixed band counts: the checks report that as an error finding
+        return []
+    return [{"band": b.band, "name": b.name, "min": b.min, "max": b.max, "mean": b.mean} for b in stats]

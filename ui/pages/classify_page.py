@@ -11,6 +11,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from cnn_studio.ui.messages import show_error
 from cnn_studio.ui.pages.inspect_panel import InspectPanel
 from cnn_studio.ui.qmodels.prediction_table import PATH_ROLE, PredictionTableModel
@@ -41,8 +42,9 @@ from PySide6.QtWidgets import (
 
 from cnn_studio import events as ev
 from cnn_studio.calibration import uncertain
+from cnn_studio.data.bands import composite, is_multiband_key, read_bands, read_run_bands
 from cnn_studio.explain.gradcam import overlay
-from cnn_studio.explain.views import CLASSIFY, HEATMAPS, open_model
+from cnn_studio.explain.views import CLASSIFY, HEATMAPS, THUMB, open_model, shrink
 from cnn_studio.paths import job_log
 from cnn_studio.predict import write_csv
 
@@ -56,6 +58,8 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
     (answers less sure than ``uncertain_below`` come back as "uncertain").
 
     ``model`` is a :func:`cnn_studio.explain.views.open_model` handle, kept by the page across drops.
+    Returns ``(model, predictions, previews)``: ``previews`` holds a picture for each file Qt cannot show
+    itself (a multi-band tile: the RGB composite of the run's R, G, B bands).
     """
 
     if model is not None and not model.alive:  # its process died (the error was shown): load it anew
@@ -64,8 +68,25 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
     if model is None:
         sink(ev.StageChanged(task="classify", stage="Loading the model"))
         model = open_model(run_dir, log_path=job_log("model", run_dir))
-    return model, model.call(CLASSIFY, list(map(str, paths)), top_k=3, uncertain_below=uncertain_below, sink=sink,
+    predictions = model.call(CLASSIFY, list(map(str, paths)), top_k=3, uncertain_below=uncertain_below, sink=sink,
                              cancel=cancel)
+    return model, predictions, preview_pictures(run_dir, [p.path for p in predictions if not p.error])
+
+
+def preview_pictures(run_dir, paths) -> dict[str, np.ndarray]:
+    """uint8 RGB pictures of the ``paths`` Qt cannot show: a multi-band tile's composite of the bands the run
+    shows as R, G, B, windowed by its training statistics (so every tile is on one scale)."""
+    info = read_run_bands(run_dir)
+    if info is None:
+        return {}
+    out = {}
+    for p in paths:
+        if is_multiband_key(p):
+            try:
+                out[p] = shrink(composite(read_bands(p), info.rgb, info.windows or None), THUMB)
+            except Exception:  # noqa: BLE001 - a picture that cannot be made shows the placeholder
+                continue
+    return out
 
 
 def gradcam_heatmaps(model, paths, class_index: int | None = None, *, sink, cancel):
@@ -103,6 +124,7 @@ class ClassifyPage(QWidget):
         self.classifier = None
         self.predictions: dict[str, object] = {}
         self.heatmaps: dict[str, tuple] = {}
+        self.previews: dict[str, np.ndarray] = {}  # pictures of files Qt cannot show (multi-band tiles)
         self._task = None
         self._queue: list[Path] = []
         self._pending_heat: list[str] = []
@@ -255,6 +277,7 @@ class ClassifyPage(QWidget):
     def clear(self) -> None:
         self.predictions.clear()
         self.heatmaps.clear()
+        self.previews.clear()
         self.grid.clear()
         self.table_model.clear()
         self.status.setText("Drop pictures to classify them.")
@@ -302,7 +325,8 @@ class ClassifyPage(QWidget):
         self.clear()
 
     def _on_classified(self, result) -> None:
-        self.classifier, predictions = result
+        self.classifier, predictions, previews = result
+        self.previews.update(previews)
         if self.heat_class.count() != len(self.classifier.info.class_names) + 1:
             self.heat_class.clear()
             self.heat_class.addItem("its answer", None)
@@ -324,7 +348,9 @@ class ClassifyPage(QWidget):
                     item.setToolTip(tip)
                 self.grid.fit_caption(short)
             else:
-                self.grid.add_image(pred.path, short, tip)
+                preview = self.previews.get(pred.path)
+                self.grid.add_image(pred.path, short, tip,
+                                    array_to_pixmap(preview) if preview is not None else None)
             self.predictions[pred.path] = pred
             if not pred.error:
                 new.append(pred.path)
@@ -361,7 +387,9 @@ class ClassifyPage(QWidget):
             self._redraw_heatmaps()
         else:
             for p in self.heatmaps:
-                self.grid.set_pixmap(p, thumbnail(p, self.grid.thumb_size))
+                preview = self.previews.get(p)
+                self.grid.set_pixmap(p, array_to_pixmap(preview) if preview is not None
+                                     else thumbnail(p, self.grid.thumb_size))
 
     def _on_heat_class_activated(self, _index: int) -> None:
         self.heatmaps.clear()  # they explained another class

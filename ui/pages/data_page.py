@@ -1,4 +1,11 @@
-"""Step 1, Data: choose or drop a dataset folder, scan and check it off the GUI thread, show classes and findings."""
+"""Step 1, Data: choose or drop a dataset folder, scan and check it off the GUI thread, show classes and findings.
+
+What was found is said in the data's own terms ("240 tiles, 13 bands, uint16"; "36 studies, 1,152
+slices, 12 patients"). A multi-band dataset shows a band picker (the bands the model uses, the three
+shown as R, G, B); a dataset of volumes shows how studies are cut into slices (a change rescans).
+Both choices go to the session's :class:`TrainConfig`. The generated samples (multispectral tiles,
+MRI volumes) are made here on first use, off the GUI thread.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +22,10 @@ from cnn_studio.ui.qmodels.class_table import THUMB, ClassTableModel
 from cnn_studio.ui.review_queue import LabelCheck
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.thumbnails import read_thumbnail
+from cnn_studio.ui.widgets.band_picker import BandPicker
 from cnn_studio.ui.widgets.drop_zone import DropZone
 from cnn_studio.ui.widgets.findings_view import FindingsView
+from cnn_studio.ui.widgets.slice_settings import SliceSettings
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
@@ -30,6 +39,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -41,21 +51,29 @@ from PySide6.QtWidgets import (
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data.prepare import Prepared, prepare
-from cnn_studio.data.records import DatasetIndex
+from cnn_studio.data.records import DatasetIndex, VolumeSlicing
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
 from cnn_studio.errors import StudioError
-from cnn_studio.sample import sample_dataset_path
+from cnn_studio.sample import (
+    GENERATED_SAMPLES,
+    generated_sample,
+    is_generated,
+    is_sample_path,
+    sample_dataset_path,
+)
 
 EXAMPLES_PER_CLASS = 5
 
 
-def load_thumbnails(groups: list[list[str]], size: int = THUMB, *, sink: ev.EventSink = ev.null_sink,
-                    cancel: CancelToken | None = None) -> list[list[QImage]]:
-    """Read small thumbnails (scaled reads, worker thread): one list of QImages per group of paths."""
+def load_thumbnails(groups: list[list[str]], size: int = THUMB, rgb: tuple[int, ...] | None = None, *,
+                    sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> list[list[QImage]]:
+    """Read small thumbnails (scaled reads, worker thread): one list of QImages per group of record keys
+    (a file, or a slice of a volume: ``path#slice=AXIS:INDEX``); ``rgb``: the bands a multi-band file
+    shows as red, green and blue."""
     out = []
     for paths in groups:
         raise_if_cancelled(cancel)
-        out.append([read_thumbnail(p, size * 2) for p in paths])
+        out.append([read_thumbnail(p, size * 2, rgb) for p in paths])
     return out
 
 
@@ -103,8 +121,19 @@ class DataPage(QWidget):
         self.choose_button.clicked.connect(self._on_choose_clicked)
         self.csv_button.clicked.connect(self._on_csv_clicked)
         self.sample_button.clicked.connect(self.open_sample)
+        self.generated_button = QPushButton("More samples ▾")
+        self.generated_button.setToolTip("Datasets made on this computer (no download): multispectral satellite "
+                                         "tiles with 13 bands, and MRI volumes grouped into studies and patients.")
+        self.generated_menu = QMenu(self.generated_button)
+        for kind, sample in GENERATED_SAMPLES.items():
+            action = self.generated_menu.addAction(sample.title, lambda k=kind: self.open_generated_sample(k))
+            action.setToolTip(sample.description)
+            action.setStatusTip(sample.description)
+        self.generated_menu.setToolTipsVisible(True)
+        self.generated_button.setMenu(self.generated_menu)
+        self._sample_task = None
         buttons = QHBoxLayout()
-        for b in (self.choose_button, self.csv_button, self.sample_button):
+        for b in (self.choose_button, self.csv_button, self.sample_button, self.generated_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.issues_button)
@@ -135,6 +164,13 @@ class DataPage(QWidget):
 
         self.findings_list = FindingsView()
 
+        self.band_picker = BandPicker()
+        self.band_picker.setVisible(False)
+        self.band_picker.changed.connect(self._on_bands_changed)
+        self.slice_settings = SliceSettings()
+        self.slice_settings.setVisible(False)
+        self.slice_settings.changed.connect(self._on_slicing_changed)
+
         split_box = QGroupBox("How the images are divided")
         form = QFormLayout(split_box)
         self.val_spin = _percent_spin(round(VAL_FRACTION * 100), 5, 50, "Share of each class held back to check progress while training.")
@@ -163,11 +199,13 @@ class DataPage(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(QLabel("<b>Classes</b>"))
         ll.addWidget(self.class_table, 1)
+        ll.addWidget(self.band_picker)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(QLabel("<b>What the check found</b>"))
         rl.addWidget(self.findings_list, 1)
+        rl.addWidget(self.slice_settings)
         rl.addWidget(split_box)
         splitter = QSplitter()
         splitter.addWidget(left)
@@ -194,7 +232,7 @@ class DataPage(QWidget):
     # ---------------------------------------------------------------- public
     @property
     def busy(self) -> bool:
-        return self._task is not None
+        return self._task is not None or self._sample_task is not None
 
     @property
     def can_continue(self) -> bool:
@@ -209,9 +247,32 @@ class DataPage(QWidget):
         """Scan and check ``path`` (a folder or a .csv manifest) on a worker thread."""
 
         path = Path(path)
-        if path != Path(sample_dataset_path()):  # the dialogs open next to what the user chose last
+        if not is_sample_path(path):  # the dialogs open next to what the user chose last
             self._last_dir = path.parent
         self._start(path, f"Reading {path.name}…")
+
+    def open_generated_sample(self, kind: str) -> None:
+        """Open a generated sample ("multiband" or "volumes"), making it first (a few seconds, worker thread)."""
+
+        if self._sample_task is not None:
+            self._sample_task.cancel()
+        sample = GENERATED_SAMPLES[kind]
+        task = start_task(generated_sample, kind, on_returned=self.open_dataset,
+                          on_errored=self._on_sample_errored)
+        task.signals.finished.connect(lambda t=task: self._on_sample_finished(t))
+        self._sample_task = task
+        status = (f"Opening the {sample.title.lower()}…" if is_generated(kind) else
+                  f"Making the {sample.title.lower()} (only the first time; a few seconds)…")
+        self.task_strip.attach(task, status)
+
+    def _on_sample_finished(self, task) -> None:
+        if self._sample_task is task:
+            self._sample_task = None
+
+    def _on_sample_errored(self, exc: BaseException) -> None:
+        msg = describe_error(exc)
+        self._show_banner(f"The sample dataset could not be made: {msg.text}",
+                          msg.hint or "Check that the app data folder can be written to, then try again.", "error")
 
     def dialog_folder(self) -> str:
         """Where the folder and CSV dialogs open: beside the last dataset chosen, else the home folder
@@ -225,8 +286,12 @@ class DataPage(QWidget):
         return {"val_fraction": self.val_spin.value() / 100, "test_fraction": self.test_spin.value() / 100,
                 "seed": self.seed_spin.value(), "group_by": None}
 
+    def slicing(self) -> VolumeSlicing:
+        """How volumes are cut into slices: the session's settings (the Train step uses the same)."""
+        return VolumeSlicing(self.session.config.slice_axis, self.session.config.slices)
+
     def cancel(self) -> None:
-        for task in (self._task, self._thumb_task):
+        for task in (self._task, self._thumb_task, self._sample_task):
             if task is not None:
                 task.cancel()
 
@@ -246,6 +311,8 @@ class DataPage(QWidget):
         self.findings_list.clear()
         self.banner.setVisible(False)
         self.summary.setText("No dataset yet.")
+        self.band_picker.setVisible(False)
+        self.slice_settings.setVisible(False)
         self.next_button.setEnabled(False)
         split = self.session.split
         if split is not None:
@@ -265,7 +332,7 @@ class DataPage(QWidget):
             self._thumb_task.cancel()
         self.banner.setVisible(False)
         self.next_button.setEnabled(False)
-        task = start_task(prepare, source, **self.split_settings(),
+        task = start_task(prepare, source, **self.split_settings(), slicing=self.slicing(),
                           on_returned=self._on_check_returned, on_errored=self._on_check_errored,
                           on_cancelled=self._on_check_cancelled)
         task.signals.finished.connect(lambda t=task: self._on_check_finished(t))
@@ -285,20 +352,16 @@ class DataPage(QWidget):
         self.findings_list.show_findings(result.findings, root=result.index.root, skipped=result.index.skipped,
                                          notes=result.index.notes)
         blocked = not result.usable
-        n_skipped = len(result.index.skipped)
-        counts = result.index.counts()
-        parts = [f"<b>{sum(counts.values()):,} images</b> in <b>{len(counts)} classes</b> from "
-                 f"<code>{result.index.root}</code>"]
-        if result.split is not None:
-            parts.append(f"{len(result.split.train):,} to train on, {len(result.split.val):,} to validate"
-                         + (f", {len(result.split.test):,} to test" if result.split.test else ""))
-        if n_skipped:
-            parts.append(f"{n_skipped:,} file(s) skipped (listed on the right)")
-        self.summary.setText(" · ".join(parts))
+        self.summary.setText(summary_html(result))
+        self._show_data_kind(result)
         first = result.first_error
         if first is not None:
             self._show_banner(describe_finding(first).text, first.hint, "error")
         self.session.set_dataset(result.index, result.findings, result.report)
+        if result.index.bands:
+            self.session.set_bands(self.band_picker.selected_bands(), self.band_picker.rgb_bands())
+        else:
+            self.session.set_bands((), ())
         self.session.set_split(None if blocked else result.split)
         self.next_button.setEnabled(not blocked)
         self.next_button.setToolTip("Fix the errors listed on the right first." if blocked else "")
@@ -318,6 +381,7 @@ class DataPage(QWidget):
         msg = describe_error(exc)
         self._show_banner(msg.text, msg.hint, "error")
         self.summary.setText("No usable dataset.")
+        self.band_picker.setVisible(False)
         self.class_model.set_index(None)
         self.findings_list.clear()
         self.next_button.setEnabled(False)
@@ -340,6 +404,43 @@ class DataPage(QWidget):
         if self._index is not None:
             self._start(self._index, "Dividing the images…")
 
+    # ---------------------------------------------------------------- bands and slices
+    def _show_data_kind(self, result: Prepared) -> None:
+        """Show the band picker for multi-band arrays and the slice settings for volumes (hide otherwise)."""
+        index, report = result.index, result.report
+        if index.bands:
+            config = self.session.config
+            same = self.band_picker.band_count == index.bands and self.band_picker.isVisible()
+            bands = self.band_picker.checked_bands() if same else config.bands
+            rgb = self.band_picker.rgb_bands() if same else config.rgb_bands
+            ranges = [(r["min"], r["max"]) for r in (report.band_ranges if report is not None else [])]
+            self.band_picker.set_bands(index.bands, index.band_names, report.dtype if report is not None else "",
+                                       ranges, bands=bands, rgb_bands=rgb)
+        self.band_picker.setVisible(bool(index.bands))
+        if index.studies:
+            self.slice_settings.set_value(self.session.config.slice_axis, self.session.config.slices)
+        self.slice_settings.setVisible(bool(index.studies))
+
+    def _on_bands_changed(self) -> None:
+        """The user ticked a band or chose other R, G, B bands: the Train step uses them."""
+        problem = self.band_picker.problem_text()
+        if problem:
+            self.next_button.setEnabled(False)
+            self.next_button.setToolTip(problem)
+            return
+        self.session.set_bands(self.band_picker.selected_bands(), self.band_picker.rgb_bands())
+        self.next_button.setEnabled(self.session.split is not None)
+        self.next_button.setToolTip("")
+        if self._index is not None:
+            self._load_thumbnails(self._index)  # the pictures show the chosen R, G, B bands
+
+    def _on_slicing_changed(self) -> None:
+        """Another axis or other slices: store them and read the volumes again (the split changes)."""
+        axis, slices = self.slice_settings.value()
+        self.session.set_slicing(axis, slices)
+        if self._index is not None:
+            self._start(Path(self._index.root), "Cutting the volumes into slices again…")
+
     # ---------------------------------------------------------------- display
     def _show_banner(self, text: str, hint: str, severity: str) -> None:
         colour = severity_colour(severity).name()
@@ -350,10 +451,13 @@ class DataPage(QWidget):
 
     def _load_thumbnails(self, index: DatasetIndex) -> None:
         groups: list[list[str]] = [[] for _ in index.class_names]
-        for r in index.records:
+        for r in _examples(index):
             if len(groups[r.label]) < EXAMPLES_PER_CLASS:
-                groups[r.label].append(r.path)
-        task = start_task(load_thumbnails, groups, on_returned=self._on_thumbnails_returned)
+                groups[r.label].append(r.key)
+        rgb = self.band_picker.rgb_bands() if index.bands else None
+        if self._thumb_task is not None:
+            self._thumb_task.cancel()
+        task = start_task(load_thumbnails, groups, THUMB, rgb, on_returned=self._on_thumbnails_returned)
         task.signals.finished.connect(lambda t=task: self._on_thumbs_finished(t))
         self._thumb_task = task
 
@@ -393,6 +497,42 @@ class DataPage(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Open a CSV manifest", self.dialog_folder(), "CSV files (*.csv)")
         if path:
             self.open_dataset(path)
+
+
+def summary_html(result: Prepared) -> str:
+    """The line above the class table: what was found ("240 tiles, 13 bands, uint16"; "36 studies, 1,152
+    slices, 12 patients"; "16 images"), in how many classes, how it is divided, what was skipped."""
+    index, report, split = result.index, result.report, result.split
+    counts = index.counts()
+    n = sum(counts.values())
+    found = report.headline() if report is not None else f"{n:,} images"
+    parts = [f"<b>{escape(found)}</b> in <b>{len(counts)} classes</b> from <code>{escape(index.root)}</code>"]
+    if split is not None:
+        unit = report.unit if report is not None else "image"
+        if index.studies:
+            def studies(recs) -> str:
+                k = len({r.study for r in recs if r.study})
+                return f"{len(recs):,} slices ({k:,} {'study' if k == 1 else 'studies'})"
+            parts.append(f"{studies(split.train)} to train on, {studies(split.val)} to validate"
+                         + (f", {studies(split.test)} to test" if split.test else ""))
+        else:
+            word = "" if unit == "image" else f" {unit}s"
+            parts.append(f"{len(split.train):,}{word} to train on, {len(split.val):,} to validate"
+                         + (f", {len(split.test):,} to test" if split.test else ""))
+    if index.skipped:
+        parts.append(f"{len(index.skipped):,} file(s) skipped (listed on the right)")
+    return " · ".join(parts)
+
+
+def _examples(index: DatasetIndex):
+    """Records to show as examples: for volumes the middle slice of each study (its first slice is often
+    near-empty), else the records in order."""
+    if not index.studies:
+        return index.records
+    by_study: dict[str, list] = {}
+    for r in index.records:
+        by_study.setdefault(r.study or r.path, []).append(r)
+    return [recs[len(recs) // 2] for recs in by_study.values()]
 
 
 def _percent_spin(value: int, lo: int, hi: int, tip: str) -> QSpinBox:

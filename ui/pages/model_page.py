@@ -73,6 +73,32 @@ def _augment_tooltip(name: str) -> str:
         return name
 
 
+def input_note(index, config, label: str, pretrained: bool) -> str:
+    """What the network takes from a multi-band dataset or from volumes, in plain words ("" for pictures).
+
+    Examples
+    --------
+    >>> input_note(None, None, "VGG16", True)
+    ''
+    """
+    if index is None:
+        return ""
+    if index.bands:
+        used = len(config.bands) if config.bands else index.bands
+        rgb = (f"bands {', '.join(map(str, config.rgb_bands))}" if config.rgb_bands
+               else "the bands shown as red, green and blue on the Data step")
+        head = f"<br><b>{used} band{'s' if used != 1 else ''} in</b> (of {index.bands}): "
+        if pretrained:
+            return head + (f"the first layer of {escape(label)} is adapted from its ImageNet red, green and blue "
+                           f"filters — {rgb} get them, the other bands start from their average (scaled), so what "
+                           "the network learned from photos still helps.")
+        return head + "the network learns its first layer for these bands from scratch."
+    if index.studies:
+        return (f"<br><b>Slices of {len(index.studies):,} studies in</b>: the network learns from single slices; "
+                f"a study's answer is the {escape(config.study_aggregate)} of its slices' probabilities.")
+    return ""
+
+
 class ModelPage(QWidget):
     """Backbone cards on the left, settings on the right; every valid change goes to ``session.set_config``.
 
@@ -280,6 +306,7 @@ class ModelPage(QWidget):
             self.default_note.setText(why)
         self.default_note.setVisible(bool(self.default_note.text()))
         session.config_changed.connect(self._on_session_config_changed)
+        session.dataset_changed.connect(self._show_details)  # the band count / studies note
         session.closing.connect(self.shutdown)
         self._on_session_config_changed()
 
@@ -625,7 +652,9 @@ class ModelPage(QWidget):
             using = f"<br>Using weights file <code>{escape(chosen.value)}</code>."
         self._show_scratch_warning(spec, chosen)
         self.details.setText(f"<b>{escape(spec.label)}</b> — {escape(spec_summary(spec))}<br>"
-                             f"{escape(spec.when_to_pick)}<br><span style='color:{colour}'>{weights}</span>{using}")
+                             f"{escape(spec.when_to_pick)}<br><span style='color:{colour}'>{weights}</span>{using}"
+                             + input_note(self.session.index, self.session.config, spec.label,
+                                          pretrained and chosen.pretrained))
 
     def _show_scratch_warning(self, spec, chosen) -> None:
         """Say plainly when a large pretrained-style backbone would learn from scratch on few images."""

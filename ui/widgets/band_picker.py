@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.data.bands import default_rgb_bands
+
 COLUMNS = 4
 CHANNELS = ("red", "green", "blue")
 
@@ -47,28 +49,6 @@ def band_label(number: int, names: Sequence[str]) -> str:
     """
     name = names[number - 1] if 0 < number <= len(names) and names[number - 1] else ""
     return f"{number} · {name}" if name else f"band {number}"
-
-
-def default_rgb(n: int, names: Sequence[str] = ()) -> tuple[int, int, int]:
-    """The bands shown as R, G, B when the user has not chosen: named red/green/blue (Sentinel-2 B04, B03,
-    B02) when the names say so, else bands 1, 2, 3 (a single band repeated when there are fewer).
-
-    Examples
-    --------
-    >>> default_rgb(13, [f"B{i:02d}" for i in range(1, 13)] + ["B8A"])
-    (4, 3, 2)
-    >>> default_rgb(2)
-    (1, 2, 2)
-    """
-    wanted = (("b04", "red", "r"), ("b03", "green", "g"), ("b02", "blue", "b"))
-    lowered = [str(x).strip().lower() for x in names]
-    found = []
-    for options in wanted:
-        hit = next((i + 1 for i, name in enumerate(lowered) if name in options), None)
-        found.append(hit)
-    if all(found) and len(set(found)) == 3:
-        return tuple(found)  # type: ignore[return-value]
-    return tuple(min(i, n) for i in (1, 2, 3))  # type: ignore[return-value]
 
 
 def fmt_value(v: float) -> str:
@@ -132,7 +112,7 @@ class BandPicker(QGroupBox):
                   ranges: Sequence[tuple[float, float]] = (), *, bands: Sequence[int] = (),
                   rgb_bands: Sequence[int] = ()) -> None:
         """Show ``count`` bands; tick ``bands`` (1-based; empty: all) and show ``rgb_bands`` as R, G, B
-        (empty: :func:`default_rgb`). Choices that do not fit ``count`` fall back to the defaults."""
+        (empty: :func:`~cnn_studio.data.bands.default_rgb_bands`). Choices that do not fit ``count`` fall back to the defaults."""
         for box in self.boxes:
             self._grid.removeWidget(box)
             box.deleteLater()
@@ -155,7 +135,7 @@ class BandPicker(QGroupBox):
             self._grid.addWidget(box, i % rows if rows else 0, i // rows if rows else 0)
             self.boxes.append(box)
         rgb = tuple(rgb_bands) if len(rgb_bands) == 3 and all(1 <= b <= count for b in rgb_bands) else \
-            default_rgb(count, self._names)
+            default_rgb_bands(self._names, count)
         for combo, band in zip(self.rgb_combos, rgb, strict=True):
             combo.blockSignals(True)
             combo.clear()
