@@ -28,6 +28,7 @@ from cnn_studio import events as ev
 from cnn_studio.backbones.classifier import input_size_of
 from cnn_studio.calibration import uncertain
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.bands import BandInfo, read_run_bands
 from cnn_studio.data.formats import reader_for
 from cnn_studio.data.pipeline import load_image
 from cnn_studio.data.records import parse_key
@@ -219,11 +220,13 @@ class Classifier:
     [('rust', 0.93), ('healthy', 0.07)]
     """
 
-    def __init__(self, model, class_names: Sequence[str], image_size: int, resize: str = "stretch") -> None:
+    def __init__(self, model, class_names: Sequence[str], image_size: int, resize: str = "stretch",
+                 bands: BandInfo | None = None) -> None:
         self.model = model
         self.class_names = tuple(class_names)
         self.image_size = int(image_size)
         self.resize = resize
+        self.bands = bands  # a multi-band run's bands.json (RGB bands for overlays), else None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Classifier:
@@ -237,14 +240,14 @@ class Classifier:
             n_outputs = int(model.outputs[0].shape[-1])
             names = run.class_names or _labels_beside(run.model_path, n_outputs)
             check_labels(run.layout, names, n_outputs)  # a short labels.txt must not answer silently
-            return cls(model, names, run.image_size, run.config.resize)
+            return cls(model, names, run.image_size, run.config.resize, read_run_bands(run.root))
         if not p.exists():
             raise RunError(f"No model at {p}.", "Give a run folder or a .keras file.")
         model = load_model(p)
         size = _model_input_size(model)
         if size is None:
             raise RunError(f"Cannot tell which image size {p} expects.", "Use a model trained by CNN Studio.")
-        return cls(model, _labels_beside(p, int(model.outputs[0].shape[-1])), size)
+        return cls(model, _labels_beside(p, int(model.outputs[0].shape[-1])), size, bands=read_run_bands(p.parent))
 
     def classify(self, paths: Sequence[str | os.PathLike[str]], *, top_k: int = 3, batch_size: int = 32,
                  uncertain_below: float | None = None, sink: ev.EventSink = ev.null_sink,

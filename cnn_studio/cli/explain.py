@@ -16,6 +16,7 @@ from PIL import Image
 from cnn_studio.backbones.classifier import input_size_of
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.data.bands import read_run_bands
 from cnn_studio.data.pipeline import load_image
 from cnn_studio.errors import ConfigError, RunError
 from cnn_studio.explain.architecture import architecture_table, format_architecture
@@ -24,6 +25,7 @@ from cnn_studio.explain.gradcam import explain_file
 from cnn_studio.explain.robustness import run_robustness
 from cnn_studio.fsutil import atomic_path
 from cnn_studio.paths import RunLayout
+from cnn_studio.training.config import parse_band_list
 from cnn_studio.training.run_folder import load_model, open_run, read_labels
 
 
@@ -41,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=("gradcam", "gradcam++"), default="gradcam")
     p.add_argument("--alpha", type=float, default=0.4, help="heat-map opacity from 0 to 1 (default 0.4)")
     p.add_argument("--colormap", choices=("jet", "inferno", "viridis"), default="jet")
+    p.add_argument("--rgb", default="", metavar="R,G,B",
+                   help="multi-band images: the three bands (counted from 1) the heat map is drawn over as red, "
+                        "green, blue (default: the run's RGB bands)")
     p.add_argument("--layer", metavar="NAME", help="write this layer's feature maps instead (see --list-layers)")
     p.add_argument("--channels", type=int, default=16, metavar="N", help="feature maps to show (default 16)")
     p.add_argument("--list-layers", action="store_true", help="print the layers that have feature maps")
@@ -117,8 +122,13 @@ def run_explain(args: argparse.Namespace) -> int:
         print(f"{fm.layer}: {len(fm.maps)} of {fm.total_channels} feature maps -> {args.out}")
         return 0
 
+    rgb = parse_band_list(args.rgb) or None
+    if rgb is not None and len(rgb) != 3:
+        raise ConfigError(f"--rgb: expected three band numbers (red, green, blue), received {args.rgb!r}.",
+                          "For example --rgb 4,3,2 (Sentinel-2 true colour).")
+    bands = read_run_bands(model_path)
     _, cam, picture = explain_file(model, args.image, size, resize, _class_index(args.class_name, class_names),
-                                   method=args.method, alpha=args.alpha, colormap=args.colormap)
+                                   method=args.method, alpha=args.alpha, colormap=args.colormap, rgb=rgb, bands=bands)
     _save_png(args.out, picture)
     label = class_names[cam.class_index] if cam.class_index < len(class_names) else str(cam.class_index)
     print(f"{label} ({cam.class_prob:.1%}) - {cam.method} at {cam.layer_name} -> {args.out}")
@@ -147,6 +157,8 @@ def run_robustness_cli(args: argparse.Namespace) -> int:
             print(f"  {current.replace('_', ' ')} ({report.units.get(current, '')}):")
         print(f"    {row['level']:>8g}  {row['accuracy']:.1%}")
     print(f"  ({report.epsilon_note})")
+    for note in report.notes:
+        print(f"  {note}")
     for ex in report.examples:
         print(f"  FGSM eps {ex.epsilon:g}: {Path(ex.path).name} {ex.true} -> {ex.adv_pred}  [{ex.image}]")
     print(f"Saved robustness.json and {report.plot} in {args.run_dir}")

@@ -121,12 +121,14 @@ def _is_softmax_dense(layer) -> bool:
 
 
 def as_batch(image: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` or ``(1, H, W, 3)`` pixels (0–255) → float32 ``(1, H, W, 3)``."""
+    """``(H, W, C)`` or ``(1, H, W, C)`` → float32 ``(1, H, W, C)``: RGB 0–255 (C = 3), or a multi-band
+    model's C raw bands."""
     arr = np.asarray(image, np.float32)
     if arr.ndim == 3:
         arr = arr[None]
-    if arr.ndim != 4 or arr.shape[0] != 1 or arr.shape[-1] != 3:
-        raise ConfigError(f"Image: expected an RGB array of shape (H, W, 3), received shape {np.shape(image)}.")
+    if arr.ndim != 4 or arr.shape[0] != 1:
+        raise ConfigError(f"Image: expected an array of shape (H, W, 3) (RGB) or (H, W, bands), received shape "
+                          f"{np.shape(image)}.")
     return arr
 
 
@@ -235,24 +237,31 @@ def grid(maps: np.ndarray, cols: int | None = None, *, cell: int = 64, gap: int 
     return canvas
 
 
-def first_layer_filters(model) -> np.ndarray:
+def first_layer_filters(model, channels: tuple[int, int, int] | None = None) -> np.ndarray:
     """The learned filters of the first convolution on RGB input: float32 ``(N, k, k, 3)`` in [0, 1].
 
-    The frozen 1x1 colour conversion some backbones carry ("preprocess_caffe") is skipped. Each
-    filter is scaled to [0, 1] on its own.
+    The frozen 1x1 colour conversion some backbones carry ("preprocess_caffe") and a multi-band
+    model's frozen band layers ("band_select", "band_normalize") are skipped. Each filter is scaled
+    to [0, 1] on its own. A multi-band model's first convolution takes K bands: ``channels`` names
+    the three of its input channels shown as R, G, B (0-based, e.g. from the run's RGB bands).
 
     Raises
     ------
     ConfigError
-        If the model has no such convolution.
+        If the model has no such convolution, or its K input channels need ``channels``.
     """
     import keras
 
     for path, layer in iter_layers(model):
         name = path.split(PATH_SEP)[-1]
-        if not isinstance(layer, keras.layers.Conv2D) or name.startswith("preprocess"):
+        if not isinstance(layer, keras.layers.Conv2D) or name.startswith(("preprocess", "band_")):
             continue
         kernel = np.asarray(layer.kernel)
+        if kernel.ndim == 4 and channels is not None and max(channels) < kernel.shape[2]:
+            kernel = kernel[:, :, list(channels), :]
+        elif kernel.ndim == 4 and kernel.shape[2] != 3:
+            raise ConfigError(f"The first convolution of {model.name} takes {kernel.shape[2]} bands, not RGB.",
+                              "Give the three bands to show as red, green and blue.")
         if kernel.ndim == 4 and kernel.shape[2] == 3:
             filters = np.moveaxis(kernel, -1, 0).astype(np.float32)
             lo = filters.min(axis=(1, 2, 3), keepdims=True)

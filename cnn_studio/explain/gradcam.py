@@ -2,7 +2,9 @@
 
 The heat map is computed at the resolution of a late convolution (by default the last one, found
 inside the nested backbone), from the gradient of the class's pre-softmax score. It is then
-enlarged and laid over the user's own, original picture (:func:`explain_file`).
+enlarged and laid over the user's own, original picture (:func:`explain_file`). For a multi-band
+file the model gets its raw bands and the heat map is laid over an RGB composite of the three
+bands the user picks (``rgb``, 1-based; default the run's RGB bands, else the file's B04/B03/B02 or 1/2/3).
 
 References: Selvaraju et al., "Grad-CAM", ICCV 2017; Chattopadhay et al., "Grad-CAM++", WACV 2018.
 """
@@ -15,7 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cnn_studio.data.decode import decode_file
+from cnn_studio.data.bands import composite, default_rgb_bands, is_multiband_key, probe_bands, read_bands
+from cnn_studio.data.decode import decode_key
 from cnn_studio.data.pipeline import resize_image
 from cnn_studio.errors import ConfigError
 from cnn_studio.explain.architecture import iter_layers, output_shape
@@ -173,16 +176,17 @@ def heatmap_on_original(heatmap: np.ndarray, original_size: tuple[int, int], ima
 
 def explain_file(model, path: str | Path, image_size: int, resize: str = "stretch", class_index: int | None = None,
                  *, method: str = "gradcam", layer: str | None = None, alpha: float = 0.4,
-                 colormap: str = "jet") -> tuple[np.ndarray, GradCam, np.ndarray]:
+                 colormap: str = "jet", rgb=None, bands=None) -> tuple[np.ndarray, GradCam, np.ndarray]:
     """Explain one image file and draw the heat map over the user's original picture.
 
     Parameters
     ----------
     model : the classifier.
-    path : an image file (any format ``decode_file`` reads).
+    path : an image file (any format ``decode_file`` reads) or a record key (a slice of a volume).
     image_size, resize : how the model's pipeline sized the image (the run's config).
     class_index, method, layer : see :func:`gradcam`.
     alpha, colormap : see :func:`overlay`.
+    rgb, bands : for a multi-band file, see :func:`explain_picture`.
 
     Returns
     -------
@@ -193,22 +197,38 @@ def explain_file(model, path: str | Path, image_size: int, resize: str = "stretc
     ImageReadError
         If the file cannot be decoded.
     """
-    original, _, cam, heat = explain_picture(model, path, image_size, resize, class_index, method=method, layer=layer)
+    original, _, cam, heat = explain_picture(model, path, image_size, resize, class_index, method=method, layer=layer,
+                                             rgb=rgb, bands=bands)
     return original, cam, overlay(original, heat, alpha=alpha, colormap=colormap)
 
 
 def explain_picture(model, path: str | Path, image_size: int, resize: str = "stretch",
                     class_index: int | None = None, *, method: str = "gradcam",
-                    layer: str | None = None) -> tuple[np.ndarray, np.ndarray, GradCam, np.ndarray]:
+                    layer: str | None = None, rgb=None, bands=None) -> tuple[np.ndarray, np.ndarray, GradCam, np.ndarray]:
     """Decode ``path``, size it as the model's pipeline does, and run :func:`gradcam` on it.
+
+    A multi-band file gives the model its raw bands; ``original`` is then the RGB composite of the
+    1-based bands ``rgb`` (default: ``bands.rgb`` of the run's :class:`~cnn_studio.data.bands.BandInfo`,
+    else :func:`~cnn_studio.data.bands.default_rgb_bands`), windowed by the training statistics when
+    ``bands`` is given.
 
     Returns
     -------
-    (original uint8 (H, W, 3), model input float32 (S, S, 3), GradCam,
+    (original uint8 (H, W, 3), model input float32 (S, S, C), GradCam,
     heat map over the original float (H, W) in [0, 1])
     """
 
-    original = decode_file(path, reduce_to=image_size)  # a large picture is reduced while it is read
+    key = str(path)
+    if is_multiband_key(key):
+        raw = read_bands(key)
+        if rgb is None:
+            rgb = bands.rgb if bands is not None else default_rgb_bands(probe_bands(key).band_names, raw.shape[2])
+        windows = bands.windows if bands is not None and len(bands.stats) == raw.shape[2] else None
+        original = composite(raw, rgb, windows)
+        model_input = np.asarray(resize_image(raw, image_size, resize), np.float32)
+        cam = gradcam(model, model_input, class_index=class_index, layer=layer, method=method)
+        return original, model_input, cam, heatmap_on_original(cam.heatmap, original.shape[:2], image_size, resize)
+    original = decode_key(key, reduce_to=image_size)  # a large picture is reduced while it is read
     model_input = np.round(np.clip(np.asarray(resize_image(original, image_size, resize)), 0, 255)).astype(np.float32)
     cam = gradcam(model, model_input, class_index=class_index, layer=layer, method=method)
     return original, model_input, cam, heatmap_on_original(cam.heatmap, original.shape[:2], image_size, resize)

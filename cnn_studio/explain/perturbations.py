@@ -9,6 +9,10 @@ ones take a ``seed``. Levels are in units a person can picture:
 * ``contrast(factor)``: scale each image's deviations from its mean (1 = unchanged, 0.5 = flatter);
 * ``blur(sigma)``: Gaussian blur, sigma in pixels (separable numpy convolution, edges reflected);
 * ``jpeg(quality)``: a JPEG save and reload with Pillow at that quality (1–95).
+
+``clip=False`` (all but ``jpeg``) leaves values outside 0–255 as they are: the robustness check of a
+multi-band model perturbs its raw bands mapped to a 0–255 scale per band (the training set's
+0.5–99.5 percentile window), where values beyond the window are real data, not overflow.
 """
 
 from __future__ import annotations
@@ -32,29 +36,29 @@ def _batch(images: np.ndarray) -> tuple[np.ndarray, bool]:
     return arr, single
 
 
-def _done(arr: np.ndarray, single: bool) -> np.ndarray:
-    out = np.clip(arr, 0.0, 255.0).astype(np.float32)
+def _done(arr: np.ndarray, single: bool, clip: bool = True) -> np.ndarray:
+    out = (np.clip(arr, 0.0, 255.0) if clip else arr).astype(np.float32)
     return out[0] if single else out
 
 
-def gaussian_noise(images: np.ndarray, sigma: float, *, seed: int = 0) -> np.ndarray:
+def gaussian_noise(images: np.ndarray, sigma: float, *, seed: int = 0, clip: bool = True) -> np.ndarray:
     """Add Gaussian noise of standard deviation ``sigma`` (pixel values), seeded."""
     arr, single = _batch(images)
     noise = np.random.default_rng(seed).normal(0.0, float(sigma), size=arr.shape)
-    return _done(arr + noise, single)
+    return _done(arr + noise, single, clip)
 
 
-def brightness(images: np.ndarray, delta: float, *, seed: int = 0) -> np.ndarray:
+def brightness(images: np.ndarray, delta: float, *, seed: int = 0, clip: bool = True) -> np.ndarray:
     """Shift every pixel by ``delta`` × 255 (``delta`` in [−1, 1])."""
     arr, single = _batch(images)
-    return _done(arr + float(delta) * 255.0, single)
+    return _done(arr + float(delta) * 255.0, single, clip)
 
 
-def contrast(images: np.ndarray, factor: float, *, seed: int = 0) -> np.ndarray:
+def contrast(images: np.ndarray, factor: float, *, seed: int = 0, clip: bool = True) -> np.ndarray:
     """Scale each image's (and channel's) deviation from its mean by ``factor``."""
     arr, single = _batch(images)
     mean = arr.mean(axis=(1, 2), keepdims=True)
-    return _done((arr - mean) * float(factor) + mean, single)
+    return _done((arr - mean) * float(factor) + mean, single, clip)
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
@@ -77,14 +81,14 @@ def _convolve_axis(arr: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray
     return out
 
 
-def blur(images: np.ndarray, sigma: float, *, seed: int = 0) -> np.ndarray:
+def blur(images: np.ndarray, sigma: float, *, seed: int = 0, clip: bool = True) -> np.ndarray:
     """Gaussian blur with standard deviation ``sigma`` pixels (0 = unchanged)."""
     arr, single = _batch(images)
     if sigma <= 0:
-        return _done(arr, single)
+        return _done(arr, single, clip)
     k = gaussian_kernel(float(sigma))
     out = _convolve_axis(_convolve_axis(arr.astype(np.float64), k, axis=1), k, axis=2)
-    return _done(out, single)
+    return _done(out, single, clip)
 
 
 def jpeg(images: np.ndarray, quality: float, *, seed: int = 0) -> np.ndarray:
@@ -103,6 +107,11 @@ def jpeg(images: np.ndarray, quality: float, *, seed: int = 0) -> np.ndarray:
 
 
 Perturbation = Callable[..., np.ndarray]
+
+PICTURE_ONLY: dict[str, str] = {
+    "jpeg": "JPEG compression exists for 8-bit pictures; raw bands are not stored as JPEG",
+}
+"""Perturbations a multi-band model is not tested with, and why (the report says so)."""
 
 PERTURBATIONS: dict[str, Perturbation] = {
     "gaussian_noise": gaussian_noise,
@@ -131,8 +140,8 @@ LEVEL_UNITS: dict[str, str] = {
 }
 
 
-def apply(name: str, images: np.ndarray, level: float, *, seed: int = 0) -> np.ndarray:
-    """Apply the perturbation called ``name`` at ``level``.
+def apply(name: str, images: np.ndarray, level: float, *, seed: int = 0, clip: bool = True) -> np.ndarray:
+    """Apply the perturbation called ``name`` at ``level`` (``clip=False``: no clipping to 0–255).
 
     Raises
     ------
@@ -142,4 +151,4 @@ def apply(name: str, images: np.ndarray, level: float, *, seed: int = 0) -> np.n
     fn = PERTURBATIONS.get(name)
     if fn is None:
         raise ConfigError(f"Perturbation: expected one of {', '.join(PERTURBATIONS)}, received {name!r}.")
-    return fn(images, level, seed=seed)
+    return fn(images, level, seed=seed) if clip else fn(images, level, seed=seed, clip=False)

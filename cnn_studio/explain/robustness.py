@@ -4,6 +4,12 @@
 at most 0.01 × 255 ≈ 2.6 grey levels, a change a person cannot see. A large drop at a tiny
 epsilon means the model relies on fragile patterns. :func:`run_robustness` writes
 ``robustness.json`` (read by the model card), example PNGs and a plot into the run folder.
+
+A multi-band model (a run with ``bands.json``) is checked on its raw bands put on a 0–255 scale per
+band — the training set's 0.5–99.5 percentile window of that band (:class:`BandScale`) — so noise,
+brightness and FGSM's epsilon mean the same share of each band's range as they do of a picture's,
+without clipping; JPEG compression is left out (the report's ``notes`` say why) and the FGSM
+examples are drawn as the run's RGB composite.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.bands import BandInfo, composite, read_run_bands
 from cnn_studio.data.pipeline import load_image
 from cnn_studio.data.records import ImageRecord
 from cnn_studio.errors import DatasetError, ImageReadError, RunError
@@ -29,9 +36,39 @@ from cnn_studio.training.run_folder import load_model, open_run
 TASK = "robustness"
 DEFAULT_EPSILONS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.03)
 EPSILON_NOTE = "epsilon is a fraction of the 0-255 pixel range: each pixel moves by at most epsilon x 255"
+BAND_EPSILON_NOTE = ("epsilon is a fraction of each band's range (its 0.5-99.5 percentiles in the training set): "
+                     "each value moves by at most epsilon x that range")
 
 
-def fgsm(model, images: np.ndarray, labels: Sequence[int], epsilon: float) -> np.ndarray:
+@dataclass(frozen=True)
+class BandScale:
+    """Raw band values ↔ a 0–255 scale per band (``low`` → 0, ``high`` → 255), for perturbing multi-band images."""
+
+    low: np.ndarray
+    span: np.ndarray
+    rgb: tuple[int, int, int]
+
+    @classmethod
+    def of(cls, bands: BandInfo) -> BandScale:
+        low = np.array([s.low for s in bands.stats], np.float32)
+        high = np.array([s.high for s in bands.stats], np.float32)
+        fallback = np.array([max(s.max - s.min, 1e-6) for s in bands.stats], np.float32)
+        span = np.where(high > low, high - low, fallback).astype(np.float32)
+        return cls(low, span, bands.rgb)
+
+    def to_units(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.low) / self.span * 255.0).astype(np.float32)
+
+    def from_units(self, u: np.ndarray) -> np.ndarray:
+        return (u / 255.0 * self.span + self.low).astype(np.float32)
+
+    def picture(self, x: np.ndarray) -> np.ndarray:
+        """The RGB composite of one image, float 0–255 (for the example PNGs)."""
+        windows = list(zip(self.low.tolist(), (self.low + self.span).tolist(), strict=True))
+        return composite(x, self.rgb, windows).astype(np.float32)
+
+
+def fgsm(model, images: np.ndarray, labels: Sequence[int], epsilon: float, *, scale: BandScale | None = None) -> np.ndarray:
     """White-box Fast Gradient Sign Method on raw pixels: ``clip(x + epsilon·255·sign(∇x loss), 0, 255)``.
 
     Parameters
@@ -41,10 +78,12 @@ def fgsm(model, images: np.ndarray, labels: Sequence[int], epsilon: float) -> np
     labels : the true class of each image.
     epsilon : step as a fraction of the 0–255 range (0.01 → at most 2.55 grey levels per pixel).
 
+    scale : for a multi-band model: each band moves by at most ``epsilon`` × its range, unclipped.
+
     Returns
     -------
     numpy.ndarray
-        float32 adversarial images, same shape, in [0, 255].
+        float32 adversarial images, same shape, in [0, 255] (raw band values with ``scale``).
     """
     import tensorflow as tf
 
@@ -60,6 +99,8 @@ def fgsm(model, images: np.ndarray, labels: Sequence[int], epsilon: float) -> np
         else:
             loss = -tf.math.log(tf.clip_by_value(tf.gather(out, y, batch_dims=1), 1e-12, 1.0))
     grad = tape.gradient(loss, x)
+    if scale is not None:
+        return (x + float(epsilon) * tf.constant(scale.span) * tf.sign(grad)).numpy().astype(np.float32)
     adv = x + float(epsilon) * 255.0 * tf.sign(grad)
     return tf.clip_by_value(adv, 0.0, 255.0).numpy().astype(np.float32)
 
@@ -90,11 +131,13 @@ class RobustnessReport:
     plot: str = ""
     epsilon_note: str = EPSILON_NOTE
     units: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what was left out and why (e.g. JPEG for a multi-band model)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["rows"] = [dict(r) for r in self.rows]
         d["class_names"] = list(self.class_names)
+        d["notes"] = list(self.notes)
         return d
 
     def accuracy(self, perturbation: str, level: float) -> float:
@@ -136,7 +179,8 @@ def robustness_report(model, records: Sequence[ImageRecord], class_names: Sequen
                       resize: str = "stretch", levels: dict[str, Sequence[float]] | None = None,
                       epsilons: Sequence[float] = DEFAULT_EPSILONS, max_images: int = 200,
                       batch_size: int = 32, n_examples: int = 4, seed: int = 0, out_dir: str | Path | None = None,
-                      sink: EventSink = null_sink, cancel: CancelToken | None = None) -> RobustnessReport:
+                      sink: EventSink = null_sink, cancel: CancelToken | None = None,
+                      bands: BandInfo | None = None) -> RobustnessReport:
     """Accuracy of ``model`` on ``records`` clean, perturbed (each level) and under FGSM (each epsilon).
 
     Parameters
@@ -149,6 +193,7 @@ def robustness_report(model, records: Sequence[ImageRecord], class_names: Sequen
     epsilons : FGSM steps as fractions of the 0–255 range.
     max_images : at most this many records are used (a seeded sample).
     n_examples : how many flipped FGSM examples to keep; their PNGs go to ``out_dir`` if given.
+    bands : a multi-band run's band info: perturbations on each band's 0–255-scaled range (module docstring).
 
     Returns
     -------
@@ -167,18 +212,24 @@ def robustness_report(model, records: Sequence[ImageRecord], class_names: Sequen
     """
 
     levels = dict(perturbations.DEFAULT_LEVELS if levels is None else levels)
+    scale = BandScale.of(bands) if bands is not None and bands.stats else None
+    notes: list[str] = []
+    if scale is not None:
+        for name, why in perturbations.PICTURE_ONLY.items():
+            if levels.pop(name, None) is not None:
+                notes.append(f"{name} left out: {why}.")
     chosen = _choose(records, max_images, seed)
     sink(StageChanged(TASK, "Loading images", f"{len(chosen)} images"))
     images, labels, paths, skipped = [], [], [], 0
     for rec in chosen:
         raise_if_cancelled(cancel)
         try:
-            images.append(load_image(rec.path, image_size, resize))
+            images.append(load_image(rec.key, image_size, resize))
         except ImageReadError:
             skipped += 1
             continue
         labels.append(rec.label)
-        paths.append(rec.path)
+        paths.append(rec.key)
     if skipped:
         sink(LogMessage("warning", f"{skipped} image(s) could not be read and were left out of the robustness check."))
     if not images:
@@ -207,7 +258,11 @@ def robustness_report(model, records: Sequence[ImageRecord], class_names: Sequen
     for name, level in steps:
         correct = 0
         for k, b in enumerate(batches):
-            perturbed = perturbations.apply(name, x_all[b], level, seed=seed + k)
+            if scale is None:
+                perturbed = perturbations.apply(name, x_all[b], level, seed=seed + k)
+            else:
+                perturbed = scale.from_units(perturbations.apply(name, scale.to_units(x_all[b]), level, seed=seed + k,
+                                                                 clip=False))
             correct += int((_predict(model, perturbed) == y_all[b]).sum())
             tick(f"{name} {level:g}")
         rows.append({"perturbation": name, "level": level, "accuracy": correct / len(x_all)})
@@ -216,7 +271,7 @@ def robustness_report(model, records: Sequence[ImageRecord], class_names: Sequen
     for eps in epsilons:
         correct = 0
         for b in batches:
-            adv = fgsm(model, x_all[b], y_all[b], eps)
+            adv = fgsm(model, x_all[b], y_all[b], eps, scale=scale)
             pred = _predict(model, adv)
             correct += int((pred == y_all[b]).sum())
             flipped = np.flatnonzero((clean[b] == y_all[b]) & (pred != y_all[b]))
@@ -225,15 +280,20 @@ def robustness_report(model, records: Sequence[ImageRecord], class_names: Sequen
                 png = ""
                 if out is not None:
                     png_path = out / f"fgsm_{len(examples):02d}_eps{eps:g}.png"
-                    _save_png(png_path, _example_png(x_all[i], adv[j]))
+                    shown = ((x_all[i], adv[j]) if scale is None else (scale.picture(x_all[i]), scale.picture(adv[j])))
+                    _save_png(png_path, _example_png(*shown))
                     png = f"{out.name}/{png_path.name}"
                 examples.append(AdversarialExample(paths[i], class_names[y_all[i]], class_names[clean[i]],
                                                    class_names[int(pred[j])], float(eps), png))
             tick(f"FGSM epsilon {eps:g}")
         rows.append({"perturbation": "fgsm", "level": float(eps), "accuracy": correct / len(x_all)})
     units = {**perturbations.LEVEL_UNITS, "fgsm": "epsilon (fraction of 0-255)"}
+    if scale is not None:
+        units = {**units, "gaussian_noise": "noise sigma (of 255 = a band's 0.5-99.5 percentile range)",
+                 "brightness": "shift (fraction of a band's range)", "fgsm": "epsilon (fraction of a band's range)"}
     return RobustnessReport(clean_accuracy=clean_acc, n_images=len(x_all), rows=tuple(rows),
-                            examples=tuple(examples), class_names=tuple(class_names), skipped=skipped, units=units)
+                            examples=tuple(examples), class_names=tuple(class_names), skipped=skipped, units=units,
+                            epsilon_note=BAND_EPSILON_NOTE if scale is not None else EPSILON_NOTE, notes=tuple(notes))
 
 
 def _level_label(value: float) -> str:
@@ -330,7 +390,7 @@ def run_robustness(run_dir: str | Path, *, subset: str = "auto", max_images: int
     out_dir = info.layout.robustness_dir
     report = robustness_report(model, records, class_names, image_size=image_size, resize=info.config.resize,
                                levels=levels, epsilons=epsilons, max_images=max_images, seed=info.config.seed,
-                               out_dir=out_dir, sink=sink, cancel=cancel)
+                               out_dir=out_dir, sink=sink, cancel=cancel, bands=read_run_bands(info.root))
     plot = info.layout.robustness_plot
     save_plot(report, plot)
     report = replace(report, subset=name, plot=f"{out_dir.name}/{plot.name}")

@@ -19,6 +19,7 @@ from PIL import Image
 from cnn_studio import events as ev
 from cnn_studio.cancel import raise_if_cancelled
 from cnn_studio.child_process import open_server
+from cnn_studio.data.bands import read_run_bands
 from cnn_studio.explain.architecture import architecture_table
 from cnn_studio.explain.feature_maps import feature_maps, first_layer_filters, grid, list_feature_layers
 from cnn_studio.explain.gradcam import explain_picture
@@ -78,8 +79,10 @@ def shrink(arr: np.ndarray, side: int = PREVIEW) -> np.ndarray:
 
 
 def heatmaps_for_files(classifier, paths, class_index: int | None = None, *, sink: ev.EventSink = ev.null_sink,
-                       cancel=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                       cancel=None, rgb=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{path: (picture, heat map)}`` (both at most :data:`THUMB` px) for the predicted or the given class.
+
+    Multi-band files are shown as the RGB composite of ``rgb`` (three 1-based bands; default the run's).
 
     A file that cannot be read gets no entry (its prediction already says why).
     """
@@ -89,7 +92,7 @@ def heatmaps_for_files(classifier, paths, class_index: int | None = None, *, sin
         raise_if_cancelled(cancel)
         try:
             original, _, _, heat = explain_picture(classifier.model, p, classifier.image_size, classifier.resize,
-                                                   class_index)
+                                                   class_index, rgb=rgb, bands=getattr(classifier, "bands", None))
         except Exception:  # noqa: BLE001 - an unreadable file simply gets no overlay
             continue
         out[str(p)] = (shrink(original, THUMB), shrink(heat, THUMB))
@@ -98,18 +101,20 @@ def heatmaps_for_files(classifier, paths, class_index: int | None = None, *, sin
 
 
 def explain_image(classifier, path: str, class_index: int | None = None, *, sink: ev.EventSink = ev.null_sink,
-                  cancel=None) -> dict:
+                  cancel=None, rgb=None) -> dict:
     """Grad-CAM of ``path`` for the predicted (or chosen) class, plus the model's feature layers.
 
     Returns ``{path, original, heat, class_index, class_prob, layer, layers, input}``: ``original``
     and ``heat`` at most :data:`PREVIEW` px, ``layers`` a list of
     :class:`~cnn_studio.explain.feature_maps.LayerInfo`, ``input`` the model-sized picture that
-    :func:`layer_maps` takes.
+    :func:`layer_maps` takes. A multi-band file's ``original`` is the RGB composite of ``rgb``
+    (three 1-based bands; default the run's RGB bands).
     """
 
     raise_if_cancelled(cancel)
     original, model_input, cam, heat = explain_picture(classifier.model, path, classifier.image_size,
-                                                       classifier.resize, class_index)
+                                                       classifier.resize, class_index, rgb=rgb,
+                                                       bands=getattr(classifier, "bands", None))
     layers = list_feature_layers(classifier.model)
     return {"path": path, "original": shrink(original), "heat": shrink(heat), "class_index": cam.class_index,
             "class_prob": cam.class_prob, "layer": cam.layer_name, "layers": layers, "input": model_input}
@@ -133,8 +138,14 @@ def architecture(run_dir: str | os.PathLike[str], *, sink: ev.EventSink = ev.nul
     model = load_model(run_dir)
     raise_if_cancelled(cancel)
     table = architecture_table(model)
+    bands = read_run_bands(run_dir)
+    channels = None
+    if bands is not None:
+        mapped = bands.channel_map()  # the model's input channel standing for R, G, B (None: not among its bands)
+        found = [mapped.index(c) if c in mapped else None for c in (0, 1, 2)]
+        channels = tuple(found) if None not in found else None  # type: ignore[assignment]
     try:
-        filters = first_layer_filters(model)
+        filters = first_layer_filters(model, channels)
     except Exception:  # noqa: BLE001 - a model without a learned RGB conv simply shows no filters
         filters = None
     return table, (np.asarray(filters) if filters is not None and len(filters) else None)
