@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.data_page.continue_requested.connect(lambda: self.go_to(1))
         self.model_page.continue_requested.connect(lambda: self.go_to(2))
         self.train_page.evaluate_requested.connect(lambda: self.go_to(3))
+        self.evaluate_page.corrections_changed.connect(self.data_page.open_dataset)  # labels corrected there
         self.train_page.training_started.connect(lambda: self.statusBar().showMessage("Training…"))
         self.train_page.training_finished.connect(self._on_training_finished)
         self.data_page.check_finished.connect(self._on_data_checked)

@@ -2,7 +2,10 @@
 
 All model work (evaluation, robustness, the architecture table) runs in engine tasks; this page
 only shows their results. Results are stored in the run folder (metrics.json, robustness.json),
-so reopening a project shows them at once.
+so reopening a project shows them at once. The confusion-matrix cell view can relabel, exclude or
+keep an image (:class:`~cnn_studio.ui.widgets.label_actions.LabelActions`, the review queue's
+corrections file); when the user leaves the step after such a decision, ``corrections_changed(root)``
+asks for the dataset to be read again, so the next training uses the corrected labels.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from cnn_studio.ui.messages import show_error
 from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel
 from cnn_studio.ui.qmodels.rows import sortable
 from cnn_studio.ui.widgets.confusion_matrix import ConfusionMatrix, legend_html
-from cnn_studio.ui.widgets.image_grid import ImageGrid, array_to_pixmap, thumbnail
+from cnn_studio.ui.widgets.image_grid import PATH_ROLE, ImageGrid, array_to_pixmap, thumbnail
+from cnn_studio.ui.widgets.label_actions import MARKS, LabelActions
 from cnn_studio.ui.widgets.notice_banner import NoticeBanner
 from cnn_studio.ui.widgets.reliability_view import ReliabilityView
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -40,6 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_studio.child_process import run_job
+from cnn_studio.corrections import Corrections
 from cnn_studio.errors import RunError
 from cnn_studio.evaluation import load_metrics
 from cnn_studio.explain.architecture import shape_text as text
@@ -197,12 +202,24 @@ def _fill(table: QTableWidget, rows: list[list]) -> None:
 
 
 class EvaluatePage(QWidget):
-    """Metrics per class, confusion matrix with its images, top losses, robustness, architecture."""
+    """Metrics per class, confusion matrix with its images, top losses, robustness, architecture.
+
+    Signals
+    -------
+    corrections_changed(str)
+        Labels were corrected from the cell view (the argument is the dataset's folder or CSV): read
+        the dataset again. Sent when the user leaves this step, not at every decision.
+    """
+
+    corrections_changed = Signal(str)
 
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.metrics = None
+        self._cell_true = -1
+        self._cell_captions: dict[str, str] = {}
+        self._corrected_root: str | None = None  # decisions made here since the dataset was last read
         self.robustness: dict | None = None
         self._task = None
 
@@ -236,6 +253,7 @@ class EvaluatePage(QWidget):
         self.matrix_legend.setWordWrap(True)
         self.cell_label = QLabel("Click a cell to see its images.")
         self.cell_images = ImageGrid(80)
+        self.cell_images.currentItemChanged.connect(self._on_cell_image_chosen)
         cm = QSplitter(Qt.Orientation.Horizontal)
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -247,7 +265,10 @@ class EvaluatePage(QWidget):
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.cell_label)
-        rl.addWidget(self.cell_images)
+        rl.addWidget(self.cell_images, 1)
+        self.label_actions = LabelActions(shortcut_scope=right)
+        self.label_actions.decided.connect(self._on_label_decided)
+        rl.addWidget(self.label_actions)
         cm.addWidget(right)
         cm.setSizes([420, 380])
 
@@ -338,6 +359,7 @@ class EvaluatePage(QWidget):
         lay.addWidget(self.tabs, 1)
         self._set_enabled(False)
         session.run_changed.connect(self._on_session_run_changed)
+        session.dataset_changed.connect(self._load_corrections)
         session.closing.connect(self.shutdown)
 
     # ------------------------------------------------------------------ actions
@@ -406,6 +428,13 @@ class EvaluatePage(QWidget):
         if self.isVisible():
             self.evaluate()
 
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Leaving the step after correcting labels: ask for the dataset to be read again."""
+        super().hideEvent(event)
+        root, self._corrected_root = self._corrected_root, None
+        if root is not None:
+            self.corrections_changed.emit(root)
+
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         if self.session.run_dir is not None and self.metrics is None and not self._busy():
@@ -436,6 +465,7 @@ class EvaluatePage(QWidget):
         # class", showed the classes backwards under an arrow that did not say so)
         self.per_class.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.matrix.set_matrix(metrics.confusion, names)
+        self._load_corrections()
         self.top_losses.clear()
         for t in metrics.top_losses:
             self.top_losses.add_image(t["path"], f"is {t['true']}\nsaid {t['predicted']} {t['confidence']:.0%}",
@@ -483,10 +513,58 @@ class EvaluatePage(QWidget):
         paths = self.metrics.images_in_cell(true, pred)
         verb = "correctly classified as" if true == pred else "classified as"
         self.cell_label.setText(f"{len(paths)} images of '{names[true]}' {verb} '{names[pred]}'")
+        self._cell_true = true
+        self.label_actions.set_image(None, "")
         self.cell_images.clear()
         conf = {p["path"]: p["confidence"] for p in self.metrics.predictions}
+        self._cell_captions = {p: f"{Path(p).name}\n{conf.get(p, 0):.0%}" for p in paths}
         for p in paths:
-            self.cell_images.add_image(p, f"{Path(p).name}\n{conf.get(p, 0):.0%}")
+            self.cell_images.add_image(p, self._caption(p))
+        if true != pred:  # a mistake's image is the one to choose a label for: its predicted class
+            self.label_actions.target.setCurrentText(names[pred])
+
+    # ------------------------------------------------------------------ label corrections (cell view)
+    def _load_corrections(self) -> None:
+        """The dataset's corrections file (the review queue's), or why the cell view cannot correct."""
+        names = list(self.metrics.class_names) if self.metrics is not None else []
+        root = self.session.dataset_path
+        if root is None:
+            self.label_actions.set_corrections(None, names, "To relabel, exclude or keep images here, open this "
+                                               "run's dataset in the Data step.")
+        else:
+            self.label_actions.set_corrections(Corrections.for_dataset(root), names)
+        for p in self._cell_captions:
+            self._mark(p)
+
+    def _caption(self, path: str) -> str:
+        c = self.label_actions.corrections
+        d = c.get(path) if c is not None else None
+        if d is None:
+            return self._cell_captions[path]
+        name, _, confidence = self._cell_captions[path].partition("\n")  # the mark on the second line: the
+        return f"{name}\n{MARKS[d.action]} {confidence}"  # name stays readable
+
+    def _mark(self, path: str) -> None:
+        for item in self.cell_images.items_for(path):
+            item.setText(self._caption(path))
+
+    def _on_cell_image_chosen(self, item, _previous=None) -> None:
+        if item is None or self.metrics is None or self._cell_true < 0:
+            self.label_actions.set_image(None, "")
+            return
+        self.label_actions.set_image(item.data(PATH_ROLE), self.metrics.class_names[self._cell_true])
+
+    def _on_label_decided(self, decision) -> None:
+        self._corrected_root = self.session.dataset_path
+        shown = decision.path if decision.path in self._cell_captions else None
+        if shown is None:  # an undo of an image of another cell
+            return
+        self._mark(shown)
+        row = self.cell_images.row(self.cell_images.items_for(shown)[0])
+        if shown != self.label_actions.path:  # an undo of another image: show that one
+            self.cell_images.setCurrentRow(row)
+        elif self.label_actions.corrections.get(shown) is decision and row + 1 < self.cell_images.count():
+            self.cell_images.setCurrentRow(row + 1)  # decided: on to the next image
 
     def _on_robustness_returned(self, report: dict) -> None:
         self.robustness = report
