@@ -3,6 +3,11 @@
 The trained model is loaded once (in a task) and kept in a :class:`cnn_studio.predict.Classifier`
 for every later drop. Grad-CAM overlays are computed in a task too; the opacity slider only
 re-blends the cached, downscaled heat maps.
+
+A multi-band tile shows the RGB composite of the bands the run shows as R, G, B. A NIfTI volume or
+a folder holding a DICOM series is one *study*: it gets one answer (its slices' probabilities
+aggregated as the run says), shown with the slice that drove it most; the tooltip names the slices
+that drove it, and the heat map and the closer look explain that slice.
 """
 
 from __future__ import annotations
@@ -43,10 +48,17 @@ from PySide6.QtWidgets import (
 from cnn_studio import events as ev
 from cnn_studio.calibration import uncertain
 from cnn_studio.data.bands import composite, is_multiband_key, read_bands, read_run_bands
+from cnn_studio.data.decode import decode_key
+from cnn_studio.data.records import VolumeSlicing, parse_key
 from cnn_studio.explain.gradcam import overlay
 from cnn_studio.explain.views import CLASSIFY, HEATMAPS, THUMB, open_model, shrink
 from cnn_studio.paths import job_log
-from cnn_studio.predict import write_csv
+from cnn_studio.predict import Prediction, write_csv
+from cnn_studio.studies import find_studies
+from cnn_studio.training.run_folder import open_run
+
+STUDIES = "cnn_studio.studies:classify_studies"
+"""The model server's call that answers per study (a NIfTI file, a DICOM series)."""
 
 INTRO = ("Drop pictures or a whole folder anywhere on this page (or use Add images…). Each picture gets "
          "the model's three most likely labels with their probabilities. Turn on the heat map to see which "
@@ -58,8 +70,13 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
     (answers less sure than ``uncertain_below`` come back as "uncertain").
 
     ``model`` is a :func:`cnn_studio.explain.views.open_model` handle, kept by the page across drops.
-    Returns ``(model, predictions, previews)``: ``previews`` holds a picture for each file Qt cannot show
-    itself (a multi-band tile: the RGB composite of the run's R, G, B bands).
+    NIfTI files and DICOM series among ``paths`` (or in its folders) are answered per study
+    (:func:`cnn_studio.studies.classify_studies`, cut and aggregated as the run was trained).
+    Returns ``(model, predictions, previews, studies)``: ``predictions`` has one
+    :class:`~cnn_studio.predict.Prediction` per image and per study (its ``path`` the study),
+    ``previews`` a picture for each entry Qt cannot show itself (a multi-band tile's RGB composite of the
+    run's R, G, B bands; a study's slice that drove the answer most), ``studies`` the
+    :class:`~cnn_studio.studies.StudyPrediction` of each study.
     """
 
     if model is not None and not model.alive:  # its process died (the error was shown): load it anew
@@ -68,9 +85,44 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
     if model is None:
         sink(ev.StageChanged(task="classify", stage="Loading the model"))
         model = open_model(run_dir, log_path=job_log("model", run_dir))
-    predictions = model.call(CLASSIFY, list(map(str, paths)), top_k=3, uncertain_below=uncertain_below, sink=sink,
-                             cancel=cancel)
-    return model, predictions, preview_pictures(run_dir, [p.path for p in predictions if not p.error])
+    config = open_run(run_dir).config
+    found = find_studies(paths, VolumeSlicing(config.slice_axis, config.slices))
+    predictions, studies = [], {}
+    if found.images:
+        predictions += model.call(CLASSIFY, list(map(str, found.images)), top_k=3, uncertain_below=uncertain_below,
+                                  sink=sink, cancel=cancel)
+    if found.studies:
+        for sp in model.call(STUDIES, found, aggregate_by=config.study_aggregate, top_k=3,
+                             uncertain_below=uncertain_below, sink=sink, cancel=cancel):
+            studies[sp.study] = sp
+            predictions.append(Prediction(sp.study, sp.top, sp.probabilities, sp.error, sp.uncertain))
+    previews = preview_pictures(run_dir, [p.path for p in predictions if not p.error and p.path not in studies])
+    for study, sp in studies.items():
+        if sp.top_slices:
+            try:
+                previews[study] = shrink(decode_key(sp.top_slices[0][0]), THUMB)
+            except Exception:  # noqa: BLE001 - the placeholder then
+                pass
+    return model, predictions, previews, studies
+
+
+def describe_study(sp) -> str:
+    """The tooltip lines of a study's answer: how it was made and the slices that drove it."""
+    if sp.error:
+        return ""
+    how = {"mean": "the average", "max": "the highest"}.get(sp.aggregate, sp.aggregate)
+    lines = [f"One answer for the whole study: {how} of its {sp.slices} slices' probabilities."]
+    if sp.top_slices:
+        drove = ", ".join(f"{_slice_name(k)} ({p:.0%})" for k, p in sp.top_slices)
+        lines.append(f"The slices that drove it most: {drove}.")
+    if sp.unreadable_slices:
+        lines.append(f"{sp.unreadable_slices} slice(s) could not be read and were left out.")
+    return "\n".join(lines)
+
+
+def _slice_name(key: str) -> str:
+    path, _axis, index = parse_key(key)
+    return f"slice {index}" if index is not None else Path(path).name
 
 
 def preview_pictures(run_dir, paths) -> dict[str, np.ndarray]:
@@ -89,14 +141,30 @@ def preview_pictures(run_dir, paths) -> dict[str, np.ndarray]:
     return out
 
 
-def gradcam_heatmaps(model, paths, class_index: int | None = None, *, sink, cancel):
-    """{path: (downscaled original, downscaled heat map)} for the predicted (or the given) class."""
+def gradcam_heatmaps(model, paths, class_index: int | None = None, keys: dict[str, str] | None = None, *, sink,
+                     cancel):
+    """{path: (downscaled original, downscaled heat map)} for the predicted (or the given) class.
 
-    return model.call(HEATMAPS, list(map(str, paths)), class_index, sink=sink, cancel=cancel)
+    ``keys`` maps a shown entry to what is explained instead (a study → the slice that drove it most)."""
+
+    keys = keys or {}
+    asked = [keys.get(p, p) for p in map(str, paths)]
+    back = {keys.get(p, p): p for p in map(str, paths)}
+    maps = model.call(HEATMAPS, asked, class_index, sink=sink, cancel=cancel)
+    return {back.get(k, k): v for k, v in maps.items()}
 
 
-def caption(prediction) -> tuple[str, str]:
-    """(short caption under the thumbnail, full tooltip)."""
+def caption(prediction, study=None) -> tuple[str, str]:
+    """(short caption under the thumbnail, full tooltip); ``study``: the StudyPrediction when it is a study."""
+    short, tip = _caption(prediction)
+    if study is not None and not prediction.error:
+        n = study.slices
+        short = short.replace("\n", f"\n{n} slices · ", 1) if "\n" in short else f"{short}\n{n} slices"
+        tip = f"{tip}\n{describe_study(study)}"
+    return short, tip
+
+
+def _caption(prediction) -> tuple[str, str]:
     name = Path(prediction.path).name
     if prediction.error:
         return f"⚠ {name}\ncannot be read", f"{prediction.path}\nCould not read this file: {prediction.error}"
@@ -124,7 +192,8 @@ class ClassifyPage(QWidget):
         self.classifier = None
         self.predictions: dict[str, object] = {}
         self.heatmaps: dict[str, tuple] = {}
-        self.previews: dict[str, np.ndarray] = {}  # pictures of files Qt cannot show (multi-band tiles)
+        self.previews: dict[str, np.ndarray] = {}  # pictures of files Qt cannot show (multi-band tiles, studies)
+        self.studies: dict[str, object] = {}  # study → its StudyPrediction
         self._task = None
         self._queue: list[Path] = []
         self._pending_heat: list[str] = []
@@ -278,6 +347,7 @@ class ClassifyPage(QWidget):
         self.predictions.clear()
         self.heatmaps.clear()
         self.previews.clear()
+        self.studies.clear()
         self.grid.clear()
         self.table_model.clear()
         self.status.setText("Drop pictures to classify them.")
@@ -325,8 +395,9 @@ class ClassifyPage(QWidget):
         self.clear()
 
     def _on_classified(self, result) -> None:
-        self.classifier, predictions, previews = result
+        self.classifier, predictions, previews, studies = result
         self.previews.update(previews)
+        self.studies.update(studies)
         if self.heat_class.count() != len(self.classifier.info.class_names) + 1:
             self.heat_class.clear()
             self.heat_class.addItem("its answer", None)
@@ -341,7 +412,7 @@ class ClassifyPage(QWidget):
         self.table_model.add_predictions(predictions)
         new = []
         for pred in predictions:
-            short, tip = caption(pred)
+            short, tip = caption(pred, self.studies.get(pred.path))
             if pred.path in self.predictions:
                 for item in self.grid.items_for(pred.path):
                     item.setText(short)
@@ -372,7 +443,7 @@ class ClassifyPage(QWidget):
         elif self._pending_heat:
             paths, self._pending_heat = self._pending_heat, []
             self._task = start_task(gradcam_heatmaps, self.classifier, paths, self.heat_class.currentData(),
-                                    on_returned=self._on_heatmaps,
+                                    self.explained_keys(paths), on_returned=self._on_heatmaps,
                                     on_errored=self._on_errored, on_finished=self._on_task_finished)
             self.strip.attach(self._task, "Computing where the network looked…")
 
@@ -407,6 +478,16 @@ class ClassifyPage(QWidget):
         for p, (original, heat) in self.heatmaps.items():
             self.grid.set_pixmap(p, array_to_pixmap(overlay(original, heat, alpha=self.opacity.value() / 100)))
 
+    def explained_keys(self, paths) -> dict[str, str]:
+        """For each study among ``paths``: the slice its heat map and closer look explain (the one that drove
+        the answer most)."""
+        out = {}
+        for p in paths:
+            sp = self.studies.get(p)
+            if sp is not None and sp.top_slices:
+                out[p] = sp.top_slices[0][0]
+        return out
+
     def _on_image_activated(self, path: str) -> None:
         pred = self.predictions.get(path)
         if pred is not None and pred.error:
@@ -414,7 +495,8 @@ class ClassifyPage(QWidget):
             return
         if self.classifier is None or pred is None:
             return
-        self.inspect.inspect(self.classifier, path, self.heat_class.currentData(), prediction=pred)
+        self.inspect.inspect(self.classifier, self.explained_keys([path]).get(path, path),
+                             self.heat_class.currentData(), prediction=pred)
 
     def _on_errored(self, exc: BaseException) -> None:
         self.status.setText("Something went wrong; see the message.")
