@@ -10,6 +10,8 @@ no_images           error     nothing usable was found
 one_class           error     fewer than two classes
 empty_class         error     a class folder holds no usable image
 too_few_images      error     a class has fewer images than a train/val split needs
+mixed_bands         error     pictures (JPEG, PNG, RGB TIFF) mixed with multi-band arrays
+band_count_differs  error     multi-band files with different band counts
 imbalance           warning   largest/smallest class ratio is 3:1 or more (ratio stated)
 skipped_files       warning   files that could not be read, counted by reason
 duplicate_in_class  warning   byte-identical files within one class
@@ -199,6 +201,7 @@ def run_checks(index: DatasetIndex, split: Split | None = None, *, min_per_class
                                f"{len(leaks)} group(s) appear in more than one split: {shown}.",
                                "Use a grouped split (group_by='group') so no patient/source is in both train "
                                "and validation."))
+    out += _band_findings(index)
     out += _size_and_mode_findings(index)
     out += _sample_size_findings(index, split, counts)
     out += _class_shortcut_findings(index)
@@ -233,6 +236,32 @@ def _duplicate_findings(index: DatasetIndex, split: Split | None, cancel: Cancel
                                "file in train and val); validation accuracy will look better than it is.",
                                "Remove the duplicate files and scan again.", tuple(r.path for s in leaked for r in s)))
     return out
+
+
+def _band_findings(index: DatasetIndex) -> list[Finding]:
+    """A dataset must be all pictures or all multi-band arrays with one band count (the model's input)."""
+    arrays = [r for r in index.records if r.bands]
+    if not arrays:
+        return []
+    pictures = [r for r in index.records if not r.bands]
+    if pictures:
+        few, many = (pictures, arrays) if len(pictures) <= len(arrays) else (arrays, pictures)
+        kind = "picture" if few is pictures else "multi-band file"
+        return [Finding("error", "mixed_bands",
+                        f"The dataset mixes {len(pictures)} pictures (JPEG, PNG, RGB TIFF ...) with {len(arrays)} "
+                        f"multi-band files (TIFFs with many bands, .npy arrays); one model takes one kind.",
+                        f"Remove the {len(few)} {kind}{'s' if len(few) != 1 else ''} listed here, or train on each "
+                        "kind separately.", tuple(r.key for r in few))]
+    counts = Counter(r.bands for r in arrays)
+    if len(counts) > 1:
+        usual = counts.most_common(1)[0][0]
+        odd = [r for r in arrays if r.bands != usual]
+        spread = ", ".join(f"{n} files with {b} bands" for b, n in counts.most_common())
+        return [Finding("error", "band_count_differs", f"The multi-band files have different band counts: {spread}.",
+                        f"Every file needs the same bands in the same order: remove or convert the {len(odd)} "
+                        f"file{'s' if len(odd) != 1 else ''} without {usual} bands listed here.",
+                        tuple(r.key for r in odd))]
+    return []
 
 
 def _size_and_mode_findings(index: DatasetIndex) -> list[Finding]:
