@@ -309,7 +309,7 @@ def find_studies(paths: Sequence[str | os.PathLike[str]], slicing: VolumeSlicing
     return FoundStudies(studies, others)
 
 
-def _run_settings(model_or_run: Any) -> tuple[VolumeSlicing, str]:
+def run_settings(model_or_run: Any) -> tuple[VolumeSlicing, str]:
     """The run's slicing and study aggregate (defaults for a Classifier or a bare .keras file)."""
     if isinstance(model_or_run, (str, os.PathLike)):
         p = Path(model_or_run).expanduser()
@@ -360,7 +360,7 @@ def predict_studies(model_or_run: Any, paths: Sequence[str | os.PathLike[str]], 
     if uncertain_below is not None and not 0.0 < float(uncertain_below) <= 1.0:
         raise ConfigError(f"Uncertain-below threshold: expected a probability above 0 and at most 1, "
                           f"received {uncertain_below}.", "For example 0.6.")
-    run_slicing, run_how = _run_settings(model_or_run)
+    run_slicing, run_how = run_settings(model_or_run)
     slicing = slicing or run_slicing
     how = aggregate_by or run_how
     aggregate(np.ones((1, 1)), how)  # an unknown aggregate is a ConfigError before any work
@@ -370,6 +370,15 @@ def predict_studies(model_or_run: Any, paths: Sequence[str | os.PathLike[str]], 
         raise DatasetError(f"No NIfTI volume or DICOM series was found in {', '.join(map(str, paths))}.",
                            "Give .nii/.nii.gz files, or folders holding the DICOM files of a series "
                            "(two or more files with the same SeriesInstanceUID).")
+    return classify_studies(clf, found, aggregate_by=how, top_k=top_k, top_slices=top_slices,
+                            batch_size=batch_size, uncertain_below=uncertain_below, sink=sink, cancel=cancel)
+
+
+def classify_studies(clf: Classifier, found: FoundStudies, *, aggregate_by: str = "mean", top_k: int = 3,
+                     top_slices: int = TOP_SLICES, batch_size: int = 32, uncertain_below: float | None = None,
+                     sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> list[StudyPrediction]:
+    """Classify the studies :func:`find_studies` found with a loaded classifier (see :func:`predict_studies`)."""
+    how = aggregate_by
     names = clf.class_names
     keys = [r.key for recs in found.studies.values() if isinstance(recs, list) for r in recs]
     study_of = [r.study for recs in found.studies.values() if isinstance(recs, list) for r in recs]

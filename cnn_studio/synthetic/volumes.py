@@ -1,13 +1,14 @@
 """MRI-like studies, generated: NIfTI volumes (and optionally DICOM series) where a lesion shows in some slices only.
 
 Every study is a ``size`` × ``size`` × ``slices`` volume: a dark background with a little noise
-(so the first and last two slices, without tissue, are left out by the "content" slice selection),
-and an ellipsoid of noisy "tissue" of random size and brightness. A study of the ``lesion`` class
+(so at least the first and last two slices, without tissue, are left out by the "content" slice selection),
+and an ellipsoid of noisy grey "tissue" of random size and brightness inside a bright rim (like the
+skull of a T1 scan; it sets the volume's window, so the grey tissue shows grey). A study of the ``lesion`` class
 (the last class) also holds one small bright blob spanning about five slices at a random place
 inside the tissue; every other slice of that study is drawn exactly like a slice of a healthy
 study. So a single slice without the blob cannot tell the classes apart: only the study can,
 which is what study-level aggregation (:mod:`cnn_studio.studies`) is for. The blob is small
-enough (under 0.5 % of the voxels) not to move the volume's 99.5th-percentile window.
+and no brighter than the rim, so it does not move the volume's window.
 
 Studies are spread over ``patients`` (study ``i`` belongs to patient ``i % patients``), so a
 patient usually has studies of both classes, as follow-up scans do. NIfTI files are named
@@ -54,19 +55,22 @@ class VolumeDataset:
 
 def _volume(rng: np.random.Generator, size: int, slices: int, lesion: bool) -> tuple[np.ndarray, tuple[int, ...]]:
     x, y, z = np.meshgrid(np.arange(size), np.arange(size), np.arange(slices), indexing="ij")
-    cx, cy = size / 2 + rng.uniform(-1.5, 1.5, 2)
-    rx, ry = size * rng.uniform(0.30, 0.42, 2)
-    cz, rz = (slices - 1) / 2, (slices - 4) / 2  # tissue in all but the first and last two slices
-    tissue = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 + ((z - cz) / rz) ** 2 <= 1.0
-    level = rng.uniform(90, 120)
+    cx, cy = size / 2 + rng.uniform(-1.0, 1.0, 2)
+    rx, ry = size * rng.uniform(0.34, 0.38, 2)
+    cz, rz = (slices - 1) / 2, (slices - 6) / 2
+    d = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 + ((z - cz) / rz) ** 2
+    tissue, rim = d <= 1.0, (d > 1.0) & (d <= 1.25)  # a bright rim ("skull") round grey tissue
+    level = rng.uniform(97, 103)
     vol = np.abs(rng.normal(0, 3, (size, size, slices)))
-    vol[tissue] = rng.normal(level, 8, int(tissue.sum()))
+    vol[tissue] = rng.normal(level, 6, int(tissue.sum()))
+    vol[rim] = rng.normal(2 * level, 8, int(rim.sum()))
     shown: tuple[int, ...] = ()
     if lesion:
-        inside = np.argwhere(tissue & (np.abs(z - cz) <= rz - 3) & (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 0.35))
+        inside = np.argwhere(tissue & (np.abs(z - cz) <= 0.2 * rz) & (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 0.35))
         bx, by, bz = inside[rng.integers(len(inside))]
-        blob = ((x - bx) / 2.6) ** 2 + ((y - by) / 2.6) ** 2 + ((z - bz) / 2.2) ** 2 <= 1.0
-        vol[blob] = rng.normal(level + 110, 6, int(blob.sum()))
+        r, rzb = size / 8, 0.6 * rz  # about 4 pixels across a 32-pixel slice, over about half the tissue slices
+        blob = tissue & (((x - bx) / r) ** 2 + ((y - by) / r) ** 2 + ((z - bz) / rzb) ** 2 <= 1.0)
+        vol[blob] = rng.normal(1.5 * level, 6, int(blob.sum()))  # brighter than tissue, darker than the rim
         shown = tuple(int(i) for i in np.flatnonzero(blob.any(axis=(0, 1))))
     return np.clip(np.round(vol), 0, 32767).astype(np.int16), shown
 
