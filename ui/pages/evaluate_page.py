@@ -23,6 +23,7 @@ from cnn_studio.ui.widgets.label_actions import MARKS, LabelActions
 from cnn_studio.ui.widgets.notice_banner import NoticeBanner
 from cnn_studio.ui.widgets.reliability_view import ReliabilityView
 from cnn_studio.ui.widgets.step_header import StepHeader
+from cnn_studio.ui.widgets.study_results import StudyResults, study_headline
 from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import Qt, Signal
@@ -255,6 +256,7 @@ class EvaluatePage(QWidget):
         self.cell_images = ImageGrid(80)
         self.cell_images.currentItemChanged.connect(self._on_cell_image_chosen)
         cm = QSplitter(Qt.Orientation.Horizontal)
+        self.matrix_tab = cm
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -346,6 +348,7 @@ class EvaluatePage(QWidget):
         self.tabs.addTab(rob, "Robustness")
         self.tabs.addTab(arch, "Architecture")
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.study_view = StudyResults()  # a "Per study" tab after the confusion matrix, for volumes only
 
         lay = QVBoxLayout(self)
         lay.addWidget(self.header)
@@ -420,6 +423,7 @@ class EvaluatePage(QWidget):
         self.chance_banner.clear_notice()
         self.shortcut_banner.clear_notice()
         self.reliability.set_calibration(None)
+        self._show_studies(None)
         if self.session.run_dir is None:
             self.summary.setText("Train a model first: its results appear here.")
             self._set_enabled(False)
@@ -458,6 +462,7 @@ class EvaluatePage(QWidget):
         self.metrics = metrics
         names = list(metrics.class_names)
         self.summary.setText(summary_html(metrics))
+        self._show_studies(metrics)
         self._show_notices(metrics)
         self.reliability.set_calibration(metrics.calibration)
         self.metrics_model.set_metrics(metrics.per_class, metrics.roc_auc, metrics.intervals)
@@ -471,6 +476,18 @@ class EvaluatePage(QWidget):
             self.top_losses.add_image(t["path"], f"is {t['true']}\nsaid {t['predicted']} {t['confidence']:.0%}",
                                       f"{t['path']}\ntrue: {t['true']}, predicted: {t['predicted']} "
                                       f"({t['confidence']:.1%})")
+
+    def _show_studies(self, metrics) -> None:
+        """Study-level results (slices of volumes): the headline under the slice-level one, the "Per study" tab."""
+        study = getattr(metrics, "study", None) or {}
+        self.study_view.set_metrics(metrics if study else None)
+        at = self.tabs.indexOf(self.study_view)
+        if study:
+            self.summary.setText(f"{self.summary.text()}<br><b>{study_headline(study)}</b>.")
+            if at < 0:
+                self.tabs.insertTab(self.tabs.indexOf(self.matrix_tab) + 1, self.study_view, "Per study")
+        elif at >= 0:
+            self.tabs.removeTab(at)
 
     def _show_notices(self, metrics) -> None:
         """The chance-level and shortcut banners (hidden when there is nothing to say)."""

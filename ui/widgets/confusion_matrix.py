@@ -69,8 +69,12 @@ class ConfusionMatrix(QTableWidget):
                         "answers; red cells are mistakes. Click a cell to see its images (the chosen cell gets an amber "
                         "frame).")
 
-    def set_matrix(self, confusion: list[list[int]], class_names: list[str]) -> None:
-        """Show ``confusion`` (rows = true class, columns = predicted class) with its class names."""
+    def set_matrix(self, confusion: list[list[int]], class_names: list[str],
+                   unit: tuple[str, str] = ("image", "images")) -> None:
+        """Show ``confusion`` (rows = true class, columns = predicted class) with its class names.
+
+        ``unit`` names what is counted, singular and plural (the study view counts studies).
+        """
         n = len(class_names)
         self.clear()
         self.setRowCount(n)
@@ -86,7 +90,8 @@ class ConfusionMatrix(QTableWidget):
                 colour = _blend(count / total, i == j)
                 item.setBackground(QBrush(colour))
                 item.setForeground(QBrush(QColor("white" if colour.lightness() < 140 else "#111827")))
-                item.setToolTip(f"{count} images of '{class_names[i]}' were classified as '{class_names[j]}'")
+                item.setToolTip(f"{count} {unit[count != 1]} of '{class_names[i]}' "
+                                f"{'was' if count == 1 else 'were'} classified as '{class_names[j]}'")
                 self.setItem(i, j, item)
 
     def _on_cell_clicked(self, row: int, col: int) -> None:
