@@ -276,13 +276,16 @@ def apply_corrections(index, corrections: Corrections):
     Relabelled images get the new class (a class the dataset does not have is left alone and
     counted as unmatched), excluded images are left out, kept ones are unchanged. Applying twice
     gives the same index (decisions are by path and absolute), so a corrected index can be split again.
+    A slice of a volume is matched by its record key (``path#slice=AXIS:INDEX``, a decision made on
+    that slice) first, then by its file's path (a decision on the whole volume applies to every slice).
     """
     classes = {name: i for i, name in enumerate(index.class_names)}
     records = []
     relabelled = excluded = unmatched = 0
     seen: set[str] = set()
     for r in index.records:
-        d = corrections.get(r.path)
+        d = corrections.get(r.key) if r.key != r.path else None
+        d = d if d is not None else corrections.get(r.path)
         if d is None:
             records.append(r)
             continue
@@ -298,7 +301,7 @@ def apply_corrections(index, corrections: Corrections):
             else:
                 unmatched += 1
         records.append(r)
-    present = {norm_path(r.path) for r in index.records}
+    present = {norm_path(r.path) for r in index.records} | {norm_path(r.key) for r in index.records}
     for d in corrections.decisions:  # excluded before: an index that was corrected already
         key = norm_path(d.path, corrections.root)
         if key not in seen and key not in present:
