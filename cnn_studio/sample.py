@@ -45,7 +45,7 @@ GENERATED_SAMPLES: dict[str, GeneratedSample] = {
         "multiband-v1"),
     "volumes": GeneratedSample(
         "volumes", "MRI volumes (generated)",
-        "Small NIfTI head volumes: 24 studies of 8 patients, one file per study; the 'lesion' class "
+        "Small NIfTI head volumes: 32 studies of 8 patients, one file per study; the 'lesion' class "
         "shows a bright spot in some slices only. Made on this computer in a few seconds.",
         "volumes-v1"),
 }
@@ -129,7 +129,7 @@ def generated_sample(kind: str, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
     with atomic_dir(target) as tmp:
         if kind == "multiband":  # 3 crops x 80 tiles of 64 px: "240 tiles, 13 bands, uint16"
             make_multiband_dataset(tmp, per_class=80, size=64, seed=SAMPLE_SEED)
-        else:  # 2 classes x 12 studies over 8 patients, 32 slices of 64 px each
-            make_volume_dataset(tmp, studies_per_class=12, patients=8, slices=32, size=64, seed=SAMPLE_SEED)
+        else:  # 2 classes x 16 studies over 8 patients, 24 slices of 32 px each
+            make_volume_dataset(tmp, studies_per_class=16, patients=8, slices=24, size=32, seed=SAMPLE_SEED)
         raise_if_cancelled(cancel)
     return target

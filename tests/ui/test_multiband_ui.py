@@ -42,7 +42,9 @@ def test_data_step_names_tiles_and_bands_and_the_picker_sets_the_config(qtbot, t
 
     picker = page.band_picker
     assert picker.isVisible() and picker.band_count == 13
-    assert picker.boxes[3].text() == "4 · B04" and "values" in picker.boxes[3].toolTip()
+    assert picker.boxes[3].text().startswith("4 · B04   ") and "values" in picker.boxes[3].toolTip()
+    lo, hi = report.band_ranges[3]["min"], report.band_ranges[3]["max"]
+    assert picker.boxes[3].text().endswith(f"{int(lo):,}–{int(hi):,}")
     assert all(b.isChecked() for b in picker.boxes)
     assert picker.rgb_bands() == (4, 3, 2)  # named red, green, blue: Sentinel-2's B04, B03, B02
     assert session.config.bands == () and session.config.rgb_bands == (4, 3, 2)

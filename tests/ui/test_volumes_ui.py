@@ -79,7 +79,7 @@ def test_open_sample_menu_makes_the_mri_sample_once(qtbot, tmp_path, studio_home
     qtbot.waitUntil(lambda: not w.data_page.busy and w.data_page._thumb_task is None, timeout=30000)
     folder = generated_sample_path("volumes")
     assert is_generated("volumes") and w.session.index.root == str(folder)
-    assert "24 studies" in w.data_page.summary.text() and "8 patients" in w.data_page.summary.text()
+    assert "32 studies" in w.data_page.summary.text() and "8 patients" in w.data_page.summary.text()
     stamp = max(p.stat().st_mtime_ns for p in folder.rglob("*.nii.gz"))
     assert generated_sample("volumes") == folder  # made once: a second call writes nothing
     assert max(p.stat().st_mtime_ns for p in folder.rglob("*.nii.gz")) == stamp
@@ -135,6 +135,7 @@ def test_nifti_studies_from_the_data_step_to_a_verified_export(qtbot, tmp_path):
     assert "One answer for the whole study" in item.toolTip() and "slices that drove it most" in item.toolTip()
     assert f"{study.slices} slices" in item.text()
     assert str(volume) in cp.previews  # the slice that drove the answer is the picture shown
+    assert cp.status.text() == "1 study (one answer each) classified."
     # a DICOM series folder is one study too
     from cnn_studio.synthetic.volumes import make_volume_dataset
 

@@ -428,7 +428,11 @@ class ClassifyPage(QWidget):
         errors = sum(1 for p in self.predictions.values() if p.error)
         unsure = sum(1 for p in self.predictions.values() if getattr(p, "uncertain", False))
         done = len(self.predictions) - errors
-        text = f"{done} image{'' if done == 1 else 's'} classified"
+        studies = sum(1 for p, pred in self.predictions.items() if p in self.studies and not pred.error)
+        images = done - studies
+        parts = ([f"{images} image{'' if images == 1 else 's'}"] if images or not studies else []) + (
+            [f"{studies} stud{'y' if studies == 1 else 'ies'} (one answer each)"] if studies else [])
+        text = " and ".join(parts) + " classified"
         if unsure:
             text += f" ({unsure} uncertain: below {self.threshold():.0%})"
         if errors:

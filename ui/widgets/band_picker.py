@@ -34,7 +34,8 @@ EXPLAIN = ("Your images have <b>{n} bands</b> ({dtype}). Tick the bands the mode
            "them by default; crops and soils often differ most in the near-infrared and red-edge bands, "
            "which a photo does not have. The three bands shown as <b>red, green and blue</b> make every "
            "picture you see (thumbnails, heat maps) and, with pretrained weights, receive the network's "
-           "own red, green and blue filters; the other bands start from their average.")
+           "own red, green and blue filters; the other bands start from their average. Beside each band: "
+           "its smallest and largest value in the files.")
 
 
 def band_label(number: int, names: Sequence[str]) -> str:
@@ -128,6 +129,7 @@ class BandPicker(QGroupBox):
             tip = f"Band {i + 1}" + (f" ({self._names[i]})" if i < len(self._names) and self._names[i] else "")
             if i < len(ranges):
                 lo, hi = ranges[i]
+                box.setText(f"{box.text()}   {fmt_value(lo)}–{fmt_value(hi)}")
                 tip += f": values {fmt_value(lo)} – {fmt_value(hi)} in the scanned files"
             box.setToolTip(tip)
             box.setChecked(not bands or (i + 1) in bands)
