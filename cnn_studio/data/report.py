@@ -146,9 +146,16 @@ class DatasetReport:
             lines += ["", "How bands are read:", "  - every band keeps its raw values; the model scales each band with "
                       "the mean and spread of the training images (stored in the run, inside the model)",
                       "  - pictures (thumbnails, heat maps) show three bands as red, green and blue, each "
-                      "stretched between its 2nd and 98th percentile"]
+                      "windowed by its 0.5th-99.5th percentiles"]
         else:
-            lines += ["", "How pixels are converted to 8-bit RGB:"] + [f"  - {n}" for n in self.scaling_notes]
+            lines += ["", "How pixels are converted to 8-bit RGB:"] + [f"  - {n}" for n in self.scaling_notes
+                                                                      if not (self.studies and "middle slice" in n)]
+        if self.studies:
+            lines += ["", "How volumes are read:", "  - each NIfTI file or DICOM series is one study, cut into 2-D "
+                      "slices (the notes above say which were left out)",
+                      "  - a slice is windowed over its whole volume (0.5th-99.5th percentile), so the slices of a "
+                      "study are comparable and empty slices stay dark",
+                      "  - every slice of a study, and every study of a patient, stays in one split"]
         return "\n".join(lines) + "\n"
 
 
