@@ -68,7 +68,7 @@ def _volume(rng: np.random.Generator, size: int, slices: int, lesion: bool) -> t
     if lesion:
         inside = np.argwhere(tissue & (np.abs(z - cz) <= 0.2 * rz) & (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 0.35))
         bx, by, bz = inside[rng.integers(len(inside))]
-        r, rzb = size / 8, 0.6 * rz  # about 4 pixels across a 32-pixel slice, over about half the tissue slices
+        r, rzb = size / 6, 0.6 * rz  # about 5 pixels across a 32-pixel slice, over about half the tissue slices
         blob = tissue & (((x - bx) / r) ** 2 + ((y - by) / r) ** 2 + ((z - bz) / rzb) ** 2 <= 1.0)
         vol[blob] = rng.normal(1.5 * level, 6, int(blob.sum()))  # brighter than tissue, darker than the rim
         shown = tuple(int(i) for i in np.flatnonzero(blob.any(axis=(0, 1))))
