@@ -91,7 +91,7 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
         return review
     sink(ev.StageChanged(TASK, "Checking the model on the validation images", f"{len(records)} images"))
     model = load_model(run.model_path)
-    paths = [r.path for r in records]
+    paths = [r.key for r in records]  # a slice of a volume is named (and decoded) by its record key
     probs, y, kept = [], [], []
     for ok, images, _errors in iter_image_batches(paths, run.image_size, run.config.resize, 32):
         raise_if_cancelled(cancel)
