@@ -1,8 +1,9 @@
 """ImageGrid: a wrapping gallery of thumbnails with captions (Qt's list view in icon mode).
 
-Thumbnails are read with ``QImageReader`` at thumbnail size (fast for JPEG/PNG); files Qt cannot
-read (DICOM, 16-bit TIFF, NIfTI) get a neutral placeholder and their name. Arrays (Grad-CAM
-overlays) are shown through :func:`array_to_pixmap`.
+Thumbnails are read with ``QImageReader`` at thumbnail size (fast for JPEG/PNG); what Qt cannot
+read (DICOM, 16-bit TIFF, slices of NIfTI volumes, multi-band tiles) goes through the engine's
+decoder (:mod:`cnn_studio.ui.thumbnails`); an unreadable file gets a neutral placeholder and its
+name. Arrays (Grad-CAM overlays) are shown through :func:`array_to_pixmap`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from cnn_studio.ui.thumbnails import read_thumbnail
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QIcon, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
+
+from cnn_studio.data.bands import is_multiband_key
+from cnn_studio.data.records import parse_key
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -46,13 +51,22 @@ def fit(pix: QPixmap, size: int) -> QPixmap:
 
 
 def thumbnail(path: str | Path, size: int) -> QPixmap:
-    """A thumbnail of ``path`` fitting ``size`` (see :func:`fit`), or a grey placeholder if Qt cannot read it."""
-    reader = QImageReader(str(path))
-    reader.setAutoTransform(True)  # EXIF orientation
-    original = reader.size()
-    if original.isValid() and original.width() > size:
-        reader.setScaledSize(original.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
-    img = reader.read()
+    """A thumbnail of ``path`` fitting ``size`` (see :func:`fit`), or a grey placeholder if it cannot be read.
+
+    ``path`` may be a record key: what Qt cannot read — a slice of a volume (``path#slice=AXIS:INDEX``),
+    a multi-band tile, DICOM — is drawn by the engine's decoder (:func:`cnn_studio.ui.thumbnails.read_thumbnail`).
+    """
+    key = str(path)
+    img = QImage()
+    if parse_key(key)[2] is None and not is_multiband_key(key):
+        reader = QImageReader(key)
+        reader.setAutoTransform(True)  # EXIF orientation
+        original = reader.size()
+        if original.isValid() and original.width() > size:
+            reader.setScaledSize(original.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
+        img = reader.read()
+    if img.isNull():
+        img = read_thumbnail(key, size)
     if img.isNull():
         pix = QPixmap(size, size)
         pix.fill(QColor("#d0d4da"))
