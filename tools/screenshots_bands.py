@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     window.go_to(3)
     _wait_idle(app)
+    tabs = window.evaluate_page.tabs
+    for i in range(tabs.count()):
+        if tabs.tabText(i) == "Per study":
+            tabs.setCurrentIndex(i)
     shot(24, "evaluate_volumes")
     window.go_to(4)
     root = Path(window.session.index.root)
