@@ -42,6 +42,7 @@ from cnn_studio.backbones import registry
 from cnn_studio.backbones.classifier import build_classifier, split_for_feature_cache
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.corrections import resolve
+from cnn_studio.data.bands import make_band_info
 from cnn_studio.data.pipeline import SkipLog, make_dataset
 from cnn_studio.data.prepare import prepare
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
@@ -272,19 +273,24 @@ def near_duplicate_pairs(emb: np.ndarray, threshold: float, *, block: int = 1024
 
 
 def _load_all(records, image_size: int, resize: str, batch_size: int, *, sink, cancel):
-    """Decoded uint8 images of ``records`` (N, S, S, 3) and the records kept (unreadable ones left out)."""
+    """Decoded images of ``records`` and the records kept (unreadable ones left out): uint8
+    ``(N, S, S, 3)`` for pictures, float32 ``(N, S, S, bands)`` raw values for multi-band tiles."""
 
     skips = SkipLog()
-    ds = make_dataset(records, image_size, batch_size, resize=resize, cache="none", skips=skips, dtype="uint8")
+    multiband = any(r.bands for r in records)
+    dtype = np.float32 if multiband else np.uint8
+    ds = make_dataset(records, image_size, batch_size, resize=resize, cache="none", skips=skips,
+                      dtype="float32" if multiband else "uint8")
     chunks, done = [], 0
     for x, _y in ds:
         raise_if_cancelled(cancel)
-        chunks.append(np.asarray(x, np.uint8))
+        chunks.append(np.asarray(x, dtype))
         done += len(chunks[-1])
         sink(ev.TaskProgress(task="Reading the images", done=min(done, len(records)), total=len(records)))
-    images = np.concatenate(chunks) if chunks else np.zeros((0, image_size, image_size, 3), np.uint8)
-    bad = set(skips.paths)
-    kept = [r for r in records if r.path not in bad]
+    channels = max((r.bands for r in records), default=0) or 3
+    images = np.concatenate(chunks) if chunks else np.zeros((0, image_size, image_size, channels), dtype)
+    bad = set(skips.paths)  # the pipeline logs record keys
+    kept = [r for r in records if r.key not in bad]
     if len(kept) != len(images):
         raise DatasetError(f"{len(records) - len(images)} image(s) could not be read for the label check.",
                            "Run the Data step's check and fix or remove the unreadable files first.")
@@ -387,13 +393,15 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
     part = {}
     if prepared.split is not None:
         for name in ("train", "val", "test"):
-            part.update({r.path: name for r in prepared.split.subset(name)})
+            part.update({r.key: name for r in prepared.split.subset(name)})
 
     records = list(index.records)
     sink(ev.StageChanged("label_issues", "Loading TensorFlow"))
     import keras
 
     images, records = _load_all(records, size, resize, batch_size, sink=sink, cancel=cancel)
+    # Multi-band tiles: the model takes every band, normalised by this dataset's statistics (as training does).
+    bands = make_band_info(records, names=index.band_names) if index.bands else None
     labels = np.array([r.label for r in records], np.int64)
     k = int(min(folds, max(2, int(np.bincount(labels, minlength=n_classes).max()))))
     groups = [r.group or "" for r in records]
@@ -405,7 +413,7 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
 
     if use_features:
         sink(ev.StageChanged("label_issues", f"Building {spec.label}"))
-        model = build_classifier(spec, n_classes, weights=weights, image_size=size)
+        model = build_classifier(spec, n_classes, weights=weights, image_size=size, bands=bands)
         feature_model, _head = split_for_feature_cache(model)
         feats = []
         for start in range(0, len(images), batch_size):
@@ -431,7 +439,7 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
         # One model, traced once: each fold starts again from the same initial weights and a fresh
         # optimizer state (rebuilding and re-tracing a model per fold cost ~5 s a fold on a CPU).
         keras.utils.set_random_seed(seed)
-        model = build_classifier(spec, n_classes, weights=weights, image_size=size)
+        model = build_classifier(spec, n_classes, weights=weights, image_size=size, bands=bands)
         optimizer = keras.optimizers.Adam(learning_rate)
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", jit_compile=False)
         optimizer.build(model.trainable_variables)
@@ -455,7 +463,7 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
 
     idx, suggested, scores, thresholds = confident_suspects(probs, labels, n_classes)
     names = index.class_names
-    paths = tuple(r.path for r in records)
+    paths = tuple(r.key for r in records)  # a slice of a volume is named path#slice=AXIS:INDEX
 
     fixes = resolve(corrections, index.root)
     kept = 0
