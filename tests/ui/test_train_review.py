@@ -83,7 +83,7 @@ def test_classify_not_sure_setting_gives_uncertain_rows_and_a_text_file_is_not_c
     fake = SimpleNamespace(info=SimpleNamespace(class_names=("cat", "dog")))
     preds = [_prediction(sure, [("cat", 0.95), ("dog", 0.05)]), _prediction(unsure, [("dog", 0.55), ("cat", 0.45)]),
              _prediction(text, [], error="not an image file (.txt)")]
-    page._on_classified((fake, preds))
+    page._on_classified((fake, preds, {}, {}))  # classifier, predictions, previews, studies
     assert page.status.text().startswith("2 images classified;") and "1 file could not be read" in page.status.text()
 
     page.not_sure.setValue(0.6)
