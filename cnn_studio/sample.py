@@ -18,7 +18,6 @@ from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.fsutil import atomic_dir
 from cnn_studio.paths import app_data_dir
 from cnn_studio.synthetic.multiband import make_multiband_dataset
-from cnn_studio.synthetic.volumes import make_volume_dataset
 
 SAMPLE_CLASSES = ("one", "seven", "two", "zero")
 """Class folders of the sample dataset, in model output (sorted) order."""
@@ -130,6 +129,8 @@ def generated_sample(kind: str, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
         if kind == "multiband":  # 3 crops x 80 tiles of 64 px: "240 tiles, 13 bands, uint16"
             make_multiband_dataset(tmp, per_class=80, size=64, seed=SAMPLE_SEED)
         else:  # 2 classes x 16 studies over 8 patients, 24 slices of 32 px each
+            from cnn_studio.synthetic.volumes import make_volume_dataset  # pydicom + nibabel: only when asked
+
             make_volume_dataset(tmp, studies_per_class=16, patients=8, slices=24, size=32, seed=SAMPLE_SEED)
         raise_if_cancelled(cancel)
     return target
