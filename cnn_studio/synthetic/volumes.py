@@ -66,7 +66,7 @@ def _volume(rng: np.random.Generator, size: int, slices: int, lesion: bool) -> t
     vol[rim] = rng.normal(2 * level, 8, int(rim.sum()))
     shown: tuple[int, ...] = ()
     if lesion:
-        inside = np.argwhere(tissue & (np.abs(z - cz) <= 0.2 * rz) & (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 0.35))
+        inside = np.argwhere(tissue & (np.abs(z - cz) <= max(0.2 * rz, 0.5)) & (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 0.35))
         bx, by, bz = inside[rng.integers(len(inside))]
         r, rzb = size / 6, 0.6 * rz  # about 5 pixels across a 32-pixel slice, over about half the tissue slices
         blob = tissue & (((x - bx) / r) ** 2 + ((y - by) / r) ** 2 + ((z - bz) / rzb) ** 2 <= 1.0)

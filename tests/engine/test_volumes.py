@@ -157,3 +157,11 @@ def test_slices_are_not_duplicates_of_each_other(nifti):
     assert prepared.usable and prepared.split.source == "grouped"
     assert not [f for f in prepared.findings if f.code in ("duplicate_in_class", "label_conflict", "split_leakage",
                                                            "group_leakage")]
+
+
+def test_the_generator_places_a_lesion_in_the_smallest_volumes_it_accepts(tmp_path):
+    from cnn_studio.synthetic.volumes import make_volume_dataset
+
+    for slices in (8, 9, 10):  # an even slice count has no slice at the exact centre
+        made = make_volume_dataset(tmp_path / str(slices), studies_per_class=2, patients=2, slices=slices, size=16, seed=0)
+        assert all(s.lesion_slices for s in made.studies if s.label == "lesion")
