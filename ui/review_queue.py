@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import threading
 from html import escape
-from pathlib import Path
 
 from cnn_studio.ui.thumbnails import read_thumbnail
 from cnn_studio.ui.widgets.image_grid import array_to_pixmap
@@ -46,6 +45,7 @@ from cnn_studio import events as ev
 from cnn_studio.backbones.weights_store import offline_status
 from cnn_studio.child_process import run_job
 from cnn_studio.corrections import EXCLUDED, KEPT, Corrections
+from cnn_studio.data.records import display_name
 from cnn_studio.explain.gradcam import overlay
 from cnn_studio.explain.views import HEATMAPS, open_model
 from cnn_studio.paths import job_log
@@ -431,7 +431,7 @@ class ReviewQueue(QDialog):
         s = self.suspects[row]
         d = self.corrections.get(s.path)
         mark = f"{_MARK[d.action]} " if d is not None else "   "
-        self.list.item(row).setText(f"{mark}{Path(s.path).name}\n     {s.given} → {s.suggested}  ({s.score:.2f})")
+        self.list.item(row).setText(f"{mark}{display_name(s.path)}\n     {s.given} → {s.suggested}  ({s.score:.2f})")
 
     def _update_status(self) -> None:
         paths = [s.path for s in self.suspects]
@@ -450,7 +450,7 @@ class ReviewQueue(QDialog):
         self.heatmaps.show_for(s.path, s.given, s.suggested)
         part = f" · in the {s.split} images" if s.split else ""
         self.title.setText(
-            f"<b>{escape(Path(s.path).name)}</b>{part}<br><small>{escape(s.path)}</small><br><br>"
+            f"<b>{escape(display_name(s.path))}</b>{part}<br><small>{escape(s.path)}</small><br><br>"
             f"Given label: <b>{escape(s.given)}</b> (p = {s.given_probability:.2f})<br>"
             f"Suggested: <b style='color:#1a7f37'>{escape(s.suggested)}</b> (p = {s.suggested_probability:.2f})<br>"
             f"Score: {s.score:.2f} <small>(p(suggested) − p(given); higher = more likely wrong)</small>")

@@ -67,6 +67,21 @@ def slice_key(path: str, axis: int, index: int) -> str:
     return f"{path}{SLICE_MARK}{int(axis)}:{int(index)}"
 
 
+def display_name(key: str) -> str:
+    """A record key as a person reads it: the file name, and the slice of a volume.
+
+    Examples
+    --------
+    >>> display_name("mri/lesion/sub-02.nii.gz#slice=2:13")
+    'sub-02.nii.gz, slice 13'
+    >>> display_name("leaf/a.png")
+    'a.png'
+    """
+    path, _axis, index = parse_key(key)
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return name if index is None else f"{name}, slice {index}"
+
+
 def parse_key(key: str) -> tuple[str, int | None, int | None]:
     """``(path, axis, index)`` of a record key; axis and index are None for a whole file.
 

@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from cnn_studio.child_process import run_job
 from cnn_studio.corrections import Corrections
+from cnn_studio.data.records import display_name
 from cnn_studio.errors import RunError
 from cnn_studio.evaluation import load_metrics
 from cnn_studio.explain.architecture import shape_text as text
@@ -534,7 +535,7 @@ class EvaluatePage(QWidget):
         self.label_actions.set_image(None, "")
         self.cell_images.clear()
         conf = {p["path"]: p["confidence"] for p in self.metrics.predictions}
-        self._cell_captions = {p: f"{Path(p).name}\n{conf.get(p, 0):.0%}" for p in paths}
+        self._cell_captions = {p: f"{display_name(p)}\n{conf.get(p, 0):.0%}" for p in paths}
         for p in paths:
             self.cell_images.add_image(p, self._caption(p))
         if true != pred:  # a mistake's image is the one to choose a label for: its predicted class

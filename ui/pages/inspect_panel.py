@@ -6,8 +6,6 @@ downscaled original and heat map so the opacity slider re-blends instantly on th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from cnn_studio.ui.messages import show_error
 from cnn_studio.ui.widgets.heatmap_view import HeatmapView
@@ -28,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.data.records import display_name
 from cnn_studio.explain.architecture import shape_text
 from cnn_studio.explain.views import EXPLAIN, LAYER_MAPS, PREVIEW  # PREVIEW: the size explain_image delivers
 
@@ -142,7 +141,7 @@ class InspectPanel(QWidget):
         if self.busy():
             self._task.cancel()
         self.classifier = classifier
-        self.title.setText(f"Looking at {Path(path).name}…")
+        self.title.setText(f"Looking at {display_name(path)}…")
         if prediction is not None:
             self.bars.set_probabilities(prediction.top)
         if self.class_box.count() != len(classifier.info.class_names):
@@ -154,7 +153,7 @@ class InspectPanel(QWidget):
 
     def show_problem(self, path: str, error: str) -> None:
         """A card for a file that could not be classified: what happened and what to do."""
-        self.title.setText(f"<b>{Path(path).name}</b> could not be read, so it was not classified.")
+        self.title.setText(f"<b>{display_name(path)}</b> could not be read, so it was not classified.")
         self.bars.set_message(f"{error}\nCheck that the file opens in an image viewer; if it does, save it "
                               "again as PNG or JPEG and drop it here once more.")
         self.heatmap.clear()
@@ -175,7 +174,7 @@ class InspectPanel(QWidget):
         self.result = result
         names = self.classifier.info.class_names
         name = names[result["class_index"]]
-        self.title.setText(f"<b>{Path(result['path']).name}</b>: red/yellow areas are where the network found "
+        self.title.setText(f"<b>{display_name(result['path'])}</b>: red/yellow areas are where the network found "
                            f"the most evidence for <b>{name}</b> ({result['class_prob']:.0%}); "
                            f"layer {result['layer']}.")
         self.class_box.setCurrentIndex(result["class_index"])

@@ -36,11 +36,14 @@ class ClassTableModel(QAbstractTableModel):
         self._counts: list[int] = []
         self._split_counts: dict[str, list[int]] = {}
         self._thumbs: dict[int, QPixmap] = {}
+        self._unit = "Images"  # "Tiles" for multi-band arrays, "Slices" for slices of volumes
 
     def set_index(self, index: DatasetIndex | None, split: Split | None = None) -> None:
         self.beginResetModel()
         self._names = index.class_names if index is not None else ()
         self._counts = list(index.counts().values()) if index is not None else []
+        self._unit = "Tiles" if index is not None and index.bands else (
+            "Slices" if index is not None and index.studies else "Images")
         self._thumbs = {}
         self._set_split(split)
         self.endResetModel()
@@ -78,11 +81,12 @@ class ClassTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
+            return self._unit if section == 1 else COLUMNS[section]
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return ("Class name = folder name", "Usable images in this class",
-                    "Images the network learns from", "Images held back to check progress while training",
-                    "Images kept aside for the final evaluation", "A few images of this class")[section]
+            unit = self._unit
+            return ("Class name = folder name", f"Usable {unit.lower()} in this class",
+                    f"{unit} the network learns from", f"{unit} held back to check progress while training",
+                    f"{unit} kept aside for the final evaluation", f"A few {unit.lower()} of this class")[section]
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):

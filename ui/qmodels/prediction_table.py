@@ -6,12 +6,13 @@ Sort through :func:`cnn_studio.ui.qmodels.rows.sortable` (confidence sorts as a 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from cnn_studio.ui.qmodels.rows import SORT_ROLE, Index, RowsTableModel
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
+
+from cnn_studio.data.records import display_name
 
 COLUMNS = ("Image", "Label", "Probability", "Second guess", "Third guess", "Problem")
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -56,7 +57,7 @@ class PredictionTableModel(RowsTableModel):
         col = index.column()
         if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
             if col == 0:
-                return Path(pred.path).name
+                return display_name(pred.path)
             if col == 1:
                 if getattr(pred, "uncertain", False):
                     return "uncertain"

@@ -10,13 +10,13 @@ dataset is read again.
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from cnn_studio.corrections import EXCLUDED, KEPT, Corrections, Decision
+from cnn_studio.data.records import display_name
 
 MARKS = {"relabel": "✎", "exclude": "✕", "keep": "✓"}
 """The sign a decided image gets in front of its caption (the review queue's marks)."""
@@ -157,7 +157,7 @@ class LabelActions(QWidget):
             self.state.setText("Click an image to relabel, exclude or keep it.")
         else:
             what = decision_text(self.corrections.get(self.path))
-            self.state.setText(f"<b>{escape(Path(self.path).name)}</b> (labelled {escape(self.given)})"
+            self.state.setText(f"<b>{escape(display_name(self.path))}</b> (labelled {escape(self.given)})"
                                + (f": <b>{escape(what)}</b>" if what else ""))
         counts = self.corrections.counts()
         where = self.corrections.path or "the project"

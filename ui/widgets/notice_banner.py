@@ -8,12 +8,13 @@ Hidden until :meth:`NoticeBanner.show_notice`; the wording comes from the engine
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
 
 from cnn_studio.ui.messages import severity_colour
 from cnn_studio.ui.widgets.image_grid import ImageGrid
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+
+from cnn_studio.data.records import display_name
 
 BACKGROUNDS = {"warning": "#fff7e6", "error": "#fdecea", "info": "#e8f1fb", "ok": "#e8f5e9"}
 
@@ -54,7 +55,7 @@ class NoticeBanner(QFrame):
         self.label.setText(f'<b style="color:{colour}">⚠ {escape(title)}</b> {escape(text)}{hint_html}')
         self.examples.clear()
         for path in examples:
-            self.examples.add_image(path, Path(path).name, f"{path}\nClick to see it larger.")
+            self.examples.add_image(path, display_name(path), f"{path}\nClick to see it larger.")
         self.examples.setVisible(bool(examples))
         self.show()
 
