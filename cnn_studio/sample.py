@@ -124,7 +124,7 @@ def generated_sample(kind: str, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
     if target.is_dir():
         return target
     raise_if_cancelled(cancel)
-    sink(ev.StageChanged(task="sample", stage=f"Making the {GENERATED_SAMPLES[kind].title.lower()}"))
+    sink(ev.StageChanged(task="sample", stage=f"Making the sample: {GENERATED_SAMPLES[kind].title}"))
     with atomic_dir(target) as tmp:
         if kind == "multiband":  # 3 crops x 80 tiles of 64 px: "240 tiles, 13 bands, uint16"
             make_multiband_dataset(tmp, per_class=80, size=64, seed=SAMPLE_SEED)

@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, str] = {
     "weights": "weights",
     "runs": "runs",
     "label-issues": "label_issues",
+    "sample": "sample",
 }
 
 # subcommands that load TensorFlow: it is imported up front, quietly (its start-up lines go to a log)
