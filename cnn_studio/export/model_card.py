@@ -64,6 +64,7 @@ class ModelCard:
     label_review: str = ""  # what the label review changed before training (corrections.csv), or ""
     reproducibility: dict[str, Any] = field(default_factory=dict)  # versions, seeds, dataset fingerprint
     notes: list[str] = field(default_factory=list)  # run files left out because they are damaged
+    studies: dict[str, Any] = field(default_factory=dict)  # volumes: how slices are cut and a study answered ({} otherwise)
     created: str = ""
     app_version: str = __version__
 
@@ -96,6 +97,10 @@ class ModelCard:
                 L += [f"Label review: {self.label_review}", ""]
         if self.settings:
             L += ["## Training settings", ""] + [f"- {k}: {v}" for k, v in self.settings.items()] + [""]
+        if self.studies:
+            v = self.studies
+            L += ["## Studies (volumes)", "", v["how"], "", f"- Slice axis: {v['slice_axis']}; slices kept: {v['slices']}",
+                  f"- A study's answer: the {v['aggregate']} of its slices' probabilities", ""]
         L += ["## Results", ""]
         if self.metrics:
             m = self.metrics
@@ -133,6 +138,11 @@ class ModelCard:
                     L.append(f"On the {fit.get('n_images')} validation images: ECE {fit.get('ece_before', 0):.3f} "
                              f"before, {fit.get('ece_after', 0):.3f} after"
                              + (f" ({fit['reason']})" if fit.get("reason") else "") + ".")
+            st = m.get("study") or {}
+            if st.get("count"):
+                L += ["", f"Per study ({st.get('aggregate', 'mean')} of its slices' probabilities), on {st['count']} "
+                      f"studies: accuracy {st.get('accuracy', 0):.4f}, balanced accuracy "
+                      f"{st.get('balanced_accuracy', 0):.4f}."]
             sc = m.get("shortcuts") or {}
             if sc.get("suspected"):
                 L += ["", f"**Shortcut warning:** {sc['message']} Examples: "
@@ -194,7 +204,8 @@ def _metrics_summary(d: dict[str, Any]) -> dict[str, Any]:
             "per_class": per_class, "confusion": d.get("confusion"), "created": d.get("created"),
             "intervals": d.get("intervals") or {}, "chance": d.get("chance") or {},
             "calibration": {k: v for k, v in (d.get("calibration") or {}).items()},
-            "shortcuts": d.get("shortcuts") or {}}
+            "shortcuts": d.get("shortcuts") or {},
+            "study": {k: v for k, v in (d.get("study") or {}).items() if k != "studies"}}
 
 
 def _known_limits(run: RunInfo, input_size: int, exports: list[dict[str, Any]]) -> list[str]:
@@ -216,6 +227,9 @@ def _known_limits(run: RunInfo, input_size: int, exports: list[dict[str, Any]]) 
     if any(e.get("quantization", "float32") != "float32" for e in exports):
         limits.append("Quantized exports trade a little accuracy for size; see how often they give the trained "
                       "model's answer and their accuracy above.")
+    if study_facts(run):
+        limits.append("It answers per slice; a study's answer is only as good as the slices it is given: feed the "
+                      "same kind of volumes (sequence, orientation, resolution) cut and windowed as described above.")
     bands = read_run_bands(run.root)
     if bands is not None:
         limits.append(f"It takes {bands.count}-band images with the bands in the same order and units as its "
@@ -225,6 +239,22 @@ def _known_limits(run: RunInfo, input_size: int, exports: list[dict[str, Any]]) 
         limits.append("The full-integer TFLite export takes uint8 pixels (0–255) and gives uint8 outputs: "
                       "divide them by 256 for probabilities.")
     return limits
+
+
+def study_facts(run: RunInfo) -> dict[str, Any]:
+    """How a volume run's model is fed and how a study is answered, for people deploying it ({} for pictures)."""
+    if run.split is None or not any(r.study for part in ("train", "val", "test") for r in run.split.subset(part)):
+        return {}
+    from cnn_studio.data.medical import WINDOW_PERCENTILES  # pydicom + nibabel: only for volume runs
+
+    cfg = run.config
+    lo, hi = WINDOW_PERCENTILES
+    how = (f"The model classifies one 2-D slice at a time. To use it outside CNN Studio, cut the volume into slices "
+           f"across axis {cfg.slice_axis}, window each slice over its WHOLE volume (the volume's {lo:g}th percentile "
+           f"black, its {hi:g}th white, linear in between, as 0–255), repeat the grey slice into 3 channels, classify "
+           f"every slice, and take the {cfg.study_aggregate} of the slices' probabilities as the study's answer.")
+    return {"slice_axis": cfg.slice_axis, "slices": cfg.slices, "aggregate": cfg.study_aggregate,
+            "window_percentiles": [lo, hi], "how": how}
 
 
 def _optional(read, run: RunInfo, notes: list[str]) -> dict[str, Any] | None:
@@ -260,6 +290,7 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
     reproducibility = reproducibility_summary(_optional(lambda layout: read_reproducibility(layout.root), run, notes))
     bands = read_run_bands(run.root)
     n_bands = bands.count if bands is not None else 0
+    studies = study_facts(run)
     usage = {FORMATS[e["fmt"]].label + ("" if e.get("quantization", "float32") == "float32" else f" ({e['quantization']})"):
              FORMATS[e["fmt"]].snippet(e["file"], input_size, e.get("quantization", "float32"), bands=n_bands)
              for e in exports}
@@ -276,7 +307,7 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
         input_spec=input_spec(bands), input_size=input_size, resize=cfg.resize, dataset=dataset, split=split_info,
         settings=settings, metrics=metrics, robustness=robustness, exports=exports, usage=usage,
         known_limits=_known_limits(run, input_size, exports), label_review=label_review,
-        reproducibility=reproducibility, notes=notes,
+        reproducibility=reproducibility, notes=notes, studies=studies,
         created=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
 
 

@@ -154,3 +154,21 @@ def test_predict_a_volume_and_a_dicom_series_per_study(trained, tmp_path, capsys
     assert sorted(s["study"] for s in out["studies"]) == sorted(folders) and out["images"] == []
     assert all(s["error"] is None and s["slices"] >= 16 and s["top_slices"][0][0].endswith(".dcm")
                for s in out["studies"])
+
+
+@pytest.mark.slow
+def test_model_card_says_how_a_volume_is_cut_windowed_and_answered(trained, tmp_path, capsys):
+    from cnn_studio.cli import main
+
+    _, run = trained
+    assert main(["evaluate", str(run)]) == 0
+    out = tmp_path / "export"
+    assert main(["export", str(run), "--format", "keras", "--out", str(out)]) == 0
+    capsys.readouterr()
+    card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
+    assert card["studies"]["slice_axis"] == 2 and card["studies"]["aggregate"] == "mean"
+    assert card["studies"]["window_percentiles"] == [0.5, 99.5]
+    assert card["metrics"]["study"]["count"] >= 2 and "studies" not in card["metrics"]["study"]
+    text = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "## Studies (volumes)" in text and "window each slice over its WHOLE volume" in text
+    assert f"Per study (mean of its slices' probabilities), on {card['metrics']['study']['count']} studies" in text
