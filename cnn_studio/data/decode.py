@@ -43,8 +43,10 @@ SCALING_POLICY: dict[str, str] = {
     "dicom": "DICOM: rescale slope/intercept (modality LUT) is applied, then the file's own VOI window or "
     "VOI LUT; without one, the percentile window. MONOCHROME1 images are inverted so that bone is bright. "
     "Multi-frame files use their middle frame.",
-    "nifti": "NIfTI volumes (.nii, .nii.gz) use their middle slice along the third axis, rotated 90 degrees "
-    "for display, with the percentile window.",
+    "nifti": "NIfTI volumes (.nii, .nii.gz) are cut into 2-D slices across the chosen axis (the third by "
+    "default), each rotated 90 degrees for display and windowed over the WHOLE volume (its 0.5th percentile "
+    "black, its 99.5th white), so the slices of a study are comparable; a single volume shown as one picture "
+    "uses its middle slice.",
     "multi_band": "Multi-band images (TIFFs with more than 4 bands or several grey bands, .npy arrays) keep their "
     "raw values for the model, which normalises each band with the training set's statistics; they are SHOWN "
     "as an RGB composite of three bands (B04, B03, B02 when the file names its bands, else bands 1, 2, 3), "

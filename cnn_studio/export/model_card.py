@@ -250,7 +250,8 @@ def study_facts(run: RunInfo) -> dict[str, Any]:
     cfg = run.config
     lo, hi = WINDOW_PERCENTILES
     how = (f"The model classifies one 2-D slice at a time. To use it outside CNN Studio, cut the volume into slices "
-           f"across axis {cfg.slice_axis}, window each slice over its WHOLE volume (the volume's {lo:g}th percentile "
+           f"across axis {cfg.slice_axis} of the array as stored, turn each slice with numpy.rot90 (90 degrees "
+           f"counter-clockwise), window each slice over its WHOLE volume (the volume's {lo:g}th percentile "
            f"black, its {hi:g}th white, linear in between, as 0–255), repeat the grey slice into 3 channels, classify "
            f"every slice, and take the {cfg.study_aggregate} of the slices' probabilities as the study's answer.")
     return {"slice_axis": cfg.slice_axis, "slices": cfg.slices, "aggregate": cfg.study_aggregate,
