@@ -47,6 +47,9 @@ def test_metrics_table_summary_and_confusion_cell_images(qtbot, page, session):
         truth = {p["path"] for p in m.predictions if p["true"] == true and p["pred"] == pred}
         assert set(page.cell_images.paths()) == truth
 
+    _wait(qtbot, page.evaluate(force=True))  # new results: the cell shown belonged to the old ones
+    assert page.cell_images.count() == 0 and page.cell_label.text() == "Click a cell to see its images."
+
 
 def test_loads_saved_metrics_instead_of_evaluating_again(qtbot, page, session):
     _wait(qtbot, page.evaluate(force=True))

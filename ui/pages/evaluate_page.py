@@ -471,6 +471,9 @@ class EvaluatePage(QWidget):
         # class", showed the classes backwards under an arrow that did not say so)
         self.per_class.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.matrix.set_matrix(metrics.confusion, names)
+        self.cell_label.setText("Click a cell to see its images.")  # the cell shown belonged to the last results
+        self.cell_images.clear()
+        self.label_actions.set_image(None, "")
         self._load_corrections()
         self.top_losses.clear()
         for t in metrics.top_losses:

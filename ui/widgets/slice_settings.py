@@ -12,7 +12,9 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QL
 
 from cnn_studio.training.config import parse_slices
 
-AXES = ((2, "axis 3 — axial for most NIfTI files"), (1, "axis 2 — coronal"), (0, "axis 1 — sagittal"))
+# The axis numbers are the CLI's (--slice-axis 0, 1, 2) and the model card's: counted from 0, as numpy does.
+AXES = ((2, "axis 2 (third) — axial for most NIfTI files"), (1, "axis 1 (second) — coronal"),
+        (0, "axis 0 (first) — sagittal"))
 KINDS = (("content", "every slice with content"), ("all", "all slices"), ("middle", "the middle slices"))
 MIDDLE_DEFAULT = 16
 
@@ -38,7 +40,7 @@ class SliceSettings(QGroupBox):
         self.explain = QLabel(EXPLAIN)
         self.explain.setWordWrap(True)
         self.axis = QComboBox()
-        self.axis.setToolTip("The direction the volumes are cut in. Axial (axis 3) is the usual view of a head scan.")
+        self.axis.setToolTip("The direction the volumes are cut in. Axial (axis 2, the third) is the usual view of a head scan; the command line's --slice-axis uses the same numbers.")
         for value, text in AXES:
             self.axis.addItem(text, value)
         self.kind = QComboBox()
