@@ -90,6 +90,11 @@ class EventCallback(keras.callbacks.Callback):
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.cancelled
 
+    def _stop_before_train_batch(self) -> bool:
+        """Whether this train batch is the last: several workers agree on it (``multi_worker.AgreedStop``)."""
+        agree = getattr(self.cancel, "at_train_batch", None)
+        return agree() if agree is not None else self._cancelled()
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
         self._epoch_start = time.perf_counter()
@@ -106,7 +111,7 @@ class EventCallback(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if batch > 0:
             self._batch_ended(batch, {})
-        if self._cancelled():  # this batch still runs; Keras stops right after it
+        if self._stop_before_train_batch():  # this batch still runs; Keras stops right after it
             self.model.stop_training = True
             self.interrupted = True
 
