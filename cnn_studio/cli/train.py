@@ -86,7 +86,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "for the labels as the folders give them")
     p.add_argument("--augment", default="", help=f"comma-separated: {','.join(AUGMENTATIONS)}")
     p.add_argument("--resize", default=d.resize, choices=RESIZE_POLICIES)
-    p.add_argument("--cache", default=d.cache, choices=CACHE_MODES)
+    p.add_argument("--cache", default=d.cache, choices=CACHE_MODES,
+                   help="where decoded images are kept between epochs: auto (default) memory when they take less "
+                        "than half the memory available, else a disk cache in the run folder, else none; "
+                        "the choice and its reason are printed and recorded in config.json "
+                        "(CNN_STUDIO_MEMORY_BUDGET=BYTES simulates a computer with less memory)")
     p.add_argument("--no-feature-cache", action="store_true", help="do not cache frozen-backbone features")
     p.add_argument("--bands", default="", metavar="LIST",
                    help="multi-band images: the bands the model uses, counted from 1 (e.g. 4,3,2 or 1-4,8; default: all)")

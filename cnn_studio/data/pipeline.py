@@ -350,7 +350,8 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
     resize : "stretch", "pad" (keep aspect, black bars) or "crop" (centre square).
     shuffle, seed : reshuffle every epoch with a fixed seed (training only).
     augment : names from :data:`cnn_studio.data.augment.AUGMENTATIONS`, applied per batch (training only).
-    cache : "memory", "disk" (a file in ``cache_dir``) or "none". The cache holds decoded, resized uint8
+    cache : "memory", "disk" (a file in ``cache_dir``) or "none" ("auto" is resolved before, by
+        :func:`cnn_studio.training.cache_choice.choose_image_cache`). The cache holds decoded, resized uint8
         and is filled during the first complete pass; a pass that stops early (cancel) keeps no cache
         and the next pass decodes again. Disk cache names carry a fingerprint of the records.
     skips : a :class:`SkipLog` that collects dropped files (a new one if None).
@@ -372,8 +373,10 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         raise ConfigError(f"Pixel type: expected float32 or uint8, received {dtype!r}.")
     if resize not in RESIZE_POLICIES:
         raise ConfigError(f"Resize policy: expected one of {', '.join(RESIZE_POLICIES)}, received {resize!r}.")
-    if cache not in CACHE_MODES:
-        raise ConfigError(f"Cache: expected {', '.join(CACHE_MODES)}, received {cache!r}.")
+    if cache not in CACHE_MODES or cache == "auto":
+        raise ConfigError(f"Cache: expected memory, disk or none, received {cache!r}.",
+                          "'auto' is decided by the trainer from the memory available "
+                          "(cnn_studio.training.cache_choice.choose_image_cache); pass its mode.")
     if cache == "disk" and cache_dir is None:
         raise ConfigError("cache='disk' needs a cache folder.", "Pass cache_dir, or use cache='memory'.")
     skips = skips if skips is not None else SkipLog()

@@ -15,7 +15,8 @@ SPLIT_NAMES = ("train", "val", "test")
 # How records become pixels in ``data.pipeline`` (defined here, beside the records, so the settings,
 # the CLI and the pages can list them without importing the pipeline's numpy/TensorFlow code):
 RESIZE_POLICIES = ("stretch", "pad", "crop")  # scale to square; pad to square keeping the aspect; centre crop
-CACHE_MODES = ("memory", "disk", "none")  # where decoded, resized images are kept between epochs
+CACHE_MODES = ("auto", "memory", "disk", "none")  # where decoded, resized images are kept between epochs
+# "auto": memory when the decoded set fits comfortably, else disk, else none (cnn_studio.training.cache_choice)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class TrainConfig:
     split_seed: int | None = None
     resize: str = "stretch"
     augment: tuple[str, ...] = ()
-    cache: str = "memory"
+    cache: str = "auto"  # CACHE_MODES; "auto" is decided when training starts (training/cache_choice.py)
     feature_cache: bool = True
     precision: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)

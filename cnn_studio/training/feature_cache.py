@@ -6,9 +6,18 @@ through the same (expensive) backbone to get the same pooled features. We comput
 Dropout and Dense layers with the full classifier, so the full model is trained too. Dropout
 still acts at training time, so the two paths learn the same thing; epochs after the first cost
 only the head's few matrix multiplications.
+
+Where the features go is decided by the trainer (``cache_choice.choose_feature_cache``, the
+same rule as the decoded images): in memory (numpy arrays) when N × width float32 fit
+comfortably, else written batch by batch into a ``.npy`` file (``path``) that the head's epochs
+read batch by batch (a memory map: only the batches in use are in memory), else not at all
+(the head phase then runs the full model on the images, as with augmentation).
 """
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import numpy as np
 
@@ -17,26 +26,83 @@ from cnn_studio.cancel import CancelToken, raise_if_cancelled
 
 
 def compute_features(feature_model, dataset, *, count: int, task: str = "Computing features",
-                     sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None):
-    """Run ``feature_model`` over a batched ``(images, labels)`` dataset → (features, labels) arrays."""
+                     sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None,
+                     path: str | Path | None = None):
+    """Run ``feature_model`` over a batched ``(images, labels)`` dataset → (features, labels) arrays.
+
+    With ``path`` the features are written there batch by batch (a ``.npy`` file, opened as a
+    read-only memory map when done) instead of being gathered in memory; ``count`` sizes the file
+    (files the pipeline could not decode make the result shorter, never longer).
+    """
+    width = int(feature_model.output_shape[-1])
+    out = None
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(max(count, 0), width))
     feats, labels = [], []
     done = 0
     for images, y in dataset:
         raise_if_cancelled(cancel)
-        feats.append(np.asarray(feature_model(images, training=False), dtype=np.float32))
+        batch = np.asarray(feature_model(images, training=False), dtype=np.float32)
+        if out is not None:
+            if done + len(batch) > len(out):
+                raise RuntimeError(f"More images than expected ({done + len(batch)} > {len(out)}) for {path}.")
+            out[done:done + len(batch)] = batch
+        else:
+            feats.append(batch)
         labels.append(np.asarray(y))
         done += len(labels[-1])
         sink(ev.TaskProgress(task=task, done=min(done, count), total=count))
+    y_all = np.concatenate(labels) if labels else np.zeros((0,), np.int32)
+    if out is not None:
+        out.flush()
+        del out
+        return np.load(path, mmap_mode="r")[:done], y_all
     if not feats:
-        width = feature_model.output_shape[-1]
-        return np.zeros((0, width), np.float32), np.zeros((0,), np.int32)
-    return np.concatenate(feats), np.concatenate(labels)
+        return np.zeros((0, width), np.float32), y_all
+    return np.concatenate(feats), y_all
+
+
+def remove_feature_files(folder: str | Path) -> None:
+    """Delete the features written to disk (once the head phase no longer needs them)."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _from_disk(xy, batch_size: int, seed: int, shuffle: bool):
+    """Batches of a memory-mapped feature array, read batch by batch (labels stay in memory)."""
+    import tensorflow as tf
+
+    features, labels = xy
+    labels = np.asarray(labels, np.int32)
+    width = features.shape[-1]
+
+    def gather(idx):
+        idx = np.sort(idx)  # reads in file order; a batch's order does not matter to training
+        return np.asarray(features[idx], np.float32), labels[idx]
+
+    ds = tf.data.Dataset.range(len(labels))
+    if shuffle:
+        ds = ds.shuffle(max(len(labels), 1), seed=seed, reshuffle_each_iteration=True)
+
+    def load(idx):
+        x, y = tf.numpy_function(gather, [idx], (tf.float32, tf.int32), stateful=False)
+        x.set_shape([None, width])
+        y.set_shape([None])
+        return x, y
+
+    return ds.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def feature_datasets(train_xy, val_xy, batch_size: int, seed: int):
-    """tf.data datasets over cached features: train reshuffled each epoch, val in order."""
+    """tf.data datasets over cached features: train reshuffled each epoch, val in order.
+
+    In-memory arrays become tensors; memory-mapped ones (``compute_features(path=...)``) are read
+    batch by batch.
+    """
     import tensorflow as tf
 
+    if isinstance(train_xy[0], np.memmap) or isinstance(val_xy[0], np.memmap):
+        return _from_disk(train_xy, batch_size, seed, True), _from_disk(val_xy, batch_size, seed, False)
     train = (tf.data.Dataset.from_tensor_slices(train_xy)
              .shuffle(max(len(train_xy[1]), 1), seed=seed, reshuffle_each_iteration=True)
              .batch(batch_size).prefetch(tf.data.AUTOTUNE))

@@ -72,6 +72,7 @@ from cnn_studio.fsutil import write_json
 from cnn_studio.paths import RunLayout
 from cnn_studio.review import review_model
 from cnn_studio.runs import reproducibility_record
+from cnn_studio.training.cache_choice import CacheChoice, choose_feature_cache, choose_image_cache
 from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.devices import (
     choose_precision,
@@ -80,7 +81,7 @@ from cnn_studio.training.devices import (
     precision_policy,
     strategy_kind,
 )
-from cnn_studio.training.feature_cache import compute_features, feature_datasets
+from cnn_studio.training.feature_cache import compute_features, feature_datasets, remove_feature_files
 from cnn_studio.training.run_folder import (
     RunLock,
     clean_temporaries,
@@ -352,6 +353,7 @@ def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.Event
     total = config.total_epochs
     skipped: dict[str, str] = {}
     try:
+        config = _resolve_cache(layout, config, split, sink)
         result = _fit_with_smaller_batches(layout, config, split, sink=sink, cancel=cancel,
                                            start_epoch=start_epoch, skipped=skipped)
     except Cancelled:
@@ -384,6 +386,25 @@ def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.Event
     sink(ev.TrainFinished(run_dir=str(layout.root), status="completed", best_model=str(result.best_model),
                           epochs_done=result.epochs_done, message=" ".join(result.warnings)))
     return result
+
+
+def _resolve_cache(layout: RunLayout, config: TrainConfig, split: Split, sink: ev.EventSink) -> TrainConfig:
+    """``cache="auto"`` decided now (:mod:`cnn_studio.training.cache_choice`), said and recorded in config.json.
+
+    config.json then holds the mode used (``cache``), ``extra["cache_asked"] = "auto"`` and
+    ``extra["cache_reason"]`` (e.g. "disk: the decoded images (about 30 GB) would take more than half
+    of the 16 GB of memory available, ..."). A resumed run decides again (``cache_asked``), on the
+    memory available then. A mode chosen in the settings is used as it is, without a message.
+    """
+    if config.extra.get("cache_asked", config.cache) != "auto":
+        return config
+    size = registry.get(config.backbone).image_size(config.image_size)
+    choice = choose_image_cache("auto", [*split.train, *split.val], size, layout.feature_cache / "images")
+    sink(ev.LogMessage("info", f"Decoded-image cache (auto): {choice.reason}."))
+    config = config.replace(cache=choice.mode, extra={**config.extra, "cache_asked": "auto",
+                                                      "cache_reason": choice.reason})
+    write_json(layout.config, config.to_dict())
+    return config
 
 
 OOM_MIN_BATCH_SIZE = 4  # out of memory at this batch size (or below) ends the run
@@ -539,6 +560,23 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
                        class_names=read_labels(layout.labels), history=info.history(), skipped=dict(skipped))
 
 
+def _feature_cache_choice(layout: RunLayout, config: TrainConfig, model, data, sink: ev.EventSink) -> CacheChoice:
+    """Where the frozen-phase features go: memory, disk (batch by batch) or none, said in the log and config.json.
+
+    Decoded images this run keeps in memory (``config.cache == "memory"``) count as taken.
+    """
+    width = int(model.get_layer("pool").output.shape[-1])
+    count = data.train_count + data.val_count
+    reserved = 0
+    if config.cache == "memory":  # the decoded images (uint8 pictures, float32 bands) are in memory too
+        pixels = data.train.element_spec[0]
+        reserved = count * data.image_size ** 2 * int(pixels.shape[-1] or 3) * pixels.dtype.size
+    choice = choose_feature_cache(count, width, layout.feature_cache / "features", reserved=reserved)
+    sink(ev.LogMessage("info", f"Feature cache ({count} images × {width} features): {choice.reason}."))
+    write_json(layout.config, config.replace(extra={**config.extra, "feature_cache_reason": choice.reason}).to_dict())
+    return choice
+
+
 def _jit_compile(config: TrainConfig) -> bool | str:
     """``compile``'s ``jit_compile`` for ``config.jit``: "auto" (Keras: XLA on a GPU only), True or False."""
     return {"on": True, "off": False}.get(getattr(config, "jit", "auto"), "auto")
@@ -587,6 +625,10 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
             else:  # scratch: everything learns
                 model.get_layer("backbone").trainable = True
             use_cache = phase.name == "head" and config.feature_cache and not config.augment
+            features = None
+            if use_cache:
+                features = _feature_cache_choice(layout, config, model, data, sink)
+                use_cache = features.mode != "none"
             sink(ev.PhaseStarted(name=phase.name, epochs=phase.end_epoch - first, first_epoch=first,
                                  learning_rate=phase.learning_rate, trainable_layers=trainable_layer_count(model),
                                  uses_feature_cache=use_cache))
@@ -611,10 +653,14 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
 
             if use_cache:
                 feature_model, head_model = split_for_feature_cache(model)
+                on_disk = features is not None and features.mode == "disk"
+                folder = layout.feature_cache / "features"
                 train_xy = compute_features(feature_model, data.train, count=data.train_count,
-                                            task="Computing features (training images)", sink=sink, cancel=cancel)
+                                            task="Computing features (training images)", sink=sink, cancel=cancel,
+                                            path=folder / "train.npy" if on_disk else None)
                 val_xy = compute_features(feature_model, data.val, count=data.val_count,
-                                          task="Computing features (validation images)", sink=sink, cancel=cancel)
+                                          task="Computing features (validation images)", sink=sink, cancel=cancel,
+                                          path=folder / "val.npy" if on_disk else None)
                 ftrain, fval = feature_datasets(train_xy, val_xy, config.batch_size, config.seed)
                 # a head step takes microseconds: run a whole epoch per graph call, same batches,
                 # so Python overhead does not dominate (events and cancel checks come per epoch)
@@ -632,8 +678,12 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
                 # Our datasets drop unreadable files, so their length is unknown until the first pass
                 # ends; Keras then says "Your input ran out of data" once. That is expected, not a fault.
                 warnings.filterwarnings("ignore", message="Your input ran out of data")
-                fit_model.fit(fit_train, validation_data=fit_val, initial_epoch=first, epochs=phase.end_epoch,
-                              callbacks=callbacks, class_weight=class_weight, shuffle=False, verbose=0)
+                try:
+                    fit_model.fit(fit_train, validation_data=fit_val, initial_epoch=first, epochs=phase.end_epoch,
+                                  callbacks=callbacks, class_weight=class_weight, shuffle=False, verbose=0)
+                finally:
+                    if use_cache:
+                        remove_feature_files(layout.feature_cache / "features")  # only this phase reads them
             best = checkpoints.best
             if cancel is not None and cancel.cancelled:
                 raise Cancelled()

@@ -28,6 +28,10 @@ def test_train_then_resume_a_completed_run(main, image_folder, tmp_path, capsys)
     assert code == 0, captured.err
     assert str(out / "best.keras") in captured.out
     assert (out / "best.keras").exists() and read_json(out / "state.json")["status"] == "completed"
+    # --cache auto (the default) says what it chose and why, and config.json records it
+    assert "Decoded-image cache (auto): memory: the decoded images take about" in captured.err
+    config = read_json(out / "config.json")
+    assert (config["cache"], config["extra"]["cache_asked"]) == ("memory", "auto")
     assert "epoch 1/1" in captured.err  # TerminalProgress drew the epoch
 
     code = main(["resume", str(out)])
@@ -54,3 +58,14 @@ def test_bad_settings_fail_before_anything_is_written(main, image_folder, tmp_pa
 def test_resume_of_a_folder_that_is_not_a_run(main, tmp_path, capsys):
     assert main(["resume", str(tmp_path)]) == 2
     assert "not a CNN Studio run folder" in capsys.readouterr().err
+
+
+def test_cache_option_defaults_to_auto():
+    import argparse
+
+    from cnn_studio.cli import train as train_cli
+
+    parser = argparse.ArgumentParser()
+    train_cli.register(parser.add_subparsers())
+    assert parser.parse_args(["train", "DATA", "--out", "RUN"]).cache == "auto"
+    assert parser.parse_args(["train", "DATA", "--out", "RUN", "--cache", "disk"]).cache == "disk"

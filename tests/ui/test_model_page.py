@@ -92,3 +92,14 @@ def test_fine_tune_fields_are_off_for_a_network_that_starts_from_scratch(qtbot):
     assert "from scratch" not in page.fine_tune_epochs.toolTip()
     page.weights_combo.setCurrentIndex(page.weights_combo.findData("none"))
     assert session.config.weights == "none" and not any(f.isEnabled() for f in fields)
+
+
+def test_cache_offers_auto_by_default_and_explains_it(qtbot):
+    session, page = _page(qtbot)
+    items = [page.cache.itemText(i) for i in range(page.cache.count())]
+    assert items == ["auto", "memory", "disk", "none"]
+    assert page.cache.currentText() == "auto" == session.config.cache
+    tip = page.cache.toolTip()
+    assert "auto" in tip and "half of the memory" in tip and "Train step says which and why" in tip
+    page.cache.setCurrentText("disk")
+    assert session.config.cache == "disk"

@@ -247,8 +247,12 @@ class ModelPage(QWidget):
         self.seed = self._spin(0, 2**31 - 1, "Same number = same result when training again.")
         self.resize = self._combo(RESIZE_POLICIES, "How images of another shape are made square: stretch, pad "
                                   "with black borders, or crop the centre.")
-        self.cache = self._combo(CACHE_MODES, "Keep decoded images in memory (fastest), on disk (large "
-                                 "datasets) or not at all.")
+        self.cache = self._combo(CACHE_MODES, "Where the images are kept, once decoded, so later epochs do not "
+                                 "read the files again. auto (recommended): in memory when they take less than half "
+                                 "of the memory free, otherwise on disk in the run folder, otherwise not kept; the "
+                                 "Train step says which and why. memory: fastest, but a large dataset can fill "
+                                 "the computer's memory. disk: for datasets larger than memory. none: read the "
+                                 "files again every epoch (slowest, uses no space).")
         self.augment_boxes: dict[str, QCheckBox] = {}
         aug = QWidget()
         al = QHBoxLayout(aug)
