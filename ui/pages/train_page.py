@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -33,6 +35,16 @@ from cnn_studio.paths import RunLayout, app_data_dir, job_log
 from cnn_studio.training.run_folder import read_history, resume_point
 
 LOG_LINES = 2000
+MULTI_WORKER_JOB = "cnn_studio.training.multi_worker:train_with_local_workers"
+WORKERS_TIP = ("How many training processes on this computer share each batch (TensorFlow's "
+               "MultiWorkerMirroredStrategy on 127.0.0.1). It helps with several GPUs, or to try a cluster "
+               "setup before using several machines. On the CPU of one computer it is usually slower than 1: "
+               "the workers share the same cores and also exchange their gradients after every batch.")
+
+
+def max_local_workers() -> int:
+    """The most workers the Train step offers: one per CPU core (at least 1)."""
+    return max(os.cpu_count() or 1, 1)
 
 
 def new_run_dir(session: StudioSession, now: _dt.datetime | None = None) -> Path:
@@ -66,8 +78,8 @@ def _train(config, split, run_dir, *, sink, cancel):
     few hundred milliseconds at a time; in a child the worker thread only relays events. A crash or
     an out-of-memory kill of the child leaves the app running and the run's checkpoints on disk.
     """
-    return _train_job("cnn_studio.training.trainer:train", config, split, str(run_dir), run_dir=run_dir,
-                      sink=sink, cancel=cancel)
+    target = MULTI_WORKER_JOB if config.workers > 1 else "cnn_studio.training.trainer:train"
+    return _train_job(target, config, split, str(run_dir), run_dir=run_dir, sink=sink, cancel=cancel)
 
 
 def _resume(run_dir, *, sink, cancel):
@@ -142,7 +154,18 @@ class TrainPage(QWidget):
         self.evaluate_button.setObjectName("primary")
         self.evaluate_button.setVisible(False)
         self.evaluate_button.clicked.connect(self.evaluate_requested)
+        self.workers = QSpinBox()
+        self.workers.setObjectName("workers")
+        self.workers.setRange(1, max_local_workers())
+        self.workers.setValue(1)
+        self.workers.setToolTip(WORKERS_TIP)
+        self.workers.valueChanged.connect(self._workers_changed)
+        workers_label = QLabel("Workers on this computer:")
+        workers_label.setToolTip(WORKERS_TIP)
+        workers_label.setBuddy(self.workers)
         buttons = QHBoxLayout()
+        buttons.addWidget(workers_label)
+        buttons.addWidget(self.workers)
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.resume_button)
@@ -215,7 +238,17 @@ class TrainPage(QWidget):
             return False, f"{exc.message} {exc.hint}"
         return True, ""
 
+    def _workers_changed(self, n: int) -> None:
+        if n != self.session.config.workers:
+            self.session.set_config(self.session.config.replace(workers=n))
+
     def _update_plan(self) -> None:
+        n = min(max(self.session.config.workers, 1), self.workers.maximum())
+        if self.workers.value() != n:
+            self.workers.blockSignals(True)
+            self.workers.setValue(n)
+            self.workers.blockSignals(False)
+        self.workers.setEnabled(not self.is_training)
         ok, why = self.can_start()
         self.start_button.setEnabled(ok)
         self.start_button.setToolTip(why or "Train with the settings of the Model step (Ctrl+Enter).")
@@ -234,7 +267,8 @@ class TrainPage(QWidget):
         total = c.total_epochs
         self.plan.setText(f"<b>{label}</b>{weights} · {len(split.class_names)} classes · "
                           f"{len(split.train):,} training and {len(split.val):,} validation images · "
-                          f"{total} epoch(s) · batch {c.batch_size}")
+                          f"{total} epoch(s) · batch {c.batch_size}"
+                          + (f" · {c.workers} workers on this computer" if c.workers > 1 else ""))
 
     # ---------------------------------------------------------------- actions
     def start(self) -> bool:
@@ -279,6 +313,7 @@ class TrainPage(QWidget):
                                 on_errored=self._on_train_errored, on_cancelled=self._on_train_cancelled,
                                 on_finished=self._on_train_finished)
         self.start_button.setEnabled(False)
+        self.workers.setEnabled(False)
         self.resume_button.setVisible(False)
         self.stop_button.setEnabled(True)
         self.training_started.emit()
