@@ -39,7 +39,7 @@ from cnn_studio.cancel import Cancelled, CancelToken
 from cnn_studio.child_process import Server
 from cnn_studio.errors import ConfigError, RunError, StudioError
 from cnn_studio.paths import app_data_dir
-from cnn_studio.training import distributed
+from cnn_studio.training import devices, distributed
 from cnn_studio.training.trainer import train
 
 STOP_GRACE_S = 90.0
@@ -193,6 +193,10 @@ def train_with_local_workers(config, split, run_dir: str | os.PathLike[str], *, 
     if distributed.tf_config() is not None:
         raise ConfigError("TF_CONFIG is set: this process is already part of a cluster.",
                           "Unset TF_CONFIG to start workers on this computer.")
+    if devices._MULTI_WORKER:
+        raise ConfigError("This process already trained on several workers, and TensorFlow allows that once "
+                          "per process.", "Run each multi-worker training in a process of its own (the app's "
+                          "training child does; do not set CNN_STUDIO_IN_PROCESS=1 for it).")
     cancel = cancel if cancel is not None else CancelToken()
     configs = distributed.local_cluster(n)
     shared = Path(tempfile.mkdtemp(prefix="cnn-studio-workers-"))
