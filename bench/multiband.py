@@ -37,17 +37,19 @@ WEIGHTS = {"vgg16": "vgg16_imagenet_notop.weights.h5", "xception": "xception_ima
 
 
 def _run(split, backbone: str, size: int, epochs: int, fine_tune_epochs: int, weights: str, seed: int,
-         depth: str | None = None) -> float:
+         depth: str | None = None, *, workdir: Path, fine_tune_lr: float | None = None) -> float:
     from cnn_studio.evaluation import evaluate_run
     from cnn_studio.training.config import TrainConfig
     from cnn_studio.training.trainer import train
 
-    run = Path(tempfile.mkdtemp(prefix="bench-multiband-")) / "run"
+    run = Path(tempfile.mkdtemp(prefix="run-", dir=workdir)) / "run"
     pretrained = weights != "none"
     cfg = TrainConfig(backbone=backbone, weights=weights, image_size=size, batch_size=16,
                       epochs=epochs if pretrained else epochs + fine_tune_epochs,
                       fine_tune_epochs=fine_tune_epochs if pretrained else 0, seed=seed, fine_tune_depth=depth,
                       extra={"review": False})
+    if fine_tune_lr is not None:
+        cfg = cfg.replace(fine_tune_learning_rate=fine_tune_lr)
     train(cfg, split, run)
     return float(evaluate_run(run).accuracy)
 
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fine-tune-depth", default=None,
                         help='how much of the pretrained backbone fine-tuning retrains ("1 block", "all" ...; '
                              "default: the app's)")
+    parser.add_argument("--fine-tune-learning-rate", type=float, default=None,
+                        help="learning rate of the fine-tune phase (default: the app's, 1e-5)")
     parser.add_argument("--repeat", type=int, default=3, help="seeds per variant (median reported)")
     args = parser.parse_args(argv)
     weights_file = WEIGHTS_DIR / WEIGHTS[args.backbone]
@@ -73,12 +77,18 @@ def main(argv: list[str] | None = None) -> int:
         args.image_size = max(args.image_size, 71)
 
     from cnn_studio import tf_runtime
+
+    tf_runtime.import_tensorflow()  # its start-up lines go to the log, not into the table
+    with tempfile.TemporaryDirectory(prefix="bench-multiband-") as tmp:  # tiles and runs, removed at the end
+        return _bench(args, weights_file, Path(tmp))
+
+
+def _bench(args, weights_file: Path, workdir: Path) -> int:
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split
     from cnn_studio.synthetic.multiband import make_multiband_dataset
 
-    tf_runtime.import_tensorflow()  # its start-up lines go to the log, not into the table
-    root = make_multiband_dataset(Path(tempfile.mkdtemp(prefix="bench-multiband-data-")) / "tiles",
+    root = make_multiband_dataset(workdir / "tiles",
                                   per_class=args.per_class, size=args.image_size, seed=0)
     index = scan(root)
     print(f"data: {len(index.records)} generated 13-band uint16 tiles, {len(index.class_names)} classes "
@@ -94,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             split = make_split(index, val_fraction=0.34, seed=seed)
             t0 = time.perf_counter()
             accs.append(_run(split, args.backbone, args.image_size, args.epochs, args.fine_tune_epochs, weights,
-                             seed, args.fine_tune_depth))
+                             seed, args.fine_tune_depth, workdir=workdir, fine_tune_lr=args.fine_tune_learning_rate))
             times.append(time.perf_counter() - t0)
             print(f"  {name}, seed {seed}: accuracy {accs[-1]:.3f} in {times[-1]:.0f} s "
                   f"({len(split.val)} validation tiles)", flush=True)
