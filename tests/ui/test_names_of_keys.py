@@ -30,3 +30,16 @@ def test_class_table_counts_images_tiles_or_slices(qtbot):
 def test_display_name_of_a_slice_key():
     assert display_name(slice_key("/mri/lesion/sub-02.nii.gz", 2, 13)) == "sub-02.nii.gz, slice 13"
     assert display_name("/leaf/ä b.png") == "ä b.png"
+
+
+def test_train_step_plan_counts_tiles_or_slices():
+    from cnn_studio.data.records import Split
+    from cnn_studio.ui.pages.train_page import _unit
+
+    def split(**fields):
+        recs = tuple(ImageRecord(f"/d/{i}.x", i % 2, **fields) for i in range(4))
+        return Split(("a", "b"), train=recs[:3], val=recs[3:])
+
+    assert _unit(split()) == "images"
+    assert _unit(split(bands=13)) == "tiles"
+    assert _unit(split(study="/d/s.nii.gz", slice_index=1)) == "slices"

@@ -92,6 +92,15 @@ def _train_job(target: str, *args, run_dir, sink, cancel):
     return run_job(target, *args, sink=sink, cancel=cancel, log_path=job_log("train", run_dir), label="training")
 
 
+def _unit(split) -> str:
+    """What one training example is called: "tiles" (multi-band arrays), "slices" (of volumes) or "images"."""
+    first = next(iter(split.train), None)
+    if first is not None and first.bands:
+        return "tiles"
+    if first is not None and first.study:
+        return "slices"
+    return "images"
+
 class TrainPage(QWidget):
     """Start/Stop, live curves, progress with ETA and images/s, and a log.
 
@@ -266,7 +275,7 @@ class TrainPage(QWidget):
         weights = f" ({c.weights_choice.describe()})" if pretrained else ""
         total = c.total_epochs
         self.plan.setText(f"<b>{label}</b>{weights} · {len(split.class_names)} classes · "
-                          f"{len(split.train):,} training and {len(split.val):,} validation images · "
+                          f"{len(split.train):,} training and {len(split.val):,} validation {_unit(split)} · "
                           f"{total} epoch(s) · batch {c.batch_size}"
                           + (f" · {c.workers} workers on this computer" if c.workers > 1 else ""))
 
