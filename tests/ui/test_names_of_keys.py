@@ -33,8 +33,9 @@ def test_display_name_of_a_slice_key():
 
 
 def test_train_step_plan_counts_tiles_or_slices():
-    from cnn_studio.data.records import Split
     from cnn_studio.ui.pages.train_page import _unit
+
+    from cnn_studio.data.records import Split
 
     def split(**fields):
         recs = tuple(ImageRecord(f"/d/{i}.x", i % 2, **fields) for i in range(4))
