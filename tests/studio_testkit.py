@@ -69,3 +69,23 @@ def select_backbone(page, key: str) -> None:
     row = page.backbone_model.row_of(key)
     page.backbone_view.selectionModel().setCurrentIndex(page.backbone_model.index(row),
                                                        QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
+
+def open_dataset(qtbot, page, path) -> bool:
+    """Open ``path`` on the Data step ``page`` and wait for the check and the thumbnails; the check's verdict."""
+    with qtbot.waitSignal(page.check_finished, timeout=30000) as blocker:
+        page.open_dataset(path)
+    qtbot.waitUntil(lambda: page._task is None and page._thumb_task is None, timeout=30000)
+    return blocker.args[0]
+
+
+def export_keras_verified(qtbot, window, folder, steps) -> None:
+    """Go to the Export step of ``window``, export .keras only into ``folder`` and assert it was verified."""
+    xp = window.export_page
+    assert window.go_to(steps.index("Export"))
+    for key, box in xp.checks.items():
+        box.setChecked(key == "keras")
+    xp.folder.setText(str(folder))
+    xp.export()
+    qtbot.waitUntil(lambda: xp.table.rowCount() == 1 and xp.export_button.isEnabled(), timeout=120000)
+    assert xp.table.item(0, 2).text().startswith("✓"), xp.table.item(0, 2).text()

@@ -13,28 +13,17 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _wait_idle(app, settle_s: float = 0.6, timeout_s: float = 900) -> None:
-    """Process events until no engine task has been running for ``settle_s`` seconds."""
-    from cnn_studio.ui.workers import live_tasks
+def _wait_idle(app, settle_s: float = 0.6) -> None:
+    """tools/screenshots.py's wait (no engine task for ``settle_s`` s), with room for the longer runs here."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from screenshots import _wait_idle as wait
 
-    t_end = time.monotonic() + timeout_s
-    quiet_since = None
-    while time.monotonic() < t_end:
-        app.processEvents()
-        if live_tasks():
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= settle_s:
-            return
-        time.sleep(0.02)
-    raise TimeoutError("a task did not finish in time")
+    wait(app, settle_s=settle_s, timeout_s=900)
 
 
 def main(argv: list[str] | None = None) -> int:

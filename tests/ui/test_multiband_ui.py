@@ -11,7 +11,7 @@ from cnn_studio.ui.pages.data_page import DataPage
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.settings import StudioSettings
 from PySide6.QtCore import QSettings, Qt
-from studio_testkit import drop_files
+from studio_testkit import drop_files, export_keras_verified, open_dataset
 
 
 def _tiles(tmp_path, per_class=8, size=16):
@@ -20,19 +20,12 @@ def _tiles(tmp_path, per_class=8, size=16):
     return make_multiband_dataset(tmp_path / "tiles", per_class=per_class, size=size, seed=3)
 
 
-def _open(qtbot, page, path):
-    with qtbot.waitSignal(page.check_finished, timeout=30000) as blocker:
-        page.open_dataset(path)
-    qtbot.waitUntil(lambda: page._task is None and page._thumb_task is None, timeout=30000)
-    return blocker.args[0]
-
-
 def test_data_step_names_tiles_and_bands_and_the_picker_sets_the_config(qtbot, tmp_path, image_folder):
     session = StudioSession()
     page = DataPage(session)
     qtbot.addWidget(page)
     page.show()
-    assert _open(qtbot, page, _tiles(tmp_path)) is True
+    assert open_dataset(qtbot, page, _tiles(tmp_path)) is True
     summary = page.summary.text()
     assert "24 tiles, 13 bands, uint16" in summary and "3 classes" in summary
     report = session.report
@@ -66,7 +59,7 @@ def test_data_step_names_tiles_and_bands_and_the_picker_sets_the_config(qtbot, t
     assert page.next_button.isEnabled() and session.config.bands == ()
 
     # a folder of pictures afterwards: no picker, no band choice left in the config
-    assert _open(qtbot, page, image_folder(classes=("a", "b"), per_class=6)) is True
+    assert open_dataset(qtbot, page, image_folder(classes=("a", "b"), per_class=6)) is True
     assert not picker.isVisible() and session.config.bands == () and session.config.rgb_bands == ()
     assert "12 images" in page.summary.text()
 
@@ -138,14 +131,7 @@ def test_thirteen_band_tiles_from_the_data_step_to_a_verified_export(qtbot, tmp_
     icon = cp.grid.items_for(str(tile))[0].icon().pixmap(64, 64).toImage()
     assert len({icon.pixelColor(x, y).name() for x in range(0, 64, 8) for y in range(0, 64, 8)}) > 4
 
-    xp = w.export_page
-    assert w.go_to(STEPS.index("Export"))
-    for key, box in xp.checks.items():
-        box.setChecked(key == "keras")
-    xp.folder.setText(str(tmp_path / "exported"))
-    xp.export()
-    qtbot.waitUntil(lambda: xp.table.rowCount() == 1 and xp.export_button.isEnabled(), timeout=120000)
-    assert xp.table.item(0, 2).text().startswith("✓"), xp.table.item(0, 2).text()
+    export_keras_verified(qtbot, w, tmp_path / "exported", STEPS)
     from cnn_studio.ui.workers import live_tasks
 
     qtbot.waitUntil(lambda: not live_tasks(), timeout=60000)

@@ -11,7 +11,7 @@ from cnn_studio.ui.pages.data_page import DataPage
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.settings import StudioSettings
 from PySide6.QtCore import QSettings, Qt
-from studio_testkit import drop_files
+from studio_testkit import drop_files, export_keras_verified, open_dataset
 
 
 def _studies(tmp_path, **kw):
@@ -20,19 +20,12 @@ def _studies(tmp_path, **kw):
     return make_volume_dataset(tmp_path / "mri", seed=5, **kw).root
 
 
-def _open(qtbot, page, path):
-    with qtbot.waitSignal(page.check_finished, timeout=30000) as blocker:
-        page.open_dataset(path)
-    qtbot.waitUntil(lambda: page._task is None and page._thumb_task is None, timeout=30000)
-    return blocker.args[0]
-
-
 def test_data_step_names_studies_slices_patients_and_rescans_slices(qtbot, tmp_path, image_folder):
     session = StudioSession()
     page = DataPage(session)
     qtbot.addWidget(page)
     page.show()
-    assert _open(qtbot, page, _studies(tmp_path)) is True
+    assert open_dataset(qtbot, page, _studies(tmp_path)) is True
     index = session.index
     n_slices, n_studies = len(index.records), len(index.studies)
     assert n_studies == 12
@@ -64,7 +57,7 @@ def test_data_step_names_studies_slices_patients_and_rescans_slices(qtbot, tmp_p
     assert {r.slice_axis for r in session.index.records} == {0}
 
     # pictures afterwards: no slice settings shown
-    assert _open(qtbot, page, image_folder(classes=("a", "b"), per_class=6)) is True
+    assert open_dataset(qtbot, page, image_folder(classes=("a", "b"), per_class=6)) is True
     assert not slices.isVisible() and "12 images" in page.summary.text()
 
 
@@ -148,14 +141,7 @@ def test_nifti_studies_from_the_data_step_to_a_verified_export(qtbot, tmp_path):
     assert not cp.predictions[other].error and cp.studies[other].slices >= 1
     assert len(cp.predictions) == 2  # one answer per study, not one per DICOM file
 
-    xp = w.export_page
-    assert w.go_to(STEPS.index("Export"))
-    for key, box in xp.checks.items():
-        box.setChecked(key == "keras")
-    xp.folder.setText(str(tmp_path / "exported"))
-    xp.export()
-    qtbot.waitUntil(lambda: xp.table.rowCount() == 1 and xp.export_button.isEnabled(), timeout=120000)
-    assert xp.table.item(0, 2).text().startswith("✓"), xp.table.item(0, 2).text()
+    export_keras_verified(qtbot, w, tmp_path / "exported", STEPS)
     from cnn_studio.ui.workers import live_tasks
 
     qtbot.waitUntil(lambda: not live_tasks(), timeout=60000)

@@ -12,7 +12,7 @@ import pytest
 from cnn_studio.ui.main_window import STEPS, MainWindow
 from cnn_studio.ui.settings import StudioSettings
 from PySide6.QtCore import QSettings, Qt
-from studio_testkit import drop_files, make_class_image
+from studio_testkit import drop_files, export_keras_verified, make_class_image
 
 pytestmark = pytest.mark.slow
 
@@ -93,14 +93,7 @@ def test_folder_to_exported_model_and_back(qtbot, tmp_path, image_folder):
     qtbot.waitUntil(lambda: str(pic2) in cp.predictions and not cp.busy(), timeout=120000)
 
     # 6. Export: .keras, verified
-    xp = w.export_page
-    assert w.go_to(STEPS.index("Export"))
-    for key, box in xp.checks.items():
-        box.setChecked(key == "keras")
-    xp.folder.setText(str(tmp_path / "exported"))
-    xp.export()
-    qtbot.waitUntil(lambda: xp.table.rowCount() == 1 and xp.export_button.isEnabled(), timeout=120000)
-    assert xp.table.item(0, 2).text().startswith("✓")
+    export_keras_verified(qtbot, w, tmp_path / "exported", STEPS)
     assert (tmp_path / "exported" / "model.keras").exists()
 
     # Save the project, reopen it in a fresh window: dataset, settings and the run come back
