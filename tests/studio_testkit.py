@@ -89,3 +89,13 @@ def export_keras_verified(qtbot, window, folder, steps) -> None:
     xp.export()
     qtbot.waitUntil(lambda: xp.table.rowCount() == 1 and xp.export_button.isEnabled(), timeout=120000)
     assert xp.table.item(0, 2).text().startswith("✓"), xp.table.item(0, 2).text()
+
+
+def click_backbone(qtbot, page, key: str) -> None:
+    """Click ``key`` in the Model step's backbone list (scrolled into view first), as a user does."""
+    from PySide6.QtCore import Qt
+
+    index = page.backbone_model.index(page.backbone_model.row_of(key))
+    page.backbone_view.scrollTo(index)
+    qtbot.mouseClick(page.backbone_view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=page.backbone_view.visualRect(index).center())

@@ -11,7 +11,7 @@ from cnn_studio.ui.pages.data_page import DataPage
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.settings import StudioSettings
 from PySide6.QtCore import QSettings, Qt
-from studio_testkit import drop_files, export_keras_verified, open_dataset
+from studio_testkit import click_backbone, drop_files, export_keras_verified, open_dataset
 
 
 def _tiles(tmp_path, per_class=8, size=16):
@@ -97,10 +97,7 @@ def test_thirteen_band_tiles_from_the_data_step_to_a_verified_export(qtbot, tmp_
 
     assert w.go_to(STEPS.index("Model"))
     mp = w.model_page
-    index = mp.backbone_model.index(mp.backbone_model.row_of("small_cnn"))
-    mp.backbone_view.scrollTo(index)
-    qtbot.mouseClick(mp.backbone_view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=mp.backbone_view.visualRect(index).center())
+    click_backbone(qtbot, mp, "small_cnn")
     mp.image_size.setValue(16)
     mp.batch_size.setValue(8)
     mp.epochs.setValue(1)

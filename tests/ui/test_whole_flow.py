@@ -12,7 +12,7 @@ import pytest
 from cnn_studio.ui.main_window import STEPS, MainWindow
 from cnn_studio.ui.settings import StudioSettings
 from PySide6.QtCore import QSettings, Qt
-from studio_testkit import drop_files, export_keras_verified, make_class_image
+from studio_testkit import click_backbone, drop_files, export_keras_verified, make_class_image
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +40,7 @@ def test_folder_to_exported_model_and_back(qtbot, tmp_path, image_folder):
     # 2. Model: click the small CNN, no pretrained weights, 32 px, one epoch
     assert w.go_to(STEPS.index("Model"))
     mp = w.model_page
-    index = mp.backbone_model.index(mp.backbone_model.row_of("small_cnn"))
-    mp.backbone_view.scrollTo(index)
-    qtbot.mouseClick(mp.backbone_view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=mp.backbone_view.visualRect(index).center())
+    click_backbone(qtbot, mp, "small_cnn")
     mp.weights_combo.setCurrentIndex(mp.weights_combo.findData("none"))
     mp.image_size.setValue(32)
     mp.batch_size.setValue(8)
