@@ -40,8 +40,30 @@ from cnn_studio.training.run_folder import check_labels, load_model, open_run, r
 TASK = "Classifying"
 
 
+class TopAnswer:
+    """``label``, ``confidence`` and ``answer`` of anything with ``top`` (label, probability) pairs and ``uncertain``."""
+
+    top: list[tuple[str, float]]
+    uncertain: bool
+
+    @property
+    def label(self) -> str | None:
+        """The most likely class, or None when nothing could be read."""
+        return self.top[0][0] if self.top else None
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the most likely class (0 when nothing could be read)."""
+        return self.top[0][1] if self.top else 0.0
+
+    @property
+    def answer(self) -> str | None:
+        """The label, or "uncertain" when the top probability is below the "not sure" threshold."""
+        return "uncertain" if self.uncertain else self.label
+
+
 @dataclass(frozen=True)
-class Prediction:
+class Prediction(TopAnswer):
     """The model's answer for one image: ``top`` (label, probability) pairs, best first.
 
     ``probabilities`` holds every class in output order. ``error`` is set (and the rest empty) when
@@ -55,24 +77,9 @@ class Prediction:
     error: str | None = None
     uncertain: bool = False
 
-    @property
-    def label(self) -> str | None:
-        """The most likely class, or None for an unreadable file."""
-        return self.top[0][0] if self.top else None
-
-    @property
-    def confidence(self) -> float:
-        """Probability of the most likely class (0 for an unreadable file)."""
-        return self.top[0][1] if self.top else 0.0
-
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "top": [[name, p] for name, p in self.top],
                 "probabilities": list(self.probabilities), "error": self.error, "uncertain": self.uncertain}
-
-    @property
-    def answer(self) -> str | None:
-        """The label, or "uncertain" when the top probability is below the "not sure" threshold."""
-        return "uncertain" if self.uncertain else self.label
 
 
 # ---------------------------------------------------------------------------- paths

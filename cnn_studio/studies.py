@@ -40,7 +40,7 @@ from cnn_studio.data.records import ImageRecord, VolumeSlicing
 from cnn_studio.data.volumes import dicom_series, nifti_slice_records
 from cnn_studio.errors import ConfigError, DatasetError, ImageReadError
 from cnn_studio.paths import RunLayout
-from cnn_studio.predict import Classifier, expand_paths, iter_image_batches, predict_probabilities
+from cnn_studio.predict import Classifier, TopAnswer, expand_paths, iter_image_batches, predict_probabilities
 from cnn_studio.training.run_folder import open_run
 
 AGGREGATES = ("mean", "max")
@@ -209,7 +209,7 @@ def study_text(study: dict[str, Any], class_names: Sequence[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class StudyPrediction:
+class StudyPrediction(TopAnswer):
     """The model's answer for one study (a NIfTI file or a DICOM series folder).
 
     ``top`` holds (class, probability) pairs of the aggregated probabilities, best first;
@@ -226,19 +226,6 @@ class StudyPrediction:
     error: str | None = None
     uncertain: bool = False
     unreadable_slices: int = 0
-
-    @property
-    def label(self) -> str | None:
-        return self.top[0][0] if self.top else None
-
-    @property
-    def confidence(self) -> float:
-        return self.top[0][1] if self.top else 0.0
-
-    @property
-    def answer(self) -> str | None:
-        """The label, or "uncertain" below the "not sure" threshold."""
-        return "uncertain" if self.uncertain else self.label
 
     def to_dict(self) -> dict[str, Any]:
         return {"study": self.study, "top": [[n, p] for n, p in self.top], "probabilities": list(self.probabilities),
