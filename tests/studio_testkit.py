@@ -99,3 +99,25 @@ def click_backbone(qtbot, page, key: str) -> None:
     page.backbone_view.scrollTo(index)
     qtbot.mouseClick(page.backbone_view.viewport(), Qt.MouseButton.LeftButton,
                      pos=page.backbone_view.visualRect(index).center())
+
+
+def planted_issues(root, seed: int = 0):
+    """A :class:`~cnn_studio.label_issues.LabelIssues` of three suspects over real cat/dog PNGs written
+    under ``root`` (4 per class), each suspect with neighbours from both classes."""
+    from cnn_studio.label_issues import LabelIssues, Suspect
+
+    classes = ("cat", "dog")
+    paths = {}
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(4):
+            p = root / name / f"{name}_{i}.png"
+            make_class_image(c, 32, seed=seed + i).save(p)
+            paths[(name, i)] = str(p)
+    nb = {n: tuple(paths[(n, i)] for i in (1, 2, 3)) for n in classes}
+    suspects = (Suspect(paths[("cat", 0)], "cat", "dog", 0.9, 0.05, 0.95, "train", nb),
+                Suspect(paths[("dog", 0)], "dog", "cat", 0.6, 0.2, 0.8, "val", nb),
+                Suspect(paths[("cat", 1)], "cat", "dog", 0.3, 0.35, 0.65, "train", nb))
+    return LabelIssues(root=str(root), class_names=classes, backbone="small_cnn", method="fold_models", folds=4,
+                       paths=tuple(paths.values()), labels=np.array([0] * 4 + [1] * 4),
+                       probabilities=np.full((8, 2), 0.5), thresholds=(0.7, 0.7), suspects=suspects, duplicates=())

@@ -5,37 +5,14 @@ from __future__ import annotations
 
 import csv
 
-import numpy as np
 from cnn_studio.ui.review_queue import ReviewQueue
 from PIL import Image
 from PySide6.QtCore import Qt
-from studio_testkit import make_class_image
+from studio_testkit import make_class_image, planted_issues
 
 from cnn_studio.corrections import Corrections, default_path
-from cnn_studio.label_issues import LabelIssues, Suspect
 
 CLASSES = ("cat", "dog")
-
-
-def _issues(root):
-    """Three suspects over real image files, with neighbours from each class."""
-    paths = {}
-    for c, name in enumerate(CLASSES):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(4):
-            p = root / name / f"{name}_{i}.png"
-            make_class_image(c, 32, seed=i).save(p)
-            paths[(name, i)] = str(p)
-    nb = {"cat": tuple(paths[("cat", i)] for i in (1, 2, 3)), "dog": tuple(paths[("dog", i)] for i in (1, 2, 3))}
-    suspects = (
-        Suspect(paths[("cat", 0)], "cat", "dog", 0.9, 0.05, 0.95, "train", nb),
-        Suspect(paths[("dog", 0)], "dog", "cat", 0.6, 0.2, 0.8, "val", nb),
-        Suspect(paths[("cat", 1)], "cat", "dog", 0.3, 0.35, 0.65, "train", nb),
-    )
-    all_paths = tuple(paths.values())
-    return LabelIssues(root=str(root), class_names=CLASSES, backbone="small_cnn", method="fold_models", folds=4,
-                       paths=all_paths, labels=np.array([0] * 4 + [1] * 4), probabilities=np.full((8, 2), 0.5),
-                       thresholds=(0.7, 0.7), suspects=suspects, duplicates=())
 
 
 def _rows(path):
@@ -43,7 +20,7 @@ def _rows(path):
 
 
 def test_keys_relabel_exclude_keep_navigate_and_undo(qtbot, tmp_path):
-    issues = _issues(tmp_path / "data")
+    issues = planted_issues(tmp_path / "data", seed=0)
     before = sorted(p.name for p in (tmp_path / "data").rglob("*.png"))
     corrections = Corrections(path=tmp_path / "corrections.csv")
     dlg = ReviewQueue(issues, corrections)

@@ -6,33 +6,14 @@ from __future__ import annotations
 import numpy as np
 from cnn_studio.ui.review_queue import ReviewQueue
 from PySide6.QtCore import Qt
-from studio_testkit import make_class_image
+from studio_testkit import planted_issues
 
 from cnn_studio.corrections import Corrections
-from cnn_studio.label_issues import LabelIssues, Suspect
 
-CLASSES = ("cat", "dog")  # the trained_run fixture's classes
-
-
-def _issues(root):
-    paths = {}
-    for c, name in enumerate(CLASSES):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(4):
-            p = root / name / f"{name}_{i}.png"
-            make_class_image(c, 32, seed=40 + i).save(p)
-            paths[(name, i)] = str(p)
-    nb = {n: tuple(paths[(n, i)] for i in (1, 2, 3)) for n in CLASSES}
-    suspects = (Suspect(paths[("cat", 0)], "cat", "dog", 0.9, 0.05, 0.95, "train", nb),
-                Suspect(paths[("dog", 0)], "dog", "cat", 0.6, 0.2, 0.8, "val", nb),
-                Suspect(paths[("cat", 1)], "cat", "dog", 0.3, 0.35, 0.65, "train", nb))
-    return LabelIssues(root=str(root), class_names=CLASSES, backbone="small_cnn", method="fold_models", folds=4,
-                       paths=tuple(paths.values()), labels=np.array([0] * 4 + [1] * 4),
-                       probabilities=np.full((8, 2), 0.5), thresholds=(0.7, 0.7), suspects=suspects, duplicates=())
 
 
 def test_heatmaps_for_given_and_suggested_while_the_keys_keep_working(qtbot, tmp_path, trained_run):
-    issues = _issues(tmp_path / "data")
+    issues = planted_issues(tmp_path / "data", seed=40)
     s0, s1, s2 = issues.suspects
     corrections = Corrections(path=tmp_path / "corrections.csv")
     dlg = ReviewQueue(issues, corrections, run_dir=trained_run)
@@ -75,7 +56,7 @@ def test_heatmaps_for_given_and_suggested_while_the_keys_keep_working(qtbot, tmp
 
 
 def test_without_a_trained_model_the_queue_says_how_to_get_heat_maps(qtbot, tmp_path):
-    dlg = ReviewQueue(_issues(tmp_path / "data"), Corrections(path=tmp_path / "c.csv"))
+    dlg = ReviewQueue(planted_issues(tmp_path / "data", seed=40), Corrections(path=tmp_path / "c.csv"))
     qtbot.addWidget(dlg)
     dlg.show()
     assert not dlg.heatmaps.busy and "Train a model" in dlg.heatmaps.note.text()
