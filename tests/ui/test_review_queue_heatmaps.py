@@ -11,7 +11,6 @@ from studio_testkit import planted_issues
 from cnn_studio.corrections import Corrections
 
 
-
 def test_heatmaps_for_given_and_suggested_while_the_keys_keep_working(qtbot, tmp_path, trained_run):
     issues = planted_issues(tmp_path / "data", seed=40)
     s0, s1, s2 = issues.suspects
