@@ -336,7 +336,7 @@ def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: 
 def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: int, *, resize: str = "stretch",
                  shuffle: bool = False, seed: int = 0, augment: Sequence[str] = (), cache: str = "memory",
                  cache_dir: str | Path | None = None, cache_name: str = "data", drop_remainder: bool = False,
-                 skips: SkipLog | None = None, dtype: str = "float32"):
+                 skips: SkipLog | None = None, dtype: str = "float32", shuffle_buffer: int | None = None):
     """Build a batched dataset of ``(float32 [B,S,S,3] raw 0–255, int32 [B])`` from records.
 
     Multi-band records (``bands = N``) give ``float32 [B,S,S,N]`` raw values (whatever ``dtype`` asks),
@@ -349,6 +349,9 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
     batch_size : images per batch.
     resize : "stretch", "pad" (keep aspect, black bars) or "crop" (centre square).
     shuffle, seed : reshuffle every epoch with a fixed seed (training only).
+    shuffle_buffer : images the per-epoch shuffle holds (None: all of them, a second copy of the decoded
+        set in memory). A smaller buffer keeps a disk cache's memory bounded: the records are then put in
+        a seeded random order once, before decoding, and each epoch shuffles within the buffer.
     augment : names from :data:`cnn_studio.data.augment.AUGMENTATIONS`, applied per batch (training only).
     cache : "memory", "disk" (a file in ``cache_dir``) or "none" ("auto" is resolved before, by
         :func:`cnn_studio.training.cache_choice.choose_image_cache`). The cache holds decoded, resized uint8
@@ -381,6 +384,9 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         raise ConfigError("cache='disk' needs a cache folder.", "Pass cache_dir, or use cache='memory'.")
     skips = skips if skips is not None else SkipLog()
     records = list(records)
+    buffer = len(records) if shuffle_buffer is None else max(1, min(int(shuffle_buffer), len(records)))
+    if shuffle and buffer < len(records):  # a folder's class order must not survive a small buffer
+        records = [records[i] for i in np.random.default_rng(seed).permutation(len(records))]
     n_bands, _ = band_io.dataset_band_layout(records)
     if n_bands:
         ds, mixed = _decoded_bands(records, n_bands, image_size, resize, skips), False
@@ -399,7 +405,7 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
     if shuffle or drop_remainder or batch_size != CACHE_BATCH or mixed:  # else the blocks are the batches
         ds = ds.unbatch()
         if shuffle:
-            ds = ds.shuffle(max(len(records), 1), seed=seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     augmenter = None
     if augment:
@@ -417,12 +423,12 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
 
 def make_datasets(split: Split, image_size: int, batch_size: int, *, resize: str = "stretch",
                   augment: Sequence[str] = (), cache: str = "memory", cache_dir: str | Path | None = None,
-                  seed: int = 0, dtype: str = "float32") -> Datasets:
+                  seed: int = 0, dtype: str = "float32", shuffle_buffer: int | None = None) -> Datasets:
     """Train (shuffled, augmented), val and test datasets of a :class:`Split` sharing one :class:`SkipLog`."""
     skips = SkipLog()
     common = dict(resize=resize, cache=cache, cache_dir=cache_dir, skips=skips, dtype=dtype)
     train = make_dataset(split.train, image_size, batch_size, shuffle=True, seed=seed, augment=augment,
-                         cache_name="train", **common)
+                         cache_name="train", shuffle_buffer=shuffle_buffer, **common)
     val = make_dataset(split.val, image_size, batch_size, cache_name="val", **common)
     test = make_dataset(split.test, image_size, batch_size, cache_name="test", **common) if split.test else None
     steps = max(1, -(-len(split.train) // batch_size))

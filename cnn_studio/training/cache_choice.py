@@ -36,12 +36,14 @@ from cnn_studio.errors import ConfigError
 
 __all__ = ["DISK_RESERVE", "MEMORY_BUDGET_ENV", "MEMORY_SHARE", "UNKNOWN_MEMORY_CAP", "CacheChoice",
            "available_memory", "choose", "choose_feature_cache", "choose_image_cache", "decoded_bytes",
-           "free_disk", "human_bytes"]
+           "free_disk", "human_bytes", "shuffle_buffer"]
 
 MEMORY_BUDGET_ENV = "CNN_STUDIO_MEMORY_BUDGET"  # bytes: the memory available, instead of what the system says
 MEMORY_SHARE = 0.5  # a cache is kept in memory when it takes less than this share of the memory available
 UNKNOWN_MEMORY_CAP = 2 * 10**9  # the memory available cannot be read: caches up to this size stay in memory
 DISK_RESERVE = 10**9  # a disk cache must leave this much free on its disk (checkpoints, logs)
+SHUFFLE_SHARE = 0.125  # without the memory cache, the per-epoch shuffle holds at most this share of the memory
+MIN_SHUFFLE_BUFFER = 256  # images, however little memory there is
 
 
 @dataclass(frozen=True)
@@ -210,3 +212,25 @@ def choose_feature_cache(count: int, width: int, cache_dir: str | Path, *, reser
     return choose(count * width * 4, memory=memory, disk=free_disk(cache_dir), what="the backbone's features",
                   memory_source=source, disk_place=str(cache_dir), reserved=reserved,
                   without="the frozen phase runs the whole model on the images every epoch (slower)")
+
+
+def shuffle_buffer(mode: str, records: Sequence[ImageRecord], image_size: int, *,
+                   memory: int | None | str = "now", environ: dict[str, str] | None = None) -> int | None:
+    """Images the per-epoch shuffle may hold, or None for all of them.
+
+    tf.data's shuffle keeps its whole buffer in memory, so a buffer of every training image is a
+    second copy of the decoded set: harmless when the images are cached in memory anyway (the
+    "less than half" rule counts it), but it would undo a disk cache. Without the memory cache the
+    buffer holds what fits in :data:`SHUFFLE_SHARE` of the memory available (at least
+    :data:`MIN_SHUFFLE_BUFFER` images); None when that is every image. ``memory``: bytes, None
+    (unknown) or "now" (read it).
+    """
+    n = len(records)
+    if mode == "memory" or not n:
+        return None
+    if memory == "now":
+        memory = available_memory(environ)[0]
+    per_image = max(decoded_bytes(records, image_size) / n, 1.0)
+    fits = int(SHUFFLE_SHARE * (UNKNOWN_MEMORY_CAP if memory is None else memory) / per_image)
+    buffer = max(MIN_SHUFFLE_BUFFER, fits)
+    return None if buffer >= n else buffer

@@ -72,7 +72,14 @@ from cnn_studio.fsutil import write_json
 from cnn_studio.paths import RunLayout
 from cnn_studio.review import review_model
 from cnn_studio.runs import reproducibility_record
-from cnn_studio.training.cache_choice import CacheChoice, choose_feature_cache, choose_image_cache
+from cnn_studio.training.cache_choice import (
+    CacheChoice,
+    choose_feature_cache,
+    choose_image_cache,
+    decoded_bytes,
+    human_bytes,
+    shuffle_buffer,
+)
 from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.devices import (
     choose_precision,
@@ -526,8 +533,14 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
         if dropped and start_epoch == 0:
             sink(ev.LogMessage("info", f"Augmentation on multi-band images is geometric only: {', '.join(dropped)} "
                                        "left out (they are defined on 0-255 pictures, not on raw band values)."))
+    buffer = shuffle_buffer(config.cache, split.train, size)
+    if buffer is not None:
+        sink(ev.LogMessage("info", f"Shuffling: the {len(split.train):,} training images are put in a random order "
+                                   f"once, and each epoch reshuffles {buffer:,} at a time (about "
+                                   f"{human_bytes(buffer * decoded_bytes(split.train[:1], size))} of memory; "
+                                   "all of them would not fit with the images cached outside memory)."))
     data = make_datasets(split, size, config.batch_size, resize=config.resize, augment=config.augment,
-                         cache=config.cache, cache_dir=cache_dir, seed=config.seed,
+                         cache=config.cache, cache_dir=cache_dir, seed=config.seed, shuffle_buffer=buffer,
                          dtype="uint8")  # the model casts its raw-pixel input itself
 
     def one_hot(ds):

@@ -19,6 +19,7 @@ from cnn_studio.training.cache_choice import (
     choose_image_cache,
     decoded_bytes,
     parse_bytes,
+    shuffle_buffer,
 )
 from cnn_studio.training.config import TrainConfig
 
@@ -100,6 +101,27 @@ def test_pipeline_refuses_an_unresolved_auto():
 
     with pytest.raises(ConfigError, match="auto"):
         make_dataset(_records(2), 16, 2, cache="auto")
+
+
+def test_shuffle_buffer_is_bounded_without_the_memory_cache():
+    records = _records(10_000)  # 64 px: 12 KB each, 123 MB in all
+    assert shuffle_buffer("memory", records, 64, memory=10**6) is None  # cached in memory anyway
+    assert shuffle_buffer("disk", records, 64, memory=100 * GB) is None  # all fit in an eighth
+    assert shuffle_buffer("disk", records, 64, memory=80 * 10**6) == 10**7 // (64 * 64 * 3)
+    assert shuffle_buffer("none", records, 64, memory=10) == 256  # never fewer
+    assert shuffle_buffer("disk", _records(30_000), 64, memory=None) == 2 * 10**9 // 8 // (64 * 64 * 3)
+
+
+def test_a_small_shuffle_buffer_still_gives_every_image_in_a_new_order(image_folder, tmp_path):
+    from cnn_studio.data.index import scan
+    from cnn_studio.data.pipeline import make_dataset
+
+    records = sorted(scan(image_folder(per_class=12, size=16)).records, key=lambda r: r.label)
+    ds = make_dataset(records, 16, 4, shuffle=True, seed=3, cache="disk", cache_dir=tmp_path / "c",
+                      shuffle_buffer=4)
+    epochs = [[int(v) for _, y in ds for v in y.numpy()] for _ in range(2)]
+    assert all(sorted(e) == [0] * 12 + [1] * 12 for e in epochs)
+    assert epochs[0] != epochs[1] and epochs[0][:12] != [0] * 12  # not the folders' class order
 
 
 @pytest.mark.slow
