@@ -179,6 +179,16 @@ class _Worker:
                 pass
 
 
+WORKER_REPORT_S = 10.0
+"""How long a chief whose training failed waits for a worker to report that it died first."""
+
+
+def _failed(workers: list[_Worker], stop: AgreedStop) -> _Worker | None:
+    """The first worker that ended with an error (a Stop everyone agreed on is not one)."""
+    return next((w for w in workers if w.done.is_set() and w.error is not None
+                 and not (isinstance(w.error, Cancelled) and stop.cancelled)), None)
+
+
 def train_with_local_workers(config, split, run_dir: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
                              cancel: CancelToken | None = None):
     """:func:`~cnn_studio.training.trainer.train` on ``config.workers`` workers of this computer; this process is the chief.
@@ -220,8 +230,7 @@ def train_with_local_workers(config, split, run_dir: str | os.PathLike[str], *, 
         thread.start()
         while thread.is_alive():
             thread.join(0.2)
-            failed = next((w for w in workers if w.done.is_set() and w.error is not None
-                           and not (isinstance(w.error, Cancelled) and stop.cancelled)), None)
+            failed = _failed(workers, stop)
             if failed is not None and thread.is_alive():
                 raise failed.failure()
             if cancel.cancelled and stop.asked_at is None:
@@ -229,6 +238,15 @@ def train_with_local_workers(config, split, run_dir: str | os.PathLike[str], *, 
             if stop.asked_at is not None and time.monotonic() - stop.asked_at > STOP_GRACE_S:
                 raise Cancelled()
         if "error" in outcome:
+            # A worker that died breaks the chief's next collective step ("UnavailableError ... Restart your
+            # program"), often before its own end is seen: name the worker when one failed.
+            deadline = time.monotonic() + WORKER_REPORT_S
+            while _failed(workers, stop) is None and time.monotonic() < deadline and \
+                    not all(w.done.is_set() for w in workers):
+                time.sleep(0.1)
+            failed = _failed(workers, stop)
+            if failed is not None:
+                raise failed.failure() from outcome["error"]
             raise outcome["error"]
         for w in workers:  # they end with the chief (the same last step); give them a moment to clean up
             w.done.wait(60)
