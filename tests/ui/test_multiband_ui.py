@@ -10,6 +10,7 @@ from cnn_studio.ui.main_window import STEPS, MainWindow
 from cnn_studio.ui.pages.data_page import DataPage
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.settings import StudioSettings
+from cnn_studio.ui.widgets.image_grid import thumbnail
 from PySide6.QtCore import QSettings, Qt
 from studio_testkit import click_backbone, drop_files, export_keras_verified, open_dataset
 
@@ -116,6 +117,16 @@ def test_thirteen_band_tiles_from_the_data_step_to_a_verified_export(qtbot, tmp_
     assert w.go_to(STEPS.index("Evaluate"))
     qtbot.waitUntil(lambda: ep.metrics is not None and not ep._busy(), timeout=120000)
     assert int(sum(map(sum, ep.metrics.confusion))) == len(w.session.split.val)
+    # the cell view draws tiles with the run's red, green, blue bands (B08, B04, B03), not the file's default
+    assert ep.cell_images.rgb == (8, 4, 3) and ep.top_losses.rgb == (8, 4, 3)
+    conf = ep.metrics.confusion
+    true, pred = max(((t, p) for t in range(len(conf)) for p in range(len(conf))), key=lambda c: conf[c[0]][c[1]])
+    qtbot.mouseClick(ep.matrix.viewport(), Qt.MouseButton.LeftButton,
+                     pos=ep.matrix.visualItemRect(ep.matrix.item(true, pred)).center())
+    key = ep.cell_images.item(0).data(0x100)
+    drawn = ep.cell_images._sharp(key).toImage()  # what the grid draws for an item
+    assert drawn == thumbnail(key, drawn.width(), (8, 4, 3)).toImage()
+    assert drawn != thumbnail(key, drawn.width()).toImage()  # the default composite (B04, B03, B02) differs
 
     # Classify: a 13-band tile dropped on the window shows its RGB composite and the answer
     assert w.go_to(STEPS.index("Classify"))

@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from cnn_studio.child_process import run_job
 from cnn_studio.corrections import Corrections
+from cnn_studio.data.bands import read_run_bands
 from cnn_studio.data.records import display_name
 from cnn_studio.errors import RunError
 from cnn_studio.evaluation import load_metrics
@@ -461,6 +462,9 @@ class EvaluatePage(QWidget):
 
     def _on_metrics_returned(self, metrics) -> None:
         self.metrics = metrics
+        bands = read_run_bands(self.session.run_dir) if self.session.run_dir is not None else None
+        for grid in (self.cell_images, self.top_losses):  # tiles drawn with the run's red, green, blue bands
+            grid.rgb = bands.rgb if bands is not None else None
         names = list(metrics.class_names)
         self.summary.setText(summary_html(metrics))
         self._show_studies(metrics)

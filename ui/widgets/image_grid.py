@@ -50,11 +50,12 @@ def fit(pix: QPixmap, size: int) -> QPixmap:
                       Qt.TransformationMode.FastTransformation)
 
 
-def thumbnail(path: str | Path, size: int) -> QPixmap:
+def thumbnail(path: str | Path, size: int, rgb: tuple[int, int, int] | None = None) -> QPixmap:
     """A thumbnail of ``path`` fitting ``size`` (see :func:`fit`), or a grey placeholder if it cannot be read.
 
     ``path`` may be a record key: what Qt cannot read — a slice of a volume (``path#slice=AXIS:INDEX``),
-    a multi-band tile, DICOM — is drawn by the engine's decoder (:func:`cnn_studio.ui.thumbnails.read_thumbnail`).
+    a multi-band tile, DICOM — is drawn by the engine's decoder (:func:`cnn_studio.ui.thumbnails.read_thumbnail`);
+    ``rgb``: a multi-band tile's bands (1-based) shown as red, green, blue (default: from the band names).
     """
     key = str(path)
     img = QImage()
@@ -66,7 +67,7 @@ def thumbnail(path: str | Path, size: int) -> QPixmap:
             reader.setScaledSize(original.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
         img = reader.read()
     if img.isNull():
-        img = read_thumbnail(key, size)
+        img = read_thumbnail(key, size, rgb)
     if img.isNull():
         pix = QPixmap(size, size)
         pix.fill(QColor("#d0d4da"))
@@ -82,6 +83,7 @@ class ImageGrid(QListWidget):
     def __init__(self, thumb_size: int = 96, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.thumb_size = thumb_size
+        self.rgb: tuple[int, int, int] | None = None  # multi-band tiles: the bands shown as R, G, B
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
@@ -126,7 +128,7 @@ class ImageGrid(QListWidget):
         """A thumbnail made at the screen's physical pixel size, so it stays sharp on HiDPI screens."""
         ratio = max(1.0, float(self.devicePixelRatioF()))
         side = round(self.thumb_size * ratio)
-        pix = fit(source, side) if isinstance(source, QPixmap) else thumbnail(source, side)
+        pix = fit(source, side) if isinstance(source, QPixmap) else thumbnail(source, side, self.rgb)
         pix.setDevicePixelRatio(ratio)
         return pix
 
