@@ -142,3 +142,37 @@ def test_every_export_takes_13_bands_and_agrees(run_all, tiles, tmp_path, capsys
     for f in formats:
         got = FORMATS[f].reload(out / files[f])(x)
         np.testing.assert_allclose(got, reference, atol=1e-4, err_msg=f)
+
+
+def test_a_stopped_multiband_run_resumes_with_its_bands(tiles, tmp_path, tiny_config):
+    """Stop after the first epoch, resume: the model keeps its 13-band input, its band choice and the
+    statistics of bands.json (nothing is measured again), and finishes its epochs."""
+    import keras
+
+    from cnn_studio import events as ev
+    from cnn_studio.cancel import Cancelled, CancelToken
+    from cnn_studio.data.index import scan
+    from cnn_studio.data.split import make_split
+    from cnn_studio.paths import RunLayout
+    from cnn_studio.training.trainer import resume, train
+
+    split = make_split(scan(tiles), val_fraction=0.25, seed=0)
+    config = tiny_config.replace(image_size=16, epochs=3, bands=(2, 3, 4, 8, 9), rgb_bands=(8, 4, 3))
+    token = CancelToken()
+
+    def sink(e):
+        if isinstance(e, ev.EpochEnded) and e.epoch == 0:
+            token.cancel()
+
+    run = tmp_path / "run"
+    with pytest.raises(Cancelled):
+        train(config, split, run, sink=sink, cancel=token)
+    layout = RunLayout(run)
+    before = layout.bands.read_bytes()
+    assert resume(run).epochs_done == 3
+    assert layout.bands.read_bytes() == before
+    info = band_io.read_run_bands(run)
+    assert info.used == (2, 3, 4, 8, 9) and info.rgb == (8, 4, 3)
+    model = keras.saving.load_model(layout.best_model, safe_mode=True)
+    assert model.inputs[0].shape[-1] == 13
+    assert model.get_layer("band_select").kernel.shape[-1] == 5
