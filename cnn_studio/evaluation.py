@@ -23,6 +23,8 @@ import numpy as np
 from cnn_studio import events as ev
 from cnn_studio.calibration import ece, reliability, with_temperature
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.corrections import AUTO, apply_corrections
+from cnn_studio.corrections import resolve as resolve_corrections
 from cnn_studio.data.index import scan
 from cnn_studio.data.records import ImageRecord, VolumeSlicing
 from cnn_studio.errors import DatasetError, RunError
@@ -361,8 +363,12 @@ def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], 
 
 def _records_from_folder(data_dir: str | os.PathLike[str], class_names: Sequence[str], *,
                          sink: ev.EventSink, cancel: CancelToken | None,
-                         slicing: VolumeSlicing | None = None) -> list[ImageRecord]:
+                         slicing: VolumeSlicing | None = None, corrections=AUTO) -> list[ImageRecord]:
     index = scan(data_dir, sink=sink, cancel=cancel, slicing=slicing)
+    fixes = resolve_corrections(corrections, index.root)  # the folder's reviewed labels, as training reads them
+    if fixes is not None and len(fixes):
+        index, applied = apply_corrections(index, fixes)
+        sink(ev.LogMessage("info", f"Label corrections applied to {data_dir}: {applied.summary()}"))
     unknown = [n for n in index.class_names if n not in class_names]
     if unknown:
         raise DatasetError(f"{data_dir} has classes the model does not know: {', '.join(unknown)}.",
@@ -373,7 +379,7 @@ def _records_from_folder(data_dir: str | os.PathLike[str], class_names: Sequence
 
 def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None,
                  subset: str = "auto", batch_size: int = 32, sink: ev.EventSink = ev.null_sink,
-                 cancel: CancelToken | None = None) -> Metrics:
+                 cancel: CancelToken | None = None, corrections=AUTO) -> Metrics:
     """Evaluate a run's model and save ``metrics.json`` (atomically) in the run folder.
 
     Parameters
@@ -381,6 +387,9 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike
     run_dir : a run folder written by training.
     data_dir : another labeled folder (class names must be among the run's); default the run's split.
     subset : "test", "val" or "auto" (test when the split has one, else val). Ignored with ``data_dir``.
+    corrections : with ``data_dir``, the label review's decisions for that folder: "auto" (its own
+        corrections file when the review queue wrote one), a corrections.csv path, or "none". The
+        run's own split already carries the corrections it was trained with.
 
     Returns
     -------
@@ -404,15 +413,16 @@ def evaluate_run(run_dir: str | os.PathLike[str], *, data_dir: str | os.PathLike
     if subset not in ("auto", "test", "val"):
         raise DatasetError(f"Subset: expected test, val or auto, received {subset!r}.")
     with RunLock(run.root, "evaluate"):  # the one writer of the folder while metrics.json is made
-        return _evaluate_locked(run, data_dir, subset, batch_size, sink, cancel)
+        return _evaluate_locked(run, data_dir, subset, batch_size, sink, cancel, corrections)
 
 
 def _evaluate_locked(run, data_dir, subset: str, batch_size: int, sink: ev.EventSink,
-                     cancel: CancelToken | None) -> Metrics:
+                     cancel: CancelToken | None, corrections=AUTO) -> Metrics:
     names = list(run.class_names)
     if data_dir is not None:
         slicing = VolumeSlicing(int(getattr(run.config, "slice_axis", 2)), str(getattr(run.config, "slices", "content")))
-        records = _records_from_folder(data_dir, names, sink=sink, cancel=cancel, slicing=slicing)
+        records = _records_from_folder(data_dir, names, sink=sink, cancel=cancel, slicing=slicing,
+                                       corrections=corrections)
         name, source = "folder", str(Path(data_dir).expanduser().absolute())
     else:
         if run.split is None:

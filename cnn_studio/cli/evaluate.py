@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="evaluate on this labeled folder instead (class names must be the model's)")
     p.add_argument("--subset", choices=("auto", "test", "val"), default="auto",
                    help="which images of the run's split (default: test if there is one, else val)")
+    p.add_argument("--corrections", default="auto", metavar="FILE",
+                   help="with --data: the label corrections of that folder (a corrections.csv; default auto: the "
+                        "ones its review queue wrote; none: the labels as the folders give them)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
     p.set_defaults(run=run)
@@ -36,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with cancel_on_interrupt() as token:
-            metrics = evaluate_run(args.run_dir, data_dir=args.data, subset=args.subset,
-                                   batch_size=args.batch_size, sink=TerminalProgress(), cancel=token)
+            metrics = evaluate_run(args.run_dir, data_dir=args.data, subset=args.subset, batch_size=args.batch_size,
+                                   sink=TerminalProgress(), cancel=token, corrections=args.corrections)
     except Cancelled:
         print("evaluation cancelled", file=sys.stderr)
         return 130
