@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from cnn_studio.data.pixels import percentile_window
+from cnn_studio.data.pixels import percentile_window, window_to_uint8
 from cnn_studio.data.read_errors import check_file, check_size, read_error
 from cnn_studio.data.records import ImageRecord, ProbeResult, parse_key
 from cnn_studio.errors import ConfigError, DatasetError, ImageReadError
@@ -232,9 +232,7 @@ def composite(arr: np.ndarray, rgb: Sequence[int], windows: Sequence[tuple[float
         i = min(max(int(band), 1), arr.shape[2]) - 1
         plane = arr[:, :, i].astype(np.float64)
         if windows is not None and i < len(windows) and windows[i][1] > windows[i][0]:
-            lo, hi = windows[i]
-            scaled = np.clip((np.nan_to_num(plane, nan=lo) - lo) / (hi - lo), 0.0, 1.0) * 255.0
-            out[:, :, c] = np.round(scaled).astype(np.uint8)
+            out[:, :, c] = window_to_uint8(plane, windows[i])
         else:
             out[:, :, c] = percentile_window(plane)
     return out

@@ -30,7 +30,13 @@ from nibabel.filebasedimages import ImageFileError
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from cnn_studio.data.pixels import array_to_rgb, grey_to_rgb, percentile_window
+from cnn_studio.data.pixels import (
+    array_to_rgb,
+    grey_to_rgb,
+    percentile_range,
+    percentile_window,
+    window_to_uint8,
+)
 from cnn_studio.data.read_errors import check_size, read_error
 from cnn_studio.data.records import ProbeResult
 
@@ -214,13 +220,7 @@ def _cache_key(path: Path) -> tuple[str, int, int]:
 
 def volume_window(data: np.ndarray) -> tuple[float, float]:
     """The display window of a whole volume: its :data:`WINDOW_PERCENTILES` (finite values only)."""
-    values = data[np.isfinite(data)]
-    if values.size == 0:
-        return 0.0, 0.0
-    lo, hi = (float(v) for v in np.percentile(values, WINDOW_PERCENTILES))
-    if hi <= lo:
-        lo, hi = float(values.min()), float(values.max())
-    return lo, hi
+    return percentile_range(data, *WINDOW_PERCENTILES) or (0.0, 0.0)
 
 
 def load_volume(path: Path) -> Volume:
@@ -276,16 +276,6 @@ def slice_plane(data: np.ndarray, axis: int, index: int) -> np.ndarray:
     """Slice ``index`` across ``axis`` of a 3-D array, turned for display (rotated 90 degrees, like
     :func:`decode_nifti`): a ``(rows, columns)`` array."""
     return np.rot90(data[(slice(None),) * axis + (index,)])  # a view (np.take would gather-copy, 100x slower)
-
-
-def window_to_uint8(values: np.ndarray, window: tuple[float, float]) -> np.ndarray:
-    """Values mapped through ``window``: ``lo`` → 0, ``hi`` → 255, clipped; NaN → 0; an empty window → 0."""
-    lo, hi = window
-    if hi <= lo:
-        return np.zeros(values.shape, np.uint8)
-    out = np.clip((np.asarray(values, np.float64) - lo) / (hi - lo), 0.0, 1.0) * 255.0
-    out[~np.isfinite(out)] = 0.0
-    return np.round(out).astype(np.uint8)
 
 
 def decode_volume_slice(path: Path, axis: int, index: int, max_pixels: int) -> np.ndarray:

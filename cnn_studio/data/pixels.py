@@ -1,4 +1,4 @@
-"""How any pixel array becomes 8-bit RGB: the percentile window, grey → 3 channels, channel trimming.
+"""How any pixel array becomes 8-bit RGB: windows (a percentile range → 0-255), grey → 3 channels, channel trimming.
 
 These are the policies :data:`cnn_studio.data.decode.SCALING_POLICY` states in words.
 """
@@ -6,6 +6,35 @@ These are the policies :data:`cnn_studio.data.decode.SCALING_POLICY` states in w
 from __future__ import annotations
 
 import numpy as np
+
+
+def percentile_range(arr: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float] | None:
+    """``(lo, hi)``: the ``low`` and ``high`` percentiles of the finite values of ``arr`` (their minimum
+    and maximum when the percentiles are equal); None when no value is finite.
+
+    Examples
+    --------
+    >>> percentile_range(np.array([0.0, 1.0, 2.0, np.nan]), 0, 100)
+    (0.0, 2.0)
+    """
+    arr = np.asarray(arr)
+    values = arr[np.isfinite(arr)]
+    if values.size == 0:
+        return None
+    lo, hi = (float(v) for v in np.percentile(values, [low, high]))
+    if hi <= lo:
+        lo, hi = float(values.min()), float(values.max())
+    return lo, hi
+
+
+def window_to_uint8(values: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """Values mapped through ``window``: ``lo`` → 0, ``hi`` → 255, clipped; NaN → 0; an empty window → 0."""
+    lo, hi = window
+    if hi <= lo:
+        return np.zeros(np.shape(values), np.uint8)
+    out = np.clip((np.asarray(values, np.float64) - lo) / (hi - lo), 0.0, 1.0) * 255.0
+    out[~np.isfinite(out)] = 0.0
+    return np.round(out).astype(np.uint8)
 
 
 def percentile_window(arr: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:
@@ -20,17 +49,12 @@ def percentile_window(arr: np.ndarray, low: float = 0.5, high: float = 99.5) -> 
     (0, 255)
     """
     values = np.asarray(arr, dtype=np.float64)
-    finite = np.isfinite(values)
-    if not finite.any():
+    window = percentile_range(values, low, high)
+    if window is None:
         return np.zeros(values.shape, np.uint8)
-    lo, hi = np.percentile(values[finite], [low, high])
-    if hi <= lo:
-        lo, hi = values[finite].min(), values[finite].max()
-    if hi <= lo:
-        return np.zeros(values.shape, np.uint8)
-    out = np.clip((values - lo) / (hi - lo), 0.0, 1.0) * 255.0
-    out[~finite] = 0.0
-    return np.round(out).astype(np.uint8)
+    out = window_to_uint8(values, window)
+    out[~np.isfinite(values)] = 0
+    return out
 
 
 def grey_to_rgb(grey: np.ndarray) -> np.ndarray:
