@@ -155,6 +155,11 @@ def read_bands(path: str | os.PathLike[str], *, max_pixels: int = _DEFAULT_MAX_P
 
     Raises :class:`~cnn_studio.errors.ImageReadError` (reason ``not_an_image``/``unsupported``/...).
     """
+    return _read_with_header(path, max_pixels)[1]
+
+
+def _read_with_header(path: str | os.PathLike[str], max_pixels: int) -> tuple[ProbeResult, np.ndarray]:
+    """:func:`probe_bands` and the pixels of :func:`read_bands`, the header read once."""
     p = Path(path)
     info = probe_bands(p, max_pixels=max_pixels)
     try:
@@ -176,7 +181,7 @@ def read_bands(path: str | os.PathLike[str], *, max_pixels: int = _DEFAULT_MAX_P
     if arr.shape != (info.height, info.width, info.bands):
         raise read_error(p, "unsupported", f"expected {info.height}×{info.width}×{info.bands} values, "
                                            f"found shape {arr.shape}")
-    return arr.astype(np.float32, copy=False)
+    return info, arr.astype(np.float32, copy=False)
 
 
 # ---------------------------------------------------------------------------- RGB composite
@@ -241,8 +246,7 @@ def composite(arr: np.ndarray, rgb: Sequence[int], windows: Sequence[tuple[float
 def read_composite(path: str | os.PathLike[str], rgb: Sequence[int] | None = None, *,
                    max_pixels: int = _DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A multi-band file's RGB composite, uint8 ``(H, W, 3)``: ``rgb`` (1-based), else :func:`default_rgb_bands`."""
-    info = probe_bands(path, max_pixels=max_pixels)
-    arr = read_bands(path, max_pixels=max_pixels)
+    info, arr = _read_with_header(path, max_pixels)
     return composite(arr, tuple(rgb) if rgb else default_rgb_bands(info.band_names, info.bands))
 
 
