@@ -41,10 +41,11 @@ from cnn_studio.data.volumes import dicom_series, nifti_slice_records
 from cnn_studio.errors import ConfigError, DatasetError, ImageReadError
 from cnn_studio.paths import RunLayout
 from cnn_studio.predict import Classifier, TopAnswer, expand_paths, iter_image_batches, predict_probabilities
+from cnn_studio.training.config import STUDY_AGGREGATES
 from cnn_studio.training.run_folder import open_run
 
-AGGREGATES = ("mean", "max")
-"""How slice probabilities become a study's (the same names as ``TrainConfig.study_aggregate``)."""
+AGGREGATES = STUDY_AGGREGATES
+"""How slice probabilities become a study's: the option list ``TrainConfig.study_aggregate`` takes."""
 
 TOP_SLICES = 3
 """How many of the slices that drove a study's answer are named."""
