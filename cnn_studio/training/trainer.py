@@ -560,8 +560,10 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
         best = float(state["best_value"])
     skipped = {} if skipped is None else skipped
     try:
+        in_memory = decoded_bytes([*split.train, *split.val], size) if config.cache == "memory" else 0
         _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,
-                 n_classes, best, tensorboard_available, sink=sink, cancel=cancel, start_epoch=start_epoch)
+                 n_classes, best, tensorboard_available, sink=sink, cancel=cancel, start_epoch=start_epoch,
+                 images_in_memory=in_memory)
     finally:
         _report_skipped(layout, data.skips, skipped, sink)
 
@@ -573,18 +575,16 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
                        class_names=read_labels(layout.labels), history=info.history(), skipped=dict(skipped))
 
 
-def _feature_cache_choice(layout: RunLayout, config: TrainConfig, model, data, sink: ev.EventSink) -> CacheChoice:
+def _feature_cache_choice(layout: RunLayout, config: TrainConfig, model, data, sink: ev.EventSink,
+                          images_in_memory: int = 0) -> CacheChoice:
     """Where the frozen-phase features go: memory, disk (batch by batch) or none, said in the log and config.json.
 
-    Decoded images this run keeps in memory (``config.cache == "memory"``) count as taken.
+    ``images_in_memory``: bytes of decoded images this run keeps in memory (``cache_choice.decoded_bytes``
+    when ``config.cache == "memory"``), counted as taken.
     """
     width = int(model.get_layer("pool").output.shape[-1])
     count = data.train_count + data.val_count
-    reserved = 0
-    if config.cache == "memory":  # the decoded images (uint8 pictures, float32 bands) are in memory too
-        pixels = data.train.element_spec[0]
-        reserved = count * data.image_size ** 2 * int(pixels.shape[-1] or 3) * pixels.dtype.size
-    choice = choose_feature_cache(count, width, layout.feature_cache / "features", reserved=reserved)
+    choice = choose_feature_cache(count, width, layout.feature_cache / "features", reserved=images_in_memory)
     sink(ev.LogMessage("info", f"Feature cache ({count} images × {width} features): {choice.reason}."))
     write_json(layout.config, config.replace(extra={**config.extra, "feature_cache_reason": choice.reason}).to_dict())
     return choice
@@ -605,7 +605,7 @@ def _load_last(layout: RunLayout):
 
 
 def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,
-             n_classes, best, tensorboard_available, *, sink, cancel, start_epoch) -> None:
+             n_classes, best, tensorboard_available, *, sink, cancel, start_epoch, images_in_memory: int = 0) -> None:
     """The phases' ``fit`` calls (``_fit_phases`` prepares the data and reports the skipped files)."""
     import keras
 
@@ -640,7 +640,7 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
             use_cache = phase.name == "head" and config.feature_cache and not config.augment
             features = None
             if use_cache:
-                features = _feature_cache_choice(layout, config, model, data, sink)
+                features = _feature_cache_choice(layout, config, model, data, sink, images_in_memory)
                 use_cache = features.mode != "none"
             sink(ev.PhaseStarted(name=phase.name, epochs=phase.end_epoch - first, first_epoch=first,
                                  learning_rate=phase.learning_rate, trainable_layers=trainable_layer_count(model),
