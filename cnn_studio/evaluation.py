@@ -420,7 +420,7 @@ def _evaluate_locked(run, data_dir, subset: str, batch_size: int, sink: ev.Event
                      cancel: CancelToken | None, corrections=AUTO) -> Metrics:
     names = list(run.class_names)
     if data_dir is not None:
-        slicing = VolumeSlicing(int(getattr(run.config, "slice_axis", 2)), str(getattr(run.config, "slices", "content")))
+        slicing = run.config.slicing
         records = _records_from_folder(data_dir, names, sink=sink, cancel=cancel, slicing=slicing,
                                        corrections=corrections)
         name, source = "folder", str(Path(data_dir).expanduser().absolute())

@@ -303,8 +303,7 @@ def run_settings(model_or_run: Any) -> tuple[VolumeSlicing, str]:
         p = Path(model_or_run).expanduser()
         if p.is_dir() or (p.suffix == ".keras" and RunLayout(p.parent).is_run()):
             config = open_run(p if p.is_dir() else p.parent).config
-            return (VolumeSlicing(int(getattr(config, "slice_axis", 2)), str(getattr(config, "slices", "content"))),
-                    str(getattr(config, "study_aggregate", "mean")))
+            return config.slicing, config.study_aggregate
     return VolumeSlicing(), "mean"
 
 

@@ -18,7 +18,7 @@ from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.corrections import AUTO
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.prepare import prepare
-from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, VolumeSlicing
+from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
 from cnn_studio.errors import ConfigError, WeightsUnavailable
 from cnn_studio.paths import RunLayout
@@ -141,7 +141,7 @@ def run_train(args: argparse.Namespace) -> int:
             prepared = prepare(args.data_dir, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                                seed=config.effective_split_seed, group_by=config.group_by,
                                corrections=args.corrections, sink=progress, cancel=token,
-                               slicing=VolumeSlicing(config.slice_axis, config.slices))
+                               slicing=config.slicing)
             for f in prepared.findings:
                 if f.severity != "info":
                     print(f"{f.severity}: {f.message}" + (f"\n  {f.hint}" if f.hint else ""), file=sys.stderr)

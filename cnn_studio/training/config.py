@@ -10,7 +10,7 @@ from typing import Any
 from cnn_studio.backbones.fine_tune import parse_depth
 from cnn_studio.backbones.weights import WeightsChoice, parse_weights
 from cnn_studio.data.augment import AUGMENTATIONS
-from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
+from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, VolumeSlicing
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION, check_settings, group_by_value
 from cnn_studio.errors import ConfigError
 
@@ -170,6 +170,11 @@ class TrainConfig:
     def weights_choice(self) -> WeightsChoice:
         """``weights`` read by the one parser: kind "none" (scratch/random too), "imagenet" or "file"."""
         return parse_weights(self.weights)
+
+    @property
+    def slicing(self) -> VolumeSlicing:
+        """How volumes become slices for this run (``slice_axis``, ``slices``): what the scan is given."""
+        return VolumeSlicing(self.slice_axis, self.slices)
 
     @property
     def effective_split_seed(self) -> int:

@@ -49,7 +49,7 @@ from cnn_studio import events as ev
 from cnn_studio.calibration import uncertain
 from cnn_studio.data.bands import composite, is_multiband_key, read_bands, read_run_bands
 from cnn_studio.data.decode import decode_key
-from cnn_studio.data.records import VolumeSlicing, parse_key
+from cnn_studio.data.records import parse_key
 from cnn_studio.explain.gradcam import overlay
 from cnn_studio.explain.views import CLASSIFY, HEATMAPS, THUMB, open_model, shrink
 from cnn_studio.paths import job_log
@@ -86,7 +86,7 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
         sink(ev.StageChanged(task="classify", stage="Loading the model"))
         model = open_model(run_dir, log_path=job_log("model", run_dir))
     config = open_run(run_dir).config
-    found = find_studies(paths, VolumeSlicing(config.slice_axis, config.slices))
+    found = find_studies(paths, config.slicing)
     predictions, studies = [], {}
     if found.images:
         predictions += model.call(CLASSIFY, list(map(str, found.images)), top_k=3, uncertain_below=uncertain_below,

@@ -288,7 +288,7 @@ class DataPage(QWidget):
 
     def slicing(self) -> VolumeSlicing:
         """How volumes are cut into slices: the session's settings (the Train step uses the same)."""
-        return VolumeSlicing(self.session.config.slice_axis, self.session.config.slices)
+        return self.session.config.slicing
 
     def cancel(self) -> None:
         for task in (self._task, self._thumb_task, self._sample_task):
