@@ -38,6 +38,7 @@ from cnn_studio import events as ev
 from cnn_studio.cancel import Cancelled, CancelToken
 from cnn_studio.child_process import Server
 from cnn_studio.errors import ConfigError, RunError, StudioError
+from cnn_studio.fsutil import write_text
 from cnn_studio.paths import app_data_dir
 from cnn_studio.training import devices, distributed
 from cnn_studio.training.trainer import train
@@ -102,9 +103,7 @@ class AgreedStop:
             if self.chief:
                 if self.own.cancelled:
                     self.target = self.batches + 1
-                    tmp = self.stop_file.with_suffix(".tmp")
-                    tmp.write_text(str(self.target), encoding="utf-8")
-                    os.replace(tmp, self.stop_file)
+                    write_text(self.stop_file, str(self.target))  # atomic: a worker never reads half a number
             elif self.stop_file.exists():
                 self.target = int(self.stop_file.read_text(encoding="utf-8"))
         if self.target is not None and self.batches >= self.target:
