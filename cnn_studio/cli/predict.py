@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.data.records import VolumeSlicing, parse_key
+from cnn_studio.data.records import VolumeSlicing, slice_name
 from cnn_studio.errors import ConfigError, DatasetError
 from cnn_studio.predict import Classifier, Prediction, write_csv
 from cnn_studio.studies import AGGREGATES, StudyPrediction, classify_studies, find_studies, run_settings
@@ -115,18 +114,12 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed or failed_studies else 0
 
 
-def _slice_name(key: str) -> str:
-    """``slice 12`` for a slice of a volume file, the file name for a DICOM file of a series."""
-    path, _axis, index = parse_key(key)
-    return f"slice {index}" if index is not None else os.path.basename(path)
-
-
 def _study_line(st: StudyPrediction, threshold: float | None) -> str:
     """``STUDY<TAB>lesion 0.874  healthy 0.126  (18 slices, mean; drove it: slice 9 0.99, ...)``."""
     if st.error:
         return f"{st.study}\tERROR: {st.error}"
     guesses = "  ".join(f"{name} {prob:.3f}" for name, prob in st.top)
     head = f"uncertain (below {threshold:g}; best guesses: {guesses})" if st.uncertain else guesses
-    drove = ", ".join(f"{_slice_name(k)} {p:.2f}" for k, p in st.top_slices)
+    drove = ", ".join(f"{slice_name(k)} {p:.2f}" for k, p in st.top_slices)
     unread = f", {st.unreadable_slices} unreadable" if st.unreadable_slices else ""
     return f"{st.study}\t{head}  ({st.slices} slices{unread}, {st.aggregate}; drove it: {drove})"

@@ -79,8 +79,25 @@ def display_name(key: str) -> str:
     'a.png'
     """
     path, _axis, index = parse_key(key)
-    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    name = _file_name(path)
     return name if index is None else f"{name}, slice {index}"
+
+
+def slice_name(key: str) -> str:
+    """A key as named within its study: "slice 12" for a slice of a volume file, else the file's name
+    (one DICOM file of a series).
+
+    Examples
+    --------
+    >>> slice_name("mri/lesion/sub-02.nii.gz#slice=2:12"), slice_name("ct/s1/IM0003.dcm")
+    ('slice 12', 'IM0003.dcm')
+    """
+    path, _axis, index = parse_key(key)
+    return f"slice {index}" if index is not None else _file_name(path)
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
 
 
 def parse_key(key: str) -> tuple[str, int | None, int | None]:

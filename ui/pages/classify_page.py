@@ -49,7 +49,7 @@ from cnn_studio import events as ev
 from cnn_studio.calibration import uncertain
 from cnn_studio.data.bands import composite, is_multiband_key, read_bands, read_run_bands
 from cnn_studio.data.decode import decode_key
-from cnn_studio.data.records import parse_key
+from cnn_studio.data.records import slice_name
 from cnn_studio.explain.gradcam import overlay
 from cnn_studio.explain.views import CLASSIFY, HEATMAPS, THUMB, open_model, shrink
 from cnn_studio.paths import job_log
@@ -113,16 +113,11 @@ def describe_study(sp) -> str:
     how = {"mean": "the average", "max": "the highest"}.get(sp.aggregate, sp.aggregate)
     lines = [f"One answer for the whole study: {how} of its {sp.slices} slices' probabilities."]
     if sp.top_slices:
-        drove = ", ".join(f"{_slice_name(k)} ({p:.0%})" for k, p in sp.top_slices)
+        drove = ", ".join(f"{slice_name(k)} ({p:.0%})" for k, p in sp.top_slices)
         lines.append(f"The slices that drove it most: {drove}.")
     if sp.unreadable_slices:
         lines.append(f"{sp.unreadable_slices} slice(s) could not be read and were left out.")
     return "\n".join(lines)
-
-
-def _slice_name(key: str) -> str:
-    path, _axis, index = parse_key(key)
-    return f"slice {index}" if index is not None else Path(path).name
 
 
 def preview_pictures(run_dir, paths) -> dict[str, np.ndarray]:

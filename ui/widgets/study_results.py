@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio.data.records import parse_key
+from cnn_studio.data.records import slice_name
 
 AGGREGATE_WORDS = {"mean": "mean of slice probabilities", "max": "highest slice probability per class"}
 SLICE_THUMB = 96
@@ -54,12 +54,6 @@ def study_headline(study: dict[str, Any]) -> str:
 def study_name(study_id: str) -> str:
     """A study's short name: its file or folder name (the full path is the tooltip)."""
     return Path(study_id).name or study_id
-
-
-def slice_name(key: str) -> str:
-    """"slice 12" for a slice of a volume file, else the file's name (one DICOM file of a series)."""
-    path, axis, index = parse_key(key)
-    return f"slice {index}" if index is not None else Path(path).name
 
 
 def _studies(n: int) -> str:
