@@ -16,6 +16,7 @@ numbers each) are kept for many more volumes.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -41,11 +42,24 @@ from cnn_studio.data.read_errors import check_size, read_error
 from cnn_studio.data.records import ProbeResult
 
 
+@functools.lru_cache(maxsize=1)
+def _header_of(key: tuple[str, int, int]) -> Any:
+    return pydicom.dcmread(key[0], stop_before_pixels=True)
+
+
+def dicom_header(path: Path) -> Any:
+    """A DICOM file's header (``dcmread(..., stop_before_pixels=True)``, read-only for callers). The last
+    one is remembered by path, modification time and size: a scan asks :func:`probe_dicom` and then
+    :func:`dicom_slice_info` for the same file, and reads it once."""
+    st = os.stat(path)
+    return _header_of((os.path.abspath(path), st.st_mtime_ns, st.st_size))
+
+
 def probe_dicom(path: Path, max_pixels: int) -> ProbeResult:
     """Header facts of a DICOM file (size, photometric mode, frames, PatientID as ``group``); no pixels read."""
 
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = dicom_header(path)
     except (InvalidDicomError, EOFError) as exc:
         raise read_error(path, "not_an_image", str(exc)) from exc
     except (ValueError, KeyError) as exc:
@@ -322,7 +336,7 @@ def dicom_slice_info(path: Path) -> DicomSlice:
     """Series UID, InstanceNumber and the position along the slice normal
     (ImagePositionPatient · (row × column direction of ImageOrientationPatient)); header only."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = dicom_header(path)
     except (InvalidDicomError, EOFError, ValueError, KeyError) as exc:
         raise read_error(path, "not_an_image", str(exc)) from exc
     series = str(ds.get("SeriesInstanceUID", "") or "").strip()

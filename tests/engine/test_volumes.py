@@ -165,3 +165,28 @@ def test_the_generator_places_a_lesion_in_the_smallest_volumes_it_accepts(tmp_pa
     for slices in (8, 9, 10):  # an even slice count has no slice at the exact centre
         made = make_volume_dataset(tmp_path / str(slices), studies_per_class=2, patients=2, slices=slices, size=16, seed=0)
         assert all(s.lesion_slices for s in made.studies if s.label == "lesion")
+
+
+def test_a_scan_reads_each_dicom_header_once(tmp_path, monkeypatch):
+    """probe_dicom and the series grouping's dicom_slice_info share one header read per file."""
+    import pydicom
+
+    from cnn_studio.data import medical
+    from cnn_studio.data.index import scan
+    from cnn_studio.synthetic.volumes import make_volume_dataset
+
+    data = make_volume_dataset(tmp_path / "dcm", studies_per_class=1, patients=1, slices=8, size=16, seed=1, dicom=True)
+    reads: list[str] = []
+    real = pydicom.dcmread
+
+    def counting(path, *args, **kwargs):
+        if kwargs.get("stop_before_pixels"):
+            reads.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", counting)
+    medical._header_of.cache_clear()
+    index = scan(data.root)
+    files = sorted(str(p) for p in data.root.rglob("*.dcm"))
+    assert len(index.studies) == 2 and files
+    assert sorted(reads) == files  # every file's header read exactly once
