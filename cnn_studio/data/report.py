@@ -23,6 +23,7 @@ from cnn_studio.data.checks import Finding
 from cnn_studio.data.decode import decode_notes
 from cnn_studio.data.records import SPLIT_NAMES, DatasetIndex, Split
 from cnn_studio.data.split import counts_per_split, leakage_report
+from cnn_studio.data.volumes import StudyCounts, study_counts
 from cnn_studio.errors import DatasetError
 
 _REASON_WORDS = {
@@ -86,10 +87,7 @@ class DatasetReport:
         '36 studies, 1,152 slices, 12 patients'
         """
         if self.studies:
-            parts = [_count(self.studies, "study", "studies"), _count(self.n_images, "slice")]
-            if self.patients:
-                parts.append(_count(self.patients, "patient"))
-            return ", ".join(parts)
+            return StudyCounts(self.studies, self.n_images, self.patients).describe()
         if self.bands:
             return ", ".join(x for x in (_count(self.n_images, "tile"), _count(self.bands, "band"), self.dtype) if x)
         return _count(self.n_images, "image")
@@ -166,9 +164,9 @@ _LAYOUT_WORDS = {
 }
 
 
-def _count(n: int, word: str, plural: str = "") -> str:
-    """``"1 study"``, ``"1,152 slices"``."""
-    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+def _count(n: int, word: str) -> str:
+    """``"1 tile"``, ``"1,152 images"``."""
+    return f"{n:,} {word if n == 1 else word + 's'}"
 
 
 def fmt_value(v: float) -> str:
@@ -249,7 +247,8 @@ def build_report(index: DatasetIndex, split: Split | None = None,
     groups = len({r.group for r in recs if r.group})
     arrays = [r for r in recs if r.bands]
     study_label = {r.study: r.label for r in recs if r.study}
-    study_counts = Counter(index.class_names[label] for label in study_label.values())
+    per_class = Counter(index.class_names[label] for label in study_label.values())
+    volumes = study_counts(index)
     return DatasetReport(
         root=index.root,
         layout=index.layout,
@@ -273,9 +272,9 @@ def build_report(index: DatasetIndex, split: Split | None = None,
         dtype=", ".join(dict.fromkeys(r.dtype for r in arrays if r.dtype)),
         band_names=list(index.band_names),
         band_ranges=_band_ranges(index) if arrays else [],
-        studies=len(study_label),
-        patients=len({r.group for r in recs if r.study and r.group and r.group != r.study}),
-        study_counts={c: study_counts.get(c, 0) for c in index.class_names} if study_label else {},
+        studies=volumes.studies,
+        patients=volumes.patients,
+        study_counts={c: per_class.get(c, 0) for c in index.class_names} if study_label else {},
     )
 
 
