@@ -29,16 +29,21 @@ def cache_path() -> Path:
     return app_data_dir() / "cache" / "file-hashes.json"
 
 
+def file_hash(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB blocks (OSError when it cannot be read); never cached."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def sha256_of(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file's bytes ("" when it cannot be read); never cached."""
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        return file_hash(path)
     except OSError:
         return ""
-    return h.hexdigest()
 
 
 def _stamp(path: str) -> str | None:

@@ -34,7 +34,7 @@ from typing import Any
 from cnn_studio import __version__
 from cnn_studio.data.records import Split
 from cnn_studio.errors import RunError
-from cnn_studio.file_hashes import hashes, sha256_of
+from cnn_studio.file_hashes import hashes
 from cnn_studio.paths import RunLayout, runs_dir
 from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.run_folder import (
@@ -238,11 +238,6 @@ def library_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return out
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes ("" when it cannot be read)."""
-    return sha256_of(path)
 
 
 def dataset_fingerprint(split: Split) -> dict[str, Any]:

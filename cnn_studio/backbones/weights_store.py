@@ -16,7 +16,6 @@ except :func:`import_weights`, which loads the file to check it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -32,6 +31,7 @@ from cnn_studio import events as ev
 from cnn_studio.backbones.registry import BackboneSpec, all_specs, get
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.errors import WeightsUnavailable
+from cnn_studio.file_hashes import file_hash
 from cnn_studio.fsutil import atomic_path, write_json
 from cnn_studio.paths import app_data_dir, keras_cache_dir
 
@@ -202,14 +202,6 @@ def _write_checks(checks: dict) -> None:
 
 
 # ------------------------------------------------------------------ recognising a file
-
-def file_hash(path: str | os.PathLike[str], algorithm: str = "md5") -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def is_keras_original(spec: BackboneSpec | str, path: str | os.PathLike[str]) -> bool:
     """True when the file's hash is the one Keras publishes for this backbone's no-top file."""
