@@ -25,7 +25,7 @@ A *depth* is one of:
     the top N layers with weights, BatchNormalization counted but kept frozen.
 
 :func:`plan` turns a depth and the backbone's layers (:class:`LayerInfo`, measured from a built model
-by ``classifier.backbone_layers`` or read from the precomputed ``layer_tables.TABLES``) into a
+by ``classifier.backbone_layers`` or read from the generated ``resources/layer_tables.json``) into a
 :class:`FineTunePlan`: which layers train and how many of the backbone's weights that is.
 """
 
@@ -34,8 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cnn_studio.backbones import registry
-from cnn_studio.backbones.layer_tables import TABLES
+from cnn_studio.backbones import layer_tables, registry
 from cnn_studio.backbones.registry import BackboneSpec
 from cnn_studio.errors import ConfigError
 
@@ -58,6 +57,7 @@ _RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "ConvNeXt": ((r"_stage_(\d+)_", "stage_{0}"), (r"_downsampling_block_(\d+)", "stage_{0}")),
 }
 _MIXED = re.compile(r"^mixed\d+$")
+TABLES = layer_tables.tables()  # generated: tools/make_layer_tables.py
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ def plan(layers: list[LayerInfo] | tuple[LayerInfo, ...], depth: str | Depth, to
 
 
 def table_layers(spec: BackboneSpec | str) -> tuple[tuple[LayerInfo, ...], int]:
-    """The precomputed layers and total weight count of a backbone (measured once, see ``layer_tables``)."""
+    """The precomputed layers and total weight count of a backbone (generated, see ``layer_tables``)."""
     spec = registry.get(spec)
     total, rows = TABLES[spec.key]
     return tuple(LayerInfo(*row) for row in rows), total

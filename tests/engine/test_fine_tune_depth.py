@@ -175,3 +175,15 @@ def test_precomputed_tables_match_the_real_models(key):
     total, rows = measure_layer_tables((key,))[key]
     want_total, want_rows = fine_tune.TABLES[key]
     assert total == want_total and _named(rows) == _named(want_rows)
+
+
+def test_layer_tables_file_is_exactly_what_the_tool_writes():
+    """resources/layer_tables.json is generated data: rendering its own tables gives the file back byte for
+    byte (a hand edit in another format fails), it carries the generator's note, and it covers every
+    backbone of the registry (the slow test above checks each table against the real model)."""
+    from cnn_studio.backbones import layer_tables
+
+    text = layer_tables.file_text()
+    assert layer_tables.render(layer_tables.parse(text)) == text
+    assert layer_tables.GENERATED_NOTE in text and "tools/make_layer_tables.py" in text
+    assert set(layer_tables.tables()) == set(registry.keys())
