@@ -7,7 +7,7 @@ Studio's own trainer on the same split, at the same size, for the same number of
 measured on the same validation tiles:
 
 * ``ImageNet, adapted``: ``--weights`` = the exact ImageNet no-top weights file of ``--backbone``
-  (``../shared/tools/offline_imagenet_weights.py``; ``$CNN_STUDIO_TEST_WEIGHTS`` or
+  (``tools/offline_imagenet_weights.py``; ``$CNN_STUDIO_TEST_WEIGHTS`` or
   ``~/.cache/cnn-studio-test-weights``), the first convolution widened to 13 bands by
   :mod:`cnn_studio.backbones.band_adapter` (head on cached features, then the top block fine-tuned);
 * ``from scratch``: ``weights="none"``, every layer trained for the same total epochs.
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     weights_file = WEIGHTS_DIR / WEIGHTS[args.backbone]
     if not weights_file.is_file():
-        print(f"{weights_file} not found: run `python3 ../shared/tools/offline_imagenet_weights.py` once "
+        print(f"{weights_file} not found: run `python3 tools/offline_imagenet_weights.py` once "
               "(about a minute, 150 MB) or set CNN_STUDIO_TEST_WEIGHTS.", file=sys.stderr)
         return 2
     if args.backbone == "xception":

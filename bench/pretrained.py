@@ -1,6 +1,6 @@
 """Pretrained VGG16 through CNN Studio vs a plain Keras transfer-learning script vs VGG16 from scratch.
 
-The exact ImageNet VGG16 no-top weights come from ``../shared/tools/offline_imagenet_weights.py``
+The exact ImageNet VGG16 no-top weights come from ``tools/offline_imagenet_weights.py``
 (``$CNN_STUDIO_TEST_WEIGHTS`` or ``~/.cache/cnn-studio-test-weights``); without them the script
 says how to make them and exits. All three variants train on the same split of the same images
 (the bundled sample digits by default, or ``--data FOLDER``) at the same size, for the same number
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="seeds per variant")
     args = parser.parse_args(argv)
     if not VGG16_FILE.is_file():
-        print(f"{VGG16_FILE} not found: run `python3 ../shared/tools/offline_imagenet_weights.py` once "
+        print(f"{VGG16_FILE} not found: run `python3 tools/offline_imagenet_weights.py` once "
               "(about a minute, 150 MB) or set CNN_STUDIO_TEST_WEIGHTS.", file=sys.stderr)
         return 2
 

@@ -1,4 +1,4 @@
-"""Layering rules checked in fresh interpreters (design.md §8.5).
+"""Layering rules checked in fresh interpreters (docs/architecture.md, "Two layers, one direction").
 
 * importing any engine module never loads PySide6 (the engine is headless);
 * importing any engine module never loads TensorFlow (listing, checking and --help stay fast);

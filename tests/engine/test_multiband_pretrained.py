@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.pretrained, pytest.mark.slow]
 def test_vgg16_imagenet_first_conv_is_adapted_to_13_bands():
     if not VGG16.is_file():
         pytest.skip(f"{VGG16.name} not found in {WEIGHTS_DIR} (set CNN_STUDIO_TEST_WEIGHTS, or run "
-                    "`python3 ../shared/tools/offline_imagenet_weights.py` once)")
+                    "`python3 tools/offline_imagenet_weights.py` once)")
     from cnn_studio.backbones.classifier import backbone_of, build_backbone, build_classifier
     from cnn_studio.data.bands import BandInfo, BandStats
 
@@ -50,7 +50,7 @@ def test_xception_imagenet_takes_13_bands_in_rgb_order_and_tf_scale():
     0, 1, 2, and a tile at its bands' training means enters the backbone as ImageNet's mean pixel would."""
     if not XCEPTION.is_file():
         pytest.skip(f"{XCEPTION.name} not found in {WEIGHTS_DIR} (set CNN_STUDIO_TEST_WEIGHTS, or run "
-                    "`python3 ../shared/tools/offline_imagenet_weights.py` once)")
+                    "`python3 tools/offline_imagenet_weights.py` once)")
     import keras
 
     from cnn_studio.backbones.classifier import backbone_of, build_backbone, build_classifier

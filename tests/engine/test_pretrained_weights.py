@@ -1,5 +1,5 @@
 """With the real ImageNet VGG16/Xception no-top weights (built offline by
-``../shared/tools/offline_imagenet_weights.py``): importing them, and a VGG16 run that learns.
+``tools/offline_imagenet_weights.py``): importing them, and a VGG16 run that learns.
 
 The files' folder is ``$CNN_STUDIO_TEST_WEIGHTS`` (default ``~/.cache/cnn-studio-test-weights``,
 the tool's default). Without them every test here is skipped and says how to make them.
@@ -24,7 +24,7 @@ XCEPTION = WEIGHTS_DIR / "xception_imagenet_notop.weights.h5"
 def _need(path: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path.name} not found in {WEIGHTS_DIR} (set CNN_STUDIO_TEST_WEIGHTS, or run "
-                    "`python3 ../shared/tools/offline_imagenet_weights.py` once: about a minute, 150 MB)")
+                    "`python3 tools/offline_imagenet_weights.py` once: about a minute, 150 MB)")
     return path
 
 
