@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cnn_studio.csv_text import csv_text
 from cnn_studio.errors import DatasetError
 from cnn_studio.fsutil import write_text
 from cnn_studio.paths import app_data_dir
@@ -193,12 +194,7 @@ class Corrections:
 
     # ---------------------------------------------------------------- files
     def to_csv(self) -> str:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CSV_COLUMNS)
-        for d in self.decisions:
-            w.writerow((d.path, d.original, d.new, d.when))
-        return buf.getvalue()
+        return csv_text([CSV_COLUMNS, *((d.path, d.original, d.new, d.when) for d in self.decisions)])
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the decisions as CSV (atomically) to ``path`` or to the file they came from."""
@@ -218,11 +214,18 @@ class Corrections:
         """
         p = Path(path).expanduser()
         try:
-            text = p.read_text(encoding="utf-8-sig")
+            text = p.read_bytes().decode("utf-8-sig")  # bytes: a quoted \r in a path stays a \r
+            rows = list(csv.DictReader(io.StringIO(text)))
         except OSError as exc:
             raise DatasetError(f"The corrections file {p} cannot be read ({exc.strerror or exc}).",
                                "Check the path given with --corrections, or leave the option out.") from exc
-        rows = list(csv.DictReader(io.StringIO(text)))
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"The corrections file {p} is not UTF-8 text (byte {exc.start} cannot be read).",
+                               "Save it as a UTF-8 CSV file (e.g. 'CSV UTF-8' in a spreadsheet), or give "
+                               "--corrections none to go on without it.") from exc
+        except csv.Error as exc:
+            raise DatasetError(f"The corrections file {p} is not a valid CSV file: {exc}.",
+                               "Save it as a CSV file with the columns path,original_label,new_label,when.") from exc
         if rows and not {"path", "new_label"} <= set(rows[0]):
             raise DatasetError(f"{p} is not a corrections file: expected the columns {', '.join(CSV_COLUMNS)}.",
                                "Give a corrections.csv written by CNN Studio's review queue.")

@@ -13,8 +13,6 @@ is not the model's gets an error that says so.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +26,8 @@ from cnn_studio import events as ev
 from cnn_studio.backbones.classifier import input_size_of
 from cnn_studio.calibration import uncertain
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.data.bands import BandInfo, read_run_bands
+from cnn_studio.csv_text import csv_text
+from cnn_studio.data.bands import BandInfo, is_multiband_key, probe_bands, read_run_bands
 from cnn_studio.data.formats import reader_for
 from cnn_studio.data.pipeline import load_image
 from cnn_studio.data.records import parse_key
@@ -155,13 +154,41 @@ def _channel_error(found: int, expected: int) -> str:
             "trained on")
 
 
+def input_mismatch(key: str | os.PathLike[str], found: int, expected: int, *, pictures_only: bool = False) -> str | None:
+    """Why the file ``key``, read with ``found`` channels, cannot go to a model taking ``expected``; None if it can.
+
+    ``pictures_only``: the model is known to take RGB pictures (a run without bands.json), so a
+    multi-band file (``.npy``, a multi-band TIFF: raw band values, not 0–255 colours) is refused
+    even when it has three bands.
+    """
+    name = Path(parse_key(os.fspath(key))[0]).name
+    if found != expected:
+        return f"{name} {_channel_error(found, expected)}"
+    if pictures_only and is_multiband_key(os.fspath(key)):
+        return (f"{name} is a multi-band file (raw band values), but the model was trained on RGB pictures: "
+                "give it pictures like the ones it was trained on (PNG, JPEG, ...)")
+    return None
+
+
+def check_model_input(key: str | os.PathLike[str], expected: int, *, pictures_only: bool = False) -> None:
+    """Raise :class:`ImageReadError` (the reason :func:`input_mismatch` gives) before ``key`` is explained
+    by a model taking ``expected`` channels; reads only the file's header."""
+    k = os.fspath(key)
+    found = probe_bands(parse_key(k)[0]).bands if is_multiband_key(k) else 3
+    problem = input_mismatch(k, found, expected, pictures_only=pictures_only)
+    if problem:
+        raise ImageReadError(problem, "Use a file of the kind the model was trained on, or a model trained on "
+                                      "files like this one.")
+
+
 def iter_image_batches(paths: Sequence[str | os.PathLike[str]], image_size: int, resize: str = "stretch",
-                       batch_size: int = 32, channels: int | None = None,
+                       batch_size: int = 32, channels: int | None = None, *, pictures_only: bool = False,
                        ) -> Iterator[tuple[list[int], np.ndarray, dict[int, str]]]:
     """Decode ``paths`` (files or record keys) in batches (files read in parallel threads).
 
     ``channels``: what the model takes (3 for pictures, N for a multi-band model); a file with
-    another channel count is an error row. None: the first readable file sets it.
+    another channel count is an error row. None: the first readable file sets it. ``pictures_only``:
+    see :func:`input_mismatch`.
 
     Yields
     ------
@@ -177,8 +204,8 @@ def iter_image_batches(paths: Sequence[str | os.PathLike[str]], image_size: int,
             results = list(pool.map(lambda i: _read(os.fspath(paths[i]), image_size, resize), chunk))
             if expected is None:
                 expected = next((int(r.shape[-1]) for r in results if not isinstance(r, str)), None)
-            results = [r if isinstance(r, str) or int(r.shape[-1]) == expected
-                       else f"{Path(os.fspath(paths[i])).name} {_channel_error(int(r.shape[-1]), int(expected or 3))}"
+            results = [r if isinstance(r, str) else input_mismatch(paths[i], int(r.shape[-1]), int(expected or 3),
+                                                                    pictures_only=pictures_only) or r
                        for i, r in zip(chunk, results, strict=True)]
             ok = [i for i, r in zip(chunk, results, strict=True) if not isinstance(r, str)]
             errors = {i: r for i, r in zip(chunk, results, strict=True) if isinstance(r, str)}
@@ -228,12 +255,13 @@ class Classifier:
     """
 
     def __init__(self, model, class_names: Sequence[str], image_size: int, resize: str = "stretch",
-                 bands: BandInfo | None = None) -> None:
+                 bands: BandInfo | None = None, pictures_only: bool = False) -> None:
         self.model = model
         self.class_names = tuple(class_names)
         self.image_size = int(image_size)
         self.resize = resize
         self.bands = bands  # a multi-band run's bands.json (RGB bands for overlays), else None
+        self.pictures_only = pictures_only  # a run known to take RGB pictures: multi-band files are refused
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Classifier:
@@ -247,7 +275,8 @@ class Classifier:
             n_outputs = int(model.outputs[0].shape[-1])
             names = run.class_names or _labels_beside(run.model_path, n_outputs)
             check_labels(run.layout, names, n_outputs)  # a short labels.txt must not answer silently
-            return cls(model, names, run.image_size, run.config.resize, read_run_bands(run.root))
+            bands = read_run_bands(run.root)
+            return cls(model, names, run.image_size, run.config.resize, bands, pictures_only=bands is None)
         if not p.exists():
             raise RunError(f"No model at {p}.", "Give a run folder or a .keras file.")
         model = load_model(p)
@@ -268,7 +297,11 @@ class Classifier:
         sink(ev.TaskProgress(TASK, 0, len(paths)))
         done = 0
         channels = int(self.model.inputs[0].shape[-1])
-        for ok, images, errors in iter_image_batches(paths, self.image_size, self.resize, batch_size, channels):
+        if int(batch_size) < 1:
+            raise ConfigError(f"Batch size: expected a whole number >= 1, received {batch_size}.",
+                              "32 suits most computers; lower it when memory runs out.")
+        for ok, images, errors in iter_image_batches(paths, self.image_size, self.resize, batch_size, channels,
+                                                     pictures_only=self.pictures_only):
             raise_if_cancelled(cancel)
             probs = predict_probabilities(self.model, images)
             for i, row in zip(ok, probs, strict=True):
@@ -329,15 +362,13 @@ def write_csv(predictions: Sequence[Prediction], path: str | os.PathLike[str], *
     """Write predictions as CSV atomically: ``path,top1,p1,top2,p2,...,error`` (with ``answer_column``, an
     ``answer`` column after ``path``: the label or "uncertain")."""
     k = max((len(p.top) for p in predictions), default=1)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     header = ["path"] + (["answer"] if answer_column else [])
     for i in range(1, k + 1):
         header += [f"top{i}", f"p{i}"]
-    w.writerow(header + ["error"])
+    rows: list[list[Any]] = [header + ["error"]]
     for p in predictions:
         row: list[Any] = [p.path] + ([p.answer or ""] if answer_column else [])
         for i in range(k):
             row += [p.top[i][0], f"{p.top[i][1]:.6f}"] if i < len(p.top) else ["", ""]
-        w.writerow(row + [p.error or ""])
-    return write_text(path, buf.getvalue())
+        rows.append(row + [p.error or ""])
+    return write_text(path, csv_text(rows))

@@ -26,6 +26,17 @@ from cnn_studio.studies import AGGREGATES, StudyPrediction, classify_studies, fi
 from cnn_studio.training.config import parse_slices
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse prints the message and exits with 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, received {text!r}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand (no TensorFlow import)."""
     p = subparsers.add_parser(
@@ -35,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="RUN_DIR_OR_MODEL", help="run folder or .keras file")
     p.add_argument("paths", metavar="IMAGE_OR_DIR", nargs="+", help="images and/or folders of images")
     p.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to show per image (default 3)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--batch-size", type=positive_int, default=32, metavar="N",
+                   help="images per forward pass (default 32)")
     p.add_argument("--csv", metavar="OUT", default=None, help="also write the predictions to this CSV file")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON on stdout")
     p.add_argument("--uncertain-below", type=float, default=None, metavar="P",
