@@ -66,7 +66,7 @@ class Prediction(TopAnswer):
     """The model's answer for one image: ``top`` (label, probability) pairs, best first.
 
     ``probabilities`` holds every class in output order. ``error`` is set (and the rest empty) when
-    the file could not be read. ``uncertain`` is True when a "not sure" threshold was given and the
+    the file could not be read, or, with ``skipped``, when it is not an image CNN Studio reads. ``uncertain`` is True when a "not sure" threshold was given and the
     top probability is below it: the answer is then "uncertain", and ``top`` holds the best guesses.
     """
 
@@ -75,21 +75,25 @@ class Prediction(TopAnswer):
     probabilities: list[float] = field(default_factory=list)
     error: str | None = None
     uncertain: bool = False
+    skipped: bool = False  # a file a folder held that is not an image CNN Studio reads (``error`` says so)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "top": [[name, p] for name, p in self.top],
-                "probabilities": list(self.probabilities), "error": self.error, "uncertain": self.uncertain}
+                "probabilities": list(self.probabilities), "error": self.error, "uncertain": self.uncertain,
+                "skipped": self.skipped}
 
 
 # ---------------------------------------------------------------------------- paths
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def expand_paths(paths: Iterable[str | os.PathLike[str]], skipped: list[tuple[str, str]] | None = None) -> list[Path]:
     """Files and folders → image files: folders are walked recursively (hidden entries skipped).
 
     Inside folders only files CNN Studio can read are kept (by suffix, or DICOM magic for files
-    without one); files named explicitly are always kept, so an unreadable one is reported rather
-    than silently dropped. Folder contents are sorted; duplicates are removed, first one kept.
+    without one); the others go to ``skipped`` (when given) as ``(path, reason)``, so a caller can
+    list them. A link that cannot be followed (a loop, a link to nothing) is kept: its row says
+    why. Files named explicitly are always kept, so an unreadable one is reported rather than
+    silently dropped. Folder contents are sorted; duplicates are removed, first one kept.
 
     Raises
     ------
@@ -109,28 +113,51 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
-            found = []
-            for dirpath, dirnames, filenames in os.walk(p):
-                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-                for name in filenames:
-                    f = Path(dirpath) / name
-                    if name.startswith("."):
-                        continue
-                    try:
-                        readable = reader_for(f) is not None
-                    except OSError:  # a broken link, a file removed meanwhile: its row says why
-                        readable = True
-                    if readable:
-                        found.append(f)
-            for f in sorted(found):
+            found, left_out = _walk_folder(p)
+            for f in found:
                 add(f)
-        elif p.exists():
+            if skipped is not None:
+                skipped += left_out
+        elif p.exists() or p.is_symlink():  # a broken link is named: its row says why it cannot be read
             add(p)
         elif parse_key(str(raw))[2] is not None and Path(parse_key(str(raw))[0]).expanduser().exists():
             add(p)  # a record key: one slice of a volume file (path#slice=AXIS:INDEX)
         else:
             raise DatasetError(f"{p} does not exist.", "Check the path of the image or folder to classify.")
     return out
+
+
+def _walk_folder(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """(the files to classify, sorted; the other files as (path, why they are skipped)) below ``folder``."""
+    found: list[Path] = []
+    left_out: list[tuple[str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            f = Path(dirpath) / name
+            if name.startswith("."):
+                continue
+            try:
+                readable = reader_for(f) is not None or (f.is_symlink() and not f.exists())
+            except OSError:  # a file removed meanwhile: its row says why
+                readable = True
+            if readable:
+                found.append(f)
+            else:
+                left_out.append((str(f), skip_reason(f)))
+    return sorted(found), sorted(left_out)
+
+
+def skip_reason(path: str | os.PathLike[str]) -> str:
+    """Why a file found in a folder is not classified: its type is not one CNN Studio reads."""
+    suffix = Path(path).suffix.lower()
+    return f"skipped: not an image type CNN Studio reads ({suffix or 'no suffix, no DICOM header'})"
+
+
+def skipped_predictions(skipped: Iterable[tuple[str, str]]) -> list[Prediction]:
+    """One :class:`Prediction` row (``skipped`` True, ``error`` the reason) per file a folder held but
+    CNN Studio does not read, so every file found is accounted for."""
+    return [Prediction(path, error=reason, skipped=True) for path, reason in skipped]
 
 
 # ---------------------------------------------------------------------------- image batches
@@ -292,7 +319,8 @@ class Classifier:
 
         _check_threshold(uncertain_below)
         top_k = max(1, min(int(top_k), len(self.class_names)))
-        paths = expand_paths(paths)
+        left_out: list[tuple[str, str]] = []
+        paths = expand_paths(paths, left_out)
         results: list[Prediction | None] = [None] * len(paths)
         sink(ev.TaskProgress(TASK, 0, len(paths)))
         done = 0
@@ -313,7 +341,7 @@ class Classifier:
                 results[i] = Prediction(str(paths[i]), error=reason)
             done += len(ok) + len(errors)
             sink(ev.TaskProgress(TASK, done, len(paths)))
-        return [r for r in results if r is not None]
+        return [r for r in results if r is not None] + skipped_predictions(left_out)
 
 
 def _check_threshold(threshold: float | None) -> None:
@@ -340,7 +368,8 @@ def classify(model_or_run: Classifier | str | os.PathLike[str], paths: Sequence[
     Returns
     -------
     list[Prediction]
-        One per image, in the order of :func:`expand_paths`; unreadable files have ``error`` set.
+        One per image, in the order of :func:`expand_paths`; unreadable files have ``error`` set; then
+        one ``skipped`` row per file the folders held that is not an image CNN Studio reads.
 
     Raises
     ------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 
 import numpy as np
 import pytest
@@ -104,3 +105,43 @@ def test_explain_layer_reads_a_large_picture_reduced(trained_run, tmp_path, caps
     out = tmp_path / "maps.png"
     assert main(["explain", str(trained_run), str(big), "--layer", "backbone/block1_conv", "--out", str(out)]) == 0
     assert out.exists() and shapes and max(shapes[0][:2]) < 1024  # reduced while read, not decoded at full size
+
+
+def _mixed_folder(root):
+    root.mkdir()
+    for i in range(3):
+        _picture(root / f"img_{i}.png", seed=i)
+    (root / "notes.txt").write_text("not an image")
+    (root / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    os.symlink(root / "nowhere.png", root / "broken.png")
+    os.symlink(root / "loop_b.jpg", root / "loop_a.jpg")
+    os.symlink(root / "loop_a.jpg", root / "loop_b.jpg")
+    return root
+
+
+def test_predict_folder_lists_skipped_files_and_broken_links_and_predicts_the_rest(trained_run, tmp_path, capsys):
+    folder = _mixed_folder(tmp_path / "mixed")
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(trained_run), str(folder), "--csv", str(out)]) == 1  # the links cannot be read
+    text = capsys.readouterr()
+    assert f"{folder / 'notes.txt'}\tSKIPPED: not an image type CNN Studio reads (.txt)" in text.out
+    assert f"{folder / 'photo.heic'}\tSKIPPED: not an image type CNN Studio reads (.heic)" in text.out
+    assert "Too many levels of symbolic links" in text.out and "No such file or directory" in text.out
+    assert "2 file(s) skipped" in text.err and "3 of 6 file(s) could not be read" in text.err
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = {os.path.basename(r["path"]): r for r in csv.DictReader(f)}
+    assert len(rows) == 8
+    assert all(rows[f"img_{i}.png"]["top1"] and not rows[f"img_{i}.png"]["error"] for i in range(3))
+    assert rows["photo.heic"]["error"] == "skipped: not an image type CNN Studio reads (.heic)"
+    assert "symbolic links" in rows["loop_a.jpg"]["error"] and rows["broken.png"]["error"]
+
+
+def test_classify_a_folder_returns_a_skipped_row_per_other_file(trained_run, tmp_path):
+    from cnn_studio.predict import classify
+
+    folder = _mixed_folder(tmp_path / "mixed")
+    preds = {os.path.basename(p.path): p for p in classify(trained_run, [folder])}
+    assert {n for n, p in preds.items() if p.skipped} == {"notes.txt", "photo.heic"}
+    assert {n for n, p in preds.items() if p.error and not p.skipped} == {"broken.png", "loop_a.jpg", "loop_b.jpg"}
+    assert all(preds[f"img_{i}.png"].top for i in range(3))
+    assert preds["notes.txt"].to_dict()["skipped"] is True
