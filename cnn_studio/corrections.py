@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cnn_studio.csv_text import csv_text
 from cnn_studio.errors import DatasetError
 from cnn_studio.fsutil import write_text
 from cnn_studio.paths import app_data_dir
@@ -96,7 +97,8 @@ class Applied:
         text = (f"Label review: {self.relabelled} label(s) changed and {self.excluded} image(s) excluded"
                 f"{where}; the image files were not touched.")
         if self.unmatched:
-            text += f" {self.unmatched} decision(s) name images that are not in this dataset."
+            text += (f" {self.unmatched} correction(s) name a file that is not in this dataset (or a class it "
+                     "does not have); not applied.")
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,12 +195,7 @@ class Corrections:
 
     # ---------------------------------------------------------------- files
     def to_csv(self) -> str:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CSV_COLUMNS)
-        for d in self.decisions:
-            w.writerow((d.path, d.original, d.new, d.when))
-        return buf.getvalue()
+        return csv_text([CSV_COLUMNS, *((d.path, d.original, d.new, d.when) for d in self.decisions)])
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the decisions as CSV (atomically) to ``path`` or to the file they came from."""
@@ -218,11 +215,18 @@ class Corrections:
         """
         p = Path(path).expanduser()
         try:
-            text = p.read_text(encoding="utf-8-sig")
+            text = p.read_bytes().decode("utf-8-sig")  # bytes: a quoted \r in a path stays a \r
+            rows = list(csv.DictReader(io.StringIO(text)))
         except OSError as exc:
             raise DatasetError(f"The corrections file {p} cannot be read ({exc.strerror or exc}).",
                                "Check the path given with --corrections, or leave the option out.") from exc
-        rows = list(csv.DictReader(io.StringIO(text)))
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"The corrections file {p} is not UTF-8 text (byte {exc.start} cannot be read).",
+                               "Save it as a UTF-8 CSV file (e.g. 'CSV UTF-8' in a spreadsheet), or give "
+                               "--corrections none to go on without it.") from exc
+        except csv.Error as exc:
+            raise DatasetError(f"The corrections file {p} is not a valid CSV file: {exc}.",
+                               "Save it as a CSV file with the columns path,original_label,new_label,when.") from exc
         if rows and not {"path", "new_label"} <= set(rows[0]):
             raise DatasetError(f"{p} is not a corrections file: expected the columns {', '.join(CSV_COLUMNS)}.",
                                "Give a corrections.csv written by CNN Studio's review queue.")
@@ -278,10 +282,16 @@ def apply_corrections(index, corrections: Corrections):
     gives the same index (decisions are by path and absolute), so a corrected index can be split again.
     A slice of a volume is matched by its record key (``path#slice=AXIS:INDEX``, a decision made on
     that slice) first, then by its file's path (a decision on the whole volume applies to every slice).
+
+    Only decisions that applied are counted: a decision naming a file that is not in the dataset
+    (moved, renamed, another dataset's, or skipped as unreadable) is ``unmatched``, never "excluded";
+    an exclusion whose image is absent only because this index was corrected already (the file is
+    still in the dataset's folder) counts as excluded again.
     """
     classes = {name: i for i, name in enumerate(index.class_names)}
     records = []
-    relabelled = excluded = unmatched = 0
+    counted = {"relabel": 0, "exclude": 0, "keep": 0}
+    unmatched = 0
     seen: set[str] = set()
     for r in index.records:
         d = corrections.get(r.key) if r.key != r.path else None
@@ -290,29 +300,39 @@ def apply_corrections(index, corrections: Corrections):
             records.append(r)
             continue
         seen.add(norm_path(d.path, corrections.root))
-        action = d.action
-        if action == "exclude":
-            excluded += 1
+        if d.action == "exclude":  # counted per image: a decision on a volume leaves out each of its slices
+            counted["exclude"] += 1
             continue
-        if action == "relabel":
-            if d.new in classes:
-                relabelled += 1
-                r = replace(r, label=classes[d.new])
-            else:
-                unmatched += 1
+        if d.action == "relabel" and d.new not in classes:
+            unmatched += 1
+        elif d.action == "relabel":
+            r = replace(r, label=classes[d.new])
+            counted["relabel"] += 1
+        else:
+            counted["keep"] += 1
         records.append(r)
-    present = {norm_path(r.path) for r in index.records} | {norm_path(r.key) for r in index.records}
-    for d in corrections.decisions:  # excluded before: an index that was corrected already
+    for d in corrections.decisions:
         key = norm_path(d.path, corrections.root)
-        if key not in seen and key not in present:
-            if d.action == "exclude":
-                excluded += 1
-            elif d.action == "relabel":
-                unmatched += 1
-    counts = corrections.counts()
-    applied = Applied(file=str(corrections.path) if corrections.path else None, relabelled=relabelled,
-                      excluded=excluded, kept=counts["keep"], unmatched=unmatched, decisions=corrections.decisions)
+        if key in seen:
+            continue
+        if d.action == "exclude" and _excluded_before(index, key):
+            counted["exclude"] += 1
+        else:
+            unmatched += 1
+    applied = Applied(file=str(corrections.path) if corrections.path else None, relabelled=counted["relabel"],
+                      excluded=counted["exclude"], kept=counted["keep"], unmatched=unmatched,
+                      decisions=corrections.decisions)
     notes = tuple(n for n in index.notes if not n.startswith("Label review:"))
-    if relabelled or excluded or unmatched:
+    if applied.labels_changed or unmatched:
         notes = (*notes, applied.summary())
     return replace(index, records=tuple(records), notes=notes), applied
+
+
+def _excluded_before(index, key: str) -> bool:
+    """True when ``key`` (a normalised path) is absent from ``index`` only because an earlier exclusion
+    left it out: the image file is still there, inside the dataset's folder, and was not skipped."""
+    path = key.split("#slice=", 1)[0]
+    if not os.path.isfile(path) or any(norm_path(s.path) == key for s in index.skipped):
+        return False
+    folder = norm_path(_root_folder(index.root))
+    return path.startswith(folder.rstrip(os.sep) + os.sep)

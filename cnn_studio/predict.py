@@ -13,8 +13,6 @@ is not the model's gets an error that says so.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +26,8 @@ from cnn_studio import events as ev
 from cnn_studio.backbones.classifier import input_size_of
 from cnn_studio.calibration import uncertain
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.data.bands import BandInfo, read_run_bands
+from cnn_studio.csv_text import csv_text
+from cnn_studio.data.bands import BandInfo, is_multiband_key, probe_bands, read_run_bands
 from cnn_studio.data.formats import reader_for
 from cnn_studio.data.pipeline import load_image
 from cnn_studio.data.records import parse_key
@@ -67,7 +66,7 @@ class Prediction(TopAnswer):
     """The model's answer for one image: ``top`` (label, probability) pairs, best first.
 
     ``probabilities`` holds every class in output order. ``error`` is set (and the rest empty) when
-    the file could not be read. ``uncertain`` is True when a "not sure" threshold was given and the
+    the file could not be read, or, with ``skipped``, when it is not an image CNN Studio reads. ``uncertain`` is True when a "not sure" threshold was given and the
     top probability is below it: the answer is then "uncertain", and ``top`` holds the best guesses.
     """
 
@@ -76,21 +75,25 @@ class Prediction(TopAnswer):
     probabilities: list[float] = field(default_factory=list)
     error: str | None = None
     uncertain: bool = False
+    skipped: bool = False  # a file a folder held that is not an image CNN Studio reads (``error`` says so)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "top": [[name, p] for name, p in self.top],
-                "probabilities": list(self.probabilities), "error": self.error, "uncertain": self.uncertain}
+                "probabilities": list(self.probabilities), "error": self.error, "uncertain": self.uncertain,
+                "skipped": self.skipped}
 
 
 # ---------------------------------------------------------------------------- paths
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def expand_paths(paths: Iterable[str | os.PathLike[str]], skipped: list[tuple[str, str]] | None = None) -> list[Path]:
     """Files and folders → image files: folders are walked recursively (hidden entries skipped).
 
     Inside folders only files CNN Studio can read are kept (by suffix, or DICOM magic for files
-    without one); files named explicitly are always kept, so an unreadable one is reported rather
-    than silently dropped. Folder contents are sorted; duplicates are removed, first one kept.
+    without one); the others go to ``skipped`` (when given) as ``(path, reason)``, so a caller can
+    list them. A link that cannot be followed (a loop, a link to nothing) is kept: its row says
+    why. Files named explicitly are always kept, so an unreadable one is reported rather than
+    silently dropped. Folder contents are sorted; duplicates are removed, first one kept.
 
     Raises
     ------
@@ -110,28 +113,51 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
-            found = []
-            for dirpath, dirnames, filenames in os.walk(p):
-                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-                for name in filenames:
-                    f = Path(dirpath) / name
-                    if name.startswith("."):
-                        continue
-                    try:
-                        readable = reader_for(f) is not None
-                    except OSError:  # a broken link, a file removed meanwhile: its row says why
-                        readable = True
-                    if readable:
-                        found.append(f)
-            for f in sorted(found):
+            found, left_out = _walk_folder(p)
+            for f in found:
                 add(f)
-        elif p.exists():
+            if skipped is not None:
+                skipped += left_out
+        elif p.exists() or p.is_symlink():  # a broken link is named: its row says why it cannot be read
             add(p)
         elif parse_key(str(raw))[2] is not None and Path(parse_key(str(raw))[0]).expanduser().exists():
             add(p)  # a record key: one slice of a volume file (path#slice=AXIS:INDEX)
         else:
             raise DatasetError(f"{p} does not exist.", "Check the path of the image or folder to classify.")
     return out
+
+
+def _walk_folder(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """(the files to classify, sorted; the other files as (path, why they are skipped)) below ``folder``."""
+    found: list[Path] = []
+    left_out: list[tuple[str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            f = Path(dirpath) / name
+            if name.startswith("."):
+                continue
+            try:
+                readable = reader_for(f) is not None or (f.is_symlink() and not f.exists())
+            except OSError:  # a file removed meanwhile: its row says why
+                readable = True
+            if readable:
+                found.append(f)
+            else:
+                left_out.append((str(f), skip_reason(f)))
+    return sorted(found), sorted(left_out)
+
+
+def skip_reason(path: str | os.PathLike[str]) -> str:
+    """Why a file found in a folder is not classified: its type is not one CNN Studio reads."""
+    suffix = Path(path).suffix.lower()
+    return f"skipped: not an image type CNN Studio reads ({suffix or 'no suffix, no DICOM header'})"
+
+
+def skipped_predictions(skipped: Iterable[tuple[str, str]]) -> list[Prediction]:
+    """One :class:`Prediction` row (``skipped`` True, ``error`` the reason) per file a folder held but
+    CNN Studio does not read, so every file found is accounted for."""
+    return [Prediction(path, error=reason, skipped=True) for path, reason in skipped]
 
 
 # ---------------------------------------------------------------------------- image batches
@@ -155,13 +181,41 @@ def _channel_error(found: int, expected: int) -> str:
             "trained on")
 
 
+def input_mismatch(key: str | os.PathLike[str], found: int, expected: int, *, pictures_only: bool = False) -> str | None:
+    """Why the file ``key``, read with ``found`` channels, cannot go to a model taking ``expected``; None if it can.
+
+    ``pictures_only``: the model is known to take RGB pictures (a run without bands.json), so a
+    multi-band file (``.npy``, a multi-band TIFF: raw band values, not 0–255 colours) is refused
+    even when it has three bands.
+    """
+    name = Path(parse_key(os.fspath(key))[0]).name
+    if found != expected:
+        return f"{name} {_channel_error(found, expected)}"
+    if pictures_only and is_multiband_key(os.fspath(key)):
+        return (f"{name} is a multi-band file (raw band values), but the model was trained on RGB pictures: "
+                "give it pictures like the ones it was trained on (PNG, JPEG, ...)")
+    return None
+
+
+def check_model_input(key: str | os.PathLike[str], expected: int, *, pictures_only: bool = False) -> None:
+    """Raise :class:`ImageReadError` (the reason :func:`input_mismatch` gives) before ``key`` is explained
+    by a model taking ``expected`` channels; reads only the file's header."""
+    k = os.fspath(key)
+    found = probe_bands(parse_key(k)[0]).bands if is_multiband_key(k) else 3
+    problem = input_mismatch(k, found, expected, pictures_only=pictures_only)
+    if problem:
+        raise ImageReadError(problem, "Use a file of the kind the model was trained on, or a model trained on "
+                                      "files like this one.")
+
+
 def iter_image_batches(paths: Sequence[str | os.PathLike[str]], image_size: int, resize: str = "stretch",
-                       batch_size: int = 32, channels: int | None = None,
+                       batch_size: int = 32, channels: int | None = None, *, pictures_only: bool = False,
                        ) -> Iterator[tuple[list[int], np.ndarray, dict[int, str]]]:
     """Decode ``paths`` (files or record keys) in batches (files read in parallel threads).
 
     ``channels``: what the model takes (3 for pictures, N for a multi-band model); a file with
-    another channel count is an error row. None: the first readable file sets it.
+    another channel count is an error row. None: the first readable file sets it. ``pictures_only``:
+    see :func:`input_mismatch`.
 
     Yields
     ------
@@ -177,8 +231,8 @@ def iter_image_batches(paths: Sequence[str | os.PathLike[str]], image_size: int,
             results = list(pool.map(lambda i: _read(os.fspath(paths[i]), image_size, resize), chunk))
             if expected is None:
                 expected = next((int(r.shape[-1]) for r in results if not isinstance(r, str)), None)
-            results = [r if isinstance(r, str) or int(r.shape[-1]) == expected
-                       else f"{Path(os.fspath(paths[i])).name} {_channel_error(int(r.shape[-1]), int(expected or 3))}"
+            results = [r if isinstance(r, str) else input_mismatch(paths[i], int(r.shape[-1]), int(expected or 3),
+                                                                    pictures_only=pictures_only) or r
                        for i, r in zip(chunk, results, strict=True)]
             ok = [i for i, r in zip(chunk, results, strict=True) if not isinstance(r, str)]
             errors = {i: r for i, r in zip(chunk, results, strict=True) if isinstance(r, str)}
@@ -228,12 +282,13 @@ class Classifier:
     """
 
     def __init__(self, model, class_names: Sequence[str], image_size: int, resize: str = "stretch",
-                 bands: BandInfo | None = None) -> None:
+                 bands: BandInfo | None = None, pictures_only: bool = False) -> None:
         self.model = model
         self.class_names = tuple(class_names)
         self.image_size = int(image_size)
         self.resize = resize
         self.bands = bands  # a multi-band run's bands.json (RGB bands for overlays), else None
+        self.pictures_only = pictures_only  # a run known to take RGB pictures: multi-band files are refused
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Classifier:
@@ -247,7 +302,8 @@ class Classifier:
             n_outputs = int(model.outputs[0].shape[-1])
             names = run.class_names or _labels_beside(run.model_path, n_outputs)
             check_labels(run.layout, names, n_outputs)  # a short labels.txt must not answer silently
-            return cls(model, names, run.image_size, run.config.resize, read_run_bands(run.root))
+            bands = read_run_bands(run.root)
+            return cls(model, names, run.image_size, run.config.resize, bands, pictures_only=bands is None)
         if not p.exists():
             raise RunError(f"No model at {p}.", "Give a run folder or a .keras file.")
         model = load_model(p)
@@ -263,12 +319,17 @@ class Classifier:
 
         _check_threshold(uncertain_below)
         top_k = max(1, min(int(top_k), len(self.class_names)))
-        paths = expand_paths(paths)
+        left_out: list[tuple[str, str]] = []
+        paths = expand_paths(paths, left_out)
         results: list[Prediction | None] = [None] * len(paths)
         sink(ev.TaskProgress(TASK, 0, len(paths)))
         done = 0
         channels = int(self.model.inputs[0].shape[-1])
-        for ok, images, errors in iter_image_batches(paths, self.image_size, self.resize, batch_size, channels):
+        if int(batch_size) < 1:
+            raise ConfigError(f"Batch size: expected a whole number >= 1, received {batch_size}.",
+                              "32 suits most computers; lower it when memory runs out.")
+        for ok, images, errors in iter_image_batches(paths, self.image_size, self.resize, batch_size, channels,
+                                                     pictures_only=self.pictures_only):
             raise_if_cancelled(cancel)
             probs = predict_probabilities(self.model, images)
             for i, row in zip(ok, probs, strict=True):
@@ -280,7 +341,7 @@ class Classifier:
                 results[i] = Prediction(str(paths[i]), error=reason)
             done += len(ok) + len(errors)
             sink(ev.TaskProgress(TASK, done, len(paths)))
-        return [r for r in results if r is not None]
+        return [r for r in results if r is not None] + skipped_predictions(left_out)
 
 
 def _check_threshold(threshold: float | None) -> None:
@@ -307,7 +368,8 @@ def classify(model_or_run: Classifier | str | os.PathLike[str], paths: Sequence[
     Returns
     -------
     list[Prediction]
-        One per image, in the order of :func:`expand_paths`; unreadable files have ``error`` set.
+        One per image, in the order of :func:`expand_paths`; unreadable files have ``error`` set; then
+        one ``skipped`` row per file the folders held that is not an image CNN Studio reads.
 
     Raises
     ------
@@ -329,15 +391,13 @@ def write_csv(predictions: Sequence[Prediction], path: str | os.PathLike[str], *
     """Write predictions as CSV atomically: ``path,top1,p1,top2,p2,...,error`` (with ``answer_column``, an
     ``answer`` column after ``path``: the label or "uncertain")."""
     k = max((len(p.top) for p in predictions), default=1)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     header = ["path"] + (["answer"] if answer_column else [])
     for i in range(1, k + 1):
         header += [f"top{i}", f"p{i}"]
-    w.writerow(header + ["error"])
+    rows: list[list[Any]] = [header + ["error"]]
     for p in predictions:
         row: list[Any] = [p.path] + ([p.answer or ""] if answer_column else [])
         for i in range(k):
             row += [p.top[i][0], f"{p.top[i][1]:.6f}"] if i < len(p.top) else ["", ""]
-        w.writerow(row + [p.error or ""])
-    return write_text(path, buf.getvalue())
+        rows.append(row + [p.error or ""])
+    return write_text(path, csv_text(rows))

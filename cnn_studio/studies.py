@@ -241,6 +241,7 @@ class FoundStudies:
 
     studies: dict[str, list[ImageRecord] | str]
     images: list[Path]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of files that are not images
 
 
 def find_studies(paths: Sequence[str | os.PathLike[str]], slicing: VolumeSlicing | None = None) -> FoundStudies:
@@ -258,7 +259,8 @@ def find_studies(paths: Sequence[str | os.PathLike[str]], slicing: VolumeSlicing
     from cnn_studio.data.medical import dicom_slice_info
 
     slicing = slicing or VolumeSlicing()
-    files = expand_paths(paths)
+    skipped: list[tuple[str, str]] = []
+    files = expand_paths(paths, skipped)
     studies: dict[str, list[ImageRecord] | str] = {}
     dicom_records: list[ImageRecord] = []
     infos: dict[str, Any] = {}
@@ -294,7 +296,7 @@ def find_studies(paths: Sequence[str | os.PathLike[str]], slicing: VolumeSlicing
         for s in skipped:
             studies[s.path] = s.detail
         others.sort(key=lambda p: files.index(p) if p in files else len(files))
-    return FoundStudies(studies, others)
+    return FoundStudies(studies, others, skipped)
 
 
 def run_settings(model_or_run: Any) -> tuple[VolumeSlicing, str]:

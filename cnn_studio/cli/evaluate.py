@@ -11,6 +11,7 @@ import json
 import sys
 
 from cnn_studio.cancel import Cancelled
+from cnn_studio.cli.predict import positive_int
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.evaluation import evaluate_run
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--corrections", default="auto", metavar="FILE",
                    help="with --data: the label corrections of that folder (a corrections.csv; default auto: the "
                         "ones its review queue wrote; none: the labels as the folders give them)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--batch-size", type=positive_int, default=32, metavar="N")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
     p.set_defaults(run=run)
 

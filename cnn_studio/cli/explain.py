@@ -25,6 +25,7 @@ from cnn_studio.explain.gradcam import explain_file
 from cnn_studio.explain.robustness import run_robustness
 from cnn_studio.fsutil import atomic_path
 from cnn_studio.paths import RunLayout
+from cnn_studio.predict import check_model_input
 from cnn_studio.training.config import parse_band_list
 from cnn_studio.training.run_folder import load_model, open_run, read_labels
 
@@ -98,7 +99,7 @@ def _save_png(path: Path, image) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     """Run ``cnn-studio explain``; return the exit code."""
 
-    model_path, _, size, resize, class_names = _model_source(args.model)
+    model_path, run_root, size, resize, class_names = _model_source(args.model)
     model = load_model(model_path)
     if args.architecture:
         print(format_architecture(architecture_table(model)))
@@ -116,8 +117,11 @@ def run_explain(args: argparse.Namespace) -> int:
                           "Example: cnn-studio explain runs/leaves photo.jpg --out heatmap.png")
 
     size = int(size or input_size_of(model))
-    if args.layer:
-        fm = feature_maps(model, load_image(args.image, size, resize), args.layer, max_channels=args.channels)
+    bands = read_run_bands(model_path)
+    check_model_input(args.image, int(model.inputs[0].shape[-1]), pictures_only=run_root is not None and bands is None)
+    if args.layer:  # a large picture is reduced while it is read, as for Grad-CAM and predict
+        fm = feature_maps(model, load_image(args.image, size, resize, reduce=True), args.layer,
+                          max_channels=args.channels)
         _save_png(args.out, grid(fm.maps))
         print(f"{fm.layer}: {len(fm.maps)} of {fm.total_channels} feature maps -> {args.out}")
         return 0
@@ -126,7 +130,6 @@ def run_explain(args: argparse.Namespace) -> int:
     if rgb is not None and len(rgb) != 3:
         raise ConfigError(f"--rgb: expected three band numbers (red, green, blue), received {args.rgb!r}.",
                           "For example --rgb 4,3,2 (Sentinel-2 true colour).")
-    bands = read_run_bands(model_path)
     _, cam, picture = explain_file(model, args.image, size, resize, _class_index(args.class_name, class_names),
                                    method=args.method, alpha=args.alpha, colormap=args.colormap, rgb=rgb, bands=bands)
     _save_png(args.out, picture)

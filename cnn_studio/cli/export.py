@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
@@ -43,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and print the verification result per format; return the exit code."""
 
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out} is a file, not a folder: the exports are written into a folder.",
+                          "Give a new or existing folder, e.g. --out exports/; the file was left as it is.")
     keys = list(FORMATS) if "all" in args.formats else list(dict.fromkeys(args.formats))
     if args.quantization != "float32" and "tflite" not in keys:
         raise ExportError(f"--quantization {args.quantization} applies to the tflite format only.",

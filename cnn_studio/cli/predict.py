@@ -7,8 +7,9 @@ A NIfTI file or a folder holding a DICOM series is answered per *study* (:mod:`c
 its slices are classified and aggregated (the run's ``study_aggregate``, mean by default), and the
 line names the slices that drove the answer. With studies among the inputs, ``--json`` prints
 ``{"studies": [...], "images": [...]}`` instead of the plain list. Unreadable files are reported per
-row and do not stop the others. Exit codes: 0 all classified, 1 some files unreadable, 2 bad
-input, 130 cancelled.
+row and do not stop the others; files in the folders that are not images CNN Studio reads (.heic,
+.txt, ...) are listed as SKIPPED rows with the reason (and in ``--csv``). Exit codes: 0 all
+classified (skipped non-image files included), 1 some files unreadable, 2 bad input, 130 cancelled.
 """
 
 from __future__ import annotations
@@ -16,14 +17,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.data.formats import describe_formats
 from cnn_studio.data.records import VolumeSlicing, slice_name
 from cnn_studio.errors import ConfigError, DatasetError
-from cnn_studio.predict import Classifier, Prediction, write_csv
+from cnn_studio.predict import Classifier, Prediction, skipped_predictions, write_csv
 from cnn_studio.studies import AGGREGATES, StudyPrediction, classify_studies, find_studies, run_settings
 from cnn_studio.training.config import parse_slices
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse prints the message and exits with 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, received {text!r}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="RUN_DIR_OR_MODEL", help="run folder or .keras file")
     p.add_argument("paths", metavar="IMAGE_OR_DIR", nargs="+", help="images and/or folders of images")
     p.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to show per image (default 3)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--batch-size", type=positive_int, default=32, metavar="N",
+                   help="images per forward pass (default 32)")
     p.add_argument("--csv", metavar="OUT", default=None, help="also write the predictions to this CSV file")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON on stdout")
     p.add_argument("--uncertain-below", type=float, default=None, metavar="P",
@@ -64,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
                             args.slices or run_slicing.slices)
     found = find_studies(args.paths, slicing)
     if not found.images and not found.studies:
-        raise DatasetError(f"No images found in {', '.join(args.paths)}.",
-                           "Give image files, or folders that contain images.")
+        others = (f" ({len(found.skipped)} file(s) of other types, e.g. {Path(found.skipped[0][0]).name})"
+                  if found.skipped else "")
+        raise DatasetError(f"No images found in {', '.join(args.paths)}{others}.",
+                           f"Give image files, or folders that contain images ({describe_formats()}).")
     studies: list[StudyPrediction] = []
     predictions: list[Prediction] = []
     try:
@@ -81,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except Cancelled:
         print("prediction cancelled", file=sys.stderr)
         return 130
+    predictions += skipped_predictions(found.skipped)  # every file found is accounted for
     if args.csv and predictions:
         print(f"wrote {write_csv(predictions, args.csv, answer_column=args.uncertain_below is not None)}",
               file=sys.stderr)
@@ -93,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
         for st in studies:
             print(_study_line(st, args.uncertain_below))
         for p in predictions:
-            if p.error:
+            if p.skipped:
+                print(f"{p.path}\tSKIPPED: {p.error.removeprefix('skipped: ') if p.error else ''}")
+            elif p.error:
                 print(f"{p.path}\tERROR: {p.error}")
             elif p.uncertain:
                 print(f"{p.path}\tuncertain (below {args.uncertain_below:g}; best guesses: "
@@ -108,9 +128,12 @@ def run(args: argparse.Namespace) -> int:
     if unsure:
         print(f"{unsure} of {len(predictions)} image(s) answered 'uncertain' (top probability below "
               f"{args.uncertain_below:g})", file=sys.stderr)
-    failed = sum(1 for p in predictions if p.error)
+    left_out = sum(1 for p in predictions if p.skipped)
+    if left_out:
+        print(f"{left_out} file(s) skipped: not image types CNN Studio reads (listed above)", file=sys.stderr)
+    failed = sum(1 for p in predictions if p.error and not p.skipped)
     if failed:
-        print(f"warning: {failed} of {len(predictions)} file(s) could not be read", file=sys.stderr)
+        print(f"warning: {failed} of {len(predictions) - left_out} file(s) could not be read", file=sys.stderr)
     return 1 if failed or failed_studies else 0
 
 

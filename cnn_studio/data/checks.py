@@ -16,6 +16,8 @@ imbalance           warning   largest/smallest class ratio is 3:1 or more (ratio
 skipped_files       warning   files that could not be read, counted by reason
 duplicate_in_class  warning   byte-identical files within one class
 label_conflict      warning   byte-identical files in different classes
+manifest_label_     warning   a file a CSV manifest lists with different labels (left out of the index)
+conflict
 split_leakage       warning   byte-identical files in different splits (needs a split)
 group_leakage       warning   a group (patient) in more than one split (needs a split)
 small_images        warning   images under a quarter of the typical pixel count
@@ -53,6 +55,8 @@ from cnn_studio.data.split import leakage_report
 from cnn_studio.intervals import wilson
 
 SEVERITIES = ("error", "warning", "info")
+MANIFEST_CONFLICT = "label_conflict"
+"""``SkippedFile.reason`` the scan gives a file its CSV manifest lists with different labels."""
 IMBALANCE_WARN_RATIO = 3.0
 MIN_TRAIN_PER_CLASS = 20
 MIN_VAL_PER_CLASS = 10  # = cnn_studio.intervals.MIN_IMAGES
@@ -184,13 +188,21 @@ def run_checks(index: DatasetIndex, split: Split | None = None, *, min_per_class
                                f"{nonzero[big]} images, {index.class_names[small]!r} only {nonzero[small]}.",
                                "Add images of the smaller classes if you can; judge the model by per-class "
                                "recall, not overall accuracy."))
-    if index.skipped:
-        reasons = Counter(s.reason for s in index.skipped)
+    conflicting = [s for s in index.skipped if s.reason == MANIFEST_CONFLICT]
+    unusable = [s for s in index.skipped if s.reason != MANIFEST_CONFLICT]
+    if conflicting:
+        out.append(Finding("warning", "manifest_label_conflict",
+                           f"{len(conflicting)} file(s) are listed in the manifest more than once with different "
+                           "labels; they were left out (counted in no class).",
+                           "Keep one row per file, with the label it really has, and scan again.",
+                           tuple(s.path for s in conflicting)))
+    if unusable:
+        reasons = Counter(s.reason for s in unusable)
         out.append(Finding("warning", "skipped_files",
-                           f"{len(index.skipped)} file(s) will not be used: "
+                           f"{len(unusable)} file(s) will not be used: "
                            + ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in reasons.most_common()) + ".",
                            "See the list of skipped files; fix or remove them and scan again if they matter.",
-                           tuple(s.path for s in index.skipped)))
+                           tuple(s.path for s in unusable)))
     if find_duplicates and index.records:
         out += _duplicate_findings(index, split, cancel)
     if split is not None:

@@ -35,6 +35,7 @@ from typing import Any
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data import formats
+from cnn_studio.data.checks import MANIFEST_CONFLICT
 from cnn_studio.data.decode import DEFAULT_MAX_PIXELS, probe
 from cnn_studio.data.read_errors import read_error
 from cnn_studio.data.records import DatasetIndex, ImageRecord, SkippedFile, VolumeSlicing
@@ -69,6 +70,7 @@ class _Scanner:
         self.slices_left_out = 0
         self.records: list[ImageRecord] = []
         self.skipped: list[SkippedFile] = []
+        self.broken: dict[str, str] = {}  # folder entries that cannot be followed (symlink loops) → why
         self.ignored: list[str] = []
         self.seen = 0
         self._last_n = 0
@@ -79,7 +81,9 @@ class _Scanner:
         raise_if_cancelled(self.cancel)
         self.seen += 1
         reader = formats.reader_for(path)
-        if reader is None:
+        if reader is None and os.path.islink(path) and not os.path.exists(path):
+            self.broken[path] = _link_problem(path)  # not "not an image": it cannot be read at all
+        elif reader is None:
             self.ignored.append(path)
         else:
             try:
@@ -134,7 +138,19 @@ class _Scanner:
             self.sink(ev.ScanProgress(self.seen, len(self.records), current))
 
     def finish(self) -> None:
+        """Skip the entries that could not be followed (once each), and report the last progress."""
+        listed = {s.path for s in self.skipped}
+        self.skipped += [SkippedFile(p, "unreadable", why) for p, why in sorted(self.broken.items()) if p not in listed]
+        self.seen += sum(1 for p in self.broken if p not in listed)
         self._progress("", force=True)
+
+
+def _link_problem(path: str) -> str:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return "the link cannot be followed"
 
 
 def _size(path: str) -> int:
@@ -148,14 +164,37 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name in ("__MACOSX", "Thumbs.db", "desktop.ini")
 
 
-def _subdirs(folder: Path) -> list[str]:
+def _entries(folder: Path, broken: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """(sub-folder names, file names) in ``folder``, sorted, hidden ones left out.
+
+    An entry that cannot be followed (a symlink loop, a link to nothing) is neither: it goes into
+    ``broken`` as path → why, so the scan lists it as a skipped file and goes on.
+    """
+    dirs: list[str] = []
+    files: list[str] = []
     with os.scandir(folder) as it:
-        return sorted(e.name for e in it if e.is_dir() and not _hidden(e.name))
+        for e in it:
+            if _hidden(e.name):
+                continue
+            try:
+                if e.is_dir():
+                    dirs.append(e.name)
+                elif e.is_file():
+                    files.append(e.name)
+                elif e.is_symlink():
+                    os.stat(e.path)  # raises: a link to nothing, or a loop
+            except OSError as exc:
+                if broken is not None:
+                    broken[e.path] = exc.strerror or str(exc)
+    return sorted(dirs), sorted(files)
 
 
-def _top_files(folder: Path) -> list[str]:
-    with os.scandir(folder) as it:
-        return sorted(e.name for e in it if e.is_file() and not _hidden(e.name))
+def _subdirs(folder: Path, broken: dict[str, str] | None = None) -> list[str]:
+    return _entries(folder, broken)[0]
+
+
+def _top_files(folder: Path, broken: dict[str, str] | None = None) -> list[str]:
+    return _entries(folder, broken)[1]
 
 
 def _walk_files(folder: Path, cancel: CancelToken | None = None) -> Iterator[str]:
@@ -263,9 +302,8 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
 
 def _scan_folder(root: Path, scanner: _Scanner) -> tuple[list[str], str, list[str]]:
     notes: list[str] = []
-    dirs = _subdirs(root)
-    top_files = _top_files(root)
-    if not dirs and not top_files:
+    dirs, top_files = _entries(root, scanner.broken)
+    if not dirs and not top_files and not scanner.broken:
         raise DatasetError(f"The folder {root} is empty.",
                            "Put one sub-folder per class in it (e.g. healthy/ and diseased/), each holding "
                            "that class's images.")
@@ -274,7 +312,7 @@ def _scan_folder(root: Path, scanner: _Scanner) -> tuple[list[str], str, list[st
                      f"({_examples(top_files, Path('.'))}); only images inside class folders are used")
     splits = {d: SPLIT_FOLDER_NAMES[d.lower()] for d in dirs if d.lower() in SPLIT_FOLDER_NAMES}
     if dirs and len(splits) == len(dirs) and "train" in splits.values():
-        names = sorted({c for d in dirs for c in _subdirs(root / d)})
+        names = sorted({c for d in dirs for c in _subdirs(root / d, scanner.broken)})
         if not names:
             raise DatasetError(f"The split folders in {root} ({', '.join(dirs)}) hold no class folders.",
                                "Inside train/ (and val/, test/) put one sub-folder per class.")
@@ -313,15 +351,35 @@ def _column(header: list[str], choices: tuple[str, ...]) -> str | None:
     return next((lowered[c] for c in choices if c in lowered), None)
 
 
-def _scan_csv(manifest: Path, scanner: _Scanner) -> tuple[list[str], list[str]]:
-    notes: list[str] = []
+def _read_manifest(manifest: Path) -> tuple[list[dict[str, str]], list[int]]:
+    """The manifest's rows and the line each ends on; a row with more fields than the header is an error."""
+    rows: list[dict[str, str]] = []
+    lines: list[int] = []
     try:
         with open(manifest, encoding="utf-8-sig", newline="") as f:
-            rows = list(csv.DictReader(f))
-            header = list(rows[0].keys()) if rows else []
+            reader = csv.DictReader(f)
+            for row in reader:
+                rows.append(row)
+                lines.append(reader.line_num)  # the line the row ends on (a quoted line break spans two)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"The manifest {manifest} could not be read: {exc}.",
                            "Save it as a UTF-8 CSV file with a header line path,label[,group].") from exc
+    long_rows = [(n, len(reader.fieldnames or ()) + len(r[None])) for r, n in zip(rows, lines, strict=True)
+                 if r.get(None)]  # type: ignore[call-overload]
+    if long_rows:
+        shown = ", ".join(f"line {n} ({k} fields)" for n, k in long_rows[:3])
+        more = f" and {len(long_rows) - 3} more" if len(long_rows) > 3 else ""
+        raise DatasetError(f"The manifest {manifest} has rows with more fields than its header "
+                           f"({','.join(reader.fieldnames or ())}): {shown}{more}.",
+                           "A path or label that contains a comma must be in double quotes "
+                           '("a, b.png"); otherwise remove the extra fields (or name the column in the header).')
+    return rows, lines
+
+
+def _scan_csv(manifest: Path, scanner: _Scanner) -> tuple[list[str], list[str]]:
+    notes: list[str] = []
+    rows, lines = _read_manifest(manifest)
+    header = list(rows[0].keys()) if rows else []
     if not rows:
         raise DatasetError(f"The manifest {manifest} has no rows.",
                            "Add a header line path,label[,group] and one line per image.")
@@ -333,16 +391,25 @@ def _scan_csv(manifest: Path, scanner: _Scanner) -> tuple[list[str], list[str]]:
                            f"(its header is: {', '.join(h for h in header if h)}).",
                            "Make the first line of the CSV: path,label (optionally ,group).")
     base = manifest.parent
-    labels = [(r.get(label_col) or "").strip() for r in rows]
-    names = sorted({lab for lab in labels if lab})
-    label_of = {n: i for i, n in enumerate(names)}
+    entries: dict[str, list[tuple[int, str, dict[str, str]]]] = {}  # path → (line, label, row) per listing
     unlabeled = 0
-    for row, lab in zip(rows, labels, strict=True):
-        rel = (row.get(path_col) or "").strip()
+    for row, line in zip(rows, lines, strict=True):
+        rel, lab = (row.get(path_col) or "").strip(), (row.get(label_col) or "").strip()
         if not rel or not lab:
             unlabeled += 1
             continue
-        path = os.path.normpath(os.path.join(base, rel))
+        entries.setdefault(os.path.normpath(os.path.join(base, rel)), []).append((line, lab, row))
+    labels_of = {path: {lab for _, lab, _ in listed} for path, listed in entries.items()}
+    names = sorted({lab for labs in labels_of.values() if len(labs) == 1 for lab in labs})
+    label_of = {n: i for i, n in enumerate(names)}
+    repeated = 0
+    for path, listed in entries.items():
+        if len(labels_of[path]) > 1:
+            scanner.seen += 1
+            scanner.skipped.append(SkippedFile(path, MANIFEST_CONFLICT, _conflict_detail(listed)))
+            continue
+        repeated += len(listed) - 1
+        _, lab, row = listed[0]
         group = (row.get(group_col) or "").strip() or None if group_col else None
         if not os.path.isfile(path):
             scanner.seen += 1
@@ -352,7 +419,14 @@ def _scan_csv(manifest: Path, scanner: _Scanner) -> tuple[list[str], list[str]]:
         scanner.visit(path, label_of[lab], group=group, preset=preset)
     if unlabeled:
         notes.append(f"ignored {unlabeled} manifest row(s) with an empty path or label")
+    if repeated:
+        notes.append(f"{repeated} manifest row(s) list a file again with the same label; each file is counted once")
     return names, notes
+
+
+def _conflict_detail(listed: list[tuple[int, str, dict[str, str]]]) -> str:
+    where = ", ".join(f"{lab!r} on line {line}" for line, lab, _ in listed)
+    return f"listed in the manifest with different labels ({where}); left out until one label is chosen"
 
 
 def _require_two_classes(index: DatasetIndex, root: Path) -> None:

@@ -23,6 +23,7 @@ from cnn_studio.data.bands import read_run_bands
 from cnn_studio.explain.architecture import architecture_table
 from cnn_studio.explain.feature_maps import feature_maps, first_layer_filters, grid, list_feature_layers
 from cnn_studio.explain.gradcam import explain_picture
+from cnn_studio.predict import check_model_input
 from cnn_studio.training.run_folder import load_model
 
 PREVIEW = 384
@@ -112,6 +113,8 @@ def explain_image(classifier, path: str, class_index: int | None = None, *, sink
     """
 
     raise_if_cancelled(cancel)
+    check_model_input(path, int(classifier.model.inputs[0].shape[-1]),
+                      pictures_only=getattr(classifier, "pictures_only", False))
     original, model_input, cam, heat = explain_picture(classifier.model, path, classifier.image_size,
                                                        classifier.resize, class_index, rgb=rgb,
                                                        bands=getattr(classifier, "bands", None))

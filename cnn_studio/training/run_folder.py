@@ -33,6 +33,7 @@ from typing import Any
 
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import WeightsChoice
+from cnn_studio.csv_text import csv_text
 from cnn_studio.data.records import Split
 from cnn_studio.errors import RunError
 from cnn_studio.fsutil import remove_temporaries, write_text
@@ -370,12 +371,7 @@ def write_skipped(layout: RunLayout, skipped: dict[str, str]) -> Path | None:
         with contextlib.suppress(FileNotFoundError):
             layout.skipped.unlink()
         return None
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "reason"])
-    for path, reason in sorted(skipped.items()):
-        w.writerow([path, reason])
-    return write_text(layout.skipped, buf.getvalue())
+    return write_text(layout.skipped, csv_text([["path", "reason"], *sorted(skipped.items())]))
 
 
 def read_skipped(layout: RunLayout) -> list[tuple[str, str]]:

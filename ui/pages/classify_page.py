@@ -53,7 +53,7 @@ from cnn_studio.data.records import slice_name
 from cnn_studio.explain.gradcam import overlay
 from cnn_studio.explain.views import CLASSIFY, HEATMAPS, THUMB, open_model, shrink
 from cnn_studio.paths import job_log
-from cnn_studio.predict import Prediction, write_csv
+from cnn_studio.predict import Prediction, skipped_predictions, write_csv
 from cnn_studio.studies import find_studies
 from cnn_studio.training.run_folder import open_run
 
@@ -96,6 +96,7 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
                              uncertain_below=uncertain_below, sink=sink, cancel=cancel):
             studies[sp.study] = sp
             predictions.append(Prediction(sp.study, sp.top, sp.probabilities, sp.error, sp.uncertain))
+    predictions += skipped_predictions(found.skipped)  # files of other types in the folders: a row each, with why
     previews = preview_pictures(run_dir, [p.path for p in predictions if not p.error and p.path not in studies])
     for study, sp in studies.items():
         if sp.top_slices:
