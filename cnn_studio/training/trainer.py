@@ -92,7 +92,7 @@ from cnn_studio.training.feature_cache import compute_features, feature_datasets
 from cnn_studio.training.run_folder import (
     RunLock,
     clean_temporaries,
-    model_load_error,
+    load_model,
     open_run,
     read_config,
     read_labels,
@@ -596,12 +596,7 @@ def _jit_compile(config: TrainConfig) -> bool | str:
 
 
 def _load_last(layout: RunLayout):
-    import keras
-
-    try:
-        return keras.saving.load_model(layout.last_model, safe_mode=True)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
-        raise model_load_error(layout.last_model, exc) from exc
+    return load_model(layout.last_model)  # the archive checked first, a damaged file explained
 
 
 def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,
