@@ -35,6 +35,7 @@ from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import WeightsChoice
 from cnn_studio.data.records import Split
 from cnn_studio.errors import RunError
+from cnn_studio.export.staging import remove_stale
 from cnn_studio.fsutil import remove_temporaries, write_text
 from cnn_studio.keras_archive import check_keras_archive
 from cnn_studio.paths import RunLayout
@@ -361,7 +362,7 @@ def clean_temporaries(layout: RunLayout) -> list[Path]:
         return []
     removed = remove_temporaries(layout.root)
     if layout.exports.is_dir():
-        removed += remove_temporaries(layout.exports)
+        removed += remove_temporaries(layout.exports) + remove_stale(layout.exports)
     return removed
 
 
