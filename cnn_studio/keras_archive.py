@@ -6,7 +6,7 @@ of memory before any error. :func:`archive_problem` reads only the archive's dir
 each member declares; Python's zip reader never returns more than the declared size) and refuses:
 
 * a ``config.json`` or ``metadata.json`` over :data:`MAX_CONFIG_BYTES` (a real model's config is a
-  few hundred kB; the largest backbone's is under 2 MB),
+  few hundred kB: DenseNet121's, the largest measured, is 0.4 MB),
 * more than :data:`MAX_MEMBERS` members,
 * members that unpack to far more than the file itself (Keras stores its members uncompressed:
   a genuine archive unpacks to about its own size; :data:`MAX_EXPANSION` times it, plus
