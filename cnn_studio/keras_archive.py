@@ -5,8 +5,9 @@ refuses members over 4 GiB. A 1.5 MB file whose config.json unpacks to 1.5 GB wo
 of memory before any error. :func:`archive_problem` reads only the archive's directory (the sizes
 each member declares; Python's zip reader never returns more than the declared size) and refuses:
 
-* a ``config.json`` or ``metadata.json`` over :data:`MAX_CONFIG_BYTES` (a real model's config is a
-  few hundred kB: DenseNet121's, the largest measured, is 0.4 MB),
+* a JSON member at the archive's top (``config.json``, ``metadata.json``: Keras reads those whole)
+  over :data:`MAX_CONFIG_BYTES` (a real model's config is a few hundred kB: DenseNet121's, the
+  largest measured, is 0.4 MB),
 * more than :data:`MAX_MEMBERS` members,
 * members that unpack to far more than the file itself (Keras stores its members uncompressed:
   a genuine archive unpacks to about its own size; :data:`MAX_EXPANSION` times it, plus
@@ -29,11 +30,14 @@ MAX_CONFIG_BYTES = 32 * 1024 * 1024
 MAX_MEMBERS = 10_000
 MAX_EXPANSION = 20
 SLACK_BYTES = 64 * 1024 * 1024
-CONFIG_MEMBERS = ("config.json", "metadata.json")
 
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB" if n >= 100_000 else f"{n / 1e3:,.1f} kB"
+
+
+def _is_json(member: str) -> bool:
+    return "/" not in member and member.lower().endswith(".json")
 
 
 def archive_problem(path: str | os.PathLike[str]) -> str | None:
@@ -52,7 +56,7 @@ def archive_problem(path: str | os.PathLike[str]) -> str | None:
     if len(members) > MAX_MEMBERS:
         return f"it holds {len(members):,} files (a model holds a handful)"
     for info in members:
-        if info.filename in CONFIG_MEMBERS and info.file_size > MAX_CONFIG_BYTES:
+        if _is_json(info.filename) and info.file_size > MAX_CONFIG_BYTES:
             return (f"its {info.filename} would unpack to {_mb(info.file_size)} from {_mb(info.compress_size)} "
                     f"(a model's is at most a few MB)")
     total = sum(info.file_size for info in members)
