@@ -23,8 +23,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from cnn_studio.backbones.registry import BackboneSpec, get
 from cnn_studio.errors import WeightsUnavailable
+from cnn_studio.keras_archive import check_keras_archive
 from cnn_studio.paths import keras_cache_dir
 
 WEIGHTS_SUFFIXES = (".h5", ".weights.h5", ".keras")
@@ -218,10 +221,14 @@ def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | N
     Raises
     ------
     WeightsUnavailable
-        "This file does not fit VGG16: expected 26 weight arrays (14.7 M parameters), received ...".
+        "This file does not fit VGG16: expected 26 weight arrays (14.7 M parameters), received ...";
+        also a file whose values are not all finite numbers (NaN, inf), and a ``.keras`` archive
+        that would unpack to far more than its size (:mod:`cnn_studio.keras_archive`).
     """
 
     label = get(spec).label if spec is not None else base_model.name
+    if zipfile.is_zipfile(path):
+        check_keras_archive(path, WeightsUnavailable)
     error: Exception | None = None
     with warnings.catch_warnings(record=True) as caught, _named_for_its_layout(Path(path)) as readable:
         warnings.simplefilter("always")
@@ -231,6 +238,7 @@ def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | N
             error = exc
     partial = [w for w in caught if "freshly-initialized" in str(w.message) or "could not be loaded" in str(w.message)]
     if error is None and not partial:
+        _check_finite(base_model, Path(path), label)
         return
     expected = _describe_arrays([tuple(v.shape) for v in base_model.weights])
     received = _describe_arrays(_file_shapes(Path(path)))
@@ -244,6 +252,21 @@ def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | N
         + (f" (e.g. {get(spec).weights_file_notop})" if spec is not None and get(spec).weights_file_notop else "")
         + ", or start from ImageNet weights or from none (train from scratch) instead.",
     ) from error
+
+
+def _check_finite(base_model, path: Path, label: str) -> None:
+    """Refuse weights that are not numbers (NaN) or infinite: a model built on them only ever says NaN."""
+    bad = 0
+    for variable in base_model.weights:
+        values = np.asarray(variable)
+        if values.dtype.kind == "f":
+            bad += int(values.size - np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise WeightsUnavailable(
+            f"The weights file {path.name} has the right arrays for {label}, but {bad:,} of its values are not "
+            "numbers (NaN) or are infinite: a model started from it could only answer NaN.",
+            "The file is damaged or was not made by training: use Keras' original download, or start from "
+            "ImageNet weights or from none (train from scratch) instead.")
 
 
 @contextmanager

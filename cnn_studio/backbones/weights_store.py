@@ -2,7 +2,8 @@
 
 Files land here only by :func:`import_weights` (a copy of the user's file: the original is never
 moved, changed or deleted) or :func:`download_weights` (Keras' published file, hash checked). Only
-the user removes them. Each entry has a sidecar ``entry.json`` saying which backbone it is for,
+the user removes them, except that a new file for a backbone replaces the one the store recorded
+for it before (only that one: other files in the folder are never touched). Each entry has a sidecar ``entry.json`` saying which backbone it is for,
 whether it is Keras' original download (recognised by the hash Keras publishes) or a file that was
 checked by loading it into the backbone, and where it came from.
 
@@ -16,6 +17,7 @@ except :func:`import_weights`, which loads the file to check it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -33,6 +35,7 @@ from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.errors import WeightsUnavailable
 from cnn_studio.file_hashes import file_hash
 from cnn_studio.fsutil import atomic_path, write_json
+from cnn_studio.keras_archive import check_keras_archive
 from cnn_studio.paths import app_data_dir, keras_cache_dir
 
 log = logging.getLogger(__name__)
@@ -296,6 +299,11 @@ def import_weights(path: str | os.PathLike[str], backbone: str | None = None, *,
                    sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> StoredWeights:
     """Copy a weights file into the store after recognising and checking it. The user's file is untouched.
 
+    A file that *is* the store's record already (the same file, e.g. chosen from the store's own
+    folder) is recognised and left as it is: nothing is copied, nothing removed. The copy replaces
+    only the file the store itself recorded for that backbone; any other file in the folder (say a
+    user's own copy put there by hand) is never touched.
+
     Parameters
     ----------
     path : a Keras original download (.h5), a ``.weights.h5`` or a ``.keras`` file.
@@ -304,11 +312,19 @@ def import_weights(path: str | os.PathLike[str], backbone: str | None = None, *,
     Raises
     ------
     WeightsUnavailable
-        Missing or unreadable file, unknown backbone, or a file that does not load into it.
+        Missing or unreadable file, unknown backbone, or a file that does not load into it (its
+        arrays do not fit, or hold values that are not numbers).
     """
     src = Path(path).expanduser()
     if not src.is_file():
         raise WeightsUnavailable(f"The weights file {src} does not exist.", "Choose the file again.")
+    already = _already_stored(src)
+    if already is not None:
+        sink(ev.LogMessage("info", f"{src} is already in CNN Studio's weights (for {get(already.backbone).label}); "
+                                   "nothing was copied or changed."))
+        return already
+    if zipfile.is_zipfile(src):
+        check_keras_archive(src, WeightsUnavailable)
     sink(ev.StageChanged("weights", "Recognising the file", src.name))
     original = keras_original_of(src)
     if backbone is None:
@@ -327,7 +343,7 @@ def import_weights(path: str | os.PathLike[str], backbone: str | None = None, *,
     if layout is None:
         raise WeightsUnavailable(f"{src.name} is not a Keras weights file.",
                                  "Use the .h5 file Keras downloads, a .weights.h5 or a .keras file.")
-    dest = store_dir() / spec.key / _stored_name(spec, layout, src.name)
+    dest = _destination(spec, _stored_name(spec, layout, src.name))
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)  # a copy: the user's file is never moved or deleted
         if not keras_original:
@@ -335,6 +351,39 @@ def import_weights(path: str | os.PathLike[str], backbone: str | None = None, *,
             _check_loads(spec, tmp)
         raise_if_cancelled(cancel)
     return _record(spec, dest, ORIGIN_KERAS if keras_original else ORIGIN_CHECKED, str(src.resolve()))
+
+
+def _already_stored(src: Path) -> StoredWeights | None:
+    """The store's entry whose recorded file *is* ``src`` (same file on disk), else None."""
+    for entry in entries():
+        try:
+            if os.path.samefile(entry.path, src):
+                return entry
+        except OSError:
+            continue
+    return None
+
+
+def _recorded_path(spec: BackboneSpec) -> Path | None:
+    """The file the store itself wrote for this backbone (its entry.json's ``path``), present or not."""
+    try:
+        return Path(json.loads((store_dir() / spec.key / "entry.json").read_text())["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _destination(spec: BackboneSpec, name: str) -> Path:
+    """Where a new file for ``spec`` goes: ``name`` in its folder, unless another file not written by the
+    store lies there (a user's own file is never overwritten): then ``stem-2``, ``stem-3``... ."""
+    folder = store_dir() / spec.key
+    recorded = _recorded_path(spec)
+    suffix = next((s for s in (".weights.h5", ".keras", ".h5") if name.endswith(s)), "")
+    stem = name[: len(name) - len(suffix)]
+    for n in range(1, 1000):
+        candidate = folder / (name if n == 1 else f"{stem}-{n}{suffix}")
+        if candidate == recorded or not os.path.lexists(candidate):
+            return candidate
+    raise WeightsUnavailable(f"{folder} is full of other files.", "Move the files you put there elsewhere.")
 
 
 def _check_loads(spec: BackboneSpec, path: Path) -> None:
@@ -349,12 +398,20 @@ def _check_loads(spec: BackboneSpec, path: Path) -> None:
 
 
 def _record(spec: BackboneSpec, dest: Path, origin: str, source: str) -> StoredWeights:
-    for other in dest.parent.iterdir():  # one file per backbone: the new one replaces an older copy
-        if other != dest and other.name != "entry.json" and not other.name.startswith("."):
-            other.unlink()
+    """Record ``dest`` (already in place) as the backbone's file, then remove the file recorded before it.
+
+    Only that previous file goes, the one the store itself wrote (named in its entry.json, inside the
+    store's folder); every other file in the folder stays. ``dest`` replaced an earlier file of the
+    same name atomically (a rename); a crash between the two steps leaves at most the store's old
+    file behind, never a missing one.
+    """
+    previous = _recorded_path(spec)
     entry = StoredWeights(spec.key, str(dest), origin, source, dest.stat().st_size,
                           time.strftime("%Y-%m-%dT%H:%M:%S"))
     write_json(dest.parent / "entry.json", asdict(entry))
+    if previous is not None and previous != dest and previous.parent == dest.parent:
+        with contextlib.suppress(FileNotFoundError):
+            previous.unlink()
     return entry
 
 
@@ -376,7 +433,7 @@ def download_weights(key: BackboneSpec | str, image_size: int | None = None, *, 
     if name is None:
         raise WeightsUnavailable(f"{spec.label} has no ImageNet weights.", "It trains from scratch.")
     url = weights_origin(spec, image_size)
-    dest = store_dir() / spec.key / name
+    dest = _destination(spec, name)
     sink(ev.TaskProgress("download", 0, 0, name))
     with atomic_path(dest) as tmp:
         try:

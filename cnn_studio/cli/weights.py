@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 from cnn_studio.backbones.registry import all_specs, get
 from cnn_studio.backbones.weights_store import (
@@ -73,6 +75,10 @@ def run_import(args: argparse.Namespace) -> int:
     import_tensorflow()  # checking the file loads it into the backbone: TensorFlow's start-up lines go to the log
     with cancel_on_interrupt() as token:
         entry = import_weights(args.file, args.backbone, sink=TerminalProgress(), cancel=token)
+    if os.path.samefile(entry.path, Path(args.file).expanduser()):  # the store's own file, left as it was
+        print(f"{args.file} is already CNN Studio's weights file for {get(entry.backbone).label} ({entry.label}): "
+              f"nothing was copied or changed; train with --backbone {entry.backbone} --weights imagenet")
+        return 0
     print(f"imported for {get(entry.backbone).label} ({entry.label}): {entry.path}\n"
           f"your file {args.file} was copied and is unchanged; train with --backbone {entry.backbone} "
           "--weights imagenet")

@@ -1,7 +1,8 @@
 """Export a run's model: write to a temporary path, reload it in its own runtime, compare its
 outputs with the Keras model on real images, and only then rename it into place, with
 ``labels.txt`` and the model card beside it. A failed or cancelled export leaves nothing behind
-(and an earlier export of the same name untouched)."""
+(and an earlier export of the same name untouched); what a *killed* export left (its named
+temporaries, :mod:`cnn_studio.export.staging`) is removed when the next export to that folder starts."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from cnn_studio.data.bands import read_run_bands
 from cnn_studio.errors import ExportError, StudioError
 from cnn_studio.export.formats import FORMATS, INTEGER_QUANTIZATIONS, QUANTIZATIONS, get_format
 from cnn_studio.export.model_card import build_card, previous_exports, write_card
+from cnn_studio.export.staging import remove_stale, staged
 from cnn_studio.export.verify import (
     LabelledImages,
     describe_answers,
@@ -29,7 +31,6 @@ from cnn_studio.export.verify import (
     sample_images,
     verify_export,
 )
-from cnn_studio.fsutil import atomic_dir, atomic_path, write_text
 from cnn_studio.paths import RunLayout
 from cnn_studio.predict import predict_probabilities
 from cnn_studio.training.run_folder import RunInfo, load_model, open_run
@@ -125,6 +126,7 @@ def _export_locked(run: RunInfo, spec, quantization: str, out_dir, sample_paths,
     size = run.image_size
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)  # what an export killed here before left (never a user's file, never a live export's)
     target = out / spec.file_name(quantization)
     quantized = quantization != "float32"
     channels = input_channels_of(model)  # 3, or a multi-band model's band count
@@ -141,7 +143,7 @@ def _export_locked(run: RunInfo, spec, quantization: str, out_dir, sample_paths,
     answers: dict = {}
     sink(ev.ExportProgress(spec.key, "writing", str(target)))
     try:
-        with (atomic_dir(target) if spec.is_dir else atomic_path(target)) as tmp:
+        with staged(target, spec.is_dir) as tmp:
             tmp_path = tmp / "saved_model" if spec.is_dir else tmp
             try:
                 spec.write(model, tmp_path, size, quantization, representative=representative)
@@ -158,12 +160,12 @@ def _export_locked(run: RunInfo, spec, quantization: str, out_dir, sample_paths,
             else:
                 diff = verify_export(spec, tmp_path, reference, samples, tolerance)
             raise_if_cancelled(cancel)
-            if spec.is_dir:  # atomic_dir replaces target with tmp: move the written folder's content up
+            if spec.is_dir:  # staged replaces target with tmp: move the written folder's content up
                 _flatten(tmp_path, tmp)
     except ExportError as exc:
         sink(ev.ExportProgress(spec.key, "failed", exc.message))
         raise
-    labels = write_text(RunLayout(out).labels, "\n".join(run.class_names) + "\n")
+    labels = _write_labels(RunLayout(out).labels, run.class_names)
     shape = f"[N, {size}, {size}, {channels}]" if spec.fixed_size else f"[N, H, W, {channels}], any size"
     integer = quantization in INTEGER_QUANTIZATIONS
     bands = read_run_bands(run.root)
@@ -189,6 +191,15 @@ def _export_locked(run: RunInfo, spec, quantization: str, out_dir, sample_paths,
                         notes=tuple(notes), agreement=answers.get("agreement"), n_judged=answers.get("n", 0),
                         judged_on=judged.subset if judged is not None else "",
                         accuracy_trained=answers.get("accuracy_trained"), accuracy_export=answers.get("accuracy_export"))
+
+
+def _write_labels(path: Path, class_names) -> Path:
+    """labels.txt through a named temporary (:mod:`staging`), fsynced before the rename."""
+    with staged(path) as tmp, open(tmp, "wb") as f:
+        f.write(("\n".join(class_names) + "\n").encode("utf-8", "surrogateescape"))
+        f.flush()
+        os.fsync(f.fileno())
+    return path
 
 
 def _flatten(inner: Path, outer: Path) -> None:

@@ -17,6 +17,14 @@ updated; only ``last.keras`` is written, so the weights learned so far are kept,
 runs that epoch again in full. A cancel that arrives in ``EpochEnded`` (between epochs) stops
 training before the next epoch starts.
 
+A loss that stops being a number (NaN) or becomes infinite ends training: :class:`EventCallback`
+sees it in the running loss it reads for a live-curve point (the first batch of each epoch and
+then at least ten times a second, so within a fraction of a second) or at the epoch's end, stops
+``fit`` after that batch and records :attr:`EventCallback.diverged`; :class:`AtomicCheckpoints`
+then writes nothing more (its last checkpoint, written before the loss broke, stays the run's
+model) and the trainer raises :func:`diverged_error`. Keras' ``TerminateOnNaN`` would stop too,
+but says nothing and would let the broken weights be saved.
+
 The best model is chosen on ``val_loss`` (lower is better), not ``val_accuracy``: on the small
 validation sets users have, accuracy moves in coarse steps and often ties, while the loss also
 rewards confident correct answers.
@@ -29,6 +37,7 @@ import io
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +45,7 @@ import keras
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken
+from cnn_studio.errors import StudioError
 from cnn_studio.fsutil import atomic_path, read_json, write_json, write_text
 from cnn_studio.paths import RunLayout
 from cnn_studio.training.devices import GpuMemorySampler
@@ -81,6 +91,7 @@ class EventCallback(keras.callbacks.Callback):
         self.steps = steps
         self.throttle_s = throttle_s
         self.interrupted = False  # the current epoch was cut short by a cancel
+        self.diverged: Diverged | None = None  # the loss became NaN/inf: training stopped
         self._epoch = 0
         self._epoch_start = 0.0
         self._last_emit = 0.0
@@ -123,9 +134,22 @@ class EventCallback(keras.callbacks.Callback):
             steps = self.steps or (self.params or {}).get("steps") or 0
             if not logs:
                 logs = self._running_loss()
+            if self._diverges(step, logs):
+                return
             self.sink(ev.BatchEnded(phase=self.phase, epoch=self._epoch, step=step, steps=int(steps),
                                     logs=logs, images_per_s=self._images / max(now - self._epoch_start, 1e-9),
                                     gpu_memory_mib=self.memory.sample(now)))
+
+    def _diverges(self, step: int, logs: dict[str, float]) -> bool:
+        """True (and training stops after this batch) when the loss is NaN or infinite."""
+        loss = logs.get("loss")
+        if self.diverged is not None or loss is None or math.isfinite(loss):
+            return self.diverged is not None
+        self.diverged = Diverged(self.phase, self._epoch, step, loss)
+        self.model.stop_training = True
+        self.interrupted = True  # this epoch does not count: no history row, no checkpoint of it
+        self.sink(ev.LogMessage("error", self.diverged.describe()))
+        return True
 
     def _running_loss(self) -> dict[str, float]:
         """Keras' running mean of the loss this epoch, read from its tracker (one small read, throttled)."""
@@ -138,21 +162,48 @@ class EventCallback(keras.callbacks.Callback):
         return {}
 
     def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        if self._cancelled():  # validation cut short: its metrics would mislead, the epoch does not count
+        if self._cancelled() or self.diverged is not None:  # validation cut short: the epoch does not count
             self.model.stop_evaluating = True
             self.interrupted = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.interrupted:
-            return  # not a finished epoch: no EpochEnded (see module docstring)
         train_logs = {k: v for k, v in _floats(logs).items() if not k.startswith("val_")}
-        steps = self.steps or (self.params or {}).get("steps") or 0
-        self._batch_ended(int(steps) or self._images // max(self.batch_size, 1) + 1, train_logs, force=True)
+        steps = int(self.steps or (self.params or {}).get("steps") or 0) or self._images // max(self.batch_size, 1) + 1
+        if self.interrupted or self._diverges(steps, train_logs):
+            return  # not a finished epoch: no EpochEnded (see module docstring)
+        self._batch_ended(steps, train_logs, force=True)
         seconds = time.perf_counter() - self._epoch_start
         self.sink(ev.EpochEnded(phase=self.phase, epoch=epoch, epochs=self.epochs_total, logs=_floats(logs),
                                 seconds=seconds, images_per_s=self._images / max(seconds, 1e-9)))
         if self._cancelled():
             self.model.stop_training = True
+
+
+@dataclass(frozen=True)
+class Diverged:
+    """Where the loss stopped being a finite number."""
+
+    phase: str
+    epoch: int  # 0-based
+    step: int  # batches of the epoch done when it was seen
+    loss: float
+
+    def describe(self) -> str:
+        what = "NaN (not a number)" if math.isnan(self.loss) else "infinite"
+        return f"Training stopped in epoch {self.epoch + 1}, batch {self.step}: the loss became {what}."
+
+
+def diverged_error(diverged: Diverged, learning_rate: float, checkpoint_epoch: int) -> StudioError:
+    """The error a run whose loss became NaN/inf ends with: what happened, what is kept, what to try."""
+    flag = "--fine-tune-learning-rate" if diverged.phase == "fine_tune" else "--learning-rate"
+    kept = (f"The last good checkpoint (after epoch {checkpoint_epoch}) is kept in the run folder."
+            if checkpoint_epoch else "No epoch had finished with a sound loss, so there is no model to keep.")
+    return StudioError(
+        f"{diverged.describe()} The model's weights are broken from there on, so training was stopped. {kept}",
+        f"Usually the learning rate is too high: try one ten times lower ({flag} {learning_rate / 10:g}, it was "
+        f"{learning_rate:g}). Also check the images (a damaged file, or extreme values in multi-band or medical "
+        "data) and, if training started from a weights file, that it is sound (`cnn-studio weights import FILE` "
+        "checks it).")
 
 
 def save_model(model, path: Path, *, include_optimizer: bool) -> None:
@@ -217,13 +268,17 @@ class AtomicCheckpoints(keras.callbacks.Callback):
         ``lambda: event_callback.interrupted``): it gets no history row and cannot become best.
     min_interval_s : least time between two model writes (0: every epoch).
     initial_epoch : the global epoch this ``fit`` starts at (finished epochs before it).
+    diverged : asked when ``fit`` ends; true when the loss became NaN/inf (``event_callback.diverged``):
+        nothing more is written, so the last checkpoint before it stays.
     """
 
     def __init__(self, full_model, layout: RunLayout, sink: ev.EventSink, *, monitor: str = "val_loss",
                  best: float = math.inf, skip_epoch: Callable[[], bool] | None = None,
-                 min_interval_s: float = 30.0, initial_epoch: int = 0) -> None:
+                 min_interval_s: float = 30.0, initial_epoch: int = 0,
+                 diverged: Callable[[], bool] | None = None) -> None:
         super().__init__()
         self.full_model = full_model
+        self.diverged = diverged or (lambda: False)
         self.layout = layout
         self.sink = sink
         self.monitor = monitor
@@ -265,6 +320,8 @@ class AtomicCheckpoints(keras.callbacks.Callback):
             self._write()
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        if self.diverged():
+            return  # the weights are NaN now: the files written before stay the run's last good checkpoint
         if self._trained or self._rows or self._best_pending is not None:
             self._write()
 

@@ -36,7 +36,9 @@ from cnn_studio.backbones.weights import WeightsChoice
 from cnn_studio.csv_text import csv_text
 from cnn_studio.data.records import Split
 from cnn_studio.errors import RunError
+from cnn_studio.export.staging import remove_stale
 from cnn_studio.fsutil import remove_temporaries, write_text
+from cnn_studio.keras_archive import check_keras_archive
 from cnn_studio.paths import RunLayout
 from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.run_lock import (  # noqa: F401 - re-exported: the lock lived here
@@ -361,7 +363,7 @@ def clean_temporaries(layout: RunLayout) -> list[Path]:
         return []
     removed = remove_temporaries(layout.root)
     if layout.exports.is_dir():
-        removed += remove_temporaries(layout.exports)
+        removed += remove_temporaries(layout.exports) + remove_stale(layout.exports)
     return removed
 
 
@@ -387,7 +389,8 @@ def read_skipped(layout: RunLayout) -> list[tuple[str, str]]:
 def load_model(path: str | Path):
     """Load a Keras model from a run folder or a ``.keras`` file (``safe_mode=True``).
 
-    Imports Keras on first call. Raises :class:`RunError` with a hint if the file is damaged.
+    Imports Keras on first call. Raises :class:`RunError` with a hint if the file is damaged, or
+    if it would unpack to far more than its size (:mod:`cnn_studio.keras_archive`, checked first).
     """
     import keras
 
@@ -396,6 +399,7 @@ def load_model(path: str | Path):
         p = open_run(p).model_path
     if not p.exists():
         raise RunError(f"No model file at {p}.", "Give a run folder or a .keras file.")
+    check_keras_archive(p, RunError)  # before Keras unpacks config.json into memory
     try:
         return keras.saving.load_model(p, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file

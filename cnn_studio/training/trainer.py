@@ -92,7 +92,7 @@ from cnn_studio.training.feature_cache import compute_features, feature_datasets
 from cnn_studio.training.run_folder import (
     RunLock,
     clean_temporaries,
-    model_load_error,
+    load_model,
     open_run,
     read_config,
     read_labels,
@@ -596,12 +596,7 @@ def _jit_compile(config: TrainConfig) -> bool | str:
 
 
 def _load_last(layout: RunLayout):
-    import keras
-
-    try:
-        return keras.saving.load_model(layout.last_model, safe_mode=True)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
-        raise model_load_error(layout.last_model, exc) from exc
+    return load_model(layout.last_model)  # the archive checked first, a damaged file explained
 
 
 def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,
@@ -609,7 +604,7 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
     """The phases' ``fit`` calls (``_fit_phases`` prepares the data and reports the skipped files)."""
     import keras
 
-    from cnn_studio.training.callbacks import AtomicCheckpoints, EventCallback
+    from cnn_studio.training.callbacks import AtomicCheckpoints, EventCallback, diverged_error
 
     total = config.total_epochs
 
@@ -661,7 +656,8 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
                 callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=config.reduce_lr_patience, factor=0.3))
             checkpoints = AtomicCheckpoints(model, layout, sink, best=best, initial_epoch=first,
                                             skip_epoch=lambda cb=events: cb.interrupted,
-                                            min_interval_s=float(config.extra.get("checkpoint_interval_s", 30.0)))
+                                            min_interval_s=float(config.extra.get("checkpoint_interval_s", 30.0)),
+                                            diverged=lambda cb=events: cb.diverged is not None)
             callbacks.append(checkpoints)
 
             if use_cache:
@@ -698,6 +694,9 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
                     if use_cache:
                         remove_feature_files(layout.feature_cache / "features")  # only this phase reads them
             best = checkpoints.best
+            if events.diverged is not None:  # the loss became NaN/inf: stopped, the last good checkpoint kept
+                raise diverged_error(events.diverged, phase.learning_rate,
+                                     int(read_state(layout).get("checkpoint_epoch", 0) or 0))
             if cancel is not None and cancel.cancelled:
                 raise Cancelled()
 

@@ -225,3 +225,73 @@ def test_cli_defaults_small_cnn_needs_no_weights_and_the_default_works_offline(h
     err = capsys.readouterr().err
     assert "MobileNetV2" in err and "Small CNN from scratch instead" in err
     assert "cnn-studio weights import FILE" in err and "Errno" not in err
+
+
+def test_import_of_a_file_inside_the_store_folder_deletes_nothing(homes, monkeypatch, capsys):
+    """Issue 23: a user's file lying in the store's folder is never deleted, nor any other file there."""
+    from cnn_studio.cli import main
+
+    monkeypatch.setattr(weights_store, "_check_loads", lambda spec, path: None)
+    folder = homes / "app" / "weights" / "vgg16"
+    folder.mkdir(parents=True)
+    mine = _keras3_weights(folder / "my_copy.weights.h5", VGG_SHAPES)
+    notes = folder / "notes.txt"
+    notes.write_text("my notes")
+    before = mine.read_bytes()
+    assert main(["weights", "import", str(mine)]) == 0
+    assert "was copied and is unchanged" in capsys.readouterr().out
+    assert mine.read_bytes() == before and notes.read_text() == "my notes", "the user's files are untouched"
+    first = weights_store.stored("vgg16")
+    assert Path(first.path).name == "vgg16_notop.weights.h5" and Path(first.path).read_bytes() == before
+
+    # importing the store's own file again: recognised, nothing copied, nothing removed
+    assert main(["weights", "import", first.path]) == 0
+    assert "already CNN Studio's weights file" in capsys.readouterr().out
+    assert weights_store.stored("vgg16") == first and Path(first.path).read_bytes() == before
+
+    # a new file replaces only the store's previous record; a file by hand under the store's own name stays
+    legacy = _legacy_weights(homes / "vgg16_download.h5", VGG_SHAPES)
+    second = weights_store.import_weights(legacy, "vgg16")
+    assert Path(second.path).read_bytes() == legacy.read_bytes()
+    assert not Path(first.path).exists(), "the store's own earlier file is replaced"
+    assert mine.read_bytes() == before and notes.read_text() == "my notes" and legacy.exists()
+    by_hand = folder / "vgg16_notop.weights.h5"
+    by_hand.write_bytes(before)
+    third = weights_store.import_weights(mine, "vgg16")
+    assert Path(third.path) != by_hand and Path(third.path).name == "vgg16_notop-2.weights.h5"
+    assert by_hand.read_bytes() == before and not Path(second.path).exists()
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "entry.json", "my_copy.weights.h5", "notes.txt", "vgg16_notop-2.weights.h5", "vgg16_notop.weights.h5"]
+
+
+def _nan_weights(path: Path, spec_key: str, value: float) -> Path:
+    """A .weights.h5 with exactly the backbone's arrays, every value replaced by ``value`` (a forged file)."""
+    from cnn_studio.backbones.classifier import _constructor
+
+    spec = registry.get(spec_key)
+    base = _constructor(spec)(**dict(spec.constructor_kwargs), include_top=False, weights=None,
+                              input_shape=(96, 96, 3), pooling=None)
+    base.save_weights(path)
+    with h5py.File(path, "r+") as f:
+        def poison(_name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.shape:
+                obj[...] = value
+        f.visititems(poison)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_import_refuses_weights_that_are_not_numbers(homes, value):
+    src = _nan_weights(homes / "forged.weights.h5", "mobilenet_v3_small", value)
+    assert weights_store.recognise_backbone(src) == "mobilenet_v3_small", "the shapes are right"
+    with pytest.raises(WeightsUnavailable) as info:
+        weights_store.import_weights(src)
+    assert "are not numbers (NaN) or are infinite" in info.value.message
+    assert weights_store.stored("mobilenet_v3_small") is None and src.exists()
+    assert not list((homes / "app" / "weights" / "mobilenet_v3_small").glob("*.h5")), "nothing half-imported"
+    # training from the same file directly is refused the same way, before any epoch
+    from cnn_studio.backbones.classifier import build_backbone
+
+    with pytest.raises(WeightsUnavailable, match="not numbers"):
+        build_backbone("mobilenet_v3_small", 96, str(src))
