@@ -95,7 +95,9 @@ def _write_tflite(model, path: Path, image_size: int, quantization: str,
 
 def _write_onnx(model, path: Path, image_size: int, quantization: str, representative=None) -> None:
     try:
-        model.export(str(path), format="onnx", verbose=False)
+        with warnings.catch_warnings():  # the np.object FutureWarning of keras' tf2onnx import, also in tests
+            tf_runtime.quiet_library_warnings()
+            model.export(str(path), format="onnx", verbose=False)
     except ImportError as exc:
         raise ExportError(f"ONNX export needs the tf2onnx package: {exc}.",
                           'Install it with `pip install "cnn-studio[onnx]"`, or choose another format.') from exc
