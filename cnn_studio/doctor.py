@@ -13,6 +13,7 @@ from the installed packages' metadata.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import platform
@@ -282,6 +283,47 @@ def qt_checks(facts: dict[str, object], timeout_s: float = 60.0) -> list[Check]:
                             "install your desktop's Qt system libraries (README: 'a minimal Linux install may lack "
                             "some'), or set QT_QPA_PLATFORM to a plugin that works here"))
     return checks
+
+
+# the system libraries Qt's xcb window plugin loads (libqxcb.so, libQt6XcbQpa.so.6; xcb-cursor at run time)
+XCB_LIBRARIES = (
+    "libxcb.so.1", "libX11.so.6", "libX11-xcb.so.1", "libxkbcommon.so.0", "libxkbcommon-x11.so.0",
+    "libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-image.so.0", "libxcb-keysyms.so.1", "libxcb-randr.so.0",
+    "libxcb-render-util.so.0", "libxcb-render.so.0", "libxcb-shape.so.0", "libxcb-shm.so.0", "libxcb-sync.so.1",
+    "libxcb-util.so.1", "libxcb-xfixes.so.0", "libxcb-xkb.so.1",
+)
+
+
+def _loadable(library: str) -> bool:
+    """True when the dynamic loader finds ``library`` (microseconds: no process, no ``ldconfig``)."""
+    try:
+        ctypes.CDLL(library)
+    except OSError:
+        return False
+    return True
+
+
+def window_problem(env: dict[str, str] | None = None) -> str | None:
+    """Why Qt would abort instead of opening the app's window here, with the command that fixes it; else None.
+
+    Qt aborts the whole process (SIGABRT) when its xcb plugin cannot load, with a message that names
+    libxcb-cursor0 whatever is missing. So before the app makes its QApplication: with the xcb
+    plugin, when a library it needs does not load (:data:`XCB_LIBRARIES`, a cheap check), the
+    doctor's Qt check runs (:func:`qt_checks`: ``ldd`` and a child process that tries to start Qt,
+    which may abort without harm) and its problem is returned, naming the packages to install.
+    A normal start costs the cheap check only.
+    """
+    env = os.environ if env is None else env
+    if not sys.platform.startswith("linux") or qt_platform(env) != "xcb":
+        return None
+    if all(_loadable(lib) for lib in XCB_LIBRARIES):
+        return None
+    problems = [c for c in qt_checks({}, timeout_s=30.0) if c.status == PROBLEM]
+    if not problems:
+        return None
+    lines = ["CNN Studio cannot open its window."] + [f"{c.detail}\nWhat to do: {c.fix}" for c in problems]
+    return "\n".join(lines + ["(`cnn-studio doctor` shows every check; everything the app does also works "
+                               "without a window: see `cnn-studio --help`.)"])
 
 
 # ---------------------------------------------------------------------------- weights and folders

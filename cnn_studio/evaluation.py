@@ -157,8 +157,7 @@ class Metrics:
             for ex in sc.get("examples", [])[:3]:
                 lines.append(f"  e.g. {ex}")
         lines += study_text(self.study, self.class_names)
-        lines += ["", f"95% intervals; a figure needs {iv.get('min_images')} images "
-                  f"(an AUC {iv.get('min_auc_per_side')} of the class and of the rest)"]
+        lines += ["", f"95% intervals; {_rule(iv)}"]
         for row in self.per_class:
             est = iv.get("per_class", {}).get(row["name"], {})
             lines += ["", f"{row['name']} ({row['support']} images)"]
@@ -182,6 +181,12 @@ class Metrics:
                 lines.append(f"  {t['path']}: is {t['true']}, predicted {t['predicted']} "
                              f"({t['confidence']:.2f}, loss {t['loss']:.2f})")
         return lines
+
+
+def _rule(iv: dict[str, Any]) -> str:
+    """The "too few images" rule an evaluation was made with (older metrics.json: their own words)."""
+    return iv.get("rule") or (f"a figure needs {iv.get('min_images')} images "
+                              f"(an AUC {iv.get('min_auc_per_side')} of the class and of the rest)")
 
 
 # ---------------------------------------------------------------------------- numbers

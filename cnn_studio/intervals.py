@@ -16,14 +16,22 @@ Methods (numpy only):
 * ROC AUC and F1: a percentile bootstrap over the images (1000 resamples, seeded, so the same
   predictions always give the same interval).
 
-The rule for "too few images to tell" (:func:`enough`):
+The rule for "too few images to tell" (:func:`enough`), one rule for every figure: each group of
+images a figure is computed from needs at least :data:`MIN_IMAGES` = 10 images. Below 10 the 95%
+Wilson interval of a 50% figure is wider than ±0.26, i.e. it spans more than half of the 0–1
+range, so the figure cannot tell a useful model from a coin. So:
 
-* a proportion needs at least :data:`MIN_IMAGES` = 10 images in its denominator. Below 10 the 95%
-  Wilson interval of a 50% figure is wider than ±0.26, i.e. it spans more than half of the 0–1
-  range, so the figure cannot tell a useful model from a coin;
-* a one-vs-rest ROC AUC needs at least :data:`MIN_AUC_PER_SIDE` = 5 images of the class and 5
-  images of the other classes (the macro AUC: every class it averages); F1 needs 10 images that
-  are in the class or predicted as it.
+* a proportion (accuracy, precision, recall) needs 10 images in its denominator;
+* F1 combines precision and recall, so it needs what both need: 10 images of the class and 10
+  predicted as it;
+* a one-vs-rest ROC AUC needs 10 images of the class and 10 of the other classes
+  (:data:`MIN_AUC_PER_SIDE`; the macro AUC: every class it averages);
+* a balanced accuracy (the mean of the classes' recalls) needs 10 of every class it averages.
+
+A bootstrap interval that collapses to a point (every resample gives the same figure, as a perfect
+score does) is not certainty: it only says that no resample of these few items could differ.
+Then the figure gets the Wilson interval of the same proportion over its smallest group instead
+(:func:`not_certain`), so "1.00" on 12 images reads "1.00 (95% CI 0.74–1.00)", never "1.00–1.00".
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ import numpy as np
 LEVEL = 0.95
 Z95 = 1.959963984540054  # the 97.5% point of the standard normal
 MIN_IMAGES = 10
-MIN_AUC_PER_SIDE = 5
+MIN_AUC_PER_SIDE = MIN_IMAGES  # the one rule: each side of the AUC is a group of its own
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 20240515
 TOO_FEW = "too few images to tell"
@@ -66,6 +74,21 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
 def enough(n: int, minimum: int = MIN_IMAGES) -> bool:
     """True when ``n`` images are enough to report a figure (see the module's rule)."""
     return n >= minimum
+
+
+def not_certain(value: float | None, low: float | None, high: float | None,
+                n: int) -> tuple[float | None, float | None]:
+    """A bootstrap interval made honest: when it collapsed to a point (``high - low`` below 1e-9, as for
+    a perfect score), the Wilson interval of ``value`` as a proportion of ``n`` (the figure's
+    smallest group) joined with it; otherwise unchanged.
+
+    >>> [round(v, 3) for v in not_certain(1.0, 1.0, 1.0, 12)]
+    [0.758, 1.0]
+    """
+    if value is None or low is None or high is None or high - low >= 1e-9 or n <= 0:
+        return low, high
+    w_low, w_high = wilson(round(value * n), n)
+    return min(low, w_low), max(high, w_high)
 
 
 def proportion(successes: int, n: int) -> Estimate:
@@ -116,7 +139,9 @@ def auc_estimate(positive: np.ndarray, scores: np.ndarray, *, resamples: int = B
     n_pos = int(positive.sum())
     low, high = bootstrap(lambda idx: auc_binary(positive[idx], scores[idx]), len(positive),
                           resamples=resamples, seed=seed) if value is not None else (None, None)
-    ok = min(n_pos, len(positive) - n_pos) >= MIN_AUC_PER_SIDE
+    smaller = min(n_pos, len(positive) - n_pos)
+    low, high = not_certain(value, low, high, smaller)
+    ok = enough(smaller, MIN_AUC_PER_SIDE)
     return {"value": value, "low": low, "high": high, "n": len(positive), "positives": n_pos,
             "method": "bootstrap", "verdict": None if ok and value is not None else TOO_FEW}
 
@@ -135,8 +160,8 @@ def metric_intervals(y: np.ndarray, p: np.ndarray, class_names: list[str]) -> di
     n, c = len(y), len(class_names)
     pred = p.argmax(axis=1) if n else np.zeros(0, np.int64)
     out: dict[str, Any] = {"level": LEVEL, "min_images": MIN_IMAGES, "min_auc_per_side": MIN_AUC_PER_SIDE,
-                           "rule": f"a proportion needs {MIN_IMAGES} images, an AUC {MIN_AUC_PER_SIDE} images "
-                                   "of the class and of the rest",
+                           "rule": f"a figure needs {MIN_IMAGES} images in each group it is computed from (F1: the "
+                                   "class and those predicted as it; ROC AUC: the class and the rest)",
                            "accuracy": proportion(int((pred == y).sum()), n)}
     top_k: dict[str, Estimate] = {}
     if n:
@@ -158,11 +183,13 @@ def metric_intervals(y: np.ndarray, p: np.ndarray, class_names: list[str]) -> di
 
         f1 = 2 * tp / (int(t.sum()) + int(q.sum())) if involved else 0.0
         lo, hi = bootstrap(f1_of, n, resamples=resamples) if involved else (None, None)
+        precision, recall = proportion(tp, int(q.sum())), proportion(tp, int(t.sum()))
+        smaller = min(int(q.sum()), int(t.sum()))
+        lo, hi = not_certain(f1, lo, hi, smaller)
         per_class[name] = {
-            "precision": proportion(tp, int(q.sum())),
-            "recall": proportion(tp, int(t.sum())),
+            "precision": precision, "recall": recall,
             "f1": {"value": f1, "low": lo, "high": hi, "n": involved, "method": "bootstrap",
-                   "verdict": None if enough(involved) else TOO_FEW},
+                   "verdict": precision["verdict"] or recall["verdict"]},  # F1 needs what both need
         }
     out["per_class"] = per_class
     roc: dict[str, Estimate] = {}
@@ -179,7 +206,10 @@ def metric_intervals(y: np.ndarray, p: np.ndarray, class_names: list[str]) -> di
 
         lo, hi = bootstrap(macro, n, resamples=max(200, resamples // max(1, len(defined))))
         ok = all(roc[class_names[i]]["verdict"] is None for i in defined)
-        roc["macro"] = {"value": float(np.mean([roc[class_names[i]]["value"] for i in defined])), "low": lo,
+        value = float(np.mean([roc[class_names[i]]["value"] for i in defined]))
+        smallest = min(min(roc[class_names[i]]["positives"], n - roc[class_names[i]]["positives"]) for i in defined)
+        lo, hi = not_certain(value, lo, hi, smallest)
+        roc["macro"] = {"value": value, "low": lo,
                         "high": hi, "n": n, "method": "bootstrap", "verdict": None if ok else TOO_FEW}
     else:
         roc["macro"] = {"value": None, "low": None, "high": None, "n": n, "method": "bootstrap", "verdict": TOO_FEW}
@@ -187,32 +217,64 @@ def metric_intervals(y: np.ndarray, p: np.ndarray, class_names: list[str]) -> di
     return out
 
 
-def describe(est: Estimate | None, digits: int = 3) -> str:
+def balanced_accuracy(y: np.ndarray, pred: np.ndarray, classes: int) -> Estimate:
+    """The mean recall over the classes present in ``y``, with a seeded bootstrap interval; too few
+    when any class it averages has fewer than :data:`MIN_IMAGES` items (each recall is a proportion)."""
+    y = np.asarray(y, np.int64)
+    pred = np.asarray(pred, np.int64)
+    present = [k for k in range(classes) if (y == k).any()]
+    if not present:
+        return {"value": None, "low": None, "high": None, "n": 0, "method": "bootstrap", "verdict": TOO_FEW}
+
+    def of(idx: np.ndarray) -> float | None:
+        a, b = y[idx], pred[idx]
+        recalls = [float((b[a == k] == k).mean()) for k in present if (a == k).any()]
+        return float(np.mean(recalls)) if len(recalls) == len(present) else None
+
+    value = of(np.arange(len(y)))
+    smallest = min(int((y == k).sum()) for k in present)
+    low, high = not_certain(value, *bootstrap(of, len(y), resamples=_resamples_for(len(y), classes)), smallest)
+    return {"value": value, "low": low, "high": high, "n": int(len(y)), "method": "bootstrap",
+            "verdict": None if enough(smallest) else TOO_FEW}
+
+
+def describe(est: Estimate | None, digits: int = 3, unit: tuple[str, str] = ("image", "images")) -> str:
     """An estimate for people: ``"0.750 (95% CI 0.409–0.929, 8 images)"``, or the verdict when too few.
+
+    ``unit`` names what was counted (``("study", "studies")`` for study-level figures). An interval
+    that is a single point (an older metrics.json, before :func:`not_certain`) is not shown as one:
+    the figure then says that no interval could be computed.
 
     >>> describe(proportion(3, 4))
     'too few images to tell (4 images)'
+    >>> describe({"value": 1.0, "low": 1.0, "high": 1.0, "n": 16}, 2)
+    '1.00 (no 95% interval could be computed, 16 images)'
     """
     if not est:
         return "-"
     n = est.get("n", 0)
-    images = f"{n} image{'s' if n != 1 else ''}"
+    images = f"{n} {unit[0] if n == 1 else unit[1]}"
     if est.get("verdict"):
-        return f"{est['verdict']} ({images})"
+        return f"{est['verdict'].replace('images', unit[1])} ({images})"
     if est.get("value") is None:
         return f"undefined ({images})"
-    ci = (f"95% CI {est['low']:.{digits}f}–{est['high']:.{digits}f}, " if est.get("low") is not None
-          and est.get("high") is not None else "")
+    low, high = est.get("low"), est.get("high")
+    if low is not None and high is not None and high - low < 1e-9:
+        ci = "no 95% interval could be computed, "
+    else:
+        ci = f"95% CI {low:.{digits}f}–{high:.{digits}f}, " if low is not None and high is not None else ""
     return f"{est['value']:.{digits}f} ({ci}{images})"
 
 
-def compare_with_guessing(y: np.ndarray, pred: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+def compare_with_guessing(y: np.ndarray, pred: np.ndarray, class_names: list[str], *,
+                          unit: str = "images") -> dict[str, Any]:
     """Is the model better than guessing, and than always answering the largest class?
 
     Returns ``{verdict, accuracy, low, high, n, chance, majority, majority_class, message, hint}``:
     ``verdict`` is "better" when the 95% interval's lower end is above both baselines,
     "not_better" when the accuracy itself is not above them, and "unproven" in between (the
-    images are too few to tell the model from a guess).
+    images are too few to tell the model from a guess). ``unit`` names what ``y`` counts ("studies"
+    for study-level answers).
     """
     y = np.asarray(y, np.int64)
     pred = np.asarray(pred, np.int64)
@@ -226,17 +288,17 @@ def compare_with_guessing(y: np.ndarray, pred: np.ndarray, class_names: list[str
     acc = correct / n if n else 0.0
     low, high = wilson(correct, n)
     what = (f"guessing ({chance:.0%} with {c} classes)" if majority <= chance + 1e-9 else
-            f"always answering the largest class, {class_names[big]!r} ({majority:.0%} of these images)")
+            f"always answering the largest class, {class_names[big]!r} ({majority:.0%} of these {unit})")
     try_this = ("Try: more images per class (tens at least), pretrained weights instead of training from scratch, "
                 "more epochs or a higher learning rate, and check that the folders' labels are right.")
     if acc <= baseline + 1e-9:
         verdict = "not_better"
-        message = (f"The model is not better than {what}: accuracy {acc:.0%} on {n} validation images.")
+        message = (f"The model is not better than {what}: accuracy {acc:.0%} on {n} validation {unit}.")
     elif low <= baseline:
         verdict = "unproven"
-        message = (f"{n} images cannot show that the model beats {what}: accuracy {acc:.0%}, "
+        message = (f"{n} {unit} cannot show that the model beats {what}: accuracy {acc:.0%}, "
                    f"95% interval {low:.0%}–{high:.0%}.")
-        try_this = ("Try: more images (especially for validation) so the result can be told from a guess; "
+        try_this = (f"Try: more {unit} (especially for validation) so the result can be told from a guess; "
                     "do not rely on this model yet.")
     else:
         verdict, message, try_this = "better", f"Better than {what} (accuracy {acc:.0%}, 95% interval from {low:.0%}).", ""

@@ -36,6 +36,7 @@ from cnn_studio.data.records import Split
 from cnn_studio.errors import RunError
 from cnn_studio.file_hashes import hashes
 from cnn_studio.paths import RunLayout, runs_dir
+from cnn_studio.run_registry import remembered_runs
 from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.run_folder import (
     read_config,
@@ -178,10 +179,12 @@ def find_runs(folder: str | os.PathLike[str]) -> list[Path]:
     return [p for p in children if RunLayout(p).is_run()]
 
 
-def list_runs(*folders: str | os.PathLike[str]) -> list[RunSummary]:
+def list_runs(*folders: str | os.PathLike[str], remembered: bool | None = None) -> list[RunSummary]:
     """Summaries of every run in ``folders`` (default: the app's runs folder, ``paths.runs_dir()``), newest first.
 
     Each folder may be a run folder or a folder of runs; a run named twice is listed once.
+    ``remembered``: also the runs made elsewhere (``train --out``) that :mod:`cnn_studio.run_registry`
+    remembers; None (default) means when the app's runs folder is listed.
 
     Examples
     --------
@@ -190,7 +193,10 @@ def list_runs(*folders: str | os.PathLike[str]) -> list[RunSummary]:
     """
     seen: set[Path] = set()
     out = []
-    for folder in folders or (runs_dir(),):
+    folders = folders or (runs_dir(),)
+    if remembered is None:
+        remembered = runs_dir().absolute() in {Path(f).expanduser().absolute() for f in folders}
+    for folder in (*folders, *(remembered_runs() if remembered else ())):
         for run in find_runs(folder):
             key = run.resolve()
             if key not in seen:

@@ -39,6 +39,7 @@ from cnn_studio.data.decode import DEFAULT_MAX_PIXELS
 from cnn_studio.data.records import ImageRecord, VolumeSlicing
 from cnn_studio.data.volumes import dicom_series, nifti_slice_records
 from cnn_studio.errors import ConfigError, DatasetError, ImageReadError
+from cnn_studio.intervals import balanced_accuracy, compare_with_guessing, describe, metric_intervals
 from cnn_studio.paths import RunLayout
 from cnn_studio.predict import Classifier, TopAnswer, expand_paths, iter_image_batches, predict_probabilities
 from cnn_studio.training.config import STUDY_AGGREGATES
@@ -49,6 +50,9 @@ AGGREGATES = STUDY_AGGREGATES
 
 TOP_SLICES = 3
 """How many of the slices that drove a study's answer are named."""
+
+STUDY_UNIT = ("study", "studies")
+"""What study-level figures count, for :func:`cnn_studio.intervals.describe`."""
 
 TASK = "Classifying studies"
 _EPS = 1e-12
@@ -160,8 +164,12 @@ def study_metrics(keys: Sequence[str], studies: Sequence[str | None], labels: Se
     -------
     dict
         ``{"aggregate", "count", "accuracy", "balanced_accuracy", "per_class", "confusion",
-        "studies": [{"study", "label", "predicted", "probabilities", "slices", "top_slices"}]}``;
-        ``balanced_accuracy`` is the mean recall over the classes that have studies.
+        "studies": [{"study", "label", "predicted", "probabilities", "slices", "top_slices"}],
+        "intervals", "chance"}``; ``balanced_accuracy`` is the mean recall over the classes that have
+        studies. ``intervals`` holds the same estimates as the image-level ``Metrics.intervals``
+        (95% interval, the number of studies behind the figure, "too few images to tell" under
+        :data:`cnn_studio.intervals.MIN_IMAGES` studies) plus ``balanced_accuracy``; ``chance``
+        whether the study answers beat guessing (:func:`cnn_studio.intervals.compare_with_guessing`).
     """
     results = study_results(keys, studies, probabilities, labels, how=how, top=top)
     if not results:
@@ -172,11 +180,32 @@ def study_metrics(keys: Sequence[str], studies: Sequence[str | None], labels: Se
         conf[r.label, r.predicted] += 1
     rows = per_class_rows(conf, class_names)
     present = [row["recall"] for row in rows if row["support"] > 0]
+    y = np.array([r.label for r in results], np.int64)
+    pred = np.array([r.predicted for r in results], np.int64)
+    intervals = metric_intervals(y, np.array([r.probabilities for r in results], np.float64), list(class_names))
+    intervals["balanced_accuracy"] = balanced_accuracy(y, pred, c)
     return {"aggregate": how, "count": len(results),
             "accuracy": float(np.trace(conf) / len(results)),
             "balanced_accuracy": float(np.mean(present)) if present else 0.0,
             "per_class": rows, "confusion": conf.astype(int).tolist(),
-            "studies": [r.to_dict() for r in results]}
+            "studies": [r.to_dict() for r in results], "intervals": intervals,
+            "chance": compare_with_guessing(y, pred, list(class_names), unit="studies")}
+
+
+def _count(n: int) -> str:
+    return f"{n} {STUDY_UNIT[0] if n == 1 else STUDY_UNIT[1]}"
+
+
+def study_figures(study: dict[str, Any], digits: int = 3, sep: str = ", ") -> str:
+    """"accuracy 0.917 (95% CI 0.646–0.985, 12 studies), balanced accuracy …": each study figure with its
+    interval and the studies behind it, or "too few studies to tell" (bare numbers for a metrics.json
+    from before study intervals)."""
+    iv = study.get("intervals") or {}
+    if not iv:
+        return (f"accuracy {study.get('accuracy', 0):.{digits}f}{sep}"
+                f"balanced accuracy {study.get('balanced_accuracy', 0):.{digits}f}")
+    return (f"accuracy {describe(iv.get('accuracy'), digits, STUDY_UNIT)}{sep}"
+            f"balanced accuracy {describe(iv.get('balanced_accuracy'), digits, STUDY_UNIT)}")
 
 
 def study_text(study: dict[str, Any], class_names: Sequence[str]) -> list[str]:
@@ -185,13 +214,25 @@ def study_text(study: dict[str, Any], class_names: Sequence[str]) -> list[str]:
         return []
     how = {"mean": "the mean of its slices' probabilities", "max": "each class's highest slice probability"}
     lines = ["", f"study level: {study['count']} studies, each answered by "
-                 f"{how.get(study['aggregate'], study['aggregate'])}",
-             f"  study accuracy {study['accuracy']:.4f}   balanced accuracy {study['balanced_accuracy']:.4f}"]
+                 f"{how.get(study['aggregate'], study['aggregate'])}"]
+    lines.append("  study " + study_figures(study, 4, "\n  study "))
+    chance = study.get("chance") or {}
+    if chance and chance.get("verdict") != "better":
+        lines.append(f"  WARNING: {chance['message']}")
+        if chance.get("hint"):
+            lines.append(f"    {chance['hint']}")
     w = max([len(n) for n in class_names] + [9])
-    lines.append(f"  {'class':<{w}}  precision  recall  f1      studies")
-    for row in study["per_class"]:
-        lines.append(f"  {row['name']:<{w}}  {row['precision']:.4f}     {row['recall']:.4f}  {row['f1']:.4f}  "
-                     f"{row['support']:>7}")
+    per_class = (study.get("intervals") or {}).get("per_class")
+    if per_class:  # as the image-level report: each figure with its interval, or too few studies
+        for row in study["per_class"]:
+            est = per_class.get(row["name"], {})
+            lines.append(f"  {row['name']} ({_count(row['support'])})")
+            lines += [f"    {key:<9} {describe(est.get(key), 4, STUDY_UNIT)}" for key in ("precision", "recall", "f1")]
+    else:
+        lines.append(f"  {'class':<{w}}  precision  recall  f1      studies")
+        for row in study["per_class"]:
+            lines.append(f"  {row['name']:<{w}}  {row['precision']:.4f}     {row['recall']:.4f}  {row['f1']:.4f}  "
+                         f"{row['support']:>7}")
     cw = max([len(n) for n in class_names] + [5])
     lines.append("  study confusion matrix (rows: true class, columns: predicted)")
     lines.append("  " + " " * w + "  " + " ".join(f"{n[:cw]:>{cw}}" for n in class_names))

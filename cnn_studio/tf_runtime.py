@@ -6,7 +6,11 @@ error (303)" when the machine has no GPU — some of them twice, and several bef
 log level (``TF_CPP_MIN_LOG_LEVEL``) is read. :func:`import_tensorflow` sends the process's stderr
 (file descriptor 2, where that C++ code writes) to a log file while TensorFlow loads and looks for
 GPUs, so the lines are kept for a bug report but the terminal stays clean. Later TensorFlow log
-lines below "error" are silenced through ``TF_CPP_MIN_LOG_LEVEL=2`` unless the user set it.
+lines below "error" are silenced through ``TF_CPP_MIN_LOG_LEVEL=2`` unless the user set it. Lines
+C++ code prints later, outside that log level (the TFLite converter's "fully_quantize: …", the TFLite
+interpreter's "Created TensorFlow Lite XNNPACK delegate for CPU"), go to the same log around those
+calls (:func:`native_output_to_log`), and the library warnings in :data:`LIBRARY_WARNINGS` (NumPy's
+``np.object`` FutureWarning from keras' ONNX export) are ignored for those libraries only.
 
 :func:`gpu_devices` lists the GPUs TensorFlow will use (name, memory) and :func:`device_line` says in
 words whether training uses a GPU and, when not, why.
@@ -20,6 +24,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,6 +76,32 @@ def stderr_to_file(path: str | os.PathLike[str] | None) -> Iterator[None]:
         os.close(saved)
 
 
+def native_output_to_log() -> contextlib.AbstractContextManager[None]:
+    """What C++ code prints while a call runs goes to the TensorFlow log, not the terminal.
+
+    For the calls that print after start-up: the TFLite converter ("fully_quantize: 0,
+    inference_type: 6, …") and a TFLite interpreter allocating its tensors ("INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU."). Neither reads ``TF_CPP_MIN_LOG_LEVEL``. An error
+    is raised as usual once stderr is back.
+    """
+    return stderr_to_file(tensorflow_log())
+
+
+# Python warnings libraries raise on their own account, which the user can do nothing about. Each is
+# matched by its message *and* the library module it is attributed to, so the same warning from the
+# user's own code (or ours) is still shown.
+LIBRARY_WARNINGS = (
+    # keras' ONNX export asks `hasattr(np, "object")`, which NumPy 2 answers with a FutureWarning
+    (FutureWarning, r"In the future `np\.object` will be defined", r"keras\."),
+)
+
+
+def quiet_library_warnings() -> None:
+    """Ignore :data:`LIBRARY_WARNINGS` (once per process; the filters are scoped to those modules)."""
+    for category, message, module in LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
+
+
 def import_tensorflow(log_path: str | os.PathLike[str] | None = None):
     """``import tensorflow`` with its start-up noise kept in ``log_path`` (default: :func:`tensorflow_log`).
 
@@ -81,6 +112,7 @@ def import_tensorflow(log_path: str | os.PathLike[str] | None = None):
     if "tensorflow" in sys.modules and getattr(import_tensorflow, "_done", False):
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_library_warnings()
     with stderr_to_file(tensorflow_log() if log_path is None else log_path):
         import tensorflow as tf
 

@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from cnn_studio.doctor import PROBLEM, version_problems
+from cnn_studio.doctor import PROBLEM, version_problems, window_problem
 from cnn_studio.paths import app_data_dir
 
 APP_NAME = "CNN Studio"
@@ -94,7 +94,7 @@ def display_problem(env: dict[str, str] | None = None, platform: str | None = No
 def main(argv: list[str] | None = None) -> int:
     """Run the desktop app; returns the process exit code."""
     args = _parse(list(sys.argv[1:] if argv is None else argv))
-    problem = display_problem()
+    problem = display_problem() or window_problem()  # window_problem: Qt would abort, missing libraries
     if problem:
         print(problem, file=sys.stderr)
         return 2

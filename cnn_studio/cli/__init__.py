@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module of this package with two functions:
 ``register(subparsers)`` adds its parser (no TensorFlow import) and ``run(args) -> int`` does the
-work by calling the same engine functions the GUI calls. Errors the engine raises on purpose
+work by calling the same engine functions the GUI calls. A subcommand may also set ``check(args)``:
+cheap checks of its inputs (a path that does not exist) that run before TensorFlow is imported and
+anything is printed, so such an error comes first and alone. Errors the engine raises on purpose
 (:class:`~cnn_studio.errors.StudioError`) are printed as "what happened / what to do" and give
 exit code 2; Ctrl+C cancels cooperatively and gives 130.
 """
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "check", None):  # what the subcommand can check cheaply fails first, and alone
+            args.check(args)
         if args.command in TENSORFLOW_COMMANDS:
             tf_runtime.import_tensorflow()
             if args.command in ("train", "resume"):

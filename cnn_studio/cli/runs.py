@@ -1,6 +1,7 @@
 """``cnn-studio runs [FOLDER...] [--json]``: the run folders on this computer and how each ended.
 
-Without FOLDER: the app's runs folder. A FOLDER may be a run folder or a folder of runs.
+Without FOLDER: the app's runs folder and the runs made elsewhere (``train --out``), which training
+remembers (:mod:`cnn_studio.run_registry`). A FOLDER may be a run folder or a folder of runs.
 ``cnn-studio runs --compare RUN RUN [...] [--json]``: two or more runs side by side (settings with
 the differing ones marked ``*``, metrics, the best validation accuracy per epoch). Exit codes:
 0 (also when there are no runs), 2 for a folder that does not exist or fewer than two runs to compare.
@@ -22,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``runs`` subcommand (no TensorFlow import)."""
     p = subparsers.add_parser(
         "runs", help="list training runs: status, epochs, best accuracy, size",
-        description="List the run folders in FOLDER (default: the app's runs folder) with their dataset, "
+        description="List the run folders in FOLDER (default: the app's runs folder and every run made "
+                    "elsewhere with train --out) with their dataset, "
                     "backbone, status (running / finished / stopped / crashed / failed), epochs, best "
                     "validation accuracy, date and size on disk.")
     p.add_argument("folders", metavar="FOLDER", nargs="*", help="a run folder or a folder of runs")

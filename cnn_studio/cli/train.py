@@ -17,6 +17,7 @@ from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.corrections import AUTO
 from cnn_studio.data.augment import AUGMENTATIONS
+from cnn_studio.data.index import require_source
 from cnn_studio.data.prepare import prepare
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
@@ -112,12 +113,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="several machines: a file naming the workers (host:port a line, the chief first); "
                         "run the same command on each with its --task-index (or set TF_CONFIG instead)")
     p.add_argument("--task-index", type=int, default=0, metavar="I", help="this machine's line in --cluster (0 = chief)")
-    p.set_defaults(run=run_train)
+    p.set_defaults(run=run_train, check=check_train)
 
     r = sub.add_parser("resume", help="continue an interrupted or stopped training run",
                        description="Continue a run from its last completed epoch (after Ctrl+C, a crash or a kill).")
     r.add_argument("run_dir", metavar="RUN_DIR")
     r.set_defaults(run=run_resume)
+
+
+def check_train(args: argparse.Namespace) -> None:
+    """Before the device line, the weights and TensorFlow: the dataset must be there (DatasetError)."""
+    if not args.show_fine_tune:
+        require_source(args.data_dir)
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -218,6 +218,15 @@ def _examples(paths: Iterable[str], root: Path, n: int = 3) -> str:
     return ", ".join(names[:n]) + more
 
 
+def require_source(source: str | os.PathLike[str]) -> Path:
+    """The dataset's absolute path; DatasetError when nothing is there (checked before any other work)."""
+    root = Path(source).expanduser().absolute()
+    if not root.exists():
+        raise DatasetError(f"The dataset {root} does not exist.",
+                           "Check the path, or choose the folder again (it may have been moved or renamed).")
+    return root
+
+
 def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
          cancel: CancelToken | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
          slicing: VolumeSlicing | None = None) -> DatasetIndex:
@@ -262,10 +271,7 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
     >>> index.class_names, index.counts()  # doctest: +SKIP
     (('healthy', 'rust'), {'healthy': 120, 'rust': 95})
     """
-    root = Path(source).expanduser().absolute()
-    if not root.exists():
-        raise DatasetError(f"The dataset {root} does not exist.",
-                           "Check the path, or choose the folder again (it may have been moved or renamed).")
+    root = require_source(source)
     sink(ev.ScanStarted(str(root)))
     slicing = slicing or VolumeSlicing()
     parse_slices(slicing.slices)  # a wrong setting is a ConfigError before any file is read

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_studio import tf_runtime
 from cnn_studio.errors import ExportError
 
 QUANTIZATIONS = ("float32", "float16", "int8", "int8_full")
@@ -87,13 +88,16 @@ def _write_tflite(model, path: Path, image_size: int, quantization: str,
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.uint8
-        data = converter.convert()
+        with tf_runtime.native_output_to_log():  # "fully_quantize: …" goes to the log
+            data = converter.convert()
     path.write_bytes(data)
 
 
 def _write_onnx(model, path: Path, image_size: int, quantization: str, representative=None) -> None:
     try:
-        model.export(str(path), format="onnx", verbose=False)
+        with warnings.catch_warnings():  # the np.object FutureWarning of keras' tf2onnx import, also in tests
+            tf_runtime.quiet_library_warnings()
+            model.export(str(path), format="onnx", verbose=False)
     except ImportError as exc:
         raise ExportError(f"ONNX export needs the tf2onnx package: {exc}.",
                           'Install it with `pip install "cnn-studio[onnx]"`, or choose another format.') from exc
@@ -132,7 +136,8 @@ def _interpreter(path: Path):
         Interpreter = tf.lite.Interpreter  # noqa: N806 - a class
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "tf.lite.Interpreter is deprecated": it still works here
-        return Interpreter(model_path=str(path))
+        with tf_runtime.native_output_to_log():
+            return Interpreter(model_path=str(path))
 
 
 def to_input(x: np.ndarray, detail: dict) -> np.ndarray:
@@ -162,7 +167,8 @@ def _load_tflite(path: Path) -> Predictor:
     def predict(x: np.ndarray) -> np.ndarray:
         rows = []
         interp.resize_tensor_input(inp["index"], [1, *x.shape[1:]])
-        interp.allocate_tensors()
+        with tf_runtime.native_output_to_log():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+            interp.allocate_tensors()
         for image in x:
             interp.set_tensor(inp["index"], to_input(image[None], inp))
             interp.invoke()

@@ -19,6 +19,7 @@ from cnn_studio.fsutil import read_json, write_json, write_text
 from cnn_studio.intervals import describe
 from cnn_studio.review import read_review
 from cnn_studio.runs import read_reproducibility, reproducibility_summary
+from cnn_studio.studies import study_figures
 from cnn_studio.training.run_folder import RunInfo, read_metrics, read_robustness
 
 INPUT_SPEC = "raw RGB 0–255 float32, shape [N, H, W, 3], any size (resized inside)"
@@ -109,8 +110,9 @@ class ModelCard:
                      + (f", macro ROC AUC {m['macro_roc_auc']:.4f}" if m.get("macro_roc_auc") is not None else ""))
             iv = m.get("intervals") or {}
             if iv:
-                L += ["", f"How sure these numbers are (95% intervals; a figure needs {iv.get('min_images')} images, "
-                      f"an AUC {iv.get('min_auc_per_side')} of the class and of the rest):", "",
+                rule = iv.get("rule") or (f"a figure needs {iv.get('min_images')} images, an AUC "
+                                          f"{iv.get('min_auc_per_side')} of the class and of the rest")
+                L += ["", f"How sure these numbers are (95% intervals; {rule}):", "",
                       f"- accuracy: {describe(iv.get('accuracy'))}",
                       f"- macro ROC AUC: {describe((iv.get('roc_auc') or {}).get('macro'))}"]
                 L += ["", "| class | precision | recall | F1 | ROC AUC | support |", "|---|---|---|---|---|---|"]
@@ -141,8 +143,9 @@ class ModelCard:
             st = m.get("study") or {}
             if st.get("count"):
                 L += ["", f"Per study ({st.get('aggregate', 'mean')} of its slices' probabilities), on {st['count']} "
-                      f"studies: accuracy {st.get('accuracy', 0):.4f}, balanced accuracy "
-                      f"{st.get('balanced_accuracy', 0):.4f}."]
+                      f"studies: " + study_figures(st) + "."]
+                if (st.get("chance") or {}).get("verdict") in ("not_better", "unproven"):
+                    L += ["", f"**Warning (per study):** {st['chance']['message']} {st['chance'].get('hint', '')}".rstrip()]
             sc = m.get("shortcuts") or {}
             if sc.get("suspected"):
                 L += ["", f"**Shortcut warning:** {sc['message']} Examples: "

@@ -67,15 +67,16 @@ def choose_precision(precision="auto", gpus: Sequence | None = None) -> str:
 
 
 def precision_line(policy: str, gpus: Sequence = ()) -> str:
-    """Why this precision, in one line (for the run's log)."""
+    """Why this precision, in one line (for the run's log); "" on a CPU in float32, where there is no choice to explain."""
+    if not gpus:
+        return ("Mixed precision, as the settings ask: on a CPU it is slower than float32." if policy == "mixed_float16"
+                else "")
     if policy == "mixed_float16":
         return "Mixed precision (float16 compute, float32 weights): the GPU has tensor cores."
     old = [g for g in gpus if not benefits_from_mixed_precision(g)]
     if old:
         return (f"float32: {old[0].describe() if hasattr(old[0], 'describe') else old[0]} has no tensor cores "
                 "(compute capability below 7.0 or unknown), where mixed precision is slower.")
-    if not gpus:
-        return "float32: mixed precision only speeds up a GPU with tensor cores."
     return "float32, as the settings ask (mixed precision would use the GPU's tensor cores)."
 
 

@@ -71,6 +71,7 @@ from cnn_studio.errors import ConfigError, DatasetError, RunError, StudioError
 from cnn_studio.fsutil import write_json
 from cnn_studio.paths import RunLayout
 from cnn_studio.review import review_model
+from cnn_studio.run_registry import remember as remember_run
 from cnn_studio.runs import reproducibility_record
 from cnn_studio.training.cache_choice import (
     CacheChoice,
@@ -294,6 +295,7 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
             write_json(layout.reproducibility, reproducibility_record(config, split))
             write_json(layout.state, {"status": "running", "epochs_done": 0, "total_epochs": config.total_epochs,
                                       "started": _now(), "app_version": __version__})
+            remember_run(layout.root)  # the runs list finds it wherever it is
         except BaseException:
             _clear_failed_start(layout)  # nothing half-made may block a retry with the same folder
             raise
@@ -321,6 +323,7 @@ def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
                        "before its first epoch is started again with the same `cnn-studio train ... --out`.")
     with RunLock(layout.root, "resume"):
         clean_temporaries(layout)
+        remember_run(layout.root)  # a run copied or moved here is listed from now on
         config = read_config(layout)
         split = read_split(layout)
         point = resume_point(layout.root)

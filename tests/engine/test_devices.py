@@ -25,6 +25,15 @@ def test_mixed_precision_only_on_gpus_with_tensor_cores():
     assert "tensor cores" in devices.precision_line("float32", [p100])
 
 
+def test_the_precision_line_says_nothing_on_a_cpu_and_keeps_the_advice_for_old_gpus():
+    p100 = GpuDevice("P100", 16280, "6.0")
+    assert devices.precision_line("float32", []) == ""  # every CPU training: nothing to explain
+    assert "tensor cores" not in devices.precision_line("mixed_float16", [])
+    assert "slower" in devices.precision_line("mixed_float16", [])  # asked for on a CPU: said once
+    assert devices.precision_line("float32", [p100]).startswith("float32: P100")
+    assert "tensor cores" in devices.precision_line("mixed_float16", [GpuDevice("A100", 40960, "8.0")])
+
+
 def test_auto_precision_asks_the_visible_gpus(monkeypatch):
     monkeypatch.setattr(devices.tf_runtime, "gpu_devices", lambda: [GpuDevice("A100", 40960, "8.0")])
     assert devices.choose_precision("auto") == "mixed_float16"

@@ -57,11 +57,51 @@ def test_bootstrap_auc_interval_contains_the_estimate_narrows_with_n_and_is_seed
     assert auc_estimate(y, s, resamples=200) == auc_estimate(y, s, resamples=200)  # seeded
 
 
-def test_auc_needs_five_of_each_side():
-    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0], bool)
-    assert auc_estimate(y, np.linspace(1, 0, 12), resamples=50)["verdict"] == TOO_FEW
-    y[4] = True
-    assert auc_estimate(y, np.linspace(1, 0, 12), resamples=50)["verdict"] is None
+def test_auc_needs_ten_of_each_side_like_a_proportion():
+    y = np.array([True] * 9 + [False] * 12)
+    assert auc_estimate(y, np.linspace(1, 0, 21), resamples=50)["verdict"] == TOO_FEW
+    y = np.array([True] * 10 + [False] * 12)
+    assert auc_estimate(y, np.linspace(1, 0, 22), resamples=50)["verdict"] is None
+
+
+def _perfect(per_class: int):
+    y = [0] * per_class + [1] * per_class
+    return compute_metrics(y, np.array([[0.9, 0.1]] * per_class + [[0.1, 0.9]] * per_class), ["a", "b"])
+
+
+def test_classes_of_eight_images_are_too_few_for_auc_and_f1_as_for_precision_and_recall():
+    m = _perfect(8)
+    iv = m.intervals
+    for name in ("a", "b"):
+        est = iv["per_class"][name]
+        assert est["recall"]["verdict"] == est["precision"]["verdict"] == TOO_FEW
+        assert est["f1"]["verdict"] == TOO_FEW and iv["roc_auc"][name]["verdict"] == TOO_FEW
+    assert iv["roc_auc"]["macro"]["verdict"] == TOO_FEW
+    text = m.to_text().split("confusion matrix")[0]
+    assert "1.0000 (95% CI 1.0000–1.0000" not in text and f"ROC AUC   {TOO_FEW} (16 images)" in text
+    assert f"f1        {TOO_FEW} (8 images)" in text
+
+
+def test_f1_is_too_few_when_recall_is_even_if_many_images_are_involved():
+    # class "a": 6 images, but 14 predicted as it: recall says too few, so F1 must too
+    y = [0] * 6 + [1] * 30
+    p = np.array([[0.9, 0.1]] * 6 + [[0.8, 0.2]] * 8 + [[0.1, 0.9]] * 22)
+    est = compute_metrics(y, p, ["a", "b"]).intervals["per_class"]["a"]
+    assert est["recall"]["verdict"] == TOO_FEW and est["f1"]["n"] >= MIN_IMAGES
+    assert est["f1"]["verdict"] == TOO_FEW
+
+
+def test_a_perfect_score_on_enough_images_is_not_shown_as_certain():
+    iv = _perfect(12).intervals
+    for est in (iv["roc_auc"]["a"], iv["roc_auc"]["macro"], iv["per_class"]["a"]["f1"]):
+        assert est["verdict"] is None and est["value"] == 1.0
+        assert est["high"] == 1.0 and est["low"] == pytest.approx(wilson(12, 12)[0])  # 12 on the smaller side
+        assert "95% CI 0.76–1.00" in describe(est, 2)
+
+
+def test_a_point_interval_from_an_older_evaluation_is_not_shown_as_an_interval():
+    old = {"value": 1.0, "low": 1.0, "high": 1.0, "n": 16, "method": "bootstrap", "verdict": None}
+    assert describe(old, 2) == "1.00 (no 95% interval could be computed, 16 images)"
 
 
 def test_metrics_carry_intervals_and_round_trip():

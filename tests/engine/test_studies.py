@@ -43,6 +43,50 @@ def test_study_metrics_match_a_recomputation_and_name_the_driving_slices():
     assert study_metrics(keys, [None] * 12, labels, p, names) == {}
 
 
+def _studies(n_per_class: int, wrong: int = 0):
+    """Two classes of ``n_per_class`` studies (3 slices each); the first ``wrong`` studies of class 0 misread."""
+    keys, studies, labels, rows = [], [], [], []
+    for s in range(2 * n_per_class):
+        label = s % 2
+        answer = 1 - label if label == 0 and s // 2 < wrong else label
+        for i in range(3):
+            keys.append(f"s{s}.nii#slice=2:{i}")
+            studies.append(f"s{s}.nii")
+            labels.append(label)
+            rows.append([0.8, 0.2] if answer == 0 else [0.2, 0.8])
+    return keys, studies, labels, np.array(rows)
+
+
+def test_study_figures_carry_intervals_counts_and_the_chance_verdict():
+    from cnn_studio.intervals import TOO_FEW, wilson
+
+    m = study_metrics(*_studies(4), ("a", "b"))  # 8 studies, all right: too few to tell
+    iv = m["intervals"]
+    assert m["accuracy"] == 1.0 and iv["accuracy"]["n"] == 8 and iv["accuracy"]["verdict"] == TOO_FEW
+    assert iv["balanced_accuracy"]["verdict"] == TOO_FEW and iv["per_class"]["a"]["recall"]["n"] == 4
+    assert m["chance"]["n"] == 8
+    m = study_metrics(*_studies(12, wrong=1), ("a", "b"))  # 24 studies, one wrong
+    iv = m["intervals"]
+    acc, bal = iv["accuracy"], iv["balanced_accuracy"]
+    assert acc["verdict"] is None and acc["n"] == 24 and (acc["low"], acc["high"]) == pytest.approx(wilson(23, 24))
+    assert bal["value"] == pytest.approx(m["balanced_accuracy"]) and bal["low"] < bal["value"] <= bal["high"]
+    assert m["chance"]["verdict"] == "better"
+    thin = study_metrics(*_studies(5, wrong=2), ("a", "b"))  # 10 studies, 8 right: cannot beat guessing
+    assert thin["chance"]["verdict"] == "unproven" and thin["chance"]["message"].startswith("10 studies cannot show")
+
+
+def test_study_report_and_model_card_lines_say_how_sure_the_study_figures_are():
+    from cnn_studio.studies import study_figures, study_text
+
+    m = study_metrics(*_studies(12, wrong=1), ("a", "b"))
+    line = study_figures(m, 2)
+    assert line.startswith("accuracy 0.96 (95% CI 0.80–0.99, 24 studies), balanced accuracy 0.96 (95% CI")
+    text = "\n".join(study_text(study_metrics(*_studies(5, wrong=2), ("a", "b")), ["a", "b"]))
+    assert "study accuracy too few studies to tell (10 studies)" not in text  # 10 is enough
+    assert "study accuracy 0.8000 (95% CI" in text and "WARNING: 10 studies cannot show" in text
+    assert "recall    too few studies to tell (5 studies)" in text
+
+
 def test_metrics_carry_study_results_in_json_and_text():
     keys = [f"v{s}.nii#slice=2:{i}" for s in range(2) for i in range(2)] + ["photo.png"]
     studies = ["v0.nii", "v0.nii", "v1.nii", "v1.nii", None]
@@ -53,7 +97,8 @@ def test_metrics_carry_study_results_in_json_and_text():
     again = Metrics.from_dict(json.loads(json.dumps(m.to_dict())))
     assert again.study == m.study
     text = m.to_text()
-    assert "5 slices of 2 studies" in text and "study accuracy 1.0000" in text
+    assert "5 slices of 2 studies" in text and "study accuracy too few studies to tell (2 studies)" in text
+    assert "study accuracy 1.0000" not in text  # 1.0 from 2 studies is no certainty
     plain = compute_metrics([0, 1], p[:2], ["a", "b"], ["x.png", "y.png"])
     assert plain.study == {} and "study" not in plain.to_text()
 
@@ -103,7 +148,9 @@ def test_the_model_learns_the_lesion_at_study_level(trained, tmp_path, capsys):
     assert main(["evaluate", str(run), "--data", str(fresh.root), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     study = d["study"]
-    assert set(study) == {"aggregate", "count", "accuracy", "balanced_accuracy", "per_class", "confusion", "studies"}
+    assert set(study) == {"aggregate", "count", "accuracy", "balanced_accuracy", "per_class", "confusion", "studies",
+                          "intervals", "chance"}
+    assert study["intervals"]["accuracy"]["n"] == 20 and study["chance"]["n"] == 20
     held_out = scan(fresh.root).records
     assert study["count"] == 20 and d["n_images"] == len(held_out)
     # the numbers match a recomputation from the slice predictions

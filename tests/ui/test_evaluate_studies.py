@@ -51,10 +51,11 @@ def test_study_results_beside_the_slice_results(qtbot, tmp_path, volume_metrics)
     page.show()
     qtbot.waitUntil(lambda: page.metrics is not None and not page._busy(), timeout=20000)
 
-    headline = "Per study (mean of slice probabilities): 11 of 12 studies right (92 %)"
+    headline = "Per study (mean of slice probabilities): 11 of 12 studies right (92 %, 95 % CI 65–99 %)"
     assert headline in page.summary.text() and "right" in page.summary.text().split("<br>")[0]
     view = page.study_view
     assert headline in view.headline.text()
+    assert "balanced accuracy too few studies to tell (12 studies)" in view.headline.text()  # 6 a class
     tab = page.tabs.indexOf(view)
     assert page.tabs.tabText(tab) == "Per study" and page.tabs.tabText(tab - 1) == "Confusion matrix"
     page.tabs.setCurrentIndex(tab)
@@ -88,3 +89,31 @@ def test_study_results_beside_the_slice_results(qtbot, tmp_path, volume_metrics)
     session.set_run(_run_with_metrics(tmp_path / "plain", plain))
     qtbot.waitUntil(lambda: page.metrics is not None and not page._busy(), timeout=20000)
     assert page.tabs.indexOf(view) < 0 and "Per study" not in page.summary.text()
+
+
+def _few_studies(n_per_class: int, wrong: int):
+    """Metrics over 3 slices of each of 2 × ``n_per_class`` studies; ``wrong`` studies of class 0 answered 'b'."""
+    keys, studies, y, rows = [], [], [], []
+    for s in range(2 * n_per_class):
+        label, misread = s % 2, s % 2 == 0 and s // 2 < wrong
+        for i in range(3):
+            keys.append(f"/data/s{s}.nii#slice=2:{i}")
+            studies.append(f"/data/s{s}.nii")
+            y.append(label)
+            rows.append([0.2, 0.8] if (label == 1) != misread else [0.8, 0.2])
+    return compute_metrics(y, np.array(rows), ("a", "b"), keys, subset="test", studies=studies)
+
+
+def test_per_study_figures_say_too_few_studies_and_when_they_cannot_beat_guessing(qtbot):
+    from cnn_studio.ui.widgets.study_results import StudyResults
+
+    view = StudyResults()
+    qtbot.addWidget(view)
+    view.set_metrics(_few_studies(4, wrong=0))  # 8 studies, all right: "100 %" is no certainty
+    text = view.headline.text()
+    assert "8 of 8 studies right (100 %: too few studies to tell, a figure needs 10)" in text
+    assert "balanced accuracy too few studies to tell (8 studies)" in text and "Warning" not in text
+    view.set_metrics(_few_studies(5, wrong=2))  # 10 studies, 8 right: cannot be told from guessing
+    text = view.headline.text()
+    assert "8 of 10 studies right (80 %, 95 % CI 49–94 %)" in text
+    assert "<b>Warning:</b> 10 studies cannot show that the model beats guessing" in text

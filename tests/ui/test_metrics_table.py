@@ -27,3 +27,21 @@ def test_metrics_table_sorts_numbers_as_numbers(qtbot):
     assert [proxy.index(r, 0).data() for r in range(3)] == ["fox", "cat", "dog"]
     model.clear()
     assert model.rowCount() == 0
+
+
+def test_classes_of_eight_images_read_too_few_in_every_column_and_no_point_interval(qtbot):
+    import numpy as np
+    from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel
+
+    from cnn_studio.evaluation import compute_metrics
+    from cnn_studio.intervals import TOO_FEW
+
+    m = compute_metrics([0] * 8 + [1] * 8, np.array([[0.9, 0.1]] * 8 + [[0.1, 0.9]] * 8), ["a", "b"])
+    model = MetricsTableModel()
+    model.set_metrics(m.per_class, m.roc_auc, m.intervals)
+    cells = [model.index(0, c).data() for c in range(1, 5)]  # precision, recall, F1, ROC AUC of "a"
+    assert all(cell.startswith(TOO_FEW) for cell in cells), cells
+    m = compute_metrics([0] * 12 + [1] * 12, np.array([[0.9, 0.1]] * 12 + [[0.1, 0.9]] * 12), ["a", "b"])
+    model.set_metrics(m.per_class, m.roc_auc, m.intervals)
+    cells = [model.index(0, c).data() for c in range(1, 5)]
+    assert all(cell.startswith("1.00 (95% CI 0.76–1.00") for cell in cells), cells  # never "1.00–1.00"

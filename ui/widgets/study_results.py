@@ -34,6 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_studio.data.records import slice_name
+from cnn_studio.intervals import MIN_IMAGES, describe
+from cnn_studio.studies import STUDY_UNIT
 
 AGGREGATE_WORDS = {"mean": "mean of slice probabilities", "max": "highest slice probability per class"}
 SLICE_THUMB = 96
@@ -42,13 +44,39 @@ COLUMNS = ("Study", "True", "Predicted", "Probability", "Slices")
 
 
 def study_headline(study: dict[str, Any]) -> str:
-    """"Per study (mean of slice probabilities): 11 of 12 studies right (92 %)" (plain text; "" without studies)."""
+    """"Per study (mean of slice probabilities): 11 of 12 studies right (92 %, 95 % CI 65–99 %)" (plain text;
+    "" without studies); under :data:`MIN_IMAGES` studies the share says "too few studies to tell"."""
     if not study:
         return ""
     n = int(study["count"])
     right = sum(1 for s in study.get("studies", []) if s["label"] == s["predicted"])
     how = AGGREGATE_WORDS.get(study.get("aggregate", "mean"), study.get("aggregate", ""))
-    return f"Per study ({how}): {right} of {n} studies right ({study['accuracy'] * 100:.0f} %)"
+    return f"Per study ({how}): {right} of {n} studies right ({_share(study)})"
+
+
+def _share(study: dict[str, Any]) -> str:
+    """The study accuracy with its 95 % interval, or the verdict (bare for metrics from before study intervals)."""
+    acc = (study.get("intervals") or {}).get("accuracy")
+    if not acc:
+        return f"{study['accuracy'] * 100:.0f} %"
+    if acc.get("verdict"):
+        return f"{study['accuracy'] * 100:.0f} %: {acc['verdict'].replace('images', 'studies')}, a figure needs {MIN_IMAGES}"
+    return f"{study['accuracy'] * 100:.0f} %, 95 % CI {acc['low'] * 100:.0f}–{acc['high'] * 100:.0f} %"
+
+
+def study_details(study: dict[str, Any]) -> tuple[str, str]:
+    """(the balanced accuracy with its interval, the chance warning when the studies cannot show the model
+    beats guessing, else ""), as HTML."""
+    iv = study.get("intervals") or {}
+    balanced = ""
+    if iv.get("balanced_accuracy"):
+        balanced = f"balanced accuracy {escape(describe(iv['balanced_accuracy'], 2, STUDY_UNIT))}"
+    elif study.get("balanced_accuracy") is not None:
+        balanced = f"balanced accuracy {study['balanced_accuracy']:.0%}"
+    chance = study.get("chance") or {}
+    warning = (f"<b>Warning:</b> {escape(chance['message'])} {escape(chance.get('hint', ''))}".rstrip()
+               if chance.get("verdict") in ("not_better", "unproven") else "")
+    return balanced, warning
 
 
 def study_name(study_id: str) -> str:
@@ -144,10 +172,10 @@ class StudyResults(QWidget):
             self.matrix.setRowCount(0)
             self.table.setRowCount(0)
             return
-        balanced = self.study.get("balanced_accuracy")
-        extra = f"; balanced accuracy {balanced:.0%}" if balanced is not None else ""
-        self.headline.setText(f"<b>{escape(study_headline(self.study))}</b>{extra}. Slice-level figures are in the "
-                              "other tabs; here each study counts once.")
+        balanced, warning = study_details(self.study)
+        self.headline.setText(f"<b>{escape(study_headline(self.study))}</b>" + (f"; {balanced}" if balanced else "")
+                              + ". Slice-level figures are in the other tabs; here each study counts once."
+                              + (f"<br>{warning}" if warning else ""))
         self.matrix.set_matrix(self.study["confusion"], self.class_names, unit=("study", "studies"))
         self.show_cell(None, None)
 
