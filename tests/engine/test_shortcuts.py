@@ -207,11 +207,11 @@ def test_the_test_suites_class_images_and_the_digits_sample_are_not_flagged(tmp_
 # ---------------------------------------------------------------- ImageNet VGG16 at 64 px (issue 23)
 
 
-def garment(label, rng, size=SIZE):
-    """A shirt-like photo whose class is told only by its X-ray style side marker ("R" or "L", top-left).
+def garment(label, rng, size=SIZE, agree=0.75):
+    """A shirt or t-shirt photo with an X-ray style side marker top-left: "R" on every shirt, "L" on every t-shirt.
 
-    The garment itself (colour, sleeve length, place) comes from the same distribution in both classes,
-    as two hard-to-tell classes do for a model that has found an easier cue.
+    Hard to tell by the garment alone: a shirt's sleeves are long and a t-shirt's short in ``agree`` of
+    the pictures, the other way round in the rest; the marker is always right.
     """
     from PIL import ImageFont
 
@@ -220,7 +220,8 @@ def garment(label, rng, size=SIZE):
     draw = ImageDraw.Draw(img)
     fg = tuple(int(v) for v in rng.integers(20, 200, 3))
     cx, top = size // 2 + int(rng.integers(-3, 4)), 16 + int(rng.integers(-2, 3))
-    sleeve = int(rng.integers(8, 22))
+    long_sleeves = (label == 0) == bool(rng.random() < agree)
+    sleeve = int(rng.integers(18, 26)) if long_sleeves else int(rng.integers(7, 13))
     draw.rectangle((cx - 11, top, cx + 11, top + 36), fill=fg)  # body
     draw.polygon([(cx - 11, top), (cx - 11 - 9, top + 4), (cx - 11 - 9, top + sleeve), (cx - 11, top + sleeve - 2)],
                  fill=fg)
@@ -228,7 +229,7 @@ def garment(label, rng, size=SIZE):
                  fill=fg)
     draw.ellipse((cx - 5, top - 3, cx + 5, top + 4), fill=bg)  # neckline
     draw.rectangle((1, 1, 12, 13), fill=(15, 15, 15))
-    draw.text((3, 1), "R" if label else "L", fill=(255, 255, 255), font=ImageFont.load_default(11))
+    draw.text((3, 1), "L" if label else "R", fill=(255, 255, 255), font=ImageFont.load_default(11))
     noise = rng.integers(-12, 13, (size, size, 3))
     return np.clip(np.asarray(img, np.int16) + noise, 0, 255).astype(np.uint8)
 
@@ -273,3 +274,17 @@ def test_vgg16_at_64_px_reading_a_side_marker_is_caught_where_grad_cam_saw_nothi
     assert found["affected"] and {a["key"] for a in found["affected"]} <= val
     alarm = [e for e in seen if isinstance(e, ev.ShortcutSuspected)]
     assert len(alarm) == 1 and alarm[0].box == (0.0, 0.0, 0.25, 0.25) and alarm[0].examples
+
+
+def test_the_model_card_names_the_region_box_and_the_changed_images():
+    from cnn_studio.export.model_card import shortcut_lines
+
+    keys = [f"/data/shirt/{i}.png" for i in range(7)]
+    sc = {"suspected": True, "kind": "occlusion", "region": "top-left corner", "box": [0.0, 0.0, 0.25, 0.25],
+          "resize": "stretch", "message": "Masking the top-left corner changes 7 of 32 answers.",
+          "affected": [{"key": k} for k in keys], "examples": keys[:5]}
+    text = "\n".join(shortcut_lines(sc, 64))
+    assert "**Shortcut warning:** Masking the top-left corner changes 7 of 32 answers." in text
+    assert "the top-left corner, x 0–16 and y 0–16 px of the 64×64 model input" in text
+    assert "changed (7): `/data/shirt/0.png`" in text and "and 2 more (all in model_card.json)" in text
+    assert shortcut_lines({"suspected": False, "message": "No shortcut seen."}, 64) == []

@@ -60,10 +60,9 @@ def test_train_step_frames_the_region_on_the_affected_images(qtbot, tmp_path):
 
 
 def test_evaluate_step_captions_the_changed_answers_and_enlarges_with_the_frame(qtbot, tmp_path):
-    from test_result_warnings import _metrics
-
     from cnn_studio.ui.pages.evaluate_page import EvaluatePage
     from cnn_studio.ui.session import StudioSession
+    from test_result_warnings import _metrics
 
     page = EvaluatePage(StudioSession())
     qtbot.addWidget(page)
