@@ -17,8 +17,10 @@ Each edge region is compared with a central control of the same shape and area (
 central square, a strip with the band through the middle). A region is flagged when the answers it
 changes (masked: the answer is no longer the model's first answer; swapped: it becomes the donor's)
 are at least :data:`MIN_RATE` of the images and the lower end of their 95% Wilson interval lies
-above the upper end of the control's: the model's answers hang on that small place off the object
-much more than on the same area of the middle. Everything is predicted in batches; the cost is
+above the upper end of the control's, or when masking lowers the model's confidence in its answer
+by :data:`MIN_DROP` on average and, image by image, clearly more than masking the control does
+(the 95% interval of the excess above :data:`MIN_DROP_EXCESS`): the model's answers hang on that
+small place off the object much more than on the same area of the middle. Everything is predicted in batches; the cost is
 ``images × (1 + 2 × 11)`` predictions.
 """
 
@@ -39,6 +41,9 @@ CORNER = 0.25
 STRIP = 0.125
 MIN_RATE = 0.25
 MIN_CHANGED = 4
+MIN_DROP = 0.2
+MIN_DROP_EXCESS = 0.1
+MIN_PAIRED = 8
 PREDICT_BATCH = 32
 TASK = "Checking for shortcuts"
 
@@ -163,6 +168,7 @@ def measure_regions(answers: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]
         out[r.name] = {"masked": _measure(mask_changed, len(base)),
                        "swapped": _measure(swap_changed, int(has_donor.sum())),
                        "confidence_drop": float(np.mean(base[rows, first] - m[rows, first])) if len(base) else 0.0,
+                       "drops": base[rows, first] - m[rows, first],
                        "masked_images": np.nonzero(mask_changed)[0].tolist(),
                        "swapped_images": np.nonzero(swap_changed)[0].tolist()}
     return out
@@ -172,20 +178,55 @@ def _stands_out(row: dict[str, Any], control: dict[str, Any]) -> bool:
     return (row["changed"] >= MIN_CHANGED and row["rate"] >= MIN_RATE and row["low"] > control["high"])
 
 
-def flagged_regions(measures: dict[str, dict[str, Any]]) -> list[tuple[Region, float]]:
-    """The edge regions whose masked or swapped answers stand out from their control, strongest first.
+def _drop_gap(drops: np.ndarray, control: np.ndarray) -> float | None:
+    """The paired excess of masking's confidence drop over the control's, when it is clearly there.
 
-    The strength is the larger gap between the region's change rate and its control's.
+    Given when the region's mean drop is at least :data:`MIN_DROP` and the lower end of the 95%
+    interval of the per-image excess is at least :data:`MIN_DROP_EXCESS` (on :data:`MIN_PAIRED`
+    images or more); ``None`` otherwise.
+    """
+    d = np.asarray(drops, np.float64) - np.asarray(control, np.float64)
+    if len(d) < MIN_PAIRED or float(np.mean(drops)) < MIN_DROP:
+        return None
+    low = float(d.mean() - 1.96 * d.std(ddof=1) / np.sqrt(len(d)))
+    return float(d.mean()) if low >= MIN_DROP_EXCESS else None
+
+
+def _region_gap(row: dict[str, Any], ctl: dict[str, Any]) -> float | None:
+    gaps = [row[k]["rate"] - ctl[k]["rate"] for k in ("masked", "swapped") if _stands_out(row[k], ctl[k])]
+    drop = _drop_gap(row["drops"], ctl["drops"])
+    gaps += [drop] if drop is not None else []
+    return max(gaps) if gaps else None
+
+
+def _touches(corner: Region, strip: Region) -> bool:
+    (a0, b0, a1, b1), (c0, d0, c1, d1) = corner.box, strip.box
+    return a0 < c1 and c0 < a1 and b0 < d1 and d0 < b1
+
+
+def flagged_regions(measures: dict[str, dict[str, Any]]) -> list[tuple[Region, float]]:
+    """The edge regions whose answers or confidence stand out from their control's, strongest first.
+
+    The strength is the largest gap to the control (change rates, or the mean confidence drop). A
+    corner inside the strongest edge strip comes first when it has at least half the strip's gap:
+    the smaller place is the more specific answer (a side marker sits in a corner and in both
+    strips through it).
     """
     found = []
     for r in regions():
-        if not r.control:
-            continue
-        row, ctl = measures[r.name], measures[r.control]
-        gaps = [row[k]["rate"] - ctl[k]["rate"] for k in ("masked", "swapped") if _stands_out(row[k], ctl[k])]
-        if gaps:
-            found.append((r, max(gaps)))
-    return sorted(found, key=lambda t: -t[1])
+        if r.control:
+            gap = _region_gap(measures[r.name], measures[r.control])
+            if gap is not None:
+                found.append((r, gap))
+    found.sort(key=lambda t: -t[1])
+    if found and found[0][0].control != "centre":
+        best, gap = found[0]
+        corner = next((t for t in found if t[0].control == "centre" and _touches(t[0], best) and t[1] >= gap / 2),
+                      None)
+        if corner is not None:
+            found.remove(corner)
+            found.insert(0, corner)
+    return found
 
 
 def _count_words(row: dict[str, Any]) -> str:
@@ -216,8 +257,9 @@ def describe_finding(region: Region, measures: dict[str, dict[str, Any]], image_
     where = {"centre": "in the centre", "middle_row": "across the middle", "middle_column": "down the middle"}
     same = "the same area" if region.control == "centre" else "a band as large"
     text = (f"The model's answers depend on the {region.words}: masking it ({x1 - x0}×{y1 - y0} px, "
-            f"{area:.0%} of the picture) changes {_count_words(row['masked'])} answers; masking {same} "
-            f"{where[region.control]} changes {_count_words(ctl['masked'])}.")
+            f"{area:.0%} of the picture) changes {_count_words(row['masked'])} answers and lowers its confidence "
+            f"in its answer by {row['confidence_drop']:.2f} on average; masking {same} {where[region.control]} "
+            f"changes {_count_words(ctl['masked'])} ({ctl['confidence_drop']:.2f}).")
     if row["swapped"]["n"]:
         text += (f" Swapping in the {region.words} of a picture it answers differently makes it give that "
                  f"picture's answer in {_count_words(row['swapped'])} images (the same swap "
@@ -231,12 +273,15 @@ def occlusion_verdict(answers: dict[str, np.ndarray], keys: Sequence[str], class
     the affected images, and every region's counts (``regions``).
     """
     measures = measure_regions(answers)
-    table = {name: {k: v for k, v in row.items() if not k.endswith("_images")} for name, row in measures.items()}
+    table = {name: {k: v for k, v in row.items() if not k.endswith("_images") and k != "drops"}
+             for name, row in measures.items()}
     out: dict[str, Any] = {"suspected": False, "n_images": int(len(answers["base"])), "region": "", "box": None,
                            "message": "", "affected": [], "regions": table, "also": [],
                            "rule": (f"an edge region (corners {CORNER:.0%} of the side, edge strips {STRIP:.1%}) "
                                     f"whose masking or swapping changes ≥ {MIN_RATE:.0%} (≥ {MIN_CHANGED}) of the "
-                                    "answers, its 95% interval above that of a central region of the same area")}
+                                    "answers, its 95% interval above that of a central region of the same area; "
+                                    f"or whose masking lowers the confidence by ≥ {MIN_DROP} on average, the "
+                                    f"paired excess over the central region's ≥ {MIN_DROP_EXCESS} (95% interval)")}
     found = flagged_regions(measures)
     if not found:
         worst = max((r for r in regions() if r.control), key=lambda r: table[r.name]["masked"]["rate"])

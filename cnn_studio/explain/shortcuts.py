@@ -9,8 +9,9 @@ Two tests on a sample of validation images (at most :data:`MAX_IMAGES`, spread o
    same area is reported with its box and the images it changed. It does not depend on the
    network's resolution, so a side marker in a 64 px picture (VGG16's last convolution: 4×4
    cells) is found as well as in a large one.
-2. **Grad-CAM** (below), supporting: it votes only when the heat map has at least
-   :data:`MIN_CAM_CELLS` cells a side, so that a cell is not much wider than the border strip.
+2. **Grad-CAM** (below), as before: it still raises the alarm on its own, but a map of fewer than
+   :data:`MIN_CAM_CELLS` cells a side (each wider than the border strip) cannot see a small mark
+   at the edge, and its "no shortcut" says so.
 
 For the Grad-CAM test, the heat map of the predicted class is enlarged to the
 model's input size and normalised to a total mass of 1. Two signals are measured:
@@ -187,7 +188,7 @@ def _load(paths: Sequence[str], labels: Sequence[int], image_size: int, resize: 
 def gradcam_evidence(model, images: np.ndarray, labels: Sequence[int], keys: Sequence[str],
                      class_names: Sequence[str], sink: ev.EventSink = ev.null_sink,
                      cancel: CancelToken | None = None) -> dict[str, Any]:
-    """:func:`analyse_heatmaps` of the images' Grad-CAM maps, with ``cells`` (the map's side) and ``votes``."""
+    """:func:`analyse_heatmaps` of the images' Grad-CAM maps, with ``cells`` (the map's side) and ``layer``."""
     layer = find_last_conv_layer(model)
     size = images.shape[1]
     maps, cells = [], 0
@@ -200,19 +201,18 @@ def gradcam_evidence(model, images: np.ndarray, labels: Sequence[int], keys: Seq
     arr = np.stack(maps) if maps else np.zeros((0, size, size))
     out = analyse_heatmaps(arr, labels, keys, list(class_names))
     out["cells"], out["layer"] = cells, layer
-    out["votes"] = cells >= MIN_CAM_CELLS
-    if not out["votes"]:
-        out["note"] = (f"Grad-CAM not used to decide: its map ({layer}) is {cells}×{cells} cells, each wider than "
-                       f"the {BORDER_FRACTION:.1%} border strip; the masking test decides.")
+    if cells < MIN_CAM_CELLS:
+        out["note"] = (f"Grad-CAM's map ({layer}) is {cells}×{cells} cells, each wider than the "
+                       f"{BORDER_FRACTION:.1%} border strip: too coarse to see a small mark at the edge.")
     return out
 
 
 def combine(occ: dict[str, Any], cam: dict[str, Any], resize: str) -> dict[str, Any]:
-    """One verdict from the occlusion test (deciding) and Grad-CAM (supporting; votes when fine enough)."""
+    """One verdict from the occlusion test (with the region's box and images) and Grad-CAM (either may raise it)."""
     out: dict[str, Any] = {"suspected": False, "kind": None, "region": "", "box": None, "message": "", "hint": "",
                            "examples": [], "affected": [], "n_images": occ.get("n_images", 0), "resize": resize,
                            "occlusion": occ, "gradcam": cam}
-    cam_says = bool(cam.get("suspected") and cam.get("votes"))
+    cam_says = bool(cam.get("suspected"))
     if occ.get("suspected"):
         affected = occ["affected"]
         out.update(suspected=True, kind="occlusion", region=occ["region"], box=occ["box"], hint=HINT,
@@ -261,5 +261,5 @@ def check_shortcuts(model, paths: Sequence[str | os.PathLike[str]], labels: Sequ
         try:
             cam = gradcam_evidence(model, images, kept, keys, class_names, sink, cancel)
         except StudioError as exc:  # a model Grad-CAM cannot explain: the masking test still stands
-            cam = {"suspected": False, "votes": False, "note": f"Grad-CAM skipped: {exc.message}"}
+            cam = {"suspected": False, "note": f"Grad-CAM skipped: {exc.message}"}
     return combine(occ, cam, resize)

@@ -83,6 +83,27 @@ def test_a_corner_that_changes_the_answers_is_reported_with_counts_box_and_image
     assert not few["suspected"], "3 of 8 images cannot tell"
 
 
+def test_a_confidence_drop_alone_flags_a_region_and_a_corner_is_named_before_the_edge_through_it():
+    keys = [f"/x/{i}.png" for i in range(32)]
+    answers = _answers(32, {"left": 14, "top_left": 9, "centre": 3})
+    base = answers["base"]
+    weaker = base * 0.5 + 0.25  # every answer kept, at 0.725 instead of 0.95
+    answers["masked:top_left"][9:] = weaker[9:]
+    found = occlusion.occlusion_verdict(answers, keys, NAMES, 64)
+    assert found["suspected"] and found["region"] == "top-left corner", found["message"]
+    assert "left edge" in found["also"]
+    assert "lowers its confidence in its answer by 0.41 on average" in found["message"]  # (9 × 0.9 + 23 × 0.225) / 32
+
+    only_drop = _answers(32, {})
+    only_drop["masked:bottom_right"] = weaker.copy()
+    found = occlusion.occlusion_verdict(only_drop, keys, NAMES, 64)
+    assert found["suspected"] and found["region"] == "bottom-right corner", found["message"]
+    assert "changes 0 of 32 answers" in found["message"]
+    slight = _answers(32, {})
+    slight["masked:bottom_right"] = base * 0.9 + 0.05  # 0.95 -> 0.905: a model that barely notices
+    assert not occlusion.occlusion_verdict(slight, keys, NAMES, 64)["suspected"]
+
+
 def test_a_box_is_mapped_back_onto_the_original_picture():
     box = (0.0, 0.0, 0.25, 0.25)
     assert occlusion.box_on_picture(box, (100, 200), 64, "stretch") == box
@@ -228,6 +249,14 @@ def garment(label, rng, size=SIZE, agree=0.75):
     draw.polygon([(cx + 11, top), (cx + 11 + 9, top + 4), (cx + 11 + 9, top + sleeve), (cx + 11, top + sleeve - 2)],
                  fill=fg)
     draw.ellipse((cx - 5, top - 3, cx + 5, top + 4), fill=bg)  # neckline
+    arr = np.asarray(img).copy()  # a striped or checked fabric, as clothes are
+    cloth = (arr == fg).all(axis=2)
+    period = int(rng.integers(3, 7))
+    yy, xx = np.mgrid[0:size, 0:size]
+    stripes = [(yy // period) % 2, (xx // period) % 2, ((yy // period) + (xx // period)) % 2][int(rng.integers(3))]
+    arr[cloth & (stripes == 1)] = rng.integers(0, 256, 3)
+    img = Image.fromarray(arr)
+    draw = ImageDraw.Draw(img)
     draw.rectangle((1, 1, 12, 13), fill=(15, 15, 15))
     draw.text((3, 1), "L" if label else "R", fill=(255, 255, 255), font=ImageFont.load_default(11))
     noise = rng.integers(-12, 13, (size, size, 3))
