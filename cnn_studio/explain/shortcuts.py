@@ -207,6 +207,19 @@ def gradcam_evidence(model, images: np.ndarray, labels: Sequence[int], keys: Seq
     return out
 
 
+def spread_examples(affected: Sequence[dict[str, Any]], n: int = EXAMPLES) -> list[str]:
+    """Up to ``n`` keys of the affected images, taking each answer class in turn (most changed first)."""
+    queues: dict[str, list[str]] = {}
+    for a in affected:
+        queues.setdefault(a["answer"], []).append(a["key"])
+    out: list[str] = []
+    while len(out) < n and any(queues.values()):
+        for q in queues.values():
+            if q and len(out) < n:
+                out.append(q.pop(0))
+    return out
+
+
 def combine(occ: dict[str, Any], cam: dict[str, Any], resize: str) -> dict[str, Any]:
     """One verdict from the occlusion test (with the region's box and images) and Grad-CAM (either may raise it)."""
     out: dict[str, Any] = {"suspected": False, "kind": None, "region": "", "box": None, "message": "", "hint": "",
@@ -216,9 +229,9 @@ def combine(occ: dict[str, Any], cam: dict[str, Any], resize: str) -> dict[str, 
     if occ.get("suspected"):
         affected = occ["affected"]
         out.update(suspected=True, kind="occlusion", region=occ["region"], box=occ["box"], hint=HINT,
-                   affected=affected, examples=[a["key"] for a in affected[:EXAMPLES]], message=occ["message"])
+                   affected=affected, examples=spread_examples(affected), message=occ["message"])
         if cam_says:
-            out["message"] += f" Grad-CAM agrees: {cam['message']}"
+            out["message"] += f" Grad-CAM agrees: its attention is on the {cam['region']} too."
     elif cam_says:
         out.update(suspected=True, kind=cam["kind"], region=cam["region"], hint=HINT, examples=cam["examples"],
                    message=f"{cam['message']} (Masking the corners and edges did not confirm it: {occ['message']})")
