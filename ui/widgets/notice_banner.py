@@ -32,7 +32,7 @@ def boxed_thumbnail(path: str, size: int, box, resize: str = "stretch") -> QPixm
         return pix
     w, h = pix.width(), pix.height()
     x0, y0, x1, y1 = box_on_picture(tuple(box), (h, w), max(h, w), resize)
-    pen_width = max(2, round(min(w, h) / 32))
+    pen_width = max(2, min(6, round(min(w, h) / 32)))
     painter = QPainter(pix)
     painter.setPen(QPen(QColor(BOX_COLOUR), pen_width))
     half = pen_width / 2
