@@ -180,6 +180,7 @@ def test_a_side_marker_is_found_by_masking_and_the_images_are_named(tmp_path):
     found = check_shortcuts(model, paths, labels, NAMES, SIZE, max_per_class=16, sink=seen.append)
     assert found["suspected"] and found["kind"] == "occlusion", found["message"]
     assert found["region"] == "top-left corner" and found["box"] == [0.0, 0.0, 0.25, 0.25]
+    assert not found["gradcam"]["suspected"], "Grad-CAM alone (the check before issue 23) misses this marker"
     occ = found["occlusion"]["regions"]
     corner, centre = occ["top_left"], occ["centre"]
     assert corner["masked"]["changed"] >= 8 or corner["swapped"]["changed"] >= 16
