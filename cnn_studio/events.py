@@ -197,13 +197,23 @@ class Calibrated:
 
 @dataclass(frozen=True)
 class ShortcutSuspected:
-    """Grad-CAM on the validation images sits on the border or one fixed spot: the model may use a shortcut."""
+    """The model's answers hang on a small place at the picture's edge: it may use a shortcut (a side marker,
+    a label, a ruler).
 
-    kind: str  # "border" | "same_region"
+    ``kind`` "occlusion": masking or swapping ``box`` (left, top, right, bottom as fractions of the
+    model's square input, which the ``resize`` policy made from each picture) changed the answers of
+    ``examples`` (the first of ``n_affected``); "border" / "same_region": Grad-CAM's attention sits
+    there (no box).
+    """
+
+    kind: str  # "occlusion" | "border" | "same_region"
     region: str
     message: str
     hint: str = ""
     examples: tuple[str, ...] = ()
+    box: tuple[float, float, float, float] | None = None
+    resize: str = "stretch"
+    n_affected: int = 0
 
 
 # ---------------------------------------------------------------- export

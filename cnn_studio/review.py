@@ -10,8 +10,9 @@ folder as ``review.json``:
    is fitted on the validation probabilities and, when it lowers the calibration error, stored
    inside best.keras (the final layer's weights divided by ``T``), so evaluation, prediction and
    every export use it. Event :class:`~cnn_studio.events.Calibrated`.
-3. **Does it look at the object?** (:mod:`cnn_studio.explain.shortcuts`): Grad-CAM on a sample of
-   validation images; a border or one fixed spot gives :class:`~cnn_studio.events.ShortcutSuspected`.
+3. **Does it look at the object?** (:mod:`cnn_studio.explain.shortcuts`): the corners and edges of a
+   sample of validation images are masked and swapped (and Grad-CAM'd); a small place at the edge
+   that changes the answers gives :class:`~cnn_studio.events.ShortcutSuspected` with its box and images.
 
 :func:`read_review` gives the stored record (empty for runs trained before this existed).
 """
@@ -121,14 +122,14 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
 
     if shortcut_check and len(y):
         try:
-            # no TaskProgress here: the StageChanged above covers the whole review (a few seconds)
-            sc = check_shortcuts(model, kept, y, names, run.image_size, run.config.resize, cancel=cancel)
+            sc = check_shortcuts(model, kept, y, names, run.image_size, run.config.resize, sink=sink, cancel=cancel)
         except StudioError as exc:  # a model Grad-CAM cannot explain: say so, do not fail the run
             sc = {"suspected": False, "message": f"Shortcut check skipped: {exc.message}"}
         review["shortcuts"] = sc
         if sc.get("suspected"):
             sink(ev.ShortcutSuspected(kind=sc["kind"], region=sc["region"], message=sc["message"], hint=sc["hint"],
-                                      examples=tuple(sc["examples"])))
+                                      examples=tuple(sc["examples"]), box=tuple(sc["box"]) if sc.get("box") else None,
+                                      resize=run.config.resize, n_affected=len(sc.get("affected") or ())))
             sink(ev.LogMessage("warning", sc["message"] + " " + sc["hint"]))
     review["warnings"] = warnings_of(review)
     write_json(review_path(run.root), review)

@@ -13,6 +13,7 @@ from cnn_studio.backbones.weights import weights_origin
 from cnn_studio.data.bands import read_run_bands
 from cnn_studio.data.split import counts_per_split
 from cnn_studio.errors import RunError
+from cnn_studio.explain.occlusion import pixel_box
 from cnn_studio.export.formats import FORMATS
 from cnn_studio.export.verify import MAX_ACCURACY_DROP, MAX_DISAGREEMENT, MIN_IMAGES_CHANGED, describe_answers
 from cnn_studio.fsutil import read_json, write_json, write_text
@@ -146,10 +147,7 @@ class ModelCard:
                       f"studies: " + study_figures(st) + "."]
                 if (st.get("chance") or {}).get("verdict") in ("not_better", "unproven"):
                     L += ["", f"**Warning (per study):** {st['chance']['message']} {st['chance'].get('hint', '')}".rstrip()]
-            sc = m.get("shortcuts") or {}
-            if sc.get("suspected"):
-                L += ["", f"**Shortcut warning:** {sc['message']} Examples: "
-                      + ", ".join(f"`{e}`" for e in sc.get("examples", [])[:3])]
+            L += shortcut_lines(m.get("shortcuts") or {}, self.input_size)
         else:
             L.append("Not evaluated yet (run `cnn-studio evaluate RUN_DIR` before exporting to include results).")
         if self.robustness:
@@ -194,6 +192,25 @@ def export_check(e: dict[str, Any]) -> str:
             text += f"; calibrated on {e['representative_images']} training images"
         return text
     return f"verified, max |Δ probability| {e['max_abs_diff']:.2g} ≤ {e['tolerance']:g} on {e['n_checked']} images"
+
+
+def shortcut_lines(sc: dict[str, Any], input_size: int, shown: int = 5) -> list[str]:
+    """The card's lines for a suspected shortcut: the finding, the region's box, the images it changed."""
+    if not sc.get("suspected"):
+        return []
+    lines = ["", f"**Shortcut warning:** {sc['message']}"]
+    affected = [a["key"] for a in sc.get("affected") or ()]
+    if sc.get("box"):
+        x0, y0, x1, y1 = pixel_box(tuple(sc["box"]), input_size)
+        lines.append(f"Region checked: the {sc.get('region')}, x {x0}–{x1} and y {y0}–{y1} px of the "
+                     f"{input_size}×{input_size} model input (resize policy {sc.get('resize', 'stretch')}).")
+    if affected:
+        more = f" and {len(affected) - shown} more (all in model_card.json)" if len(affected) > shown else ""
+        lines.append(f"Validation images whose answer it changed ({len(affected)}): "
+                     + ", ".join(f"`{k}`" for k in affected[:shown]) + more + ".")
+    elif sc.get("examples"):
+        lines.append("Examples: " + ", ".join(f"`{e}`" for e in sc["examples"][:3]))
+    return lines
 
 
 def _metrics_summary(d: dict[str, Any]) -> dict[str, Any]:

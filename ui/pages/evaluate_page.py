@@ -18,9 +18,9 @@ from cnn_studio.ui.messages import show_error
 from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel
 from cnn_studio.ui.qmodels.rows import sortable
 from cnn_studio.ui.widgets.confusion_matrix import ConfusionMatrix, legend_html
-from cnn_studio.ui.widgets.image_grid import PATH_ROLE, ImageGrid, array_to_pixmap, thumbnail
+from cnn_studio.ui.widgets.image_grid import PATH_ROLE, ImageGrid, array_to_pixmap
 from cnn_studio.ui.widgets.label_actions import MARKS, LabelActions
-from cnn_studio.ui.widgets.notice_banner import NoticeBanner
+from cnn_studio.ui.widgets.notice_banner import NoticeBanner, boxed_thumbnail, shortcut_captions
 from cnn_studio.ui.widgets.reliability_view import ReliabilityView
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.study_results import StudyResults, study_headline
@@ -509,7 +509,8 @@ class EvaluatePage(QWidget):
         sc = metrics.shortcuts or {}
         if sc.get("suspected"):
             self.shortcut_banner.show_notice("Possible shortcut.", sc.get("message", ""), sc.get("hint", ""),
-                                             "warning", list(sc.get("examples", []))[:6])
+                                             "warning", list(sc.get("examples", []))[:6], box=sc.get("box"),
+                                             resize=sc.get("resize", "stretch"), captions=shortcut_captions(sc))
         else:
             self.shortcut_banner.clear_notice()
 
@@ -525,8 +526,10 @@ class EvaluatePage(QWidget):
             self.example_caption.setWordWrap(True)
             box.addWidget(self.example_picture, 1)
             box.addWidget(self.example_caption)
-        self.example_picture.setPixmap(thumbnail(path, 384))
-        self.example_caption.setText(f"{path}\nLook at the place the warning names: is there a marker, a "
+        banner = self.shortcut_banner
+        self.example_picture.setPixmap(boxed_thumbnail(path, 384, banner.box, banner.resize))
+        framed = " (framed in red)" if banner.box else ""
+        self.example_caption.setText(f"{path}\nLook at the place the warning names{framed}: is there a marker, a "
                                      "label, a ruler or a border that gives the class away?")
         self.example_dialog.show()
         self.example_dialog.raise_()

@@ -187,6 +187,7 @@ class TrainPage(QWidget):
         self.notice = NoticeBanner()  # after training: not better than guessing, a suspected shortcut
         self.review_warnings: list[str] = []
         self._review_hints: list[str] = []
+        self._review_examples: tuple[list[str], object, str] = ([], None, "stretch")  # a shortcut's images and box
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
         self.speed = QLabel("")
@@ -315,6 +316,7 @@ class TrainPage(QWidget):
         self.speed.setText("")
         self.evaluate_button.setVisible(False)
         self.review_warnings, self._review_hints = [], []
+        self._review_examples = ([], None, "stretch")
         self.notice.clear_notice()
         self._set_status(status)
         self._append(note)
@@ -397,7 +399,8 @@ class TrainPage(QWidget):
             self._add_review_warning("Not better than guessing." if e.verdict == "not_better" else
                                      "Not shown to be better than guessing.", e.message, e.hint)
         elif isinstance(e, ev.ShortcutSuspected):
-            self._add_review_warning("Possible shortcut.", e.message, e.hint, list(e.examples)[:6])
+            self._add_review_warning("Possible shortcut.", e.message, e.hint, list(e.examples)[:6], box=e.box,
+                                     resize=e.resize)
         elif isinstance(e, ev.Calibrated):
             if e.applied:
                 self._append(f"Confidence calibrated on {e.n_images} validation images: temperature {e.temperature:.3g}, "
@@ -411,16 +414,24 @@ class TrainPage(QWidget):
         elif isinstance(e, ev.TrainFinished) and e.message and not self.review_warnings:
             self._append(e.message)
 
-    def _add_review_warning(self, title: str, message: str, hint: str, examples: list | None = None) -> None:
-        """A review finding after training: logged once, and shown in the amber notice under the status."""
+    def _add_review_warning(self, title: str, message: str, hint: str, examples: list | None = None, *,
+                            box=None, resize: str = "stretch") -> None:
+        """A review finding after training: logged once, and shown in the amber notice under the status.
+
+        ``box``: a suspected shortcut's region, framed on its example images.
+        """
         self.review_warnings.append(message)
         self._review_hints.append(hint)
         self._append(f"⚠ {message}" + (f" {hint}" if hint else ""))
+        if examples:
+            self._review_examples = (list(examples), box, resize)
+        shown, box, resize = self._review_examples
         if len(self.review_warnings) == 1:
-            self.notice.show_notice(title, message, hint, "warning", examples or ())
+            self.notice.show_notice(title, message, hint, "warning", shown, box=box, resize=resize)
         else:  # a second finding: all of them, and every hint, in one notice
             self.notice.show_notice("Do not trust this model yet.", " ".join(self.review_warnings),
-                                    " ".join(h for h in self._review_hints if h), "warning", examples or ())
+                                    " ".join(h for h in self._review_hints if h), "warning", shown, box=box,
+                                    resize=resize)
 
     def _show_progress(self, done: int, images_per_s: float) -> None:
         if self._total_steps <= 0:

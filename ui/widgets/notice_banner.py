@@ -1,6 +1,9 @@
 """NoticeBanner: a coloured box saying something the user must know about a result (a model no better
 than guessing, a suspected shortcut), what to try, and optionally example images to click.
 
+A suspected shortcut's examples carry its region: :func:`boxed_thumbnail` draws the box the check
+masked (fractions of the model's input, mapped onto each picture through the run's resize policy).
+
 Hidden until :meth:`NoticeBanner.show_notice`; the wording comes from the engine's records
 (message + hint), the colours from :func:`cnn_studio.ui.messages.severity_colour`.
 """
@@ -10,13 +13,45 @@ from __future__ import annotations
 from html import escape
 
 from cnn_studio.ui.messages import severity_colour
-from cnn_studio.ui.widgets.image_grid import ImageGrid
-from PySide6.QtCore import Qt, Signal
+from cnn_studio.ui.widgets.image_grid import ImageGrid, thumbnail
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from cnn_studio.data.records import display_name
+from cnn_studio.explain.occlusion import box_on_picture
 
 BACKGROUNDS = {"warning": "#fff7e6", "error": "#fdecea", "info": "#e8f1fb", "ok": "#e8f5e9"}
+BOX_COLOUR = "#ff2d2d"
+
+
+def boxed_thumbnail(path: str, size: int, box, resize: str = "stretch") -> QPixmap:
+    """:func:`thumbnail` of ``path`` with ``box`` (fractions of the model's input) drawn as a red frame."""
+    pix = thumbnail(path, size)
+    if not box or pix.isNull():
+        return pix
+    w, h = pix.width(), pix.height()
+    x0, y0, x1, y1 = box_on_picture(tuple(box), (h, w), max(h, w), resize)
+    pen_width = max(2, min(6, round(min(w, h) / 32)))
+    painter = QPainter(pix)
+    painter.setPen(QPen(QColor(BOX_COLOUR), pen_width))
+    half = pen_width / 2
+    painter.drawRect(QRectF(x0 * w + half, y0 * h + half, max(1.0, (x1 - x0) * w - pen_width),
+                            max(1.0, (y1 - y0) * h - pen_width)))
+    painter.end()
+    return pix
+
+
+def shortcut_captions(shortcuts: dict) -> dict[str, str]:
+    """A caption per image a suspected shortcut changed: its name, and the answer before and after."""
+    out = {}
+    for a in shortcuts.get("affected") or ():
+        if a.get("masked_changed"):
+            change = f"masked: {a['answer']} → {a['masked_answer']}"
+        else:
+            change = f"swapped: {a['answer']} → {a['swapped_answer']}"
+        out[a["key"]] = f"{display_name(a['key'])}\n{change}"
+    return out
 
 
 class NoticeBanner(QFrame):
@@ -42,11 +77,17 @@ class NoticeBanner(QFrame):
         lay.addWidget(self.label)
         lay.addWidget(self.examples)
         self.severity = ""
+        self.box, self.resize = None, "stretch"
         self.hide()
 
     def show_notice(self, title: str, text: str, hint: str = "", severity: str = "warning",
-                    examples: list[str] | tuple[str, ...] = ()) -> None:
-        """Show the banner (``examples``: image files to show as clickable thumbnails)."""
+                    examples: list[str] | tuple[str, ...] = (), *, box=None, resize: str = "stretch",
+                    captions: dict[str, str] | None = None) -> None:
+        """Show the banner (``examples``: image files to show as clickable thumbnails).
+
+        ``box``: a region to frame on every example (fractions of the model's input, see
+        :func:`boxed_thumbnail`); ``captions``: a caption per example (default: its name).
+        """
         self.severity = severity
         colour = severity_colour(severity).name()
         self.setStyleSheet(f"#notice_banner {{ background: {BACKGROUNDS.get(severity, '#ffffff')}; "
@@ -54,8 +95,13 @@ class NoticeBanner(QFrame):
         hint_html = f"<br><i>{escape(hint)}</i>" if hint else ""
         self.label.setText(f'<b style="color:{colour}">⚠ {escape(title)}</b> {escape(text)}{hint_html}')
         self.examples.clear()
+        self.box, self.resize = (tuple(box) if box else None), resize
+        captions = captions or {}
+        where = "\nThe red frame marks the place that changed the answer." if self.box else ""
         for path in examples:
-            self.examples.add_image(path, display_name(path), f"{path}\nClick to see it larger.")
+            pix = boxed_thumbnail(path, 2 * self.examples.thumb_size, self.box, resize) if self.box else None
+            self.examples.add_image(path, captions.get(path) or display_name(path),
+                                    f"{path}{where}\nClick to see it larger.", pixmap=pix)
         self.examples.setVisible(bool(examples))
         self.show()
 
@@ -63,4 +109,5 @@ class NoticeBanner(QFrame):
         self.examples.clear()
         self.label.clear()
         self.severity = ""
+        self.box, self.resize = None, "stretch"
         self.hide()
