@@ -330,7 +330,8 @@ class ReviewQueue(QDialog):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addLayout(top)
-        rl.addWidget(QLabel("<b>Nearest images of each class</b> (the check's embedding; left = closest)"))
+        self.neighbours_title = QLabel("<b>Nearest images of each class</b> (the check's embedding; left = closest)")
+        rl.addWidget(self.neighbours_title)
         rl.addWidget(neighbour_box)
         rl.addStretch(1)
         rl.addLayout(actions)
@@ -354,8 +355,11 @@ class ReviewQueue(QDialog):
             self.title.setText("No likely label issues were found." if issues.trusted else
                                "<b>Nothing to review:</b> the check did no better than guessing, so it lists no "
                                "image as wrong (see above for what would help).")
-            for b in (self.relabel_button, self.exclude_button, self.keep_button):
+            for b in (self.relabel_button, self.exclude_button, self.keep_button, self.prev_button,
+                      self.next_button, self.target):
                 b.setEnabled(False)
+            for w in (self.heatmaps, self.neighbours_title):  # nothing to explain or compare
+                w.hide()
         self.undo_button.setEnabled(self.corrections.can_undo)
 
     # ---------------------------------------------------------------- public

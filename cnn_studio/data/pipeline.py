@@ -236,6 +236,14 @@ CACHE_BATCH = 32
 """Images per block in the decoded-image cache (and per batch when it matches ``batch_size``)."""
 
 
+def _read_ok(key, img, label, ok):
+    return ok
+
+
+def _without_flag(key, img, label, ok):
+    return key, img, label
+
+
 def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips: SkipLog):
     """Blocks ``(uint8 (≤CACHE_BATCH,S,S,3), int32 labels, string record keys)`` in record order; bad files
     dropped and logged (None when there are no records).
@@ -285,7 +293,7 @@ def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips
     ds = tf.data.Dataset.from_tensor_slices((keys, np.array([r.label for r in records], np.int32), slow))
     ds = ds.map(load, num_parallel_calls=autotune, deterministic=True)
     ds = ds.ignore_errors()  # a file TF cannot decode is dropped here ...
-    ds = ds.filter(lambda key, img, label, ok: ok).map(lambda key, img, label, ok: (key, img, label))
+    ds = ds.filter(_read_ok).map(_without_flag)
     end = tf.data.Dataset.from_tensors(
         (tf.constant(_END_MARK + group), tf.zeros([image_size, image_size, 3], tf.uint8), tf.constant(0, tf.int32)))
     ds = ds.concatenate(end)  # ... and logged when the end-of-pass marker goes by

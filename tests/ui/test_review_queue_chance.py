@@ -31,7 +31,8 @@ def test_a_checker_at_chance_shows_an_empty_queue_with_why_and_what_helps(qtbot,
     assert "No image is listed as wrong" in text and "not better than guessing" in text
     assert "What would help" in text and "pretrained backbone" in text
     assert "Nothing to review" in dlg.title.text()
-    assert not dlg.relabel_button.isEnabled() and not dlg.keep_button.isEnabled()
+    assert not dlg.relabel_button.isEnabled() and not dlg.keep_button.isEnabled() and not dlg.next_button.isEnabled()
+    assert dlg.heatmaps.isHidden()
 
 
 def test_a_trusted_checker_lists_its_suspects_with_its_verdict(qtbot, tmp_path):
