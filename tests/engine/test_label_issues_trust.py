@@ -148,3 +148,41 @@ def test_cli_json_carries_the_check(tmp_path, capsys):
     assert check["verdict"] == "better" and check["trusted"] is True
     assert check["low"] > 0.5 and check["chance"] == 0.5 and "better than guessing" in check["message"]
     assert out["weights"] == "none" and out["checker"].endswith("trained per fold")
+
+
+@pytest.mark.slow
+@pytest.mark.pretrained
+def test_a_weights_file_gives_frozen_features_on_mixed_formats(tmp_path):
+    """VGG16 from the offline ImageNet weights file (weights=PATH): the feature path, a trusted checker, and
+    the wrongly filed images found among PNGs and 16-bit TIFFs."""
+    import os
+    from pathlib import Path
+
+    import tifffile
+    from studio_testkit import make_class_image
+
+    weights = Path(os.environ.get("CNN_STUDIO_TEST_WEIGHTS", "~/.cache/cnn-studio-test-weights")).expanduser() \
+        / "vgg16_imagenet_notop.weights.h5"
+    if not weights.is_file():
+        pytest.skip(f"{weights} not found (see tests/engine/test_pretrained_weights.py)")
+    root = tmp_path / "data"
+    names = ("a", "b", "c")
+    wrong = set()
+    for c, name in enumerate(names):
+        for i in range(14):
+            given = names[(c + 1) % 3] if i == 0 else name
+            (root / given).mkdir(parents=True, exist_ok=True)
+            img = np.asarray(make_class_image(c, 48, seed=i))
+            if i % 2:
+                p = root / given / f"{name}_{i}.tif"
+                tifffile.imwrite(p, img.astype(np.uint16) * 257, photometric="rgb")
+            else:
+                p = root / given / f"{name}_{i}.png"
+                Image.fromarray(img).save(p)
+            if given != name:
+                wrong.add(str(p))
+    issues = find_label_issues(root, backbone="vgg16", weights=str(weights), image_size=48, folds=4,
+                               corrections=None)
+    assert issues.method == "features" and issues.weights == str(weights) and issues.trusted
+    top = {s.path for s in issues.suspects[:2 * len(wrong)]}
+    assert wrong <= top, f"found {len(wrong & top)} of {len(wrong)} in the top {2 * len(wrong)}"
