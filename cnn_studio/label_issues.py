@@ -5,7 +5,7 @@
    for each fold a model learns from the other K-1 and predicts the held-out images, so every image
    gets probabilities from a model that did not learn its (possibly wrong) label.
 
-   * A pretrained backbone (``mobilenet_v2`` with ImageNet weights ...): the frozen backbone's pooled
+   * A pretrained backbone (``mobilenet_v2`` or ``vgg16`` with ImageNet weights or a file ...): the frozen backbone's pooled
      features are computed **once** (the trainer's feature-cache split,
      :func:`~cnn_studio.backbones.classifier.split_for_feature_cache`), and each fold fits a
      softmax regression on them in NumPy: K folds cost one pass over the images plus seconds.
@@ -22,6 +22,14 @@
    backbone features (pretrained) or of standardised pixels (Small CNN) above a threshold, reported
    when the two images have different labels or sit in different parts of the split (leakage).
 
+4. **The checker earns its say.** Its out-of-fold accuracy against the given labels is judged as the
+   rest of the app judges a model (:func:`cnn_studio.label_checker.judge_checker`: better than guessing
+   and than the largest class, by its 95% Wilson interval). A checker that is not accuses no image
+   (``LabelIssues.check`` says why and what would help; ``withheld`` counts what it would have listed).
+   The backbone and weights are the user's, read by the one weights parser
+   (:func:`cnn_studio.label_checker.choose_checker`).
+
+Images are paired with their records by the key the pipeline hands out with each image.
 Each suspect carries its nearest neighbours from every class (for the review queue). The labels
 used are the corrected ones (:mod:`cnn_studio.corrections`, through :func:`~cnn_studio.data.prepare.prepare`);
 images the review kept are not suggested again. No Qt here; TensorFlow only inside the functions.
@@ -29,6 +37,7 @@ images the review kept are not suggested again. No Qt here; TensorFlow only insi
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -48,6 +57,7 @@ from cnn_studio.data.prepare import prepare
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
 from cnn_studio.errors import DatasetError
 from cnn_studio.fsutil import write_json as _write
+from cnn_studio.label_checker import check_settings, choose_checker, judge_checker
 
 DEFAULT_FOLDS = 5
 DUPLICATE_SIMILARITY = {"features": 0.97, "pixels": 0.997}
@@ -114,6 +124,15 @@ class LabelIssues:
     duplicates: tuple[NearDuplicate, ...]
     kept: int = 0  # suspects the review had already kept (left out of ``suspects``)
     seconds: float = 0.0
+    weights: str = ""  # the checker's weights setting as parsed: "imagenet", "none" or a file path
+    checker: str = ""  # in words: "VGG16, frozen ImageNet features" / "Small CNN, trained per fold"
+    check: dict[str, Any] = field(default_factory=dict)  # label_checker.judge_checker: the chance verdict
+    withheld: int = 0  # suspects not listed because the checker is not better than guessing
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the checker beat guessing (its suspects are listed); True for a result without a verdict."""
+        return bool(self.check.get("trusted", True))
 
     @property
     def accuracy(self) -> float:
@@ -128,7 +147,9 @@ class LabelIssues:
             "images": len(self.paths), "classes": list(self.class_names),
             "thresholds": dict(zip(self.class_names, self.thresholds, strict=True)),
             "out_of_fold_accuracy": round(self.accuracy, 4), "seconds": round(self.seconds, 2),
-            "kept_by_review": self.kept,
+            "kept_by_review": self.kept, "weights": self.weights, "checker": self.checker,
+            "check": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.check.items()},
+            "suspects_withheld": self.withheld,
             "suspects": [s.to_dict() for s in self.suspects],
             "near_duplicates": [d.to_dict() for d in self.duplicates],
         }
@@ -273,26 +294,28 @@ def near_duplicate_pairs(emb: np.ndarray, threshold: float, *, block: int = 1024
 
 
 def _load_all(records, image_size: int, resize: str, batch_size: int, *, sink, cancel):
-    """Decoded images of ``records`` and the records kept (unreadable ones left out): uint8
-    ``(N, S, S, 3)`` for pictures, float32 ``(N, S, S, bands)`` raw values for multi-band tiles."""
+    """Decoded images of ``records`` and the record of each (unreadable ones left out): uint8
+    ``(N, S, S, 3)`` for pictures, float32 ``(N, S, S, bands)`` raw values for multi-band tiles.
+
+    Each image is paired with its record by the key the pipeline hands out with it, never by position.
+    """
 
     skips = SkipLog()
     multiband = any(r.bands for r in records)
     dtype = np.float32 if multiband else np.uint8
     ds = make_dataset(records, image_size, batch_size, resize=resize, cache="none", skips=skips,
-                      dtype="float32" if multiband else "uint8")
-    chunks, done = [], 0
-    for x, _y in ds:
+                      dtype="float32" if multiband else "uint8", with_keys=True)
+    by_key = {os.fsencode(r.key): r for r in records}
+    chunks, kept = [], []
+    for x, _y, keys in ds:
         raise_if_cancelled(cancel)
         chunks.append(np.asarray(x, dtype))
-        done += len(chunks[-1])
-        sink(ev.TaskProgress(task="Reading the images", done=min(done, len(records)), total=len(records)))
+        kept += [by_key[bytes(k)] for k in keys.numpy()]
+        sink(ev.TaskProgress(task="Reading the images", done=min(len(kept), len(records)), total=len(records)))
     channels = max((r.bands for r in records), default=0) or 3
     images = np.concatenate(chunks) if chunks else np.zeros((0, image_size, image_size, channels), dtype)
-    bad = set(skips.paths)  # the pipeline logs record keys
-    kept = [r for r in records if r.key not in bad]
-    if len(kept) != len(images):
-        raise DatasetError(f"{len(records) - len(images)} image(s) could not be read for the label check.",
+    if len(kept) != len(records):
+        raise DatasetError(f"{len(records) - len(kept)} image(s) could not be read for the label check.",
                            "Run the Data step's check and fix or remove the unreadable files first.")
     return images, kept
 
@@ -325,7 +348,7 @@ class _StopOnCancel:
 # ---------------------------------------------------------------------------- the finder
 
 
-def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | None = None, folds: int = DEFAULT_FOLDS,
+def find_label_issues(source, *, backbone: str | None = None, weights: str | None = None, folds: int = DEFAULT_FOLDS,
                       image_size: int | None = None, epochs: int = 12, batch_size: int = 32, resize: str = "stretch",
                       learning_rate: float = 3e-3, seed: int = 0, corrections="auto", val_fraction: float | None = None,
                       test_fraction: float | None = None, split_seed: int | None = None,
@@ -339,13 +362,17 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
         A dataset folder, a CSV manifest or a scanned :class:`~cnn_studio.data.records.DatasetIndex`;
         prepared with :func:`~cnn_studio.data.prepare.prepare` (so ``corrections`` are applied).
     backbone, weights
-        A pretrained backbone with its weights ("imagenet" by default) uses the frozen-feature path;
-        ``small_cnn`` (or ``weights="none"``) trains a small CNN per fold for ``epochs`` epochs.
+        Read by :func:`~cnn_studio.label_checker.choose_checker` (the one weights parser): pretrained
+        weights ("imagenet" by default for a pretrained backbone, or a file) use the frozen-feature
+        path; ``small_cnn`` (weights none) trains a small CNN per fold for ``epochs`` epochs; a
+        pretrained backbone with weights "none"/"random" is refused. ``backbone`` None:
+        :func:`~cnn_studio.label_checker.default_checker` (pretrained features when any load offline).
     folds
         K of the K-fold (at least 2).
+    epochs
+        Epochs per fold for the fold models (at least 1).
     method
-        "features" or "fold_models" to choose the path yourself (default: "features" when the
-        backbone has pretrained weights, else "fold_models").
+        "features" or "fold_models" to choose the path yourself (default: by the weights).
     val_fraction, test_fraction, split_seed
         The split settings, only to say which part of the split each image and duplicate is in.
     duplicate_similarity
@@ -355,12 +382,16 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
     Returns
     -------
     LabelIssues
-        Suspects best first, near-duplicates most similar first, the out-of-fold probabilities.
+        Suspects best first, near-duplicates most similar first, the out-of-fold probabilities, and
+        ``check``: the checker's chance verdict. A checker not better than guessing accuses no image
+        (``suspects`` empty, ``withheld`` says how many it would have listed).
 
     Raises
     ------
     DatasetError
         Fewer than two classes, or a class with fewer images than two.
+    ConfigError
+        Folds below 2, epochs below 1, an unknown method, a pretrained backbone without its weights.
     Cancelled
         ``cancel`` was set (checked per batch and per fold).
 
@@ -370,14 +401,9 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
     """
 
     t0 = time.perf_counter()
-    if folds < 2:
-        raise DatasetError(f"Folds: expected at least 2, received {folds}.", "Use --folds 5 (the default).")
-    spec = registry.get(backbone)
-    if weights is None:
-        weights = "imagenet" if spec.has_pretrained_weights else "none"
-    if method not in (None, "features", "fold_models"):
-        raise DatasetError(f"Method: expected features or fold_models, received {method!r}.")
-    use_features = weights not in ("none", "scratch") if method is None else method == "features"
+    check_settings(folds, epochs)
+    checker = choose_checker(backbone, weights, method)
+    spec = registry.get(checker.backbone)
     size = spec.image_size(image_size)
     prepared = prepare(source, val_fraction=VAL_FRACTION if val_fraction is None else val_fraction,
                        test_fraction=TEST_FRACTION if test_fraction is None else test_fraction,
@@ -395,85 +421,28 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
         for name in ("train", "val", "test"):
             part.update({r.key: name for r in prepared.split.subset(name)})
 
-    records = list(index.records)
     sink(ev.StageChanged("label_issues", "Loading TensorFlow"))
-    import keras
-
-    images, records = _load_all(records, size, resize, batch_size, sink=sink, cancel=cancel)
+    images, records = _load_all(list(index.records), size, resize, batch_size, sink=sink, cancel=cancel)
     # Multi-band tiles: the model takes every band, normalised by this dataset's statistics (as training does).
     bands = make_band_info(records, names=index.band_names) if index.bands else None
     labels = np.array([r.label for r in records], np.int64)
-    k = int(min(folds, max(2, int(np.bincount(labels, minlength=n_classes).max()))))
-    groups = [r.group or "" for r in records]
-    n_groups = len({g for g in groups if g}) + sum(1 for g in groups if not g)
-    if any(groups):  # a patient's slices stay in one fold; there cannot be more folds than groups
-        k = max(2, min(k, n_groups))
-    fold_of = stratified_folds(labels, k, seed, groups=groups if n_groups >= 2 else None)
-    probs = np.zeros((len(records), n_classes), np.float64)
-
-    if use_features:
-        sink(ev.StageChanged("label_issues", f"Building {spec.label}"))
-        model = build_classifier(spec, n_classes, weights=weights, image_size=size, bands=bands)
-        feature_model, _head = split_for_feature_cache(model)
-        feats = []
-        for start in range(0, len(images), batch_size):
-            raise_if_cancelled(cancel)
-            with warnings.catch_warnings():  # Keras: "the structure of inputs doesn't match" (a bare tensor)
-                warnings.filterwarnings("ignore", message="The structure of `inputs`", category=UserWarning)
-                out = feature_model(images[start:start + batch_size].astype(np.float32), training=False)
-            feats.append(np.asarray(out, np.float32))
-            sink(ev.TaskProgress(task="Computing features", done=min(start + batch_size, len(images)),
-                                 total=len(images)))
-        feats = np.concatenate(feats)
-        mu, sd = feats.mean(0), feats.std(0) + 1e-6
-        z = (feats - mu) / sd
-        for f in range(k):
-            raise_if_cancelled(cancel)
-            train, test = fold_of != f, fold_of == f
-            w, b = fit_softmax(z[train], labels[train], n_classes, seed=seed + f)
-            probs[test] = softmax_predict(z[test], w, b)
-            sink(ev.TaskProgress(task=TASK, done=f + 1, total=k, detail=f"fold {f + 1} of {k}"))
-        emb = normalise_rows(feats)
-        kind = "features"
+    k, fold_of = _folds(labels, [r.group or "" for r in records], folds, n_classes, seed)
+    model = _Model(spec, n_classes, checker.weights.value, size, bands, batch_size, seed)
+    if checker.features:
+        probs, emb = _feature_probabilities(model, images, labels, fold_of, k, sink=sink, cancel=cancel)
     else:
-        # One model, traced once: each fold starts again from the same initial weights and a fresh
-        # optimizer state (rebuilding and re-tracing a model per fold cost ~5 s a fold on a CPU).
-        keras.utils.set_random_seed(seed)
-        model = build_classifier(spec, n_classes, weights=weights, image_size=size, bands=bands)
-        optimizer = keras.optimizers.Adam(learning_rate)
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", jit_compile=False)
-        optimizer.build(model.trainable_variables)
-        start_weights = model.get_weights()
-        start_state = [v.numpy() for v in optimizer.variables]
-        stop = _StopOnCancel.make(cancel)
-        for f in range(k):
-            raise_if_cancelled(cancel)
-            sink(ev.TaskProgress(task=TASK, done=f, total=k, detail=f"training fold {f + 1} of {k}"))
-            model.set_weights(start_weights)
-            for var, value in zip(optimizer.variables, start_state, strict=True):
-                var.assign(value)
-            train, test = fold_of != f, fold_of == f
-            model.fit(images[train], labels[train], epochs=epochs, batch_size=batch_size, verbose=0,
-                      shuffle=True, callbacks=[stop])
-            raise_if_cancelled(cancel)
-            probs[test] = model.predict(images[test], batch_size=batch_size, verbose=0)
-        sink(ev.TaskProgress(task=TASK, done=k, total=k, detail="folds done"))
-        emb = _pixel_embedding(images)
-        kind = "pixels"
+        probs, emb = _fold_model_probabilities(model, images, labels, fold_of, k, epochs, learning_rate,
+                                               sink=sink, cancel=cancel)
+    kind = "features" if checker.features else "pixels"
 
-    idx, suggested, scores, thresholds = confident_suspects(probs, labels, n_classes)
     names = index.class_names
     paths = tuple(r.key for r in records)  # a slice of a volume is named path#slice=AXIS:INDEX
-
-    fixes = resolve(corrections, index.root)
-    kept = 0
-    chosen = []
-    for i, s, sc in zip(idx, suggested, scores, strict=True):
-        decision = fixes.get(paths[i]) if fixes is not None else None
-        if decision is not None and decision.action == "keep":  # the review said the label is right
-            kept += 1
-            continue
-        chosen.append((int(i), int(s), float(sc)))
+    check = judge_checker(labels, probs, names, features=checker.features, backbone_label=spec.label)
+    idx, suggested, scores, thresholds = confident_suspects(probs, labels, n_classes)
+    chosen, kept = _not_kept(idx, suggested, scores, paths, resolve(corrections, index.root))
+    withheld = 0
+    if not check["trusted"]:  # a checker no better than guessing accuses no one
+        withheld, chosen = len(chosen), []
     near = nearest_by_class(emb, labels, np.array([c[0] for c in chosen], np.int64), n_classes, neighbours)
     suspects = tuple(
         Suspect(path=paths[i], given=names[labels[i]], suggested=names[s], score=round(sc, 6),
@@ -481,8 +450,113 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
                 suggested_probability=round(float(probs[i, s]), 6), split=part.get(paths[i], ""),
                 neighbours={names[c]: tuple(paths[j] for j in nn[c]) for c in range(n_classes)})
         for (i, s, sc), nn in zip(chosen, near, strict=True))
-
     threshold = DUPLICATE_SIMILARITY[kind] if duplicate_similarity is None else duplicate_similarity
+    duplicates = _duplicates(emb, threshold, labels, paths, names, part, cancel)
+    return LabelIssues(root=str(index.root), class_names=tuple(names), backbone=spec.key,
+                       method="features" if checker.features else "fold_models", folds=k, paths=paths,
+                       labels=labels, probabilities=probs, thresholds=tuple(float(t) for t in thresholds),
+                       suspects=suspects, duplicates=tuple(duplicates), kept=kept,
+                       seconds=time.perf_counter() - t0, weights=checker.weights.value,
+                       checker=checker.describe(), check=check, withheld=withheld)
+
+
+def _folds(labels: np.ndarray, groups: list[str], folds: int, n_classes: int, seed: int) -> tuple[int, np.ndarray]:
+    """K (no more than the largest class, nor than the groups) and the fold of each image."""
+    k = int(min(folds, max(2, int(np.bincount(labels, minlength=n_classes).max()))))
+    n_groups = len({g for g in groups if g}) + sum(1 for g in groups if not g)
+    if any(groups):  # a patient's slices stay in one fold; there cannot be more folds than groups
+        k = max(2, min(k, n_groups))
+    return k, stratified_folds(labels, k, seed, groups=groups if n_groups >= 2 else None)
+
+
+@dataclass(frozen=True)
+class _Model:
+    """What builds the checker's network (the same for both paths)."""
+
+    spec: Any
+    n_classes: int
+    weights: str
+    size: int
+    bands: Any
+    batch_size: int
+    seed: int
+
+    def build(self):
+        return build_classifier(self.spec, self.n_classes, weights=self.weights, image_size=self.size,
+                                bands=self.bands)
+
+
+def _feature_probabilities(model: _Model, images, labels, fold_of, k: int, *, sink, cancel):
+    """Frozen features computed once, a softmax regression per fold → (out-of-fold probabilities, embedding)."""
+    sink(ev.StageChanged("label_issues", f"Building {model.spec.label}"))
+    feature_model, _head = split_for_feature_cache(model.build())
+    feats, bs = [], model.batch_size
+    for start in range(0, len(images), bs):
+        raise_if_cancelled(cancel)
+        with warnings.catch_warnings():  # Keras: "the structure of inputs doesn't match" (a bare tensor)
+            warnings.filterwarnings("ignore", message="The structure of `inputs`", category=UserWarning)
+            out = feature_model(images[start:start + bs].astype(np.float32), training=False)
+        feats.append(np.asarray(out, np.float32))
+        sink(ev.TaskProgress(task="Computing features", done=min(start + bs, len(images)), total=len(images)))
+    feats = np.concatenate(feats)
+    z = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
+    probs = np.zeros((len(images), model.n_classes), np.float64)
+    for f in range(k):
+        raise_if_cancelled(cancel)
+        train, test = fold_of != f, fold_of == f
+        w, b = fit_softmax(z[train], labels[train], model.n_classes, seed=model.seed + f)
+        probs[test] = softmax_predict(z[test], w, b)
+        sink(ev.TaskProgress(task=TASK, done=f + 1, total=k, detail=f"fold {f + 1} of {k}"))
+    return probs, normalise_rows(feats)
+
+
+def _fold_model_probabilities(model: _Model, images, labels, fold_of, k: int, epochs: int, learning_rate: float,
+                              *, sink, cancel):
+    """A network trained per fold on the other folds → (out-of-fold probabilities, pixel embedding).
+
+    One model, traced once: each fold starts again from the same initial weights and a fresh optimizer
+    state (rebuilding and re-tracing a model per fold cost ~5 s a fold on a CPU).
+    """
+    import keras
+
+    keras.utils.set_random_seed(model.seed)
+    net = model.build()
+    optimizer = keras.optimizers.Adam(learning_rate)
+    net.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", jit_compile=False)
+    optimizer.build(net.trainable_variables)
+    start_weights = net.get_weights()
+    start_state = [v.numpy() for v in optimizer.variables]
+    stop = _StopOnCancel.make(cancel)
+    probs = np.zeros((len(images), model.n_classes), np.float64)
+    for f in range(k):
+        raise_if_cancelled(cancel)
+        sink(ev.TaskProgress(task=TASK, done=f, total=k, detail=f"training fold {f + 1} of {k}"))
+        net.set_weights(start_weights)
+        for var, value in zip(optimizer.variables, start_state, strict=True):
+            var.assign(value)
+        train, test = fold_of != f, fold_of == f
+        net.fit(images[train], labels[train], epochs=epochs, batch_size=model.batch_size, verbose=0,
+                shuffle=True, callbacks=[stop])
+        raise_if_cancelled(cancel)
+        probs[test] = net.predict(images[test], batch_size=model.batch_size, verbose=0)
+    sink(ev.TaskProgress(task=TASK, done=k, total=k, detail="folds done"))
+    return probs, _pixel_embedding(images)
+
+
+def _not_kept(idx, suggested, scores, paths, fixes) -> tuple[list[tuple[int, int, float]], int]:
+    """The suspects the review has not kept (``[(row, suggested class, score)]``) and how many it kept."""
+    kept, chosen = 0, []
+    for i, s, sc in zip(idx, suggested, scores, strict=True):
+        decision = fixes.get(paths[i]) if fixes is not None else None
+        if decision is not None and decision.action == "keep":  # the review said the label is right
+            kept += 1
+            continue
+        chosen.append((int(i), int(s), float(sc)))
+    return chosen, kept
+
+
+def _duplicates(emb, threshold: float, labels, paths, names, part, cancel) -> list[NearDuplicate]:
+    """Near-duplicate pairs with different labels or in different parts of the split, most similar first."""
     duplicates = []
     for i, j, sim in near_duplicate_pairs(emb, threshold, cancel=cancel):
         a, b = part.get(paths[i], ""), part.get(paths[j], "")
@@ -491,11 +565,7 @@ def find_label_issues(source, *, backbone: str = "small_cnn", weights: str | Non
                                             round(sim, 6), a, b))
         if len(duplicates) >= MAX_DUPLICATES:
             break
-    return LabelIssues(root=str(index.root), class_names=tuple(names), backbone=spec.key,
-                       method="features" if use_features else "fold_models", folds=k, paths=paths,
-                       labels=labels, probabilities=probs, thresholds=tuple(float(t) for t in thresholds),
-                       suspects=suspects, duplicates=tuple(duplicates), kept=kept,
-                       seconds=time.perf_counter() - t0)
+    return duplicates
 
 
 def write_json(issues: LabelIssues, path: str | Path) -> Path:

@@ -12,9 +12,13 @@ that arrives for an image no longer shown is not drawn). Keys: **R** relabel (to
 at once to the corrections file (never to the images); the Data step applies it when it reads the
 dataset again.
 
+The line above the queue names the checker and its chance verdict (out-of-fold accuracy, 95%
+interval); a checker not better than guessing lists nothing, and the queue says so and what would help.
+
 :class:`LabelCheck` runs the finder in a child process (``child_process.run_job``, off the GUI
-thread through :func:`~cnn_studio.ui.workers.start_task`), opens the queue when it returns and says
-when corrections changed. No TensorFlow is imported here.
+thread through :func:`~cnn_studio.ui.workers.start_task`) with the Model step's backbone and weights
+(:func:`label_check_choice`), opens the queue when it returns and says when corrections changed.
+No TensorFlow is imported here.
 """
 
 from __future__ import annotations
@@ -42,12 +46,14 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_studio import events as ev
-from cnn_studio.backbones.weights_store import offline_status
+from cnn_studio.backbones.registry import get as get_spec
 from cnn_studio.child_process import run_job
 from cnn_studio.corrections import EXCLUDED, KEPT, Corrections
 from cnn_studio.data.records import display_name
+from cnn_studio.errors import StudioError
 from cnn_studio.explain.gradcam import overlay
 from cnn_studio.explain.views import HEATMAPS, open_model
+from cnn_studio.label_checker import choose_checker, default_checker
 from cnn_studio.paths import job_log
 
 IMAGE_SIDE = 280
@@ -240,12 +246,14 @@ class ReviewQueue(QDialog):
 
     decided = Signal(object)
 
-    def __init__(self, issues, corrections: Corrections, parent: QWidget | None = None, *, run_dir=None) -> None:
+    def __init__(self, issues, corrections: Corrections, parent: QWidget | None = None, *, run_dir=None,
+                 note: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Review label issues")
         self.issues = issues
         self.corrections = corrections
-        self.suspects = list(issues.suspects)
+        self.note = note
+        self.suspects = list(issues.suspects) if issues.trusted else []  # a checker at chance accuses no one
         self.changed = False
         self._row = -1
 
@@ -322,7 +330,8 @@ class ReviewQueue(QDialog):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addLayout(top)
-        rl.addWidget(QLabel("<b>Nearest images of each class</b> (the check's embedding; left = closest)"))
+        self.neighbours_title = QLabel("<b>Nearest images of each class</b> (the check's embedding; left = closest)")
+        rl.addWidget(self.neighbours_title)
         rl.addWidget(neighbour_box)
         rl.addStretch(1)
         rl.addLayout(actions)
@@ -331,12 +340,9 @@ class ReviewQueue(QDialog):
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
-        lay.addWidget(intro := QLabel(
-            f"<b>{len(self.suspects)} image(s) whose label looks wrong</b> to a model that never saw them "
-            f"({issues.folds}-fold check, {issues.method.replace('_', ' ')}, out-of-fold accuracy "
-            f"{issues.accuracy:.0%}). Decisions are saved at once to "
-            f"<code>{corrections.path or 'the project'}</code>; your image files are never moved or deleted."))
-        intro.setWordWrap(True)
+        self.intro = QLabel(intro_html(issues, len(self.suspects), corrections.path, note))
+        self.intro.setWordWrap(True)
+        lay.addWidget(self.intro)
         lay.addWidget(splitter, 1)
         lay.addWidget(self.status)
         self.resize(1040, 740)
@@ -346,9 +352,14 @@ class ReviewQueue(QDialog):
         if self.suspects:
             self.list.setCurrentRow(0)
         else:
-            self.title.setText("No likely label issues were found.")
-            for b in (self.relabel_button, self.exclude_button, self.keep_button):
+            self.title.setText("No likely label issues were found." if issues.trusted else
+                               "<b>Nothing to review:</b> the check did no better than guessing, so it lists no "
+                               "image as wrong (see above for what would help).")
+            for b in (self.relabel_button, self.exclude_button, self.keep_button, self.prev_button,
+                      self.next_button, self.target):
                 b.setEnabled(False)
+            for w in (self.heatmaps, self.neighbours_title):  # nothing to explain or compare
+                w.hide()
         self.undo_button.setEnabled(self.corrections.can_undo)
 
     # ---------------------------------------------------------------- public
@@ -475,19 +486,47 @@ class ReviewQueue(QDialog):
                 self.neighbours.addWidget(thumb, r, c + 1)
 
 
+def intro_html(issues, shown: int, corrections_path, note: str = "") -> str:
+    """The line above the queue: what judged the labels, its chance verdict, and where decisions go."""
+    how = f"{issues.folds}-fold check, {escape(issues.checker or issues.method.replace('_', ' '))}"
+    check = issues.check or {}
+    verdict = escape(check.get("message", f"Out-of-fold accuracy {issues.accuracy:.0%}."))
+    extra = f"<br><i>{escape(note)}</i>" if note else ""
+    if not issues.trusted:
+        hint = escape(check.get("hint", ""))
+        return (f"<b style='color:#9a6700'>No image is listed as wrong</b> ({how}). {verdict}"
+                f"<br>{hint}{extra}")
+    return (f"<b>{shown} image(s) whose label looks wrong</b> to a model that never saw them ({how}). "
+            f"{verdict} Decisions are saved at once to <code>{escape(str(corrections_path or 'the project'))}"
+            f"</code>; your image files are never moved or deleted.{extra}")
+
+
 # ---------------------------------------------------------------------------- running the finder
 
 
-def label_check_choice() -> tuple[str, str]:
-    """(backbone, weights) for the check: MobileNetV2's frozen ImageNet features when they load
-    offline (fast), else the Small CNN trained per fold."""
+def label_check_choice(config=None) -> tuple[dict, str]:
+    """The finder's settings from the Model step's ``config`` (a TrainConfig) and a note ("" or why not).
 
-    try:
-        if offline_status("mobilenet_v2").available:
-            return "mobilenet_v2", "imagenet"
-    except Exception:  # noqa: BLE001 - no weights store: the small CNN needs none
-        pass
-    return "small_cnn", "none"
+    Its backbone and weights (read by the one weights parser) when they give the check something to
+    judge by: pretrained weights (frozen features) or the Small CNN (trained per fold), with its image
+    size and resize policy. A pretrained backbone set to train from scratch has no features: the check
+    then takes :func:`~cnn_studio.label_checker.default_checker` (pretrained features when any load
+    offline, else the Small CNN) and says so. No config: the default checker.
+    """
+
+    if config is not None:
+        try:
+            chosen = choose_checker(config.backbone, config.weights)
+            return ({"backbone": chosen.backbone, "weights": chosen.weights.value, "image_size": config.image_size,
+                     "resize": config.resize}, "")
+        except StudioError:
+            fallback = default_checker()
+            label = get_spec(config.backbone).label
+            return ({"backbone": fallback.backbone, "weights": fallback.weights.value},
+                    f"The Model step trains {label} from scratch, which gives the check nothing to judge by: "
+                    f"it used {fallback.describe()} instead.")
+    fallback = default_checker()
+    return {"backbone": fallback.backbone, "weights": fallback.weights.value}, ""
 
 
 def find_issues_in_child(root: str, *, sink, cancel, **kwargs):
@@ -515,14 +554,22 @@ class LabelCheck(QObject):
         super().__init__(parent)
         self.session = session
         self.task = None
+        self.note = ""
+        self.describe = ""  # the checker in words, once started ("VGG16, frozen ImageNet features")
         self.dialog: ReviewQueue | None = None
         session.closing.connect(self.cancel)
 
     def start(self, root: str, **kwargs):
         """Start the check of ``root`` (a folder or CSV); returns the task (attach it to a task strip)."""
 
+        self.note = ""
         if "backbone" not in kwargs:
-            kwargs["backbone"], kwargs["weights"] = label_check_choice()
+            settings, self.note = label_check_choice(self.session.config)
+            kwargs = {**settings, **kwargs}
+        try:
+            self.describe = choose_checker(kwargs.get("backbone"), kwargs.get("weights"), kwargs.get("method")).describe()
+        except StudioError:
+            self.describe = ""  # the finder says why, in the task's error
         self._root = str(root)
         self.task = start_task(find_issues_in_child, self._root, on_returned=self._on_returned, **kwargs)
         return self.task
@@ -536,7 +583,7 @@ class LabelCheck(QObject):
     def _on_returned(self, issues) -> None:
         corrections = Corrections.for_dataset(self._root)
         parent = self.parent() if isinstance(self.parent(), QWidget) else None
-        self.dialog = ReviewQueue(issues, corrections, parent, run_dir=self.session.run_dir)
+        self.dialog = ReviewQueue(issues, corrections, parent, run_dir=self.session.run_dir, note=self.note)
         self.dialog.finished.connect(self._on_closed)
         self.dialog.show()
         self.opened.emit(self.dialog)

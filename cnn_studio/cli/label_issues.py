@@ -4,6 +4,8 @@ Out-of-fold probabilities (K folds) and confident learning, see :mod:`cnn_studio
 Suspects are printed best first; ``--json`` prints them as ``{"suspects": [{"path", "given",
 "suggested", "score", ...}], "near_duplicates": [...], ...}`` on stdout. Decisions are made in the
 app's review queue (or by writing a corrections.csv) and applied with ``--corrections FILE``.
+The checker's own out-of-fold accuracy, its 95% interval and the chance verdict come first (``"check"``
+in the JSON): a checker not better than guessing lists no suspect and says what would help.
 Exit codes: 0 done (whether or not suspects were found), 2 a dataset/setting error, 130 cancelled.
 """
 
@@ -14,12 +16,11 @@ import json
 import sys
 
 from cnn_studio import tf_runtime
-from cnn_studio.backbones.registry import get
 from cnn_studio.backbones.weights import WEIGHTS_HELP
-from cnn_studio.backbones.weights_store import offline_status
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.label_issues import DEFAULT_FOLDS, find_label_issues
+from cnn_studio.label_checker import check_settings, choose_checker
+from cnn_studio.label_issues import DEFAULT_FOLDS, LabelIssues, find_label_issues
 
 EXIT_CANCELLED = 130
 
@@ -36,11 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", metavar="DATA", help="dataset folder or .csv manifest")
     p.add_argument("--backbone", default=None,
                    help="backbone key: a pretrained one uses its frozen features (fast); small_cnn trains a small "
-                        "CNN per fold (default: MobileNetV2 when its ImageNet weights are here, else small_cnn)")
-    p.add_argument("--weights", default=None, help=f"{WEIGHTS_HELP} (default: imagenet for a pretrained backbone)")
+                        "CNN per fold (default: pretrained features when any backbone's ImageNet weights are on "
+                        "this computer, MobileNetV2 first; else small_cnn)")
+    p.add_argument("--weights", default=None,
+                   help=f"{WEIGHTS_HELP} (default: imagenet for a pretrained backbone; a pretrained backbone needs "
+                        "pretrained weights here)")
     p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, metavar="K", help="folds (default %(default)s)")
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
-    p.add_argument("--epochs", type=int, default=12, help="epochs per fold for small_cnn (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=12,
+                   help="epochs per fold for small_cnn, at least 1 (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds and of training (default %(default)s)")
     p.add_argument("--corrections", default="auto", metavar="FILE",
                    help="label corrections to apply first (default: the ones the app's review queue saved for "
@@ -53,16 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the finder and print; return the exit code."""
 
-    backbone, weights = args.backbone, args.weights
-    if backbone is None and weights is None:  # never download here: fall back to the small CNN
-        spec = get("mobilenet_v2")
-        backbone, weights = ("mobilenet_v2", "imagenet") if offline_status(spec).available else ("small_cnn", "none")
-        print(f"Using {get(backbone).label} ({'frozen ImageNet features' if weights == 'imagenet' else 'a small CNN per fold'}).",
-              file=sys.stderr)
+    check_settings(args.folds, args.epochs)  # before TensorFlow's import
+    checker = choose_checker(args.backbone, args.weights)  # the one weights parser; never downloads a default
+    if args.backbone is None:
+        print(f"Using {checker.describe()}.", file=sys.stderr)
     tf_runtime.import_tensorflow()
     try:
         with cancel_on_interrupt() as token:
-            issues = find_label_issues(args.data_dir, backbone=backbone or "small_cnn", weights=weights,
+            issues = find_label_issues(args.data_dir, backbone=checker.backbone, weights=checker.weights.value,
                                        folds=args.folds, image_size=args.image_size, epochs=args.epochs,
                                        seed=args.seed, corrections=args.corrections,
                                        sink=TerminalProgress(sys.stderr), cancel=token)
@@ -73,18 +76,28 @@ def run(args: argparse.Namespace) -> int:
         json.dump(issues.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
+    _print(issues, args.top)
+    return 0
+
+
+def _print(issues: LabelIssues, top: int) -> None:
     n = len(issues.paths)
-    print(f"{n} images, {len(issues.class_names)} classes, {issues.folds} folds ({issues.method}, {issues.backbone}); "
-          f"out-of-fold accuracy {issues.accuracy:.1%}; {issues.seconds:.1f} s")
-    print(f"{len(issues.suspects)} suspected label issue(s)" + (f", {issues.kept} kept by the review" if issues.kept else "")
-          + ":")
-    for s in issues.suspects[:args.top]:
-        print(f"  {s.score:5.2f}  {s.given} → {s.suggested}  {s.path}")
-    if len(issues.suspects) > args.top:
-        print(f"  … {len(issues.suspects) - args.top} more (--top N or --json)")
+    print(f"{n} images, {len(issues.class_names)} classes, {issues.folds} folds ({issues.checker}); "
+          f"{issues.seconds:.1f} s")
+    if issues.check:
+        print(issues.check["message"])
+    if not issues.trusted:
+        if issues.check.get("hint"):
+            print(issues.check["hint"])
+    else:
+        print(f"{len(issues.suspects)} suspected label issue(s)"
+              + (f", {issues.kept} kept by the review" if issues.kept else "") + ":")
+        for s in issues.suspects[:top]:
+            print(f"  {s.score:5.2f}  {s.given} → {s.suggested}  {s.path}")
+        if len(issues.suspects) > top:
+            print(f"  … {len(issues.suspects) - top} more (--top N or --json)")
     if issues.duplicates:
         print(f"{len(issues.duplicates)} near-duplicate pair(s):")
-        for d in issues.duplicates[:args.top]:
+        for d in issues.duplicates[:top]:
             where = f"{d.label_a}/{d.label_b}" if d.kind == "cross_class" else f"{d.split_a}/{d.split_b}"
             print(f"  {d.similarity:.3f}  {d.kind} ({where})  {d.path_a}  {d.path_b}")
-    return 0

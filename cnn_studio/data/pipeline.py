@@ -14,6 +14,9 @@ Two decode paths share one pipeline:
 
 Which path a file takes is decided in Python when the dataset is built, from the scan's header
 facts (``ImageRecord.fmt``/``.mode``) plus one EXIF read per JPEG (~30 µs a file, measured).
+Both paths are one stream (``tf.cond`` per image), so images leave in the order of their records
+(unless shuffled) and each carries its record key (``make_dataset(..., with_keys=True)`` hands it
+out): whoever pairs images with records never depends on which reader a file needed.
 
 Decoded images are resized by a *policy* (``stretch``, ``pad`` to square keeping the aspect, or
 centre ``crop``), rounded to ``uint8`` and cached (memory or disk) **before** shuffling,
@@ -206,24 +209,25 @@ def _band_decoder(skips: SkipLog, n_bands: int):
 
 
 def _decoded_bands(records: Sequence[ImageRecord], n_bands: int, image_size: int, resize: str, skips: SkipLog):
-    """The multi-band branch of :func:`_decoded`: blocks of float32 ``(≤CACHE_BATCH, S, S, N)`` raw values."""
+    """The multi-band branch of :func:`_decoded`: blocks of (float32 ``(≤CACHE_BATCH, S, S, N)`` raw values,
+    labels, record keys), in record order."""
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
     decode = _band_decoder(skips, n_bands)
 
-    def load(path, label):
-        img, ok = tf.numpy_function(decode, [path], (tf.float32, tf.bool), stateful=False)
+    def load(key, label):
+        img, ok = tf.numpy_function(decode, [key], (tf.float32, tf.bool), stateful=False)
         img.set_shape([None, None, n_bands])
-        return img, label, ok
+        return img, label, key, ok
 
-    def resize_bands(img, label, ok):
-        return resize_image(img, image_size, resize), label  # float32, raw values: no rounding, no clipping
+    def resize_bands(img, label, key, ok):
+        return resize_image(img, image_size, resize), label, key  # float32, raw values: no rounding, no clipping
 
     ds = tf.data.Dataset.from_tensor_slices(([os.fsencode(r.key) for r in records],
                                              np.array([r.label for r in records], np.int32)))
     ds = ds.map(load, num_parallel_calls=autotune, deterministic=True)
-    ds = ds.filter(lambda img, label, ok: ok)
+    ds = ds.filter(lambda img, label, key, ok: ok)
     ds = ds.map(resize_bands, num_parallel_calls=autotune, deterministic=True)
     return ds.batch(CACHE_BATCH)
 
@@ -231,80 +235,71 @@ def _decoded_bands(records: Sequence[ImageRecord], n_bands: int, image_size: int
 CACHE_BATCH = 32
 """Images per block in the decoded-image cache (and per batch when it matches ``batch_size``)."""
 
-def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips: SkipLog):
-    """Dataset of blocks ``(uint8 (≤CACHE_BATCH,S,S,3), int32 (≤CACHE_BATCH,))``, bad files dropped and logged.
 
-    Returns ``(dataset or None, mixed)``; ``mixed`` is True when some records take TensorFlow's
-    decoders and others the Python readers: a partial block then sits between the two parts.
+def _read_ok(key, img, label, ok):
+    return ok
+
+
+def _without_flag(key, img, label, ok):
+    return key, img, label
+
+
+def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips: SkipLog):
+    """Blocks ``(uint8 (≤CACHE_BATCH,S,S,3), int32 labels, string record keys)`` in record order; bad files
+    dropped and logged (None when there are no records).
+
+    One stream in record order: each record takes TensorFlow's decoder or the Python readers
+    (``tf.cond`` per image, decided here by :func:`needs_python_reader`), so a dataset that mixes
+    PNGs with 16-bit TIFFs or DICOMs comes out in the order of its records (two branches
+    concatenated used to put every Python-read image after the others), and each image carries its key.
 
     Blocks, not single images: the cache and the bookkeeping below then cost per block (tf.data's
     per-element overhead made the first epoch ~25 % slower than Keras' loader in bench/pipeline.py).
     """
     import tensorflow as tf
 
+    if not records:
+        return None
     autotune = tf.data.AUTOTUNE
-    routed = [(r, needs_python_reader(r)) for r in records]  # EXIF header read once per JPEG (~30 µs)
-    native = [r for r, slow in routed if not slow]
-    python = [r for r, slow in routed if slow]
-    parts = []
+    slow = np.array([needs_python_reader(r) for r in records], bool)  # EXIF header read once per JPEG (~30 µs)
+    keys = [os.fsencode(r.key) for r in records]  # bytes: TF cannot take a non-UTF-8 name as str
+    group = f"{id(keys)}-{len(skips._expected)}"
+    skips.expect(group, [r.key for r in records])
+    python_decode = _python_decoder(skips)
 
-    if native:
-        paths = [os.fsencode(r.path) for r in native]  # bytes: TF cannot take a non-UTF-8 name as str
-        labels = np.array([r.label for r in native], np.int32)
-        group = f"{id(paths)}-{len(skips._expected)}"
-        skips.expect(group, [r.path for r in native])
+    def mark_seen(key_bytes: np.ndarray) -> np.bool_:
+        for k in key_bytes:  # one trip into Python (and its GIL) per block, not per image
+            skips.mark_seen(os.fsdecode(k))
+        return np.bool_(True)
 
-        def mark_seen(path_bytes: np.ndarray) -> np.bool_:
-            for p in path_bytes:  # one trip into Python (and its GIL) per block, not per image
-                skips.mark_seen(os.fsdecode(p))
-            return np.bool_(True)
+    def load(key, label, by_python):
+        def native():  # a file TF cannot decode raises here, and is dropped by ignore_errors below
+            return tf.io.decode_image(tf.io.read_file(key), channels=3, expand_animations=False), tf.constant(True)
 
-        def load_native(path, label):
-            raw = tf.io.read_file(path)
-            img = tf.io.decode_image(raw, channels=3, expand_animations=False)
-            img = _to_uint8(resize_image(img, image_size, resize))
-            return path, img, label
+        def python():
+            img, ok = tf.numpy_function(python_decode, [key], (tf.uint8, tf.bool), stateful=False)
+            return img, tf.reshape(ok, [])
 
-        def note(path, img, label):
-            ok = tf.numpy_function(mark_seen, [path], tf.bool, stateful=True)
-            keep = tf.logical_not(tf.strings.regex_full_match(path, _END_MARK_RE))
-            with tf.control_dependencies([ok]):
-                return tf.boolean_mask(img, keep), tf.boolean_mask(label, keep)
+        img, ok = tf.cond(by_python, python, native)
+        img.set_shape([None, None, 3])
+        return key, _to_uint8(resize_image(img, image_size, resize)), label, ok
 
-        ds = tf.data.Dataset.from_tensor_slices((paths, labels))
-        ds = ds.map(load_native, num_parallel_calls=autotune, deterministic=True)
-        ds = ds.ignore_errors()  # a file TF cannot decode is dropped here ...
-        end = tf.data.Dataset.from_tensors(
-            (tf.constant(_END_MARK + group), tf.zeros([image_size, image_size, 3], tf.uint8), tf.constant(0, tf.int32)))
-        ds = ds.concatenate(end)  # ... and logged when the end-of-pass marker goes by
-        # sequential, so the end marker is seen after every file before it
-        ds = ds.batch(CACHE_BATCH).map(note)
-        ds = ds.filter(lambda img, label: tf.size(label) > 0)  # a block that held only the marker
-        parts.append(ds)
+    def note(key, img, label):
+        seen = tf.numpy_function(mark_seen, [key], tf.bool, stateful=True)
+        keep = tf.logical_not(tf.strings.regex_full_match(key, _END_MARK_RE))
+        with tf.control_dependencies([seen]):
+            return tf.boolean_mask(img, keep), tf.boolean_mask(label, keep), tf.boolean_mask(key, keep)
 
-    if python:
-        decode = _python_decoder(skips)
-
-        def load_python(path, label):
-            img, ok = tf.numpy_function(decode, [path], (tf.uint8, tf.bool), stateful=False)
-            img.set_shape([None, None, 3])
-            return img, label, ok
-
-        def resize_python(img, label, ok):
-            return _to_uint8(resize_image(img, image_size, resize)), label
-
-        ds = tf.data.Dataset.from_tensor_slices(([os.fsencode(r.key) for r in python], np.array([r.label for r in python], np.int32)))
-        ds = ds.map(load_python, num_parallel_calls=autotune, deterministic=True)
-        ds = ds.filter(lambda img, label, ok: ok)
-        ds = ds.map(resize_python, num_parallel_calls=autotune, deterministic=True)
-        parts.append(ds.batch(CACHE_BATCH))
-
-    if not parts:
-        return None, False
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.concatenate(p)
-    return out, len(parts) > 1
+    ds = tf.data.Dataset.from_tensor_slices((keys, np.array([r.label for r in records], np.int32), slow))
+    ds = ds.map(load, num_parallel_calls=autotune, deterministic=True)
+    ds = ds.ignore_errors()  # a file TF cannot decode is dropped here ...
+    ds = ds.filter(_read_ok).map(_without_flag)
+    end = tf.data.Dataset.from_tensors(
+        (tf.constant(_END_MARK + group), tf.zeros([image_size, image_size, 3], tf.uint8), tf.constant(0, tf.int32)))
+    ds = ds.concatenate(end)  # ... and logged when the end-of-pass marker goes by
+    # sequential, so the end marker is seen after every file before it
+    ds = ds.batch(CACHE_BATCH).map(note)
+    return ds.filter(lambda img, label, key: tf.size(label) > 0)  # a block that held only the marker
 
 
 def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: str, cache_dir: str | Path,
@@ -317,7 +312,7 @@ def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: 
     file behind, which would make every later run fail with "concurrent caching iterator"; lock
     and temp files older than this process are therefore removed.
     """
-    layout = f"{image_size}|{resize}|batched{CACHE_BATCH}" + (f"|float32x{n_bands}" if n_bands else "")
+    layout = f"{image_size}|{resize}|batched{CACHE_BATCH}|keyed" + (f"|float32x{n_bands}" if n_bands else "")
     digest = hashlib.sha1(layout.encode())  # the cache's element layout
     for r in records:
         digest.update(f"{r.path}\t{r.label}\t{r.size_bytes}\n".encode("utf-8", "surrogateescape"))
@@ -336,8 +331,13 @@ def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: 
 def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: int, *, resize: str = "stretch",
                  shuffle: bool = False, seed: int = 0, augment: Sequence[str] = (), cache: str = "memory",
                  cache_dir: str | Path | None = None, cache_name: str = "data", drop_remainder: bool = False,
-                 skips: SkipLog | None = None, dtype: str = "float32", shuffle_buffer: int | None = None):
+                 skips: SkipLog | None = None, dtype: str = "float32", shuffle_buffer: int | None = None,
+                 with_keys: bool = False):
     """Build a batched dataset of ``(float32 [B,S,S,3] raw 0–255, int32 [B])`` from records.
+
+    Without ``shuffle`` the images come out in the order of ``records`` (dropped files left out),
+    whatever reader each one needs; ``with_keys`` adds a third element, the batch's record keys
+    (``ImageRecord.key`` as UTF-8/filesystem bytes), for callers that pair images with records.
 
     Multi-band records (``bands = N``) give ``float32 [B,S,S,N]`` raw values (whatever ``dtype`` asks),
     cached as float32; ``augment`` keeps its geometric names only (:func:`multiband_augment`).
@@ -389,36 +389,48 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
         records = [records[i] for i in np.random.default_rng(seed).permutation(len(records))]
     n_bands, _ = band_io.dataset_band_layout(records)
     if n_bands:
-        ds, mixed = _decoded_bands(records, n_bands, image_size, resize, skips), False
+        ds = _decoded_bands(records, n_bands, image_size, resize, skips)
         augment, _dropped = multiband_augment(augment)
     else:
-        ds, mixed = _decoded(records, image_size, resize, skips)
+        ds = _decoded(records, image_size, resize, skips)
     if ds is None or not records:
         ds = tf.data.Dataset.from_tensor_slices(
             (np.zeros((0, image_size, image_size, n_bands or 3), np.float32 if n_bands else np.uint8),
-             np.zeros((0,), np.int32))).batch(CACHE_BATCH)
-    # The cache holds the blocks of up to CACHE_BATCH images that _decoded yields.
+             np.zeros((0,), np.int32), np.zeros((0,), np.bytes_))).batch(CACHE_BATCH)
+    # The cache holds the blocks of up to CACHE_BATCH images (with their labels and keys) that _decoded yields.
     if cache == "memory":
         ds = ds.cache()
     elif cache == "disk":
         ds = ds.cache(_disk_cache_prefix(records, image_size, resize, cache_dir, cache_name, n_bands))
-    if shuffle or drop_remainder or batch_size != CACHE_BATCH or mixed:  # else the blocks are the batches
+    if shuffle or drop_remainder or batch_size != CACHE_BATCH:  # else the blocks are the batches
         ds = ds.unbatch()
         if shuffle:
             ds = ds.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    augmenter = None
-    if augment:
-        augmenter = build_augmenter(augment, seed=seed)
-    if n_bands:
+    if not with_keys:
+        ds = ds.map(lambda x, y, k: (x, y))
+    return _pixels_for_model(ds, augment, seed, dtype, multiband=bool(n_bands)).prefetch(tf.data.AUTOTUNE)
+
+
+def _pixels_for_model(ds, augment: Sequence[str], seed: int, dtype: str, *, multiband: bool):
+    """Augment (training) and cast the batches ``(x, y[, keys])``: only ``x`` changes."""
+    import tensorflow as tf
+
+    augmenter = build_augmenter(augment, seed=seed) if augment else None
+
+    def on_x(fn):
+        return lambda x, *rest: (fn(x), *rest)
+
+    autotune = tf.data.AUTOTUNE
+    if multiband:
         if augmenter is not None:  # raw band values: no 0–255 clipping
-            ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+            ds = ds.map(on_x(lambda x: augmenter(x, training=True)), num_parallel_calls=autotune)
     elif dtype == "float32" or augmenter is not None:
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(on_x(lambda x: tf.cast(x, tf.float32)), num_parallel_calls=autotune)
         if augmenter is not None:
-            ds = ds.map(lambda x, y: (tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0), y),
-                        num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+            ds = ds.map(on_x(lambda x: tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0)),
+                        num_parallel_calls=autotune)
+    return ds
 
 
 def make_datasets(split: Split, image_size: int, batch_size: int, *, resize: str = "stretch",

@@ -259,3 +259,46 @@ def test_uint8_batches_for_a_model_hold_the_same_pixels(image_folder):
 
     with pytest.raises(ConfigError):
         make_dataset(records, 32, 4, dtype="float16")
+
+
+def _index_picture(i: int, side: int = 32) -> np.ndarray:
+    """A dark square with a bright vertical stripe at columns 2i, 2i+1: the picture says its own index."""
+    arr = np.zeros((side, side), np.float64)
+    arr[:, 2 * i:2 * i + 2] = 1.0
+    return arr
+
+
+def _index_of(image: np.ndarray) -> int:
+    return int(np.argmax(image[..., 0].mean(0))) // 2
+
+
+def test_mixed_readers_keep_record_order_and_keys(tmp_path):
+    """PNG and JPEG (TensorFlow's decoders) among 16-bit TIFF and DICOM (the Python readers): images come
+    out in record order, each with its own key and label (two decode branches used to be concatenated,
+    so every Python-read image came after the others and callers pairing by position got them wrong)."""
+    import tifffile
+
+    recs = []
+    for i in range(12):
+        pic = _index_picture(i)
+        kind = ("png", "jpg", "tif", "dcm")[i % 4]
+        p = tmp_path / f"img_{i:02d}.{kind}"
+        if kind == "tif":
+            tifffile.imwrite(p, (pic * 3000 + 500).astype(np.uint16))
+        elif kind == "dcm":
+            _write_dicom(p, (pic * 4000).astype(np.uint16))
+        else:
+            Image.fromarray((pic * 255).astype(np.uint8)).convert("RGB").save(p, quality=95)
+        recs.append(_record(p, label=i % 3))
+    assert [needs_python_reader(r) for r in recs[:4]] == [False, False, True, True]
+    for batch_size in (5, 32):
+        seen_idx, seen_y, seen_keys = [], [], []
+        for x, y, keys in make_dataset(recs, 32, batch_size, with_keys=True):
+            seen_idx += [_index_of(img) for img in x.numpy()]
+            seen_y += y.numpy().tolist()
+            seen_keys += [k.decode() for k in keys.numpy()]
+        assert seen_idx == list(range(12)), f"images out of record order: {seen_idx}"
+        assert seen_keys == [r.key for r in recs]
+        assert seen_y == [r.label for r in recs]
+    x, y = _all(make_dataset(recs, 32, 4))  # without keys: the same order
+    assert [_index_of(img) for img in x] == list(range(12))

@@ -484,7 +484,9 @@ class DataPage(QWidget):
         check = LabelCheck(self.session, self)
         check.corrections_changed.connect(lambda root=index.root: self.open_dataset(root))
         self._label_check = check
-        self.task_strip.attach(check.start(index.root), "Looking for images whose label looks wrong…")
+        task = check.start(index.root)  # the Model step's backbone and weights (see label_check_choice)
+        how = f" ({check.describe})" if check.describe else ""
+        self.task_strip.attach(task, f"Looking for images whose label looks wrong{how}…")
 
     # ---------------------------------------------------------------- dialogs
     def _on_choose_clicked(self) -> None:
