@@ -37,6 +37,7 @@ from cnn_studio.errors import RunError
 from cnn_studio.file_hashes import hashes
 from cnn_studio.paths import RunLayout, runs_dir
 from cnn_studio.training.config import TrainConfig
+from cnn_studio.training.run_checks import damaged, type_problem
 from cnn_studio.training.run_folder import (
     read_config,
     read_history,
@@ -113,7 +114,7 @@ def run_status(layout: RunLayout, state: dict[str, Any] | None = None) -> tuple[
         return "running", f"in use: {describe_holder(holder)}"
     if state is None:
         try:
-            state = read_state(layout)
+            state = read_state(layout, required=True)
         except RunError as exc:
             return "damaged", exc.message
     raw = state.get("status", "")
@@ -124,7 +125,12 @@ def run_status(layout: RunLayout, state: dict[str, Any] | None = None) -> tuple[
 
 
 def summarize(run_dir: str | os.PathLike[str]) -> RunSummary:
-    """The summary of one run folder; never raises for a damaged run (``problem`` says what is wrong)."""
+    """The summary of one run folder; never raises for a damaged run (``problem`` says what is wrong).
+
+    A run whose config.json or state.json is missing or damaged is ``damaged`` (unless a live
+    process holds it); what can be told honestly from its other files is kept and said: the epochs
+    planned from state.json, the epochs done from history.csv's rows. Nothing is defaulted.
+    """
     layout = RunLayout(Path(run_dir))
     problems = []
     backbone, total = "", 0
@@ -132,17 +138,24 @@ def summarize(run_dir: str | os.PathLike[str]) -> RunSummary:
         config = read_config(layout)
         backbone, total = config.backbone, config.total_epochs
     except RunError as exc:
+        config = None
         problems.append(exc.message)
     try:
-        state = read_state(layout)
+        state = read_state(layout, required=True)
     except RunError as exc:
         state = None
         problems.append(exc.message)
     status, why = run_status(layout, state)
+    if status == "running":
+        problems = []  # its writer is making config.json and state.json right now
+    elif config is None:
+        status = "damaged"
     if why and why not in problems:
         problems.insert(0, why)
-    state = state or {}
     history = read_history(layout.history)
+    if state is None and history:
+        problems.append(f"the {len(history)} epoch(s) done are counted from history.csv")
+    state = state or {}
     accs = [row["val_accuracy"] for row in history if "val_accuracy" in row]
     started = str(state.get("started", ""))
     if not started:
@@ -166,16 +179,23 @@ def _file_size(path: Path) -> int:
         return 0
 
 
+def looks_like_run(folder: str | os.PathLike[str]) -> bool:
+    """A run folder, also one whose config.json is lost: config.json, or two of state.json, split.json,
+    labels.txt and history.csv (listed as damaged, never silently left out)."""
+    layout = RunLayout(Path(folder))
+    return layout.is_run() or sum(p.is_file() for p in (layout.state, layout.split, layout.labels, layout.history)) >= 2
+
+
 def find_runs(folder: str | os.PathLike[str]) -> list[Path]:
     """``folder`` itself when it is a run, else the run folders directly inside it (sorted by name)."""
     folder = Path(folder).expanduser()
-    if RunLayout(folder).is_run():
+    if looks_like_run(folder):
         return [folder]
     try:
         children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError:
         return []
-    return [p for p in children if RunLayout(p).is_run()]
+    return [p for p in children if looks_like_run(p)]
 
 
 def list_runs(*folders: str | os.PathLike[str]) -> list[RunSummary]:
@@ -205,7 +225,7 @@ def delete_run(run_dir: str | os.PathLike[str]) -> None:
     Raises RunError for a folder that is not a run, or one a live process is writing.
     """
     layout = RunLayout(Path(run_dir).expanduser())
-    if not layout.is_run():
+    if not looks_like_run(layout.root):
         raise RunError(f"{layout.root} is not a run folder; nothing was deleted.", "Give a run folder.")
     holder = lock_holder(layout.root)
     if holder is not None:
@@ -276,9 +296,29 @@ def reproducibility_record(config: TrainConfig, split: Split) -> dict[str, Any]:
             "dataset": dataset_fingerprint(split)}
 
 
+_RECORD_TYPES: dict[str, Any] = {"app_version": str, "python": str, "platform": str, "libraries": dict[str, str],
+                                 "seed": int | None, "split_seed": int | None, "created": str, "dataset": dict}
+_DATASET_TYPES: dict[str, Any] = {"root": str, "n_files": int, "unreadable": int, "sha256": str, "files": list}
+
+
 def read_reproducibility(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """A run's reproducibility.json; None for runs made before it was written. RunError when damaged."""
-    return read_optional_json(RunLayout(Path(run_dir)), "reproducibility")
+    """A run's reproducibility.json; None for runs made before it was written.
+
+    RunError naming the file when it is damaged: not JSON, or a value of the wrong type (the model
+    card and the comparison then leave it out with a note).
+    """
+    layout = RunLayout(Path(run_dir))
+    record = read_optional_json(layout, "reproducibility")
+    if record is None:
+        return None
+    problem = type_problem(record, _RECORD_TYPES)
+    if not problem and isinstance(record.get("dataset"), dict):
+        problem = type_problem(record["dataset"], _DATASET_TYPES)
+    if not problem and any(not isinstance(v, str) for v in (record.get("libraries") or {}).values()):
+        problem = "'libraries' does not map each library to its version"
+    if problem:
+        raise damaged(layout.reproducibility, problem, "reproducibility")
+    return record
 
 
 def reproducibility_summary(record: dict[str, Any] | None) -> dict[str, Any]:

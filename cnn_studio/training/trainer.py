@@ -91,8 +91,9 @@ from cnn_studio.training.devices import (
 from cnn_studio.training.feature_cache import compute_features, feature_datasets, remove_feature_files
 from cnn_studio.training.run_folder import (
     RunLock,
+    check_resumable,
     clean_temporaries,
-    model_load_error,
+    load_model,
     open_run,
     read_config,
     read_labels,
@@ -328,6 +329,8 @@ def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
             raise RunError(f"The run in {layout.root} already completed all {config.total_epochs} epochs.",
                            "Evaluate or export it, or start a new run with more epochs.")
         checkpointed, _ = point  # 0 when there is no last.keras: start again in the same folder
+        for note in check_resumable(layout, checkpointed):  # labels.txt, history.csv: refused or said
+            sink(ev.LogMessage("warning", note))
         _set_state(layout, status="running", resumed=_now(), epochs_done=checkpointed)
         return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=checkpointed)
 
@@ -596,12 +599,7 @@ def _jit_compile(config: TrainConfig) -> bool | str:
 
 
 def _load_last(layout: RunLayout):
-    import keras
-
-    try:
-        return keras.saving.load_model(layout.last_model, safe_mode=True)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
-        raise model_load_error(layout.last_model, exc) from exc
+    return load_model(layout.last_model)  # checked: a CNN Studio model of this run's classes and size
 
 
 def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,
