@@ -105,7 +105,7 @@ def _words(hint: Any) -> str:
 
 
 def check_config(path: Path, data: dict[str, Any]) -> TrainConfig:
-    """config.json's object as a validated :class:`TrainConfig`; RunError naming what is missing or wrong."""
+    """The object in config.json as a validated :class:`TrainConfig`; RunError naming what is missing or wrong."""
     missing = [k for k in CONFIG_REQUIRED if k not in data]
     if missing:
         raise damaged(path, f"it does not hold the run's {', '.join(missing)} (CNN Studio will not guess them)",
@@ -122,7 +122,7 @@ def check_config(path: Path, data: dict[str, Any]) -> TrainConfig:
 
 
 def check_state(path: Path, state: dict[str, Any]) -> dict[str, Any]:
-    """state.json's object with its numbers as ints; RunError when it has no status or epochs, or wrong types."""
+    """The object in state.json, its numbers as ints; RunError when it has no status or epochs, or wrong types."""
     missing = [k for k in STATE_REQUIRED if k not in state]
     if missing:
         raise damaged(path, f"it does not say the run's {' or '.join(missing)}", "state")
@@ -177,11 +177,14 @@ class ModelFacts:
     image_size: int | None  # the resize layer's height (None: no such layer)
 
 
+_KERAS_ARCHIVE_CONFIG = ".".join(("config", "json"))  # Keras' own member of a .keras zip, not a run folder file
+
+
 def model_facts(path: Path) -> ModelFacts:
     """A ``.keras`` file's :class:`ModelFacts` (its zip's config.json). Raises OSError, ValueError,
     KeyError or zipfile.BadZipFile for a file that is not a Keras model."""
     with zipfile.ZipFile(path) as z:
-        config = json.loads(z.read("config.json").decode("utf-8"))
+        config = json.loads(z.read(_KERAS_ARCHIVE_CONFIG).decode("utf-8"))
     layers = config["config"]["layers"]  # a Functional model's layers name themselves; a Sequential's, in "config"
     by_name = {str(layer.get("name") or layer["config"]["name"]): layer.get("config") or {} for layer in layers}
     units = by_name.get("predictions", {}).get("units")
