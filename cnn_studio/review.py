@@ -48,11 +48,10 @@ def review_path(run_dir: str | os.PathLike[str]) -> Path:
 _REVIEW_TYPES: dict[str, Any] = {"n_images": int, "chance": dict, "calibration": dict, "shortcuts": dict,
                                  "warnings": list}
 _PART_TYPES: dict[str, dict[str, Any]] = {
-    "chance": {"verdict": str, "message": str, "hint": str, "accuracy": float, "chance": float, "majority": float,
-               "n": int},
+    "chance": {"verdict": str, "message": str, "hint": str},
     "calibration": {"applied": bool, "temperature": float, "n_images": int, "ece_before": float,
                     "ece_after": float, "reason": str},
-    "shortcuts": {"suspected": bool, "message": str, "hint": str, "kind": str, "examples": list},
+    "shortcuts": {"suspected": bool, "message": str, "hint": str},
 }
 # when the first key is set, the others must be there (warnings_of, the model card read them)
 _NEEDED = {"chance": ("verdict", ("message",)),

@@ -37,10 +37,11 @@ from cnn_studio.errors import RunError
 from cnn_studio.file_hashes import hashes
 from cnn_studio.paths import RunLayout, runs_dir
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_checks import damaged, type_problem
+from cnn_studio.training.run_checks import agreeing_class_names, check_history, damaged, type_problem
 from cnn_studio.training.run_folder import (
     read_config,
     read_history,
+    read_labels,
     read_metrics,
     read_optional_json,
     read_state,
@@ -89,11 +90,19 @@ def folder_size(path: str | os.PathLike[str]) -> int:
     return total
 
 
-def _dataset_of(layout: RunLayout) -> str:
-    """The folder the run's images came from: the common folder of their class folders."""
+def _split_json(layout: RunLayout) -> dict[str, Any]:
+    """split.json as plain JSON, read once for the list (``{}`` when missing or unreadable)."""
     try:
         with open(layout.split, "rb") as f:
             data = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _dataset_of(data: dict[str, Any]) -> str:
+    """The folder the run's images came from (``data``: split.json): the common folder of their class folders."""
+    try:
         paths = [r["path"] for part in ("train", "val", "test") for r in data.get(part, ())[:200]]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return ""
@@ -155,6 +164,11 @@ def summarize(run_dir: str | os.PathLike[str]) -> RunSummary:
     history = read_history(layout.history)
     if state is None and history:
         problems.append(f"the {len(history)} epoch(s) done are counted from history.csv")
+    split = _split_json(layout)
+    if status != "running":
+        disagree, notes = _cross_checks(layout, split, int((state or {}).get("epochs_done", len(history)) or 0))
+        status = "damaged" if disagree else status
+        problems += notes
     state = state or {}
     accs = [row["val_accuracy"] for row in history if "val_accuracy" in row]
     started = str(state.get("started", ""))
@@ -164,12 +178,32 @@ def summarize(run_dir: str | os.PathLike[str]) -> RunSummary:
             started = _dt.datetime.fromtimestamp(stamp, _dt.timezone.utc).isoformat(timespec="seconds")
         except OSError:
             started = ""
-    return RunSummary(path=str(layout.root), name=layout.root.name, status=status, dataset=_dataset_of(layout),
+    return RunSummary(path=str(layout.root), name=layout.root.name, status=status, dataset=_dataset_of(split),
                       backbone=backbone, epochs_done=int(state.get("epochs_done", len(history)) or 0),
                       total_epochs=int(total or state.get("total_epochs", 0) or 0),
                       best_val_accuracy=max(accs) if accs else None, date=started,
                       size_bytes=folder_size(layout.root), best_model_bytes=_file_size(layout.best_model),
-                      last_model_bytes=_file_size(layout.last_model), problem="; ".join(problems))
+                      last_model_bytes=_file_size(layout.last_model),
+                      problem="; ".join(p.rstrip(".") for p in problems))
+
+
+def _cross_checks(layout: RunLayout, split: dict[str, Any], epochs_done: int) -> tuple[bool, list[str]]:
+    """``(the files disagree, what to say)``: labels.txt against split.json's classes (disagreeing: the
+    run is damaged), history.csv against the epochs done (damaged or short: said, the model is fine)."""
+    problems, disagree = [], False
+    names = split.get("class_names")
+    try:
+        labels = read_labels(layout.labels) if layout.labels.exists() else ()
+        agreeing_class_names(layout.labels, labels, layout.split,
+                             tuple(map(str, names)) if isinstance(names, list) else None)
+    except RunError as exc:
+        problems.append(exc.message)
+        disagree = True
+    try:
+        note = check_history(layout.history, epochs_done)
+    except RunError as exc:
+        note = exc.message
+    return disagree, problems + ([note] if note else [])
 
 
 def _file_size(path: Path) -> int:

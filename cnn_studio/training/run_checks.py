@@ -236,13 +236,13 @@ def check_history(path: Path, epochs_done: int) -> str:
             raise damaged(path, f"row {i + 1} holds {bad}, not a number", "history") from None
         if epoch != i:
             which = f"its rows start at epoch {int(epoch) + 1}" if i == 0 else f"row {i + 1} is epoch {epoch:g}"
-            raise damaged(path, f"{which}: the rows of epoch {i + 1} are missing", "history")
+            raise damaged(path, f"{which}: the row of epoch {i + 1} is missing", "history")
     if len(rows) >= epochs_done:
         return ""
     lost = f"epoch {len(rows) + 1}" if len(rows) + 1 == epochs_done else f"epochs {len(rows) + 1}–{epochs_done}"
     where = "is missing" if not path.exists() else f"has no rows for {lost}"
     return (f"{path} {where}: the training curves of {lost} are lost (the process was stopped while saving them, "
-            "or the file was moved); the model is unaffected and training goes on from there.")
+            "or the file was moved); the model is unaffected.")
 
 
 def _number(value: str | None) -> bool:

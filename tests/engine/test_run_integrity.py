@@ -351,7 +351,8 @@ def _config_damage(run_dir: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["{}", '{"backbone": "small_cnn", "epochs": "six", "fine_tune_epochs": 0}',
                                  "deleted"])
-def test_a_config_that_lost_its_settings_is_refused_and_listed_as_damaged(run_copy, how):
+def test_a_config_that_lost_its_settings_is_refused_and_listed_as_damaged(run_copy, how, capsys):
+    from cnn_studio.cli import main
     from cnn_studio.evaluation import evaluate_run
     from cnn_studio.predict import Classifier
     from cnn_studio.runs import list_runs
@@ -367,6 +368,11 @@ def test_a_config_that_lost_its_settings_is_refused_and_listed_as_damaged(run_co
     listed = {r.name: r for r in list_runs(run_copy.parent)}
     assert listed["run"].status == "damaged" and "config.json" in listed["run"].problem
     assert listed["run"].backbone != "mobilenet_v2" and listed["run"].total_epochs == 6  # from state.json
+    assert main(["resume", str(run_copy)]) == 2
+    assert "config.json" in capsys.readouterr().err
+    assert main(["runs", str(run_copy.parent)]) == 0
+    out = capsys.readouterr()
+    assert "damaged" in out.out and "config.json" in out.err
     assert RunLayout(run_copy).best_model.exists()  # nothing deleted
 
 
@@ -394,6 +400,7 @@ def test_labels_that_disagree_with_the_split_are_refused_by_every_command(run_co
     from cnn_studio.evaluation import evaluate_run
     from cnn_studio.export.writer import export_model
     from cnn_studio.predict import Classifier
+    from cnn_studio.runs import summarize
     from cnn_studio.training.trainer import resume
 
     layout = RunLayout(run_copy)
@@ -408,6 +415,8 @@ def test_labels_that_disagree_with_the_split_are_refused_by_every_command(run_co
         assert "dog, cat" in info.value.message and "cat, dog" in info.value.message, name
         assert "labels.txt" in info.value.message and "split.json" in info.value.message
     assert layout.labels.read_text(encoding="utf-8") == "dog\ncat\n"  # nothing rewritten
+    summary = summarize(run_copy)
+    assert summary.status == "damaged" and "labels.txt" in summary.problem
     assert not (tmp_path / "e").exists()
 
 
@@ -495,6 +504,7 @@ def test_damaged_informational_files_are_set_aside_and_said(run_copy, tmp_path, 
     from cnn_studio.runs import read_reproducibility
 
     layout = RunLayout(run_copy)
+    assert read_review(run_copy)["calibration"] and read_reproducibility(run_copy)["dataset"]  # as training wrote them
     layout.review.write_text('{"calibration": "yes", "shortcuts": 5, "chance": []}', encoding="utf-8")
     layout.reproducibility.write_text('{"app_version": 3, "dataset": [1, 2], "libraries": "tf"}',
                                       encoding="utf-8")
