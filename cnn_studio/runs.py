@@ -10,7 +10,10 @@ Status of a run, from its lock and state.json:
 * ``stopped``  — Stop / Ctrl+C: the best model so far is kept, ``resume`` continues;
 * ``crashed``  — state.json says running but nobody holds the lock (the process was killed);
 * ``failed``   — an error ended it (its message is in ``problem``);
-* ``damaged``  — state.json cannot be read.
+* ``damaged``  — config.json or state.json is missing or cannot be read (checked: the run's settings,
+  its status and epochs), or labels.txt disagrees with split.json; ``problem`` says which and what
+  was recovered honestly (epochs done counted from history.csv). A folder that lost config.json is
+  still found (:func:`looks_like_run`).
 
 :func:`compare_runs` reads two or more runs side by side (settings with the differing ones marked,
 metrics in one table, their curves from history.csv); :func:`reproducibility_record` is what
