@@ -296,13 +296,31 @@ def class_names_of(layout: RunLayout, split: Split | None = None) -> tuple[str, 
     Raises RunError naming both lists when they differ.
     """
     labels = read_labels(layout.labels) if layout.labels.exists() else ()
-    if split is None:
-        try:
-            split = read_split(layout)
-        except RunError:
-            split = None
-    return agreeing_class_names(layout.labels, labels, layout.split,
-                                split.class_names if split is not None else None)
+    names = split.class_names if split is not None else _split_class_names(layout)
+    return agreeing_class_names(layout.labels, labels, layout.split, names)
+
+
+_SPLIT_NAMES: dict[Path, tuple[tuple[int, int, int], tuple[str, ...] | None]] = {}
+
+
+def _split_class_names(layout: RunLayout) -> tuple[str, ...] | None:
+    """split.json's class list (None when missing or damaged), remembered while the file is unchanged:
+    open_run and load_model both ask, and a large split.json takes a second to parse."""
+    try:
+        stat = layout.split.stat()
+    except OSError:
+        return None
+    key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # an atomic rewrite is a new inode
+    known = _SPLIT_NAMES.get(layout.split)
+    if known is not None and known[0] == key:
+        return known[1]
+    try:
+        names = _read_json_file(layout.split, "split").get("class_names")
+    except RunError:
+        names = None
+    ok = isinstance(names, list) and all(isinstance(n, str) for n in names)
+    _SPLIT_NAMES[layout.split] = key, tuple(names) if ok else None
+    return _SPLIT_NAMES[layout.split][1]
 
 
 def check_resumable(layout: RunLayout, epochs_done: int) -> list[str]:
@@ -323,13 +341,15 @@ def check_resumable(layout: RunLayout, epochs_done: int) -> list[str]:
 def open_run(path: str | Path) -> RunInfo:
     """Open a run folder (or a .keras file inside one) without importing TensorFlow.
 
-    Reads config.json and labels.txt (split.json and state.json are read when first asked for).
+    Reads config.json (checked), labels.txt and split.json's class list (they must agree:
+    :func:`class_names_of`); the whole split and state.json are read when first asked for.
     When no process holds the folder's lock, the hidden temporaries a killed writer left are removed.
 
     Raises
     ------
     RunError
-        If the folder does not exist, holds no model, or its config.json/labels.txt is damaged;
+        If the folder does not exist, holds no model, its config.json/labels.txt is damaged, or
+        labels.txt disagrees with split.json;
         the message names the file and the hint what still works.
     """
     p = Path(path).expanduser()
@@ -348,13 +368,7 @@ def open_run(path: str | Path) -> RunInfo:
     model_path = next((m for m in layout.models if m.exists()), layout.last_model)
     if not model_path.exists():
         raise no_model_error(layout)
-    info = RunInfo(layout=layout, config=config, class_names=(), model_path=model_path)
-    try:
-        split = info.split  # read once: RunInfo keeps it
-    except RunError:
-        split = None  # damaged: what needs it (evaluate, resume) is stopped by its reader
-    object.__setattr__(info, "class_names", class_names_of(layout, split))
-    return info
+    return RunInfo(layout=layout, config=config, class_names=class_names_of(layout), model_path=model_path)
 
 
 def no_model_error(layout: RunLayout) -> RunError:
