@@ -532,3 +532,14 @@ def test_a_full_disk_while_taking_the_lock_is_a_clear_error(run_copy, monkeypatc
     assert "Free some space" in info.value.hint
     monkeypatch.undo()
     assert lock_holder(run_copy) is None and not RunLayout(run_copy).lock.exists()
+
+
+@pytest.mark.parametrize("content", [b"\x00\xff garbage", b'{"count": "four"}', b'{"stats": [1]}', b"[]"])
+def test_a_damaged_bands_json_names_the_file(tmp_path, content):
+    from cnn_studio.data.bands import read_band_info
+
+    path = RunLayout(tmp_path).bands
+    path.write_bytes(content)
+    with pytest.raises(RunError, match="bands.json is damaged") as info:
+        read_band_info(path)
+    assert "put back" in info.value.hint and path.read_bytes() == content
