@@ -12,7 +12,9 @@ registry again. Runs written before these values were recorded still open: their
 fall back to the backbone's default size and to split.json.
 
 Every file has one validated reader here (:func:`read_config`, :func:`read_split`,
-:func:`read_labels`, :func:`read_state`, :func:`read_history`): damage becomes a
+:func:`read_labels`, :func:`read_state`, :func:`read_history`), checked by
+:mod:`~cnn_studio.training.run_checks` (required keys and types, never defaults; labels.txt against
+split.json and the model, :func:`class_names_of` and :func:`check_run_model`): damage becomes a
 :class:`~cnn_studio.errors.RunError` that names the file and says what still works, and a file is
 read only by the commands that need it (``RunInfo.split``/``RunInfo.state`` are read on first use).
 One process writes a run folder at a time: :class:`~cnn_studio.training.run_lock.RunLock` (``run.lock``,
@@ -129,27 +131,23 @@ def recorded_config(config: TrainConfig, split: Split) -> TrainConfig:
                           split_seed=split.seed)
 
 
-_WHAT_STILL_WORKS = WHAT_STILL_WORKS
-_damaged = damaged
-
-
 def _read_json_file(path: Path, key: str, expect: type = dict) -> Any:
     """A run folder's JSON file, or a RunError naming it (missing, unreadable, not UTF-8, not JSON, wrong type)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
-        raise RunError(f"{path} is missing.", _WHAT_STILL_WORKS[key]) from exc
+        raise RunError(f"{path} is missing.", WHAT_STILL_WORKS[key]) from exc
     except OSError as exc:
-        raise _damaged(path, f"it cannot be read ({exc.strerror or exc})", key) from exc
+        raise damaged(path, f"it cannot be read ({exc.strerror or exc})", key) from exc
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise _damaged(path, "it is not UTF-8 text", key) from exc
+        raise damaged(path, "it is not UTF-8 text", key) from exc
     except ValueError as exc:
         why = "it is empty" if not raw.strip() else f"it is not valid JSON ({exc})"
-        raise _damaged(path, why, key) from exc
+        raise damaged(path, why, key) from exc
     if not isinstance(data, expect):
-        raise _damaged(path, f"expected a JSON {'object' if expect is dict else expect.__name__}, "
+        raise damaged(path, f"expected a JSON {'object' if expect is dict else expect.__name__}, "
                              f"found {type(data).__name__}", key)
     return data
 
@@ -164,7 +162,7 @@ def read_config(layout: RunLayout) -> TrainConfig:
     try:
         return check_config(layout.config, data)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise _damaged(layout.config, f"its settings do not make sense ({exc})", "config") from exc
+        raise damaged(layout.config, f"its settings do not make sense ({exc})", "config") from exc
 
 
 def read_split(layout: RunLayout) -> Split | None:
@@ -179,7 +177,7 @@ def read_split(layout: RunLayout) -> Split | None:
                 if not isinstance(r.path, str) or not 0 <= int(r.label) < len(split.class_names):
                     raise ValueError(f"record {r.path!r} has label {r.label!r}")
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise _damaged(layout.split, f"its file lists do not make sense ({exc})", "split") from exc
+        raise damaged(layout.split, f"its file lists do not make sense ({exc})", "split") from exc
     return split
 
 
@@ -193,7 +191,7 @@ def read_state(layout: RunLayout, *, required: bool = False) -> dict[str, Any]:
     if not layout.state.exists():
         if required:
             raise RunError(f"{layout.state} is missing: the run's status and the epochs it trained are unknown.",
-                           _WHAT_STILL_WORKS["state"])
+                           WHAT_STILL_WORKS["state"])
         return {}
     return check_state(layout.state, _read_json_file(layout.state, "state"))
 
@@ -269,11 +267,11 @@ def read_labels(path: str | Path) -> tuple[str, ...]:
     try:
         text = path.read_bytes().decode("utf-8", "surrogateescape")
     except OSError as exc:
-        raise RunError(f"{path} cannot be read ({exc.strerror or exc}).", _WHAT_STILL_WORKS["labels"]) from exc
+        raise RunError(f"{path} cannot be read ({exc.strerror or exc}).", WHAT_STILL_WORKS["labels"]) from exc
     names = tuple(line.rstrip("\r") for line in text.split("\n") if line.strip())
     bad = next((n for n in names if any(ord(c) < 32 and c != "\t" for c in n)), None)
     if bad is not None:
-        raise _damaged(path, "it holds binary data, not class names", "labels")
+        raise damaged(path, "it holds binary data, not class names", "labels")
     return names
 
 
