@@ -242,13 +242,17 @@ def resume_point(run_dir: str | Path) -> tuple[int, int] | None:
 
     None when the folder is not a run (no config.json/split.json) or the run finished all its
     epochs. Continuing starts from the epochs last.keras holds (``state.json["checkpoint_epoch"]``),
-    from 0 when there is no last.keras. Raises RunError when config.json or state.json is damaged.
+    from 0 when there is no last.keras. None too when state.json is missing or damaged (the app then
+    offers no Continue; ``resume`` says what is wrong). Raises RunError when config.json is damaged.
     """
     layout = RunLayout(Path(run_dir))
     if not layout.is_run() or not layout.split.exists():
         return None
     config = read_config(layout)
-    state = read_state(layout, required=True)
+    try:
+        state = read_state(layout, required=True)
+    except RunError:
+        return None  # unknown progress is no resume point; resume itself says why (read_state)
     total = config.total_epochs
     done = int(state.get("epochs_done", 0))
     if state.get("status") == "completed" or done >= total:

@@ -324,6 +324,7 @@ def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
         clean_temporaries(layout)
         config = read_config(layout)
         split = read_split(layout)
+        read_state(layout, required=True)  # missing or damaged: say so (resume_point only answers None)
         point = resume_point(layout.root)
         if point is None:
             raise RunError(f"The run in {layout.root} already completed all {config.total_epochs} epochs.",

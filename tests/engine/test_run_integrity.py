@@ -391,7 +391,8 @@ def test_a_state_that_lost_its_progress_is_damaged_not_finished(run_copy, how):
     assert summary.status == "damaged" and "state.json" in summary.problem
     assert (summary.epochs_done, summary.total_epochs) == (2, 6)  # epochs counted from history.csv, said so
     assert "history.csv" in summary.problem
-    with pytest.raises(RunError, match="state.json"):
+    assert resume_point(run_copy) is None  # the app offers no Continue (and does not fail) ...
+    with pytest.raises(RunError, match="state.json"):  # ... and resume says why
         resume(run_copy)
     assert layout.best_model.exists() and not layout.state.exists() or layout.state.read_text() == how
 
