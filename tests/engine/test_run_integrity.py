@@ -544,3 +544,21 @@ def test_a_damaged_bands_json_names_the_file(tmp_path, content):
     with pytest.raises(RunError, match="bands.json is damaged") as info:
         read_band_info(path)
     assert "put back" in info.value.hint and path.read_bytes() == content
+
+
+def test_a_full_disk_before_the_temporary_file_exists_is_a_clear_error(tmp_path, monkeypatch):
+    from cnn_studio import fsutil
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = tmp_path / "state.json"
+    target.write_text('{"status": "completed"}', encoding="utf-8")
+    monkeypatch.setattr(fsutil.tempfile, "mkstemp", full)
+    with pytest.raises(StudioError, match="disk is full") as info:
+        fsutil.write_json(target, {"status": "running"})
+    assert str(target) in info.value.message and target.read_text(encoding="utf-8") == '{"status": "completed"}'
+    monkeypatch.setattr(fsutil.tempfile, "mkdtemp", full)
+    with pytest.raises(StudioError, match="disk is full"):
+        with fsutil.atomic_dir(tmp_path / "saved_model"):
+            pass
