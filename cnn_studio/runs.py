@@ -39,6 +39,7 @@ from cnn_studio.data.records import Split
 from cnn_studio.errors import RunError
 from cnn_studio.file_hashes import hashes
 from cnn_studio.paths import RunLayout, runs_dir
+from cnn_studio.training import run_folder
 from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.run_checks import agreeing_class_names, check_history, damaged, type_problem
 from cnn_studio.training.run_folder import (
@@ -217,10 +218,8 @@ def _file_size(path: Path) -> int:
 
 
 def looks_like_run(folder: str | os.PathLike[str]) -> bool:
-    """A run folder, also one whose config.json is lost: config.json, or two of state.json, split.json,
-    labels.txt and history.csv (listed as damaged, never silently left out)."""
-    layout = RunLayout(Path(folder))
-    return layout.is_run() or sum(p.is_file() for p in (layout.state, layout.split, layout.labels, layout.history)) >= 2
+    """A run folder, also one whose config.json is lost (listed as damaged, never silently left out)."""
+    return run_folder.looks_like_run(RunLayout(Path(folder)))
 
 
 def find_runs(folder: str | os.PathLike[str]) -> list[Path]:

@@ -340,6 +340,13 @@ def check_resumable(layout: RunLayout, epochs_done: int) -> list[str]:
     return [note] if note else []
 
 
+def looks_like_run(layout: RunLayout) -> bool:
+    """A run folder, also one that lost its config.json: config.json, or two of state.json, split.json,
+    labels.txt and history.csv (such a run is reported damaged, never taken for "not a run")."""
+    return layout.is_run() or sum(p.is_file() for p in (layout.state, layout.split, layout.labels,
+                                                        layout.history)) >= 2
+
+
 def open_run(path: str | Path) -> RunInfo:
     """Open a run folder (or a .keras file inside one) without importing TensorFlow.
 
@@ -360,12 +367,12 @@ def open_run(path: str | Path) -> RunInfo:
     layout = RunLayout(p)
     if not p.is_dir():
         raise RunError(f"No run folder at {p}.", "Give the folder that `cnn-studio train --out` created.")
-    if not layout.is_run():
+    if not looks_like_run(layout):
         raise RunError(
             f"{p} is not a CNN Studio run folder (no config.json).",
             "Give the folder that `cnn-studio train --out` created, or a .keras model file.",
         )
-    clean_temporaries(layout)
+    clean_temporaries(layout)  # (a run that lost config.json is told so by read_config)
     config = read_config(layout)
     model_path = next((m for m in layout.models if m.exists()), layout.last_model)
     if not model_path.exists():
