@@ -232,10 +232,10 @@ def check_history(path: Path, epochs_done: int) -> str:
             values = {k: float(v) for k, v in row.items() if v != ""}
             epoch = values["epoch"]
         except (ValueError, KeyError):
-            bad = next((f"{k} = {v!r}" for k, v in row.items() if not _number(v)), "no epoch")
+            bad = next((f"{k} = {v!r}" for k, v in row.items() if not _number(v) and (v or k == "epoch")), "")
             raise damaged(path, f"row {i + 1} holds {bad}, not a number", "history") from None
         if epoch != i:
-            which = f"its rows start at epoch {int(epoch) + 1}" if i == 0 else f"row {i + 1} is epoch {epoch:g}"
+            which = f"its rows start at epoch {int(epoch) + 1}" if i == 0 else f"row {i + 1} is epoch {epoch + 1:g}"
             raise damaged(path, f"{which}: the row of epoch {i + 1} is missing", "history")
     if len(rows) >= epochs_done:
         return ""
