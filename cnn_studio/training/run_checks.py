@@ -90,7 +90,8 @@ def type_problem(data: dict[str, Any], hints: dict[str, Any]) -> str:
     """The first key of ``data`` whose value does not fit ``hints`` (key → type), in words; "" when all fit."""
     for name, hint in hints.items():
         if name in data and not _fits(data[name], hint):
-            return f"'{name}' is {data[name]!r}, not {_words(hint)}"
+            shown = repr(data[name])
+            return f"'{name}' is {shown if len(shown) <= 80 else shown[:77] + '...'}, not {_words(hint)}"
     return ""
 
 
@@ -100,7 +101,7 @@ def _words(hint: Any) -> str:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return " or ".join(_words(h) for h in typing.get_args(hint))
     if typing.get_origin(hint) is tuple:
-        return f"a list of {_words(typing.get_args(hint)[0])}s"
+        return "a list of " + {int: "whole numbers", str: "texts"}.get(typing.get_args(hint)[0], "values")
     return names.get(hint, names.get(typing.get_origin(hint), getattr(hint, "__name__", str(hint))))
 
 
