@@ -306,7 +306,7 @@ _SPLIT_NAMES: dict[Path, tuple[tuple[int, int, int], tuple[str, ...] | None]] = 
 
 
 def _split_class_names(layout: RunLayout) -> tuple[str, ...] | None:
-    """split.json's class list (None when missing or damaged), remembered while the file is unchanged:
+    """The class list in split.json (None when missing or damaged), remembered while the file is unchanged:
     open_run and load_model both ask, and a large split.json takes a second to parse."""
     try:
         stat = layout.split.stat()
