@@ -20,7 +20,8 @@ from typing import Any
 from cnn_studio.errors import StudioError
 
 
-def _disk_error(path: Path, exc: OSError) -> StudioError:
+def disk_error(path: Path, exc: OSError) -> StudioError:
+    """The StudioError for an OSError while writing ``path``: a full disk, no permission, or the OS's words."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StudioError(
             f"The disk is full: could not write {path}.",
@@ -44,8 +45,11 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix or path.suffix, dir=path.parent)
+    try:  # a full disk can refuse the folder or the temporary's name too
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix or path.suffix, dir=path.parent)
+    except OSError as exc:
+        raise disk_error(path, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # writers create it themselves (some refuse to overwrite)
@@ -54,7 +58,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         os.replace(tmp, path)
     except OSError as exc:
         _remove(tmp)
-        raise _disk_error(path, exc) from exc
+        raise disk_error(path, exc) from exc
     except BaseException:
         _remove(tmp)
         raise
@@ -145,8 +149,11 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     and removed only after the new folder is in place.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as exc:
+        raise disk_error(path, exc) from exc
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result should look like any new folder
@@ -162,7 +169,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             _remove(old)
     except OSError as exc:
         _remove(tmp)
-        raise _disk_error(path, exc) from exc
+        raise disk_error(path, exc) from exc
     except BaseException:
         _remove(tmp)
         raise

@@ -33,6 +33,7 @@ from cnn_studio.explain.shortcuts import check_shortcuts
 from cnn_studio.fsutil import atomic_path, read_json, write_json
 from cnn_studio.intervals import compare_with_guessing
 from cnn_studio.predict import iter_image_batches, predict_probabilities
+from cnn_studio.training.run_checks import type_problem
 from cnn_studio.training.run_folder import load_model, open_run
 from cnn_studio.training.run_lock import RunLock
 
@@ -44,13 +45,58 @@ def review_path(run_dir: str | os.PathLike[str]) -> Path:
     return Path(run_dir) / REVIEW_FILE
 
 
+# what each part of review.json must be, where its readers (evaluation, the model card, warnings_of) use it
+_REVIEW_TYPES: dict[str, Any] = {"n_images": int, "chance": dict, "calibration": dict, "shortcuts": dict,
+                                 "warnings": list}
+_PART_TYPES: dict[str, dict[str, Any]] = {
+    "chance": {"verdict": str, "message": str, "hint": str},
+    "calibration": {"applied": bool, "temperature": float, "n_images": int, "ece_before": float,
+                    "ece_after": float, "reason": str},
+    "shortcuts": {"suspected": bool, "message": str, "hint": str},
+}
+# when the first key is set, the others must be there (warnings_of, the model card read them)
+_NEEDED = {"chance": ("verdict", ("message",)),
+           "calibration": ("applied", ("temperature", "n_images", "ece_before", "ece_after")),
+           "shortcuts": ("suspected", ("message",))}
+
+
 def read_review(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The run's review.json, or ``{}``."""
+    """The run's review.json; ``{}`` when there is none (runs trained before it existed).
+
+    review.json only holds notes about the model, so a damaged one does not stop anything: it is
+    read as ``{"damaged": "<what is wrong, and that its notes are left out>"}`` (no chance level,
+    calibration or shortcut notes), which the commands that show a review say.
+    """
     path = review_path(run_dir)
-    try:
-        return read_json(path) if path.exists() else {}
-    except (OSError, ValueError):
+    if not path.exists():
         return {}
+    try:
+        review = read_json(path)
+    except (OSError, ValueError) as exc:
+        return _damaged_review(path, "it is not valid JSON" if isinstance(exc, ValueError) else str(exc))
+    problem = _review_problem(review)
+    return _damaged_review(path, problem) if problem else review
+
+
+def _review_problem(review: Any) -> str:
+    """What is wrong in review.json's object, in words ("" when its readers can use it)."""
+    if not isinstance(review, dict):
+        return "it is not a JSON object"
+    problem = type_problem(review, _REVIEW_TYPES)
+    for part, types in _PART_TYPES.items():
+        if problem:
+            return problem
+        value = review.get(part) or {}
+        switch, needed = _NEEDED[part]
+        missing = [k for k in needed if value.get(switch) and k not in value]
+        inner = type_problem(value, types)
+        problem = f"{part}: {inner}" if inner else f"{part} lacks {', '.join(missing)}" if missing else ""
+    return problem
+
+
+def _damaged_review(path: Path, what: str) -> dict[str, Any]:
+    return {"damaged": f"{path} is damaged ({what}): its notes (chance level, calibration, shortcuts) are left out; "
+                       "the model is unaffected."}
 
 
 def warnings_of(review: dict[str, Any]) -> list[str]:

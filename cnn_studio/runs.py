@@ -10,7 +10,10 @@ Status of a run, from its lock and state.json:
 * ``stopped``  — Stop / Ctrl+C: the best model so far is kept, ``resume`` continues;
 * ``crashed``  — state.json says running but nobody holds the lock (the process was killed);
 * ``failed``   — an error ended it (its message is in ``problem``);
-* ``damaged``  — state.json cannot be read.
+* ``damaged``  — config.json or state.json is missing or cannot be read (checked: the run's settings,
+  its status and epochs), or labels.txt disagrees with split.json; ``problem`` says which and what
+  was recovered honestly (epochs done counted from history.csv). A folder that lost config.json is
+  still found (:func:`looks_like_run`).
 
 :func:`compare_runs` reads two or more runs side by side (settings with the differing ones marked,
 metrics in one table, their curves from history.csv); :func:`reproducibility_record` is what
@@ -37,10 +40,13 @@ from cnn_studio.errors import RunError
 from cnn_studio.file_hashes import hashes
 from cnn_studio.paths import RunLayout, runs_dir
 from cnn_studio.run_registry import remembered_runs
+from cnn_studio.training import run_folder
 from cnn_studio.training.config import TrainConfig
+from cnn_studio.training.run_checks import agreeing_class_names, check_history, damaged, type_problem
 from cnn_studio.training.run_folder import (
     read_config,
     read_history,
+    read_labels,
     read_metrics,
     read_optional_json,
     read_state,
@@ -89,11 +95,19 @@ def folder_size(path: str | os.PathLike[str]) -> int:
     return total
 
 
-def _dataset_of(layout: RunLayout) -> str:
-    """The folder the run's images came from: the common folder of their class folders."""
+def _split_json(layout: RunLayout) -> dict[str, Any]:
+    """split.json as plain JSON, read once for the list (``{}`` when missing or unreadable)."""
     try:
         with open(layout.split, "rb") as f:
             data = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _dataset_of(data: dict[str, Any]) -> str:
+    """The folder the run's images came from (``data``: split.json): the common folder of their class folders."""
+    try:
         paths = [r["path"] for part in ("train", "val", "test") for r in data.get(part, ())[:200]]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return ""
@@ -114,7 +128,7 @@ def run_status(layout: RunLayout, state: dict[str, Any] | None = None) -> tuple[
         return "running", f"in use: {describe_holder(holder)}"
     if state is None:
         try:
-            state = read_state(layout)
+            state = read_state(layout, required=True)
         except RunError as exc:
             return "damaged", exc.message
     raw = state.get("status", "")
@@ -125,7 +139,12 @@ def run_status(layout: RunLayout, state: dict[str, Any] | None = None) -> tuple[
 
 
 def summarize(run_dir: str | os.PathLike[str]) -> RunSummary:
-    """The summary of one run folder; never raises for a damaged run (``problem`` says what is wrong)."""
+    """The summary of one run folder; never raises for a damaged run (``problem`` says what is wrong).
+
+    A run whose config.json or state.json is missing or damaged is ``damaged`` (unless a live
+    process holds it); what can be told honestly from its other files is kept and said: the epochs
+    planned from state.json, the epochs done from history.csv's rows. Nothing is defaulted.
+    """
     layout = RunLayout(Path(run_dir))
     problems = []
     backbone, total = "", 0
@@ -133,17 +152,29 @@ def summarize(run_dir: str | os.PathLike[str]) -> RunSummary:
         config = read_config(layout)
         backbone, total = config.backbone, config.total_epochs
     except RunError as exc:
+        config = None
         problems.append(exc.message)
     try:
-        state = read_state(layout)
+        state = read_state(layout, required=True)
     except RunError as exc:
         state = None
         problems.append(exc.message)
     status, why = run_status(layout, state)
+    if status == "running":
+        problems = []  # its writer is making config.json and state.json right now
+    elif config is None:
+        status = "damaged"
     if why and why not in problems:
         problems.insert(0, why)
-    state = state or {}
     history = read_history(layout.history)
+    if state is None and history:
+        problems.append(f"the {len(history)} epoch(s) done are counted from history.csv")
+    split = _split_json(layout)
+    if status != "running":
+        disagree, notes = _cross_checks(layout, split, int((state or {}).get("epochs_done", len(history)) or 0))
+        status = "damaged" if disagree else status
+        problems += notes
+    state = state or {}
     accs = [row["val_accuracy"] for row in history if "val_accuracy" in row]
     started = str(state.get("started", ""))
     if not started:
@@ -152,12 +183,32 @@ def summarize(run_dir: str | os.PathLike[str]) -> RunSummary:
             started = _dt.datetime.fromtimestamp(stamp, _dt.timezone.utc).isoformat(timespec="seconds")
         except OSError:
             started = ""
-    return RunSummary(path=str(layout.root), name=layout.root.name, status=status, dataset=_dataset_of(layout),
+    return RunSummary(path=str(layout.root), name=layout.root.name, status=status, dataset=_dataset_of(split),
                       backbone=backbone, epochs_done=int(state.get("epochs_done", len(history)) or 0),
                       total_epochs=int(total or state.get("total_epochs", 0) or 0),
                       best_val_accuracy=max(accs) if accs else None, date=started,
                       size_bytes=folder_size(layout.root), best_model_bytes=_file_size(layout.best_model),
-                      last_model_bytes=_file_size(layout.last_model), problem="; ".join(problems))
+                      last_model_bytes=_file_size(layout.last_model),
+                      problem="; ".join(p.rstrip(".") for p in problems))
+
+
+def _cross_checks(layout: RunLayout, split: dict[str, Any], epochs_done: int) -> tuple[bool, list[str]]:
+    """``(the files disagree, what to say)``: labels.txt against split.json's classes (disagreeing: the
+    run is damaged), history.csv against the epochs done (damaged or short: said, the model is fine)."""
+    problems, disagree = [], False
+    names = split.get("class_names")
+    try:
+        labels = read_labels(layout.labels) if layout.labels.exists() else ()
+        agreeing_class_names(layout.labels, labels, layout.split,
+                             tuple(map(str, names)) if isinstance(names, list) else None)
+    except RunError as exc:
+        problems.append(exc.message)
+        disagree = True
+    try:
+        note = check_history(layout.history, epochs_done)
+    except RunError as exc:
+        note = exc.message
+    return disagree, problems + ([note] if note else [])
 
 
 def _file_size(path: Path) -> int:
@@ -167,16 +218,21 @@ def _file_size(path: Path) -> int:
         return 0
 
 
+def looks_like_run(folder: str | os.PathLike[str]) -> bool:
+    """A run folder, also one whose config.json is lost (listed as damaged, never silently left out)."""
+    return run_folder.looks_like_run(RunLayout(Path(folder)))
+
+
 def find_runs(folder: str | os.PathLike[str]) -> list[Path]:
     """``folder`` itself when it is a run, else the run folders directly inside it (sorted by name)."""
     folder = Path(folder).expanduser()
-    if RunLayout(folder).is_run():
+    if looks_like_run(folder):
         return [folder]
     try:
         children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError:
         return []
-    return [p for p in children if RunLayout(p).is_run()]
+    return [p for p in children if looks_like_run(p)]
 
 
 def list_runs(*folders: str | os.PathLike[str], remembered: bool | None = None) -> list[RunSummary]:
@@ -211,7 +267,7 @@ def delete_run(run_dir: str | os.PathLike[str]) -> None:
     Raises RunError for a folder that is not a run, or one a live process is writing.
     """
     layout = RunLayout(Path(run_dir).expanduser())
-    if not layout.is_run():
+    if not looks_like_run(layout.root):
         raise RunError(f"{layout.root} is not a run folder; nothing was deleted.", "Give a run folder.")
     holder = lock_holder(layout.root)
     if holder is not None:
@@ -282,9 +338,29 @@ def reproducibility_record(config: TrainConfig, split: Split) -> dict[str, Any]:
             "dataset": dataset_fingerprint(split)}
 
 
+_RECORD_TYPES: dict[str, Any] = {"app_version": str, "python": str, "platform": str, "libraries": dict[str, str],
+                                 "seed": int | None, "split_seed": int | None, "created": str, "dataset": dict}
+_DATASET_TYPES: dict[str, Any] = {"root": str, "n_files": int, "unreadable": int, "sha256": str, "files": list}
+
+
 def read_reproducibility(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """A run's reproducibility.json; None for runs made before it was written. RunError when damaged."""
-    return read_optional_json(RunLayout(Path(run_dir)), "reproducibility")
+    """A run's reproducibility.json; None for runs made before it was written.
+
+    RunError naming the file when it is damaged: not JSON, or a value of the wrong type (the model
+    card and the comparison then leave it out with a note).
+    """
+    layout = RunLayout(Path(run_dir))
+    record = read_optional_json(layout, "reproducibility")
+    if record is None:
+        return None
+    problem = type_problem(record, _RECORD_TYPES)
+    if not problem and isinstance(record.get("dataset"), dict):
+        problem = type_problem(record["dataset"], _DATASET_TYPES)
+    if not problem and any(not isinstance(v, str) for v in (record.get("libraries") or {}).values()):
+        problem = "'libraries' does not map each library to its version"
+    if problem:
+        raise damaged(layout.reproducibility, problem, "reproducibility")
+    return record
 
 
 def reproducibility_summary(record: dict[str, Any] | None) -> dict[str, Any]:

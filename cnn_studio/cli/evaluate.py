@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.predict import positive_int
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.evaluation import evaluate_run
+from cnn_studio.review import read_review
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,4 +56,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(metrics.to_text() + "\n")
     for s in metrics.skipped:
         print(f"warning: skipped {s['path']}: {s['reason']}", file=sys.stderr)
+    run_dir = Path(args.run_dir).expanduser()
+    damaged = read_review(run_dir.parent if run_dir.suffix == ".keras" else run_dir).get("damaged")
+    if damaged:
+        print(f"note: {damaged}", file=sys.stderr)
     return 0

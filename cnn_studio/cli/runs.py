@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "runs", help="list training runs: status, epochs, best accuracy, size",
         description="List the run folders in FOLDER (default: the app's runs folder and every run made "
                     "elsewhere with train --out) with their dataset, "
-                    "backbone, status (running / finished / stopped / crashed / failed), epochs, best "
-                    "validation accuracy, date and size on disk.")
+                    "backbone, status (running / finished / stopped / crashed / failed / damaged, with the "
+                    "reason), epochs, best validation accuracy, date and size on disk.")
     p.add_argument("folders", metavar="FOLDER", nargs="*", help="a run folder or a folder of runs")
     p.add_argument("--compare", metavar="RUN", nargs="+", default=None,
                    help="compare these run folders (two or more): settings, metrics and curves side by side")

@@ -38,7 +38,7 @@ import tifffile
 from cnn_studio.data.pixels import percentile_window, window_to_uint8
 from cnn_studio.data.read_errors import check_file, check_size, read_error
 from cnn_studio.data.records import ImageRecord, ProbeResult, parse_key
-from cnn_studio.errors import ConfigError, DatasetError, ImageReadError
+from cnn_studio.errors import ConfigError, DatasetError, ImageReadError, RunError
 from cnn_studio.fsutil import read_json, write_json
 from cnn_studio.paths import RunLayout
 
@@ -485,11 +485,17 @@ def write_band_info(path: str | os.PathLike[str], info: BandInfo) -> Path:
 
 
 def read_band_info(path: str | os.PathLike[str]) -> BandInfo | None:
-    """A ``bands.json`` file, or None when there is none."""
+    """A ``bands.json`` file, or None when there is none. RunError naming it when it is damaged."""
     p = Path(path)
     if not p.exists():
         return None
-    return BandInfo.from_dict(read_json(p))
+    try:
+        return BandInfo.from_dict(read_json(p))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        raise RunError(f"{p} is damaged: it is not the band record CNN Studio wrote ({type(exc).__name__}: "
+                       f"{str(exc)[:120]}).",
+                       "A multi-band model reads its images as this file says (band count, order, statistics): "
+                       "put back the bands.json saved with this run.") from exc
 
 
 def read_run_bands(run_dir: str | os.PathLike[str]) -> BandInfo | None:

@@ -12,7 +12,9 @@ registry again. Runs written before these values were recorded still open: their
 fall back to the backbone's default size and to split.json.
 
 Every file has one validated reader here (:func:`read_config`, :func:`read_split`,
-:func:`read_labels`, :func:`read_state`, :func:`read_history`): damage becomes a
+:func:`read_labels`, :func:`read_state`, :func:`read_history`), checked by
+:mod:`~cnn_studio.training.run_checks` (required keys and types, never defaults; labels.txt against
+split.json and the model, :func:`class_names_of` and :func:`check_run_model`): damage becomes a
 :class:`~cnn_studio.errors.RunError` that names the file and says what still works, and a file is
 read only by the commands that need it (``RunInfo.split``/``RunInfo.state`` are read on first use).
 One process writes a run folder at a time: :class:`~cnn_studio.training.run_lock.RunLock` (``run.lock``,
@@ -26,6 +28,7 @@ import contextlib
 import csv
 import io
 import json
+import zipfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -41,6 +44,17 @@ from cnn_studio.fsutil import remove_temporaries, write_text
 from cnn_studio.keras_archive import check_keras_archive
 from cnn_studio.paths import RunLayout
 from cnn_studio.training.config import TrainConfig
+from cnn_studio.training.run_checks import (
+    WHAT_STILL_WORKS,
+    agreeing_class_names,
+    check_config,
+    check_history,
+    check_model,
+    check_state,
+    damaged,
+    model_facts,
+)
+from cnn_studio.training.run_checks import check_labels as _check_label_count
 from cnn_studio.training.run_lock import (  # noqa: F401 - re-exported: the lock lived here
     RunBusy,
     RunLock,
@@ -120,60 +134,38 @@ def recorded_config(config: TrainConfig, split: Split) -> TrainConfig:
                           split_seed=split.seed)
 
 
-_WHAT_STILL_WORKS = {
-    "config": "Nothing that needs the run's settings works (evaluate, classify, export, continue); "
-              "start a new run with the same data.",
-    "split": "Classifying, exporting and explaining still work; to evaluate, give other labeled images "
-             "with `cnn-studio evaluate RUN --data FOLDER`; continuing the training needs it.",
-    "labels": "Delete labels.txt: the class names are then taken from split.json.",
-    "state": "Evaluating, classifying and exporting still work with the saved model; continuing the "
-             "training needs it (start a new run instead).",
-    "history": "The model and its evaluation are unaffected; only the training curves are lost.",
-    "metrics": "The model is unaffected: evaluate the run again (`cnn-studio evaluate RUN`) to write it anew.",
-    "robustness": "The model is unaffected: run the robustness check again to write it anew.",
-    "reproducibility": "The model is unaffected; only the record of versions and dataset fingerprint is lost.",
-}
-
-
-def _damaged(path: Path, what: str, key: str) -> RunError:
-    return RunError(f"{path} is damaged: {what}.", _WHAT_STILL_WORKS[key])
-
-
 def _read_json_file(path: Path, key: str, expect: type = dict) -> Any:
     """A run folder's JSON file, or a RunError naming it (missing, unreadable, not UTF-8, not JSON, wrong type)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
-        raise RunError(f"{path} is missing.", _WHAT_STILL_WORKS[key]) from exc
+        raise RunError(f"{path} is missing.", WHAT_STILL_WORKS[key]) from exc
     except OSError as exc:
-        raise _damaged(path, f"it cannot be read ({exc.strerror or exc})", key) from exc
+        raise damaged(path, f"it cannot be read ({exc.strerror or exc})", key) from exc
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise _damaged(path, "it is not UTF-8 text", key) from exc
+        raise damaged(path, "it is not UTF-8 text", key) from exc
     except ValueError as exc:
         why = "it is empty" if not raw.strip() else f"it is not valid JSON ({exc})"
-        raise _damaged(path, why, key) from exc
+        raise damaged(path, why, key) from exc
     if not isinstance(data, expect):
-        raise _damaged(path, f"expected a JSON {'object' if expect is dict else expect.__name__}, "
+        raise damaged(path, f"expected a JSON {'object' if expect is dict else expect.__name__}, "
                              f"found {type(data).__name__}", key)
     return data
 
 
 def read_config(layout: RunLayout) -> TrainConfig:
-    """config.json as a :class:`TrainConfig`. Raises RunError naming the file when it is missing or damaged."""
+    """config.json as a validated :class:`TrainConfig` (:func:`~cnn_studio.training.run_checks.check_config`).
+
+    Raises RunError naming the file when it is missing, lacks the run's settings (never filled in
+    with defaults), or holds a value of the wrong type or out of range.
+    """
     data = _read_json_file(layout.config, "config")
     try:
-        config = TrainConfig.from_dict(data)
-        registry.get(config.backbone)
-        int(config.total_epochs)
+        return check_config(layout.config, data)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise _damaged(layout.config, f"its settings do not make sense ({exc})", "config") from exc
-    except RunError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - ConfigError for an unknown backbone, etc.
-        raise _damaged(layout.config, str(getattr(exc, "message", exc)), "config") from exc
-    return config
+        raise damaged(layout.config, f"its settings do not make sense ({exc})", "config") from exc
 
 
 def read_split(layout: RunLayout) -> Split | None:
@@ -188,22 +180,23 @@ def read_split(layout: RunLayout) -> Split | None:
                 if not isinstance(r.path, str) or not 0 <= int(r.label) < len(split.class_names):
                     raise ValueError(f"record {r.path!r} has label {r.label!r}")
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise _damaged(layout.split, f"its file lists do not make sense ({exc})", "split") from exc
+        raise damaged(layout.split, f"its file lists do not make sense ({exc})", "split") from exc
     return split
 
 
-def read_state(layout: RunLayout) -> dict[str, Any]:
-    """state.json (``{}`` when there is none). Raises RunError naming the file when it is damaged."""
+def read_state(layout: RunLayout, *, required: bool = False) -> dict[str, Any]:
+    """state.json, checked (:func:`~cnn_studio.training.run_checks.check_state`: a status, the epochs done).
+
+    When there is none: ``{}`` for a writer that is about to write it, RunError with ``required``
+    (what reads a finished or stopped run: resume, the runs list). Raises RunError naming the file
+    when it is damaged.
+    """
     if not layout.state.exists():
+        if required:
+            raise RunError(f"{layout.state} is missing: the run's status and the epochs it trained are unknown.",
+                           WHAT_STILL_WORKS["state"])
         return {}
-    state = _read_json_file(layout.state, "state")
-    for key in ("epochs_done", "checkpoint_epoch", "total_epochs"):
-        if key in state:
-            try:
-                state[key] = int(state[key])
-            except (TypeError, ValueError) as exc:
-                raise _damaged(layout.state, f"{key} is {state[key]!r}, not a number", "state") from exc
-    return state
+    return check_state(layout.state, _read_json_file(layout.state, "state"))
 
 
 def read_history(path: str | Path) -> list[dict[str, float]]:
@@ -252,13 +245,17 @@ def resume_point(run_dir: str | Path) -> tuple[int, int] | None:
 
     None when the folder is not a run (no config.json/split.json) or the run finished all its
     epochs. Continuing starts from the epochs last.keras holds (``state.json["checkpoint_epoch"]``),
-    from 0 when there is no last.keras. Raises RunError when config.json or state.json is damaged.
+    from 0 when there is no last.keras. None too when state.json is missing or damaged (the app then
+    offers no Continue; ``resume`` says what is wrong). Raises RunError when config.json is damaged.
     """
     layout = RunLayout(Path(run_dir))
     if not layout.is_run() or not layout.split.exists():
         return None
     config = read_config(layout)
-    state = read_state(layout)
+    try:
+        state = read_state(layout, required=True)
+    except RunError:
+        return None  # unknown progress is no resume point; resume itself says why (read_state)
     total = config.total_epochs
     done = int(state.get("epochs_done", 0))
     if state.get("status") == "completed" or done >= total:
@@ -277,11 +274,11 @@ def read_labels(path: str | Path) -> tuple[str, ...]:
     try:
         text = path.read_bytes().decode("utf-8", "surrogateescape")
     except OSError as exc:
-        raise RunError(f"{path} cannot be read ({exc.strerror or exc}).", _WHAT_STILL_WORKS["labels"]) from exc
+        raise RunError(f"{path} cannot be read ({exc.strerror or exc}).", WHAT_STILL_WORKS["labels"]) from exc
     names = tuple(line.rstrip("\r") for line in text.split("\n") if line.strip())
     bad = next((n for n in names if any(ord(c) < 32 and c != "\t" for c in n)), None)
     if bad is not None:
-        raise _damaged(path, "it holds binary data, not class names", "labels")
+        raise damaged(path, "it holds binary data, not class names", "labels")
     return names
 
 
@@ -292,23 +289,79 @@ def write_labels(path: str | Path, class_names: tuple[str, ...]) -> Path:
 
 def check_labels(layout: RunLayout, class_names: tuple[str, ...], n_outputs: int) -> None:
     """RunError when labels.txt does not list one name per model output (a silent wrong answer otherwise)."""
-    if len(class_names) != n_outputs:
-        source = layout.labels if layout.labels.exists() else layout.split
-        raise RunError(f"{source} lists {len(class_names)} class(es) but the model has {n_outputs} outputs.",
-                       "The file does not belong to this model: delete labels.txt (the names then come from "
-                       "split.json) or put back the labels.txt that was saved with it.")
+    _check_label_count(layout.labels if layout.labels.exists() else layout.split, class_names, n_outputs)
+
+
+def class_names_of(layout: RunLayout, split: Split | None = None) -> tuple[str, ...]:
+    """The run's class names in output order, cross-checked: labels.txt must list split.json's classes.
+
+    The one place every command gets them (through :func:`open_run` and :func:`load_model`).
+    ``split``: split.json when the caller already read it. labels.txt missing: split.json's names;
+    split.json missing or damaged: labels.txt's (split.json's reader stops what needs it).
+    Raises RunError naming both lists when they differ.
+    """
+    labels = read_labels(layout.labels) if layout.labels.exists() else ()
+    names = split.class_names if split is not None else _split_class_names(layout)
+    return agreeing_class_names(layout.labels, labels, layout.split, names)
+
+
+_SPLIT_NAMES: dict[Path, tuple[tuple[int, int, int], tuple[str, ...] | None]] = {}
+
+
+def _split_class_names(layout: RunLayout) -> tuple[str, ...] | None:
+    """The class list in split.json (None when missing or damaged), remembered while the file is unchanged:
+    open_run and load_model both ask, and a large split.json takes a second to parse."""
+    try:
+        stat = layout.split.stat()
+    except OSError:
+        return None
+    key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # an atomic rewrite is a new inode
+    known = _SPLIT_NAMES.get(layout.split)
+    if known is not None and known[0] == key:
+        return known[1]
+    try:
+        names = _read_json_file(layout.split, "split").get("class_names")
+    except RunError:
+        names = None
+    ok = isinstance(names, list) and all(isinstance(n, str) for n in names)
+    _SPLIT_NAMES[layout.split] = key, tuple(names) if ok else None
+    return _SPLIT_NAMES[layout.split][1]
+
+
+def check_resumable(layout: RunLayout, epochs_done: int) -> list[str]:
+    """What ``resume`` must know before it trains on from ``epochs_done``: warnings to show (else []).
+
+    Raises RunError when labels.txt disagrees with split.json or history.csv is damaged; history
+    rows lost at its end (a kill while saving) are a warning, since the model holds the epochs.
+    """
+    class_names_of(layout)
+    if not epochs_done:
+        return []  # from epoch 0: every history row is written anew, no checkpoint is read
+    if layout.last_model.exists():
+        check_run_model(layout, layout.last_model)  # before anything is written: a model made elsewhere stops here
+    note = check_history(layout.history, epochs_done)
+    return [note] if note else []
+
+
+def looks_like_run(layout: RunLayout) -> bool:
+    """A run folder, also one that lost its config.json: config.json, or two of state.json, split.json,
+    labels.txt and history.csv (such a run is reported damaged, never taken for "not a run")."""
+    return layout.is_run() or sum(p.is_file() for p in (layout.state, layout.split, layout.labels,
+                                                        layout.history)) >= 2
 
 
 def open_run(path: str | Path) -> RunInfo:
     """Open a run folder (or a .keras file inside one) without importing TensorFlow.
 
-    Reads config.json and labels.txt (split.json and state.json are read when first asked for).
+    Reads config.json (checked), labels.txt and split.json's class list (they must agree:
+    :func:`class_names_of`); the whole split and state.json are read when first asked for.
     When no process holds the folder's lock, the hidden temporaries a killed writer left are removed.
 
     Raises
     ------
     RunError
-        If the folder does not exist, holds no model, or its config.json/labels.txt is damaged;
+        If the folder does not exist, holds no model, its config.json/labels.txt is damaged, or
+        labels.txt disagrees with split.json;
         the message names the file and the hint what still works.
     """
     p = Path(path).expanduser()
@@ -317,23 +370,17 @@ def open_run(path: str | Path) -> RunInfo:
     layout = RunLayout(p)
     if not p.is_dir():
         raise RunError(f"No run folder at {p}.", "Give the folder that `cnn-studio train --out` created.")
-    if not layout.is_run():
+    if not looks_like_run(layout):
         raise RunError(
             f"{p} is not a CNN Studio run folder (no config.json).",
             "Give the folder that `cnn-studio train --out` created, or a .keras model file.",
         )
-    clean_temporaries(layout)
+    clean_temporaries(layout)  # (a run that lost config.json is told so by read_config)
     config = read_config(layout)
     model_path = next((m for m in layout.models if m.exists()), layout.last_model)
     if not model_path.exists():
         raise no_model_error(layout)
-    class_names = read_labels(layout.labels) if layout.labels.exists() else ()
-    info = RunInfo(layout=layout, config=config, class_names=class_names, model_path=model_path)
-    if not class_names:
-        split = info.split
-        if split is not None:
-            object.__setattr__(info, "class_names", split.class_names)
-    return info
+    return RunInfo(layout=layout, config=config, class_names=class_names_of(layout), model_path=model_path)
 
 
 def no_model_error(layout: RunLayout) -> RunError:
@@ -400,23 +447,53 @@ def load_model(path: str | Path):
     if not p.exists():
         raise RunError(f"No model file at {p}.", "Give a run folder or a .keras file.")
     check_keras_archive(p, RunError)  # before Keras unpacks config.json into memory
+    layout = RunLayout(p.parent)
+    if p.name in {m.name for m in layout.models} and layout.is_run():
+        check_run_model(layout, p)
     try:
         return keras.saving.load_model(p, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
         raise model_load_error(p, exc) from exc
 
 
+def check_run_model(layout: RunLayout, path: Path) -> None:
+    """RunError when a run's best.keras/last.keras is not a CNN Studio classifier for this run.
+
+    Checked before every load of a run's model (evaluate, predict, export, explain, resume), from
+    the file's own config (no TensorFlow): made by CNN Studio (a backbone and a predictions layer),
+    one output per class of :func:`class_names_of`, and the image size config.json records.
+    """
+    try:
+        facts = model_facts(path)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise model_load_error(path, exc) from exc
+    check_model(path, facts, _other_checkpoint_hint(path))
+    names = class_names_of(layout)
+    if names:
+        check_labels(layout, names, facts.outputs)
+    config = read_config(layout)
+    size = registry.get(config.backbone).image_size(config.image_size)
+    if facts.image_size is not None and facts.image_size != size:
+        raise RunError(f"{path} takes {facts.image_size}×{facts.image_size} px images but {layout.config} records "
+                       f"{size}×{size} px: they are not from the same training.",
+                       "Put back the config.json or the model file saved with this run.")
+
+
 def model_load_error(path: Path, exc: BaseException) -> RunError:
     """A RunError for a .keras file that does not load, saying which other checkpoint still can."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return RunError(f"The model file {path} is damaged: it does not load ({first[:200]}).", _other_checkpoint_hint(path))
+
+
+def _other_checkpoint_hint(path: Path) -> str:
+    """What to do when a run's model file cannot be used: the other checkpoint of the run, if there is one."""
     layout = RunLayout(path.parent)
     others = [m for m in layout.models if m.exists() and m.name != path.name] if layout.is_run() else []
-    if others:
-        other = others[0]
-        hint = (f"{other.name} in the same folder is another checkpoint of this run: use it directly "
-                f"(e.g. `cnn-studio predict {other} ...`), or delete {path.name} so the run opens with {other.name}.")
-        if path == layout.last_model:
-            hint += " Continuing the training needs last.keras: after deleting it, `resume` starts again from epoch 0."
-    else:
-        hint = "The file is incomplete or from another program; train the run again."
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return RunError(f"The model file {path} is damaged: it does not load ({first[:200]}).", hint)
+    if not others:
+        return "The file is incomplete or from another program; put back the file this run saved, or train the run again."
+    other = others[0]
+    hint = (f"{other.name} in the same folder is another checkpoint of this run: use it directly "
+            f"(e.g. `cnn-studio predict {other} ...`), or delete {path.name} so the run opens with {other.name}.")
+    if path == layout.last_model:
+        hint += " Continuing the training needs last.keras: after deleting it, `resume` starts again from epoch 0."
+    return hint

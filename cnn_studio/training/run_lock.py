@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_studio.errors import RunError
+from cnn_studio.fsutil import disk_error
 from cnn_studio.paths import RunLayout
 
 __all__ = ["RunBusy", "RunLock", "describe_holder", "lock_holder"]
@@ -124,11 +125,30 @@ class RunLock:
         return self.layout.lock
 
     def acquire(self) -> RunLock:
+        """Take the lock. RunBusy when a live process holds it; a StudioError naming the lock file when
+        it cannot be written (a full disk, no permission), with nothing left behind."""
         key = self.layout.root.absolute()
         outer = RunLock._held.get(key)
         if outer is not None:
             self._outer = outer
             return self
+        try:
+            return self._acquire(key)
+        except OSError as exc:
+            self._abandon()
+            raise disk_error(self.path, exc) from exc
+
+    def _abandon(self) -> None:
+        """Undo a half-taken lock: close our descriptor and remove the lock file we opened."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            if os.fstat(self._fd).st_ino == os.stat(self.path).st_ino:
+                self.path.unlink()
+        os.close(self._fd)
+        self._fd = None
+
+    def _acquire(self, key: Path) -> RunLock:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         for _ in range(5):
             previous = _read_holder(self.path) if self.path.exists() else None

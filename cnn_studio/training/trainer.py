@@ -90,10 +90,13 @@ from cnn_studio.training.devices import (
     strategy_kind,
 )
 from cnn_studio.training.feature_cache import compute_features, feature_datasets, remove_feature_files
+from cnn_studio.training.run_checks import WHAT_STILL_WORKS
 from cnn_studio.training.run_folder import (
     RunLock,
+    check_resumable,
     clean_temporaries,
     load_model,
+    looks_like_run,
     open_run,
     read_config,
     read_labels,
@@ -317,20 +320,26 @@ def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
     layout = RunLayout(Path(run_dir).expanduser())
     if not layout.root.is_dir():
         raise RunError(f"No run folder at {layout.root}.", "Give the folder that `cnn-studio train --out` created.")
-    if not layout.config.exists() or not layout.split.exists():
+    if not looks_like_run(layout):
         raise RunError(f"{layout.root} is not a CNN Studio run folder (no config.json/split.json).",
                        "Give the folder that `cnn-studio train --out` created; a run whose start failed "
                        "before its first epoch is started again with the same `cnn-studio train ... --out`.")
     with RunLock(layout.root, "resume"):
         clean_temporaries(layout)
         remember_run(layout.root)  # a run copied or moved here is listed from now on
-        config = read_config(layout)
+        config = read_config(layout)  # a run that lost it is told so, with what still works
         split = read_split(layout)
+        if split is None:
+            raise RunError(f"{layout.split} is missing: the images this run trains on are unknown.",
+                           WHAT_STILL_WORKS["split"])
+        read_state(layout, required=True)  # missing or damaged: say so (resume_point only answers None)
         point = resume_point(layout.root)
         if point is None:
             raise RunError(f"The run in {layout.root} already completed all {config.total_epochs} epochs.",
                            "Evaluate or export it, or start a new run with more epochs.")
         checkpointed, _ = point  # 0 when there is no last.keras: start again in the same folder
+        for note in check_resumable(layout, checkpointed):  # labels.txt, history.csv: refused or said
+            sink(ev.LogMessage("warning", note))
         _set_state(layout, status="running", resumed=_now(), epochs_done=checkpointed)
         return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=checkpointed)
 
@@ -599,7 +608,7 @@ def _jit_compile(config: TrainConfig) -> bool | str:
 
 
 def _load_last(layout: RunLayout):
-    return load_model(layout.last_model)  # the archive checked first, a damaged file explained
+    return load_model(layout.last_model)  # checked: a CNN Studio model of this run's classes and size
 
 
 def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,

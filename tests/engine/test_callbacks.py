@@ -7,8 +7,9 @@ import pytest
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken
-from cnn_studio.fsutil import read_json
+from cnn_studio.fsutil import read_json, write_json
 from cnn_studio.paths import RunLayout
+from cnn_studio.training.config import TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +122,7 @@ def test_atomic_checkpoints_every_epoch(tmp_path):
     from cnn_studio.training.run_folder import open_run
 
     layout = RunLayout(tmp_path)
-    (tmp_path / "config.json").write_text("{}")
+    write_json(tmp_path / "config.json", TrainConfig().to_dict())  # open_run needs a real config
     events = []
     model = _model()
     interrupted = [False]

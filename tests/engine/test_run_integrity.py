@@ -234,6 +234,7 @@ def test_damaged_metadata_gives_a_clear_error_naming_the_file_or_still_works(run
 def test_a_labels_file_that_does_not_match_the_model_is_an_error(run_copy):
     from cnn_studio.predict import Classifier
 
+    RunLayout(run_copy).split.unlink()  # with split.json, the labels are refused sooner (they disagree with it)
     RunLayout(run_copy).labels.write_text("cat\n", encoding="utf-8")
     with pytest.raises(RunError, match="1 class.*2 outputs"):
         Classifier.load(run_copy)
@@ -326,3 +327,238 @@ def test_a_large_picture_is_reduced_while_it_is_read(tmp_path):
     Image.fromarray(arr).save(rotated, exif=exif)
     assert decode_file(rotated).shape[:2] == (1200, 1600)
     assert decode_file(rotated, reduce_to=100).shape[1] > decode_file(rotated, reduce_to=100).shape[0]
+
+
+# ---------------------------------------------------------------- cross-checked run metadata (issue 23)
+
+
+def _resumable(run_dir: Path, total_epochs: int = 3) -> None:
+    """Make the finished 2-epoch run a stopped one that planned ``total_epochs``: ``resume`` would train on."""
+    from cnn_studio.fsutil import read_json, write_json
+
+    layout = RunLayout(run_dir)
+    write_json(layout.config, {**read_json(layout.config), "epochs": total_epochs})
+    write_json(layout.state, {**read_json(layout.state), "status": "cancelled", "total_epochs": total_epochs})
+
+
+def _config_damage(run_dir: Path, how: str) -> None:
+    layout = RunLayout(run_dir)
+    if how == "deleted":
+        layout.config.unlink()
+    else:
+        layout.config.write_text(how, encoding="utf-8")
+
+
+@pytest.mark.parametrize("how", ["{}", '{"backbone": "small_cnn", "epochs": "six", "fine_tune_epochs": 0}',
+                                 "deleted"])
+def test_a_config_that_lost_its_settings_is_refused_and_listed_as_damaged(run_copy, how, capsys):
+    from cnn_studio.cli import main
+    from cnn_studio.evaluation import evaluate_run
+    from cnn_studio.predict import Classifier
+    from cnn_studio.runs import list_runs
+    from cnn_studio.training.trainer import resume
+
+    _resumable(run_copy, 6)
+    _config_damage(run_copy, how)
+    for call in (lambda: open_run(run_copy), lambda: resume(run_copy), lambda: evaluate_run(run_copy),
+                 lambda: Classifier.load(run_copy)):
+        with pytest.raises(RunError) as info:  # never TrainConfig's defaults (mobilenet_v2, 5 epochs)
+            call()
+        assert "config.json" in info.value.message and info.value.hint
+    listed = {r.name: r for r in list_runs(run_copy.parent)}
+    assert listed["run"].status == "damaged" and "config.json" in listed["run"].problem
+    assert listed["run"].backbone != "mobilenet_v2" and listed["run"].total_epochs == 6  # from state.json
+    assert main(["resume", str(run_copy)]) == 2
+    assert "config.json" in capsys.readouterr().err
+    assert main(["runs", str(run_copy.parent)]) == 0
+    out = capsys.readouterr()
+    assert "damaged" in out.out and "config.json" in out.err
+    assert RunLayout(run_copy).best_model.exists()  # nothing deleted
+
+
+@pytest.mark.parametrize("how", ["{}", '{"status": "completed", "epochs_done": "two"}', "deleted"])
+def test_a_state_that_lost_its_progress_is_damaged_not_finished(run_copy, how):
+    from cnn_studio.runs import summarize
+    from cnn_studio.training.trainer import resume
+
+    _resumable(run_copy, 6)
+    layout = RunLayout(run_copy)
+    if how == "deleted":
+        layout.state.unlink()
+    else:
+        layout.state.write_text(how, encoding="utf-8")
+    summary = summarize(run_copy)
+    assert summary.status == "damaged" and "state.json" in summary.problem
+    assert (summary.epochs_done, summary.total_epochs) == (2, 6)  # epochs counted from history.csv, said so
+    assert "history.csv" in summary.problem
+    assert resume_point(run_copy) is None  # the app offers no Continue (and does not fail) ...
+    with pytest.raises(RunError, match="state.json"):  # ... and resume says why
+        resume(run_copy)
+    assert layout.best_model.exists() and not layout.state.exists() or layout.state.read_text() == how
+
+
+def test_labels_that_disagree_with_the_split_are_refused_by_every_command(run_copy, tmp_path):
+    from cnn_studio.evaluation import evaluate_run
+    from cnn_studio.export.writer import export_model
+    from cnn_studio.predict import Classifier
+    from cnn_studio.runs import summarize
+    from cnn_studio.training.trainer import resume
+
+    layout = RunLayout(run_copy)
+    layout.labels.write_text("dog\ncat\n", encoding="utf-8")  # two names swapped
+    _resumable(run_copy)
+    calls = {"open": lambda: open_run(run_copy), "predict": lambda: Classifier.load(run_copy),
+             "evaluate": lambda: evaluate_run(run_copy), "export": lambda: export_model(run_copy, "keras", tmp_path / "e"),
+             "resume": lambda: resume(run_copy)}
+    for name, call in calls.items():
+        with pytest.raises(RunError) as info:
+            call()
+        assert "dog, cat" in info.value.message and "cat, dog" in info.value.message, name
+        assert "labels.txt" in info.value.message and "split.json" in info.value.message
+    assert layout.labels.read_text(encoding="utf-8") == "dog\ncat\n"  # nothing rewritten
+    summary = summarize(run_copy)
+    assert summary.status == "damaged" and "labels.txt" in summary.problem
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_short_labels_file_is_refused_by_evaluate_and_export(run_copy, tmp_path):
+    from cnn_studio.evaluation import evaluate_run
+    from cnn_studio.export.writer import export_model
+
+    layout = RunLayout(run_copy)
+    layout.labels.write_text("cat\n", encoding="utf-8")
+    with pytest.raises(RunError, match=r"labels.txt lists the classes cat, but .*split.json.* lists cat, dog"):
+        evaluate_run(run_copy)  # it gave a traceback
+    layout.split.unlink()  # without split.json, the model's own output count tells
+    with pytest.raises(RunError, match="1 class.*2 outputs"):
+        export_model(run_copy, "keras", tmp_path / "e")  # it wrote "Classes (1)"
+    assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("damage", ["first row cut", "random bytes", "not numbers"])
+def test_a_damaged_history_stops_resume_with_a_clear_message(run_copy, damage):
+    from cnn_studio.training.trainer import resume
+
+    _resumable(run_copy)
+    path = RunLayout(run_copy).history
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if damage == "first row cut":
+        path.write_text("\n".join([lines[0], *lines[2:]]) + "\n", encoding="utf-8")
+    elif damage == "random bytes":
+        path.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 400, dtype=np.uint8)))
+    else:
+        path.write_text("\n".join([lines[0], lines[1].replace(",", ",x", 1), *lines[2:]]) + "\n", encoding="utf-8")
+    before = path.read_bytes()
+    with pytest.raises(RunError) as info:
+        resume(run_copy)
+    assert "history.csv" in info.value.message and "unaffected" in info.value.hint
+    assert path.read_bytes() == before and read_state(RunLayout(run_copy))["status"] == "cancelled"
+
+
+def test_a_missing_history_is_a_loss_said_in_words_not_a_refusal(run_copy):
+    from cnn_studio.training.run_checks import check_history
+
+    path = RunLayout(run_copy).history
+    assert check_history(path, 2) == ""
+    path.unlink()
+    assert "is missing" in check_history(path, 2) and "epochs 1–2" in check_history(path, 2)
+
+
+def test_history_rows_lost_at_the_end_are_said_when_resume_goes_on(run_copy):
+    from cnn_studio import events as ev
+    from cnn_studio.training.trainer import resume
+
+    _resumable(run_copy)
+    path = RunLayout(run_copy).history
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")  # killed between last.keras and history.csv
+    events = []
+    result = resume(run_copy, sink=events.append)
+    assert result.epochs_done == 3
+    warnings = [e.text for e in events if isinstance(e, ev.LogMessage) and e.level == "warning"]
+    assert any("history.csv" in w and "epoch 2" in w for w in warnings), warnings
+
+
+def test_a_model_not_made_by_cnn_studio_is_refused_by_resume_and_predict(run_copy):
+    import keras
+
+    from cnn_studio.predict import Classifier
+    from cnn_studio.training.trainer import resume
+
+    _resumable(run_copy)
+    layout = RunLayout(run_copy)
+    foreign = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    foreign.compile(optimizer="adam", loss="mse")
+    foreign.save(layout.last_model)
+    with pytest.raises(RunError) as info:
+        resume(run_copy)
+    assert "last.keras" in info.value.message and "CNN Studio" in info.value.message
+    shutil.copy(layout.last_model, layout.best_model)
+    with pytest.raises(RunError, match="best.keras.*CNN Studio"):
+        Classifier.load(run_copy)
+
+
+def test_damaged_informational_files_are_set_aside_and_said(run_copy, tmp_path, capsys):
+    from cnn_studio.cli import main
+    from cnn_studio.export.writer import export_model
+    from cnn_studio.review import read_review
+    from cnn_studio.runs import read_reproducibility
+
+    layout = RunLayout(run_copy)
+    assert read_review(run_copy)["calibration"] and read_reproducibility(run_copy)["dataset"]  # as training wrote them
+    layout.review.write_text('{"calibration": "yes", "shortcuts": 5, "chance": []}', encoding="utf-8")
+    layout.reproducibility.write_text('{"app_version": 3, "dataset": [1, 2], "libraries": "tf"}',
+                                      encoding="utf-8")
+    assert "review.json" in read_review(run_copy)["damaged"]
+    with pytest.raises(RunError, match="reproducibility.json"):
+        read_reproducibility(run_copy)
+    assert main(["evaluate", str(run_copy)]) == 0
+    assert "review.json" in capsys.readouterr().err
+    record = export_model(run_copy, "keras", tmp_path / "e")
+    card = (tmp_path / "e" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert record.verified and "reproducibility.json" in card
+
+
+def test_a_full_disk_while_taking_the_lock_is_a_clear_error(run_copy, monkeypatch):
+    from cnn_studio.evaluation import evaluate_run
+    from cnn_studio.training import run_lock
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_lock.os, "pwrite", full)
+    with pytest.raises(StudioError) as info:
+        evaluate_run(run_copy)
+    assert "disk is full" in info.value.message and str(run_copy) in info.value.message
+    assert "Free some space" in info.value.hint
+    monkeypatch.undo()
+    assert lock_holder(run_copy) is None and not RunLayout(run_copy).lock.exists()
+
+
+@pytest.mark.parametrize("content", [b"\x00\xff garbage", b'{"count": "four"}', b'{"stats": [1]}', b"[]"])
+def test_a_damaged_bands_json_names_the_file(tmp_path, content):
+    from cnn_studio.data.bands import read_band_info
+
+    path = RunLayout(tmp_path).bands
+    path.write_bytes(content)
+    with pytest.raises(RunError, match="bands.json is damaged") as info:
+        read_band_info(path)
+    assert "put back" in info.value.hint and path.read_bytes() == content
+
+
+def test_a_full_disk_before_the_temporary_file_exists_is_a_clear_error(tmp_path, monkeypatch):
+    from cnn_studio import fsutil
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = tmp_path / "state.json"
+    target.write_text('{"status": "completed"}', encoding="utf-8")
+    monkeypatch.setattr(fsutil.tempfile, "mkstemp", full)
+    with pytest.raises(StudioError, match="disk is full") as info:
+        fsutil.write_json(target, {"status": "running"})
+    assert str(target) in info.value.message and target.read_text(encoding="utf-8") == '{"status": "completed"}'
+    monkeypatch.setattr(fsutil.tempfile, "mkdtemp", full)
+    with pytest.raises(StudioError, match="disk is full"):
+        with fsutil.atomic_dir(tmp_path / "saved_model"):
+            pass
