@@ -21,7 +21,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from cnn_studio.fsutil import _disk_error, _remove
+from cnn_studio.fsutil import _remove, disk_error
 from cnn_studio.training.run_lock import _pid_alive
 
 PREFIX = ".cnn-studio-export-"
@@ -62,7 +62,7 @@ def staged(target: str | os.PathLike[str], is_dir: bool = False) -> Iterator[Pat
             os.replace(tmp, target)
     except OSError as exc:
         _remove(tmp)
-        raise _disk_error(target, exc) from exc
+        raise disk_error(target, exc) from exc
     except BaseException:
         _remove(tmp)
         raise
