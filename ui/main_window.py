@@ -485,6 +485,10 @@ class MainWindow(QMainWindow):
         if any(find_runs(f) for f in (runs_dir(), *self.settings.run_folders())):
             self.show_runs(last_run=self.settings.last_run())
 
+    def skip_runs_offer(self) -> None:
+        """The user already said what to open (``cnn-studio FOLDER``): do not cover it with the Runs view."""
+        self._offered_runs = True
+
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         if not self._offered_runs:

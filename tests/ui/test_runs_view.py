@@ -89,3 +89,25 @@ def test_no_runs_no_offer(qtbot, studio_home, tmp_path):
     w.offer_runs_on_start()
     assert w.runs_view is None
     assert not RunLayout(runs_dir()).is_run()
+
+
+def test_a_folder_named_on_the_command_line_is_not_covered_by_the_runs_view(qtbot, studio_home, trained_run,
+                                                                             image_folder):
+    """Issue 23: `cnn-studio FOLDER` opens FOLDER; the "reopen the last run" offer would hide it."""
+    from cnn_studio.ui import workers
+    from cnn_studio.ui.app import create_window
+    from PySide6.QtWidgets import QApplication
+
+    first, _ = _runs(trained_run)
+    folder = image_folder()
+    shown = []
+    for path in (None, str(folder)):
+        w = create_window(path, open_sample=False)
+        qtbot.addWidget(w)
+        w.settings.set_last_run(first)
+        w.show()
+        qtbot.waitUntil(lambda: not workers.live_tasks(), timeout=60_000)
+        QApplication.processEvents()  # the offer is queued from showEvent
+        shown.append(w.runs_view is not None and w.runs_view.isVisible())
+        w.close()
+    assert shown == [True, False], "offered when nothing was named, not when a folder was"
