@@ -228,8 +228,8 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- steps
     def step_enabled(self, i: int) -> tuple[bool, str]:
         """Whether step ``i`` can be opened, and if not, why."""
-        if i == 2 and self.session.split is None:
-            return False, NEEDS_DATA
+        if i == 2 and self.session.split is None and not self.train_page.can_continue:
+            return False, NEEDS_DATA  # (a run that stopped early continues on its own images)
         if i >= 3 and self._run_ok is False:
             return False, NEEDS_RUN
         return True, ""

@@ -89,3 +89,17 @@ def test_a_stop_in_the_first_epoch_says_no_model_everywhere(qtbot, studio_home, 
     assert page.status.text() == NO_MODEL_YET and NO_MODEL_YET in log
     assert "kept" not in log and "kept" not in w.statusBar().currentMessage()
     assert w.statusBar().currentMessage() == NO_MODEL_YET
+
+
+def test_a_stopped_run_can_be_continued_without_loading_its_dataset_again(qtbot, studio_home, trained_run, tmp_path):
+    from cnn_studio.ui.main_window import MainWindow
+    from cnn_studio.ui.settings import StudioSettings
+    from PySide6.QtCore import QSettings
+
+    w = MainWindow(settings=StudioSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)))
+    qtbot.addWidget(w)
+    assert not w.step_enabled(2)[0]  # nothing to train yet
+    assert w.open_run(_stopped_copy(trained_run, tmp_path))
+    assert w.step_enabled(2)[0] and w.go_to(2)
+    assert w.train_page.resume_button.isVisibleTo(w.train_page)
+    assert not w.train_page.start_button.isEnabled()  # a new run still needs a dataset

@@ -155,6 +155,9 @@ class ModelPage(QWidget):
         self.weights_combo.setToolTip("Start from ImageNet weights (recommended: learns from far fewer images) "
                                       "or from random weights.")
         self.weights_combo.currentIndexChanged.connect(self._on_weights_choice_changed)
+        # may be narrower than its longest choice, so the left column fits beside the settings at 1280 pixels
+        self.weights_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.weights_combo.setMinimumContentsLength(12)
         self.weights_file_button = QPushButton("Use a local weights file…")
         self.weights_file_button.setToolTip("A Keras .h5/.weights.h5 file of this backbone without its top "
                                             "layer, e.g. copied from a computer with internet.")

@@ -94,6 +94,14 @@ def _train_job(target: str, *args, run_dir, sink, cancel):
     return run_job(target, *args, sink=sink, cancel=cancel, log_path=job_log("train", run_dir), label="training")
 
 
+def _resume_left(run) -> tuple[int, int] | None:
+    """:func:`resume_point`, or None when the run's files are damaged (the Runs list says what is wrong)."""
+    try:
+        return resume_point(run)
+    except StudioError:
+        return None
+
+
 def _unit(split) -> str:
     """What one training example is called: "tiles" (multi-band arrays), "slices" (of volumes) or "images"."""
     first = next(iter(split.train), None)
@@ -129,6 +137,7 @@ class TrainPage(QWidget):
         self._t0 = 0.0
         self._first_done = 0
         self._status_for_signal = "failed"
+        self.can_continue = False  # the session's run stopped early: "Continue training" needs no dataset
         self.outcome = ""  # how the last training ended, in one sentence (the main window's status bar says it too)
         header = StepHeader(
             "3. Train — teach the network your classes",
@@ -304,7 +313,7 @@ class TrainPage(QWidget):
     def resume(self) -> bool:
         """Continue the current run from its last saved epoch (after a Stop, a crash or a closed app)."""
         run = self.session.run_dir
-        left = None if run is None else resume_point(run)
+        left = None if run is None else _resume_left(run)
         if self.is_training or left is None:
             return False
         self._run_dir = Path(run)
@@ -366,7 +375,7 @@ class TrainPage(QWidget):
         self.speed.setText("")
         self.notice.clear_notice()
         self.evaluate_button.setVisible(r.has_model)
-        left = resume_point(run) if r.status != "running" else None
+        left = _resume_left(run) if r.status != "running" else None
         more = (f" Continue training goes on from epoch {left[0]} of {left[1]}." if left is not None else "")
         self._set_status(f"The curves show this run's {len(history)} recorded epoch(s).{more}")
         self.log.clear()
@@ -375,7 +384,8 @@ class TrainPage(QWidget):
 
     def _update_resume(self) -> None:
         run = self.session.run_dir
-        left = None if self.is_training or run is None else resume_point(run)
+        left = None if self.is_training or run is None else _resume_left(run)
+        self.can_continue = left is not None
         self.resume_button.setVisible(left is not None)
         if left is not None:
             self.resume_button.setText(f"Continue training ({left[0]} of {left[1]} epochs done)")
