@@ -30,7 +30,7 @@ import os
 import platform
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,8 @@ class RunSummary:
     best_model_bytes: int = 0  # best.keras (no optimizer state)
     last_model_bytes: int = 0  # last.keras (with the optimizer state that resume needs)
     problem: str = ""  # why the run is not usable as it is, or who holds it
+    # the model the run kept, checked: {"accuracy", "subset", "n_images", "verdict", "message"} (see kept_model_check)
+    kept_model: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,7 +191,8 @@ def summarize(run_dir: str | os.PathLike[str]) -> RunSummary:
                       best_val_accuracy=max(accs) if accs else None, date=started,
                       size_bytes=folder_size(layout.root), best_model_bytes=_file_size(layout.best_model),
                       last_model_bytes=_file_size(layout.last_model),
-                      problem="; ".join(p.rstrip(".") for p in problems))
+                      problem="; ".join(p.rstrip(".") for p in problems),
+                      kept_model=kept_model_check(layout))
 
 
 def _cross_checks(layout: RunLayout, split: dict[str, Any], epochs_done: int) -> tuple[bool, list[str]]:
@@ -209,6 +212,37 @@ def _cross_checks(layout: RunLayout, split: dict[str, Any], epochs_done: int) ->
     except RunError as exc:
         note = exc.message
     return disagree, problems + ([note] if note else [])
+
+
+def kept_model_check(layout: RunLayout) -> dict[str, Any]:
+    """How the model the run kept (best.keras) scored: Evaluate's metrics.json, else the review at the end
+    of training (review.json, on the validation images); ``{}`` when neither was written after that model.
+
+    ``accuracy`` is the kept model's, which can differ from the best epoch's validation accuracy in
+    history.csv (the model is kept by validation loss, and calibrated afterwards). ``verdict`` is
+    "better", "unproven" or "not_better" (than guessing, :func:`cnn_studio.intervals.compare_with_guessing`).
+    """
+    model_time = max((_mtime(m) for m in layout.models), default=0.0)
+    for key in ("metrics", "review"):
+        try:
+            data = read_optional_json(layout, key) or {}
+        except RunError:
+            continue
+        chance = data.get("chance") or {}
+        accuracy = data.get("accuracy", chance.get("accuracy"))
+        if not isinstance(accuracy, (int, float)) or _mtime(getattr(layout, key)) < model_time:
+            continue  # none, or written before the model was last saved (a continued run)
+        return {"accuracy": float(accuracy), "subset": str(data.get("subset") or "val"),
+                "n_images": int(data.get("n_images") or chance.get("n") or 0),
+                "verdict": str(chance.get("verdict", "")), "message": str(chance.get("message", ""))}
+    return {}
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _file_size(path: Path) -> int:

@@ -60,10 +60,14 @@ def create_app(argv: list[str] | None = None):
 
 
 def create_window(path: str | None = None, open_sample: bool = True):
-    """A MainWindow opened on ``path`` (project, folder or CSV), else on the bundled sample dataset."""
+    """A MainWindow opened on ``path`` (project, folder or CSV), else on the bundled sample dataset.
+
+    With a ``path`` the "reopen the last run" offer is not shown: the user said what to open.
+    """
 
     window = MainWindow(icon_dir=resource_dir() / "icons")
     if path:
+        window.skip_runs_offer()
         window.open_path(path)
     elif open_sample:
         try:

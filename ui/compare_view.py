@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 
 import pyqtgraph as pg
+from cnn_studio.ui.widgets.screen_fit import resize_to_fit
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
@@ -53,7 +54,7 @@ class CompareView(QDialog):
         self.comparison: RunComparison = compare_runs(*run_dirs)
         names = [r.name for r in self.comparison.runs]
         self.setWindowTitle("Compare runs — " + ", ".join(names))
-        self.resize(1180, 800)
+        resize_to_fit(self, 1180, 800)
 
         self.accuracy_plot = pg.PlotWidget(title="Accuracy (solid: validation, dashed: training)")
         self.loss_plot = pg.PlotWidget(title="Loss (solid: validation, dashed: training)")

@@ -26,6 +26,7 @@ from cnn_studio.ui.runs_view import RunsView
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.settings import StudioSettings
 from cnn_studio.ui.widgets.drop_zone import local_paths
+from cnn_studio.ui.widgets.screen_fit import resize_to_fit
 from cnn_studio.ui.workers import cancel_all_and_wait
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import (
@@ -87,7 +88,7 @@ class MainWindow(QMainWindow):
         self._icon_dir = icon_dir
         self.setWindowTitle("CNN Studio")
         self.setAcceptDrops(True)
-        self.resize(1280, 820)
+        resize_to_fit(self, 1280, 820)  # less on a smaller screen: the window always fits
 
         self.data_page = DataPage(self.session)
         self.model_page = ModelPage(self.session)
@@ -227,8 +228,8 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- steps
     def step_enabled(self, i: int) -> tuple[bool, str]:
         """Whether step ``i`` can be opened, and if not, why."""
-        if i == 2 and self.session.split is None:
-            return False, NEEDS_DATA
+        if i == 2 and self.session.split is None and not self.train_page.can_continue:
+            return False, NEEDS_DATA  # (a run that stopped early continues on its own images)
         if i >= 3 and self._run_ok is False:
             return False, NEEDS_RUN
         return True, ""
@@ -266,9 +267,7 @@ class MainWindow(QMainWindow):
             self.train_page.start()
 
     def _on_training_finished(self, status: str) -> None:
-        text = {"completed": "Training finished.", "cancelled": "Training stopped; the best model so far is kept.",
-                "failed": "Training failed; see the Train step."}.get(status, status)
-        self.statusBar().showMessage(text, 10000)
+        self.statusBar().showMessage(self.train_page.outcome or status, 10000)  # what the Train step says
 
     def _on_data_checked(self, ok: bool) -> None:
         if self.session.index is not None:
@@ -484,6 +483,10 @@ class MainWindow(QMainWindow):
 
         if any(find_runs(f) for f in (runs_dir(), *self.settings.run_folders())):
             self.show_runs(last_run=self.settings.last_run())
+
+    def skip_runs_offer(self) -> None:
+        """The user already said what to open (``cnn-studio FOLDER``): do not cover it with the Runs view."""
+        self._offered_runs = True
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

@@ -28,6 +28,7 @@ from html import escape
 
 from cnn_studio.ui.thumbnails import read_thumbnail
 from cnn_studio.ui.widgets.image_grid import array_to_pixmap
+from cnn_studio.ui.widgets.screen_fit import resize_to_fit
 from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPixmap
@@ -40,6 +41,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -327,13 +329,21 @@ class ReviewQueue(QDialog):
         info.addWidget(self.heatmaps)
         info.addStretch(1)
         top.addLayout(info, 1)
+        details = QWidget()  # scrolls: many classes (a row of neighbours each) never push the dialog off-screen
+        dl = QVBoxLayout(details)
+        dl.setContentsMargins(0, 0, 0, 0)
+        dl.addLayout(top)
+        self.neighbours_title = QLabel("<b>Nearest images of each class</b> (the check's embedding; left = closest)")
+        dl.addWidget(self.neighbours_title)
+        dl.addWidget(neighbour_box)
+        dl.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(details)
         right = QWidget()
         rl = QVBoxLayout(right)
-        rl.addLayout(top)
-        self.neighbours_title = QLabel("<b>Nearest images of each class</b> (the check's embedding; left = closest)")
-        rl.addWidget(self.neighbours_title)
-        rl.addWidget(neighbour_box)
-        rl.addStretch(1)
+        rl.addWidget(scroll, 1)
         rl.addLayout(actions)
         splitter = QSplitter()
         splitter.addWidget(self.list)
@@ -345,7 +355,7 @@ class ReviewQueue(QDialog):
         lay.addWidget(self.intro)
         lay.addWidget(splitter, 1)
         lay.addWidget(self.status)
-        self.resize(1040, 740)
+        resize_to_fit(self, 1040, 740)
         for row in range(len(self.suspects)):
             self._refresh_item(row)
         self._update_status()

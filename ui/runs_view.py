@@ -30,9 +30,15 @@ from cnn_studio.errors import StudioError
 from cnn_studio.paths import runs_dir
 from cnn_studio.runs import RunSummary, delete_run, format_size, list_runs
 
-COLUMNS = ("Name", "Dataset", "Backbone", "Status", "Epochs", "Best val. accuracy", "Date", "Size")
+COLUMNS = ("Name", "Dataset", "Backbone", "Status", "Epochs", "Kept model's accuracy", "Date", "Size")
 STATUS_COLOURS = {"running": "#1565c0", "finished": "#2e7d32", "stopped": "#8d6e00", "crashed": "#c62828",
                   "failed": "#c62828", "damaged": "#c62828"}
+AMBER = "#b26a00"
+# a model no better than guessing is not a success, whatever its status says
+CHANCE_WORDS = {"not_better": "not better than guessing", "unproven": "not shown to beat guessing"}
+ACCURACY_TIP = ("Accuracy of the model the run kept (best.keras), as Evaluate measured it or, before that, as the "
+                "check at the end of training did on the validation images. It can differ from the best epoch's "
+                "validation accuracy in the curves.")
 
 
 class _SortItem(QTableWidgetItem):
@@ -73,6 +79,7 @@ class RunsView(QDialog):
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeaderItem(COLUMNS.index("Kept model's accuracy")).setToolTip(ACCURACY_TIP)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # 2+ to compare
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -125,23 +132,26 @@ class RunsView(QDialog):
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(self.runs))
         for row, r in enumerate(self.runs):
-            acc = r.best_val_accuracy
+            kept = r.kept_model
+            acc = kept.get("accuracy")
+            chance = CHANCE_WORDS.get(kept.get("verdict", ""), "")
             cells = [
                 _SortItem(r.name, r.name.lower()),
                 _SortItem(r.dataset or "?", r.dataset),
                 _SortItem(r.backbone or "?", r.backbone),
-                _SortItem(r.status, r.status),
+                _SortItem(f"{r.status} · {chance}" if chance else r.status, r.status),
                 _SortItem(f"{r.epochs_done} / {r.total_epochs}", r.epochs_done),
-                _SortItem(f"{acc:.1%}" if acc is not None else "–", -1.0 if acc is None else acc),
+                _SortItem(_accuracy_text(kept), -1.0 if acc is None else acc),
                 _SortItem(r.date[:16].replace("T", " "), r.date),
                 _SortItem(format_size(r.size_bytes), r.size_bytes),
             ]
             cells[7].setToolTip(_sizes(r))
             cells[0].setData(Qt.ItemDataRole.UserRole, r.path)
             cells[0].setToolTip(r.path)
-            cells[3].setForeground(Qt.GlobalColor.black)
-
-            cells[3].setForeground(QColor(STATUS_COLOURS.get(r.status, "#000000")))
+            cells[3].setForeground(QColor(AMBER if chance else STATUS_COLOURS.get(r.status, "#000000")))
+            cells[5].setToolTip(" ".join(t for t in (kept.get("message", ""), ACCURACY_TIP) if t))
+            if chance:
+                cells[3].setToolTip(kept.get("message", ""))
             if r.problem:
                 for c in cells[:7]:
                     c.setToolTip(r.problem)
@@ -253,6 +263,14 @@ class RunsView(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "A run folder or a folder of runs", str(runs_dir()))
         if folder:
             self.add_folder(folder)
+
+
+def _accuracy_text(kept: dict) -> str:
+    """'75.0% (12 val images)': the kept model's accuracy and what it was measured on; '–' when not measured."""
+    if kept.get("accuracy") is None:
+        return "–"
+    n = kept.get("n_images") or 0
+    return f"{kept['accuracy']:.1%}" + (f" ({n} {kept.get('subset', 'val')} images)" if n else "")
 
 
 def _sizes(run: RunSummary) -> str:

@@ -37,7 +37,7 @@ def test_the_view_lists_every_run_with_its_facts(qtbot, studio_home, trained_run
     row = {view.table.item(r, 0).text(): [view.table.item(r, c).text() for c in range(len(COLUMNS))]
            for r in range(3)}
     assert row["first"][2] == "small_cnn" and row["first"][3] == "finished" and row["first"][4] == "2 / 2"
-    assert row["first"][5].endswith("%") and row["first"][7].endswith("MB")
+    assert "% (" in row["first"][5] and row["first"][7].endswith("MB")
     assert view.select(first)
     with qtbot.waitSignal(view.run_opened) as opened:
         view.open_button.click()
@@ -89,3 +89,55 @@ def test_no_runs_no_offer(qtbot, studio_home, tmp_path):
     w.offer_runs_on_start()
     assert w.runs_view is None
     assert not RunLayout(runs_dir()).is_run()
+
+
+def test_a_folder_named_on_the_command_line_is_not_covered_by_the_runs_view(qtbot, studio_home, trained_run,
+                                                                             image_folder):
+    """Issue 23: `cnn-studio FOLDER` opens FOLDER; the "reopen the last run" offer would hide it."""
+    from cnn_studio.ui import workers
+    from cnn_studio.ui.app import create_window
+    from PySide6.QtWidgets import QApplication
+
+    first, _ = _runs(trained_run)
+    folder = image_folder()
+    shown = []
+    for path in (None, str(folder)):
+        w = create_window(path, open_sample=False)
+        qtbot.addWidget(w)
+        w.settings.set_last_run(first)
+        w.show()
+        qtbot.waitUntil(lambda: not workers.live_tasks(), timeout=60_000)
+        QApplication.processEvents()  # the offer is queued from showEvent
+        shown.append(w.runs_view is not None and w.runs_view.isVisible())
+        w.close()
+    assert shown == [True, False], "offered when nothing was named, not when a folder was"
+
+
+def test_the_kept_models_accuracy_is_listed_and_a_chance_level_run_is_amber(qtbot, studio_home, trained_run):
+    """Issue 23: the list showed the best epoch's val. accuracy (83.3%) while Evaluate said 75.0% for the model
+    kept, and a run no better than guessing as a green "finished"."""
+    from cnn_studio.ui.runs_view import AMBER, STATUS_COLOURS
+
+    from cnn_studio.fsutil import read_json, write_json
+
+    evaluated, guessing = _runs(trained_run, ("evaluated", "guessing"))
+    for run in (evaluated, guessing):
+        RunLayout(run).history.write_text("epoch,loss,val_accuracy,val_loss\n0,0.7,0.5,0.7\n1,0.5,0.8333,0.6\n")
+    write_json(RunLayout(evaluated).metrics, {"accuracy": 0.75, "subset": "test", "n_images": 12,
+                                              "chance": {"verdict": "better", "message": "Better than guessing."}})
+    review = read_json(RunLayout(guessing).review)
+    review["chance"].update(verdict="not_better", accuracy=0.5, n=6,
+                            message="The model is not better than guessing (50% with 2 classes).")
+    write_json(RunLayout(guessing).review, review)
+    view = RunsView()
+    qtbot.addWidget(view)
+    col = COLUMNS.index("Kept model's accuracy")
+    rows = {view.table.item(r, 0).text(): r for r in range(view.table.rowCount())}
+    cell = view.table.item(rows["evaluated"], col)
+    assert cell.text() == "75.0% (12 test images)", "the kept model's figure, not the best epoch's 83.3%"
+    status = view.table.item(rows["evaluated"], 3)
+    assert status.text() == "finished" and status.foreground().color().name() == STATUS_COLOURS["finished"]
+    status = view.table.item(rows["guessing"], 3)
+    assert status.text() == "finished · not better than guessing"
+    assert status.foreground().color().name() == AMBER and "not better than guessing" in status.toolTip()
+    assert view.table.item(rows["guessing"], col).text() == "50.0% (6 val images)"

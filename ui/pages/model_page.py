@@ -10,7 +10,7 @@ from cnn_studio.ui.qmodels.backbone_list import BackboneListModel, KeyRole, spec
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.workers import start_task
-from PySide6.QtCore import QItemSelectionModel, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -99,6 +99,19 @@ def input_note(index, config, label: str, pretrained: bool) -> str:
     return ""
 
 
+class _FullWidthScroll(QScrollArea):
+    """Scrolls up and down only: at least as wide as its content, so a splitter never cuts the settings sideways
+    (the left column, which scrolls too, gives way instead)."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        hint = super().minimumSizeHint()
+        inner = self.widget()
+        if inner is None:
+            return hint
+        width = inner.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+        return QSize(max(hint.width(), width), hint.height())
+
+
 class ModelPage(QWidget):
     """Backbone cards on the left, settings on the right; every valid change goes to ``session.set_config``.
 
@@ -123,6 +136,7 @@ class ModelPage(QWidget):
         self.default_note = QLabel()
         self.default_note.setWordWrap(True)
         self.default_note.setObjectName("note")
+        self._default_backbone: str | None = None  # the backbone default_note explains (shown while selected)
 
         # ---- backbones
         self.backbone_model = BackboneListModel(self)
@@ -141,6 +155,9 @@ class ModelPage(QWidget):
         self.weights_combo.setToolTip("Start from ImageNet weights (recommended: learns from far fewer images) "
                                       "or from random weights.")
         self.weights_combo.currentIndexChanged.connect(self._on_weights_choice_changed)
+        # may be narrower than its longest choice, so the left column fits beside the settings at 1280 pixels
+        self.weights_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.weights_combo.setMinimumContentsLength(12)
         self.weights_file_button = QPushButton("Use a local weights file…")
         self.weights_file_button.setToolTip("A Keras .h5/.weights.h5 file of this backbone without its top "
                                             "layer, e.g. copied from a computer with internet.")
@@ -154,6 +171,9 @@ class ModelPage(QWidget):
         self.import_status = QLabel()
         self.import_status.setWordWrap(True)
         self.import_status.setObjectName("import_status")
+        self.import_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._status_backbone: str | None = None  # the backbone import_status speaks of (None: any)
+        self._import_backbone: str | None = None  # the backbone an import is for
         self.scratch_warning = QLabel()
         self.scratch_warning.setWordWrap(True)
         self.scratch_warning.setObjectName("scratch_warning")
@@ -184,8 +204,9 @@ class ModelPage(QWidget):
         il = QHBoxLayout()
         il.addWidget(self.import_button)
         il.addWidget(self.download_button)
-        il.addWidget(self.import_status, 1)
+        il.addStretch(1)
         ll.addLayout(il)
+        ll.addWidget(self.import_status)  # its own full-width row: a long error wraps in a few lines
         dl = QHBoxLayout()
         dl.addWidget(self.download_progress, 1)
         dl.addWidget(self.download_cancel)
@@ -277,7 +298,7 @@ class ModelPage(QWidget):
             lab = form.labelForField(w)
             if lab is not None:
                 lab.setToolTip(w.toolTip() or depth_tip)
-        scroll = QScrollArea()
+        scroll = _FullWidthScroll()
         scroll.setWidgetResizable(True)
         scroll.setWidget(form_box)
 
@@ -289,8 +310,13 @@ class ModelPage(QWidget):
         self.next_button.setObjectName("primary")
         self.next_button.clicked.connect(self.continue_requested)
 
+        # the left column scrolls too: a long download error or note never pushes the settings off-screen
+        left_scroll = QScrollArea()
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        left_scroll.setWidget(left)
         splitter = QSplitter()
-        splitter.addWidget(left)
+        splitter.addWidget(left_scroll)
         splitter.addWidget(scroll)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
@@ -308,6 +334,7 @@ class ModelPage(QWidget):
             session.set_config(config)
             session.dirty = False
             self.default_note.setText(why)
+            self._default_backbone = config.backbone
         self.default_note.setVisible(bool(self.default_note.text()))
         session.config_changed.connect(self._on_session_config_changed)
         session.dataset_changed.connect(self._show_details)  # the band count / studies note
@@ -333,7 +360,8 @@ class ModelPage(QWidget):
         self.download_progress.setVisible(True)
         self.download_cancel.setVisible(True)
         self.download_cancel.setEnabled(True)
-        self.import_status.setText(f"Downloading {escape(spec.weights_file_for(self.image_size.value() or None))}…")
+        self._set_import_status(f"Downloading {escape(spec.weights_file_for(self.image_size.value() or None))}…",
+                                spec.key)
         self._download_task = start_task(
             run_job, "cnn_studio.backbones.weights_store:download_weights", spec.key,
             self.image_size.value() or None, log_path=str(app_data_dir() / "logs" / "download-weights.log"),
@@ -360,7 +388,8 @@ class ModelPage(QWidget):
 
     def _on_download_returned(self, entry) -> None:
         spec = registry.get(entry.backbone)
-        self.import_status.setText(f"Downloaded <b>{escape(spec.label)}</b>'s ImageNet weights ({escape(entry.label)}).")
+        self._set_import_status(f"Downloaded <b>{escape(spec.label)}</b>'s ImageNet weights ({escape(entry.label)}).",
+                                spec.key)
         self.backbone_model.refresh_status()
         if spec.key == self.selected_backbone():
             with QSignalBlocker(self.weights_combo):
@@ -369,10 +398,11 @@ class ModelPage(QWidget):
         self._show_details()
 
     def _on_download_errored(self, exc: BaseException) -> None:
-        self._on_import_errored(exc)  # the same short message: the file, its address, Import weights file…
+        # the same short message as an import: the file, its address, Import weights file…
+        self._show_import_error(exc, self._download_spec.key)
 
     def _on_download_cancelled(self) -> None:
-        self.import_status.setText("Download cancelled; nothing was kept.")
+        self._set_import_status("Download cancelled; nothing was kept.", self._download_spec.key)
 
     def _on_download_finished(self) -> None:
         self._download_task = None
@@ -391,7 +421,8 @@ class ModelPage(QWidget):
         """Copy ``path`` into the weights store in a child process (checked there); the UI stays responsive."""
 
         self.import_button.setEnabled(False)
-        self.import_status.setText(f"Importing {escape(Path(path).name)}… (checking that it loads)")
+        self._import_backbone = backbone or self.selected_backbone()
+        self._set_import_status(f"Importing {escape(Path(path).name)}… (checking that it loads)", None)
         self._import_task = start_task(
             run_job, "cnn_studio.backbones.weights_store:import_weights", str(path), backbone,
             log_path=str(app_data_dir() / "logs" / "import-weights.log"), label="weights import",
@@ -401,8 +432,8 @@ class ModelPage(QWidget):
 
     def _on_import_returned(self, entry) -> None:
         spec = registry.get(entry.backbone)
-        self.import_status.setText(f"Imported for <b>{escape(spec.label)}</b> ({escape(entry.label)}). "
-                                   "Your file is unchanged.")
+        self._set_import_status(f"Imported for <b>{escape(spec.label)}</b> ({escape(entry.label)}). "
+                                "Your file is unchanged.", spec.key)
         self.backbone_model.refresh_status()
         row = self.backbone_model.row_of(spec.key)
         if row >= 0:
@@ -415,10 +446,27 @@ class ModelPage(QWidget):
         self._show_details()
 
     def _on_import_errored(self, exc: BaseException) -> None:
+        self._show_import_error(exc, self._import_backbone)
+
+    def _show_import_error(self, exc: BaseException, backbone: str | None) -> None:
         text = exc.message if isinstance(exc, StudioError) else str(exc).splitlines()[0][:200]
         hint = exc.hint if isinstance(exc, StudioError) else ""
         colour = severity_colour("error").name()
-        self.import_status.setText(f"<span style='color:{colour}'>{escape(text)}</span> {escape(hint)}")
+        self._set_import_status(f"<span style='color:{colour}'>{escape(text)}</span> {escape(hint)}", backbone)
+
+    def _set_import_status(self, html: str, backbone: str | None) -> None:
+        """Say how a download or import went; it is shown while ``backbone`` (None: any) is the selected one."""
+        self._status_backbone = backbone
+        self.import_status.setText(html)
+        self._follow_selection()
+
+    def _follow_selection(self) -> None:
+        """Notes about one backbone are shown only while it is selected (and what they say still holds)."""
+        selected = self.selected_backbone()
+        self.import_status.setVisible(bool(self.import_status.text())
+                                      and self._status_backbone in (None, selected))
+        default_holds = self._default_backbone == selected and default_config()[0].backbone == selected
+        self.default_note.setVisible(bool(self.default_note.text()) and default_holds)
 
     def _on_import_finished(self) -> None:
         self.import_button.setEnabled(True)
@@ -626,6 +674,7 @@ class ModelPage(QWidget):
 
     def _show_details(self) -> None:
         spec = registry.get(self.selected_backbone())
+        self._follow_selection()
         status = offline_status(spec)
         pretrained = spec.weights_file_notop is not None
         self.weights_combo.setEnabled(pretrained)

@@ -32,9 +32,11 @@ from cnn_studio.backbones import registry
 from cnn_studio.child_process import run_job
 from cnn_studio.errors import StudioError
 from cnn_studio.paths import RunLayout, app_data_dir, job_log
+from cnn_studio.runs import summarize
 from cnn_studio.training.run_folder import read_history, resume_point
 
 LOG_LINES = 2000
+NO_MODEL_YET = "Stopped before the first epoch ended, so no model was saved yet."
 MULTI_WORKER_JOB = "cnn_studio.training.multi_worker:train_with_local_workers"
 WORKERS_TIP = ("How many training processes on this computer share each batch (TensorFlow's "
                "MultiWorkerMirroredStrategy on 127.0.0.1). It helps with several GPUs, or to try a cluster "
@@ -92,6 +94,14 @@ def _train_job(target: str, *args, run_dir, sink, cancel):
     return run_job(target, *args, sink=sink, cancel=cancel, log_path=job_log("train", run_dir), label="training")
 
 
+def _resume_left(run) -> tuple[int, int] | None:
+    """:func:`resume_point`, or None when the run's files are damaged (the Runs list says what is wrong)."""
+    try:
+        return resume_point(run)
+    except StudioError:
+        return None
+
+
 def _unit(split) -> str:
     """What one training example is called: "tiles" (multi-band arrays), "slices" (of volumes) or "images"."""
     first = next(iter(split.train), None)
@@ -127,6 +137,8 @@ class TrainPage(QWidget):
         self._t0 = 0.0
         self._first_done = 0
         self._status_for_signal = "failed"
+        self.can_continue = False  # the session's run stopped early: "Continue training" needs no dataset
+        self.outcome = ""  # how the last training ended, in one sentence (the main window's status bar says it too)
         header = StepHeader(
             "3. Train — teach the network your classes",
             "Press <b>Start training</b> (Ctrl+Enter). The curves show how wrong the network still is "
@@ -136,6 +148,10 @@ class TrainPage(QWidget):
             "images or augmentation. The best model so far is always kept.")
         self.plan = QLabel()
         self.plan.setWordWrap(True)
+        self.opened_run = QLabel()  # a run opened from the Runs list or a project: its own epochs, not the plan's
+        self.opened_run.setWordWrap(True)
+        self.opened_run.setObjectName("opened_run")
+        self.opened_run.setVisible(False)
         self.device = QLabel()  # which device trains (from TrainStarted) and the GPU memory in use
         self.device.setWordWrap(True)
         self.device.setObjectName("device")
@@ -209,6 +225,7 @@ class TrainPage(QWidget):
 
         lay = QVBoxLayout(self)
         lay.addWidget(header)
+        lay.addWidget(self.opened_run)
         lay.addWidget(self.plan)
         devices = QHBoxLayout()
         devices.addWidget(self.device, 3)
@@ -222,7 +239,7 @@ class TrainPage(QWidget):
 
         for sig in (session.split_changed, session.config_changed, session.dataset_changed):
             sig.connect(self._update_plan)
-        session.run_changed.connect(self._update_resume)
+        session.run_changed.connect(self._on_run_changed)
         self._update_plan()
         self._update_resume()
 
@@ -275,7 +292,8 @@ class TrainPage(QWidget):
         # a backbone without pretrained weights says "(from scratch)" in its own name already
         weights = f" ({c.weights_choice.describe()})" if pretrained else ""
         total = c.total_epochs
-        self.plan.setText(f"<b>{label}</b>{weights} · {len(split.class_names)} classes · "
+        new_run = "Start training makes a new run: " if self.opened_run.isVisibleTo(self) else ""
+        self.plan.setText(f"{new_run}<b>{label}</b>{weights} · {len(split.class_names)} classes · "
                           f"{len(split.train):,} training and {len(split.val):,} validation {_unit(split)} · "
                           f"{total} epoch(s) · batch {c.batch_size}"
                           + (f" · {c.workers} workers on this computer" if c.workers > 1 else ""))
@@ -296,7 +314,7 @@ class TrainPage(QWidget):
     def resume(self) -> bool:
         """Continue the current run from its last saved epoch (after a Stop, a crash or a closed app)."""
         run = self.session.run_dir
-        left = None if run is None else resume_point(run)
+        left = None if run is None else _resume_left(run)
         if self.is_training or left is None:
             return False
         self._run_dir = Path(run)
@@ -308,6 +326,8 @@ class TrainPage(QWidget):
     def _launch(self, fn, *args, status: str, note: str, history: list | None = None) -> None:
         """Reset the display for a new or continued run (its earlier epochs from ``history``), then start ``fn``."""
         self._status_for_signal = "failed"
+        self.outcome = ""
+        self.opened_run.setVisible(False)
         self.curves.clear()
         if history:
             self.curves.add_history(history)
@@ -329,12 +349,49 @@ class TrainPage(QWidget):
         self.stop_button.setEnabled(True)
         self.training_started.emit()
 
+    def _on_run_changed(self) -> None:
+        self._update_resume()
+        run = self.session.run_dir
+        if self.is_training or run is None or Path(run) == self._run_dir:
+            return  # this page's own run (it just finished or stopped): its live curves and log stay
+        self._run_dir = Path(run)
+        self.show_run(self._run_dir)
+
+    def show_run(self, run: Path) -> None:
+        """An opened run: its real epochs, how it ended, and its curves redrawn from history.csv."""
+        history = read_history(RunLayout(run).history)
+        self.curves.clear()
+        self.curves.add_history(history)
+        r = summarize(run)
+        try:
+            backbone = registry.get(r.backbone).label
+        except StudioError:
+            backbone = r.backbone or "unknown backbone"
+        ended = {"finished": "finished", "stopped": "stopped early", "crashed": "ended without finishing",
+                 "failed": "failed", "running": "being trained by another process"}.get(r.status, r.status)
+        self.opened_run.setText(f"<b>Opened run {r.name}</b>: {backbone} · {r.epochs_done} of {r.total_epochs} "
+                                f"epochs done ({ended})")
+        self.opened_run.setVisible(True)
+        self.progress.setRange(0, max(r.total_epochs, 1))
+        self.progress.setValue(min(r.epochs_done, r.total_epochs))
+        self.speed.setText("")
+        self.notice.clear_notice()
+        self.evaluate_button.setVisible(r.has_model)
+        left = _resume_left(run) if r.status != "running" else None
+        more = (f" Continue training goes on from epoch {left[0]} of {left[1]}." if left is not None else "")
+        self._set_status(f"The curves show this run's {len(history)} recorded epoch(s).{more}")
+        self.log.clear()
+        self._append(f"Opened the run in {run}: {r.epochs_done} of {r.total_epochs} epochs done ({ended}).")
+        self._update_plan()
+
     def _update_resume(self) -> None:
         run = self.session.run_dir
-        left = None if self.is_training or run is None else resume_point(run)
+        left = None if self.is_training or run is None else _resume_left(run)
+        self.can_continue = left is not None
         self.resume_button.setVisible(left is not None)
         if left is not None:
             self.resume_button.setText(f"Continue training ({left[0]} of {left[1]} epochs done)")
+        self._update_plan()  # "Start training makes a new run" while an opened run is shown
 
     def stop(self) -> None:
         """Ask the running training to stop after the current batch."""
@@ -411,6 +468,8 @@ class TrainPage(QWidget):
         elif isinstance(e, ev.LogMessage):
             if e.level == "info" or not any(e.text.startswith(w) for w in self.review_warnings):
                 self._append(("⚠ " if e.level != "info" else "") + e.text)
+        elif isinstance(e, ev.TrainFinished) and e.status == "cancelled" and e.epochs_done == 0:
+            self._append(NO_MODEL_YET)  # not "the best model so far is kept": no epoch ended, nothing was learnt
         elif isinstance(e, ev.TrainFinished) and e.message and not self.review_warnings:
             self._append(e.message)
 
@@ -453,20 +512,24 @@ class TrainPage(QWidget):
                 self.notice.show_notice("Do not trust this model yet.", " ".join(warnings), "", "warning")
         else:
             self._set_status(f"Finished — the best model is saved in {result.run_dir}.", "ok")
+        self.outcome = "Training finished" + (" with warnings: see the Train step." if warnings else ".")
         self._append(f"Done: {result.epochs_done} epoch(s). Best model: {result.best_model}")
+        self._run_dir = Path(result.run_dir)  # this page's own run: set_run below keeps its live curves
         self.session.set_run(result.run_dir)
         self.evaluate_button.setVisible(True)
         self._status_for_signal = "completed"
 
     def _on_train_cancelled(self) -> None:
         self.speed.setText("")  # no time left to estimate
-        kept = self._run_dir is not None and RunLayout(self._run_dir).best_model.exists()
+        kept = self._run_dir is not None and RunLayout(self._run_dir).best_model.exists()  # after an epoch
         if kept:
             self._set_status(f"Stopped — the best model so far is kept in {self._run_dir}.", "warning")
+            self.outcome = "Training stopped; the best model so far is kept."
             self.session.set_run(self._run_dir)
             self.evaluate_button.setVisible(True)
         else:
-            self._set_status("Stopped before the first epoch ended, so there is no model yet.", "warning")
+            self._set_status(NO_MODEL_YET, "warning")
+            self.outcome = NO_MODEL_YET
         self._append("Training stopped by you.")
         self._status_for_signal = "cancelled"
 
@@ -475,6 +538,7 @@ class TrainPage(QWidget):
             self.session.set_run(self._run_dir)  # what it saved before failing stays usable (and resumable)
         msg = describe_error(exc)
         self._set_status(f"Training failed: {msg.text} {msg.hint}", "error")
+        self.outcome = "Training failed; see the Train step."
         self._append(f"Error: {msg.text}")
         self._status_for_signal = "failed"
         show_error(self, exc)
