@@ -23,6 +23,7 @@ import numpy as np
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.training.eta import EtaProgress
 
 
 def compute_features(feature_model, dataset, *, count: int, task: str = "Computing features",
@@ -41,6 +42,7 @@ def compute_features(feature_model, dataset, *, count: int, task: str = "Computi
         out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(max(count, 0), width))
     feats, labels = [], []
     done = 0
+    progress = EtaProgress(sink, task, count)  # "0 of N, starting" before the first (slowest: traced) batch
     for images, y in dataset:
         raise_if_cancelled(cancel)
         batch = np.asarray(feature_model(images, training=False), dtype=np.float32)
@@ -52,7 +54,7 @@ def compute_features(feature_model, dataset, *, count: int, task: str = "Computi
             feats.append(batch)
         labels.append(np.asarray(y))
         done += len(labels[-1])
-        sink(ev.TaskProgress(task=task, done=min(done, count), total=count))
+        progress.update(done)
     y_all = np.concatenate(labels) if labels else np.zeros((0,), np.int32)
     if out is not None:
         out.flush()
