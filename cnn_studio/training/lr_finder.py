@@ -5,7 +5,8 @@ while the learning rate grows from ``start`` to ``end`` by the same factor each 
 batch's loss, stop once the loss has blown up (4× its lowest), then put the weights back as they
 were. The loss first stays flat (rate too small to matter), then falls, then rises (too large).
 The suggestion lies in the falling part: the rate where the (smoothed) loss falls fastest against
-log(rate), or, when that cannot be told, a tenth of the rate with the lowest loss.
+log(rate) within two decades below its minimum (and at most a third of the rate with the lowest
+loss); without a clear descent, a tenth of the rate with the lowest loss (fastai's "steep" and "min/10").
 
 The trainer's automatic schedule runs it on the cached features of the frozen backbone (the head
 is a Dropout and a Dense layer: 100 batches take well under a second) to choose the head's rate;
@@ -20,14 +21,19 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from cnn_studio import events as ev
+from cnn_studio.backbones import registry
+from cnn_studio.backbones.classifier import build_classifier, freeze_backbone, split_for_feature_cache
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.pipeline import make_datasets
+from cnn_studio.training.feature_cache import compute_features
 
 START_RATE = 1e-7
 END_RATE = 10.0
 STEPS = 100
 SMOOTHING = 0.9  # exponential moving average of the batch losses (bias-corrected)
 DIVERGED = 4.0  # stop when the smoothed loss exceeds this many times its lowest
-MIN_SUGGESTION, MAX_SUGGESTION = 1e-5, 3e-2  # a head rate outside this is never a good idea
+MIN_SUGGESTION, MAX_SUGGESTION = 1e-5, 0.1  # a head rate outside this is never a good idea
 
 
 @dataclass(frozen=True)
@@ -81,12 +87,13 @@ def suggest(rates: list[float], losses: list[float]) -> tuple[float, str]:
         return float(r[0] if len(r) else 1e-3), "too few batches to tell; the smallest rate tried"
     lowest = int(np.argmin(loss))
     min_rate = float(r[lowest])
-    if lowest >= 3:
+    window = [i for i in range(1, lowest) if r[i] >= min_rate / 100]  # two decades below the minimum
+    if len(window) >= 3:
         slope = np.gradient(loss[:lowest + 1], np.log(r[:lowest + 1]))
-        steep = int(np.argmin(slope[1:lowest])) + 1  # not the end points, where the gradient is one-sided
-        if slope[steep] < 0 and r[steep] >= min_rate / 100:
-            rate = float(r[steep])
-            why = f"where the loss falls fastest (the lowest loss is at {min_rate:.2g})"
+        steep = min(window, key=lambda i: slope[i])
+        if slope[steep] < 0:
+            rate = min(float(r[steep]), min_rate / 3)
+            why = f"where the loss falls fastest (its lowest is at {min_rate:.2g})"
             return _clamped(rate, why)
     return _clamped(min_rate / 10, f"a tenth of the rate with the lowest loss ({min_rate:.2g})")
 
@@ -160,3 +167,39 @@ def feature_batches(features, labels, n_classes: int, batch_size: int, seed: int
             yield np.asarray(features[idx], np.float32), eye[labels[idx]]
 
     return batches
+
+
+def find_learning_rate(config, split, *, sink=None, cancel: CancelToken | None = None) -> LrFinding:
+    """The sweep for ``config`` on ``split``'s training images, as the automatic schedule runs it.
+
+    A pretrained backbone: the frozen backbone's features are computed once (with progress) and the
+    head is swept on them. Without pretrained weights: the whole network is swept on the images.
+    """
+    import keras
+    import tensorflow as tf
+
+    sink = sink or ev.null_sink
+    config.validate()
+    spec = registry.get(config.backbone)
+    size = spec.image_size(config.image_size)
+    n = len(split.class_names)
+    keras.utils.set_random_seed(config.seed)
+    sink(ev.StageChanged(task="lr-find", stage="Building model", detail=f"{spec.label} at {size}x{size} px"))
+    model = build_classifier(spec, n, weights=config.weights, image_size=size, dropout=config.dropout)
+    data = make_datasets(split, size, config.batch_size, resize=config.resize, cache="none", seed=config.seed,
+                         dtype="uint8")
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    if config.weights_choice.pretrained:
+        freeze_backbone(model)
+        feature_model, head = split_for_feature_cache(model)
+        x, y = compute_features(feature_model, data.train, count=data.train_count,
+                                task="Computing features (training images)", sink=sink, cancel=cancel)
+        batches = feature_batches(x, y, n, config.batch_size, config.seed)
+        return sweep(head, batches, loss, optimizer=config.optimizer, cancel=cancel)
+
+    def image_batches():
+        for images, labels in data.train:
+            yield images, tf.one_hot(labels, n)
+
+    sink(ev.StageChanged(task="lr-find", stage="Sweeping the learning rate", detail=f"{STEPS} batches"))
+    return sweep(model, image_batches, loss, optimizer=config.optimizer, cancel=cancel)
