@@ -25,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("CNN_STUDIO_HOME", tempfile.mkdtemp(prefix="cnn-studio-shots-"))
 
+    from cnn_studio.ui import messages
+    from cnn_studio.ui.app import create_app, create_window
     from screenshots import _wait_idle
 
     from cnn_studio.backbones.weights_store import import_weights
-    from cnn_studio.ui import messages
-    from cnn_studio.ui.app import create_app, create_window
 
     import_weights(args.weights, "vgg16")
     messages.BLOCKING = False
