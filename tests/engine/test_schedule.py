@@ -149,3 +149,24 @@ def test_progress_with_an_estimate_during_feature_computation_and_the_check(easy
         assert part[-1].done == total
         assert len(part) >= 2 and all(e.seconds_left is not None for e in part[1:])  # an estimate once known
     assert any("left" in e.detail for e in features)
+
+
+def test_cli_defaults_to_the_automatic_schedule_and_reads_a_time_budget():
+    from cnn_studio.cli import build_parser
+    from cnn_studio.cli.train import config_from_args
+    from cnn_studio.errors import ConfigError
+
+    parser = build_parser()
+
+    def config(*extra):
+        args = parser.parse_args(["train", "data", "--out", "run", *extra])
+        return config_from_args(args, "vgg16", "imagenet")
+
+    assert config().schedule == "auto" and config().learning_rate is None
+    assert config().schedule == TrainConfig().schedule  # the app's default (model_page.default_config) too
+    fixed = config("--epochs", "3")
+    assert (fixed.schedule, fixed.total_epochs) == ("fixed", 3)
+    assert config("--epochs", "3", "--fine-tune-epochs", "2").total_epochs == 5
+    assert config("--time-budget", "10m").time_budget_s == 600
+    with pytest.raises(ConfigError, match="Time budget"):
+        config("--time-budget", "soon")
