@@ -170,3 +170,31 @@ def test_cli_defaults_to_the_automatic_schedule_and_reads_a_time_budget():
     assert config("--time-budget", "10m").time_budget_s == 600
     with pytest.raises(ConfigError, match="Time budget"):
         config("--time-budget", "soon")
+
+
+def test_a_stopped_automatic_run_resumes_in_its_fine_tune_phase(easy_split, tiny_config, tmp_path, monkeypatch):
+    from cnn_studio.backbones.classifier import backbone_of, build_classifier
+    from cnn_studio.cancel import Cancelled, CancelToken
+    from cnn_studio.training.trainer import resume, train
+
+    monkeypatch.setattr(schedule, "HEAD_MAX_EPOCHS", 4)
+    monkeypatch.setattr(schedule, "FINE_TUNE_MAX_EPOCHS", 3)
+    weights = tmp_path / "pretrained.weights.h5"
+    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    token = CancelToken()
+
+    def sink(e):
+        if isinstance(e, ev.EpochEnded) and e.phase == "fine_tune":
+            token.cancel()
+
+    run = tmp_path / "run"
+    with pytest.raises(Cancelled):
+        train(_auto(tiny_config, weights=str(weights), fine_tune_depth="2 conv"), easy_split, run, sink=sink,
+              cancel=token)
+    head_end = _state(run)["schedule"]["head"]["end"]
+    events = []
+    result = resume(run, sink=events.append)
+    phases = [e for e in events if isinstance(e, ev.PhaseStarted)]
+    assert [(p.name, p.first_epoch) for p in phases] == [("fine_tune", head_end + 1)]  # the head is not trained again
+    assert result.epochs_done <= head_end + 3
+    assert [int(r["epoch"]) for r in result.history] == list(range(result.epochs_done))
