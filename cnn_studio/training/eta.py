@@ -38,7 +38,7 @@ class EtaProgress:
         self._last = -1e9
         self._gap = 1.0 / per_s
         self.sink(ev.TaskProgress(task=task, done=0, total=self.total,
-                                  detail=f"{task}: 0 of {self.total:,} {unit}, starting…"))
+                                  detail=f"0 of {self.total:,} {unit}, starting…"))
 
     def update(self, done: int) -> None:
         now = self._clock()
@@ -49,7 +49,7 @@ class EtaProgress:
         self._last = now
         elapsed = now - self._t0
         left = elapsed / done * (self.total - done) if done > 0 else None
-        detail = f"{self.task}: {done:,} of {self.total:,} {self.unit}"
+        detail = f"{done:,} of {self.total:,} {self.unit}"
         if left is not None and not final:
             detail += f", {_left(left)}"
         self.sink(ev.TaskProgress(task=self.task, done=done, total=self.total, detail=detail, seconds_left=left))

@@ -73,10 +73,10 @@ def test_train_step_shows_the_schedule_progress_of_long_phases_and_the_finder(qt
     page._on_train_event(ev.TrainStarted(run_dir=str(tmp_path), backbone="small_cnn", epochs=10, steps=4,
                                          train_images=12, val_images=4))
     page._on_train_event(ev.TaskProgress(task="Computing features (training images)", done=96, total=800,
-                                         detail="Computing features (training images): 96 of 800 images",
+                                         detail="96 of 800 images",
                                          seconds_left=75.0))
     assert (page.progress.maximum(), page.progress.value()) == (800, 96)
-    assert "96 of 800" in page.status.text() and "left ≈ 1:15" in page.speed.text()
+    assert "Computing features (training images): 96 of 800" in page.status.text() and "left ≈ 1:15" in page.speed.text()
     page._on_train_event(ev.LearningRateFound(rates=(1e-5, 1e-4, 1e-3, 1e-2), losses=(1.0, 0.9, 0.5, 2.0),
                                               suggestion=1e-3, reason="steepest"))
     assert not page.lr_plot.isHidden() and page.lr_plot.suggestion == 1e-3

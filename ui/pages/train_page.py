@@ -512,7 +512,7 @@ class TrainPage(QWidget):
         self._task_bar = True
         self.progress.setRange(0, max(e.total, 1))
         self.progress.setValue(min(e.done, max(e.total, 1)))
-        self._set_status(e.detail or f"{e.task}: {e.done:,}/{e.total:,}")
+        self._set_status(f"{e.task}: {e.detail or f'{e.done:,}/{e.total:,}'}")
         self._speed_text = ""
         self._left_text = f"left ≈ {_fmt_duration(e.seconds_left)}" if e.seconds_left is not None else ""
         self._show_clock()
