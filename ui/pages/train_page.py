@@ -455,7 +455,8 @@ class TrainPage(QWidget):
                     "fine_tune": f"Fine-tuning the top {e.trainable_layers} layers",
                     "scratch": "Training the whole network from scratch"}.get(e.name, e.name)
             self._set_status(f"{what} · learning rate {e.learning_rate:g}")
-            self._append(f"Phase '{e.name}': {e.epochs} epoch(s)" +
+            up_to = "up to " if self.session.config.schedule == "auto" else ""
+            self._append(f"Phase '{e.name}': {up_to}{e.epochs} epoch(s)" +
                          (" using cached features (fast)" if e.uses_feature_cache else ""))
         elif isinstance(e, ev.BatchEnded):
             self._epoch_bar()
