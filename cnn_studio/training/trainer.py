@@ -825,7 +825,8 @@ def _phase_ended(fit: _Fit, plan, first, end, begin, rate, stopper, budget, chec
                      automatic=plan.automatic, max_epochs=plan.max_epochs, learning_rate=rate)
     last = plan.name == schedule.plan(fit.config)[-1].name
     if (last or budget.stopped) and not (stopper is not None and stopper.stopped_epoch > 0):
-        _check_still_improving(fit, plan.name, begin, done, stopped_by_budget=budget.stopped)
+        _check_still_improving(fit, plan.name, begin, done, stopped_by_budget=budget.stopped,
+                               automatic=plan.automatic)
     return done
 
 
@@ -883,7 +884,8 @@ def _record_schedule(layout: RunLayout, *, phase: str | None = None, left_out: l
     _set_state(layout, schedule=sched)
 
 
-def _check_still_improving(fit: _Fit, phase: str, begin: int, end: int, *, stopped_by_budget: bool) -> None:
+def _check_still_improving(fit: _Fit, phase: str, begin: int, end: int, *, stopped_by_budget: bool,
+                           automatic: bool = False) -> None:
     """A phase that ended while its validation loss was still falling: say so (event, log, state.json)."""
     losses = []
     for row in read_history(fit.layout.history):
@@ -892,10 +894,12 @@ def _check_still_improving(fit: _Fit, phase: str, begin: int, end: int, *, stopp
             losses.append(float(row["val_loss"]))
     if not schedule.still_improving(losses):
         return
-    why = "the time budget ended it" if stopped_by_budget else "its epochs ran out"
+    why = ("the time budget ended it" if stopped_by_budget else
+           "it reached the schedule's maximum" if automatic else "its epochs ran out")
     text = (f"The validation loss was still falling when phase '{phase}' ended ({losses[-2]:.3f} → "
             f"{losses[-1]:.3f} in its last epoch): {why}, and more epochs would likely give a better model. "
-            "Use Continue training (cnn-studio resume RUN --more-epochs N), or the automatic schedule.")
+            "Use Continue training (cnn-studio resume RUN --more-epochs N)"
+            + ("." if automatic else ", or the automatic schedule (leave the epochs empty)."))
     fit.sink(ev.StillImproving(phase=phase, epochs=len(losses), val_loss_before=losses[-2],
                                val_loss_after=losses[-1], message=text))
     fit.sink(ev.LogMessage("warning", text))
