@@ -720,6 +720,8 @@ def _phase_fits(fit: _Fit, plan) -> bool:
     """Whether a first epoch of ``plan`` fits the time budget (estimated from the feature computation)."""
     if not fit.budget.active or plan.name != "fine_tune" or fit.forward_images_per_s <= 0:
         return True
+    if strategy_kind(0) == "multi_worker":  # each worker would decide on its own clock (see _phase_callbacks)
+        return True
     n_train, n_val = fit.data.train_count, fit.data.val_count
     estimate = (3 * n_train + n_val) / fit.forward_images_per_s
     if fit.budget.fits(estimate):
@@ -755,7 +757,8 @@ def _phase_callbacks(fit: _Fit, plan, phase: str, first: int):
     plateau = config.reduce_lr_patience or (max(plan.patience // 2, 1) if plan.patience else 0)
     if plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=plateau, factor=0.3))
-    budget = budget_stop(fit.budget)
+    # several workers must stop at the same epoch: a wall-clock rule each measures itself could split them
+    budget = budget_stop(fit.budget if strategy_kind(0) != "multi_worker" else Budget(0))
     callbacks.append(budget)
     checkpoints = AtomicCheckpoints(fit.model, fit.layout, fit.sink, best=fit.best, initial_epoch=first,
                                     skip_epoch=lambda cb=events: cb.interrupted,
@@ -848,7 +851,11 @@ def _head_on_features(fit: _Fit, plan, features, first: int):
         fit.forward_images_per_s = (len(train_xy[1]) + len(val_xy[1])) / seconds
         fit.budget.reserve_for_review(data.val_count, fit.forward_images_per_s)
     rate = plan.learning_rate
-    if rate is None:
+    if rate is None and strategy_kind(0) == "multi_worker":  # the sweep is a loop of this process alone
+        rate = schedule.DEFAULT_LEARNING_RATE
+        fit.sink(ev.LogMessage("info", f"Learning rate {rate:g} for the head: the learning-rate finder runs with "
+                                       "one worker only."))
+    elif rate is None:
         rate = _find_head_rate(fit, head_model, train_xy)
     ftrain, fval = feature_datasets(train_xy, val_xy, config.batch_size, config.seed)
     # a head step takes microseconds: run a whole epoch per graph call, same batches,
