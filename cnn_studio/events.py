@@ -38,6 +38,7 @@ class TaskProgress:
     done: int
     total: int
     detail: str = ""
+    seconds_left: float | None = None  # estimated from the rate so far (None: not known yet)
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,27 @@ class ShortcutSuspected:
     n_affected: int = 0
 
 
+@dataclass(frozen=True)
+class LearningRateFound:
+    """The learning-rate finder's sweep (``training/lr_finder.py``): smoothed loss against rate, and its pick."""
+
+    rates: tuple[float, ...]
+    losses: tuple[float, ...]
+    suggestion: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StillImproving:
+    """A phase ended while its validation loss was still falling: more epochs would likely help."""
+
+    phase: str
+    epochs: int
+    val_loss_before: float
+    val_loss_after: float
+    message: str = ""
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -245,6 +267,8 @@ Event = (
     | ChanceLevel
     | Calibrated
     | ShortcutSuspected
+    | LearningRateFound
+    | StillImproving
     | ExportProgress
 )
 
@@ -273,5 +297,7 @@ ALL_EVENTS: tuple[type, ...] = (
     ChanceLevel,
     Calibrated,
     ShortcutSuspected,
+    LearningRateFound,
+    StillImproving,
     ExportProgress,
 )

@@ -33,6 +33,7 @@ from cnn_studio.explain.shortcuts import check_shortcuts
 from cnn_studio.fsutil import atomic_path, read_json, write_json
 from cnn_studio.intervals import compare_with_guessing
 from cnn_studio.predict import iter_image_batches, predict_probabilities
+from cnn_studio.training.eta import EtaProgress
 from cnn_studio.training.run_checks import type_problem
 from cnn_studio.training.run_folder import load_model, open_run
 from cnn_studio.training.run_lock import RunLock
@@ -140,11 +141,15 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
     model = load_model(run.model_path)
     paths = [r.key for r in records]  # a slice of a volume is named (and decoded) by its record key
     probs, y, kept = [], [], []
-    for ok, images, _errors in iter_image_batches(paths, run.image_size, run.config.resize, 32):
+    progress = EtaProgress(sink, "Checking the model on the validation images", len(paths))
+    seen = 0
+    for ok, images, errors in iter_image_batches(paths, run.image_size, run.config.resize, 32):
         raise_if_cancelled(cancel)
         probs.append(predict_probabilities(model, images))
         y += [records[i].label for i in ok]
         kept += [paths[i] for i in ok]
+        seen += len(ok) + len(errors)
+        progress.update(seen)
     p = np.concatenate(probs) if probs else np.zeros((0, len(names)))
     y_arr = np.asarray(y, np.int64)
     review["n_images"] = len(y)
@@ -157,6 +162,7 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
         sink(ev.LogMessage("warning", chance["message"] + (f" {chance['hint']}" if chance["hint"] else "")))
 
     if calibrate_model and len(y):
+        sink(ev.StageChanged(TASK, "Calibrating the confidence", f"on {len(y)} validation images"))
         cal = calibrate(p, y_arr)
         if cal["applied"]:
             apply_temperature_to_model(model, cal["temperature"])
@@ -168,7 +174,10 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
 
     if shortcut_check and len(y):
         try:
-            sc = check_shortcuts(model, kept, y, names, run.image_size, run.config.resize, sink=sink, cancel=cancel)
+            sink(ev.StageChanged(TASK, "Looking for shortcuts",
+                                 "corners and edges masked, and Grad-CAM, on a sample of the validation images"))
+            sc = check_shortcuts(model, kept, y, names, run.image_size, run.config.resize, cancel=cancel,
+                                 sink=_with_eta(sink, "Looking for shortcuts"))
         except StudioError as exc:  # a model Grad-CAM cannot explain: say so, do not fail the run
             sc = {"suspected": False, "message": f"Shortcut check skipped: {exc.message}"}
         review["shortcuts"] = sc
@@ -180,3 +189,18 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
     review["warnings"] = warnings_of(review)
     write_json(review_path(run.root), review)
     return review
+
+
+def _with_eta(sink: ev.EventSink, task: str) -> ev.EventSink:
+    """A sink that turns a step's plain ``TaskProgress`` into images done / total with a time estimate."""
+    progress: list[EtaProgress] = []
+
+    def relay(event: object) -> None:
+        if not isinstance(event, ev.TaskProgress):
+            sink(event)
+            return
+        if not progress or event.total != progress[-1].total or event.done < progress[-1].done:
+            progress.append(EtaProgress(sink, task, event.total))  # a new pass (the shortcut check has several)
+        progress[-1].update(event.done)
+
+    return relay

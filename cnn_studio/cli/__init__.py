@@ -36,10 +36,11 @@ SUBCOMMANDS: dict[str, str] = {
     "runs": "runs",
     "label-issues": "label_issues",
     "sample": "sample",
+    "lr-find": "lr_find",
 }
 
 # subcommands that load TensorFlow: it is imported up front, quietly (its start-up lines go to a log)
-TENSORFLOW_COMMANDS = frozenset({"train", "resume", "evaluate", "predict", "export", "explain", "robustness"})
+TENSORFLOW_COMMANDS = frozenset({"train", "resume", "lr-find", "evaluate", "predict", "export", "explain", "robustness"})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
 from cnn_studio.errors import ConfigError, WeightsUnavailable
 from cnn_studio.paths import RunLayout
-from cnn_studio.training import distributed
+from cnn_studio.training import distributed, schedule
 from cnn_studio.training.config import (
     LR_SCHEDULES,
     OPTIMIZERS,
@@ -31,6 +31,7 @@ from cnn_studio.training.config import (
     TrainConfig,
     parse_band_list,
 )
+from cnn_studio.training.schedule import parse_duration
 from cnn_studio.training.trainer import resume, train
 
 DEFAULT_FINE_TUNE_DEPTH = "1 block"
@@ -52,8 +53,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None,
                    help=f"{WEIGHTS_HELP} (default: imagenet for a pretrained backbone, none for small_cnn)")
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs with the backbone frozen (head only)")
-    p.add_argument("--fine-tune-epochs", type=int, default=d.fine_tune_epochs, help="epochs with the top layers unfrozen")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="fixed epochs with the backbone frozen (head only). Default: the automatic schedule — the "
+                   f"head trains until the validation loss stops improving (at most {schedule.HEAD_MAX_EPOCHS} "
+                   f"epochs), then the fine-tune depth until it stops improving (at most "
+                   f"{schedule.FINE_TUNE_MAX_EPOCHS}), each phase's best weights kept; from scratch: at most "
+                   f"{schedule.SCRATCH_MAX_EPOCHS} epochs with early stopping")
+    p.add_argument("--fine-tune-epochs", type=int, default=None,
+                   help="fixed epochs with the top layers unfrozen (with --epochs: a fixed schedule; default 0 then)")
+    p.add_argument("--time-budget", default="", metavar="DURATION",
+                   help="fit training into this time (e.g. 10m, 1h30m, 90s): phases stop before an epoch that "
+                   "would end past it, and the run says what it left out")
     p.add_argument("--fine-tune-depth", default=None, metavar="DEPTH",
                    help=f"{DEPTH_HELP}; default \"{DEFAULT_FINE_TUNE_DEPTH}\". `cnn-studio train --fine-tune-depth "
                    "DEPTH --show-fine-tune` lists the layers and weights it retrains")
@@ -70,7 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"epochs without improvement before the learning rate drops (default {PLATEAU_PATIENCE}; "
                    "implies --lr-schedule plateau)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="the head's learning rate (default: picked by the learning-rate finder on the automatic "
+                   f"schedule, else {schedule.DEFAULT_LEARNING_RATE:g}; see `cnn-studio lr-find`)")
     p.add_argument("--fine-tune-learning-rate", type=float, default=d.fine_tune_learning_rate)
     p.add_argument("--optimizer", default=d.optimizer, choices=OPTIMIZERS)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
@@ -118,6 +130,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("resume", help="continue an interrupted or stopped training run",
                        description="Continue a run from its last completed epoch (after Ctrl+C, a crash or a kill).")
     r.add_argument("run_dir", metavar="RUN_DIR")
+    r.add_argument("--more-epochs", type=int, default=0, metavar="N",
+                   help="a run that completed (e.g. while its validation loss was still falling): train its last "
+                   "phase N more epochs")
     r.set_defaults(run=run_resume)
 
 
@@ -191,7 +206,7 @@ def config_from_args(args: argparse.Namespace, backbone: str, weights: str) -> T
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, fine_tune_depth=fine_tune_depth_of(args),
         learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
         optimizer=args.optimizer, label_smoothing=args.label_smoothing, class_weight=args.class_weight,
-        dropout=args.dropout, reduce_lr_patience=patience,
+        dropout=args.dropout, reduce_lr_patience=patience, time_budget_s=parse_duration(args.time_budget),
         early_stopping_patience=args.early_stopping, seed=args.seed, val_fraction=args.val_fraction,
         test_fraction=args.test_fraction, group_by=group_by_value(args.group_by),
         resize=args.resize, augment=tuple(a.strip() for a in args.augment.split(",") if a.strip()),
@@ -280,7 +295,7 @@ def run_resume(args: argparse.Namespace) -> int:
 
     with cancel_on_interrupt() as token:
         try:
-            result = resume(args.run_dir, sink=TerminalProgress(), cancel=token)
+            result = resume(args.run_dir, sink=TerminalProgress(), cancel=token, more_epochs=args.more_epochs)
         except Cancelled:
             print(f"stopped again; continue with: cnn-studio resume {args.run_dir}", file=sys.stderr)
             return 130

@@ -13,6 +13,7 @@ from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, VolumeSlicing
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION, check_settings, group_by_value
 from cnn_studio.errors import ConfigError
+from cnn_studio.training import schedule
 
 __all__ = ["AUGMENTATIONS", "CACHE_MODES", "CLASS_WEIGHTS", "LR_SCHEDULES", "OPTIMIZERS", "PRECISIONS",
            "RESIZE_POLICIES", "STUDY_AGGREGATES", "TrainConfig", "parse_band_list", "parse_slices"]
@@ -48,9 +49,9 @@ class TrainConfig:
     weights: str = "imagenet"
     image_size: int | None = None
     batch_size: int = 32
-    epochs: int = 5
-    fine_tune_epochs: int = 0
-    learning_rate: float = 1e-3
+    epochs: int | None = None  # None (and fine_tune_epochs None): the automatic schedule (training/schedule.py)
+    fine_tune_epochs: int | None = None  # None with epochs set: 0
+    learning_rate: float | None = None  # None: the learning-rate finder's (auto head), else schedule.DEFAULT_LEARNING_RATE
     fine_tune_learning_rate: float = 1e-5
     fine_tune_layers: int = 20
     fine_tune_depth: str | None = None
@@ -80,6 +81,7 @@ class TrainConfig:
     slice_axis: int = 2  # 0, 1 or 2: the volume axis slices are cut across (2: axial for RAS-oriented NIfTI)
     slices: str = "content"  # "content" (every slice with content), "all", or "middle:K" (the middle K)
     study_aggregate: str = "mean"  # how slice probabilities make a study's: "mean" or "max"
+    time_budget_s: float = 0.0  # 0 = none; the schedule fits itself into it (training/time_budget.py)
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> TrainConfig:
@@ -91,14 +93,19 @@ class TrainConfig:
         if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 4096:
             raise bad("batch_size", "a whole number from 1 to 4096", self.batch_size,
                       "32 is a good start; use 8-16 if you run out of memory.")
-        if not isinstance(self.epochs, int) or self.epochs < 0:
-            raise bad("epochs", "a whole number >= 0", self.epochs)
-        if not isinstance(self.fine_tune_epochs, int) or self.fine_tune_epochs < 0:
-            raise bad("fine_tune_epochs", "a whole number >= 0", self.fine_tune_epochs)
+        for name in ("epochs", "fine_tune_epochs"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                raise bad(name, "a whole number >= 0 (or empty for the automatic schedule)", v)
         if self.total_epochs == 0:
-            raise bad("epochs", "at least one epoch in total", 0, "Set epochs to 5 to start.")
+            raise bad("epochs", "at least one epoch in total", 0,
+                      "Leave the epochs empty for the automatic schedule, or set epochs to 5.")
+        if not isinstance(self.time_budget_s, (int, float)) or not 0 <= self.time_budget_s < 1e7:
+            raise bad("time_budget_s", "a number of seconds >= 0 (0 = no budget)", self.time_budget_s)
         for name in ("learning_rate", "fine_tune_learning_rate"):
             v = getattr(self, name)
+            if v is None and name == "learning_rate":
+                continue
             if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= 10:
                 raise bad(name, "a number in (0, 10]", v, "Typical values: 1e-3 for the head, 1e-5 to fine-tune.")
         if not isinstance(self.fine_tune_layers, int) or self.fine_tune_layers < 0:
@@ -153,8 +160,14 @@ class TrainConfig:
     # ------------------------------------------------------------------ derived facts (one place each)
     @property
     def total_epochs(self) -> int:
-        """Epochs of the whole run: head (or scratch) epochs plus fine-tune epochs."""
-        return self.epochs + self.fine_tune_epochs
+        """Epochs of the whole run: head (or scratch) epochs plus fine-tune epochs; the most it can train
+        on the automatic schedule (early stopping usually ends it sooner: state.json "schedule" says)."""
+        return schedule.max_epochs(self)
+
+    @property
+    def schedule(self) -> str:
+        """"auto" (neither ``epochs`` nor ``fine_tune_epochs`` set: :mod:`cnn_studio.training.schedule`) or "fixed"."""
+        return "auto" if schedule.is_automatic(self) else "fixed"
 
     @property
     def effective_fine_tune_depth(self) -> str:

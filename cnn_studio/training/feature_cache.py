@@ -23,6 +23,7 @@ import numpy as np
 
 from cnn_studio import events as ev
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.training.eta import EtaProgress
 
 
 def compute_features(feature_model, dataset, *, count: int, task: str = "Computing features",
@@ -41,9 +42,11 @@ def compute_features(feature_model, dataset, *, count: int, task: str = "Computi
         out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(max(count, 0), width))
     feats, labels = [], []
     done = 0
+    forward = _graph_forward(feature_model)
+    progress = EtaProgress(sink, task, count)  # "0 of N, starting" before the first (slowest: traced) batch
     for images, y in dataset:
         raise_if_cancelled(cancel)
-        batch = np.asarray(feature_model(images, training=False), dtype=np.float32)
+        batch = np.asarray(forward(images), dtype=np.float32)
         if out is not None:
             if done + len(batch) > len(out):
                 raise RuntimeError(f"More images than expected ({done + len(batch)} > {len(out)}) for {path}.")
@@ -52,7 +55,7 @@ def compute_features(feature_model, dataset, *, count: int, task: str = "Computi
             feats.append(batch)
         labels.append(np.asarray(y))
         done += len(labels[-1])
-        sink(ev.TaskProgress(task=task, done=min(done, count), total=count))
+        progress.update(done)
     y_all = np.concatenate(labels) if labels else np.zeros((0,), np.int32)
     if out is not None:
         out.flush()
@@ -61,6 +64,19 @@ def compute_features(feature_model, dataset, *, count: int, task: str = "Computi
     if not feats:
         return np.zeros((0, width), np.float32), y_all
     return np.concatenate(feats), y_all
+
+
+def _graph_forward(feature_model):
+    """``feature_model(images, training=False)`` as a TensorFlow graph function.
+
+    Called eagerly, Keras runs the backbone op by op from Python (profiled: VGG16's convolutions
+    went through TensorFlow's eager fallback, 7 of the 10 s the features of 240 images took on a
+    2-core CPU); traced once, the same work runs as one graph. The last, smaller batch traces once
+    more (``reduce_retracing`` then makes the batch dimension unknown).
+    """
+    import tensorflow as tf
+
+    return tf.function(lambda images: feature_model(images, training=False), reduce_retracing=True)
 
 
 def remove_feature_files(folder: str | Path) -> None:

@@ -41,6 +41,7 @@ import datetime as _dt
 import importlib.util
 import math
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,7 @@ from cnn_studio.paths import RunLayout
 from cnn_studio.review import review_model
 from cnn_studio.run_registry import remember as remember_run
 from cnn_studio.runs import reproducibility_record
+from cnn_studio.training import schedule
 from cnn_studio.training.cache_choice import (
     CacheChoice,
     choose_feature_cache,
@@ -90,6 +92,7 @@ from cnn_studio.training.devices import (
     strategy_kind,
 )
 from cnn_studio.training.feature_cache import compute_features, feature_datasets, remove_feature_files
+from cnn_studio.training.lr_finder import feature_batches, make_optimizer, sweep
 from cnn_studio.training.run_checks import WHAT_STILL_WORKS
 from cnn_studio.training.run_folder import (
     RunLock,
@@ -99,6 +102,7 @@ from cnn_studio.training.run_folder import (
     looks_like_run,
     open_run,
     read_config,
+    read_history,
     read_labels,
     read_split,
     read_state,
@@ -107,6 +111,8 @@ from cnn_studio.training.run_folder import (
     write_labels,
     write_skipped,
 )
+from cnn_studio.training.schedule import format_duration
+from cnn_studio.training.time_budget import Budget, budget_stop
 
 
 @dataclass
@@ -136,18 +142,15 @@ class _Phase:
     name: str
     first_epoch: int
     end_epoch: int
-    learning_rate: float
+    learning_rate: float | None
 
 
 def _phases(config: TrainConfig) -> list[_Phase]:
-    if not config.weights_choice.pretrained:
-        return [_Phase("scratch", 0, config.total_epochs, config.learning_rate)]
-    out = []
-    if config.epochs:
-        out.append(_Phase("head", 0, config.epochs, config.learning_rate))
-    if config.fine_tune_epochs:
-        out.append(_Phase("fine_tune", config.epochs, config.total_epochs,
-                          config.fine_tune_learning_rate))
+    """The planned phases with their global epoch ranges (an automatic phase's range is its maximum)."""
+    out, cursor = [], 0
+    for p in schedule.plan(config):
+        out.append(_Phase(p.name, cursor, cursor + p.max_epochs, p.learning_rate))
+        cursor += p.max_epochs
     return out
 
 
@@ -264,6 +267,7 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
     LogMessage("warning") when there is a reason to doubt it), TrainFinished (its ``message`` holds
     the warnings; ``TrainResult.warnings`` too).
     """
+    started = time.monotonic()  # the time budget counts from here
     config.validate()
     _check_split(split)
     _check_backbone(config)
@@ -302,7 +306,7 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
         except BaseException:
             _clear_failed_start(layout)  # nothing half-made may block a retry with the same folder
             raise
-        return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=0)
+        return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=0, started=started)
 
 
 def _resumable(layout: RunLayout) -> bool:
@@ -312,11 +316,18 @@ def _resumable(layout: RunLayout) -> bool:
         return False
 
 
-def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> TrainResult:
+def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None,
+           more_epochs: int = 0) -> TrainResult:
     """Continue an interrupted or cancelled run from its last completed epoch.
 
-    Raises :class:`RunError` when the folder is not a run or the run already completed.
+    ``more_epochs`` > 0 continues a run that *completed* (typically one whose validation loss was
+    still falling, :class:`~cnn_studio.events.StillImproving`): its last phase trains that many more
+    epochs (config.json then holds the fixed epochs it amounts to, ``extra["extended"]`` says so).
+
+    Raises :class:`RunError` when the folder is not a run or the run already completed (and no
+    ``more_epochs`` were asked for).
     """
+    started = time.monotonic()
     layout = RunLayout(Path(run_dir).expanduser())
     if not layout.root.is_dir():
         raise RunError(f"No run folder at {layout.root}.", "Give the folder that `cnn-studio train --out` created.")
@@ -334,26 +345,48 @@ def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
                            WHAT_STILL_WORKS["split"])
         read_state(layout, required=True)  # missing or damaged: say so (resume_point only answers None)
         point = resume_point(layout.root)
+        if point is None and more_epochs > 0:
+            config = _extend(layout, config, more_epochs, sink)
+            point = resume_point(layout.root)
         if point is None:
             raise RunError(f"The run in {layout.root} already completed all {config.total_epochs} epochs.",
-                           "Evaluate or export it, or start a new run with more epochs.")
+                           "Evaluate or export it, continue it with `cnn-studio resume RUN --more-epochs N`, "
+                           "or start a new run.")
         checkpointed, _ = point  # 0 when there is no last.keras: start again in the same folder
         for note in check_resumable(layout, checkpointed):  # labels.txt, history.csv: refused or said
             sink(ev.LogMessage("warning", note))
         _set_state(layout, status="running", resumed=_now(), epochs_done=checkpointed)
-        return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=checkpointed)
+        return _run(layout, config, split, sink=sink, cancel=cancel, start_epoch=checkpointed, started=started)
 
 
-def _optimizer(name: str, lr: float):
-    import keras
+def _extend(layout: RunLayout, config: TrainConfig, more: int, sink: ev.EventSink) -> TrainConfig:
+    """A completed run's config with its last phase ``more`` epochs longer, as fixed epochs (written to config.json)."""
+    state = read_state(layout)
+    done = int(state.get("epochs_done", 0) or 0)
+    sched = dict(state.get("schedule") or {})
+    names = [p.name for p in schedule.plan(config)]
+    ran = [n for n in names if (sched.get(n) or {}).get("finished") or not schedule.is_automatic(config)]
+    last = ran[-1] if ran else names[-1]
+    if last == "fine_tune":
+        head_end = int((sched.get("head") or {}).get("end", config.epochs or 0))
+        epochs, fine = head_end, done - head_end + more
+    else:
+        epochs, fine = done + more, 0
+    rate = config.learning_rate or (sched.get(last) or {}).get("learning_rate") if last != "fine_tune" else None
+    extended = [*config.extra.get("extended", []), {"more_epochs": more, "after_epoch": done, "when": _now()}]
+    config = config.replace(epochs=epochs, fine_tune_epochs=fine,
+                            learning_rate=rate if rate else config.learning_rate,
+                            extra={**config.extra, "extended": extended})
+    write_json(layout.config, config.to_dict())
+    if last in sched:
+        sched[last] = {**sched[last], "finished": False}
+    _set_state(layout, status="extending", total_epochs=config.total_epochs, schedule=sched, still_improving=False)
+    sink(ev.LogMessage("info", f"Continuing the completed run: {more} more epoch(s) of phase '{last}' "
+                               f"(epochs {done + 1}–{done + more})."))
+    return config
 
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr)
-    if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate=lr)
-    return keras.optimizers.Adam(learning_rate=lr)
+
+_optimizer = make_optimizer  # one definition (lr_finder.make_optimizer)
 
 
 def _class_weights(split: Split, mode: str) -> dict[int, float] | None:
@@ -368,13 +401,14 @@ def _class_weights(split: Split, mode: str) -> dict[int, float] | None:
 
 
 def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.EventSink,
-         cancel: CancelToken | None, start_epoch: int) -> TrainResult:
+         cancel: CancelToken | None, start_epoch: int, started: float | None = None) -> TrainResult:
     total = config.total_epochs
     skipped: dict[str, str] = {}
+    budget = Budget(config.time_budget_s, started)
     try:
         config = _resolve_cache(layout, config, split, sink)
         result = _fit_with_smaller_batches(layout, config, split, sink=sink, cancel=cancel,
-                                           start_epoch=start_epoch, skipped=skipped)
+                                           start_epoch=start_epoch, skipped=skipped, budget=budget)
     except Cancelled:
         done = int(read_state(layout).get("epochs_done", 0))
         _set_state(layout, status="cancelled", finished=_now())
@@ -402,6 +436,11 @@ def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.Event
     _set_state(layout, status="completed", finished=_now())
     result.review = _review(layout, config, sink, cancel)
     result.warnings = list(result.review.get("warnings", []))
+    _set_state(layout, elapsed_s=round(budget.elapsed(), 1), time_budget_s=config.time_budget_s or None)
+    left_out = (read_state(layout).get("schedule") or {}).get("left_out") or []
+    if left_out:
+        sink(ev.LogMessage("warning", f"To fit the time budget of {format_duration(config.time_budget_s)}, "
+                                      f"the schedule left out: {'; '.join(left_out)}."))
     sink(ev.TrainFinished(run_dir=str(layout.root), status="completed", best_model=str(result.best_model),
                           epochs_done=result.epochs_done, message=" ".join(result.warnings)))
     return result
@@ -435,7 +474,8 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def _fit_with_smaller_batches(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.EventSink,
-                              cancel: CancelToken | None, start_epoch: int, skipped: dict[str, str]) -> TrainResult:
+                              cancel: CancelToken | None, start_epoch: int, skipped: dict[str, str],
+                              budget: Budget | None = None) -> TrainResult:
     """``_fit_phases``, retried with half the batch size after running out of memory, down to ``OOM_MIN_BATCH_SIZE``.
 
     A retry continues from what last.keras holds (``resume_point``: the epochs trained so far are
@@ -448,7 +488,7 @@ def _fit_with_smaller_batches(layout: RunLayout, config: TrainConfig, split: Spl
     while True:
         try:
             return _fit_phases(layout, config, split, sink=sink, cancel=cancel, start_epoch=start_epoch,
-                               skipped=skipped)
+                               skipped=skipped, budget=budget)
         except Exception as exc:
             if not _out_of_memory(exc) or config.workers > 1 or strategy_kind(0) == "multi_worker":
                 raise
@@ -515,7 +555,8 @@ def _report_skipped(layout: RunLayout, skips, into: dict[str, str], sink: ev.Eve
 
 
 def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.EventSink,
-                cancel: CancelToken | None, start_epoch: int, skipped: dict[str, str] | None = None) -> TrainResult:
+                cancel: CancelToken | None, start_epoch: int, skipped: dict[str, str] | None = None,
+                budget: Budget | None = None) -> TrainResult:
     sink(ev.StageChanged(task="train", stage="Loading TensorFlow"))
     import keras
     import tensorflow as tf
@@ -562,6 +603,7 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
     class_weight = _class_weights(split, config.class_weight)
     phases = [p for p in _phases(config) if p.end_epoch > start_epoch]
     total = config.total_epochs
+    sink(ev.LogMessage("info", schedule.describe(config)))
     sink(ev.TrainStarted(run_dir=str(layout.root), backbone=spec.key, epochs=total, steps=data.steps_per_epoch,
                          train_images=data.train_count, val_images=data.val_count, device=device,
                          batch_size=config.batch_size, precision=precision_line(policy, gpus)))
@@ -575,7 +617,7 @@ def _fit_phases(layout: RunLayout, config: TrainConfig, split: Split, *, sink: e
         in_memory = decoded_bytes([*split.train, *split.val], size) if config.cache == "memory" else 0
         _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,
                  n_classes, best, tensorboard_available, sink=sink, cancel=cancel, start_epoch=start_epoch,
-                 images_in_memory=in_memory)
+                 images_in_memory=in_memory, budget=budget)
     finally:
         _report_skipped(layout, data.skips, skipped, sink)
 
@@ -611,19 +653,46 @@ def _load_last(layout: RunLayout):
     return load_model(layout.last_model)  # checked: a CNN Studio model of this run's classes and size
 
 
-def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,
-             n_classes, best, tensorboard_available, *, sink, cancel, start_epoch, images_in_memory: int = 0) -> None:
-    """The phases' ``fit`` calls (``_fit_phases`` prepares the data and reports the skipped files)."""
-    import keras
+@dataclass
+class _Fit:
+    """What every phase of one ``_fit_all`` shares."""
 
-    from cnn_studio.training.callbacks import AtomicCheckpoints, EventCallback, diverged_error
+    layout: RunLayout
+    config: TrainConfig
+    data: object
+    train_ds: object
+    val_ds: object
+    class_weight: dict | None
+    n_classes: int
+    model: object
+    loss: object
+    sink: ev.EventSink
+    cancel: CancelToken | None
+    budget: Budget
+    tensorboard: bool
+    images_in_memory: int
+    best: float
+    saved_optimizer: object = None
+    forward_images_per_s: float = 0.0  # measured while computing features (0: not measured)
+    left_out: list[str] = field(default_factory=list)
 
-    total = config.total_epochs
-
-    def one_hot(ds):
+    def one_hot(self, ds):
         import tensorflow as tf
 
-        return ds.map(lambda x, y: (x, tf.one_hot(y, n_classes)), num_parallel_calls=tf.data.AUTOTUNE)
+        n = self.n_classes
+        return ds.map(lambda x, y: (x, tf.one_hot(y, n)), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, policy, strategy, spec, size,
+             n_classes, best, tensorboard_available, *, sink, cancel, start_epoch, images_in_memory: int = 0,
+             budget: Budget | None = None) -> None:
+    """The phases' ``fit`` calls (``_fit_phases`` prepares the data and reports the skipped files).
+
+    Phases follow :func:`cnn_studio.training.schedule.plan`; an automatic phase ends when the
+    validation loss stops improving, so the next one starts where it ended (state.json
+    ``schedule.<phase>.end``, which ``resume`` reads).
+    """
+    import keras
 
     with precision_policy(policy), strategy.scope():
         sink(ev.StageChanged(task="train", stage="Building model", detail=f"{spec.label} at {size}x{size} px"))
@@ -634,81 +703,224 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
         else:
             model = build_classifier(spec, n_classes, weights=config.weights, image_size=size, dropout=config.dropout,
                                      bands=read_band_info(layout.bands))
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-
-        for phase in phases:
-            first = max(phase.first_epoch, start_epoch)
-            if phase.name == "head":
-                freeze_backbone(model)
-            elif phase.name == "fine_tune":
-                unfreeze_depth(model, config.effective_fine_tune_depth)
-            else:  # scratch: everything learns
-                model.get_layer("backbone").trainable = True
-            use_cache = phase.name == "head" and config.feature_cache and not config.augment
-            features = None
-            if use_cache:
-                features = _feature_cache_choice(layout, config, model, data, sink, images_in_memory)
-                use_cache = features.mode != "none"
-            sink(ev.PhaseStarted(name=phase.name, epochs=phase.end_epoch - first, first_epoch=first,
-                                 learning_rate=phase.learning_rate, trainable_layers=trainable_layer_count(model),
-                                 uses_feature_cache=use_cache))
-            events = EventCallback(sink, cancel, phase=phase.name, epochs_total=total, batch_size=config.batch_size,
-                                   steps=data.steps_per_epoch)
-            if strategy_kind(0) == "multi_worker":
-                # Reading a metric mid-epoch is a cross-worker collective, which each worker would issue
-                # at its own moments (the throttle is by time): the workers' collectives then mismatch.
-                events._running_loss = dict
-            callbacks = [events]
-            if tensorboard_available:
-                callbacks.append(keras.callbacks.TensorBoard(str(layout.tensorboard), write_graph=False,
-                                                             profile_batch=0))
-            if config.early_stopping_patience:
-                callbacks.append(keras.callbacks.EarlyStopping(patience=config.early_stopping_patience))
-            if config.reduce_lr_patience:
-                callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=config.reduce_lr_patience, factor=0.3))
-            checkpoints = AtomicCheckpoints(model, layout, sink, best=best, initial_epoch=first,
-                                            skip_epoch=lambda cb=events: cb.interrupted,
-                                            min_interval_s=float(config.extra.get("checkpoint_interval_s", 30.0)),
-                                            diverged=lambda cb=events: cb.diverged is not None)
-            callbacks.append(checkpoints)
-
-            if use_cache:
-                feature_model, head_model = split_for_feature_cache(model)
-                on_disk = features is not None and features.mode == "disk"
-                folder = layout.feature_cache / "features"
-                train_xy = compute_features(feature_model, data.train, count=data.train_count,
-                                            task="Computing features (training images)", sink=sink, cancel=cancel,
-                                            path=folder / "train.npy" if on_disk else None)
-                val_xy = compute_features(feature_model, data.val, count=data.val_count,
-                                          task="Computing features (validation images)", sink=sink, cancel=cancel,
-                                          path=folder / "val.npy" if on_disk else None)
-                ftrain, fval = feature_datasets(train_xy, val_xy, config.batch_size, config.seed)
-                # a head step takes microseconds: run a whole epoch per graph call, same batches,
-                # so Python overhead does not dominate (events and cancel checks come per epoch)
-                head_model.compile(optimizer=_optimizer(config.optimizer, phase.learning_rate), loss=loss,
-                                   metrics=["accuracy"], steps_per_execution=data.steps_per_epoch,
-                                   jit_compile=_jit_compile(config))
-                fit_model, fit_train, fit_val = head_model, one_hot(ftrain), one_hot(fval)
-            else:
-                optimizer = _optimizer(config.optimizer, phase.learning_rate)
-                if saved_optimizer is not None and first > phase.first_epoch:
-                    optimizer = saved_optimizer  # resuming inside this phase: continue its optimizer state
-                model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], jit_compile=_jit_compile(config))
-                fit_model, fit_train, fit_val = model, train_ds, val_ds
-            with warnings.catch_warnings():
-                # Our datasets drop unreadable files, so their length is unknown until the first pass
-                # ends; Keras then says "Your input ran out of data" once. That is expected, not a fault.
-                warnings.filterwarnings("ignore", message="Your input ran out of data")
-                try:
-                    fit_model.fit(fit_train, validation_data=fit_val, initial_epoch=first, epochs=phase.end_epoch,
-                                  callbacks=callbacks, class_weight=class_weight, shuffle=False, verbose=0)
-                finally:
-                    if use_cache:
-                        remove_feature_files(layout.feature_cache / "features")  # only this phase reads them
-            best = checkpoints.best
-            if events.diverged is not None:  # the loss became NaN/inf: stopped, the last good checkpoint kept
-                raise diverged_error(events.diverged, phase.learning_rate,
-                                     int(read_state(layout).get("checkpoint_epoch", 0) or 0))
-            if cancel is not None and cancel.cancelled:
+        fit = _Fit(layout, config, data, train_ds, val_ds, class_weight, n_classes, model,
+                   keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing), sink, cancel,
+                   budget or Budget(0), tensorboard_available, images_in_memory, best, saved_optimizer)
+        recorded = dict(read_state(layout).get("schedule") or {})
+        cursor = 0
+        for plan in schedule.plan(config):
+            begin, facts = cursor, recorded.get(plan.name) or {}
+            end = int(facts["end"]) if facts.get("finished") else begin + plan.max_epochs
+            cursor = end
+            first = max(begin, start_epoch)
+            if first >= end:
+                continue
+            if not _phase_fits(fit, plan):
+                break
+            cursor = _fit_phase(fit, plan, first, end, begin)
+            if fit.cancel is not None and fit.cancel.cancelled:
                 raise Cancelled()
+        _record_schedule(layout, left_out=fit.left_out)
 
+
+def _phase_fits(fit: _Fit, plan) -> bool:
+    """Whether a first epoch of ``plan`` fits the time budget (estimated from the feature computation)."""
+    if not fit.budget.active or plan.name != "fine_tune" or fit.forward_images_per_s <= 0:
+        return True
+    if strategy_kind(0) == "multi_worker":  # each worker would decide on its own clock (see _phase_callbacks)
+        return True
+    n_train, n_val = fit.data.train_count, fit.data.val_count
+    estimate = (3 * n_train + n_val) / fit.forward_images_per_s
+    if fit.budget.fits(estimate):
+        return True
+    why = (f"fine-tuning left out: an epoch takes about {format_duration(estimate)} and "
+           f"{format_duration(max(fit.budget.left(), 0))} of the time budget is left")
+    fit.left_out.append(why)
+    fit.sink(ev.LogMessage("warning", f"Time budget: {why}."))
+    return False
+
+
+def _phase_callbacks(fit: _Fit, plan, phase: str, first: int):
+    """The callbacks of one phase's ``fit``: events, TensorBoard, stopping rules, checkpoints (in this order)."""
+    import keras
+
+    from cnn_studio.training.callbacks import AtomicCheckpoints, EventCallback
+
+    config = fit.config
+    events = EventCallback(fit.sink, fit.cancel, phase=phase, epochs_total=config.total_epochs,
+                           batch_size=config.batch_size, steps=fit.data.steps_per_epoch)
+    if strategy_kind(0) == "multi_worker":
+        # Reading a metric mid-epoch is a cross-worker collective, which each worker would issue
+        # at its own moments (the throttle is by time): the workers' collectives then mismatch.
+        events._running_loss = dict
+    callbacks = [events]
+    if fit.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(fit.layout.tensorboard), write_graph=False, profile_batch=0))
+    patience = plan.patience or config.early_stopping_patience
+    stopper = None
+    if patience:  # restores the phase's best weights, so the next phase starts from them
+        stopper = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=bool(plan.patience))
+        callbacks.append(stopper)
+    plateau = config.reduce_lr_patience or (max(plan.patience // 2, 1) if plan.patience else 0)
+    if plateau:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=plateau, factor=0.3))
+    # several workers must stop at the same epoch: a wall-clock rule each measures itself could split them
+    budget = budget_stop(fit.budget if strategy_kind(0) != "multi_worker" else Budget(0))
+    callbacks.append(budget)
+    checkpoints = AtomicCheckpoints(fit.model, fit.layout, fit.sink, best=fit.best, initial_epoch=first,
+                                    skip_epoch=lambda cb=events: cb.interrupted,
+                                    min_interval_s=float(config.extra.get("checkpoint_interval_s", 30.0)),
+                                    diverged=lambda cb=events: cb.diverged is not None)
+    callbacks.append(checkpoints)
+    return callbacks, events, stopper, budget, checkpoints
+
+
+def _fit_phase(fit: _Fit, plan, first: int, end: int, begin: int) -> int:
+    """Train one phase from global epoch ``first`` to at most ``end``; returns the epoch it ended at."""
+    from cnn_studio.training.callbacks import diverged_error
+
+    config, model = fit.config, fit.model
+    if plan.name == "head":
+        freeze_backbone(model)
+    elif plan.name == "fine_tune":
+        unfreeze_depth(model, config.effective_fine_tune_depth)
+    else:  # scratch: everything learns
+        model.get_layer("backbone").trainable = True
+    use_cache = plan.name == "head" and config.feature_cache and not config.augment
+    features = None
+    if use_cache:
+        features = _feature_cache_choice(fit.layout, config, model, fit.data, fit.sink, fit.images_in_memory)
+        use_cache = features.mode != "none"
+    callbacks, events, stopper, budget, checkpoints = _phase_callbacks(fit, plan, plan.name, first)
+    try:
+        if use_cache:
+            fit_model, fit_train, fit_val, rate = _head_on_features(fit, plan, features, first)
+        else:
+            rate = plan.learning_rate or schedule.DEFAULT_LEARNING_RATE
+            if plan.learning_rate is None:
+                fit.sink(ev.LogMessage("info", f"Learning rate {rate:g} for the head: the learning-rate finder runs "
+                                               "on cached features only (here the backbone runs every epoch)."))
+            optimizer = _optimizer(config.optimizer, rate)
+            if fit.saved_optimizer is not None and first > begin:
+                optimizer = fit.saved_optimizer  # resuming inside this phase: continue its optimizer state
+            model.compile(optimizer=optimizer, loss=fit.loss, metrics=["accuracy"], jit_compile=_jit_compile(config))
+            fit_model, fit_train, fit_val = model, fit.train_ds, fit.val_ds
+        fit.sink(ev.PhaseStarted(name=plan.name, epochs=end - first, first_epoch=first, learning_rate=rate,
+                                 trainable_layers=trainable_layer_count(model), uses_feature_cache=use_cache))
+        with warnings.catch_warnings():
+            # Our datasets drop unreadable files, so their length is unknown until the first pass
+            # ends; Keras then says "Your input ran out of data" once. That is expected, not a fault.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            fit_model.fit(fit_train, validation_data=fit_val, initial_epoch=first, epochs=end,
+                          callbacks=callbacks, class_weight=fit.class_weight, shuffle=False, verbose=0)
+    finally:
+        if use_cache:
+            remove_feature_files(fit.layout.feature_cache / "features")  # only this phase reads them
+    fit.best = checkpoints.best
+    if events.diverged is not None:  # the loss became NaN/inf: stopped, the last good checkpoint kept
+        raise diverged_error(events.diverged, rate, int(read_state(fit.layout).get("checkpoint_epoch", 0) or 0))
+    if fit.cancel is not None and fit.cancel.cancelled:
+        return checkpoints.epochs_done
+    return _phase_ended(fit, plan, first, end, begin, rate, stopper, budget, checkpoints)
+
+
+def _phase_ended(fit: _Fit, plan, first, end, begin, rate, stopper, budget, checkpoints) -> int:
+    """Record what the phase did (state.json ``schedule``) and say why it stopped."""
+    done = checkpoints.epochs_done
+    if stopper is not None and stopper.stopped_epoch > 0:
+        how = (f"stopped after {done - begin} epoch(s): no lower validation loss for {stopper.patience} epochs; "
+               f"the best (epoch {stopper.best_epoch + 1}) was kept")
+    elif budget.stopped:
+        how = f"stopped after {done - begin} of {end - begin} epoch(s) to stay within the time budget"
+        fit.left_out.append(f"{plan.name.replace('_', '-')} epochs {done + 1}–{end}")
+    else:
+        how = f"ran all {end - begin} epoch(s)"
+    fit.sink(ev.LogMessage("info", f"Phase '{plan.name}' {how}."))
+    _record_schedule(fit.layout, phase=plan.name, start=begin, end=done, finished=True, how=how,
+                     automatic=plan.automatic, max_epochs=plan.max_epochs, learning_rate=rate)
+    last = plan.name == schedule.plan(fit.config)[-1].name
+    if (last or budget.stopped) and not (stopper is not None and stopper.stopped_epoch > 0):
+        _check_still_improving(fit, plan.name, begin, done, stopped_by_budget=budget.stopped,
+                               automatic=plan.automatic)
+    return done
+
+
+def _head_on_features(fit: _Fit, plan, features, first: int):
+    """Compute the frozen backbone's features (with progress), pick the rate (finder), compile the head."""
+    config, data = fit.config, fit.data
+    feature_model, head_model = split_for_feature_cache(fit.model)
+    on_disk = features is not None and features.mode == "disk"
+    folder = fit.layout.feature_cache / "features"
+    t0 = time.monotonic()
+    train_xy = compute_features(feature_model, data.train, count=data.train_count,
+                                task="Computing features (training images)", sink=fit.sink, cancel=fit.cancel,
+                                path=folder / "train.npy" if on_disk else None)
+    val_xy = compute_features(feature_model, data.val, count=data.val_count,
+                              task="Computing features (validation images)", sink=fit.sink, cancel=fit.cancel,
+                              path=folder / "val.npy" if on_disk else None)
+    seconds = time.monotonic() - t0
+    if seconds > 0:
+        fit.forward_images_per_s = (len(train_xy[1]) + len(val_xy[1])) / seconds
+        fit.budget.reserve_for_review(data.val_count, fit.forward_images_per_s)
+    rate = plan.learning_rate
+    if rate is None and strategy_kind(0) == "multi_worker":  # the sweep is a loop of this process alone
+        rate = schedule.DEFAULT_LEARNING_RATE
+        fit.sink(ev.LogMessage("info", f"Learning rate {rate:g} for the head: the learning-rate finder runs with "
+                                       "one worker only."))
+    elif rate is None:
+        rate = _find_head_rate(fit, head_model, train_xy)
+    ftrain, fval = feature_datasets(train_xy, val_xy, config.batch_size, config.seed)
+    # a head step takes microseconds: run a whole epoch per graph call, same batches,
+    # so Python overhead does not dominate (events and cancel checks come per epoch)
+    head_model.compile(optimizer=_optimizer(config.optimizer, rate), loss=fit.loss, metrics=["accuracy"],
+                       steps_per_execution=data.steps_per_epoch, jit_compile=_jit_compile(config))
+    return head_model, fit.one_hot(ftrain), fit.one_hot(fval), rate
+
+
+def _find_head_rate(fit: _Fit, head_model, train_xy) -> float:
+    """The learning-rate finder on the cached features: its suggestion, said, sent and recorded."""
+    config = fit.config
+    fit.sink(ev.StageChanged(task="train", stage="Finding a learning rate",
+                             detail="a short sweep on the cached features"))
+    batches = feature_batches(train_xy[0], train_xy[1], fit.n_classes, config.batch_size, config.seed)
+    found = sweep(head_model, batches, fit.loss, optimizer=config.optimizer, cancel=fit.cancel)
+    fit.sink(ev.LearningRateFound(rates=found.rates, losses=found.losses, suggestion=found.suggestion,
+                                  reason=found.reason))
+    fit.sink(ev.LogMessage("info", f"Learning-rate finder: {found.suggestion:.2g} for the head, {found.reason}."))
+    _record_schedule(fit.layout, phase="head", lr_finder=found.to_dict())
+    return found.suggestion
+
+
+def _record_schedule(layout: RunLayout, *, phase: str | None = None, left_out: list[str] | None = None,
+                     **facts) -> None:
+    """Merge facts into state.json's ``schedule`` record (per phase, or the run's ``left_out``)."""
+    state = read_state(layout)
+    sched = dict(state.get("schedule") or {})
+    if phase is not None:
+        sched = schedule.record_phase(sched, phase, **facts)
+    if left_out is not None:
+        sched["left_out"] = list(dict.fromkeys([*sched.get("left_out", []), *left_out]))
+    _set_state(layout, schedule=sched)
+
+
+def _check_still_improving(fit: _Fit, phase: str, begin: int, end: int, *, stopped_by_budget: bool,
+                           automatic: bool = False) -> None:
+    """A phase that ended while its validation loss was still falling: say so (event, log, state.json)."""
+    losses = []
+    for row in read_history(fit.layout.history):
+        epoch = int(float(row.get("epoch", -1)))
+        if begin <= epoch < end and row.get("val_loss") not in (None, ""):
+            losses.append(float(row["val_loss"]))
+    if not schedule.still_improving(losses):
+        return
+    why = ("the time budget ended it" if stopped_by_budget else
+           "it reached the schedule's maximum" if automatic else "its epochs ran out")
+    text = (f"The validation loss was still falling when phase '{phase}' ended ({losses[-2]:.3f} → "
+            f"{losses[-1]:.3f} in its last epoch): {why}, and more epochs would likely give a better model. "
+            "Use Continue training (cnn-studio resume RUN --more-epochs N)"
+            + ("." if automatic else ", or the automatic schedule (leave the epochs empty)."))
+    fit.sink(ev.StillImproving(phase=phase, epochs=len(losses), val_loss_before=losses[-2],
+                               val_loss_after=losses[-1], message=text))
+    fit.sink(ev.LogMessage("warning", text))
+    _record_schedule(fit.layout, phase=phase, still_improving=True)
+    _set_state(fit.layout, still_improving=True)

@@ -17,9 +17,10 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGroupBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListView,
     QProgressBar,
     QPushButton,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
 from cnn_studio import events as ev
 from cnn_studio.backbones import registry
@@ -42,11 +44,14 @@ from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.errors import StudioError
 from cnn_studio.paths import app_data_dir
 from cnn_studio.training.config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from cnn_studio.training.schedule import describe as schedule_line
+from cnn_studio.training.schedule import format_duration, parse_duration
 
 _WEIGHT_LABELS = {"imagenet": "ImageNet (pretrained)", "none": "None (train from scratch)",
                   "file": "A weights file on this computer"}
 WEIGHT_CHOICES = tuple((kind, _WEIGHT_LABELS[kind]) for kind in WEIGHTS_KINDS)
 DEFAULT_FINE_TUNE_DEPTH = "1 block"
+FIXED_DEFAULT = (10, 5)  # the epochs "Fixed epochs" starts from (head, fine-tune)
 PLATEAU_PATIENCE = 2
 _SCHEDULE_LABELS = {"constant": "Constant", "plateau": "Lower on a plateau (×0.3)"}
 FROM_SCRATCH_TIP = ("Not used when the network starts from scratch: fine-tuning unfreezes part of a pretrained "
@@ -54,13 +59,13 @@ FROM_SCRATCH_TIP = ("Not used when the network starts from scratch: fine-tuning 
 
 
 def default_config() -> tuple[TrainConfig, str]:
-    """The starting settings and why: MobileNetV2 + ImageNet when its weights are here, else the small CNN."""
+    """The starting settings and why: MobileNetV2 + ImageNet when its weights are here, else the small CNN.
+
+    Both train on the automatic schedule (:mod:`cnn_studio.training.schedule`), as ``cnn-studio train`` does."""
     if offline_status("mobilenet_v2").available:
-        return (TrainConfig(backbone="mobilenet_v2", weights="imagenet", epochs=5, fine_tune_epochs=2,
-                            fine_tune_depth=DEFAULT_FINE_TUNE_DEPTH),
+        return (TrainConfig(backbone="mobilenet_v2", weights="imagenet", fine_tune_depth=DEFAULT_FINE_TUNE_DEPTH),
                 "MobileNetV2 with ImageNet weights is selected: small, fast, and a strong start for most images.")
-    return (TrainConfig(backbone="small_cnn", weights="none", epochs=10, batch_size=32, learning_rate=1e-3,
-                        fine_tune_depth=DEFAULT_FINE_TUNE_DEPTH),
+    return (TrainConfig(backbone="small_cnn", weights="none", batch_size=32, fine_tune_depth=DEFAULT_FINE_TUNE_DEPTH),
             "The small CNN (trained from scratch) is selected because no ImageNet weights are on this "
             "computer yet and there may be no internet. It trains in a minute on the sample. Pick a "
             "pretrained backbone for real work once its weights are available.")
@@ -214,18 +219,27 @@ class ModelPage(QWidget):
         ll.addWidget(self.scratch_warning)
 
         # ---- settings
-        form_box = QGroupBox("Training settings")
+        form_box = QWidget()
         form = QFormLayout(form_box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.schedule = QComboBox()
+        self.schedule.addItem("Automatic (recommended)", "auto")
+        self.schedule.addItem("Fixed epochs", "fixed")
+        self.schedule.setToolTip("Automatic: each phase trains until the validation loss stops improving and "
+                                 "keeps its best weights. Fixed: exactly the epochs below (changing them "
+                                 "picks Fixed).")
+        self.schedule.currentIndexChanged.connect(self._on_form_changed)
         self.image_size = self._spin(0, 2048, "Images are resized to this many pixels square. 0 = the "
                                      "backbone's own size (best for pretrained weights); smaller is faster.")
         self.image_size.setSpecialValueText("backbone default")
         self.batch_size = self._spin(1, 4096, "How many images are processed at once. Lower it (8-16) if "
                                      "the computer runs out of memory.")
-        self.epochs = self._spin(0, 1000, "Passes over all training images with the backbone frozen (only the "
-                                 "new layer learns). 5-10 is typical.")
-        self.fine_tune_epochs = self._spin(0, 1000, "Extra passes with the top of the backbone unfrozen too, "
-                                           "at a low learning rate. 0 = skip. Helps when your images look "
-                                           "unlike everyday photos.")
+        self.epochs = self._spin(0, 1000, "Fixed schedule: passes over all training images with the backbone "
+                                 "frozen (only the new layer learns). Changing it picks the fixed schedule.")
+        self.fine_tune_epochs = self._spin(0, 1000, "Fixed schedule: extra passes with the top of the backbone "
+                                           "unfrozen too, at a low learning rate. 0 = skip.")
+        for box in (self.epochs, self.fine_tune_epochs):
+            box.valueChanged.connect(self._epochs_edited)
         depth_tip = ("How much of the backbone learns during fine-tuning: \"1 block\" (the top block, e.g. VGG16's "
                      "block5), \"2 blocks\", a block name and everything above it, \"6 conv\" (the top 6 "
                      "convolution layers; BatchNorm stays frozen) or \"all\". More means more to learn and more "
@@ -251,7 +265,9 @@ class ModelPage(QWidget):
         self.lr_schedule.setToolTip(f"Keep the learning rate, or lower it ×0.3 when validation loss has not "
                                     f"improved for {PLATEAU_PATIENCE} epochs (helps the last epochs settle).")
         self.lr_schedule.currentIndexChanged.connect(self._on_form_changed)
-        self.learning_rate = self._dspin(1e-6, 10, 6, "How big each learning step is. 0.001 is a good start.")
+        self.learning_rate = self._dspin(0, 10, 6, "How big each learning step is. Automatic: the learning-rate "
+                                         "finder picks it for the new layer (on the automatic schedule), else 0.001.")
+        self.learning_rate.setSpecialValueText("automatic")
         self.fine_tune_lr = self._dspin(1e-7, 10, 7, "Learning rate while fine-tuning: keep it small (0.00001) "
                                         "so the pretrained knowledge is not destroyed.")
         self.optimizer = self._combo(OPTIMIZERS, "The method that updates the weights. Adam works well almost always.")
@@ -276,16 +292,15 @@ class ModelPage(QWidget):
                                  "files again every epoch (slowest, uses no space).")
         self.augment_boxes: dict[str, QCheckBox] = {}
         aug = QWidget()
-        al = QHBoxLayout(aug)
+        al = QGridLayout(aug)  # wraps: one long row made the column scroll sideways
         al.setContentsMargins(0, 0, 0, 0)
-        for name in AUGMENTATIONS:
+        for i, name in enumerate(AUGMENTATIONS):
             box = QCheckBox(name)
             box.setToolTip(_augment_tooltip(name))
             box.toggled.connect(self._on_form_changed)
             self.augment_boxes[name] = box
-            al.addWidget(box)
-        al.addStretch(1)
-        for label, w in (("Image size", self.image_size), ("Batch size", self.batch_size),
+            al.addWidget(box, i // 3, i % 3)
+        for label, w in (("Schedule", self.schedule), ("Image size", self.image_size), ("Batch size", self.batch_size),
                          ("Epochs", self.epochs), ("Fine-tune epochs", self.fine_tune_epochs),
                          ("Fine-tune depth", depth_box), ("Learning rate", self.learning_rate),
                          ("Fine-tune learning rate", self.fine_tune_lr), ("Learning-rate schedule", self.lr_schedule),
@@ -298,9 +313,36 @@ class ModelPage(QWidget):
             lab = form.labelForField(w)
             if lab is not None:
                 lab.setToolTip(w.toolTip() or depth_tip)
+        self.time_budget = QLineEdit()
+        self.time_budget.setObjectName("time_budget")
+        self.time_budget.setPlaceholderText("none (e.g. 10m, 1h30m)")
+        self.time_budget.setToolTip("Fit training into this time: each phase stops before an epoch that would end "
+                                    "past it, and the run says what it left out. Empty = no budget.")
+        self.time_budget.editingFinished.connect(self._on_form_changed)
+        self.schedule_line = QLabel()
+        self.schedule_line.setWordWrap(True)
+        self.schedule_line.setObjectName("schedule_line")
+        self.advanced = QCollapsible("Advanced settings")
+        self.advanced.setObjectName("advanced")
+        self.advanced.addWidget(form_box)
+        self.advanced.collapse(animate=False)
+        settings = QWidget()
+        sl = QVBoxLayout(settings)
+        budget_row = QHBoxLayout()
+        budget_label = QLabel("Time budget:")
+        budget_label.setBuddy(self.time_budget)
+        budget_row.addWidget(budget_label)
+        budget_row.addWidget(self.time_budget, 1)
+        sl.addWidget(QLabel("<b>Training</b>"))
+        sl.addLayout(budget_row)
+        sl.addWidget(self.schedule_line)
+        sl.addWidget(self.advanced)
+        sl.addStretch(1)
         scroll = _FullWidthScroll()
         scroll.setWidgetResizable(True)
-        scroll.setWidget(form_box)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the column wraps instead
+        scroll.setWidget(settings)
+        self.settings_scroll = scroll
 
         self.validation = QLabel()
         self.validation.setWordWrap(True)
@@ -509,14 +551,20 @@ class ModelPage(QWidget):
             if row >= 0:
                 self.backbone_view.selectionModel().setCurrentIndex(
                     self.backbone_model.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            self.schedule.setCurrentIndex(self.schedule.findData(c.schedule))
+            self.time_budget.setText(format_duration(c.time_budget_s) if c.time_budget_s else "")
             self.image_size.setValue(c.image_size or 0)
             self.batch_size.setValue(c.batch_size)
-            self.epochs.setValue(c.epochs)
-            self.fine_tune_epochs.setValue(c.fine_tune_epochs)
+            if c.schedule == "fixed":
+                self.epochs.setValue(c.epochs or 0)
+                self.fine_tune_epochs.setValue(c.fine_tune_epochs or 0)
+            elif not self.epochs.value() and not self.fine_tune_epochs.value():
+                self.epochs.setValue(FIXED_DEFAULT[0])  # what "Fixed epochs" starts from
+                self.fine_tune_epochs.setValue(FIXED_DEFAULT[1])
             self.fine_tune_depth.setCurrentText(c.effective_fine_tune_depth)
             with QSignalBlocker(self.lr_schedule):
                 self.lr_schedule.setCurrentIndex(self.lr_schedule.findData(c.lr_schedule))
-            self.learning_rate.setValue(c.learning_rate)
+            self.learning_rate.setValue(c.learning_rate or 0)
             self.fine_tune_lr.setValue(c.fine_tune_learning_rate)
             self.optimizer.setCurrentText(c.optimizer)
             self.label_smoothing.setValue(c.label_smoothing)
@@ -534,6 +582,7 @@ class ModelPage(QWidget):
             with QSignalBlocker(self.weights_combo):
                 self.weights_combo.setCurrentIndex(self.weights_combo.findData(choice))
             self._show_details()
+            self.schedule_line.setText(escape(schedule_line(c)))
         finally:
             self._loading = False
 
@@ -553,16 +602,18 @@ class ModelPage(QWidget):
 
     def form_config(self) -> TrainConfig:
         """The settings the form shows now (not validated)."""
+        fixed = self.schedule.currentData() == "fixed"
         return self.session.config.replace(
             backbone=self.selected_backbone(),
             weights=self._weights_value(),
             image_size=self.image_size.value() or None,
             batch_size=self.batch_size.value(),
-            epochs=self.epochs.value(),
-            fine_tune_epochs=self.fine_tune_epochs.value(),
+            epochs=self.epochs.value() if fixed else None,
+            fine_tune_epochs=self.fine_tune_epochs.value() if fixed else None,
+            time_budget_s=self._budget_value(),
             fine_tune_depth=self._depth_value(),
             reduce_lr_patience=self._patience_value(),
-            learning_rate=self.learning_rate.value(),
+            learning_rate=self.learning_rate.value() or None,
             fine_tune_learning_rate=self.fine_tune_lr.value(),
             optimizer=self.optimizer.currentText(),
             label_smoothing=self.label_smoothing.value(),
@@ -574,6 +625,19 @@ class ModelPage(QWidget):
             cache=self.cache.currentText(),
             augment=tuple(n for n, b in self.augment_boxes.items() if b.isChecked()),
         )
+
+    def _budget_value(self) -> float:
+        """The time budget field in seconds (0: none); raises ConfigError for text that is not a duration."""
+        return parse_duration(self.time_budget.text())
+
+    def _epochs_edited(self, *_args) -> None:
+        """Editing the epochs picks the fixed schedule (the automatic one does not use them)."""
+        if self._loading:
+            return
+        if self.schedule.currentData() != "fixed":
+            with QSignalBlocker(self.schedule):
+                self.schedule.setCurrentIndex(self.schedule.findData("fixed"))
+            self._on_form_changed()
 
     def _depth_value(self) -> str | None:
         text = " ".join(self.fine_tune_depth.currentText().split())
@@ -606,14 +670,15 @@ class ModelPage(QWidget):
         if self._loading:
             return
         self._show_fine_tune_plan()
-        config = self.form_config()
         try:
+            config = self.form_config()
             config.validate()
             registry.get(config.backbone).image_size(config.image_size)
         except StudioError as exc:
             self._show_validation(exc.message, exc.hint)
             return
         self._show_validation("", "")
+        self.schedule_line.setText(escape(schedule_line(config)))
         if config != self.session.config:
             self._loading = True
             try:

@@ -6,18 +6,21 @@ import datetime as _dt
 import math
 import os
 import time
+from html import escape
 from pathlib import Path
 
 from cnn_studio.ui.messages import describe_error, severity_colour, show_error
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.widgets.curves import TrainingCurves
+from cnn_studio.ui.widgets.lr_plot import LrFinderPlot
 from cnn_studio.ui.widgets.notice_banner import NoticeBanner
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.workers import start_task
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -33,7 +36,9 @@ from cnn_studio.child_process import run_job
 from cnn_studio.errors import StudioError
 from cnn_studio.paths import RunLayout, app_data_dir, job_log
 from cnn_studio.runs import summarize
-from cnn_studio.training.run_folder import read_history, resume_point
+from cnn_studio.training.run_folder import read_history, read_state, resume_point
+from cnn_studio.training.schedule import describe as schedule_line
+from cnn_studio.training.schedule import format_duration, parse_duration
 
 LOG_LINES = 2000
 NO_MODEL_YET = "Stopped before the first epoch ended, so no model was saved yet."
@@ -84,14 +89,30 @@ def _train(config, split, run_dir, *, sink, cancel):
     return _train_job(target, config, split, str(run_dir), run_dir=run_dir, sink=sink, cancel=cancel)
 
 
-def _resume(run_dir, *, sink, cancel):
-    """Worker-thread entry for "Continue training": :func:`cnn_studio.training.trainer.resume` in a child."""
-    return _train_job("cnn_studio.training.trainer:resume", str(run_dir), run_dir=run_dir, sink=sink, cancel=cancel)
+def _resume(run_dir, more_epochs: int = 0, *, sink, cancel):
+    """Worker-thread entry for "Continue training": :func:`cnn_studio.training.trainer.resume` in a child
+    (``more_epochs`` > 0: a completed run that was still improving trains its last phase that much longer)."""
+    return _train_job("cnn_studio.training.trainer:resume", str(run_dir), run_dir=run_dir, sink=sink, cancel=cancel,
+                      more_epochs=more_epochs)
 
 
-def _train_job(target: str, *args, run_dir, sink, cancel):
+def _train_job(target: str, *args, run_dir, sink, cancel, **kwargs):
     sink(ev.StageChanged("train", "Starting the training process", "(loading TensorFlow)"))
-    return run_job(target, *args, sink=sink, cancel=cancel, log_path=job_log("train", run_dir), label="training")
+    return run_job(target, *args, sink=sink, cancel=cancel, log_path=job_log("train", run_dir), label="training",
+                   **kwargs)
+
+
+def more_epochs_for(run_dir) -> int:
+    """Epochs "Continue training" adds to a completed run that was still improving (0: it was not)."""
+    try:
+        state = read_state(RunLayout(Path(run_dir)))
+    except StudioError:
+        return 0
+    if not state.get("still_improving"):
+        return 0
+    phases = [v for v in (state.get("schedule") or {}).values() if isinstance(v, dict) and "end" in v]
+    ran = max((int(v["end"]) - int(v.get("start", 0)) for v in phases), default=5)
+    return min(max(ran, 3), 20)
 
 
 def _resume_left(run) -> tuple[int, int] | None:
@@ -136,6 +157,13 @@ class TrainPage(QWidget):
         self._steps_per_epoch = 0
         self._t0 = 0.0
         self._first_done = 0
+        self._speed_text = ""  # "N images/s · " of the last batch
+        self._left_text = ""  # "left ≈ m:ss" of the last estimate
+        self._task_bar = False  # the bar shows a TaskProgress (feature computation, the check), not epochs
+        self._more_epochs = 0  # Continue training on a completed run that was still improving
+        self.clock = QTimer(self)  # the elapsed clock moves every second, whatever phase is running
+        self.clock.setInterval(1000)
+        self.clock.timeout.connect(self._show_clock)
         self._status_for_signal = "failed"
         self.can_continue = False  # the session's run stopped early: "Continue training" needs no dataset
         self.outcome = ""  # how the last training ended, in one sentence (the main window's status bar says it too)
@@ -173,7 +201,7 @@ class TrainPage(QWidget):
         self.resume_button.setToolTip("This run stopped before its last epoch: continue it from the last saved "
                                       "epoch, with the same settings and images.")
         self.resume_button.setVisible(False)
-        self.resume_button.clicked.connect(self.resume)
+        self.resume_button.clicked.connect(self._on_resume_clicked)
         session.closing.connect(self.shutdown)
         self.evaluate_button = QPushButton("Evaluate →")
         self.evaluate_button.setObjectName("primary")
@@ -185,12 +213,23 @@ class TrainPage(QWidget):
         self.workers.setValue(1)
         self.workers.setToolTip(WORKERS_TIP)
         self.workers.valueChanged.connect(self._workers_changed)
+        self.time_budget = QLineEdit()
+        self.time_budget.setObjectName("train_time_budget")
+        self.time_budget.setPlaceholderText("none (e.g. 10m)")
+        self.time_budget.setMaximumWidth(140)
+        self.time_budget.setToolTip("Fit training into this time: each phase stops before an epoch that would end "
+                                    "past it, and the run says what it left out. Empty = no budget.")
+        self.time_budget.editingFinished.connect(self._time_budget_edited)
+        budget_label = QLabel("Time budget:")
+        budget_label.setBuddy(self.time_budget)
         workers_label = QLabel("Workers on this computer:")
         workers_label.setToolTip(WORKERS_TIP)
         workers_label.setBuddy(self.workers)
         buttons = QHBoxLayout()
         buttons.addWidget(workers_label)
         buttons.addWidget(self.workers)
+        buttons.addWidget(budget_label)
+        buttons.addWidget(self.time_budget)
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.resume_button)
@@ -213,6 +252,7 @@ class TrainPage(QWidget):
         prog.addWidget(self.speed)
 
         self.curves = TrainingCurves()
+        self.lr_plot = LrFinderPlot()
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
@@ -235,6 +275,7 @@ class TrainPage(QWidget):
         lay.addWidget(self.status)
         lay.addWidget(self.notice)
         lay.addLayout(prog)
+        lay.addWidget(self.lr_plot)
         lay.addWidget(splitter, 1)
 
         for sig in (session.split_changed, session.config_changed, session.dataset_changed):
@@ -293,10 +334,14 @@ class TrainPage(QWidget):
         weights = f" ({c.weights_choice.describe()})" if pretrained else ""
         total = c.total_epochs
         new_run = "Start training makes a new run: " if self.opened_run.isVisibleTo(self) else ""
+        epochs = f"at most {total} epochs" if c.schedule == "auto" else f"{total} epoch(s)"
         self.plan.setText(f"{new_run}<b>{label}</b>{weights} · {len(split.class_names)} classes · "
                           f"{len(split.train):,} training and {len(split.val):,} validation {_unit(split)} · "
-                          f"{total} epoch(s) · batch {c.batch_size}"
-                          + (f" · {c.workers} workers on this computer" if c.workers > 1 else ""))
+                          f"{epochs} · batch {c.batch_size}"
+                          + (f" · {c.workers} workers on this computer" if c.workers > 1 else "")
+                          + f"<br>{escape(schedule_line(c))}")
+        if not self.time_budget.hasFocus():
+            self.time_budget.setText(format_duration(c.time_budget_s) if c.time_budget_s else "")
 
     # ---------------------------------------------------------------- actions
     def start(self) -> bool:
@@ -309,6 +354,34 @@ class TrainPage(QWidget):
         self._launch(_train, self.session.config, self.session.split, self._run_dir,
                      status="Loading TensorFlow… (the first run takes a few seconds)",
                      note=f"Run folder: {self._run_dir}")
+        return True
+
+    def _time_budget_edited(self) -> None:
+        try:
+            seconds = parse_duration(self.time_budget.text())
+        except StudioError as exc:
+            self._set_status(f"{exc.message} {exc.hint}", "error")
+            return
+        if seconds != self.session.config.time_budget_s:
+            self.session.set_config(self.session.config.replace(time_budget_s=seconds))
+
+    def _on_resume_clicked(self) -> None:
+        if self._more_epochs:
+            self.continue_improving()
+        else:
+            self.resume()
+
+    def continue_improving(self) -> bool:
+        """Train a completed run that was still improving for more epochs (its last phase)."""
+        run = self.session.run_dir
+        more = 0 if run is None or self.is_training else more_epochs_for(run)
+        if not more:
+            return False
+        self._run_dir = Path(run)
+        self._launch(_resume, self._run_dir, more, history=read_history(RunLayout(self._run_dir).history),
+                     status=f"Continuing the run for {more} more epochs… (loading TensorFlow)",
+                     note=f"Continuing the run in {self._run_dir}: its validation loss was still falling, "
+                          f"{more} more epochs.")
         return True
 
     def resume(self) -> bool:
@@ -334,6 +407,10 @@ class TrainPage(QWidget):
         self.log.clear()
         self.progress.setRange(0, 0)
         self.speed.setText("")
+        self._speed_text = self._left_text = ""
+        self._t0, self._task_bar = time.monotonic(), False
+        self.clock.start()
+        self.lr_plot.clear_finding()
         self.evaluate_button.setVisible(False)
         self.review_warnings, self._review_hints = [], []
         self._review_examples = ([], None, "stretch")
@@ -387,10 +464,13 @@ class TrainPage(QWidget):
     def _update_resume(self) -> None:
         run = self.session.run_dir
         left = None if self.is_training or run is None else _resume_left(run)
-        self.can_continue = left is not None
-        self.resume_button.setVisible(left is not None)
+        self._more_epochs = 0 if left is not None or self.is_training or run is None else more_epochs_for(run)
+        self.can_continue = left is not None or self._more_epochs > 0
+        self.resume_button.setVisible(self.can_continue)
         if left is not None:
             self.resume_button.setText(f"Continue training ({left[0]} of {left[1]} epochs done)")
+        elif self._more_epochs:
+            self.resume_button.setText(f"Continue training (+{self._more_epochs} epochs: still improving)")
         self._update_plan()  # "Start training makes a new run" while an opened run is shown
 
     def stop(self) -> None:
@@ -419,7 +499,7 @@ class TrainPage(QWidget):
             self._total_steps = max(e.epochs, 1) * self._steps_per_epoch
             self.progress.setRange(0, self._total_steps)
             self.progress.setValue(0)
-            self._t0, self._first_done = time.monotonic(), 0
+            self._first_done = 0
             self._append(f"Training {e.backbone} on {e.train_images:,} images "
                          f"(validating on {e.val_images:,}), {e.epochs} epoch(s) of {e.steps} batch(es).")
             self._set_status("Training…")
@@ -434,9 +514,11 @@ class TrainPage(QWidget):
                     "fine_tune": f"Fine-tuning the top {e.trainable_layers} layers",
                     "scratch": "Training the whole network from scratch"}.get(e.name, e.name)
             self._set_status(f"{what} · learning rate {e.learning_rate:g}")
-            self._append(f"Phase '{e.name}': {e.epochs} epoch(s)" +
+            up_to = "up to " if self.session.config.schedule == "auto" else ""
+            self._append(f"Phase '{e.name}': {up_to}{e.epochs} epoch(s)" +
                          (" using cached features (fast)" if e.uses_feature_cache else ""))
         elif isinstance(e, ev.BatchEnded):
+            self._epoch_bar()
             if e.gpu_memory_mib is not None:
                 self.device.setText(f"{self._device_line} GPU memory in use: {e.gpu_memory_mib / 1024:.1f} GiB.")
             self._show_progress(e.epoch * self._steps_per_epoch + min(e.step, self._steps_per_epoch),
@@ -451,7 +533,11 @@ class TrainPage(QWidget):
                 self._append(f"  best model so far saved (epoch {e.epoch + 1}"
                              + (f", {e.monitor} {e.value:.4f})" if e.monitor else ")"))
         elif isinstance(e, ev.TaskProgress):
-            self._set_status(e.detail or f"{e.task}: {e.done:,}/{e.total:,}")
+            self._show_task(e)
+        elif isinstance(e, ev.LearningRateFound):
+            self.lr_plot.show_finding(e.rates, e.losses, e.suggestion, e.reason)
+        elif isinstance(e, ev.StillImproving):
+            self.notice.show_notice("Still improving.", e.message, "", "info")
         elif isinstance(e, ev.ChanceLevel):
             self._add_review_warning("Not better than guessing." if e.verdict == "not_better" else
                                      "Not shown to be better than guessing.", e.message, e.hint)
@@ -492,15 +578,42 @@ class TrainPage(QWidget):
                                     " ".join(h for h in self._review_hints if h), "warning", shown, box=box,
                                     resize=resize)
 
+    def _show_task(self, e) -> None:
+        """A long phase (features, the check after training): its own bar, images done / total and its estimate."""
+        self._task_bar = True
+        self.progress.setRange(0, max(e.total, 1))
+        self.progress.setValue(min(e.done, max(e.total, 1)))
+        self._set_status(f"{e.task}: {e.detail or f'{e.done:,}/{e.total:,}'}")
+        self._speed_text = ""
+        self._left_text = f"left ≈ {_fmt_duration(e.seconds_left)}" if e.seconds_left is not None else ""
+        self._show_clock()
+
+    def _epoch_bar(self) -> None:
+        """Back to the epochs' bar after a task's own (the head's epochs after the features)."""
+        if self._task_bar and self._total_steps > 0:
+            self._task_bar = False
+            self.progress.setRange(0, self._total_steps)
+
+    def _show_clock(self) -> None:
+        if not self.is_training:
+            self.clock.stop()
+            return
+        elapsed = time.monotonic() - self._t0
+        self.speed.setText(f"{self._speed_text}elapsed {_fmt_duration(elapsed)}"
+                           + (f" · {self._left_text}" if self._left_text else ""))
+
     def _show_progress(self, done: int, images_per_s: float) -> None:
         if self._total_steps <= 0:
             return
+        self._epoch_bar()
         done = min(done, self._total_steps)
         self.progress.setValue(done)
         elapsed = time.monotonic() - self._t0
         eta = elapsed / done * (self._total_steps - done) if done > 0 else float("nan")
-        speed = f"{images_per_s:,.0f} images/s · " if images_per_s > 0 else ""
-        self.speed.setText(f"{speed}elapsed {_fmt_duration(elapsed)} · left ≈ {_fmt_duration(eta)}")
+        self._speed_text = f"{images_per_s:,.0f} images/s · " if images_per_s > 0 else ""
+        self._left_text = f"left ≈ {_fmt_duration(eta)}" if self.session.config.schedule == "fixed" else \
+            f"at most {_fmt_duration(eta)} left (stops sooner when it stops improving)"
+        self._show_clock()
 
     def _on_train_returned(self, result) -> None:
         self.progress.setValue(self.progress.maximum())
@@ -510,6 +623,9 @@ class TrainPage(QWidget):
                              "yet: see the warning below and what to try.", "warning")
             if not self.review_warnings:
                 self.notice.show_notice("Do not trust this model yet.", " ".join(warnings), "", "warning")
+        elif more_epochs_for(result.run_dir):
+            self._set_status(f"Finished — the best model is saved in {result.run_dir}. Its validation loss was still "
+                             "falling: Continue training would likely make it better.", "warning")
         else:
             self._set_status(f"Finished — the best model is saved in {result.run_dir}.", "ok")
         self.outcome = "Training finished" + (" with warnings: see the Train step." if warnings else ".")
@@ -545,6 +661,7 @@ class TrainPage(QWidget):
 
     def _on_train_finished(self) -> None:
         self._task = None
+        self.clock.stop()
         self.stop_button.setEnabled(False)
         self._update_plan()
         self._update_resume()
