@@ -54,7 +54,7 @@ from cnn_studio.training.run_folder import (
 from cnn_studio.training.run_lock import describe_holder, lock_holder
 
 STATUSES = ("running", "finished", "stopped", "crashed", "failed", "damaged")
-_STATE_TO_STATUS = {"completed": "finished", "cancelled": "stopped", "failed": "failed"}
+_STATE_TO_STATUS = {"completed": "finished", "cancelled": "stopped", "failed": "failed", "extending": "stopped"}
 
 
 @dataclass(frozen=True)

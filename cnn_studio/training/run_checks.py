@@ -51,7 +51,7 @@ WHAT_STILL_WORKS = {
 
 CONFIG_REQUIRED = ("backbone", "weights", "epochs", "fine_tune_epochs")  # in every config.json ever written
 STATE_REQUIRED = ("status", "epochs_done")  # train writes both before its first epoch
-STATE_STATUSES = ("running", "completed", "cancelled", "failed")
+STATE_STATUSES = ("running", "completed", "cancelled", "failed", "extending")  # extending: resume --more-epochs
 STATE_TYPES: dict[str, Any] = {"status": str, "epochs_done": int, "checkpoint_epoch": int, "total_epochs": int,
                                "best_value": float | None, "message": str}
 

@@ -45,7 +45,7 @@ def test_a_long_download_error_keeps_the_settings_on_a_1280x800_screen(qtbot, tm
     qtbot.waitExposed(w)
     QApplication.processEvents()  # the scroll areas settle their scroll bars
     page = w.model_page
-    settings = page.epochs.parentWidget().parentWidget().parentWidget()  # the settings' scroll area
+    settings = page.settings_scroll  # the settings column (time budget, schedule line, Advanced settings)
     before = page.minimumSizeHint().height()
     assert settings.widget().width() <= settings.viewport().width(), "the settings fit before the error"
     proxy = urllib.request.ProxyHandler({"http": "http://127.0.0.1:9", "https": "http://127.0.0.1:9"})
