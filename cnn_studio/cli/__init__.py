@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, str] = {
     "weights": "weights",
     "runs": "runs",
     "label-issues": "label_issues",
+    "suggest": "suggest",
     "sample": "sample",
 }
 
