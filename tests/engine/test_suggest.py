@@ -147,7 +147,7 @@ def test_suggest_with_a_run_uses_its_predictions(trained_run, tmp_path):
     from cnn_studio.predict import classify
     from cnn_studio.suggest import suggest
 
-    pool = _pool(tmp_path / "pool", [0, 1, 0, 1, 0, 1])
+    _pool(tmp_path / "pool", [0, 1, 0, 1, 0, 1])
     result = suggest(trained_run.parent / "data", tmp_path / "pool", run=trained_run, n=3, strategy="margin")
     assert "the run run" in result.why and result.labelled == 0
     expected = {p.path: p.probabilities for p in classify(trained_run, [tmp_path / "pool"])}
