@@ -18,7 +18,8 @@
 * ``entropy``: highest entropy of the probabilities first.
 * ``margin+diversity`` (default): the ``CANDIDATES × n`` most uncertain by margin, then a greedy
   farthest-point (k-center) choice of ``n`` of them on L2-normalised features, starting with the
-  most uncertain, so one batch does not hold 50 near-copies of one confusing picture.
+  most uncertain, so one batch does not hold 50 near-copies of one confusing picture; the batch is
+  shown least sure first.
 * ``random``: a seeded random order — the honest baseline (``bench/active_learning.py`` measures
   every strategy against it).
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,7 +162,8 @@ def rank(probs: np.ndarray, feats: np.ndarray | None, n: int, strategy: str = DE
     by_margin = np.argsort(margins(probs), kind="stable")
     if strategy == "margin" or feats is None or n == 0:
         return by_margin[:n]
-    return farthest_points(feats, by_margin[:min(total, max(n, candidates * n))], n)
+    chosen = farthest_points(feats, by_margin[:min(total, max(n, candidates * n))], n)
+    return chosen[np.argsort(margins(probs)[chosen], kind="stable")]  # the chosen set, least sure first
 
 
 def check_strategy(strategy: str) -> None:
@@ -209,8 +212,13 @@ def feature_embedder(backbone: str, weights: str | None, image_size: int | None)
     size = spec.image_size(image_size)
     model = build_classifier(spec, 2, weights=weights or "imagenet", image_size=size)
     feature_model, _head = split_for_feature_cache(model)
-    return ((lambda images: (np.asarray(feature_model(images, training=False), np.float32),)), size,
-            f"frozen {spec.label} features ({weights or 'imagenet'} weights)")
+
+    def embedder(images):
+        with warnings.catch_warnings():  # Keras: "the structure of inputs doesn't match" (a bare tensor)
+            warnings.filterwarnings("ignore", message="The structure of `inputs`", category=UserWarning)
+            return (np.asarray(feature_model(images, training=False), np.float32),)
+
+    return embedder, size, f"frozen {spec.label} features ({weights or 'imagenet'} weights)"
 
 
 def auto_backbone() -> tuple[str, str | None]:
