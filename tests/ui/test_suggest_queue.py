@@ -78,3 +78,39 @@ def test_data_page_offers_suggestions_once_a_dataset_is_loaded(qtbot, image_fold
     assert not page.suggest_button.isEnabled()
     assert open_dataset(qtbot, page, image_folder(("cat", "dog"), per_class=4))
     assert page.suggest_button.isEnabled() and "unlabelled" in page.suggest_button.toolTip()
+
+
+def test_data_page_ranks_a_pool_and_rereads_the_dataset_with_the_new_labels(qtbot, image_folder, tmp_path,
+                                                                             studio_home, monkeypatch):
+    """Real flow: scan, rank a pool (the engine in the app's process here, off the GUI thread), label the
+    first image with a key, close: the Data step reads the dataset again with that image in its class."""
+    from cnn_studio.ui.pages.data_page import DataPage
+    from cnn_studio.ui.session import StudioSession
+
+    monkeypatch.setenv("CNN_STUDIO_IN_PROCESS", "1")
+    root = image_folder(("cat", "dog"), per_class=4)
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i in range(6):
+        make_class_image(i % 2, 32, seed=70 + i).save(pool / f"u{i}.png")
+    before = _files(pool)
+    session = StudioSession()
+    page = DataPage(session)
+    qtbot.addWidget(page)
+    with qtbot.waitSignal(page.check_finished, timeout=20000):
+        page.open_dataset(root)
+    run = page.suggest_images(pool, backbone="pixels", n=3)
+    with qtbot.waitSignal(run.opened, timeout=60000) as opened:
+        pass
+    dlg = opened.args[0]
+    qtbot.addWidget(dlg)
+    assert len(dlg.items) == 3 and "grey pixels" in dlg.why.text()
+    first = dlg.current.path
+    qtbot.keyClick(dlg, Qt.Key.Key_2)
+    with qtbot.waitSignal(page.check_finished, timeout=20000):
+        dlg.close()
+    label = {r.path: session.index.class_names[r.label] for r in session.index.records}
+    assert label[first] == "dog" and len(session.index.records) == 9
+    assert session.split.info["added_labels"]["added"] == 1
+    assert _files(pool) == before
+    qtbot.waitUntil(lambda: page._task is None and page._thumb_task is None, timeout=20000)
