@@ -327,8 +327,8 @@ def _with_run(run, index, keys, batch_size, sink, cancel):
 
 def _with_quick_classifier(index, keys, backbone, weights, image_size, batch_size, seed, sink, cancel):
     """A softmax regression on the labelled images' features, applied to the pool's."""
-    if backbone is None:
-        backbone, weights = auto_backbone()
+    if backbone is None:  # multi-band tiles: raw band values, no RGB backbone takes them as they are
+        backbone, weights = auto_backbone() if not index.bands else (PIXELS, None)
     counts = index.counts()
     if len(counts) < 2 or min(counts.values(), default=0) < 1:
         raise DatasetError("Suggestions need a dataset with at least two classes and an image in each "
