@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, str] = {
     "weights": "weights",
     "runs": "runs",
     "label-issues": "label_issues",
+    "suggest": "suggest",
     "sample": "sample",
     "lr-find": "lr_find",
 }

@@ -14,6 +14,8 @@ check and split in the same order with the same rules:
 Label corrections (:mod:`cnn_studio.corrections`) are applied right after the scan, so the checks,
 the split and everything trained or evaluated on it see the reviewed labels; what was applied is
 recorded in ``split.info["corrections"]`` (a run folder's split.json and the project file keep it).
+Just before them, images from outside the dataset that were given a class in the suggestion queue
+(:mod:`cnn_studio.added_labels`) join it as records of their class (``split.info["added_labels"]``).
 
 Settings that are wrong whatever the data (fractions out of range, an unknown ``group_by``) raise
 :class:`~cnn_studio.errors.ConfigError` before anything is scanned.
@@ -25,6 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnn_studio import events as ev
+from cnn_studio.added_labels import AddedApplied, apply_added_labels
+from cnn_studio.added_labels import resolve as resolve_added
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.corrections import AUTO, Applied, Corrections, apply_corrections
 from cnn_studio.corrections import resolve as resolve_corrections
@@ -57,6 +61,7 @@ class Prepared:
     findings: list[Finding]
     report: DatasetReport
     corrections: Applied | None = None  # the label review's decisions applied to ``index`` (None: none)
+    added_labels: AddedApplied | None = None  # images labelled in CNN Studio's suggestion queue (None: none)
 
     @property
     def usable(self) -> bool:
@@ -70,7 +75,7 @@ class Prepared:
 
 def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRACTION,
             test_fraction: float = TEST_FRACTION, seed: int = SEED, group_by: str | None = None, find_duplicates: bool = True,
-            corrections: str | Path | Corrections | None = AUTO, slicing: VolumeSlicing | None = None, sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Prepared:
+            corrections: str | Path | Corrections | None = AUTO, added_labels=AUTO, slicing: VolumeSlicing | None = None, sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Prepared:
     """Scan (unless given an index), check and split a dataset.
 
     Parameters
@@ -85,6 +90,11 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
         The label review's decisions: "auto" (default) the dataset's own corrections file when the
         review queue wrote one (:func:`cnn_studio.corrections.default_path`), a corrections.csv path,
         a :class:`~cnn_studio.corrections.Corrections`, or None/"none" for the labels as the files give them.
+    added_labels
+        Images from outside the dataset given a class in the suggestion queue (:mod:`cnn_studio.added_labels`):
+        "auto" (default) the dataset's own labels file when there is one, a path, an
+        :class:`~cnn_studio.added_labels.AddedLabels`, or None/"none". They join the dataset as records of
+        their class before the corrections are applied.
     slicing
         How volumes become slices (:class:`VolumeSlicing`; default: axis 2, every slice with content).
         Ignored when ``source`` is already an index.
@@ -110,7 +120,10 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
     index = source if isinstance(source, DatasetIndex) else scan(source, sink=sink, cancel=cancel,
                                                                         slicing=slicing or VolumeSlicing())
     raise_if_cancelled(cancel)
-    applied = None
+    applied, added = None, None
+    labelled = resolve_added(added_labels, index.root)
+    if labelled is not None and len(labelled):
+        index, added = apply_added_labels(index, labelled)
     fixes = resolve_corrections(corrections, index.root)
     if fixes is not None and len(fixes):
         index, applied = apply_corrections(index, fixes)
@@ -125,8 +138,10 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
             failed.append(Finding("error", "split_failed", exc.message, exc.hint))
     if split is not None and applied is not None:
         split = replace(split, info={**split.info, "corrections": applied.to_dict()})
+    if split is not None and added is not None:
+        split = replace(split, info={**split.info, "added_labels": added.to_dict()})
     findings = failed + run_checks(index, split, min_per_class=min_per_class, find_duplicates=find_duplicates,
                                    cancel=cancel)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: order.get(f.severity, len(order)))
-    return Prepared(index, split, findings, build_report(index, split, findings), applied)
+    return Prepared(index, split, findings, build_report(index, split, findings), applied, added)

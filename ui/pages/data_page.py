@@ -21,6 +21,7 @@ from cnn_studio.ui.messages import (
 from cnn_studio.ui.qmodels.class_table import THUMB, ClassTableModel
 from cnn_studio.ui.review_queue import LabelCheck
 from cnn_studio.ui.session import StudioSession
+from cnn_studio.ui.suggest_queue import SuggestRun
 from cnn_studio.ui.thumbnails import read_thumbnail
 from cnn_studio.ui.widgets.band_picker import BandPicker
 from cnn_studio.ui.widgets.drop_zone import DropZone
@@ -118,6 +119,14 @@ class DataPage(QWidget):
         self.issues_button.clicked.connect(self._on_label_issues_clicked)
         session.dataset_changed.connect(lambda: self.issues_button.setEnabled(session.index is not None))
         self._label_check = None
+        self.suggest_button = QPushButton("Suggest images to label…")
+        self.suggest_button.setToolTip("Choose a folder of unlabelled images: CNN Studio ranks them by what would "
+                                       "teach the model most, and you label them with a key press. Your files are "
+                                       "never moved or changed.")
+        self.suggest_button.setEnabled(False)
+        self.suggest_button.clicked.connect(self._on_suggest_clicked)
+        session.dataset_changed.connect(lambda: self.suggest_button.setEnabled(session.index is not None))
+        self._suggest_run = None
         self.choose_button.clicked.connect(self._on_choose_clicked)
         self.csv_button.clicked.connect(self._on_csv_clicked)
         self.sample_button.clicked.connect(self.open_sample)
@@ -136,6 +145,7 @@ class DataPage(QWidget):
         for b in (self.choose_button, self.csv_button, self.sample_button, self.generated_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
+        buttons.addWidget(self.suggest_button)
         buttons.addWidget(self.issues_button)
 
         self.drop_zone = DropZone("Drop a dataset folder (or a .csv manifest) here", accept="folders")
@@ -487,6 +497,26 @@ class DataPage(QWidget):
         task = check.start(index.root)  # the Model step's backbone and weights (see label_check_choice)
         how = f" ({check.describe})" if check.describe else ""
         self.task_strip.attach(task, f"Looking for images whose label looks wrong{how}…")
+
+    def _on_suggest_clicked(self) -> None:
+        """Ask for the folder of unlabelled images, rank them off the GUI thread, open the suggestion queue."""
+        index = self.session.index
+        if index is None:
+            return
+        pool = QFileDialog.getExistingDirectory(self, "Choose the folder of unlabelled images", self.dialog_folder())
+        if pool:
+            self.suggest_images(pool)
+
+    def suggest_images(self, pool: str | Path, **kwargs):
+        """Rank ``pool`` for the current dataset and open the queue; the dataset is read again after labelling."""
+        index = self.session.index
+        if self._suggest_run is not None:
+            self._suggest_run.cancel()
+        run = SuggestRun(self.session, self)
+        run.labels_changed.connect(lambda root=index.root: self.open_dataset(root))
+        self._suggest_run = run
+        self.task_strip.attach(run.start(index.root, str(pool), **kwargs), "Ranking the images to label next…")
+        return run
 
     # ---------------------------------------------------------------- dialogs
     def _on_choose_clicked(self) -> None:
