@@ -53,6 +53,7 @@ from cnn_studio.training.run_folder import (
 )
 from cnn_studio.training.run_lock import describe_holder, lock_holder
 
+NO_MODEL_YET = "Stopped before the first epoch ended, so no model was saved yet."  # app, CLI and log alike
 STATUSES = ("running", "finished", "stopped", "crashed", "failed", "damaged")
 _STATE_TO_STATUS = {"completed": "finished", "cancelled": "stopped", "failed": "failed", "extending": "stopped"}
 

@@ -23,6 +23,7 @@ from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
 from cnn_studio.errors import ConfigError, WeightsUnavailable
 from cnn_studio.paths import RunLayout
+from cnn_studio.runs import NO_MODEL_YET
 from cnn_studio.training import distributed, schedule
 from cnn_studio.training.config import (
     LR_SCHEDULES,
@@ -172,7 +173,11 @@ def run_train(args: argparse.Namespace) -> int:
                 return 2
             result = _train_here(config, prepared.split, args.out, cluster, progress, token)
     except Cancelled:
-        if RunLayout(Path(args.out)).is_run():
+        layout = RunLayout(Path(args.out))
+        if layout.is_run() and not layout.best_model.exists():
+            print(f"{NO_MODEL_YET} Start again with the same command (or: cnn-studio resume {args.out}).",
+                  file=sys.stderr)
+        elif layout.is_run():
             print(f"stopped; the best model so far is kept in {args.out}. "
                   f"Continue with: cnn-studio resume {args.out}", file=sys.stderr)
         else:

@@ -73,7 +73,7 @@ from cnn_studio.fsutil import write_json
 from cnn_studio.paths import RunLayout
 from cnn_studio.review import review_model
 from cnn_studio.run_registry import remember as remember_run
-from cnn_studio.runs import reproducibility_record
+from cnn_studio.runs import NO_MODEL_YET, reproducibility_record
 from cnn_studio.training import schedule
 from cnn_studio.training.cache_choice import (
     CacheChoice,
@@ -415,7 +415,8 @@ def _run(layout: RunLayout, config: TrainConfig, split: Split, *, sink: ev.Event
         best = layout.best_model if layout.best_model.exists() else layout.last_model
         sink(ev.TrainFinished(run_dir=str(layout.root), status="cancelled",
                               best_model=str(best) if best.exists() else "", epochs_done=done,
-                              message=f"Stopped after {done} of {total} epochs; the best model so far is kept."))
+                              message=(f"Stopped after {done} of {total} epochs; the best model so far is kept."
+                                       if done > 0 or layout.best_model.exists() else NO_MODEL_YET)))
         raise
     except Exception as exc:
         err = _friendly(exc, config)

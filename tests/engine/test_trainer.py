@@ -132,14 +132,21 @@ def test_cancel_mid_epoch_stops_after_that_batch(split, tiny_config, tmp_path):
 
     from cnn_studio.training.trainer import train
 
+    from cnn_studio.runs import NO_MODEL_YET
+
     token = CancelToken()
+    finished = []
 
     def sink(e):
         if isinstance(e, ev.BatchEnded) and e.step == 1:  # the first batch always reports
             token.cancel()
+        if isinstance(e, ev.TrainFinished):
+            finished.append(e)
 
     with pytest.raises(Cancelled):
         train(tiny_config.replace(epochs=5, batch_size=2), split, tmp_path / "run", sink=sink, cancel=token)
+    # no epoch ended: the engine's last word says no model was saved (not "the best model so far is kept")
+    assert finished[-1].message == NO_MODEL_YET
     layout = RunLayout(tmp_path / "run")
     last = keras.saving.load_model(layout.last_model, safe_mode=True)
     # "batch 1 ended" is reported as batch 2 begins: that batch runs, no more

@@ -35,13 +35,12 @@ from cnn_studio.backbones import registry
 from cnn_studio.child_process import run_job
 from cnn_studio.errors import StudioError
 from cnn_studio.paths import RunLayout, app_data_dir, job_log
-from cnn_studio.runs import summarize
+from cnn_studio.runs import NO_MODEL_YET, summarize
 from cnn_studio.training.run_folder import read_history, read_state, resume_point
 from cnn_studio.training.schedule import describe as schedule_line
 from cnn_studio.training.schedule import format_duration, parse_duration
 
 LOG_LINES = 2000
-NO_MODEL_YET = "Stopped before the first epoch ended, so no model was saved yet."
 MULTI_WORKER_JOB = "cnn_studio.training.multi_worker:train_with_local_workers"
 WORKERS_TIP = ("How many training processes on this computer share each batch (TensorFlow's "
                "MultiWorkerMirroredStrategy on 127.0.0.1). It helps with several GPUs, or to try a cluster "
