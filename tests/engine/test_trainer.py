@@ -130,9 +130,8 @@ def test_cancel_keeps_best_model_and_resume_finishes(split, tiny_config, tmp_pat
 def test_cancel_mid_epoch_stops_after_that_batch(split, tiny_config, tmp_path):
     import keras
 
-    from cnn_studio.training.trainer import train
-
     from cnn_studio.runs import NO_MODEL_YET
+    from cnn_studio.training.trainer import train
 
     token = CancelToken()
     finished = []
