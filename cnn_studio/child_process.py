@@ -178,16 +178,28 @@ def crash_error(label: str, code: int | None, log_path: str | os.PathLike[str] |
 
 
 # ---------------------------------------------------------------------------- starting a child
-def child_command() -> list[str]:
-    """The command line that starts a child: the program's own entry point with :data:`CHILD_FLAG`.
+# ``python -m cnn_studio`` (and ``-c``) put the current folder first on sys.path: started in a source
+# checkout (where README's install command runs) the child imported that tree's cnn_studio, which has
+# no cnn_studio.ui or cnn_studio.resources, and died before it could say why. The installed program is
+# what must run: the current folder is taken off sys.path before cnn_studio is imported.
+_ENTRY = "import sys; sys.path.pop(0); from cnn_studio.cli import main; sys.exit(main())"
 
-    From a frozen app (``sys.frozen``, PyInstaller-style) ``sys.executable`` is the app itself and
-    its entry point (:func:`cnn_studio.cli.main`) recognises the flag; otherwise it is Python, and
-    ``-m cnn_studio`` reaches the same entry point.
+
+def program_command(*args: str) -> list[str]:
+    """The command line that runs this installed program (``cnn-studio ARGS``) in a new process.
+
+    From a frozen app (``sys.frozen``, PyInstaller-style) ``sys.executable`` is the app itself;
+    otherwise it is Python running :func:`cnn_studio.cli.main` with the current folder left out of
+    ``sys.path``, so a folder that happens to hold a ``cnn_studio`` package cannot stand in for it.
     """
     if getattr(sys, "frozen", False):
-        return [sys.executable, CHILD_FLAG]
-    return [sys.executable, "-m", "cnn_studio", CHILD_FLAG]
+        return [sys.executable, *args]
+    return [sys.executable, "-c", _ENTRY, *args]
+
+
+def child_command() -> list[str]:
+    """The command line that starts a child: the program's own entry point with :data:`CHILD_FLAG`."""
+    return program_command(CHILD_FLAG)
 
 
 def child_env() -> dict[str, str]:
@@ -500,8 +512,12 @@ def child_main() -> int:
 
     try:
         _, label, factory, args, kwargs, describe = pickle.load(requests)
-    except Exception:  # noqa: BLE001 - nobody asked for anything
+    except EOFError:  # nobody asked for anything
         return 0
+    except Exception as exc:  # noqa: BLE001 - a request this program cannot read: say why (the log), never quietly
+        traceback.print_exc()
+        send(("error", 0, error_to_dict(exc)))
+        return 1
     threading.Thread(target=read, name="requests", daemon=True).start()
     state = None
     try:

@@ -8,7 +8,6 @@ at once, says it is checking, and fills in when the child answers.
 from __future__ import annotations
 
 import json
-import sys
 
 from PySide6.QtCore import QProcess
 from PySide6.QtGui import QColor, QGuiApplication
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.child_process import program_command
 from cnn_studio.doctor import INFO, OK, PROBLEM, WARNING, DoctorReport
 
 _STATUS_TEXT = {OK: "✓ fine", INFO: "ℹ note", WARNING: "⚠ warning", PROBLEM: "✗ problem"}
@@ -33,7 +33,7 @@ _STATUS_COLOUR = {OK: "#2e7d32", INFO: "#1565c0", WARNING: "#b26a00", PROBLEM: "
 
 def doctor_command() -> list[str]:
     """The program and arguments that print the report as JSON (this Python, this CNN Studio)."""
-    return [sys.executable, "-m", "cnn_studio", "doctor", "--json"]
+    return program_command("doctor", "--json")
 
 
 class ComputerDialog(QDialog):

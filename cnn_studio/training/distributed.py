@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from cnn_studio.child_process import program_command
 from cnn_studio.errors import ConfigError
 
 LOOPBACK = "127.0.0.1"
@@ -154,7 +155,7 @@ def run_local_workers(argv: Sequence[str], n: int, *, log_dir: str | os.PathLike
         else:
             out = open(log_dir / f"worker-{index}.log", "wb")  # noqa: SIM115 - closed below
             logs.append(out)
-        cmd = [sys.executable, "-m", "cnn_studio", "train", *child_argv(argv)]
+        cmd = program_command("train", *child_argv(argv))
         procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None))
     try:
         codes = _wait_all(procs, timeout_s)

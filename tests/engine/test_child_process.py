@@ -193,7 +193,7 @@ def test_a_factory_that_fails_is_raised_from_the_constructor():
 # ---------------------------------------------------------------------------- how children start
 def test_children_start_through_the_program_s_own_entry_point(monkeypatch, tmp_path):
     """From a frozen app sys.executable is the app: the child is that program with the hidden flag."""
-    assert cp.child_command() == [sys.executable, "-m", "cnn_studio", cp.CHILD_FLAG]
+    assert cp.child_command() == [sys.executable, "-c", cp._ENTRY, cp.CHILD_FLAG]
     app = tmp_path / "cnn-studio-frozen"  # stands in for a PyInstaller executable (no `-m` there)
     app.write_text(f"#!{sys.executable}\nimport sys\nfrom cnn_studio.cli import main\nsys.exit(main())\n")
     app.chmod(0o755)
@@ -202,3 +202,33 @@ def test_children_start_through_the_program_s_own_entry_point(monkeypatch, tmp_p
     assert cp.child_command() == [str(app), cp.CHILD_FLAG]
     seen = []
     assert run_in_child(SELFTEST, 2, sink=seen.append)["done"] == 2 and len(seen) == 2
+
+
+def test_a_cnn_studio_folder_in_the_current_folder_does_not_stand_in_for_the_installed_program(tmp_path, monkeypatch):
+    """README's install command runs in a source checkout, and the app is often started there: `python -m`
+    put that folder first on sys.path, so the child imported the checkout's cnn_studio (no cnn_studio.ui,
+    no cnn_studio.resources) and died without a word ("exited with code 0", an empty log). Children,
+    workers and the doctor run the installed program whatever the current folder holds."""
+    decoy = tmp_path / "cnn_studio"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise SystemExit('the decoy package was imported')\n")
+    (decoy / "__main__.py").write_text("raise SystemExit('the decoy package was imported')\n")
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    assert run_in_child(SELFTEST, 2, sink=seen.append, log_path=tmp_path / "c.log") is not None
+    assert [e.done for e in seen] == [1, 2]
+    proc = subprocess.run(cp.program_command("backbones", "--json"), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "decoy" not in proc.stderr and '"small_cnn"' in proc.stdout
+
+
+def test_a_request_the_child_cannot_read_is_an_error_with_its_reason_not_a_silent_exit(tmp_path):
+    """A request that fails to unpickle in the child (here: a module it cannot import) ends with exit 1 and
+    the reason in its log, not exit 0 and nothing (which the app could only report as "stopped unexpectedly")."""
+    log = tmp_path / "child.log"
+    request = pickle.dumps(("call", "job", os.path.join, (), {}, None))
+    assert b"posixpath" in request
+    bad = request.replace(b"posixpath", b"nomodulex")  # same length: the pickle stays well-formed
+    with open(log, "wb") as err:
+        proc = subprocess.run(cp.child_command(), input=bad, stdout=subprocess.PIPE, stderr=err, timeout=120)
+    assert proc.returncode == 1
+    assert "nomodulex" in log.read_text()
