@@ -331,7 +331,11 @@ class TrainPage(QWidget):
 
     def _update_resume(self) -> None:
         run = self.session.run_dir
-        left = None if self.is_training or run is None else resume_point(run)
+        try:
+            left = None if self.is_training or run is None else resume_point(run)
+        except StudioError as exc:  # a damaged config.json (RunError): no Continue, and why
+            left = None
+            self._set_status(f"{exc.message} {exc.hint}", "warning")
         self.resume_button.setVisible(left is not None)
         if left is not None:
             self.resume_button.setText(f"Continue training ({left[0]} of {left[1]} epochs done)")
