@@ -154,22 +154,31 @@ def _digest(p: Path) -> str | None:
 
 @dataclass
 class Shared:
-    """Inputs every case may use: the base run, its dataset and the Keras-made files."""
+    """Inputs every case may use: the base run and its dataset (the cases copy them, never change them),
+    and the Keras-made files (made by :func:`build_shared`; a case that needs them fails without)."""
 
     root: Path
-    data: Path = field(init=False)
-    run: Path = field(init=False)
-    good_weights: Path = field(init=False)
-    nan_weights: Path = field(init=False)
-    foreign_keras: Path = field(init=False)
+    run: Path
+    data: Path
+    keras_files: Path | None = None
     train_call: Call | None = None
 
-    def __post_init__(self):
-        self.data = self.root / "data"
-        self.run = self.root / "base_run"
-        self.good_weights = self.root / "keras_files" / "mobilenet_v3_small.weights.h5"
-        self.nan_weights = self.root / "keras_files" / "forged_nan.weights.h5"
-        self.foreign_keras = self.root / "keras_files" / "foreign.keras"
+    @property
+    def good_weights(self) -> Path:
+        return self._keras("mobilenet_v3_small.weights.h5")
+
+    @property
+    def nan_weights(self) -> Path:
+        return self._keras("forged_nan.weights.h5")
+
+    @property
+    def foreign_keras(self) -> Path:
+        return self._keras("foreign.keras")
+
+    def _keras(self, name: str) -> Path:
+        if self.keras_files is None:
+            raise RuntimeError("this campaign was started without the Keras-made files")
+        return self.keras_files / name
 
 
 def make_class_folder(root: Path, classes=("cat", "dog"), per_class: int = 10, size: int = 32) -> Path:
@@ -209,11 +218,10 @@ m.save(foreign)
 
 def build_shared(root: Path) -> Shared:
     """Train the base run once (the CLI, as a user would) and make the Keras files in one subprocess."""
-    shared = Shared(root)
+    shared = Shared(root, run=root / "base_run", data=root / "data", keras_files=root / "keras_files")
     make_class_folder(shared.data)
     env = Env(root / "base", shared)
-    kf = shared.good_weights.parent
-    kf.mkdir(parents=True, exist_ok=True)
+    shared.keras_files.mkdir(parents=True, exist_ok=True)
     keras_job = subprocess.Popen([sys.executable, "-c", _KERAS_FILES, str(shared.good_weights),
                                   str(shared.nan_weights), str(shared.foreign_keras)], env=_child_env(env.home),
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -374,6 +382,9 @@ def _train_diverging(env: Env) -> None:
                    "--fine-tune-epochs", "0", "--optimizer", "sgd", "--learning-rate", "10",
                    "--out", env.dir / "run")  # the loss grows ~1e4-fold an epoch: inf by epoch 4
     env.check("exit 2 naming NaN or infinite", call.rc == 2 and re.search(r"NaN|infinite", call.text) is not None)
+    finished = len(re.findall(r"^epoch \d+/\d+ ", call.out, re.M))  # epochs that ended with a finite loss
+    env.check(f"the best of the {finished} finished epoch(s) kept (best.keras), as the message promises",
+              finished == 0 or (env.dir / "run" / "best.keras").exists())
 
 
 def _bomb(path: Path, config_mb: int = 300) -> Path:
