@@ -12,7 +12,7 @@ traceback, whether a user-provided input (hashed before and after) was changed o
 specific check of a "silently wrong" case. Cases the command line cannot reach (GUI screens, the
 shortcut check, the first launch) are listed as skipped with the tests that cover them.
 
-    python tools/fault_campaign.py [--jobs 2] [--only NAME ...] [--keep DIR]
+    python tools/fault_campaign.py [--jobs 2] [--only NAME ...] [--fast] [--checks] [--keep DIR]
 
 Exit status 1 when any case fails.
 """
@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -410,6 +411,9 @@ def _archive_bomb(env: Env) -> None:
     env.check("weights import exits 2", imp.rc == 2)
     pred = env.cli("predict", bomb, img)
     env.check("predict exits 2", pred.rc == 2)
+    # the largest of all the CLI calls ended so far (an upper bound of these two): the issue saw ~5 GB
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2
+    env.check(f"no call so far above 3 GB of memory (peak {peak_gb:.1f} GB)", peak_gb < 3)
 
 
 @case("export-leftover-temporaries", A, "an export removes what a killed export left; the user's file stays")
@@ -832,7 +836,8 @@ def noise_checks(outcome: Outcome) -> None:
         outcome.checks.append((f"stderr without {name}", False))
 
 
-def table(rows: list[tuple[Case, Outcome | None]]) -> str:
+def table(rows: list[tuple[Case, Outcome | None]], checks: bool = False) -> str:
+    """The campaign's table; with ``checks``, each case's own checks on lines of their own below it."""
     head = ("case", "section", "exit", "traceback", "user files", "result", "check")
     lines = []
     for c, o in rows:
@@ -846,7 +851,12 @@ def table(rows: list[tuple[Case, Outcome | None]]) -> str:
                       "ok" if o.ok else "FAIL", what))
     widths = [max(len(str(r[i])) for r in [head, *lines]) for i in range(len(head) - 1)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
-    return "\n".join(fmt.format(*r) for r in [head, *lines])
+    out = [fmt.format(*head)]
+    for (_, o), line in zip(rows, lines, strict=True):
+        out.append(fmt.format(*line))
+        if checks and o is not None:
+            out += [f"    {'ok  ' if ok else 'FAIL'} {what}" for what, ok in o.checks]
+    return "\n".join(out)
 
 
 def base_row(shared: Shared) -> tuple[Case, Outcome]:
@@ -860,6 +870,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="run only these cases")
     ap.add_argument("--fast", action="store_true", help="leave out the cases that train")
+    ap.add_argument("--checks", action="store_true", help="list each case's checks below its row")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a removed temporary folder)")
     args = ap.parse_args(argv)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="fault_campaign_"))
@@ -883,7 +894,7 @@ def _campaign(root: Path, args: argparse.Namespace) -> int:
     changed = [str(p) for p, d in data_before.items() if _digest(p) != d]
     if changed:
         rows.append((Case("shared-dataset", A, ""), Outcome(changed=changed)))
-    print(table(rows))
+    print(table(rows, checks=args.checks))
     failed = [c.name for c, o in rows if o is not None and not o.ok]
     print(f"\n{len(rows)} rows: {sum(o is not None and o.ok for _, o in rows)} ok, {len(failed)} failed, "
           f"{sum(o is None for _, o in rows)} skipped; "
