@@ -383,7 +383,7 @@ def _train_diverging(env: Env) -> None:
                    "--fine-tune-epochs", "0", "--optimizer", "sgd", "--learning-rate", "10",
                    "--out", env.dir / "run")  # the loss grows ~1e4-fold an epoch: inf by epoch 4
     env.check("exit 2 naming NaN or infinite", call.rc == 2 and re.search(r"NaN|infinite", call.text) is not None)
-    finished = len(re.findall(r"^epoch \d+/\d+ ", call.out, re.M))  # epochs that ended with a finite loss
+    finished = len(re.findall(r"^epoch \d+/\d+ ", call.text, re.M))  # epochs that ended with a finite loss
     env.check(f"the best of the {finished} finished epoch(s) kept (best.keras), as the message promises",
               finished == 0 or (env.dir / "run" / "best.keras").exists())
 
