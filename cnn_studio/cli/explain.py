@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 from PIL import Image
@@ -27,7 +28,8 @@ from cnn_studio.fsutil import atomic_path
 from cnn_studio.paths import RunLayout
 from cnn_studio.predict import check_model_input
 from cnn_studio.training.config import parse_band_list
-from cnn_studio.training.run_folder import load_model, open_run, read_labels
+from cnn_studio.training.run_checks import check_model, model_facts
+from cnn_studio.training.run_folder import load_model, looks_like_run, open_run, read_labels
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +72,7 @@ def _model_source(path: str) -> tuple[Path, Path | None, int | None, str, tuple[
 
     p = Path(path).expanduser()
     config_dir = p if p.is_dir() else p.parent
-    if RunLayout(config_dir).is_run():
+    if looks_like_run(RunLayout(config_dir)):  # one that lost config.json is told so by open_run
         info = open_run(config_dir)
         model_path = p if p.is_file() else info.model_path
         return model_path, info.root, info.image_size, info.config.resize, info.class_names
@@ -78,6 +80,16 @@ def _model_source(path: str) -> tuple[Path, Path | None, int | None, str, tuple[
         raise RunError(f"No model at {p}.", "Give a run folder or a .keras file.")
     labels = RunLayout(p.parent).labels
     return p, None, None, "stretch", read_labels(labels) if labels.exists() else ()
+
+
+def _check_made_by_studio(path: Path) -> None:
+    """RunError when the .keras file is not a CNN Studio classifier (Grad-CAM needs its backbone and size)."""
+    hint = "Give a run folder, or a .keras file CNN Studio trained or exported (--architecture lists any model)."
+    try:
+        facts = model_facts(path)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise RunError(f"{path} cannot be read as a Keras model ({exc}).", hint) from exc
+    check_model(path, facts, hint)
 
 
 def _class_index(name: str | None, class_names: tuple[str, ...]) -> int | None:
@@ -100,6 +112,8 @@ def run_explain(args: argparse.Namespace) -> int:
     """Run ``cnn-studio explain``; return the exit code."""
 
     model_path, run_root, size, resize, class_names = _model_source(args.model)
+    if run_root is None and not (args.architecture or args.list_layers):
+        _check_made_by_studio(model_path)  # a run's own model is checked by load_model
     model = load_model(model_path)
     if args.architecture:
         print(format_architecture(architecture_table(model)))

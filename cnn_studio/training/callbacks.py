@@ -321,13 +321,28 @@ class AtomicCheckpoints(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.diverged():
-            return  # the weights are NaN now: the files written before stay the run's last good checkpoint
+            self._keep_best_before_divergence()
+            return
         if self._trained or self._rows or self._best_pending is not None:
             self._write()
 
+    def _keep_best_before_divergence(self) -> None:
+        """The weights are NaN/inf now, so they are never written. A best epoch that finished since the last
+        write (its weights were copied when the next epoch began) is still sound: it becomes best.keras and
+        last.keras, without the optimizer (its state may be broken too; resume starts a fresh one), with the
+        history up to it. Else the files written before stay the run's last good checkpoint."""
+        if self._best_pending is None or self._best_weights is None:
+            return
+        epoch = self._best_pending[0]
+        self.full_model.set_weights(self._best_weights)
+        self._best_is_current = True
+        self.epochs_done = epoch + 1
+        self._rows = [r for r in self._rows if r["epoch"] <= epoch]
+        self._write(include_optimizer=False)
+
     # ------------------------------------------------------------------ writing
-    def _write(self) -> None:
-        save_model(self.full_model, self.layout.last_model, include_optimizer=True)  # resume needs it
+    def _write(self, include_optimizer: bool = True) -> None:
+        save_model(self.full_model, self.layout.last_model, include_optimizer=include_optimizer)  # resume needs it
         # state.json follows last.keras at once: a failure further on (a full disk while writing
         # best.keras) must not leave state.json saying fewer epochs than last.keras holds
         self._update_state(epochs_done=self.epochs_done, checkpoint_epoch=self.epochs_done)

@@ -700,7 +700,8 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
         saved_optimizer = None
         if start_epoch > 0 and layout.last_model.exists():
             model = _load_last(layout)
-            saved_optimizer = model.optimizer  # Adam moments, a learning rate lowered on plateau
+            # Adam moments, a learning rate lowered on plateau (none in a checkpoint kept from before a NaN loss)
+            saved_optimizer = getattr(model, "optimizer", None)
         else:
             model = build_classifier(spec, n_classes, weights=config.weights, image_size=size, dropout=config.dropout,
                                      bands=read_band_info(layout.bands))

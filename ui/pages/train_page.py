@@ -462,7 +462,11 @@ class TrainPage(QWidget):
 
     def _update_resume(self) -> None:
         run = self.session.run_dir
-        left = None if self.is_training or run is None else _resume_left(run)
+        try:
+            left = None if self.is_training or run is None else resume_point(run)
+        except StudioError as exc:  # a damaged config.json (RunError): no Continue, and why
+            left = None
+            self._set_status(f"{exc.message} {exc.hint}", "warning")
         self._more_epochs = 0 if left is not None or self.is_training or run is None else more_epochs_for(run)
         self.can_continue = left is not None or self._more_epochs > 0
         self.resume_button.setVisible(self.can_continue)
