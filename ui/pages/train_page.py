@@ -455,19 +455,25 @@ class TrainPage(QWidget):
         self.evaluate_button.setVisible(r.has_model)
         left = _resume_left(run) if r.status != "running" else None
         more = (f" Continue training goes on from epoch {left[0]} of {left[1]}." if left is not None else "")
-        self._set_status(f"The curves show this run's {len(history)} recorded epoch(s).{more}")
+        if r.status == "damaged":  # say what is wrong, not only that the curves are there
+            self._set_status(f"{r.problem.rstrip('.')}. Continue training is not offered while the run's files "
+                             "disagree; nothing in the run folder was changed.", "warning")
+        else:
+            self._set_status(f"The curves show this run's {len(history)} recorded epoch(s).{more}")
         self.log.clear()
         self._append(f"Opened the run in {run}: {r.epochs_done} of {r.total_epochs} epochs done ({ended}).")
         self._update_plan()
 
     def _update_resume(self) -> None:
         run = self.session.run_dir
+        damaged = False
         try:
             left = None if self.is_training or run is None else resume_point(run)
         except StudioError as exc:  # a damaged config.json (RunError): no Continue, and why
-            left = None
+            left, damaged = None, True
             self._set_status(f"{exc.message} {exc.hint}", "warning")
-        self._more_epochs = 0 if left is not None or self.is_training or run is None else more_epochs_for(run)
+        idle = not (damaged or self.is_training or run is None)
+        self._more_epochs = more_epochs_for(run) if idle and left is None else 0
         self.can_continue = left is not None or self._more_epochs > 0
         self.resume_button.setVisible(self.can_continue)
         if left is not None:
