@@ -177,7 +177,7 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
             sink(ev.StageChanged(TASK, "Looking for shortcuts",
                                  "corners and edges masked, and Grad-CAM, on a sample of the validation images"))
             sc = check_shortcuts(model, kept, y, names, run.image_size, run.config.resize, cancel=cancel,
-                                 sink=_with_eta(sink, "Looking for shortcuts"))
+                                 sink=_with_eta(sink))
         except StudioError as exc:  # a model Grad-CAM cannot explain: say so, do not fail the run
             sc = {"suspected": False, "message": f"Shortcut check skipped: {exc.message}"}
         review["shortcuts"] = sc
@@ -191,16 +191,18 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
     return review
 
 
-def _with_eta(sink: ev.EventSink, task: str) -> ev.EventSink:
-    """A sink that turns a step's plain ``TaskProgress`` into images done / total with a time estimate."""
+def _with_eta(sink: ev.EventSink) -> ev.EventSink:
+    """A sink that turns a step's plain ``TaskProgress`` into images done / total with a time estimate
+    (each event keeps its own task name; a new pass, as the shortcut check makes several, starts a new estimate)."""
     progress: list[EtaProgress] = []
 
     def relay(event: object) -> None:
         if not isinstance(event, ev.TaskProgress):
             sink(event)
             return
-        if not progress or event.total != progress[-1].total or event.done < progress[-1].done:
-            progress.append(EtaProgress(sink, task, event.total))  # a new pass (the shortcut check has several)
+        last = progress[-1] if progress else None
+        if last is None or (event.task, event.total) != (last.task, last.total) or event.done < last.done:
+            progress.append(EtaProgress(sink, event.task, event.total))
         progress[-1].update(event.done)
 
     return relay

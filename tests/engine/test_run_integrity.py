@@ -338,7 +338,11 @@ def _resumable(run_dir: Path, total_epochs: int = 3) -> None:
 
     layout = RunLayout(run_dir)
     write_json(layout.config, {**read_json(layout.config), "epochs": total_epochs})
-    write_json(layout.state, {**read_json(layout.state), "status": "cancelled", "total_epochs": total_epochs})
+    state = read_json(layout.state)
+    # as a stopped run records it: its phase did not finish (state.json "schedule", read by resume)
+    schedule = {name: {**facts, "finished": False} if isinstance(facts, dict) else facts
+                for name, facts in (state.get("schedule") or {}).items()}
+    write_json(layout.state, {**state, "status": "cancelled", "total_epochs": total_epochs, "schedule": schedule})
 
 
 def _config_damage(run_dir: Path, how: str) -> None:
