@@ -4,6 +4,7 @@ saved in the review queue's corrections file; leaving the step reads the dataset
 from __future__ import annotations
 
 import csv
+import shutil
 
 import pytest
 from cnn_studio.ui.main_window import MainWindow
@@ -32,7 +33,8 @@ def test_cell_view_corrects_labels_with_undo_and_the_data_step_reads_them(qtbot,
     root = trained_run.parent / "data"  # the run's own dataset
     with qtbot.waitSignal(w.data_page.check_finished, timeout=20000):
         w.data_page.open_dataset(root)
-    assert w.open_run(trained_run) and w.go_to(3)
+    run = shutil.copytree(trained_run, tmp_path / "run")  # Evaluate writes metrics.json: the shared run stays as it is
+    assert w.open_run(run) and w.go_to(3)
     page = w.evaluate_page
     qtbot.waitUntil(lambda: page.metrics is not None and not page._busy(), timeout=60000)
     page.tabs.setCurrentIndex(1)
