@@ -46,107 +46,10 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from photo_shapes import FORMATS, photo_like, save_as  # noqa: E402  (bench/ is sys.path[0])
+
 SHAPES = ("circle", "square", "triangle", "star")
-FORMATS = ("png", "jpg", "jpg_rotated", "tif16", "dcm")
 TEST_WEIGHTS = Path(os.environ.get("CNN_STUDIO_TEST_WEIGHTS", "~/.cache/cnn-studio-test-weights")).expanduser()
-
-
-# ---------------------------------------------------------------------------- photo-like pictures
-
-
-def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
-    if shape == "square":
-        corners = [np.pi / 4 + k * np.pi / 2 for k in range(4)]
-        radii = [r] * 4
-    elif shape == "triangle":
-        corners = [k * 2 * np.pi / 3 for k in range(3)]
-        radii = [r * 1.15] * 3
-    elif shape == "star":
-        corners = [k * np.pi / 5 for k in range(10)]
-        radii = [r * 1.1 if k % 2 == 0 else r * 0.45 for k in range(10)]
-    else:  # circle
-        corners = [k * 2 * np.pi / 48 for k in range(48)]
-        radii = [r * 0.9] * 48
-    return [(cx + q * np.cos(a + angle), cy + q * np.sin(a + angle)) for a, q in zip(corners, radii, strict=True)]
-
-
-def photo_like(shape: str, rng: np.random.Generator, side: int = 128):
-    """One RGB picture: a shape of random colour, size, place and angle on a shaded, textured background."""
-    from PIL import Image, ImageDraw, ImageFilter
-
-    yy, xx = np.mgrid[0:side, 0:side] / side
-    c0, c1 = rng.uniform(30, 200, 3), rng.uniform(30, 200, 3)
-    t = np.clip(xx * np.cos(rng.uniform(0, 6.3)) + yy * np.sin(rng.uniform(0, 6.3)), -1, 1)[..., None] * 0.5 + 0.5
-    low = np.asarray(Image.fromarray(rng.uniform(-40, 40, (6, 6, 3)).astype(np.float32)[..., 0]).resize(
-        (side, side), Image.BICUBIC))[..., None]
-    bg = c0 * (1 - t) + c1 * t + low + rng.normal(0, 10, (side, side, 3))
-    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for _ in range(rng.integers(1, 4)):  # distractors
-        x, y, w = rng.uniform(0, side, 2).tolist() + [rng.uniform(4, side / 6)]
-        draw.ellipse([x, y, x + w, y + w * rng.uniform(0.3, 1)], fill=tuple(rng.integers(0, 256, 3).tolist()))
-    lum = bg.mean()
-    colour = rng.uniform(0, 255, 3)
-    colour = np.clip(colour + (90 if colour.mean() >= lum else -90), 0, 255)  # stands out from the background
-    r = rng.uniform(0.18, 0.32) * side
-    cx, cy = rng.uniform(r + 4, side - r - 4, 2)
-    draw.polygon(_polygon(shape, cx, cy, r, rng.uniform(0, 2 * np.pi)), fill=tuple(int(v) for v in colour))
-    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
-    shade = 1 + 0.25 * (xx - 0.5)[..., None] * rng.choice([-1, 1])  # uneven lighting
-    arr = np.asarray(img).astype(np.float64) * shade + rng.normal(0, 6, (side, side, 3))
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-def save_as(img, path_stem: Path, fmt: str) -> Path:
-    """Save ``img`` in one of :data:`FORMATS` (the file the reader must decode back to the same picture)."""
-    from PIL import Image
-
-    arr = np.asarray(img)
-    if fmt == "png":
-        out = path_stem.with_suffix(".png")
-        img.save(out)
-    elif fmt == "jpg":
-        out = path_stem.with_suffix(".jpg")
-        img.save(out, quality=88)
-    elif fmt == "jpg_rotated":  # stored turned, with the EXIF orientation that turns it back for display
-        out = path_stem.with_suffix(".jpg")
-        stored = img.transpose(Image.Transpose.ROTATE_90)
-        exif = stored.getexif()
-        exif[0x0112] = 6
-        stored.save(out, quality=88, exif=exif)
-    elif fmt == "tif16":
-        import tifffile
-
-        out = path_stem.with_suffix(".tif")
-        tifffile.imwrite(out, arr.astype(np.uint16) * 257, photometric="rgb")
-    elif fmt == "dcm":
-        out = path_stem.with_suffix(".dcm")
-        _write_dicom(out, (arr.astype(np.float64) @ [0.299, 0.587, 0.114] * 16).astype(np.uint16))
-    else:
-        raise ValueError(fmt)
-    return out
-
-
-def _write_dicom(path: Path, pixels: np.ndarray) -> None:
-    """A 16-bit MONOCHROME2 DICOM written with pydicom's own writer (12 bits used)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "OT"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = pixels.astype("<u2").tobytes()
-    ds.save_as(path, enforce_file_format=True)
 
 
 # ---------------------------------------------------------------------------- the planted dataset
