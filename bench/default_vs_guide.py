@@ -4,8 +4,9 @@ Paired, in one process tree: each variant runs in its own child process (a fresh
 after the other, on the same split of the same images and the same VGG16 ImageNet weights file
 (``$CNN_STUDIO_TEST_WEIGHTS`` or ``~/.cache/cnn-studio-test-weights``):
 
-* ``cnn-studio default``: ``training.trainer.train`` with only the backbone, weights and image size
-  set, i.e. the automatic schedule (head on cached features until the validation loss stops
+* ``cnn-studio default``: ``training.trainer.train`` with the config that ``cnn-studio train DATA
+  --backbone vgg16 --weights FILE --image-size N`` makes (every other option at its default), i.e. the
+  automatic schedule (head on cached features until the validation loss stops
   improving at the finder's rate, then block5 fine-tuned with early stopping) and the check after
   training; test accuracy of its best model (``evaluation.evaluate_run``);
 * ``keras guide``: ``image_dataset_from_directory`` on the same train/val/test files (linked into
@@ -39,18 +40,29 @@ def _studio(split_file: Path, size: int) -> dict:
     from cnn_studio.data.records import Split
     from cnn_studio.evaluation import evaluate_run
     from cnn_studio.fsutil import read_json
-    from cnn_studio.training.config import TrainConfig
     from cnn_studio.training.trainer import train
 
     split = Split.from_dict(read_json(split_file))
     run = Path(tempfile.mkdtemp(prefix="bench-default-")) / "run"
+    config = default_config(size)
     t = time.monotonic()
-    result = train(TrainConfig(backbone="vgg16", weights=str(WEIGHTS), image_size=size), split, run)
+    result = train(config, split, run)
     seconds = time.monotonic() - t
     state = read_json(run / "state.json")
     return {"accuracy": float(evaluate_run(run, subset="test").accuracy), "seconds": seconds,
             "epochs": result.epochs_done, "schedule": {k: v.get("how") for k, v in state["schedule"].items()
                                                        if isinstance(v, dict)}}
+
+
+def default_config(size: int):
+    """The config of ``cnn-studio train DATA --backbone vgg16 --weights FILE --image-size SIZE``: every other
+    option at the command line's default (the app's Model step starts from the same)."""
+    from cnn_studio.cli import build_parser
+    from cnn_studio.cli.train import config_from_args
+
+    args = build_parser().parse_args(["train", "data", "--backbone", "vgg16", "--weights", str(WEIGHTS),
+                                      "--image-size", str(size)])
+    return config_from_args(args, "vgg16", str(WEIGHTS))
 
 
 def _link_folders(split, root: Path) -> None:

@@ -31,15 +31,19 @@ def compute_features(feature_model, dataset, *, count: int, task: str = "Computi
                      path: str | Path | None = None):
     """Run ``feature_model`` over a batched ``(images, labels)`` dataset → (features, labels) arrays.
 
+    The features are what the model gives per image: pooled features, or a frozen part's
+    activations (:mod:`~cnn_studio.training.activation_cache`); the dataset may also be any
+    iterable of ``(array, labels)`` batches.
+
     With ``path`` the features are written there batch by batch (a ``.npy`` file, opened as a
     read-only memory map when done) instead of being gathered in memory; ``count`` sizes the file
     (files the pipeline could not decode make the result shorter, never longer).
     """
-    width = int(feature_model.output_shape[-1])
+    shape = tuple(int(d) for d in feature_model.output_shape[1:])  # (width,), or (h, w, c) for activations
     out = None
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(max(count, 0), width))
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(max(count, 0), *shape))
     feats, labels = [], []
     done = 0
     forward = _graph_forward(feature_model)
@@ -62,7 +66,7 @@ def compute_features(feature_model, dataset, *, count: int, task: str = "Computi
         del out
         return np.load(path, mmap_mode="r")[:done], y_all
     if not feats:
-        return np.zeros((0, width), np.float32), y_all
+        return np.zeros((0, *shape), np.float32), y_all
     return np.concatenate(feats), y_all
 
 
@@ -72,11 +76,13 @@ def _graph_forward(feature_model):
     Called eagerly, Keras runs the backbone op by op from Python (profiled: VGG16's convolutions
     went through TensorFlow's eager fallback, 7 of the 10 s the features of 240 images took on a
     2-core CPU); traced once, the same work runs as one graph. The last, smaller batch traces once
-    more (``reduce_retracing`` then makes the batch dimension unknown).
+    more (``reduce_retracing`` then makes the batch dimension unknown). NumPy batches (cached
+    activations) are made tensors first: passed as they are, each would be traced again.
     """
     import tensorflow as tf
 
-    return tf.function(lambda images: feature_model(images, training=False), reduce_retracing=True)
+    traced = tf.function(lambda images: feature_model(images, training=False), reduce_retracing=True)
+    return lambda images: traced(tf.convert_to_tensor(images))  # a NumPy batch too (one trace per shape)
 
 
 def remove_feature_files(folder: str | Path) -> None:
@@ -90,7 +96,7 @@ def _from_disk(xy, batch_size: int, seed: int, shuffle: bool):
 
     features, labels = xy
     labels = np.asarray(labels, np.int32)
-    width = features.shape[-1]
+    shape = list(features.shape[1:])
 
     def gather(idx):
         idx = np.sort(idx)  # reads in file order; a batch's order does not matter to training
@@ -102,15 +108,22 @@ def _from_disk(xy, batch_size: int, seed: int, shuffle: bool):
 
     def load(idx):
         x, y = tf.numpy_function(gather, [idx], (tf.float32, tf.int32), stateful=False)
-        x.set_shape([None, width])
+        x.set_shape([None, *shape])
         y.set_shape([None])
         return x, y
 
     return ds.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def feature_batches_of(xy, batch_size: int):
+    """``(features, labels)`` arrays (memory-mapped or not) as in-order batches, read one at a time."""
+    x, y = xy
+    for i in range(0, len(y), batch_size):
+        yield np.asarray(x[i:i + batch_size], np.float32), np.asarray(y[i:i + batch_size])
+
+
 def feature_datasets(train_xy, val_xy, batch_size: int, seed: int):
-    """tf.data datasets over cached features: train reshuffled each epoch, val in order.
+    """tf.data datasets over cached features (or activations): train reshuffled each epoch, val in order.
 
     In-memory arrays become tensors; memory-mapped ones (``compute_features(path=...)``) are read
     batch by batch.

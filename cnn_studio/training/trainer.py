@@ -74,7 +74,7 @@ from cnn_studio.paths import RunLayout
 from cnn_studio.review import review_model
 from cnn_studio.run_registry import remember as remember_run
 from cnn_studio.runs import NO_MODEL_YET, reproducibility_record
-from cnn_studio.training import schedule
+from cnn_studio.training import activation_cache, schedule
 from cnn_studio.training.cache_choice import (
     CacheChoice,
     choose_feature_cache,
@@ -676,6 +676,7 @@ class _Fit:
     saved_optimizer: object = None
     forward_images_per_s: float = 0.0  # measured while computing features (0: not measured)
     left_out: list[str] = field(default_factory=list)
+    activations: activation_cache.Activations | None = None  # the frozen layers' output, for fine-tuning
 
     def one_hot(self, ds):
         import tensorflow as tf
@@ -719,9 +720,15 @@ def _fit_all(layout, config, phases, data, train_ds, val_ds, class_weight, polic
                 continue
             if not _phase_fits(fit, plan):
                 break
-            cursor = _fit_phase(fit, plan, first, end, begin)
+            try:
+                cursor = _fit_phase(fit, plan, first, end, begin)
+            except BaseException:
+                activation_cache.release(fit.activations, layout.feature_cache)
+                raise
             if fit.cancel is not None and fit.cancel.cancelled:
                 raise Cancelled()
+        activation_cache.release(fit.activations, layout.feature_cache)  # the check after training needs memory
+        fit.activations = None
         _record_schedule(layout, left_out=fit.left_out)
 
 
@@ -732,7 +739,10 @@ def _phase_fits(fit: _Fit, plan) -> bool:
     if strategy_kind(0) == "multi_worker":  # each worker would decide on its own clock (see _phase_callbacks)
         return True
     n_train, n_val = fit.data.train_count, fit.data.val_count
-    estimate = (3 * n_train + n_val) / fit.forward_images_per_s
+    rate = fit.forward_images_per_s
+    if fit.activations is not None and fit.activations.upper_images_per_s > 0:
+        rate = fit.activations.upper_images_per_s  # epochs run the upper part on the kept activations
+    estimate = (3 * n_train + n_val) / rate
     if fit.budget.fits(estimate):
         return True
     why = (f"fine-tuning left out: an epoch takes about {format_duration(estimate)} and "
@@ -793,10 +803,13 @@ def _fit_phase(fit: _Fit, plan, first: int, end: int, begin: int) -> int:
     if use_cache:
         features = _feature_cache_choice(fit.layout, config, model, fit.data, fit.sink, fit.images_in_memory)
         use_cache = features.mode != "none"
+    on_activations = plan.name == "fine_tune" and _fine_tune_activations(fit, resuming=first > begin)
     callbacks, events, stopper, budget, checkpoints = _phase_callbacks(fit, plan, plan.name, first)
     try:
         if use_cache:
             fit_model, fit_train, fit_val, rate = _head_on_features(fit, plan, features, first)
+        elif on_activations:
+            fit_model, fit_train, fit_val, rate = _upper_on_activations(fit, plan)
         else:
             rate = plan.learning_rate or schedule.DEFAULT_LEARNING_RATE
             if plan.learning_rate is None:
@@ -808,7 +821,8 @@ def _fit_phase(fit: _Fit, plan, first: int, end: int, begin: int) -> int:
             model.compile(optimizer=optimizer, loss=fit.loss, metrics=["accuracy"], jit_compile=_jit_compile(config))
             fit_model, fit_train, fit_val = model, fit.train_ds, fit.val_ds
         fit.sink(ev.PhaseStarted(name=plan.name, epochs=end - first, first_epoch=first, learning_rate=rate,
-                                 trainable_layers=trainable_layer_count(model), uses_feature_cache=use_cache))
+                                 trainable_layers=trainable_layer_count(model),
+                                 uses_feature_cache=bool(use_cache or on_activations)))
         with warnings.catch_warnings():
             # Our datasets drop unreadable files, so their length is unknown until the first pass
             # ends; Keras then says "Your input ran out of data" once. That is expected, not a fault.
@@ -854,12 +868,17 @@ def _head_on_features(fit: _Fit, plan, features, first: int):
     on_disk = features is not None and features.mode == "disk"
     folder = fit.layout.feature_cache / "features"
     t0 = time.monotonic()
-    train_xy = compute_features(feature_model, data.train, count=data.train_count,
-                                task="Computing features (training images)", sink=fit.sink, cancel=fit.cancel,
-                                path=folder / "train.npy" if on_disk else None)
-    val_xy = compute_features(feature_model, data.val, count=data.val_count,
-                              task="Computing features (validation images)", sink=fit.sink, cancel=fit.cancel,
-                              path=folder / "val.npy" if on_disk else None)
+    fit.activations = _head_activations(fit)
+    if fit.activations is not None:  # one pass through the frozen layers serves both phases
+        train_xy, val_xy = activation_cache.pooled_features(fit.activations, config.batch_size, sink=fit.sink,
+                                                            cancel=fit.cancel, folder=folder if on_disk else None)
+    else:
+        train_xy = compute_features(feature_model, data.train, count=data.train_count,
+                                    task="Computing features (training images)", sink=fit.sink, cancel=fit.cancel,
+                                    path=folder / "train.npy" if on_disk else None)
+        val_xy = compute_features(feature_model, data.val, count=data.val_count,
+                                  task="Computing features (validation images)", sink=fit.sink, cancel=fit.cancel,
+                                  path=folder / "val.npy" if on_disk else None)
     seconds = time.monotonic() - t0
     if seconds > 0:
         fit.forward_images_per_s = (len(train_xy[1]) + len(val_xy[1])) / seconds
@@ -877,6 +896,50 @@ def _head_on_features(fit: _Fit, plan, features, first: int):
     head_model.compile(optimizer=_optimizer(config.optimizer, rate), loss=fit.loss, metrics=["accuracy"],
                        steps_per_execution=data.steps_per_epoch, jit_compile=_jit_compile(config))
     return head_model, fit.one_hot(ftrain), fit.one_hot(fval), rate
+
+
+def _activations_wanted(fit: _Fit) -> bool:
+    """Whether fine-tuning can train on kept activations: a fine-tune phase, the cache on, no augmentation."""
+    config = fit.config
+    return (config.feature_cache and not config.augment and strategy_kind(0) != "multi_worker"
+            and any(p.name == "fine_tune" for p in schedule.plan(config)))
+
+
+def _head_activations(fit: _Fit) -> activation_cache.Activations | None:
+    """The frozen layers' activations for the head phase to pool and the fine-tune phase to reuse, or None."""
+    if not _activations_wanted(fit):
+        return None
+    split = activation_cache.plan_split(fit.model, fit.config.effective_fine_tune_depth)
+    if split is None:
+        return None
+    return activation_cache.compute(split, fit.data, fit.layout.feature_cache, reserved=fit.images_in_memory,
+                                    sink=fit.sink, cancel=fit.cancel)
+
+
+def _fine_tune_activations(fit: _Fit, *, resuming: bool) -> bool:
+    """Whether this fine-tune phase trains on kept activations (computed now when the head phase did not)."""
+    if not _activations_wanted(fit) or (resuming and fit.saved_optimizer is not None):
+        return False  # a resumed phase continues its saved optimizer, which knows the whole model
+    if fit.activations is None:
+        split = activation_cache.plan_split(fit.model, fit.config.effective_fine_tune_depth)
+        fit.activations = split and activation_cache.compute(
+            split, fit.data, fit.layout.feature_cache, reserved=fit.images_in_memory, sink=fit.sink,
+            cancel=fit.cancel)
+        unfreeze_depth(fit.model, fit.config.effective_fine_tune_depth)  # plan_split froze it again
+    return fit.activations is not None
+
+
+def _upper_on_activations(fit: _Fit, plan):
+    """Compile the upper part (fine-tuned layers and head) for epochs on the kept activations."""
+    config, acts = fit.config, fit.activations
+    rate = plan.learning_rate
+    fit.sink(ev.LogMessage("info", f"Fine-tuning trains from {acts.split.cut_layer} up on the activations kept "
+                                   "from the head phase: the frozen layers below it are not run again."))
+    ftrain, fval = feature_datasets(acts.train_xy, acts.val_xy, config.batch_size, config.seed)
+    upper = acts.split.upper
+    upper.compile(optimizer=_optimizer(config.optimizer, rate), loss=fit.loss, metrics=["accuracy"],
+                  jit_compile=_jit_compile(config))
+    return upper, fit.one_hot(ftrain), fit.one_hot(fval), rate
 
 
 def _find_head_rate(fit: _Fit, head_model, train_xy) -> float:

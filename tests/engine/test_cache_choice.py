@@ -154,5 +154,8 @@ def test_small_budget_makes_a_real_run_use_the_disk(image_folder, tiny_config, t
     logs = [e.text for e in events if isinstance(e, ev.LogMessage)]
     assert any(t.startswith("Decoded-image cache (auto): disk") for t in logs), logs
     assert any(t.startswith("Feature cache (") and ": disk" in t for t in logs), logs
-    assert [p.uses_feature_cache for p in events if isinstance(p, ev.PhaseStarted)] == [True, False]
+    # the frozen layers' activations (disk too) serve the head's pooled features and the fine-tune phase
+    assert any(t.startswith("Activation cache (") and ": disk" in t for t in logs), logs
+    assert [p.uses_feature_cache for p in events if isinstance(p, ev.PhaseStarted)] == [True, True]
+    assert not (layout.feature_cache / "activations").exists(), "the activations are removed after fine-tuning"
     assert seen and all(str(layout.feature_cache) in str(f) for f in seen)

@@ -1,0 +1,112 @@
+"""Fine-tuning on the frozen layers' activations: the cut is exact, shares the classifier's weights, and runs train on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnn_studio import events as ev
+
+pytestmark = pytest.mark.slow  # builds and trains networks
+
+X = np.random.default_rng(0).uniform(0, 255, (3, 40, 36, 3)).astype("float32")
+
+
+def _classifier(key="small_cnn", size=32, depth="1 block"):
+    from cnn_studio.backbones.classifier import build_classifier, unfreeze_depth
+
+    model = build_classifier(key, 3, image_size=size)
+    unfreeze_depth(model, depth)
+    return model
+
+
+def test_the_cut_gives_the_classifier_own_output_and_trains_its_own_weights():
+    from cnn_studio.backbones.activation_split import split_below_trainable
+
+    model = _classifier()
+    split = split_below_trainable(model)
+    assert split is not None and split.cut_layer == "block4_conv"
+    np.testing.assert_allclose(np.asarray(split.upper(split.lower(X))), np.asarray(model(X)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(split.pooled(split.lower(X))), np.asarray(_pooled(model)(X)),
+                               rtol=1e-5, atol=1e-6)
+    assert {id(v) for v in split.upper.trainable_weights} == {id(v) for v in model.trainable_weights}
+    assert split.lower.trainable_weights == [], "nothing below the cut trains"
+    assert split.shape == tuple(split.lower.output.shape[1:])
+
+
+def _pooled(model):
+    import keras
+
+    return keras.Model(model.inputs[0], model.get_layer("pool").output)
+
+
+def test_no_cut_when_nothing_is_frozen_below_or_nothing_trains():
+    from cnn_studio.backbones.activation_split import split_below_trainable
+    from cnn_studio.backbones.classifier import freeze_backbone
+
+    assert split_below_trainable(_classifier(depth="all")) is None, "the cut would be the backbone's input"
+    frozen = _classifier()
+    freeze_backbone(frozen)
+    assert split_below_trainable(frozen) is None
+
+
+def test_no_cut_across_a_skip_connection():
+    """ResNet50's last block adds its input back: a cut inside the block would miss that path."""
+    from cnn_studio.backbones.activation_split import split_below_trainable
+
+    inside = split_below_trainable(_classifier("resnet50", 32, "2 conv"))  # conv5_block3_2 and _3: inside a block
+    assert inside is None
+    whole = split_below_trainable(_classifier("resnet50", 32, "1 block"))  # the block's input is a clean cut
+    assert whole is not None and whole.cut_layer.startswith("conv5_block1")
+
+
+def test_fine_tuning_trains_on_kept_activations_and_saves_the_whole_model(image_folder, tiny_config, tmp_path):
+    from cnn_studio.backbones.classifier import backbone_of, build_classifier
+    from cnn_studio.data.index import scan
+    from cnn_studio.data.split import make_split
+    from cnn_studio.paths import RunLayout
+    from cnn_studio.training.run_folder import load_model
+    from cnn_studio.training.trainer import train
+
+    split = make_split(scan(image_folder(per_class=12, size=32)), val_fraction=0.25, seed=0)
+    weights = tmp_path / "pretrained.weights.h5"  # a weights file makes the schedule pretrained: head, then fine-tune
+    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    events = []
+    cfg = tiny_config.replace(weights=str(weights), epochs=2, fine_tune_epochs=2, fine_tune_depth="1 block",
+                              fine_tune_learning_rate=1e-2)
+    result = train(cfg, split, tmp_path / "run", sink=events.append)
+
+    assert result.epochs_done == 4
+    phases = [e for e in events if isinstance(e, ev.PhaseStarted)]
+    assert [(p.name, p.uses_feature_cache) for p in phases] == [("head", True), ("fine_tune", True)]
+    logs = [e.text for e in events if isinstance(e, ev.LogMessage)]
+    assert any(t.startswith("Activation cache (") and "block4_conv" in t for t in logs), logs
+    assert any(t.startswith("Fine-tuning trains from block4_conv up") for t in logs), logs
+    # the images ran through the frozen layers once (train + val), never again in the fine-tune epochs
+    computing = [e for e in events if isinstance(e, ev.TaskProgress) and e.task.startswith("Computing features")]
+    assert {e.task for e in computing} == {"Computing features (training images)",
+                                           "Computing features (validation images)"}
+    saved = backbone_of(load_model(RunLayout(result.run_dir).last_model))
+    start = backbone_of(build_classifier("small_cnn", 2, image_size=32))
+    start.load_weights(weights)
+    for name in ("block1_conv", "block3_conv"):  # frozen: exactly the weights file's
+        np.testing.assert_array_equal(saved.get_layer(name).get_weights()[0], start.get_layer(name).get_weights()[0])
+    moved = np.abs(saved.get_layer("block4_conv").get_weights()[0] - start.get_layer("block4_conv").get_weights()[0])
+    assert moved.max() > 0, "the fine-tuned layer trained (on the activations) and the saved model has it"
+    assert not (RunLayout(result.run_dir).feature_cache / "activations").exists()
+
+
+def test_augmentation_fine_tunes_on_the_images(image_folder, tiny_config, tmp_path):
+    from cnn_studio.backbones.classifier import backbone_of, build_classifier
+    from cnn_studio.data.index import scan
+    from cnn_studio.data.split import make_split
+    from cnn_studio.training.trainer import train
+
+    split = make_split(scan(image_folder(per_class=8, size=32)), val_fraction=0.25, seed=0)
+    weights = tmp_path / "pretrained.weights.h5"
+    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    events = []
+    cfg = tiny_config.replace(weights=str(weights), epochs=1, fine_tune_epochs=1, augment=("flip",))
+    train(cfg, split, tmp_path / "run", sink=events.append)
+    assert [p.uses_feature_cache for p in events if isinstance(p, ev.PhaseStarted)] == [False, False]
+    assert not any(isinstance(e, ev.LogMessage) and e.text.startswith("Activation cache") for e in events)
