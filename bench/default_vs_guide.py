@@ -40,6 +40,7 @@ def _studio(split_file: Path, size: int) -> dict:
     from cnn_studio.data.records import Split
     from cnn_studio.evaluation import evaluate_run
     from cnn_studio.fsutil import read_json
+    from cnn_studio.training.run_folder import read_history
     from cnn_studio.training.trainer import train
 
     split = Split.from_dict(read_json(split_file))
@@ -49,7 +50,12 @@ def _studio(split_file: Path, size: int) -> dict:
     result = train(config, split, run)
     seconds = time.monotonic() - t
     state = read_json(run / "state.json")
-    return {"accuracy": float(evaluate_run(run, subset="test").accuracy), "seconds": seconds,
+    phases = {}
+    for name, facts in state["schedule"].items():
+        if isinstance(facts, dict) and "start" in facts:  # the best validation accuracy each phase reached
+            rows = [r for r in read_history(run / "history.csv") if facts["start"] <= int(float(r["epoch"])) < facts["end"]]
+            phases[name] = round(max((float(r["val_accuracy"]) for r in rows), default=float("nan")), 3)
+    return {"accuracy": float(evaluate_run(run, subset="test").accuracy), "seconds": seconds, "val_by_phase": phases,
             "epochs": result.epochs_done, "schedule": {k: v.get("how") for k, v in state["schedule"].items()
                                                        if isinstance(v, dict)}}
 
@@ -61,7 +67,7 @@ def default_config(size: int):
     from cnn_studio.cli.train import config_from_args
 
     args = build_parser().parse_args(["train", "data", "--backbone", "vgg16", "--weights", str(WEIGHTS),
-                                      "--image-size", str(size)])
+                                      "--image-size", str(size), "--out", "run"])
     return config_from_args(args, "vgg16", str(WEIGHTS))
 
 
@@ -114,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="image folder (default: the bundled sample)")
     parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--one", choices=("studio", "guide"), help=argparse.SUPPRESS)
     parser.add_argument("--split", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -129,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnn_studio.sample import sample_dataset_path
 
     data = args.data or sample_dataset_path()
-    split = prepare(data, val_fraction=0.2, test_fraction=0.2, seed=0).split
+    split = prepare(data, val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=0).split
     split_file = Path(tempfile.mkdtemp(prefix="bench-split-")) / "split.json"
     write_json(split_file, split.to_dict())
     print(f"{data}: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test images, "
@@ -147,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         r = results[name]
         print(f"{'cnn-studio default' if name == 'studio' else 'keras guide (5+5)':20s} test accuracy "
               f"{r['accuracy']:.3f}  wall {r['seconds']:.0f} s  epochs {r['epochs']}"
-              + (f"  {r['schedule']}" if "schedule" in r else ""), flush=True)
+              + (f"  best val accuracy by phase {r['val_by_phase']}  {r['schedule']}" if "schedule" in r else ""),
+              flush=True)
     return 0
 
 

@@ -29,7 +29,7 @@ from cnn_studio import events as ev
 from cnn_studio.calibration import apply_temperature_to_model, calibrate
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.errors import StudioError
-from cnn_studio.explain.shortcuts import check_shortcuts
+from cnn_studio.explain.shortcuts import check_shortcuts, review_sample_size
 from cnn_studio.fsutil import atomic_path, read_json, write_json
 from cnn_studio.intervals import compare_with_guessing
 from cnn_studio.predict import iter_image_batches, predict_probabilities
@@ -177,7 +177,7 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
             sink(ev.StageChanged(TASK, "Looking for shortcuts",
                                  "corners and edges masked, and Grad-CAM, on a sample of the validation images"))
             sc = check_shortcuts(model, kept, y, names, run.image_size, run.config.resize, cancel=cancel,
-                                 sink=_with_eta(sink))
+                                 sink=_with_eta(sink), max_images=review_sample_size(len(run.split.train) + len(records)))
         except StudioError as exc:  # a model Grad-CAM cannot explain: say so, do not fail the run
             sc = {"suspected": False, "message": f"Shortcut check skipped: {exc.message}"}
         review["shortcuts"] = sc

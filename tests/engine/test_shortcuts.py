@@ -323,3 +323,18 @@ def test_examples_take_each_answer_in_turn():
 
     affected = [{"key": f"s{i}", "answer": "shirt"} for i in range(5)] + [{"key": "t0", "answer": "t_shirt"}]
     assert spread_examples(affected, 4) == ["s0", "t0", "s1", "s2"]
+
+
+def test_the_check_after_training_sizes_its_sample_to_the_run():
+    """23 passes per image: a small run gets the smallest sample, a large one the most (issue 22: the check
+    cost more than the training on a small set at 224 px)."""
+    from cnn_studio.explain.shortcuts import MAX_IMAGES, REVIEW_MIN_IMAGES, review_sample_size
+
+    assert review_sample_size(192) == REVIEW_MIN_IMAGES == 24
+    assert review_sample_size(1400) == 35
+    assert review_sample_size(1920) == review_sample_size(100_000) == MAX_IMAGES == 48
+    from cnn_studio.explain.shortcuts import sample_indices
+
+    labels = [0, 1] * 40
+    chosen = sample_indices(labels, 2, max_images=review_sample_size(len(labels)))
+    assert len(chosen) == 24 and sum(labels[i] for i in chosen) == 12, "12 of each class"
