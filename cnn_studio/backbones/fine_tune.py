@@ -39,7 +39,8 @@ from cnn_studio.backbones.registry import BackboneSpec
 from cnn_studio.errors import ConfigError
 
 CONV, NORM, OTHER, FIXED = "conv", "norm", "other", "fixed"  # LayerInfo.kind
-DEPTH_EXAMPLES = ("1 block", "2 blocks", "6 conv", "all")
+DEFAULT_DEPTH = "1 block"  # what a new run fine-tunes (the CLI, the Model step); TrainConfig's None is older runs'
+DEPTH_EXAMPLES = (DEFAULT_DEPTH, "2 blocks", "6 conv", "all")
 DEPTH_HELP = ('how much of the backbone fine-tuning retrains: "all", "N blocks" (e.g. "2 blocks"; VGG16 has '
               'block1..block5), a block name and all above it (e.g. "block5"), or "N conv" (the top N '
               'convolution layers; BatchNorm never counts and stays frozen)')

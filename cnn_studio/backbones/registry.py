@@ -116,6 +116,11 @@ _SPECS: tuple[BackboneSpec, ...] = (
 
 _BY_KEY = {s.key: s for s in _SPECS}
 
+DEFAULT_BACKBONE = "mobilenet_v2"
+"""What a new run trains when no backbone was chosen (the CLI, the Model step, the label check)."""
+FALLBACK_BACKBONE = "small_cnn"
+"""What trains instead when the default backbone's pretrained weights cannot be had (it needs none)."""
+
 
 def _normalise(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())

@@ -73,6 +73,11 @@ def parse_weights(weights: str | None) -> WeightsChoice:
     return WeightsChoice("file", str(Path(w).expanduser()))
 
 
+def default_weights(spec: BackboneSpec) -> str:
+    """The weights a backbone gets when none were given: "imagenet" when it has pretrained weights, else "none"."""
+    return "imagenet" if spec.has_pretrained_weights else "none"
+
+
 @dataclass(frozen=True)
 class WeightsStatus:
     """Whether ImageNet weights are usable without a download, and what to tell the user."""

@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cnn_studio import events as ev
-from cnn_studio.backbones.registry import BackboneSpec, all_specs, get
+from cnn_studio.backbones.registry import DEFAULT_BACKBONE, FALLBACK_BACKBONE, BackboneSpec, all_specs, get
+from cnn_studio.backbones.weights import default_weights
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.errors import WeightsUnavailable
 from cnn_studio.file_hashes import file_hash
@@ -166,6 +167,16 @@ def offline_status(spec: BackboneSpec | str, image_size: int | None = None) -> O
     return OfflineStatus(False, "none", None,
                          f"ImageNet weights for {spec.label} are not on this computer yet: download them "
                          "(needs internet) or import a weights file.")
+
+
+def offline_default() -> tuple[str, str]:
+    """The default ``(backbone, weights)`` usable here without a download: the default backbone with its
+    pretrained weights when they load offline, else the fallback (the Small CNN, from scratch)."""
+    for key in (DEFAULT_BACKBONE, FALLBACK_BACKBONE):
+        spec = get(key)
+        if not spec.has_pretrained_weights or offline_status(spec).available:
+            return spec.key, default_weights(spec)
+    raise AssertionError("the fallback backbone needs no weights")  # pragma: no cover
 
 
 def cache_file_verdict(spec: BackboneSpec | str, path: Path) -> str | None:
@@ -391,7 +402,7 @@ def _check_loads(spec: BackboneSpec, path: Path) -> None:
     from cnn_studio.backbones.classifier import _constructor  # noqa: PLC0415 - the two modules import each other
     from cnn_studio.backbones.weights import load_weights_file  # noqa: PLC0415 - the two modules import each other
 
-    size = max(spec.min_size, 96 if spec.min_size <= 96 else spec.min_size)
+    size = spec.image_size()  # the one size rule (its default); the weights do not depend on it
     base = _constructor(spec)(**dict(spec.constructor_kwargs), include_top=False, weights=None,
                               input_shape=(size, size, 3), pooling=None)
     load_weights_file(base, path, spec)

@@ -85,7 +85,7 @@ def test_cli_options_fine_tune_depth_dropout_and_schedule():
                                                "--lr-schedule", "plateau"), "vgg16", "imagenet")
     assert (c.fine_tune_depth, c.dropout, c.reduce_lr_patience, c.lr_schedule) == ("2 blocks", 0.4, 2, "plateau")
     c = cli_train.config_from_args(_train_args("--reduce-lr-patience", "4"), "vgg16", "imagenet")
-    assert (c.reduce_lr_patience, c.fine_tune_depth) == (4, cli_train.DEFAULT_FINE_TUNE_DEPTH)
+    assert (c.reduce_lr_patience, c.fine_tune_depth) == (4, fine_tune.DEFAULT_DEPTH)
     c = cli_train.config_from_args(_train_args("--fine-tune-layers", "20"), "vgg16", "imagenet")
     assert c.fine_tune_depth == "20 conv", "--fine-tune-layers now counts conv layers only"
     with pytest.raises(ConfigError, match="not both"):
