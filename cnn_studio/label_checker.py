@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cnn_studio.backbones import registry
-from cnn_studio.backbones.weights import WeightsChoice, default_weights, parse_weights
+from cnn_studio.backbones.weights import WeightsChoice, parse_weights
 from cnn_studio.errors import ConfigError
 from cnn_studio.intervals import compare_with_guessing
 
@@ -87,7 +87,7 @@ def choose_checker(backbone: str | None, weights: str | None, method: str | None
         backbone = registry.DEFAULT_BACKBONE if pretrained else registry.FALLBACK_BACKBONE
     spec = registry.get(backbone)
     if weights is None:
-        weights = default_weights(spec)
+        weights = spec.default_weights
     choice = parse_weights(weights)
     if method is None and not choice.pretrained and spec.has_pretrained_weights:
         raise ConfigError(
@@ -111,11 +111,11 @@ def default_checker() -> CheckerChoice:
             continue
         try:
             if offline_status(spec).available:
-                return CheckerChoice(spec.key, parse_weights(default_weights(spec)), True)
+                return CheckerChoice(spec.key, parse_weights(spec.default_weights), True)
         except Exception:  # noqa: BLE001 - an unreadable cache file: try the next backbone
             continue
     fallback = registry.get(registry.FALLBACK_BACKBONE)
-    return CheckerChoice(fallback.key, parse_weights(default_weights(fallback)), False)
+    return CheckerChoice(fallback.key, parse_weights(fallback.default_weights), False)
 
 
 def judge_checker(labels: np.ndarray, probabilities: np.ndarray, class_names, *, features: bool,

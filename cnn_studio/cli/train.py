@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cnn_studio.backbones.fine_tune import DEFAULT_DEPTH, DEPTH_HELP, table_plan
 from cnn_studio.backbones.registry import DEFAULT_BACKBONE, FALLBACK_BACKBONE, get
-from cnn_studio.backbones.weights import WEIGHTS_HELP, default_weights
+from cnn_studio.backbones.weights import WEIGHTS_HELP
 from cnn_studio.backbones.weights_store import download_weights, offline_status
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
@@ -266,16 +266,16 @@ def default_backbone_and_weights(backbone: str | None, weights: str | None,
     if weights is not None:
         return spec.key, weights
     if not spec.has_pretrained_weights or backbone is not None or offline_status(spec).available:
-        return spec.key, default_weights(spec)
+        return spec.key, spec.default_weights
     print(f"{spec.label}'s ImageNet weights are not on this computer: downloading them.", file=sys.stderr)
     try:
         download_weights(spec, sink=sink or TerminalProgress())
-        return spec.key, default_weights(spec)
+        return spec.key, spec.default_weights
     except WeightsUnavailable as exc:
         print(f"note: {exc.message}\n  So CNN Studio trains the Small CNN from scratch instead (it needs no "
               f"weights, but learns less from few images). To train {spec.label}: {exc.hint}", file=sys.stderr)
         fallback = get(FALLBACK_BACKBONE)
-        return fallback.key, default_weights(fallback)
+        return fallback.key, fallback.default_weights
 
 
 def _finish(result) -> int:

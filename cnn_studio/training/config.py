@@ -9,7 +9,7 @@ from typing import Any
 
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.fine_tune import parse_depth
-from cnn_studio.backbones.weights import WeightsChoice, default_weights, parse_weights
+from cnn_studio.backbones.weights import WeightsChoice, parse_weights
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, SLICE_AXES, VolumeSlicing
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION, check_settings, group_by_value
@@ -50,7 +50,7 @@ class TrainConfig:
     """
 
     backbone: str = registry.DEFAULT_BACKBONE
-    weights: str = default_weights(registry.get(registry.DEFAULT_BACKBONE))
+    weights: str = registry.get(registry.DEFAULT_BACKBONE).default_weights
     image_size: int | None = None
     batch_size: int = 32
     epochs: int | None = None  # None (and fine_tune_epochs None): the automatic schedule (training/schedule.py)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 
 from cnn_studio.backbones import registry
-from cnn_studio.backbones.weights import default_weights
 from cnn_studio.cli import build_parser
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, SLICE_AXES, VolumeSlicing
 from cnn_studio.label_checker import DEFAULT_FOLD_EPOCHS, DEFAULT_FOLDS, choose_checker
@@ -48,8 +47,8 @@ def test_scan_and_predict_slice_options_are_the_records_owners():
 
 def test_train_config_defaults_are_the_registry_default_backbone_and_its_weights():
     spec = registry.get(registry.DEFAULT_BACKBONE)
-    assert (TrainConfig().backbone, TrainConfig().weights) == (spec.key, default_weights(spec))
-    assert default_weights(registry.get(registry.FALLBACK_BACKBONE)) == "none"
+    assert (TrainConfig().backbone, TrainConfig().weights) == (spec.key, spec.default_weights)
+    assert registry.get(registry.FALLBACK_BACKBONE).default_weights == "none"
 
 
 def test_label_check_defaults_have_one_owner():

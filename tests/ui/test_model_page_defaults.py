@@ -8,7 +8,6 @@ import pytest
 
 from cnn_studio.backbones import registry, weights_store
 from cnn_studio.backbones.fine_tune import DEFAULT_DEPTH
-from cnn_studio.backbones.weights import default_weights
 from cnn_studio.cli import build_parser
 from cnn_studio.cli import train as cli_train
 from cnn_studio.errors import WeightsUnavailable
@@ -54,7 +53,7 @@ def test_cli_and_model_step_start_from_the_same_defaults(qtbot, tmp_path, monkey
     ui = page.form_config()
     assert cli == ui, "the CLI and the Model step start from different settings"
     expected = registry.get(registry.DEFAULT_BACKBONE if here else registry.FALLBACK_BACKBONE)
-    assert (cli.backbone, cli.weights) == (expected.key, default_weights(expected))
+    assert (cli.backbone, cli.weights) == (expected.key, expected.default_weights)
     assert cli.fine_tune_depth == DEFAULT_DEPTH
 
 

@@ -406,7 +406,7 @@ class ModelPage(QWidget):
         self._set_import_status(f"Downloading {escape(spec.weights_file_for(self.image_size.value() or None))}…",
                                 spec.key)
         self._download_task = start_task(
-            run_job, "cnn_studio.backbones.weights_store:download_weights", spec.key,
+            run_job, "cnn_studio.backbones.weights_store:download_weights", spec,
             self.image_size.value() or None, log_path=str(app_data_dir() / "logs" / "download-weights.log"),
             label="weights download", on_event=self._on_download_event, on_returned=self._on_download_returned,
             on_errored=self._on_download_errored, on_cancelled=self._on_download_cancelled,
@@ -467,7 +467,8 @@ class ModelPage(QWidget):
         self._import_backbone = backbone or self.selected_backbone()
         self._set_import_status(f"Importing {escape(Path(path).name)}… (checking that it loads)", None)
         self._import_task = start_task(
-            run_job, "cnn_studio.backbones.weights_store:import_weights", str(path), backbone,
+            run_job, "cnn_studio.backbones.weights_store:import_weights", str(path),
+            registry.get(backbone) if backbone else None,
             log_path=str(app_data_dir() / "logs" / "import-weights.log"), label="weights import",
             on_returned=self._on_import_returned, on_errored=self._on_import_errored,
             on_finished=self._on_import_finished)
