@@ -52,10 +52,11 @@ def _studio(key: str, size: int, n_classes: int, policy: str):
     import keras
 
     from cnn_studio.backbones.classifier import build_classifier
+    from cnn_studio.backbones.registry import get
     from cnn_studio.training.devices import precision_policy
 
     with precision_policy(policy):
-        model = build_classifier(key, n_classes, weights="none", image_size=size)
+        model = build_classifier(get(key), n_classes, weights="none", image_size=size)
         model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     return model
 

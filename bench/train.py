@@ -88,11 +88,12 @@ def _run_plain(config, split) -> dict[str, float]:
     import keras
 
     from cnn_studio.backbones.classifier import build_classifier
+    from cnn_studio.backbones.registry import get
     from cnn_studio.data.pipeline import make_datasets
 
     keras.utils.set_random_seed(config.seed)
     data = make_datasets(split, config.image_size, config.batch_size, cache=config.cache, seed=config.seed)
-    model = build_classifier(config.backbone, len(split.class_names), weights="none",
+    model = build_classifier(get(config.backbone), len(split.class_names), weights="none",
                              image_size=config.image_size, dropout=config.dropout)
     model.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--epochs must be at least 3 (the first and the last epoch are not measured)")
 
     from cnn_studio.backbones.classifier import backbone_of, build_classifier
+    from cnn_studio.backbones.registry import get
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split
     from cnn_studio.training.config import TrainConfig
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{ratio:.2f}x plain images/s (target >= 0.95)"))
 
         weights = tmp_path / "backbone.weights.h5"
-        backbone_of(build_classifier(args.backbone, 2, weights="none", image_size=args.size)).save_weights(weights)
+        backbone_of(build_classifier(get(args.backbone), 2, weights="none", image_size=args.size)).save_weights(weights)
         frozen = base.replace(weights=str(weights))
         no_cache = _run_trainer(frozen.replace(feature_cache=False), split, tmp_path / "run_nocache")
         cache = _run_trainer(frozen.replace(feature_cache=True), split, tmp_path / "run_cache")

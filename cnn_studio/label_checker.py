@@ -31,7 +31,8 @@ from cnn_studio.backbones.weights import WeightsChoice, parse_weights
 from cnn_studio.errors import ConfigError
 from cnn_studio.intervals import compare_with_guessing
 
-PREFERRED = "mobilenet_v2"
+DEFAULT_FOLDS = 5
+DEFAULT_FOLD_EPOCHS = 12  # epochs per fold for the fold models (the Small CNN)
 ENOUGH_PER_CLASS = 30
 """Images in the smallest class below which "more images per class" is the first advice."""
 
@@ -56,11 +57,11 @@ class CheckerChoice:
 def check_settings(folds: int, epochs: int) -> None:
     """Refuse fewer than 2 folds or fewer than 1 epoch per fold (before any image is read)."""
     if folds < 2:
-        raise ConfigError(f"Folds: expected at least 2, received {folds}.", "Use --folds 5 (the default).")
+        raise ConfigError(f"Folds: expected at least 2, received {folds}.", f"Use --folds {DEFAULT_FOLDS} (the default).")
     if epochs < 1:
         raise ConfigError(f"Epochs per fold: expected at least 1, received {epochs}.",
                           "A model trained for no epoch only guesses, and its guesses would accuse correct "
-                          "labels; use --epochs 12 (the default).")
+                          f"labels; use --epochs {DEFAULT_FOLD_EPOCHS} (the default).")
 
 
 def choose_checker(backbone: str | None, weights: str | None, method: str | None = None) -> CheckerChoice:
@@ -82,10 +83,11 @@ def choose_checker(backbone: str | None, weights: str | None, method: str | None
         found = default_checker()
         backbone, weights = found.backbone, found.weights.value
     if backbone is None:
-        backbone = PREFERRED if parse_weights(weights).pretrained else "small_cnn"
+        pretrained = parse_weights(weights).pretrained
+        backbone = registry.DEFAULT_BACKBONE if pretrained else registry.FALLBACK_BACKBONE
     spec = registry.get(backbone)
     if weights is None:
-        weights = "imagenet" if spec.has_pretrained_weights else "none"
+        weights = spec.default_weights
     choice = parse_weights(weights)
     if method is None and not choice.pretrained and spec.has_pretrained_weights:
         raise ConfigError(
@@ -103,16 +105,17 @@ def default_checker() -> CheckerChoice:
     Small CNN trained per fold. Never downloads."""
     from cnn_studio.backbones.weights_store import offline_status  # noqa: PLC0415 - reads the store's index
 
-    specs = sorted(registry.all_specs(), key=lambda s: s.key != PREFERRED)
+    specs = sorted(registry.all_specs(), key=lambda s: s.key != registry.DEFAULT_BACKBONE)
     for spec in specs:
         if not spec.has_pretrained_weights:
             continue
         try:
             if offline_status(spec).available:
-                return CheckerChoice(spec.key, WeightsChoice("imagenet"), True)
+                return CheckerChoice(spec.key, parse_weights(spec.default_weights), True)
         except Exception:  # noqa: BLE001 - an unreadable cache file: try the next backbone
             continue
-    return CheckerChoice("small_cnn", WeightsChoice("none"), False)
+    fallback = registry.get(registry.FALLBACK_BACKBONE)
+    return CheckerChoice(fallback.key, parse_weights(fallback.default_weights), False)
 
 
 def judge_checker(labels: np.ndarray, probabilities: np.ndarray, class_names, *, features: bool,

@@ -57,9 +57,14 @@ from cnn_studio.data.prepare import prepare
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
 from cnn_studio.errors import DatasetError
 from cnn_studio.fsutil import write_json as _write
-from cnn_studio.label_checker import check_settings, choose_checker, judge_checker
+from cnn_studio.label_checker import (
+    DEFAULT_FOLD_EPOCHS,
+    DEFAULT_FOLDS,
+    check_settings,
+    choose_checker,
+    judge_checker,
+)
 
-DEFAULT_FOLDS = 5
 DUPLICATE_SIMILARITY = {"features": 0.97, "pixels": 0.997}
 """Cosine similarity from which two images count as near-duplicates, per embedding kind."""
 NEIGHBOURS = 3
@@ -349,7 +354,7 @@ class _StopOnCancel:
 
 
 def find_label_issues(source, *, backbone: str | None = None, weights: str | None = None, folds: int = DEFAULT_FOLDS,
-                      image_size: int | None = None, epochs: int = 12, batch_size: int = 32, resize: str = "stretch",
+                      image_size: int | None = None, epochs: int = DEFAULT_FOLD_EPOCHS, batch_size: int = 32, resize: str = "stretch",
                       learning_rate: float = 3e-3, seed: int = 0, corrections="auto", val_fraction: float | None = None,
                       test_fraction: float | None = None, split_seed: int | None = None,
                       duplicate_similarity: float | None = None, neighbours: int = NEIGHBOURS,

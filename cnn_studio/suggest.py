@@ -45,7 +45,7 @@ from cnn_studio.added_labels import AddedLabels
 from cnn_studio.added_labels import default_path as added_labels_path
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.classifier import build_classifier, split_for_feature_cache
-from cnn_studio.backbones.weights_store import offline_status
+from cnn_studio.backbones.weights_store import offline_default
 from cnn_studio.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.corrections import norm_path
 from cnn_studio.data.prepare import prepare
@@ -222,10 +222,11 @@ def feature_embedder(backbone: str, weights: str | None, image_size: int | None)
 
 
 def auto_backbone() -> tuple[str, str | None]:
-    """MobileNetV2 with ImageNet weights when they load offline (never a download), else :data:`PIXELS`."""
+    """The default backbone with its ImageNet weights when they load offline (never a download), else :data:`PIXELS`."""
     try:
-        if offline_status("mobilenet_v2").available:
-            return "mobilenet_v2", "imagenet"
+        backbone, weights = offline_default()
+        if backbone == registry.DEFAULT_BACKBONE:
+            return backbone, weights
     except Exception:  # noqa: BLE001 - no weights store: pixels need none
         pass
     return PIXELS, None

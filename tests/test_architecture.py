@@ -71,3 +71,45 @@ def test_ui_app_does_not_import_tensorflow():
     assert "PySide6" in loaded
     assert "tensorflow" not in loaded, "a ui module imports TensorFlow at module level"
     assert "keras" not in loaded
+
+
+def _package_imports(package: Path, prefix: str) -> dict[str, set[tuple[str, str]]]:
+    """Each module of ``package`` → the (module, name) pairs it imports from its own package, at any depth
+    (imports inside functions count: a lazy import is still a dependency)."""
+    import ast
+
+    modules = {f"{prefix}.{p.stem}": p for p in package.glob("*.py") if p.stem != "__init__"}
+    found: dict[str, set[tuple[str, str]]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    target = f"{node.module}.{alias.name}"
+                    if target in modules:  # from cnn_studio.backbones import registry
+                        found[name].add((target, ""))
+                    elif node.module in modules:
+                        found[name].add((node.module, alias.name))
+            elif isinstance(node, ast.Import):
+                found[name].update((a.name, "") for a in node.names if a.name in modules)
+    return found
+
+
+def test_backbones_modules_import_one_way_without_private_names():
+    """registry → weights_files → weights → weights_store → classifier: no module imports one that (even
+    lazily, inside a function) imports it back, and none takes another's private (underscored) names."""
+    imports = _package_imports(ROOT / "backbones", "cnn_studio.backbones")
+    private = sorted(f"{m} takes {t}.{n}" for m, pairs in imports.items() for t, n in pairs if n.startswith("_"))
+    assert not private, private
+    graph = {m: {t for t, _ in pairs if t != m} for m, pairs in imports.items()}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, "import cycle: " + " → ".join((*path[path.index(module):], module))
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, (*path, module))
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())

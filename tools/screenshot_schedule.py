@@ -29,9 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     from cnn_studio.ui.app import create_app, create_window
     from screenshots import _wait_idle
 
+    from cnn_studio.backbones.registry import get
     from cnn_studio.backbones.weights_store import import_weights
 
-    import_weights(args.weights, "vgg16")
+    import_weights(args.weights, get("vgg16"))
     messages.BLOCKING = False
     app = create_app([])
     window = create_window(None, open_sample=True)

@@ -22,31 +22,26 @@ hundred images cannot wreck the ImageNet statistics.
 
 from __future__ import annotations
 
-import importlib
 import warnings
 
 from cnn_studio.backbones import band_adapter, fine_tune, registry
 from cnn_studio.backbones.fine_tune import CONV, FIXED, NORM, OTHER, FineTunePlan, LayerInfo
 from cnn_studio.backbones.preprocessing import preprocessing_layers
-from cnn_studio.backbones.registry import BackboneSpec
-from cnn_studio.backbones.weights import load_weights_file, resolve_weights
+from cnn_studio.backbones.registry import Backbone
+from cnn_studio.backbones.weights import load_weights_file
+from cnn_studio.backbones.weights_store import resolve_weights
 from cnn_studio.errors import ConfigError, WeightsUnavailable
 from cnn_studio.paths import keras_cache_dir
 
 BACKBONE_LAYER = "backbone"
 
 
-def _constructor(spec: BackboneSpec):
-    module, attr = spec.constructor.split(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "none"):
+def build_backbone(spec: Backbone, image_size: int, weights: str = "none"):
     """The headless feature extractor (no top, no pooling) named ``"backbone"``, weights loaded.
 
     Parameters
     ----------
-    spec : a :class:`BackboneSpec` or its key.
+    spec : the :class:`~cnn_studio.backbones.registry.Backbone`.
     image_size : the square input side (at least ``spec.min_size``).
     weights : "none", "imagenet" or the path of a weights file (see :func:`resolve_weights`).
 
@@ -57,14 +52,9 @@ def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "no
     WeightsUnavailable
         ImageNet weights neither cached nor downloadable, or a weights file that does not fit.
     """
-    spec = registry.get(spec)
     image_size = spec.image_size(image_size)
     resolved = resolve_weights(spec, weights, image_size)
-    ctor = _constructor(spec)
-    # Not name=: EfficientNetV2 looks its block table up by its own model name.
-    kwargs = dict(spec.constructor_kwargs, include_top=False, input_shape=(image_size, image_size, 3),
-                  pooling=None)
-    base = ctor(weights=None, **kwargs)
+    base = spec.build_base(image_size)
     if resolved == "imagenet":
         # The file in Keras' cache, loaded by us: Keras' get_file would delete a file whose hash it
         # does not know (a user's copy) and try to download it again.
@@ -82,19 +72,15 @@ def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "no
     return base
 
 
-def build_band_backbone(spec: BackboneSpec | str, image_size: int, weights: str, channel_map: list[int | None]):
+def build_band_backbone(spec: Backbone, image_size: int, weights: str, channel_map: list[int | None]):
     """The backbone for K = ``len(channel_map)`` input channels, pretrained weights adapted (see ``band_adapter``).
 
     Returns ``(backbone, adapted_layer_names)``; the names are empty without pretrained weights.
     """
-    spec = registry.get(spec)
     image_size = spec.image_size(image_size)
-    k = len(channel_map)
-    ctor = _constructor(spec)
-    kwargs = dict(spec.constructor_kwargs, include_top=False, input_shape=(image_size, image_size, k), pooling=None)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="This model usually expects 1 or 3 input channels")
-        base = ctor(weights=None, **kwargs)
+        base = spec.build_base(image_size, channels=len(channel_map))
     adapted: list[str] = []
     if resolve_weights(spec, weights, image_size) is not None:
         rgb = build_backbone(spec, image_size, weights)
@@ -127,13 +113,13 @@ def _band_input(keras, bands, size: int, mode: str):
     return inputs, x
 
 
-def build_classifier(spec_or_key: BackboneSpec | str, n_classes: int, *, weights: str = "none",
+def build_classifier(spec: Backbone, n_classes: int, *, weights: str = "none",
                      image_size: int | None = None, dropout: float = 0.2, bands=None):
     """Build the full classifier (see module docstring).
 
     Parameters
     ----------
-    spec_or_key : a :class:`BackboneSpec` or its key ("mobilenet_v2", "VGG16" ...).
+    spec : the :class:`~cnn_studio.backbones.registry.Backbone` (``registry.get("vgg16")``).
     n_classes : number of output classes (>= 2).
     weights : "imagenet", "none" or the path of a weights file for the backbone.
     image_size : the side the image is resized to inside the model (default: the backbone's).
@@ -148,7 +134,6 @@ def build_classifier(spec_or_key: BackboneSpec | str, n_classes: int, *, weights
     """
     import keras
 
-    spec = registry.get(spec_or_key)
     if n_classes < 2:
         raise ConfigError(f"Number of classes: expected at least 2, received {n_classes}.")
     size = spec.image_size(image_size)
@@ -221,7 +206,7 @@ def _kind(layer) -> str:
     return CONV if any(type(x).__name__ in _CONV_CLASSES for x in inner) else OTHER
 
 
-def backbone_layers(base, spec: BackboneSpec | str) -> tuple[list[LayerInfo], int]:
+def backbone_layers(base, spec: Backbone) -> tuple[list[LayerInfo], int]:
     """Every layer of a backbone with weights (bottom to top) as :class:`LayerInfo`, and its total weight count.
 
     Measure an unfrozen backbone: Keras marks a frozen layer's variables non-trainable.
@@ -240,14 +225,14 @@ def _size(variable) -> int:
     return n
 
 
-def spec_of(model) -> BackboneSpec:
-    """The backbone spec of a classifier built by :func:`build_classifier` (from its name ``cnn_studio_KEY``)."""
+def spec_of(model) -> Backbone:
+    """The :class:`~cnn_studio.backbones.registry.Backbone` of a classifier built by :func:`build_classifier` (from its name ``cnn_studio_KEY``)."""
     return registry.get(model.name.removeprefix("cnn_studio_"))
 
 
-def fine_tune_plan(spec: BackboneSpec | str, image_size: int | None, depth: str) -> FineTunePlan:
+def fine_tune_plan(spec: Backbone, image_size: int | None, depth: str) -> FineTunePlan:
     """Which backbone layers fine-tuning at ``depth`` retrains and how many weights (builds the backbone, no weights)."""
-    base = build_backbone(spec, registry.get(spec).image_size(image_size), "none")
+    base = spec.build_base(image_size)
     layers, total = backbone_layers(base, spec)
     return fine_tune.plan(layers, depth, total)
 
@@ -273,7 +258,7 @@ def measure_layer_tables(keys: tuple[str, ...] | None = None) -> dict[str, tuple
     out = {}
     for key in keys or registry.keys():
         spec = registry.get(key)
-        layers, total = backbone_layers(build_backbone(spec, spec.input_size, "none"), spec)
+        layers, total = backbone_layers(spec.build_base(), spec)
         out[key] = (total, tuple((x.name, x.block, x.params, x.kind) for x in layers))
     return out
 

@@ -34,12 +34,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cnn_studio.backbones import layer_tables, registry
-from cnn_studio.backbones.registry import BackboneSpec
+from cnn_studio.backbones import layer_tables
+from cnn_studio.backbones.registry import Backbone
 from cnn_studio.errors import ConfigError
 
 CONV, NORM, OTHER, FIXED = "conv", "norm", "other", "fixed"  # LayerInfo.kind
-DEPTH_EXAMPLES = ("1 block", "2 blocks", "6 conv", "all")
+DEFAULT_DEPTH = "1 block"  # what a new run fine-tunes (the CLI, the Model step); TrainConfig's None is older runs'
+DEPTH_EXAMPLES = (DEFAULT_DEPTH, "2 blocks", "6 conv", "all")
 DEPTH_HELP = ('how much of the backbone fine-tuning retrains: "all", "N blocks" (e.g. "2 blocks"; VGG16 has '
               'block1..block5), a block name and all above it (e.g. "block5"), or "N conv" (the top N '
               'convolution layers; BatchNorm never counts and stays frozen)')
@@ -133,9 +134,8 @@ def parse_depth(text: str | int) -> Depth:
                       f"\"block5\", received {str(text)!r}.", "For example \"1 block\" or \"6 conv\".")
 
 
-def assign_blocks(spec: BackboneSpec | str, names: list[str]) -> list[str]:
+def assign_blocks(spec: Backbone, names: list[str]) -> list[str]:
     """The block of each layer name (all layers of the backbone, in order); see the module docstring."""
-    spec = registry.get(spec)
     if spec.key == "inception_v3":
         out, current = [""] * len(names), None
         for i in range(len(names) - 1, -1, -1):  # a layer belongs to the next mixedN concatenation
@@ -194,20 +194,19 @@ def plan(layers: list[LayerInfo] | tuple[LayerInfo, ...], depth: str | Depth, to
         trainable_params=sum(x.params for x in chosen), total_params=total_params)
 
 
-def table_layers(spec: BackboneSpec | str) -> tuple[tuple[LayerInfo, ...], int]:
+def table_layers(spec: Backbone) -> tuple[tuple[LayerInfo, ...], int]:
     """The precomputed layers and total weight count of a backbone (generated, see ``layer_tables``)."""
-    spec = registry.get(spec)
     total, rows = TABLES[spec.key]
     return tuple(LayerInfo(*row) for row in rows), total
 
 
-def table_plan(spec: BackboneSpec | str, depth: str | Depth) -> FineTunePlan:
+def table_plan(spec: Backbone, depth: str | Depth) -> FineTunePlan:
     """:func:`plan` from the precomputed table: what the Model step shows, with no TensorFlow in the UI."""
     layers, total = table_layers(spec)
     return plan(layers, depth, total)
 
 
-def block_names(spec: BackboneSpec | str) -> tuple[str, ...]:
+def block_names(spec: Backbone) -> tuple[str, ...]:
     """The backbone's blocks, bottom to top (from the table)."""
     layers, _ = table_layers(spec)
     return tuple(dict.fromkeys(x.block for x in layers if x.kind in (CONV, OTHER)))

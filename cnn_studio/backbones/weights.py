@@ -1,13 +1,13 @@
 """Where a backbone's weights come from: the app's weights store, Keras' cache, the download, a user's file, or none.
 
-:func:`weights_status` says whether a file of the right name is in Keras' own cache
-(``$KERAS_HOME/models``, default ``~/.keras/models``) without importing TensorFlow; whether weights
-actually *load* offline is :func:`cnn_studio.backbones.weights_store.offline_status` (what the app
-shows as "available offline"). :func:`resolve_weights` decides what to load: for ImageNet the store
-first, then Keras' cache (loaded by us: Keras' ``get_file`` is never called on it, so a user's file
-is never deleted), then the download into the store; offline that is :class:`WeightsUnavailable`
-naming the file, its address and the import command. :func:`load_weights_file` loads a file and
-explains one that does not fit.
+:func:`parse_weights` reads a weights setting. :func:`weights_status` says whether a file of the right
+name is in Keras' own cache (``$KERAS_HOME/models``, default ``~/.keras/models``) without importing
+TensorFlow; whether weights actually *load* offline is
+:func:`cnn_studio.backbones.weights_store.offline_status` (what the app shows as "available offline"), and
+what to load (store, Keras' cache, download) is :func:`cnn_studio.backbones.weights_store.resolve_weights`.
+Offline, :func:`offline_error` names the file, its address and the import command.
+:func:`load_weights_file` loads a file and explains one that does not fit.
+Imports go one way: registry → weights_files → weights → weights_store → classifier.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_studio.backbones.registry import BackboneSpec, get
+from cnn_studio.backbones.registry import WEIGHTS_KINDS as WEIGHTS_KINDS
+from cnn_studio.backbones.registry import Backbone
+from cnn_studio.backbones.weights_files import array_shapes, h5_layout
 from cnn_studio.errors import WeightsUnavailable
 from cnn_studio.keras_archive import check_keras_archive
 from cnn_studio.paths import keras_cache_dir
 
 WEIGHTS_SUFFIXES = (".h5", ".weights.h5", ".keras")
-WEIGHTS_KINDS = ("imagenet", "none", "file")
 NONE_WORDS = ("none", "scratch", "random")  # all mean: no pretrained weights, train from scratch
 WEIGHTS_HELP = "imagenet, none (from scratch; also 'scratch' or 'random') or the path of a weights file"
 
@@ -83,12 +84,12 @@ class WeightsStatus:
     message: str
 
 
-def weights_status(spec: BackboneSpec | str, image_size: int | None = None) -> WeightsStatus:
+def weights_status(spec: Backbone, image_size: int | None = None) -> WeightsStatus:
     """Look for the backbone's no-top ImageNet weights in the Keras cache (no download, no TF).
 
     Parameters
     ----------
-    spec : a :class:`BackboneSpec` or its key.
+    spec : the :class:`~cnn_studio.backbones.registry.Backbone`.
     image_size : the training image size (MobileNetV2's file depends on it; others ignore it).
 
     Returns
@@ -97,7 +98,6 @@ def weights_status(spec: BackboneSpec | str, image_size: int | None = None) -> W
         ``source`` is "cache" (file present), "none" (not downloaded yet) or "not_applicable"
         (a backbone without pretrained weights, e.g. ``small_cnn``).
     """
-    spec = get(spec)
     name = spec.weights_file_for(image_size)
     if name is None:
         return WeightsStatus(False, "not_applicable", None,
@@ -110,9 +110,8 @@ def weights_status(spec: BackboneSpec | str, image_size: int | None = None) -> W
                          f"(needs internet), or put the file at {path}.")
 
 
-def weights_origin(spec: BackboneSpec | str, image_size: int | None = None) -> str | None:
+def weights_origin(spec: Backbone, image_size: int | None = None) -> str | None:
     """The URL Keras downloads the no-top ImageNet weights from (None without pretrained weights)."""
-    spec = get(spec)
     name = spec.weights_file_for(image_size)
     if name is None:
         return None
@@ -140,14 +139,13 @@ _ORIGIN_BASE = {  # as in keras/src/applications/*.py (BASE_WEIGHTS_PATH / WEIGH
 }
 
 
-def offline_error(spec: BackboneSpec | str, image_size: int | None = None, cause: str = "") -> WeightsUnavailable:
+def offline_error(spec: Backbone, image_size: int | None = None, cause: str = "") -> WeightsUnavailable:
     """The short error for ImageNet weights that are not here and could not be downloaded.
 
     It names the file, the address to fetch it from on another computer and how to bring it in
     (``cnn-studio weights import FILE`` / "Import weights file…"). A technical ``cause`` goes to the
     log, never into the message.
     """
-    spec = get(spec)
     name = spec.weights_file_for(image_size)
     folder = keras_cache_dir()
     if cause:
@@ -162,56 +160,7 @@ def offline_error(spec: BackboneSpec | str, image_size: int | None = None, cause
     )
 
 
-def resolve_weights(spec: BackboneSpec | str, weights: str, image_size: int | None = None) -> str | None:
-    """What to pass as the constructor's ``weights``: ``None``, ``"imagenet"`` or a file path.
-
-    Parameters
-    ----------
-    spec : a :class:`BackboneSpec` or its key.
-    weights : "none" (train from scratch), "imagenet", or the path of a .h5/.weights.h5/.keras file.
-    image_size : the training image size (selects MobileNetV2's weights file).
-
-    Returns
-    -------
-    str or None
-        ``None`` for "none"; for ImageNet the store's file path, else ``"imagenet"`` when a file of
-        that name is in Keras' cache (:func:`build_backbone` loads it itself), else the path of the
-        file just downloaded into the store; the file path for a local file.
-
-    Raises
-    ------
-    WeightsUnavailable
-        ImageNet weights neither cached nor downloadable (offline), a backbone without ImageNet
-        weights, a missing file or a file that is not a Keras weights file.
-    """
-    spec = get(spec)
-    choice = parse_weights(weights)
-    if choice.kind == "none":
-        return None
-    if choice.kind == "imagenet":
-        if not spec.has_pretrained_weights:
-            raise WeightsUnavailable(f"{spec.label} has no ImageNet weights.",
-                                     "Use weights: none (it is designed to train from scratch).")
-        from cnn_studio.backbones.weights_store import download_weights, stored  # noqa: PLC0415 - the two modules import each other
-
-        entry = stored(spec)  # 1. the app's own store (imported or downloaded files, checked)
-        if entry is not None:
-            return entry.path
-        if weights_status(spec, image_size).available:  # 2. Keras' cache: loaded by us, never get_file
-            return "imagenet"
-        return download_weights(spec, image_size).path  # 3. the download, into the store
-    path = Path(choice.path)
-    if not path.is_file():
-        raise WeightsUnavailable(f"The weights file {path} does not exist.",
-                                 "Choose the file again, or start from ImageNet weights or from none (train from scratch) instead.")
-    if not path.name.endswith(WEIGHTS_SUFFIXES):
-        raise WeightsUnavailable(
-            f"{path.name} is not a Keras weights file: expected a name ending in {', '.join(WEIGHTS_SUFFIXES)}.",
-            "Use the .h5 file Keras downloads (e.g. from ~/.keras/models) or a .weights.h5 saved by Keras.")
-    return str(path)
-
-
-def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | None = None) -> None:
+def load_weights_file(base_model, path: str | Path, spec: Backbone | None = None) -> None:
     """Load a user's weights file into a headless backbone, or say clearly why it does not fit.
 
     Keras 3 skips parts of a file that match no layer with only a warning ("will retain their
@@ -226,7 +175,7 @@ def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | N
         that would unpack to far more than its size (:mod:`cnn_studio.keras_archive`).
     """
 
-    label = get(spec).label if spec is not None else base_model.name
+    label = spec.label if spec is not None else base_model.name
     if zipfile.is_zipfile(path):
         check_keras_archive(path, WeightsUnavailable)
     error: Exception | None = None
@@ -241,7 +190,7 @@ def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | N
         _check_finite(base_model, Path(path), label)
         return
     expected = _describe_arrays([tuple(v.shape) for v in base_model.weights])
-    received = _describe_arrays(_file_shapes(Path(path)))
+    received = _describe_arrays(array_shapes(path))
     detail = ""
     if expected == received:  # same counts, still refused: pass on Keras' own first line
         first = str(error or partial[0].message).strip().splitlines()
@@ -249,7 +198,7 @@ def load_weights_file(base_model, path: str | Path, spec: BackboneSpec | str | N
     raise WeightsUnavailable(
         f"The weights file {Path(path).name} does not fit {label}: expected {expected}, received {received}{detail}.",
         "Choose the no-top weights file made for this backbone"
-        + (f" (e.g. {get(spec).weights_file_notop})" if spec is not None and get(spec).weights_file_notop else "")
+        + (f" (e.g. {spec.weights_file_notop})" if spec is not None and spec.weights_file_notop else "")
         + ", or start from ImageNet weights or from none (train from scratch) instead.",
     ) from error
 
@@ -277,8 +226,6 @@ def _named_for_its_layout(path: Path):
     would be refused as "expected 26 weight arrays, received 26 weight arrays".
     """
 
-    from cnn_studio.backbones.weights_store import h5_layout  # noqa: PLC0415 - the two modules import each other
-
     name = path.name
     layout = h5_layout(path) if name.endswith(".h5") else None
     suffix = {"legacy": ".h5", "keras3": ".weights.h5"}.get(layout or "")
@@ -298,31 +245,8 @@ def _describe_arrays(shapes: list[tuple[int, ...]] | None) -> str:
     return f"{len(shapes)} weight arrays ({params / 1e6:.2f} M parameters)"
 
 
-def _file_shapes(path: Path) -> list[tuple[int, ...]] | None:
-    """The shapes of every array stored in an .h5/.weights.h5 file or a .keras archive (None if unreadable)."""
-    import h5py
-
-    shapes: list[tuple[int, ...]] = []
-
-    def visit(_name, obj):
-        if isinstance(obj, h5py.Dataset) and obj.shape:
-            shapes.append(tuple(obj.shape))
-
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
-                with h5py.File(member, "r") as f:
-                    f.visititems(visit)
-        else:
-            with h5py.File(path, "r") as f:
-                f.visititems(visit)
-    except (OSError, KeyError, ValueError):
-        return None
-    return shapes
-
-
 @contextmanager
-def imagenet_download(spec: BackboneSpec | str, image_size: int | None = None, timeout_s: float = 30.0):
+def imagenet_download(spec: Backbone, image_size: int | None = None, timeout_s: float = 30.0):
     """Around a constructor called with ``weights="imagenet"``: Keras' own cache or download.
 
     Keras' ``get_file`` finds the cached file or downloads it. Offline, the download fails (a bare
@@ -330,7 +254,6 @@ def imagenet_download(spec: BackboneSpec | str, image_size: int | None = None, t
     :class:`WeightsUnavailable` naming the file and the folder to copy it into. A socket timeout
     (only if none is set) keeps a network that drops packets from hanging the build forever.
     """
-    spec = get(spec)
     previous = socket.getdefaulttimeout()
     if previous is None:
         socket.setdefaulttimeout(timeout_s)

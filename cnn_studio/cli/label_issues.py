@@ -19,8 +19,8 @@ from cnn_studio import tf_runtime
 from cnn_studio.backbones.weights import WEIGHTS_HELP
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.label_checker import check_settings, choose_checker
-from cnn_studio.label_issues import DEFAULT_FOLDS, LabelIssues, find_label_issues
+from cnn_studio.label_checker import DEFAULT_FOLD_EPOCHS, DEFAULT_FOLDS, check_settings, choose_checker
+from cnn_studio.label_issues import LabelIssues, find_label_issues
 
 EXIT_CANCELLED = 130
 
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "pretrained weights here)")
     p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, metavar="K", help="folds (default %(default)s)")
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
-    p.add_argument("--epochs", type=int, default=12,
+    p.add_argument("--epochs", type=int, default=DEFAULT_FOLD_EPOCHS,
                    help="epochs per fold for small_cnn, at least 1 (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds and of training (default %(default)s)")
     p.add_argument("--corrections", default="auto", metavar="FILE",

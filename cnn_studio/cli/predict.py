@@ -22,7 +22,7 @@ from pathlib import Path
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.data.formats import describe_formats
-from cnn_studio.data.records import VolumeSlicing, slice_name
+from cnn_studio.data.records import SLICE_AXES, VolumeSlicing, slice_name
 from cnn_studio.errors import ConfigError, DatasetError
 from cnn_studio.predict import Classifier, Prediction, skipped_predictions, write_csv
 from cnn_studio.studies import AGGREGATES, StudyPrediction, classify_studies, find_studies, run_settings
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--uncertain-below", type=float, default=None, metavar="P",
                    help="answer 'uncertain' when the top probability is below P (e.g. 0.6) instead of a label "
                         "that may be wrong; the run's probabilities are calibrated on its validation images")
-    p.add_argument("--slice-axis", type=int, choices=(0, 1, 2), default=None, metavar="AXIS",
+    p.add_argument("--slice-axis", type=int, choices=SLICE_AXES, default=None, metavar="AXIS",
                    help="cut volumes across this axis (default: the run's)")
     p.add_argument("--slices", default=None, metavar="WHICH",
                    help="which slices of a study to classify: content, all or middle:K (default: the run's)")

@@ -16,7 +16,7 @@ import sys
 from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.data.prepare import prepare
-from cnn_studio.data.records import VolumeSlicing
+from cnn_studio.data.records import SLICE_AXES, VolumeSlicing
 from cnn_studio.data.split import GROUP_CHOICES, SEED, TEST_FRACTION, VAL_FRACTION
 from cnn_studio.training.config import parse_slices
 
@@ -41,9 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--group-by", choices=GROUP_CHOICES, default="auto",
                    help="keep patient/source groups within one split: auto (when the data has group ids), "
                         "group (always) or none")
-    p.add_argument("--slice-axis", type=int, choices=(0, 1, 2), default=2, metavar="AXIS",
+    p.add_argument("--slice-axis", type=int, choices=SLICE_AXES, default=VolumeSlicing.axis, metavar="AXIS",
                    help="volumes (NIfTI) are cut into 2-D slices across this axis (default 2: axial for RAS-oriented files)")
-    p.add_argument("--slices", default="content", metavar="WHICH",
+    p.add_argument("--slices", default=VolumeSlicing.slices, metavar="WHICH",
                    help="which slices of a volume or DICOM series to use: content (every slice with content, "
                         "the default), all, or middle:K (the K middle slices)")
     p.add_argument("--no-duplicates", action="store_true", help="skip the exact-duplicate search (faster)")

@@ -9,8 +9,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from cnn_studio.backbones.fine_tune import DEPTH_HELP, table_plan
-from cnn_studio.backbones.registry import get
+from cnn_studio.backbones.fine_tune import DEFAULT_DEPTH, DEPTH_HELP, table_plan
+from cnn_studio.backbones.registry import DEFAULT_BACKBONE, FALLBACK_BACKBONE, get
 from cnn_studio.backbones.weights import WEIGHTS_HELP
 from cnn_studio.backbones.weights_store import download_weights, offline_status
 from cnn_studio.cancel import Cancelled
@@ -26,17 +26,18 @@ from cnn_studio.paths import RunLayout
 from cnn_studio.runs import NO_MODEL_YET
 from cnn_studio.training import distributed, schedule
 from cnn_studio.training.config import (
+    CLASS_WEIGHTS,
+    JIT_MODES,
     LR_SCHEDULES,
     OPTIMIZERS,
+    PLATEAU_PATIENCE,
+    SLICE_AXES,
     STUDY_AGGREGATES,
     TrainConfig,
     parse_band_list,
 )
 from cnn_studio.training.schedule import parse_duration
 from cnn_studio.training.trainer import resume, train
-
-DEFAULT_FINE_TUNE_DEPTH = "1 block"
-PLATEAU_PATIENCE = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "keeps the best model; `cnn-studio resume RUN_DIR` continues.")
     p.add_argument("data_dir", metavar="DATA_DIR", help="image folder or CSV manifest (path,label[,group])")
     p.add_argument("--backbone", default=None,
-                   help=f"backbone key (default {d.backbone}, or small_cnn when its ImageNet weights cannot be had; "
+                   help=f"backbone key (default {d.backbone}, or {FALLBACK_BACKBONE} when its ImageNet weights cannot be had; "
                    "see `cnn-studio backbones`)")
     p.add_argument("--weights", default=None,
                    help=f"{WEIGHTS_HELP} (default: imagenet for a pretrained backbone, none for small_cnn)")
@@ -66,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fit training into this time (e.g. 10m, 1h30m, 90s): phases stop before an epoch that "
                    "would end past it, and the run says what it left out")
     p.add_argument("--fine-tune-depth", default=None, metavar="DEPTH",
-                   help=f"{DEPTH_HELP}; default \"{DEFAULT_FINE_TUNE_DEPTH}\". `cnn-studio train --fine-tune-depth "
+                   help=f"{DEPTH_HELP}; default \"{DEFAULT_DEPTH}\". `cnn-studio train --fine-tune-depth "
                    "DEPTH --show-fine-tune` lists the layers and weights it retrains")
     p.add_argument("--fine-tune-layers", type=int, default=None, metavar="N",
                    help="the same as --fine-tune-depth \"N conv\": the top N convolution layers (BatchNorm "
@@ -87,8 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fine-tune-learning-rate", type=float, default=d.fine_tune_learning_rate)
     p.add_argument("--optimizer", default=d.optimizer, choices=OPTIMIZERS)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--class-weight", default=d.class_weight, choices=("none", "balanced"))
-    p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop after N epochs without improvement")
+    p.add_argument("--class-weight", default=d.class_weight, choices=CLASS_WEIGHTS)
+    p.add_argument("--early-stopping", type=int, default=d.early_stopping_patience, metavar="PATIENCE", help="stop after N epochs without improvement")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and of training (default %(default)s)")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction)
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
@@ -111,16 +112,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rgb", default="", metavar="R,G,B",
                    help="multi-band images: the three bands shown as red, green, blue (Grad-CAM, thumbnails) and "
                         "given the pretrained RGB filters (default: from the band names, else 1,2,3)")
-    p.add_argument("--slice-axis", type=int, default=d.slice_axis, choices=(0, 1, 2),
+    p.add_argument("--slice-axis", type=int, default=d.slice_axis, choices=SLICE_AXES,
                    help="volumes: the axis slices are cut across (default 2: axial for RAS-oriented NIfTI)")
     p.add_argument("--slices", default=d.slices, metavar="WHICH",
                    help='volumes: "content" (every slice with content, default), "all" or "middle:K"')
     p.add_argument("--study-aggregate", default=d.study_aggregate, choices=STUDY_AGGREGATES,
                    help="volumes: a study's answer from its slices' probabilities (default: mean)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="new folder for the run")
-    p.add_argument("--jit", nargs="?", const="on", default=d.jit, choices=("auto", "on", "off"),
+    p.add_argument("--jit", nargs="?", const="on", default=d.jit, choices=JIT_MODES,
                    help="XLA compilation of the train step: --jit (on), --jit off; default auto (Keras: on a GPU only)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=int, default=d.workers, metavar="N",
                    help="train with N worker processes on this computer (MultiWorkerMirroredStrategy on 127.0.0.1)")
     p.add_argument("--cluster", default=None, metavar="FILE",
                    help="several machines: a file naming the workers (host:port a line, the chief first); "
@@ -195,7 +196,7 @@ def fine_tune_depth_of(args: argparse.Namespace) -> str:
         return args.fine_tune_depth
     if args.fine_tune_layers is not None:
         return f"{args.fine_tune_layers} conv"
-    return DEFAULT_FINE_TUNE_DEPTH
+    return DEFAULT_DEPTH
 
 
 def config_from_args(args: argparse.Namespace, backbone: str, weights: str) -> TrainConfig:
@@ -223,7 +224,7 @@ def config_from_args(args: argparse.Namespace, backbone: str, weights: str) -> T
 
 def show_fine_tune(args: argparse.Namespace) -> int:
     """``--show-fine-tune``: the layers the chosen depth retrains and their weights (from the measured table)."""
-    spec = get(args.backbone or TrainConfig().backbone)
+    spec = get(args.backbone or DEFAULT_BACKBONE)
     depth = fine_tune_depth_of(args)
     plan = table_plan(spec, depth)
     print(f"{spec.label}, fine-tune depth \"{plan.depth}\": {plan.summary()}")
@@ -261,22 +262,20 @@ def default_backbone_and_weights(backbone: str | None, weights: str | None,
     it prints what it chose and why (an explicit ``--backbone`` is never changed).
     """
 
-    default = TrainConfig().backbone
-    spec = get(backbone or default)
+    spec = get(backbone or DEFAULT_BACKBONE)
     if weights is not None:
         return spec.key, weights
-    if not spec.has_pretrained_weights:
-        return spec.key, "none"
-    if backbone is not None or offline_status(spec).available:
-        return spec.key, "imagenet"
+    if not spec.has_pretrained_weights or backbone is not None or offline_status(spec).available:
+        return spec.key, spec.default_weights
     print(f"{spec.label}'s ImageNet weights are not on this computer: downloading them.", file=sys.stderr)
     try:
         download_weights(spec, sink=sink or TerminalProgress())
-        return spec.key, "imagenet"
+        return spec.key, spec.default_weights
     except WeightsUnavailable as exc:
         print(f"note: {exc.message}\n  So CNN Studio trains the Small CNN from scratch instead (it needs no "
               f"weights, but learns less from few images). To train {spec.label}: {exc.hint}", file=sys.stderr)
-        return "small_cnn", "none"
+        fallback = get(FALLBACK_BACKBONE)
+        return fallback.key, fallback.default_weights
 
 
 def _finish(result) -> int:

@@ -74,7 +74,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     import_tensorflow()  # checking the file loads it into the backbone: TensorFlow's start-up lines go to the log
     with cancel_on_interrupt() as token:
-        entry = import_weights(args.file, args.backbone, sink=TerminalProgress(), cancel=token)
+        entry = import_weights(args.file, get(args.backbone) if args.backbone else None, sink=TerminalProgress(), cancel=token)
     if os.path.samefile(entry.path, Path(args.file).expanduser()):  # the store's own file, left as it was
         print(f"{args.file} is already CNN Studio's weights file for {get(entry.backbone).label} ({entry.label}): "
               f"nothing was copied or changed; train with --backbone {entry.backbone} --weights imagenet")

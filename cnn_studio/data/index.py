@@ -38,7 +38,7 @@ from cnn_studio.data import formats
 from cnn_studio.data.checks import MANIFEST_CONFLICT
 from cnn_studio.data.decode import DEFAULT_MAX_PIXELS, probe
 from cnn_studio.data.read_errors import read_error
-from cnn_studio.data.records import DatasetIndex, ImageRecord, SkippedFile, VolumeSlicing
+from cnn_studio.data.records import SLICE_AXES, DatasetIndex, ImageRecord, SkippedFile, VolumeSlicing
 from cnn_studio.data.volumes import dicom_series, nifti_slice_records
 from cnn_studio.errors import ConfigError, DatasetError, ImageReadError
 from cnn_studio.training.config import parse_slices
@@ -275,7 +275,7 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
     sink(ev.ScanStarted(str(root)))
     slicing = slicing or VolumeSlicing()
     parse_slices(slicing.slices)  # a wrong setting is a ConfigError before any file is read
-    if slicing.axis not in (0, 1, 2):
+    if slicing.axis not in SLICE_AXES:
         raise ConfigError(f"Slice axis: expected 0, 1 or 2, received {slicing.axis!r}.",
                           "Axis 2 cuts a RAS-oriented NIfTI volume into axial slices.")
     scanner = _Scanner(sink, cancel, max_pixels, slicing, str(root if root.is_dir() else root.parent))

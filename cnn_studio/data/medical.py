@@ -39,7 +39,7 @@ from cnn_studio.data.pixels import (
     window_to_uint8,
 )
 from cnn_studio.data.read_errors import check_size, read_error
-from cnn_studio.data.records import ProbeResult
+from cnn_studio.data.records import SLICE_AXES, ProbeResult
 
 
 @functools.lru_cache(maxsize=1)
@@ -306,7 +306,7 @@ def decode_volume_slice(path: Path, axis: int, index: int, max_pixels: int) -> n
         ``"not_an_image"`` (not a volume, or no such axis/slice: the file changed since the scan),
         ``"truncated"``, ``"too_large"``.
     """
-    if axis not in (0, 1, 2):
+    if axis not in SLICE_AXES:
         raise read_error(path, "not_an_image", f"slice axis {axis} is not 0, 1 or 2")
     volume = load_volume(path)
     n = volume.data.shape[axis]

@@ -244,6 +244,10 @@ class VolumeSlicing:
     slices: str = "content"
 
 
+SLICE_AXES = (0, 1, 2)  # VolumeSlicing.axis: counted from 0, as numpy does
+SLICE_KINDS = ("content", "all", "middle")  # VolumeSlicing.slices: "content", "all" or "middle:K"
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """What a file's header says: size, pixel mode, container format, frame count, group id.

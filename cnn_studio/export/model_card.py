@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_studio import __version__
+from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import weights_origin
 from cnn_studio.data.bands import read_run_bands
 from cnn_studio.data.split import counts_per_split
@@ -319,7 +320,7 @@ def build_card(run: RunInfo, exports: list[dict[str, Any]], input_size: int) -> 
     choice = run.weights
     weights = choice.value
     if choice.kind == "imagenet":
-        origin = weights_origin(cfg.backbone, input_size)
+        origin = weights_origin(registry.get(cfg.backbone), input_size)
         weights = f"ImageNet (Keras Applications{', ' + origin if origin else ''})"
     elif choice.kind == "none":
         weights = "none (trained from scratch)"

@@ -7,21 +7,25 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnn_studio.backbones import registry
 from cnn_studio.backbones.fine_tune import parse_depth
 from cnn_studio.backbones.weights import WeightsChoice, parse_weights
 from cnn_studio.data.augment import AUGMENTATIONS
-from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, VolumeSlicing
+from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, SLICE_AXES, VolumeSlicing
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION, check_settings, group_by_value
 from cnn_studio.errors import ConfigError
 from cnn_studio.training import schedule
 
-__all__ = ["AUGMENTATIONS", "CACHE_MODES", "CLASS_WEIGHTS", "LR_SCHEDULES", "OPTIMIZERS", "PRECISIONS",
-           "RESIZE_POLICIES", "STUDY_AGGREGATES", "TrainConfig", "parse_band_list", "parse_slices"]
+__all__ = ["AUGMENTATIONS", "CACHE_MODES", "CLASS_WEIGHTS", "JIT_MODES", "LR_SCHEDULES", "OPTIMIZERS",
+           "PLATEAU_PATIENCE", "PRECISIONS", "RESIZE_POLICIES", "SLICE_AXES", "STUDY_AGGREGATES", "TrainConfig",
+           "parse_band_list", "parse_slices"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")  # built by trainer._optimizer
 PRECISIONS = ("auto", "float32", "mixed_float16")
 CLASS_WEIGHTS = ("none", "balanced")
 LR_SCHEDULES = ("constant", "plateau")  # the trainer's schedules (plateau = reduce_lr_patience > 0)
+PLATEAU_PATIENCE = 2  # the reduce_lr_patience "plateau" means when no patience is given (the CLI, the Model step)
+JIT_MODES = ("auto", "on", "off")  # TrainConfig.jit → compile(jit_compile="auto" (Keras: XLA on GPUs only), True, False)
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,8 @@ class TrainConfig:
     seed, the image size, the weights source: :func:`cnn_studio.training.trainer.train` writes them).
     """
 
-    backbone: str = "mobilenet_v2"
-    weights: str = "imagenet"
+    backbone: str = registry.DEFAULT_BACKBONE
+    weights: str = registry.get(registry.DEFAULT_BACKBONE).default_weights
     image_size: int | None = None
     batch_size: int = 32
     epochs: int | None = None  # None (and fine_tune_epochs None): the automatic schedule (training/schedule.py)
@@ -78,8 +82,8 @@ class TrainConfig:
     bands: tuple[int, ...] = ()  # the bands the model uses (empty: all)
     rgb_bands: tuple[int, ...] = ()  # three bands shown as R, G, B and given the pretrained RGB kernels (empty: automatic)
     # Volumes and studies (cnn_studio.data.volumes): how a volume becomes 2-D slices, and a study's answer.
-    slice_axis: int = 2  # 0, 1 or 2: the volume axis slices are cut across (2: axial for RAS-oriented NIfTI)
-    slices: str = "content"  # "content" (every slice with content), "all", or "middle:K" (the middle K)
+    slice_axis: int = VolumeSlicing.axis  # 0, 1 or 2: the volume axis slices are cut across (2: axial for RAS-oriented NIfTI)
+    slices: str = VolumeSlicing.slices  # "content" (every slice with content), "all", or "middle:K" (the middle K)
     study_aggregate: str = "mean"  # how slice probabilities make a study's: "mean" or "max"
     time_budget_s: float = 0.0  # 0 = none; the schedule fits itself into it (training/time_budget.py)
 
@@ -148,7 +152,7 @@ class TrainConfig:
                 raise bad(name, "distinct band numbers counted from 1 (e.g. 4,3,2)", list(v))
         if self.rgb_bands and len(self.rgb_bands) != 3:
             raise bad("rgb_bands", "three band numbers (red, green, blue), e.g. 4,3,2", list(self.rgb_bands))
-        if self.slice_axis not in (0, 1, 2):
+        if self.slice_axis not in SLICE_AXES:
             raise bad("slice_axis", "0, 1 or 2", self.slice_axis)
         parse_slices(self.slices)
         if self.study_aggregate not in STUDY_AGGREGATES:
@@ -264,5 +268,3 @@ def parse_band_list(text: str | None) -> tuple[int, ...]:
         raise ConfigError(f"Bands: expected band numbers counted from 1, received {text!r}.")
     return tuple(out)
 
-
-JIT_MODES = ("auto", "on", "off")  # TrainConfig.jit → compile(jit_compile="auto" (Keras: XLA on GPUs only), True, False)

@@ -56,7 +56,7 @@ from cnn_studio.backbones.classifier import (
     trainable_layer_count,
     unfreeze_depth,
 )
-from cnn_studio.backbones.weights import resolve_weights
+from cnn_studio.backbones.weights_store import resolve_weights
 from cnn_studio.cancel import Cancelled, CancelToken
 from cnn_studio.data.augment import multiband_augment
 from cnn_studio.data.bands import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cnn_studio import events as ev
+from cnn_studio.backbones import registry
 from cnn_studio.data.records import CACHE_MODES, ImageRecord
 from cnn_studio.errors import ConfigError
 from cnn_studio.fsutil import read_json
@@ -134,7 +135,7 @@ def test_small_budget_makes_a_real_run_use_the_disk(image_folder, tiny_config, t
 
     split = make_split(scan(image_folder(per_class=12, size=32)), val_fraction=0.25, seed=0)
     weights = tmp_path / "pretrained.weights.h5"  # a weights file gives the run a frozen "head" phase
-    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
     monkeypatch.setenv(MEMORY_BUDGET_ENV, "8K")  # the 24 images take 74 KB decoded
     seen = []
     monkeypatch.setattr(cache_choice, "free_disk", lambda folder: (seen.append(folder), 100 * GB)[1])

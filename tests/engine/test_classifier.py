@@ -35,16 +35,16 @@ def test_size_and_class_count_are_checked():
     from cnn_studio.backbones.classifier import build_classifier
 
     with pytest.raises(ConfigError, match="at least 75"):
-        build_classifier("inception_v3", 2, image_size=64)
+        build_classifier(registry.get("inception_v3"), 2, image_size=64)
     with pytest.raises(ConfigError, match="at least 2"):
-        build_classifier("small_cnn", 1, image_size=32)
+        build_classifier(registry.get("small_cnn"), 1, image_size=32)
 
 
 def test_backbone_batchnorm_stays_in_inference_mode_when_training():
     """The backbone is called with training=False: training-mode calls give the same output (dropout 0)."""
     from cnn_studio.backbones.classifier import backbone_of, build_classifier, unfreeze_top
 
-    model = build_classifier("mobilenet_v2", 2, image_size=32, dropout=0.0)
+    model = build_classifier(registry.get("mobilenet_v2"), 2, image_size=32, dropout=0.0)
     unfreeze_top(model, 1000)
     assert backbone_of(model).trainable
     assert np.abs(np.asarray(model(X, training=True)) - np.asarray(model(X, training=False))).max() <= 1e-6
@@ -60,7 +60,7 @@ def test_freeze_and_unfreeze_top_keep_batchnorm_frozen():
         unfreeze_top,
     )
 
-    vgg = build_classifier("vgg16", 3, image_size=32)
+    vgg = build_classifier(registry.get("vgg16"), 3, image_size=32)
     freeze_backbone(vgg)
     assert trainable_layer_count(vgg) == 0
     assert unfreeze_top(vgg, 3) == 3 == trainable_layer_count(vgg)
@@ -69,7 +69,7 @@ def test_freeze_and_unfreeze_top_keep_batchnorm_frozen():
     assert unfreeze_top(vgg, 10_000) == 13 == trainable_layer_count(vgg), "n beyond the layer count: all"
     assert vgg.get_layer("predictions").trainable and not vgg.get_layer("preprocess_caffe").trainable
 
-    resnet = build_classifier("resnet50", 2, image_size=32)
+    resnet = build_classifier(registry.get("resnet50"), 2, image_size=32)
     n = unfreeze_top(resnet, 10)
     base_layers = resnet.get_layer("backbone").layers
     trainable = [la for la in base_layers if la.trainable and la.weights]
@@ -86,7 +86,7 @@ def test_feature_cache_split_shares_the_head_with_the_full_model():
 
     from cnn_studio.backbones.classifier import build_classifier, split_for_feature_cache
 
-    model = build_classifier("small_cnn", 2, image_size=32)
+    model = build_classifier(registry.get("small_cnn"), 2, image_size=32)
     features, head = split_for_feature_cache(model)
     assert features.output_shape == (None, registry.get("small_cnn").feature_width)
     assert np.abs(np.asarray(head(features(X))) - np.asarray(model(X))).max() <= 1e-5

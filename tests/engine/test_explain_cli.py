@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnn_studio.backbones import registry
 from cnn_studio.errors import StudioError
 
 SIZE = 32
@@ -53,7 +54,7 @@ def run_dir(tmp_path_factory):
         Image.fromarray(arr).save(path)
         records.append(ImageRecord(path=str(path), label=label))
     keras.utils.set_random_seed(0)
-    build_classifier("small_cnn", 2, image_size=SIZE).save(layout.best_model)
+    build_classifier(registry.get("small_cnn"), 2, image_size=SIZE).save(layout.best_model)
     write_json(layout.config, TrainConfig(backbone="small_cnn", weights="none", image_size=SIZE).to_dict())
     write_text(layout.labels, "\n".join(CLASSES) + "\n")
     write_json(layout.split, Split(class_names=CLASSES, train=tuple(records[:4]), val=tuple(records[4:])).to_dict())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnn_studio.backbones import registry
 from cnn_studio.errors import ConfigError
 
 
@@ -34,7 +35,7 @@ def small_cnn():
     from cnn_studio.backbones.classifier import build_classifier
 
     keras.utils.set_random_seed(0)
-    return build_classifier("small_cnn", 2, image_size=32)
+    return build_classifier(registry.get("small_cnn"), 2, image_size=32)
 
 
 def expected_side(n: int, k: int, s: int, padding: str) -> int:

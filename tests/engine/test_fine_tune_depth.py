@@ -33,35 +33,35 @@ def test_depths_are_read_in_plain_words():
 
 
 def test_vgg16_plan_from_the_table_counts_conv_layers_and_weights():
-    plan = table_plan("vgg16", "6 conv")
+    plan = table_plan(registry.get("vgg16"), "6 conv")
     assert plan.layers == ("block4_conv1", "block4_conv2", "block4_conv3", "block5_conv1", "block5_conv2",
                            "block5_conv3")
     assert plan.trainable_params == VGG_BLOCK4 + VGG_BLOCK5 and plan.total_params == VGG_TOTAL
-    assert table_plan("vgg16", "1 block").trainable_params == VGG_BLOCK5
-    assert table_plan("vgg16", "block5") == table_plan("vgg16", "1 block").__class__(
+    assert table_plan(registry.get("vgg16"), "1 block").trainable_params == VGG_BLOCK5
+    assert table_plan(registry.get("vgg16"), "block5") == table_plan(registry.get("vgg16"), "1 block").__class__(
         "block5", ("block5_conv1", "block5_conv2", "block5_conv3"), ("block5",), 3, VGG_BLOCK5, VGG_TOTAL)
-    assert table_plan("vgg16", "2 blocks").trainable_params == VGG_BLOCK4 + VGG_BLOCK5
-    assert table_plan("vgg16", "none").layers == ()
-    assert table_plan("vgg16", "all").trainable_params == VGG_TOTAL
-    assert table_plan("vgg16", "6 conv").summary() == "retrains 6 conv layers (block4, block5), 12.98 M of 14.71 M weights"
+    assert table_plan(registry.get("vgg16"), "2 blocks").trainable_params == VGG_BLOCK4 + VGG_BLOCK5
+    assert table_plan(registry.get("vgg16"), "none").layers == ()
+    assert table_plan(registry.get("vgg16"), "all").trainable_params == VGG_TOTAL
+    assert table_plan(registry.get("vgg16"), "6 conv").summary() == "retrains 6 conv layers (block4, block5), 12.98 M of 14.71 M weights"
     with pytest.raises(ConfigError, match="block1, block2"):
-        table_plan("vgg16", "block9")
+        table_plan(registry.get("vgg16"), "block9")
 
 
 def test_blocks_follow_each_family():
-    assert fine_tune.block_names("vgg16") == ("block1", "block2", "block3", "block4", "block5")
-    assert fine_tune.block_names("resnet50") == ("conv1", "conv2", "conv3", "conv4", "conv5")
-    assert fine_tune.block_names("densenet121") == ("conv1", "conv2", "conv3", "conv4", "conv5")
-    assert fine_tune.block_names("mobilenet_v2")[-2:] == ("block_15", "block_16")
-    assert fine_tune.block_names("efficientnet_b0") == ("stem", *(f"block{i}" for i in range(1, 8)))
-    assert fine_tune.block_names("convnext_tiny") == ("stem", "stage_0", "stage_1", "stage_2", "stage_3")
-    assert fine_tune.block_names("inception_v3")[-1] == "mixed10"
-    assert fine_tune.block_names("xception")[-1] == "block14"
+    assert fine_tune.block_names(registry.get("vgg16")) == ("block1", "block2", "block3", "block4", "block5")
+    assert fine_tune.block_names(registry.get("resnet50")) == ("conv1", "conv2", "conv3", "conv4", "conv5")
+    assert fine_tune.block_names(registry.get("densenet121")) == ("conv1", "conv2", "conv3", "conv4", "conv5")
+    assert fine_tune.block_names(registry.get("mobilenet_v2"))[-2:] == ("block_15", "block_16")
+    assert fine_tune.block_names(registry.get("efficientnet_b0")) == ("stem", *(f"block{i}" for i in range(1, 8)))
+    assert fine_tune.block_names(registry.get("convnext_tiny")) == ("stem", "stage_0", "stage_1", "stage_2", "stage_3")
+    assert fine_tune.block_names(registry.get("inception_v3"))[-1] == "mixed10"
+    assert fine_tune.block_names(registry.get("xception"))[-1] == "block14"
     # the unnamed top conv belongs to the block below it; BatchNorm never trains
-    resnet = table_plan("resnet50", "1 block")
+    resnet = table_plan(registry.get("resnet50"), "1 block")
     assert all(name.startswith("conv5_") for name in resnet.layers) and not any("_bn" in n for n in resnet.layers)
-    assert "Conv_1" in table_plan("mobilenet_v2", "1 block").layers
-    assert "top_conv" in table_plan("efficientnet_b0", "1 block").layers
+    assert "Conv_1" in table_plan(registry.get("mobilenet_v2"), "1 block").layers
+    assert "top_conv" in table_plan(registry.get("efficientnet_b0"), "1 block").layers
 
 
 def test_config_reads_old_files_with_the_old_meaning_and_new_ones_with_depth():
@@ -85,7 +85,7 @@ def test_cli_options_fine_tune_depth_dropout_and_schedule():
                                                "--lr-schedule", "plateau"), "vgg16", "imagenet")
     assert (c.fine_tune_depth, c.dropout, c.reduce_lr_patience, c.lr_schedule) == ("2 blocks", 0.4, 2, "plateau")
     c = cli_train.config_from_args(_train_args("--reduce-lr-patience", "4"), "vgg16", "imagenet")
-    assert (c.reduce_lr_patience, c.fine_tune_depth) == (4, cli_train.DEFAULT_FINE_TUNE_DEPTH)
+    assert (c.reduce_lr_patience, c.fine_tune_depth) == (4, fine_tune.DEFAULT_DEPTH)
     c = cli_train.config_from_args(_train_args("--fine-tune-layers", "20"), "vgg16", "imagenet")
     assert c.fine_tune_depth == "20 conv", "--fine-tune-layers now counts conv layers only"
     with pytest.raises(ConfigError, match="not both"):
@@ -114,7 +114,7 @@ def test_unfreeze_depth_unfreezes_exactly_the_intended_vgg16_conv_layers():
         unfreeze_top,
     )
 
-    model = build_classifier("vgg16", 3, image_size=32)
+    model = build_classifier(registry.get("vgg16"), 3, image_size=32)
     base = backbone_of(model)
 
     def trained():
@@ -128,7 +128,7 @@ def test_unfreeze_depth_unfreezes_exactly_the_intended_vgg16_conv_layers():
     assert params == plan.trainable_params == VGG_BLOCK4 + VGG_BLOCK5
     plan = unfreeze_depth(model, "1 block")
     assert trained() == (["block5_conv1", "block5_conv2", "block5_conv3"], VGG_BLOCK5)
-    assert fine_tune_plan("vgg16", 32, "1 block") == plan == table_plan("vgg16", "1 block")
+    assert fine_tune_plan(registry.get("vgg16"), 32, "1 block") == plan == table_plan(registry.get("vgg16"), "1 block")
     unfreeze_top(model, 20)  # the old setting: everything
     assert trained()[1] == VGG_TOTAL
     assert unfreeze_depth(model, "20 layers").trainable_params == VGG_TOTAL, "old configs keep their meaning"
@@ -147,7 +147,7 @@ def test_unfreeze_depth_keeps_batchnorm_frozen_in_resnet50():
 
     from cnn_studio.backbones.classifier import backbone_of, build_classifier, unfreeze_depth
 
-    model = build_classifier("resnet50", 2, image_size=32)
+    model = build_classifier(registry.get("resnet50"), 2, image_size=32)
     plan = unfreeze_depth(model, "1 block")
     base = backbone_of(model)
     trainable = [layer for layer in base.layers if layer.trainable_weights]

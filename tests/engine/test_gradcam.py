@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnn_studio.backbones import registry
 from cnn_studio.errors import ConfigError
 from cnn_studio.explain.colormap import COLORMAPS, apply_colormap, lookup_table
 
@@ -33,7 +34,7 @@ def trained():
 
     keras.utils.set_random_seed(0)
     x, y, _ = patch_images(48, seed=0)
-    model = build_classifier("small_cnn", 2, image_size=SIZE)
+    model = build_classifier(registry.get("small_cnn"), 2, image_size=SIZE)
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=16, epochs=8, verbose=0)
     train_acc = float((np.asarray(model.predict(x, verbose=0)).argmax(1) == y).mean())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cnn_studio import keras_archive
+from cnn_studio.backbones import registry
 from cnn_studio.errors import RunError, WeightsUnavailable
 
 
@@ -56,8 +57,8 @@ def test_a_weights_import_of_an_archive_bomb_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_STUDIO_HOME", str(tmp_path / "app"))
     bomb = _config_bomb(tmp_path / "vgg16.keras")
     with pytest.raises(WeightsUnavailable, match="can open safely"):
-        weights_store.import_weights(bomb, "vgg16")
-    assert weights_store.stored("vgg16") is None and bomb.exists()
+        weights_store.import_weights(bomb, registry.get("vgg16"))
+    assert weights_store.stored(registry.get("vgg16")) is None and bomb.exists()
 
 
 @pytest.mark.slow
@@ -66,6 +67,6 @@ def test_a_model_saved_by_keras_passes_and_loads(tmp_path):
     from cnn_studio.training.run_folder import load_model
 
     path = tmp_path / "small.keras"
-    build_classifier("small_cnn", 2, image_size=32).save(path)
+    build_classifier(registry.get("small_cnn"), 2, image_size=32).save(path)
     assert keras_archive.archive_problem(path) is None
     assert load_model(path).output_shape == (None, 2)

@@ -145,11 +145,11 @@ def test_widened_kernel_takes_the_rgb_slices_and_the_mean_scaled():
 def test_band_normalize_standardises_then_scales_like_the_backbone_preprocess(mode):
     from cnn_studio.backbones.band_adapter import channel_affine
     from cnn_studio.backbones.classifier import build_classifier
-    from cnn_studio.backbones.registry import BackboneSpec
+    from cnn_studio.backbones.registry import Backbone
     from cnn_studio.data.bands import BandInfo, BandStats
 
-    spec = BackboneSpec("small_cnn", "Small", "Custom", "cnn_studio.backbones.small_cnn:SmallCNN", mode, 32, 16,
-                        None, 128, 0.1, "fast", "")
+    spec = Backbone("small_cnn", "Small", "Custom", "cnn_studio.backbones.small_cnn:SmallCNN", mode, 32, 16,
+                    None, 128, 0.1, "fast", "")
     stats = tuple(BandStats(b, "", 0, 5000, 1000.0 * b, 100.0 * b, 0, 5000) for b in range(1, 6))
     info = BandInfo(5, "uint16", (), (5, 2, 3, 4), (4, 3, 2), stats)
     model = build_classifier(spec, 2, image_size=16, bands=info)

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnn_studio.backbones import registry
+
 WEIGHTS_DIR = Path(os.environ.get("CNN_STUDIO_TEST_WEIGHTS", "~/.cache/cnn-studio-test-weights")).expanduser()
 VGG16 = WEIGHTS_DIR / "vgg16_imagenet_notop.weights.h5"
 
@@ -25,9 +27,9 @@ def test_vgg16_imagenet_first_conv_is_adapted_to_13_bands():
 
     stats = tuple(BandStats(b, f"B{b:02d}", 0, 10000, 1000.0, 200.0, 10, 9000) for b in range(1, 14))
     info = BandInfo(13, "uint16", tuple(s.name for s in stats), tuple(range(1, 14)), (4, 3, 2), stats)
-    model = build_classifier("vgg16", 3, weights=str(VGG16), image_size=32, bands=info)
+    model = build_classifier(registry.get("vgg16"), 3, weights=str(VGG16), image_size=32, bands=info)
     assert model.inputs[0].shape[-1] == 13
-    rgb = build_backbone("vgg16", 32, str(VGG16)).get_layer("block1_conv1").kernel.numpy()  # (3, 3, 3 BGR, 64)
+    rgb = build_backbone(registry.get("vgg16"), 32, str(VGG16)).get_layer("block1_conv1").kernel.numpy()  # (3, 3, 3 BGR, 64)
     wide = backbone_of(model).get_layer("block1_conv1").kernel.numpy()
     assert wide.shape == (3, 3, 13, 64)
     scale = 3 / 13
@@ -36,9 +38,9 @@ def test_vgg16_imagenet_first_conv_is_adapted_to_13_bands():
     np.testing.assert_allclose(wide[:, :, 1], rgb[:, :, 0] * scale, rtol=1e-6)  # B02 → B
     for k in (0, 4, 7, 12):
         np.testing.assert_allclose(wide[:, :, k], rgb.mean(axis=2) * scale, rtol=1e-5)
-    deeper = build_backbone("vgg16", 32, str(VGG16)).get_layer("block3_conv2").kernel.numpy()
+    deeper = build_backbone(registry.get("vgg16"), 32, str(VGG16)).get_layer("block3_conv2").kernel.numpy()
     np.testing.assert_array_equal(backbone_of(model).get_layer("block3_conv2").kernel.numpy(), deeper)
-    scratch = build_classifier("vgg16", 3, weights="none", image_size=32, bands=info)
+    scratch = build_classifier(registry.get("vgg16"), 3, weights="none", image_size=32, bands=info)
     assert not np.allclose(backbone_of(scratch).get_layer("block1_conv1").kernel.numpy(), wide)
 
 
@@ -59,8 +61,8 @@ def test_xception_imagenet_takes_13_bands_in_rgb_order_and_tf_scale():
 
     stats = tuple(BandStats(b, f"B{b:02d}", 0, 10000, 500.0 + 100 * b, 50.0 + 5 * b, 10, 9000) for b in range(1, 14))
     info = BandInfo(13, "uint16", tuple(s.name for s in stats), tuple(range(1, 14)), (8, 4, 3), stats)
-    model = build_classifier("xception", 2, weights=str(XCEPTION), image_size=71, bands=info)
-    rgb = build_backbone("xception", 71, str(XCEPTION)).get_layer("block1_conv1").kernel.numpy()  # (3, 3, 3 RGB, 32)
+    model = build_classifier(registry.get("xception"), 2, weights=str(XCEPTION), image_size=71, bands=info)
+    rgb = build_backbone(registry.get("xception"), 71, str(XCEPTION)).get_layer("block1_conv1").kernel.numpy()  # (3, 3, 3 RGB, 32)
     wide = backbone_of(model).get_layer("block1_conv1").kernel.numpy()
     scale = 3 / 13
     np.testing.assert_allclose(wide[:, :, 7], rgb[:, :, 0] * scale, rtol=1e-6)  # B08 → R

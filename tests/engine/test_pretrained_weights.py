@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn_studio.backbones import weights_store
+from cnn_studio.backbones import registry, weights_store
 
 WEIGHTS_DIR = Path(os.environ.get("CNN_STUDIO_TEST_WEIGHTS", "~/.cache/cnn-studio-test-weights")).expanduser()
 VGG16 = WEIGHTS_DIR / "vgg16_imagenet_notop.weights.h5"
@@ -48,7 +48,7 @@ def test_import_recognises_the_backbone_and_checks_by_loading(name, key, app_hom
     assert (entry.backbone, entry.origin) == (key, weights_store.ORIGIN_CHECKED)
     assert "checked" in entry.label
     assert src.stat().st_mtime_ns == stat.st_mtime_ns and src.stat().st_size == stat.st_size, "the user's file is untouched"
-    status = weights_store.offline_status(key)
+    status = weights_store.offline_status(registry.get(key))
     assert status.available and status.source == "store"
 
 
@@ -56,8 +56,8 @@ def test_import_refuses_a_file_for_another_backbone(app_home):
     from cnn_studio.errors import WeightsUnavailable
 
     with pytest.raises(WeightsUnavailable, match="does not fit VGG19"):
-        weights_store.import_weights(_need(VGG16), "vgg19")
-    assert weights_store.stored("vgg19") is None
+        weights_store.import_weights(_need(VGG16), registry.get("vgg19"))
+    assert weights_store.stored(registry.get("vgg19")) is None
 
 
 def test_renamed_to_the_keras_cache_name_still_loads(app_home, tmp_path):
@@ -69,8 +69,8 @@ def test_renamed_to_the_keras_cache_name_still_loads(app_home, tmp_path):
     cache.mkdir(parents=True)
     target = cache / get("vgg16").weights_file_notop
     target.write_bytes(_need(VGG16).read_bytes())
-    assert not weights_store.offline_status("vgg16").available, "it would not load under Keras' own loader"
-    base = build_backbone("vgg16", 32, "imagenet")
+    assert not weights_store.offline_status(registry.get("vgg16")).available, "it would not load under Keras' own loader"
+    base = build_backbone(registry.get("vgg16"), 32, "imagenet")
     assert target.exists(), "never deleted"
     import h5py
 

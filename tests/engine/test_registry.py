@@ -52,9 +52,15 @@ def test_get_accepts_case_insensitive_names_and_aliases(alias, key):
     assert registry.get(alias).key == key
 
 
-def test_get_returns_a_spec_unchanged():
-    spec = registry.get("vgg16")
-    assert registry.get(spec) is spec
+def test_get_turns_a_key_into_the_backbone_once():
+    """Issue 20: one object per backbone; ``get`` is for keys (CLI options, config.json), not for a Backbone."""
+    vgg = registry.get("vgg16")
+    assert isinstance(vgg, registry.Backbone) and registry.get("VGG-16") is vgg
+    with pytest.raises(TypeError, match="itself"):
+        registry.get(vgg)
+    assert vgg.weights_choices() == ("imagenet", "none", "file") and vgg.default_weights == "imagenet"
+    small = registry.get("small_cnn")
+    assert small.weights_choices()[0] == small.default_weights == "none"
 
 
 def test_unknown_key_lists_the_valid_ones():
@@ -111,13 +117,14 @@ def test_listing_and_checking_weights_never_import_tensorflow(tmp_path):
         "import sys\n"
         "import argparse\n"
         "from cnn_studio.cli import backbones\n"
+        "from cnn_studio.backbones.registry import get\n"
         "from cnn_studio.backbones.weights import weights_status\n"
         "import cnn_studio.backbones.classifier\n"
         "parser = argparse.ArgumentParser()\n"
         "backbones.register(parser.add_subparsers())\n"
         "args = parser.parse_args(['backbones', '--json'])\n"
         "assert args.run(args) == 0\n"
-        "assert not weights_status('vgg16').available\n"
+        "assert not weights_status(get('vgg16')).available\n"
         "bad = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
         "assert not bad, bad\n"
     )

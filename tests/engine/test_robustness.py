@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from cnn_studio.backbones import registry
 from cnn_studio.cancel import Cancelled, CancelToken
 from cnn_studio.errors import ConfigError
 from cnn_studio.explain import perturbations as P
@@ -59,7 +60,7 @@ def trained(tmp_path_factory):
 
     keras.utils.set_random_seed(0)
     x, y = quadrant_images(12, seed=0)
-    model = build_classifier("small_cnn", 2, image_size=SIZE)
+    model = build_classifier(registry.get("small_cnn"), 2, image_size=SIZE)
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
     model.fit(x, y, batch_size=8, epochs=15, verbose=0)
     layout = write_run(tmp_path_factory.mktemp("run"), model, x, y)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cnn_studio import events as ev
+from cnn_studio.backbones import registry
 from cnn_studio.data.index import scan
 from cnn_studio.data.split import make_split
 from cnn_studio.fsutil import read_json
@@ -104,7 +105,7 @@ def test_automatic_pretrained_schedule_uses_the_finder_then_fine_tunes(easy_spli
     monkeypatch.setattr(schedule, "HEAD_PATIENCE", 2)
     monkeypatch.setattr(schedule, "FINE_TUNE_MAX_EPOCHS", 2)
     weights = tmp_path / "pretrained.weights.h5"
-    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
     events = []
     result = train(_auto(tiny_config, weights=str(weights), fine_tune_depth="2 conv"), easy_split, tmp_path / "run",
                    sink=events.append)
@@ -137,7 +138,7 @@ def test_progress_with_an_estimate_during_feature_computation_and_the_check(easy
     from cnn_studio.training.trainer import train
 
     weights = tmp_path / "pretrained.weights.h5"
-    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
     events = []
     train(tiny_config.replace(weights=str(weights), epochs=1, batch_size=4), easy_split, tmp_path / "run",
           sink=events.append)
@@ -180,7 +181,7 @@ def test_a_stopped_automatic_run_resumes_in_its_fine_tune_phase(easy_split, tiny
     monkeypatch.setattr(schedule, "HEAD_MAX_EPOCHS", 4)
     monkeypatch.setattr(schedule, "FINE_TUNE_MAX_EPOCHS", 3)
     weights = tmp_path / "pretrained.weights.h5"
-    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
     token = CancelToken()
 
     def sink(e):

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from cnn_studio import events as ev
+from cnn_studio.backbones import registry
 from cnn_studio.explain import occlusion
 from cnn_studio.explain.shortcuts import analyse_heatmaps, border_mask, check_shortcuts
 
@@ -165,7 +166,7 @@ def _train_model(paths, labels, size=SIZE, epochs=10, seed=0):
     n = max(labels) + 1
     x = np.stack([load_image(p, size, "stretch") for p in paths])
     y = keras.utils.to_categorical(labels, n)
-    model = build_classifier("small_cnn", n, weights="none", image_size=size, dropout=0.0)
+    model = build_classifier(registry.get("small_cnn"), n, weights="none", image_size=size, dropout=0.0)
     model.compile(keras.optimizers.Adam(3e-3), "categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=epochs, batch_size=8, verbose=0, shuffle=True)
     assert model.evaluate(x, y, verbose=0)[1] >= 0.9  # it learnt the task, by whatever cue

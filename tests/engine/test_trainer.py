@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cnn_studio import events as ev
+from cnn_studio.backbones import registry
 from cnn_studio.cancel import Cancelled, CancelToken
 from cnn_studio.data.index import scan
 from cnn_studio.data.split import make_split
@@ -62,7 +63,7 @@ def test_head_then_fine_tune_with_feature_cache(split, tiny_config, tmp_path):
 
     # a weights file stands in for pretrained weights, so the run has a frozen "head" phase
     weights = tmp_path / "pretrained.weights.h5"
-    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
     cfg = tiny_config.replace(weights=str(weights), epochs=3, fine_tune_epochs=1, fine_tune_layers=2,
                               learning_rate=1e-2, dropout=0.0)
     events = []
@@ -210,7 +211,7 @@ def test_frozen_phase_without_feature_cache_saves_a_loadable_model(split, tiny_c
     from cnn_studio.training.trainer import train
 
     weights = tmp_path / "pretrained.weights.h5"
-    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
     events = []
     result = train(tiny_config.replace(weights=str(weights), feature_cache=False), split, tmp_path / "run",
                    sink=events.append)

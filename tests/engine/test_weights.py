@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from cnn_studio.backbones import registry
-from cnn_studio.backbones.weights import resolve_weights, weights_origin, weights_status
+from cnn_studio.backbones.weights import weights_origin, weights_status
+from cnn_studio.backbones.weights_store import resolve_weights
 from cnn_studio.errors import WeightsUnavailable
 
 
@@ -40,37 +41,37 @@ def test_weights_status_sees_only_the_cache_file(keras_home):
     (keras_home / "models" / spec.weights_file_notop).write_bytes(b"\x89HDF\r\n")
     st = weights_status(spec)
     assert (st.available, st.source, st.path) == (True, "cache", str(keras_home / "models" / spec.weights_file_notop))
-    assert not weights_status("vgg19").available, "another backbone's file does not count"
+    assert not weights_status(registry.get("vgg19")).available, "another backbone's file does not count"
 
 
 def test_empty_cache_file_is_not_available(keras_home):
     (keras_home / "models").mkdir()
     (keras_home / "models" / registry.get("xception").weights_file_notop).write_bytes(b"")
-    assert not weights_status("xception").available
+    assert not weights_status(registry.get("xception")).available
 
 
 def test_backbone_without_pretrained_weights_is_not_applicable(keras_home):
-    st = weights_status("small_cnn")
+    st = weights_status(registry.get("small_cnn"))
     assert (st.available, st.source, st.path) == (False, "not_applicable", None)
     with pytest.raises(WeightsUnavailable, match="no ImageNet weights"):
-        resolve_weights("small_cnn", "imagenet")
+        resolve_weights(registry.get("small_cnn"), "imagenet")
 
 
 def test_resolve_none_cached_imagenet_and_bad_paths(keras_home, tmp_path, unreachable_network):
-    assert resolve_weights("vgg16", "none") is None
-    assert resolve_weights("vgg16", "scratch") is None
+    assert resolve_weights(registry.get("vgg16"), "none") is None
+    assert resolve_weights(registry.get("vgg16"), "scratch") is None
     (keras_home / "models").mkdir()
     (keras_home / "models" / registry.get("vgg16").weights_file_notop).write_bytes(b"\x89HDF\r\n")
-    assert resolve_weights("vgg16", "imagenet") == "imagenet"  # cached: no network needed
+    assert resolve_weights(registry.get("vgg16"), "imagenet") == "imagenet"  # cached: no network needed
     with pytest.raises(WeightsUnavailable, match="does not exist"):
-        resolve_weights("vgg16", str(tmp_path / "nope.weights.h5"))
+        resolve_weights(registry.get("vgg16"), str(tmp_path / "nope.weights.h5"))
     notes = tmp_path / "notes.txt"
     notes.write_text("not weights")
     with pytest.raises(WeightsUnavailable, match="not a Keras weights file"):
-        resolve_weights("vgg16", str(notes))
+        resolve_weights(registry.get("vgg16"), str(notes))
     good = tmp_path / "mine.weights.h5"
     good.write_bytes(b"\x89HDF\r\n")
-    assert resolve_weights("vgg16", str(good)) == str(good)
+    assert resolve_weights(registry.get("vgg16"), str(good)) == str(good)
 
 
 @pytest.mark.parametrize("key", ["vgg16", "mobilenet_v3_small"])
@@ -95,8 +96,6 @@ def test_file_name_and_url_are_the_ones_keras_requests(key, size, monkeypatch):
     """Stop Keras' constructor at its get_file call and compare what it asks for with the registry."""
     from keras.src.utils import file_utils
 
-    from cnn_studio.backbones.classifier import _constructor
-
     spec = registry.get(key)
     asked = {}
 
@@ -109,8 +108,8 @@ def test_file_name_and_url_are_the_ones_keras_requests(key, size, monkeypatch):
 
     monkeypatch.setattr(file_utils, "get_file", record)
     with pytest.raises(Asked):
-        _constructor(spec)(include_top=False, weights="imagenet", input_shape=(size, size, 3),
-                           **dict(spec.constructor_kwargs))
+        spec.keras_constructor()(include_top=False, weights="imagenet", input_shape=(size, size, 3),
+                                 **dict(spec.constructor_kwargs))
     assert asked == {"fname": spec.weights_file_for(size), "origin": weights_origin(spec, size), "subdir": "models"}
 
 
@@ -121,21 +120,21 @@ def test_local_weights_file_loads_and_a_mismatched_one_is_refused(tmp_path):
     from cnn_studio.backbones.classifier import backbone_of, build_backbone, build_classifier
 
     x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    a = build_classifier("small_cnn", 2, image_size=32)
+    a = build_classifier(registry.get("small_cnn"), 2, image_size=32)
     saved = tmp_path / "small.weights.h5"
     backbone_of(a).save_weights(saved)
-    b = build_classifier("small_cnn", 2, image_size=32, weights=str(saved))
+    b = build_classifier(registry.get("small_cnn"), 2, image_size=32, weights=str(saved))
     features = [keras.Model(m.inputs, m.get_layer("pool").output) for m in (a, b)]
     assert np.array_equal(features[0].predict(x, verbose=0), features[1].predict(x, verbose=0))
 
     legacy = tmp_path / "small_legacy.h5"  # the HDF5 layout of the files Keras downloads
     backbone_of(a).save(legacy)
-    c = build_backbone("small_cnn", 32, str(legacy))
+    c = build_backbone(registry.get("small_cnn"), 32, str(legacy))
     for wa, wc in zip(backbone_of(a).get_weights(), c.get_weights(), strict=True):
         assert np.array_equal(wa, wc)
 
     with pytest.raises(WeightsUnavailable) as info:
-        build_classifier("vgg16", 2, image_size=32, weights=str(saved))
+        build_classifier(registry.get("vgg16"), 2, image_size=32, weights=str(saved))
     err = info.value
     assert "does not fit VGG16" in err.message
     assert "expected 26 weight arrays (14.71 M parameters)" in err.message

@@ -16,7 +16,8 @@ import pytest
 
 from cnn_studio import events as ev
 from cnn_studio.backbones import registry, weights_store
-from cnn_studio.backbones.weights import parse_weights, resolve_weights
+from cnn_studio.backbones.weights import parse_weights
+from cnn_studio.backbones.weights_store import resolve_weights
 from cnn_studio.cancel import Cancelled, CancelToken
 from cnn_studio.errors import WeightsUnavailable
 
@@ -103,10 +104,10 @@ def test_import_copies_never_moves_and_recognises_keras_original_by_hash(homes, 
     assert stored.parent == homes / "app" / "weights" / "vgg16" and stored.read_bytes() == before
     assert stored.name == "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     assert any(isinstance(e, ev.StageChanged) for e in events)
-    st = weights_store.offline_status("vgg16")
+    st = weights_store.offline_status(registry.get("vgg16"))
     assert (st.available, st.source, st.path) == (True, "store", entry.path)
     # --weights imagenet uses the store first, with no network
-    assert resolve_weights("vgg16", "imagenet") == entry.path
+    assert resolve_weights(registry.get("vgg16"), "imagenet") == entry.path
     assert json.loads((stored.parent / "entry.json").read_text())["origin"] == "keras-original"
 
 
@@ -114,7 +115,7 @@ def test_import_of_another_file_is_checked_by_loading_and_refused_when_it_does_n
     src = _keras3_weights(homes / "mine.weights.h5", VGG_SHAPES)
     checked = []
     monkeypatch.setattr(weights_store, "_check_loads", lambda spec, path: checked.append((spec.key, path.suffixes)))
-    entry = weights_store.import_weights(src, "VGG16")
+    entry = weights_store.import_weights(src, registry.get("VGG16"))
     assert entry.origin == weights_store.ORIGIN_CHECKED and checked[0][0] == "vgg16"
     assert Path(entry.path).name == "vgg16_notop.weights.h5", "the copy keeps a suffix that matches its layout"
     assert src.exists()
@@ -124,8 +125,8 @@ def test_import_of_another_file_is_checked_by_loading_and_refused_when_it_does_n
 
     monkeypatch.setattr(weights_store, "_check_loads", refuse)
     with pytest.raises(WeightsUnavailable):
-        weights_store.import_weights(src, "vgg19")
-    assert weights_store.stored("vgg19") is None and src.exists()
+        weights_store.import_weights(src, registry.get("vgg19"))
+    assert weights_store.stored(registry.get("vgg19")) is None and src.exists()
     assert not list((homes / "app" / "weights" / "vgg19").glob("*.h5")), "nothing half-imported"
     unknown = _keras3_weights(homes / "odd.weights.h5", [(3, 3, 3, 8)])
     with pytest.raises(WeightsUnavailable, match="not the weights of a backbone"):
@@ -136,15 +137,15 @@ def test_available_offline_means_loads_not_a_file_name(homes):
     cache = homes / "keras" / "models"
     name = registry.get("vgg16").weights_file_notop
     (cache / name).write_bytes(b"\x89HDF\r\n")  # right name, not a weights file
-    assert not weights_store.offline_status("vgg16").available
+    assert not weights_store.offline_status(registry.get("vgg16")).available
     # a .weights.h5 renamed to Keras' .h5 name: right arrays, but Keras would read it with the wrong loader
     (cache / name).unlink()
     _keras3_weights(cache / name, VGG_SHAPES)
-    st = weights_store.offline_status("vgg16")
+    st = weights_store.offline_status(registry.get("vgg16"))
     assert not st.available and "name Keras reads as" in st.message
     (cache / name).unlink()
     _legacy_weights(cache / name, VGG_SHAPES)
-    st = weights_store.offline_status("vgg16")
+    st = weights_store.offline_status(registry.get("vgg16"))
     assert (st.available, st.source) == (True, "keras_cache")
     checks = json.loads((homes / "app" / "weights" / "checks.json").read_text())
     assert checks[str(cache / name)]["problem"] is None, "the verdict is remembered by size and mtime"
@@ -152,7 +153,7 @@ def test_available_offline_means_loads_not_a_file_name(homes):
 
 def test_offline_download_fails_fast_with_one_short_message(homes, unreachable_network, caplog):
     with pytest.raises(WeightsUnavailable) as info:
-        weights_store.download_weights("xception")
+        weights_store.download_weights(registry.get("xception"))
     err = info.value
     assert "xception_weights_tf_dim_ordering_tf_kernels_notop.h5" in err.message
     assert "https://storage.googleapis.com/tensorflow/keras-applications/xception/" in err.hint
@@ -174,7 +175,7 @@ def test_download_reports_progress_checks_the_hash_and_can_be_cancelled(homes, m
     monkeypatch.setitem(weights_store.KERAS_NOTOP_HASHES, "vgg16", hashlib.md5(data).hexdigest())
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: _FakeResponse(data))
     events: list = []
-    entry = weights_store.download_weights("vgg16", sink=events.append)
+    entry = weights_store.download_weights(registry.get("vgg16"), sink=events.append)
     progress = [e for e in events if isinstance(e, ev.TaskProgress)]
     assert progress[-1].done == progress[-1].total == len(data)
     assert entry.origin == weights_store.ORIGIN_KERAS and Path(entry.path).read_bytes() == data
@@ -182,13 +183,13 @@ def test_download_reports_progress_checks_the_hash_and_can_be_cancelled(homes, m
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
-        weights_store.download_weights("vgg19", cancel=token)
+        weights_store.download_weights(registry.get("vgg19"), cancel=token)
     assert not list((homes / "app" / "weights" / "vgg19").glob("*.h5"))
 
     monkeypatch.setitem(weights_store.KERAS_NOTOP_HASHES, "vgg19", "0" * 32)
     with pytest.raises(WeightsUnavailable, match="damaged"):
-        weights_store.download_weights("vgg19")
-    assert weights_store.stored("vgg19") is None
+        weights_store.download_weights(registry.get("vgg19"))
+    assert weights_store.stored(registry.get("vgg19")) is None
 
 
 def test_every_spelling_of_no_weights_skips_the_frozen_phase():
@@ -241,23 +242,23 @@ def test_import_of_a_file_inside_the_store_folder_deletes_nothing(homes, monkeyp
     assert main(["weights", "import", str(mine)]) == 0
     assert "was copied and is unchanged" in capsys.readouterr().out
     assert mine.read_bytes() == before and notes.read_text() == "my notes", "the user's files are untouched"
-    first = weights_store.stored("vgg16")
+    first = weights_store.stored(registry.get("vgg16"))
     assert Path(first.path).name == "vgg16_notop.weights.h5" and Path(first.path).read_bytes() == before
 
     # importing the store's own file again: recognised, nothing copied, nothing removed
     assert main(["weights", "import", first.path]) == 0
     assert "already CNN Studio's weights file" in capsys.readouterr().out
-    assert weights_store.stored("vgg16") == first and Path(first.path).read_bytes() == before
+    assert weights_store.stored(registry.get("vgg16")) == first and Path(first.path).read_bytes() == before
 
     # a new file replaces only the store's previous record; a file by hand under the store's own name stays
     legacy = _legacy_weights(homes / "vgg16_download.h5", VGG_SHAPES)
-    second = weights_store.import_weights(legacy, "vgg16")
+    second = weights_store.import_weights(legacy, registry.get("vgg16"))
     assert Path(second.path).read_bytes() == legacy.read_bytes()
     assert not Path(first.path).exists(), "the store's own earlier file is replaced"
     assert mine.read_bytes() == before and notes.read_text() == "my notes" and legacy.exists()
     by_hand = folder / "vgg16_notop.weights.h5"
     by_hand.write_bytes(before)
-    third = weights_store.import_weights(mine, "vgg16")
+    third = weights_store.import_weights(mine, registry.get("vgg16"))
     assert Path(third.path) != by_hand and Path(third.path).name == "vgg16_notop-2.weights.h5"
     assert by_hand.read_bytes() == before and not Path(second.path).exists()
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -266,11 +267,7 @@ def test_import_of_a_file_inside_the_store_folder_deletes_nothing(homes, monkeyp
 
 def _nan_weights(path: Path, spec_key: str, value: float) -> Path:
     """A .weights.h5 with exactly the backbone's arrays, every value replaced by ``value`` (a forged file)."""
-    from cnn_studio.backbones.classifier import _constructor
-
-    spec = registry.get(spec_key)
-    base = _constructor(spec)(**dict(spec.constructor_kwargs), include_top=False, weights=None,
-                              input_shape=(96, 96, 3), pooling=None)
+    base = registry.get(spec_key).build_base(96)
     base.save_weights(path)
     with h5py.File(path, "r+") as f:
         def poison(_name, obj):
@@ -288,10 +285,10 @@ def test_import_refuses_weights_that_are_not_numbers(homes, value):
     with pytest.raises(WeightsUnavailable) as info:
         weights_store.import_weights(src)
     assert "are not numbers (NaN) or are infinite" in info.value.message
-    assert weights_store.stored("mobilenet_v3_small") is None and src.exists()
+    assert weights_store.stored(registry.get("mobilenet_v3_small")) is None and src.exists()
     assert not list((homes / "app" / "weights" / "mobilenet_v3_small").glob("*.h5")), "nothing half-imported"
     # training from the same file directly is refused the same way, before any epoch
     from cnn_studio.backbones.classifier import build_backbone
 
     with pytest.raises(WeightsUnavailable, match="not numbers"):
-        build_backbone("mobilenet_v3_small", 96, str(src))
+        build_backbone(registry.get("mobilenet_v3_small"), 96, str(src))

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from studio_testkit import select_backbone
 
-from cnn_studio.backbones import weights, weights_store
+from cnn_studio.backbones import registry, weights_store
 from cnn_studio.training.config import TrainConfig
 
 
@@ -75,7 +75,7 @@ def server(monkeypatch):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setattr(weights, "weights_origin",
+    monkeypatch.setattr(weights_store, "weights_origin",
                         lambda spec, image_size=None: f"http://127.0.0.1:{httpd.server_port}/weights.h5")
     monkeypatch.setattr(urllib.request, "_opener", urllib.request.build_opener(urllib.request.ProxyHandler({})))
     yield _Handler
@@ -97,7 +97,7 @@ def test_download_shows_progress_and_selects_imagenet(page, qtbot, server, monke
     assert not page.download_button.isEnabled()
     server.gate.set()
     qtbot.waitUntil(lambda: page._download_task is None, timeout=10_000)
-    assert weights_store.stored("vgg16") is not None
+    assert weights_store.stored(registry.get("vgg16")) is not None
     assert page.session.config.weights == "imagenet" and "available offline" in page.details.text()
     assert "Downloaded" in page.import_status.text() and not page.download_progress.isVisibleTo(page)
     assert not page.download_button.isEnabled(), "nothing left to download"
@@ -113,7 +113,7 @@ def test_download_can_be_cancelled_and_keeps_nothing(page, qtbot, server, tmp_pa
     server.gate.set()
     qtbot.waitUntil(lambda: page._download_task is None, timeout=10_000)
     assert "cancelled" in page.import_status.text()
-    assert weights_store.stored("vgg19") is None
+    assert weights_store.stored(registry.get("vgg19")) is None
     assert not list((tmp_path / "app").rglob("*.h5"))
     assert page.download_button.isEnabled()
 

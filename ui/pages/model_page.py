@@ -34,38 +34,39 @@ from superqt import QCollapsible
 
 from cnn_studio import events as ev
 from cnn_studio.backbones import registry
-from cnn_studio.backbones.fine_tune import DEPTH_EXAMPLES, TABLES, block_names, table_plan
+from cnn_studio.backbones.fine_tune import DEFAULT_DEPTH, DEPTH_EXAMPLES, TABLES, block_names, table_plan
 from cnn_studio.backbones.weights import WEIGHTS_KINDS
-from cnn_studio.backbones.weights_store import offline_status
+from cnn_studio.backbones.weights_store import offline_default, offline_status
 from cnn_studio.child_process import run_job
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.augment import describe as describe_augmentation
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.errors import StudioError
 from cnn_studio.paths import app_data_dir
-from cnn_studio.training.config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from cnn_studio.training.config import LR_SCHEDULES, OPTIMIZERS, PLATEAU_PATIENCE, TrainConfig
 from cnn_studio.training.schedule import describe as schedule_line
 from cnn_studio.training.schedule import format_duration, parse_duration
 
 _WEIGHT_LABELS = {"imagenet": "ImageNet (pretrained)", "none": "None (train from scratch)",
                   "file": "A weights file on this computer"}
 WEIGHT_CHOICES = tuple((kind, _WEIGHT_LABELS[kind]) for kind in WEIGHTS_KINDS)
-DEFAULT_FINE_TUNE_DEPTH = "1 block"
 FIXED_DEFAULT = (10, 5)  # the epochs "Fixed epochs" starts from (head, fine-tune)
-PLATEAU_PATIENCE = 2
 _SCHEDULE_LABELS = {"constant": "Constant", "plateau": "Lower on a plateau (×0.3)"}
 FROM_SCRATCH_TIP = ("Not used when the network starts from scratch: fine-tuning unfreezes part of a pretrained "
                     "backbone, and here every layer trains from the first epoch.")
 
 
 def default_config() -> tuple[TrainConfig, str]:
-    """The starting settings and why: MobileNetV2 + ImageNet when its weights are here, else the small CNN.
+    """The starting settings and why: the default backbone (MobileNetV2) + ImageNet when its weights are here,
+    else the small CNN (:func:`~cnn_studio.backbones.weights_store.offline_default`).
 
     Both train on the automatic schedule (:mod:`cnn_studio.training.schedule`), as ``cnn-studio train`` does."""
-    if offline_status("mobilenet_v2").available:
-        return (TrainConfig(backbone="mobilenet_v2", weights="imagenet", fine_tune_depth=DEFAULT_FINE_TUNE_DEPTH),
-                "MobileNetV2 with ImageNet weights is selected: small, fast, and a strong start for most images.")
-    return (TrainConfig(backbone="small_cnn", weights="none", batch_size=32, fine_tune_depth=DEFAULT_FINE_TUNE_DEPTH),
+    backbone, weights = offline_default()
+    config = TrainConfig(backbone=backbone, weights=weights, fine_tune_depth=DEFAULT_DEPTH)
+    if backbone == registry.DEFAULT_BACKBONE:
+        return (config, f"{registry.get(backbone).label} with ImageNet weights is selected: small, fast, and a "
+                        "strong start for most images.")
+    return (config,
             "The small CNN (trained from scratch) is selected because no ImageNet weights are on this "
             "computer yet and there may be no internet. It trains in a minute on the sample. Pick a "
             "pretrained backbone for real work once its weights are available.")
@@ -405,7 +406,7 @@ class ModelPage(QWidget):
         self._set_import_status(f"Downloading {escape(spec.weights_file_for(self.image_size.value() or None))}…",
                                 spec.key)
         self._download_task = start_task(
-            run_job, "cnn_studio.backbones.weights_store:download_weights", spec.key,
+            run_job, "cnn_studio.backbones.weights_store:download_weights", spec,
             self.image_size.value() or None, log_path=str(app_data_dir() / "logs" / "download-weights.log"),
             label="weights download", on_event=self._on_download_event, on_returned=self._on_download_returned,
             on_errored=self._on_download_errored, on_cancelled=self._on_download_cancelled,
@@ -466,7 +467,8 @@ class ModelPage(QWidget):
         self._import_backbone = backbone or self.selected_backbone()
         self._set_import_status(f"Importing {escape(Path(path).name)}… (checking that it loads)", None)
         self._import_task = start_task(
-            run_job, "cnn_studio.backbones.weights_store:import_weights", str(path), backbone,
+            run_job, "cnn_studio.backbones.weights_store:import_weights", str(path),
+            registry.get(backbone) if backbone else None,
             log_path=str(app_data_dir() / "logs" / "import-weights.log"), label="weights import",
             on_returned=self._on_import_returned, on_errored=self._on_import_errored,
             on_finished=self._on_import_finished)

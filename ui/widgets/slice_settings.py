@@ -10,12 +10,15 @@ from __future__ import annotations
 from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
+from cnn_studio.data.records import SLICE_AXES, SLICE_KINDS, VolumeSlicing
 from cnn_studio.training.config import parse_slices
 
 # The axis numbers are the CLI's (--slice-axis 0, 1, 2) and the model card's: counted from 0, as numpy does.
-AXES = ((2, "axis 2 (third) — axial for most NIfTI files"), (1, "axis 1 (second) — coronal"),
-        (0, "axis 0 (first) — sagittal"))
-KINDS = (("content", "every slice with content"), ("all", "all slices"), ("middle", "the middle slices"))
+_AXIS_WORDS = {2: "axis 2 (third) — axial for most NIfTI files", 1: "axis 1 (second) — coronal",
+               0: "axis 0 (first) — sagittal"}
+AXES = tuple((axis, _AXIS_WORDS[axis]) for axis in reversed(SLICE_AXES))
+_KIND_WORDS = {"content": "every slice with content", "all": "all slices", "middle": "the middle slices"}
+KINDS = tuple((kind, _KIND_WORDS[kind]) for kind in SLICE_KINDS)
 MIDDLE_DEFAULT = 16
 
 EXPLAIN = ("Each <b>study</b> (a volume file or a folder of DICOM slices) is cut into 2-D slices; the model "
@@ -77,7 +80,7 @@ class SliceSettings(QGroupBox):
         try:
             kind, k = parse_slices(slices)
         except Exception:  # noqa: BLE001 - a damaged project value: show the default
-            kind, k = "content", 0
+            kind, k = parse_slices(VolumeSlicing.slices)
         with QSignalBlocker(self.axis), QSignalBlocker(self.kind), QSignalBlocker(self.middle):
             self.axis.setCurrentIndex(max(0, self.axis.findData(axis)))
             self.kind.setCurrentIndex(max(0, self.kind.findData(kind)))
