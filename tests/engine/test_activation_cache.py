@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cnn_studio import events as ev
+from cnn_studio.backbones import registry
 
 pytestmark = pytest.mark.slow  # builds and trains networks
 
@@ -15,7 +16,7 @@ X = np.random.default_rng(0).uniform(0, 255, (3, 40, 36, 3)).astype("float32")
 def _classifier(key="small_cnn", size=32, depth="1 block"):
     from cnn_studio.backbones.classifier import build_classifier, unfreeze_depth
 
-    model = build_classifier(key, 3, image_size=size)
+    model = build_classifier(registry.get(key), 3, image_size=size)
     unfreeze_depth(model, depth)
     return model
 
@@ -70,7 +71,7 @@ def test_fine_tuning_trains_on_kept_activations_and_saves_the_whole_model(image_
 
     split = make_split(scan(image_folder(per_class=12, size=32)), val_fraction=0.25, seed=0)
     weights = tmp_path / "pretrained.weights.h5"  # a weights file makes the schedule pretrained: head, then fine-tune
-    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
     events = []
     cfg = tiny_config.replace(weights=str(weights), epochs=2, fine_tune_epochs=2, fine_tune_depth="1 block",
                               fine_tune_learning_rate=1e-2)
@@ -87,7 +88,7 @@ def test_fine_tuning_trains_on_kept_activations_and_saves_the_whole_model(image_
     assert {e.task for e in computing} == {"Computing features (training images)",
                                            "Computing features (validation images)"}
     saved = backbone_of(load_model(RunLayout(result.run_dir).last_model))
-    start = backbone_of(build_classifier("small_cnn", 2, image_size=32))
+    start = backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32))
     start.load_weights(weights)
     for name in ("block1_conv", "block3_conv"):  # frozen: exactly the weights file's
         np.testing.assert_array_equal(saved.get_layer(name).get_weights()[0], start.get_layer(name).get_weights()[0])
@@ -104,7 +105,7 @@ def test_augmentation_fine_tunes_on_the_images(image_folder, tiny_config, tmp_pa
 
     split = make_split(scan(image_folder(per_class=8, size=32)), val_fraction=0.25, seed=0)
     weights = tmp_path / "pretrained.weights.h5"
-    backbone_of(build_classifier("small_cnn", 2, image_size=32)).save_weights(weights)
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
     events = []
     cfg = tiny_config.replace(weights=str(weights), epochs=1, fine_tune_epochs=1, augment=("flip",))
     train(cfg, split, tmp_path / "run", sink=events.append)
