@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ from cnn_studio.data.bands import make_band_info
 from cnn_studio.data.pipeline import SkipLog, make_dataset
 from cnn_studio.data.prepare import prepare
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
-from cnn_studio.errors import DatasetError
+from cnn_studio.errors import DatasetError, StudioError
 from cnn_studio.fsutil import write_json as _write
 from cnn_studio.label_checker import (
     DEFAULT_FOLD_EPOCHS,
@@ -64,6 +63,8 @@ from cnn_studio.label_checker import (
     choose_checker,
     judge_checker,
 )
+from cnn_studio.training.feature_cache import compute_features
+from cnn_studio.training.lr_finder import make_optimizer
 
 DUPLICATE_SIMILARITY = {"features": 0.97, "pixels": 0.997}
 """Cosine similarity from which two images count as near-duplicates, per embedding kind."""
@@ -335,21 +336,6 @@ def _pixel_embedding(images: np.ndarray, side: int = 32) -> np.ndarray:
     return normalise_rows(grey.reshape(n, -1))
 
 
-class _StopOnCancel:
-    """A Keras callback made lazily (Keras imported only here) that stops fitting when ``cancel`` is set."""
-
-    @staticmethod
-    def make(cancel: CancelToken | None):
-        import keras
-
-        class Stop(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
-                if cancel is not None and cancel.cancelled:
-                    self.model.stop_training = True
-
-        return Stop()
-
-
 # ---------------------------------------------------------------------------- the finder
 
 
@@ -495,15 +481,10 @@ def _feature_probabilities(model: _Model, images, labels, fold_of, k: int, *, si
     """Frozen features computed once, a softmax regression per fold → (out-of-fold probabilities, embedding)."""
     sink(ev.StageChanged("label_issues", f"Building {model.spec.label}"))
     feature_model, _head = split_for_feature_cache(model.build())
-    feats, bs = [], model.batch_size
-    for start in range(0, len(images), bs):
-        raise_if_cancelled(cancel)
-        with warnings.catch_warnings():  # Keras: "the structure of inputs doesn't match" (a bare tensor)
-            warnings.filterwarnings("ignore", message="The structure of `inputs`", category=UserWarning)
-            out = feature_model(images[start:start + bs].astype(np.float32), training=False)
-        feats.append(np.asarray(out, np.float32))
-        sink(ev.TaskProgress(task="Computing features", done=min(start + bs, len(images)), total=len(images)))
-    feats = np.concatenate(feats)
+    batches = ((images[i:i + model.batch_size].astype(np.float32), labels[i:i + model.batch_size])
+               for i in range(0, len(images), model.batch_size))
+    feats, _ = compute_features(feature_model, batches, count=len(images), task="Computing features", sink=sink,
+                                cancel=cancel)  # the trainer's traced forward pass, with its progress
     z = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
     probs = np.zeros((len(images), model.n_classes), np.float64)
     for f in range(k):
@@ -524,14 +505,15 @@ def _fold_model_probabilities(model: _Model, images, labels, fold_of, k: int, ep
     """
     import keras
 
+    from cnn_studio.training.callbacks import EventCallback
+
     keras.utils.set_random_seed(model.seed)
     net = model.build()
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = make_optimizer("adam", learning_rate)  # the trainer's optimizers
     net.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", jit_compile=False)
     optimizer.build(net.trainable_variables)
     start_weights = net.get_weights()
     start_state = [v.numpy() for v in optimizer.variables]
-    stop = _StopOnCancel.make(cancel)
     probs = np.zeros((len(images), model.n_classes), np.float64)
     for f in range(k):
         raise_if_cancelled(cancel)
@@ -540,12 +522,34 @@ def _fold_model_probabilities(model: _Model, images, labels, fold_of, k: int, ep
         for var, value in zip(optimizer.variables, start_state, strict=True):
             var.assign(value)
         train, test = fold_of != f, fold_of == f
+        # the trainer's callback: cancel between batches, a NaN/inf loss stops the fold; its epoch events
+        # become this fold's progress line
+        events = EventCallback(_fold_progress(sink, f, k, epochs), cancel, phase=f"fold {f + 1}",
+                               epochs_total=epochs, batch_size=model.batch_size)
         net.fit(images[train], labels[train], epochs=epochs, batch_size=model.batch_size, verbose=0,
-                shuffle=True, callbacks=[stop])
+                shuffle=True, callbacks=[events])
+        if events.diverged is not None:
+            raise StudioError(f"The label check's network stopped learning in fold {f + 1}: "
+                                  f"{events.diverged.describe()}.",
+                                  "Use the pretrained checker (a backbone with ImageNet weights), or a lower "
+                                  "learning rate.")
         raise_if_cancelled(cancel)
         probs[test] = net.predict(images[test], batch_size=model.batch_size, verbose=0)
     sink(ev.TaskProgress(task=TASK, done=k, total=k, detail="folds done"))
     return probs, _pixel_embedding(images)
+
+
+def _fold_progress(sink: ev.EventSink, fold: int, folds: int, epochs: int) -> ev.EventSink:
+    """A sink that turns a fold's epoch events into the label check's progress line (others pass through)."""
+
+    def relay(event: object) -> None:
+        if isinstance(event, ev.EpochEnded):
+            sink(ev.TaskProgress(task=TASK, done=fold, total=folds,
+                                 detail=f"training fold {fold + 1} of {folds}, epoch {event.epoch + 1} of {epochs}"))
+        elif not isinstance(event, (ev.EpochStarted, ev.BatchEnded)):
+            sink(event)
+
+    return relay
 
 
 def _not_kept(idx, suggested, scores, paths, fixes) -> tuple[list[tuple[int, int, float]], int]:

@@ -145,3 +145,22 @@ def test_features_path_and_cli_json(planted, capsys):
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
     assert len(set(flipped) & {r["path"] for r in rows}) >= len(flipped) - 2
     assert out["near_duplicates"][0]["kind"] == "cross_class"
+
+
+def test_fold_training_uses_the_trainers_callback_progress_and_divergence_rule(tmp_path):
+    """Issue 20: the folds train through the trainer's pieces. Their epochs report as the check's progress
+    line, and a loss that becomes NaN/inf stops the check with what to do (a second fit loop said nothing
+    and ranked the images by NaN probabilities)."""
+    from cnn_studio import events as ev
+    from cnn_studio.errors import StudioError
+
+    root, _flipped, _dup = planted_dataset(tmp_path / "data", per_class=8, flips_per_class=1)
+    seen = []
+    find_label_issues(root, backbone="small_cnn", image_size=32, folds=2, epochs=2, corrections=None,
+                      sink=seen.append)
+    details = [e.detail for e in seen if isinstance(e, ev.TaskProgress)]
+    assert "training fold 1 of 2, epoch 2 of 2" in details and "training fold 2 of 2, epoch 1 of 2" in details
+    assert not any(isinstance(e, (ev.EpochStarted, ev.BatchEnded)) for e in seen), "fold epochs are not a run's"
+    with pytest.raises(StudioError, match="stopped learning in fold 1"):
+        find_label_issues(root, backbone="small_cnn", image_size=32, folds=2, epochs=2, corrections=None,
+                          learning_rate=1e30)
