@@ -281,7 +281,7 @@ class TrainPage(QWidget):
             sig.connect(self._update_plan)
         session.run_changed.connect(self._on_run_changed)
         self._update_plan()
-        self._update_resume()
+        self._on_run_changed()  # made after a run was opened (the window builds steps when first opened): show it
 
     # ---------------------------------------------------------------- state
     @property
