@@ -112,7 +112,7 @@ def test_building_a_step_later_opens_no_window_of_its_own(qtbot, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_train_step_built_after_a_run_was_opened_shows_that_run(qtbot, tmp_path, trained_run):
+def test_steps_built_after_a_run_was_opened_show_that_run(qtbot, tmp_path, trained_run):
     run = tmp_path / "stopped_run"
     shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("run.lock"))
     layout = RunLayout(run)
@@ -125,4 +125,7 @@ def test_a_train_step_built_after_a_run_was_opened_shows_that_run(qtbot, tmp_pat
     page = w.train_page
     assert page.run_dir == run and page.opened_run.isVisibleTo(page) and "2 of 60 epochs done" in page.opened_run.text()
     assert page.can_continue and page.curves.n_epochs == 2
+    assert "Evaluating" in w.evaluate_page.summary.text(), "built by open_run, for the run it opened"
+    assert w.built_page(4) is None and w.classify_page.status.text() == "Drop pictures to classify them."
+    assert w.classify_page.add_button.isEnabled()
     w.session.dirty = False
