@@ -146,8 +146,11 @@ class TrainingCurves(QWidget):
             self.add_event(ev.EpochEnded(phase="", epoch=epoch, epochs=len(history), logs=row))
         self.refresh()
 
-    def refresh(self) -> None:
-        """Push the arrays that changed to their plot items and move the axes if needed (the 10 Hz timer)."""
+    def refresh(self, everything: bool = False) -> None:
+        """Push the arrays that changed (``everything``: all of them) to their plot items and move the axes
+        if needed (the 10 Hz timer)."""
+        if everything:
+            self._dirty |= {"batch", "epochs"}
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()
