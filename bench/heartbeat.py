@@ -2,7 +2,8 @@
 
 Shared by bench/ui_latency.py and bench/classify_latency.py. Each gap between two beats is
 recorded (in ms) under the current ``phase``; a gap much longer than the interval is a freeze the
-user sees.
+user sees. ``busy`` records, per gap, the CPU time the GUI thread itself used in it: on a shared
+machine a long gap with little of it was the thread waiting for a core, not the app's own work.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ class Heartbeat:
         self.interval_ms = interval_ms
         self.phase = phase
         self.gaps: dict[str, list[float]] = {}
+        self.busy: dict[str, list[float]] = {}
         self._last = time.perf_counter()
+        self._last_cpu = time.thread_time()
         self._timer = QTimer()
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._beat)
 
     def _beat(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         self.gaps.setdefault(self.phase, []).append((now - self._last) * 1000)
-        self._last = now
+        self.busy.setdefault(self.phase, []).append((cpu - self._last_cpu) * 1000)
+        self._last, self._last_cpu = now, cpu
 
     def start(self) -> None:
-        self._last = time.perf_counter()
+        self._last, self._last_cpu = time.perf_counter(), time.thread_time()
         self._timer.start()
 
     def stop(self) -> None:
@@ -39,6 +43,9 @@ class Heartbeat:
 
     def every_gap(self) -> np.ndarray:
         return np.asarray([g for values in self.gaps.values() for g in values])
+
+    def every_busy(self) -> np.ndarray:
+        return np.asarray([g for values in self.busy.values() for g in values])
 
 
 def stats(gaps) -> str:

@@ -3,7 +3,9 @@
 Opens the main window on the bundled sample dataset, trains the small CNN for a few epochs from
 the Train step and records the gap between heartbeats — once with TensorFlow in the app's own
 process (the baseline) and once the way the app trains, in a child process
-(:mod:`cnn_studio.child_process`). Target: max gap < 100 ms (the window never freezes).
+(:mod:`cnn_studio.child_process`). Target: max gap < 50 ms with the child (the window never
+freezes). ``busy ms`` is the most CPU time the GUI thread itself used within one gap: the app's own
+work, without the time it waited for a core on a loaded machine (see the load average printed).
 
     python bench/ui_latency.py [--epochs 3]
 """
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QEventLoop
 
     messages.BLOCKING = False
+    load_before = os.getloadavg()[0]
     app = create_app([])
     window = create_window(None, open_sample=True)
     window.show()
@@ -70,23 +73,26 @@ def main(argv: list[str] | None = None) -> int:
     for mode in args.modes.split(","):
         results[mode] = measure(mode == "in-process")
     print(f"small_cnn on the sample, {args.epochs} epoch(s) at {args.image_size} px; heartbeat every 10 ms")
-    print(f"{'training runs':<14} {'phase':<20} {HEADER} {'seconds':>8}")
+    print(f"{'training runs':<14} {'phase':<20} {HEADER} {'busy ms':>8} {'seconds':>8}")
     worst_child = float("nan")
     for mode, (seconds, heartbeat) in results.items():
         every = heartbeat.every_gap()
-        for name, values in (*heartbeat.gaps.items(), ("all", every)):
+        for name, values, busy in (*((n, g, heartbeat.busy[n]) for n, g in heartbeat.gaps.items()),
+                                   ("all", every, heartbeat.every_busy())):
             if len(values):
-                print(f"{mode:<14} {name:<20} {stats(values)} {f'{seconds:.1f}' if name == 'all' else '':>8}")
+                print(f"{mode:<14} {name:<20} {stats(values)} {max(busy):>8.1f} "
+                      f"{f'{seconds:.1f}' if name == 'all' else '':>8}")
         if mode == "child":
             worst_child = every.max() if len(every) else float("nan")
     if "child" in results and "in-process" in results:
         a = results["in-process"][1].every_gap().max()
         print(f"max gap: child process {worst_child:.1f} ms vs in-process {a:.1f} ms "
-              f"({a / max(worst_child, 1e-9):.1f}x smaller); target < 100 ms")
+              f"({a / max(worst_child, 1e-9):.1f}x smaller); target < 50 ms")
+    print(f"load average {load_before:.2f} → {os.getloadavg()[0]:.2f} (2 cores: above 2, other work waited for a core)")
     window.session.dirty = False
     window.close()
     app.processEvents()
-    return 0 if worst_child < 100 else 1
+    return 0 if worst_child < 50 else 1
 
 
 if __name__ == "__main__":

@@ -57,8 +57,7 @@ class Soak:
 
     def repaint(self) -> None:
         curves = self.page.curves
-        curves._dirty = True  # push the arrays again, as a new batch would
-        curves.refresh()
+        curves.refresh(everything=True)  # push the arrays again, as new points would
         curves.grab()  # render both plots, axes and symbols included
         self.repaints += 1
 

@@ -8,6 +8,11 @@ from the session's signals (``dataset_changed``, ``split_changed``, ``config_cha
 ``run_changed``, ``project_opened``) and tells the session through its ``set_*`` methods; what it
 must stop when the app quits it stops in ``shutdown()``, connected to ``session.closing``. The
 window never reaches into a page's widgets.
+
+Only the Data step is built (and imported) with the window: each other step page is imported and
+made the first time it is opened or asked for (``window.train_page`` …), so the window paints
+without loading the plots, the model views and the run tools. A page made late starts from the
+session as it is then (its constructor reads the session, as it would after the matching signals).
 """
 
 from __future__ import annotations
@@ -15,14 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnn_studio.ui import messages
-from cnn_studio.ui.computer_dialog import ComputerDialog
-from cnn_studio.ui.pages.classify_page import ClassifyPage
 from cnn_studio.ui.pages.data_page import DataPage
-from cnn_studio.ui.pages.evaluate_page import EvaluatePage
-from cnn_studio.ui.pages.export_page import ExportPage
-from cnn_studio.ui.pages.model_page import ModelPage
-from cnn_studio.ui.pages.train_page import TrainPage
-from cnn_studio.ui.runs_view import RunsView
+from cnn_studio.ui.pages.model_page import ModelPage, default_config
 from cnn_studio.ui.session import StudioSession
 from cnn_studio.ui.settings import StudioSettings
 from cnn_studio.ui.widgets.drop_zone import local_paths
@@ -56,6 +55,7 @@ from cnn_studio.paths import runs_dir
 from cnn_studio.project import PROJECT_SUFFIX
 from cnn_studio.runs import find_runs
 from cnn_studio.sample import GENERATED_SAMPLES
+from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.run_folder import open_run
 
 STEPS = ("Data", "Model", "Train", "Evaluate", "Classify", "Export")
@@ -78,7 +78,8 @@ The best model so far is always kept.</li>
 
 
 class MainWindow(QMainWindow):
-    """The application window. ``pages`` holds the six step pages in order."""
+    """The application window. ``page(i)`` is step ``i``'s page (``data_page``, ``model_page`` … by name),
+    built the first time it is needed."""
 
     def __init__(self, session: StudioSession | None = None, settings: StudioSettings | None = None,
                  icon_dir: Path | None = None, parent: QWidget | None = None) -> None:
@@ -90,14 +91,13 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         resize_to_fit(self, 1280, 820)  # less on a smaller screen: the window always fits
 
+        self._default_config = self._start_with_default_config()
         self.data_page = DataPage(self.session)
-        self.model_page = ModelPage(self.session)
-        self.train_page = TrainPage(self.session)
-        self.evaluate_page = EvaluatePage(self.session)
-        self.classify_page = ClassifyPage(self.session)
-        self.export_page = ExportPage(self.session)
-        self.pages: list[QWidget] = [self.data_page, self.model_page, self.train_page, self.evaluate_page,
-                                     self.classify_page, self.export_page]
+        # the other steps are imported and built when first opened (see page())
+        self._pages: list[QWidget | None] = [self.data_page, *(None,) * (len(STEPS) - 1)]
+        self._steps_connected = False
+        self._builders = (None, self._build_model_page, self._build_train_page, self._build_evaluate_page,
+                          self._build_classify_page, self._build_export_page)
 
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
@@ -108,8 +108,9 @@ class MainWindow(QMainWindow):
             item.setSizeHint(QSize(150, 44))
             self.sidebar.addItem(item)
         self.stack = QStackedWidget()
-        for page in self.pages:
-            self.stack.addWidget(page)
+        for page in self._pages:
+            self.stack.addWidget(page or QWidget())  # an empty stand-in until the step is opened
+        self.stack.currentChanged.connect(self.page)  # also when the stack is switched directly
         self.sidebar.currentRowChanged.connect(self._on_sidebar_row_changed)
         central = QWidget()
         lay = QHBoxLayout(central)
@@ -124,14 +125,8 @@ class MainWindow(QMainWindow):
         self._make_actions()
 
         self.data_page.continue_requested.connect(lambda: self.go_to(1))
-        self.model_page.continue_requested.connect(lambda: self.go_to(2))
-        self.train_page.evaluate_requested.connect(lambda: self.go_to(3))
-        self.evaluate_page.corrections_changed.connect(self.data_page.open_dataset)  # labels corrected there
-        self.train_page.training_started.connect(lambda: self.statusBar().showMessage("Training…"))
-        self.train_page.training_finished.connect(self._on_training_finished)
         self.data_page.check_finished.connect(self._on_data_checked)
-        for sig in (self.session.split_changed, self.session.run_changed, self.session.dataset_changed):
-            sig.connect(self.update_steps)
+        self._steps_follow_session()
         for sig in (self.session.project_changed, self.session.dirty_changed):
             sig.connect(self._update_title)
         self.session.run_changed.connect(self._on_session_run_changed)
@@ -143,6 +138,105 @@ class MainWindow(QMainWindow):
         geometry = self.settings.window_geometry()
         if geometry is not None:
             self.restoreGeometry(geometry)
+
+    # ---------------------------------------------------------------- step pages, built when first needed
+    def page(self, i: int) -> QWidget:
+        """Step ``i``'s page, imported and built now if this is the first time it is needed."""
+        page = self._pages[i]
+        if page is None:
+            page = self._pages[i] = self._builders[i]()
+            stand_in = self.stack.widget(i)
+            was_current = self.stack.currentIndex() == i
+            self.stack.insertWidget(i, page)
+            if was_current:
+                self.stack.setCurrentIndex(i)
+            self.stack.removeWidget(stand_in)
+            stand_in.deleteLater()
+            self._steps_follow_session()
+        return page
+
+    def _steps_follow_session(self) -> None:
+        """Update the steps on the session's signals after every built page has seen them (slots run in
+        the order they were connected, and the Train page's ``can_continue`` must be current)."""
+        for sig in (self.session.split_changed, self.session.run_changed, self.session.dataset_changed):
+            if self._steps_connected:
+                sig.disconnect(self.update_steps)
+            sig.connect(self.update_steps)
+        self._steps_connected = True
+
+    def built_page(self, i: int) -> QWidget | None:
+        """Step ``i``'s page if it has been built, else None (nothing is imported or built)."""
+        return self._pages[i]
+
+    @property
+    def pages(self) -> list[QWidget]:
+        """The six step pages in order (builds those not built yet)."""
+        return [self.page(i) for i in range(len(STEPS))]
+
+    @property
+    def model_page(self):
+        return self.page(1)
+
+    @property
+    def train_page(self):
+        return self.page(2)
+
+    @property
+    def evaluate_page(self):
+        return self.page(3)
+
+    @property
+    def classify_page(self):
+        return self.page(4)
+
+    @property
+    def export_page(self):
+        return self.page(5)
+
+    def _start_with_default_config(self) -> TrainConfig | None:
+        """A new session starts on the Model step's default settings (:func:`default_config`) before
+        that step is built: the Data step, the label check and training read them."""
+        if self.session.config != TrainConfig() or self.session.dirty:
+            return None
+        config, _why = default_config()
+        self.session.set_config(config)
+        self.session.dirty = False
+        return config
+
+    def _build_model_page(self) -> QWidget:
+        if self._default_config is not None and self.session.config == self._default_config \
+                and not self.session.dirty:
+            # still the untouched start: the page chooses the default again itself and says why
+            self.session.config = TrainConfig()
+        page = ModelPage(self.session)
+        page.continue_requested.connect(lambda: self.go_to(2))
+        return page
+
+    def _build_train_page(self) -> QWidget:
+        from cnn_studio.ui.pages.train_page import TrainPage
+
+        page = TrainPage(self.session)
+        page.evaluate_requested.connect(lambda: self.go_to(3))
+        page.training_started.connect(lambda: self.statusBar().showMessage("Training…"))
+        page.training_finished.connect(self._on_training_finished)
+        return page
+
+    def _build_evaluate_page(self) -> QWidget:
+        from cnn_studio.ui.pages.evaluate_page import EvaluatePage
+
+        page = EvaluatePage(self.session)
+        page.corrections_changed.connect(self.data_page.open_dataset)  # labels corrected there
+        return page
+
+    def _build_classify_page(self) -> QWidget:
+        from cnn_studio.ui.pages.classify_page import ClassifyPage
+
+        return ClassifyPage(self.session)
+
+    def _build_export_page(self) -> QWidget:
+        from cnn_studio.ui.pages.export_page import ExportPage
+
+        return ExportPage(self.session)
 
     # ---------------------------------------------------------------- resources
     def _icon(self, name: str):
@@ -228,7 +322,9 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- steps
     def step_enabled(self, i: int) -> tuple[bool, str]:
         """Whether step ``i`` can be opened, and if not, why."""
-        if i == 2 and self.session.split is None and not self.train_page.can_continue:
+        # (only an opened run can be continued: without one the Train step is not built for the question)
+        if i == 2 and self.session.split is None and not (self.session.run_dir is not None
+                                                           and self.train_page.can_continue):
             return False, NEEDS_DATA  # (a run that stopped early continues on its own images)
         if i >= 3 and self._run_ok is False:
             return False, NEEDS_RUN
@@ -259,6 +355,7 @@ class MainWindow(QMainWindow):
 
     def _on_sidebar_row_changed(self, row: int) -> None:
         if row >= 0:
+            self.page(row)  # built before it is shown: no empty stand-in is ever painted
             self.stack.setCurrentIndex(row)
 
     def start_training(self) -> None:
@@ -362,6 +459,7 @@ class MainWindow(QMainWindow):
 
     def show_computer(self):
         """Help → About this computer: the ``cnn-studio doctor`` report (made in a child process)."""
+        from cnn_studio.ui.computer_dialog import ComputerDialog
 
         dialog = ComputerDialog(self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -383,7 +481,7 @@ class MainWindow(QMainWindow):
         if p.suffix == PROJECT_SUFFIX:
             return "project"
         classify_ready = self._run_ok
-        if classify_ready and self.stack.currentWidget() is self.classify_page:
+        if classify_ready and self.current_step() == STEPS.index("Classify"):
             return "classify"
         if p.is_dir() or p.suffix.lower() == ".csv":
             return "dataset"
@@ -445,6 +543,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- runs
     def show_runs(self, last_run: Path | None = None):
         """Show the Runs view (File → Runs…); ``last_run`` adds the offer to reopen it."""
+        from cnn_studio.ui.runs_view import RunsView
 
         if self.runs_view is None:
             self.runs_view = RunsView(self.settings.run_folders(), last_run=last_run, parent=self)
@@ -495,11 +594,12 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.offer_runs_on_start)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        if self.train_page.is_training:
+        train = self.built_page(STEPS.index("Train"))
+        if train is not None and train.is_training:
             if not self.ask_stop_training():
                 event.ignore()
                 return
-            self.train_page.stop()
+            train.stop()
         if not self._confirm_discard():
             event.ignore()
             return

@@ -1,9 +1,11 @@
 """Run engine functions ``fn(*args, sink, cancel, **kwargs)`` off the GUI thread.
 
-Built on superqt's public :class:`~superqt.utils.WorkerBase`: its signals live on a separate
-``QObject`` (:class:`EngineSignals`) created on the GUI thread, so every emit from the worker
-thread is delivered to slots on the GUI thread. Each task runs on its own Python thread (see ``EngineTask._launch`` for why not a
-``QThreadPool``). :class:`EngineTask` adapts the engine contract:
+Shaped like superqt's worker (``task.signals`` and the same signal names, reachable as
+``task.returned`` …) without importing superqt, whose package loads every one of its widgets
+(~0.2 s before the first window; ``bench/startup.py``). The signals live on a separate ``QObject``
+(:class:`EngineSignals`) created on the GUI thread, so every emit from the worker thread is
+delivered to slots on the GUI thread. Each task runs on its own Python thread (see
+``EngineTask._launch`` for why not a ``QThreadPool``). :class:`EngineTask` adapts the engine contract:
 
 * ``sink`` is the thread-safe ``event.emit`` of the task's signals;
 * ``cancel`` is a :class:`~cnn_studio.cancel.CancelToken` that :meth:`EngineTask.cancel` sets;
@@ -23,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
-from superqt.utils import WorkerBase
 
 from cnn_studio.cancel import Cancelled, CancelToken
 
@@ -32,9 +33,7 @@ class EngineSignals(QObject):
     """The signals of one :class:`EngineTask`, on a ``QObject`` made on the GUI thread.
 
     superqt's worker signal names (``started``, ``returned``, ``errored``, ``warned``,
-    ``finished``) plus the engine's ``event`` and ``cancelled``. Declared here rather than by
-    subclassing superqt's signals class, which is not part of its public API; ``WorkerBase`` takes
-    any ``QObject`` class as its ``SignalsClass``.
+    ``finished``) plus the engine's ``event`` and ``cancelled``.
     """
 
     started = Signal()
@@ -54,17 +53,16 @@ def _thread_name(fn: Callable[..., Any]) -> str:
     return f"engine:{getattr(fn, '__name__', 'task')}"
 
 
-class EngineTask(WorkerBase):
+class EngineTask:
     """One engine call running on a worker thread.
 
     Signals (reach slots on the GUI thread): ``started``, ``event(object)``, ``returned(object)``,
     ``cancelled()``, ``errored(object)``, ``finished()``. Connect through the task
-    (``task.event.connect(...)``) as with any superqt worker.
+    (``task.event.connect(...)``) or its ``signals``, as with a superqt worker.
     """
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        super().__init__(SignalsClass=EngineSignals)
-        self.setAutoDelete(False)
+        self.signals = EngineSignals()
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
@@ -73,14 +71,19 @@ class EngineTask(WorkerBase):
         self._done = threading.Event()
         self.outcome: str | None = None  # "returned" | "cancelled" | "errored" once done
         self._launched = False
-        self._in_run = False  # our own flag: superqt's ``_running`` is private to it
+        self._in_run = False
         self.signals.finished.connect(self._forget)  # first slot: live_tasks() is current in on_finished
+
+    def __getattr__(self, name: str) -> Any:
+        """``task.returned`` is ``task.signals.returned`` (each of :class:`EngineSignals`' signals)."""
+        if isinstance(getattr(EngineSignals, name, None), Signal):
+            return getattr(self.signals, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---------------------------------------------------------------- control (GUI thread)
     def cancel(self) -> None:
         """Ask the engine to stop at its next check; the task then emits ``cancelled``."""
         self.token.cancel()
-        self.quit()
 
     @property
     def is_cancel_requested(self) -> bool:
@@ -88,7 +91,7 @@ class EngineTask(WorkerBase):
 
     @property
     def is_running(self) -> bool:
-        """True while the worker thread is inside :meth:`run` (superqt's ``is_running``)."""
+        """True while the worker thread is inside :meth:`run`."""
         return self._in_run
 
     @property
@@ -130,7 +133,7 @@ class EngineTask(WorkerBase):
             _LIVE.discard(self)
 
     # ---------------------------------------------------------------- worker thread
-    def run(self) -> None:  # noqa: D401 - Qt entry point
+    def run(self) -> None:
         """Runs on the task's thread; see the module docstring for the signal order."""
         self._in_run = True
         self.signals.started.emit()

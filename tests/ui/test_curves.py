@@ -53,3 +53,51 @@ def test_clear_and_timer_refresh(qtbot):
     w.add_event(ev.BatchEnded("head", 0, 0, 1, {"loss": float("nan")}))  # ignored, not a crash
     w.clear()
     assert w.n_epochs == 0 and len(w.train_loss_curve.getData()[0] or []) == 0
+
+
+def _shown_curves(qtbot) -> TrainingCurves:
+    w = TrainingCurves(refresh_hz=1)
+    qtbot.addWidget(w)
+    w.resize(900, 400)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _push(w, event) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    w.add_event(event)
+    w.refresh()
+    QApplication.processEvents()  # pyqtgraph's auto-range moved the axes when it painted
+
+
+def test_batches_within_an_epoch_move_no_axis_and_leave_the_accuracy_plot_alone(qtbot):
+    """Issue 20, item 8: every pushed batch re-ranged both plots, re-laying out their ticks (the longest
+    stall while training); now the x axis moves once an epoch and the loss axis when the curve leaves it."""
+    w = _shown_curves(qtbot)
+    _push(w, ev.EpochEnded("head", 0, 3, {"loss": 1.0, "val_loss": 1.1, "accuracy": 0.5, "val_accuracy": 0.4}))
+    _push(w, ev.BatchEnded("head", 1, 1, 8, {"loss": 0.9}))
+    ranges = (w.loss_plot.viewRange(), w.acc_plot.viewRange())
+    pushed = []
+    for curve in (w.train_loss_curve, w.val_loss_curve, w.train_acc_curve, w.val_acc_curve):
+        curve.setData = lambda *a, _pushed=pushed, **k: _pushed.append(a)
+    for step, mean in ((2, 0.95), (4, 0.95), (6, 0.95), (8, 0.95)):  # inside the loss axis
+        _push(w, ev.BatchEnded("head", 1, step, 8, {"loss": mean}))
+    assert (w.loss_plot.viewRange(), w.acc_plot.viewRange()) == ranges
+    assert pushed == [], "a batch changes only the live loss curve"
+    assert list(w.batch_loss_curve.getData()[0]) == [1.125, 1.25, 1.5, 1.75, 2.0]
+    x_end = ranges[0][0][1]
+    assert 2 <= x_end < 2.1, "the x axis ends at the current epoch's end"
+    _push(w, ev.BatchEnded("head", 2, 1, 8, {"loss": 0.8}))
+    assert 3 <= w.loss_plot.viewRange()[0][1] < 3.1 and w.acc_plot.viewRange()[0] == w.loss_plot.viewRange()[0]
+
+
+def test_the_loss_axis_moves_when_the_curves_leave_it_or_fill_less_than_half_of_it():
+    from cnn_studio.ui.widgets.curves import loss_range
+
+    assert loss_range(None, 0.5, 1.5) == (0.4, 1.6)
+    assert loss_range((0.4, 1.6), 0.6, 1.5) is None  # inside, more than half used: kept
+    assert loss_range((0.4, 1.6), 0.3, 1.5) == (0.18, 1.62)  # below it
+    assert loss_range((0.4, 1.6), 0.2, 0.5) == (0.17, 0.53)  # a quarter of it used: closer
+    assert loss_range(None, 0.7, 0.7) == (0.63, 0.77)  # a single value still gets a range

@@ -290,6 +290,8 @@ class ClassifyPage(QWidget):
         session.run_changed.connect(self._on_session_run_changed)
         session.closing.connect(self.shutdown)
         self._update_enabled()
+        if session.run_dir is not None:  # made after a run was opened (the window builds steps when first opened)
+            self.clear()
 
     # ------------------------------------------------------------------ drag and drop on the whole page
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override

@@ -19,9 +19,7 @@ from cnn_studio.ui.messages import (
     show_error,
 )
 from cnn_studio.ui.qmodels.class_table import THUMB, ClassTableModel
-from cnn_studio.ui.review_queue import LabelCheck
 from cnn_studio.ui.session import StudioSession
-from cnn_studio.ui.suggest_queue import SuggestRun
 from cnn_studio.ui.thumbnails import read_thumbnail
 from cnn_studio.ui.widgets.band_picker import BandPicker
 from cnn_studio.ui.widgets.drop_zone import DropZone
@@ -485,6 +483,7 @@ class DataPage(QWidget):
     # ---------------------------------------------------------------- label issues
     def _on_label_issues_clicked(self) -> None:
         """Run the label check off the GUI thread, then open the review queue; reread the data after it."""
+        from cnn_studio.ui.review_queue import LabelCheck
 
         index = self.session.index
         if index is None:
@@ -509,6 +508,8 @@ class DataPage(QWidget):
 
     def suggest_images(self, pool: str | Path, **kwargs):
         """Rank ``pool`` for the current dataset and open the queue; the dataset is read again after labelling."""
+        from cnn_studio.ui.suggest_queue import SuggestRun
+
         index = self.session.index
         if self._suggest_run is not None:
             self._suggest_run.cancel()

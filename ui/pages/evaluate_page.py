@@ -366,6 +366,11 @@ class EvaluatePage(QWidget):
         session.run_changed.connect(self._on_session_run_changed)
         session.dataset_changed.connect(self._load_corrections)
         session.closing.connect(self.shutdown)
+        # made after a run or dataset was opened (the window builds steps when first opened): start from them
+        if session.run_dir is not None:
+            self._on_session_run_changed()
+        if session.dataset_path is not None:
+            self._load_corrections()
 
     # ------------------------------------------------------------------ actions
     def _set_enabled(self, on: bool) -> None:

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt import QCollapsible
 
 from cnn_studio import events as ev
 from cnn_studio.backbones import registry
@@ -130,6 +129,8 @@ class ModelPage(QWidget):
     continue_requested = Signal()
 
     def __init__(self, session: StudioSession, parent: QWidget | None = None) -> None:
+        from superqt import QCollapsible  # superqt loads all its widgets: ~0.2 s, only when this step opens
+
         super().__init__(parent)
         self.session = session
         self._loading = False

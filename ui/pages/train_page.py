@@ -188,6 +188,11 @@ class TrainPage(QWidget):
         self.precision.setObjectName("precision")
         self.precision.setToolTip("The number format training computes in. Mixed precision (float16 maths, float32 "
                                   "weights) is faster on GPUs with tensor cores; elsewhere float32 is used.")
+        for line in (self.device, self.precision):  # one line kept for them: filled in when training starts,
+            line.ensurePolished()  # they would shrink the curves (a relayout of both plots, ~25 ms)
+            line.setText("Xg")
+            line.setMinimumHeight(line.sizeHint().height())
+            line.setText("")
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("primary")
         self.start_button.setToolTip("Train with the settings of the Model step (Ctrl+Enter).")
@@ -281,7 +286,7 @@ class TrainPage(QWidget):
             sig.connect(self._update_plan)
         session.run_changed.connect(self._on_run_changed)
         self._update_plan()
-        self._update_resume()
+        self._on_run_changed()  # made after a run was opened (the window builds steps when first opened): show it
 
     # ---------------------------------------------------------------- state
     @property

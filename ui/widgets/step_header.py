@@ -31,12 +31,14 @@ class StepHeader(QWidget):
         self.text_label.setWordWrap(True)
         self.text_label.setTextFormat(Qt.TextFormat.AutoText)
         self.text_label.setOpenExternalLinks(True)
-        self.text_label.setVisible(bool(text))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 8)
         layout.setSpacing(4)
         layout.addWidget(self.title_label)
         layout.addWidget(self.text_label)
+        # only once it has a parent: shown without one, a widget opens as a window of its own (a page
+        # built while the app is open would flash it and take the focus from the main window)
+        self.text_label.setVisible(bool(text))
 
     def set_title(self, title: str) -> None:
         self.title_label.setText(title)
