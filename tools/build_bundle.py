@@ -27,6 +27,7 @@ import fnmatch
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,7 @@ TRIM_PATTERNS = (
     "**/*.pyi", "**/*.a", "**/*.lib", "**/*.pdb",
 )
 
+STRIP_PACKAGES = ("tensorflow", "PySide6")  # 95 % of the bytes, and libraries no patchelf touched
 STRIP_MIN_BYTES = 1 << 20  # strip shared libraries of 1 MB and more (the rest gains nothing)
 
 
@@ -96,10 +98,10 @@ def stage() -> Path:
 
 
 # ---------------------------------------------------------------------------- 2. PyInstaller
-def pyinstaller(staged: Path, onnx: bool) -> Path:
+def pyinstaller(staged: Path, onnx: bool, clean: bool = False) -> Path:
     env = dict(os.environ, CNN_STUDIO_STAGE=str(staged), CNN_STUDIO_BUNDLE_ONNX="1" if onnx else "0")
     env.pop("PYTHONPATH", None)
-    run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
+    run([sys.executable, "-m", "PyInstaller", "--noconfirm", *(["--clean"] if clean else []), "--log-level", "WARN",
          "--distpath", str(DIST), "--workpath", str(BUILD / "work"), str(SPEC)], env=env)
     return DIST / NAME
 
@@ -131,6 +133,17 @@ def remove_unused(internal: Path) -> list[dict[str, object]]:
     return removed
 
 
+def strippable(path: Path, internal: Path) -> bool:
+    """False for the libraries auditwheel vendored into a wheel (``numpy.libs/libscipy_openblas64_-32a4b2a6.so``):
+    patchelf rewrote their headers, and strip then leaves a file the loader refuses ("ELF load command
+    address/offset not page-aligned"); the same goes for the extension modules whose RPATH it set. So
+    only :data:`STRIP_PACKAGES` are stripped: TensorFlow and Qt ship their own, unpatched libraries."""
+    parts = path.relative_to(internal).parts
+    if parts[0] not in STRIP_PACKAGES or any(part.endswith(".libs") for part in parts):
+        return False
+    return re.search(r"-[0-9a-f]{8}\.so", path.name) is None
+
+
 def strip_binaries(internal: Path) -> int:
     """``strip --strip-unneeded`` on the large shared libraries (Linux); returns the bytes saved."""
     strip = shutil.which("strip")
@@ -139,6 +152,8 @@ def strip_binaries(internal: Path) -> int:
     saved = 0
     for path in internal.rglob("*"):
         if path.is_symlink() or not path.is_file() or not fnmatch.fnmatch(path.name, "*.so*"):
+            continue
+        if not strippable(path, internal):
             continue
         before = path.stat().st_size
         if before < STRIP_MIN_BYTES:
@@ -173,17 +188,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="skip staging and PyInstaller: trim and archive dist/")
     parser.add_argument("--no-onnx", action="store_true", help="leave the ONNX exporter (tf2onnx, onnx, onnxruntime) out")
     parser.add_argument("--no-archive", action="store_true", help="stop after trimming")
+    parser.add_argument("--clean", action="store_true", help="empty PyInstaller's cache first (a full analysis)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     bundle = DIST / NAME
     if not args.reuse:
-        bundle = pyinstaller(stage(), onnx=not args.no_onnx)
+        bundle = pyinstaller(stage(), onnx=not args.no_onnx, clean=args.clean)
     if not bundle.is_dir():
         print(f"No bundle at {bundle}: run without --reuse first.", file=sys.stderr)
         return 2
+    app = DIST / "CNN Studio.app"
+    if sys.platform == "darwin" and app.is_dir():
+        bundle = app  # what a Mac user drags to Applications; left as PyInstaller signed it (no trimming)
     internal = internal_dir(bundle)
     built = folder_bytes(bundle)
-    removed = remove_unused(internal)
+    removed = remove_unused(internal) if bundle != app else []
     stripped = strip_binaries(internal)
     report = {"version": version(), "platform": platform_tag(), "bundle": str(bundle),
               "bytes_as_built": built, "bytes_unpacked": folder_bytes(bundle), "stripped_bytes": stripped,

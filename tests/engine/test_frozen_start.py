@@ -55,3 +55,16 @@ def test_the_report_explains_gpu_support_for_this_system(tmp_path, monkeypatch):
     lines = [c.detail for c in report.checks if c.name == "GPU support"]
     assert lines == [doctor.GPU_SUPPORT[doctor.platform_key()]]
     assert doctor.GPU_SUPPORT[doctor.platform_key()] in report.to_text()
+
+
+def test_a_download_without_the_onnx_exporter_says_so_instead_of_pip(monkeypatch):
+    from cnn_studio.export import formats
+
+    onnx = formats.FORMATS["onnx"]
+    real_find_spec = formats.importlib.util.find_spec
+    monkeypatch.setattr(formats.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tf2onnx" else real_find_spec(name, *a))
+    assert onnx.install_hint() == 'pip install "cnn-studio[onnx]"'
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    hint = onnx.install_hint()
+    assert "download" in hint and "built without tf2onnx" in hint
