@@ -14,7 +14,7 @@ Steps:
 2. **PyInstaller** with ``packaging/cnn_studio.spec`` → ``dist/cnn-studio/`` (one folder).
 3. **trim** — what the app never uses: TensorFlow's C++ headers, test folders, Qt translations and
    plugins the app does not load, debug symbols (``strip --strip-unneeded`` on Linux).
-4. **archive** — ``dist/cnn-studio-VERSION-PLATFORM.tar.gz`` (``.zip`` on Windows).
+4. **archive** — ``dist/cnn-studio-VERSION-PLATFORM.tar.xz`` (``.zip`` on Windows; ``--gzip``: ``.tar.gz``).
 
 It prints the sizes (unpacked, compressed) and what it left out, and writes them to
 ``dist/bundle-report.json``. docs/packaging.md explains the choices.
@@ -59,7 +59,7 @@ TRIM_PATTERNS = (
     "**/*.pyi", "**/*.a", "**/*.lib", "**/*.pdb",
 )
 
-STRIP_PACKAGES = ("tensorflow", "PySide6")  # 95 % of the bytes, and libraries no patchelf touched
+STRIP_PACKAGES = ("tensorflow", "PySide6", "libpython")  # most of the bytes, and libraries no patchelf touched
 STRIP_MIN_BYTES = 1 << 20  # strip shared libraries of 1 MB and more (the rest gains nothing)
 
 
@@ -139,7 +139,7 @@ def strippable(path: Path, internal: Path) -> bool:
     address/offset not page-aligned"); the same goes for the extension modules whose RPATH it set. So
     only :data:`STRIP_PACKAGES` are stripped: TensorFlow and Qt ship their own, unpatched libraries."""
     parts = path.relative_to(internal).parts
-    if parts[0] not in STRIP_PACKAGES or any(part.endswith(".libs") for part in parts):
+    if not parts[0].startswith(STRIP_PACKAGES) or any(part.endswith(".libs") for part in parts):
         return False
     return re.search(r"-[0-9a-f]{8}\.so", path.name) is None
 
@@ -164,7 +164,12 @@ def strip_binaries(internal: Path) -> int:
 
 
 # ---------------------------------------------------------------------------- 4. archive
-def archive(bundle: Path) -> Path:
+def archive(bundle: Path, gzip: bool = False) -> Path:
+    """The download: a .zip on Windows, else a .tar.xz (``gzip``: .tar.gz, larger but quicker to make).
+
+    xz because the download must stay small: on Linux the same folder is 632 MB as .tar.gz (gzip -6)
+    and about a quarter less as .tar.xz; every desktop Linux and macOS unpacks both.
+    """
     stem = f"{NAME}-{version()}-{platform_tag()}"
     if sys.platform == "win32":
         out = DIST / f"{stem}.zip"
@@ -172,13 +177,15 @@ def archive(bundle: Path) -> Path:
             for path in sorted(bundle.rglob("*")):
                 zf.write(path, Path(stem) / path.relative_to(bundle))
         return out
-    out = DIST / f"{stem}.tar.gz"
+    suffix, compressor = (".tar.gz", "gzip -6") if gzip else (".tar.xz", "xz -T0 -6")
+    out = DIST / f"{stem}{suffix}"
     tar = shutil.which("tar")
-    if tar and shutil.which("gzip"):  # the system tar keeps symlinks and is faster than tarfile
-        run(["nice", tar, "-czf", str(out), "-C", str(bundle.parent), "--transform", f"s,^{bundle.name},{stem},",
-             bundle.name], env=dict(os.environ, GZIP="-6"))
+    if sys.platform.startswith("linux") and tar and shutil.which(compressor.split()[0]):
+        # GNU tar: keeps symlinks, and xz uses every core
+        run(["nice", tar, "-I", compressor, "-cf", str(out), "-C", str(bundle.parent),
+             "--transform", f"s,^{bundle.name},{stem},", bundle.name])
     else:
-        with tarfile.open(out, "w:gz", compresslevel=6) as tf:
+        with tarfile.open(out, "w:gz" if gzip else "w:xz") as tf:
             tf.add(bundle, arcname=stem)
     return out
 
@@ -188,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="skip staging and PyInstaller: trim and archive dist/")
     parser.add_argument("--no-onnx", action="store_true", help="leave the ONNX exporter (tf2onnx, onnx, onnxruntime) out")
     parser.add_argument("--no-archive", action="store_true", help="stop after trimming")
+    parser.add_argument("--gzip", action="store_true", help="write a .tar.gz instead of a .tar.xz (Linux, macOS)")
     parser.add_argument("--clean", action="store_true", help="empty PyInstaller's cache first (a full analysis)")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -208,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
               "bytes_as_built": built, "bytes_unpacked": folder_bytes(bundle), "stripped_bytes": stripped,
               "removed": removed, "onnx": not args.no_onnx}
     if not args.no_archive:
-        out = archive(bundle)
+        out = archive(bundle, gzip=args.gzip)
         report.update(archive=str(out), bytes_compressed=out.stat().st_size)
     report["build_seconds"] = round(time.monotonic() - started)
     (DIST / "bundle-report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -1,7 +1,7 @@
 """The bundle test runs only when asked: building the desktop bundle takes 10-20 minutes.
 
     CNN_STUDIO_BUNDLE_TEST=build python -m pytest tests/bundle       # build it, then drive it
-    CNN_STUDIO_BUNDLE_TEST=dist/cnn-studio-0.1.0-linux-x86_64.tar.gz python -m pytest tests/bundle   # reuse a build
+    CNN_STUDIO_BUNDLE_TEST=dist/cnn-studio-0.1.0-linux-x86_64.tar.xz python -m pytest tests/bundle   # reuse a build
 
 Without the variable its tests are deselected (not skipped), so the default suite never builds.
 """

@@ -24,9 +24,9 @@ def build_archive() -> Path:
 
 
 def newest_archive() -> Path:
-    archives = sorted((ROOT / "dist").glob("cnn-studio-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    archives = sorted((ROOT / "dist").glob("cnn-studio-*.tar.*"), key=lambda p: p.stat().st_mtime)
     if not archives:
-        raise FileNotFoundError("no dist/cnn-studio-*.tar.gz: run tools/build_bundle.py")
+        raise FileNotFoundError("no dist/cnn-studio-*.tar.xz: run tools/build_bundle.py")
     return archives[-1]
 
 

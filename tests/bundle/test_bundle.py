@@ -3,7 +3,7 @@ headless: doctor, sample, train the Small CNN, evaluate, export (TFLite, ONNX), 
 window on a virtual screen with a training started from it.
 
 Runs only with CNN_STUDIO_BUNDLE_TEST set (see conftest.py): ``build`` builds with tools/build_bundle.py
-(10-20 minutes), a path reuses an archive (``dist/cnn-studio-*.tar.gz``) or an unpacked bundle folder.
+(10-20 minutes), a path reuses an archive (``dist/cnn-studio-*.tar.xz``) or an unpacked bundle folder.
 """
 
 from __future__ import annotations
@@ -112,7 +112,9 @@ def test_dicom_nifti_and_tiff_are_read_frozen(app):
     predicted = studio(app, "predict", str(run), str(data / "bright" / "d0.dcm"), str(data / "dark" / "n0.nii.gz"),
                        str(data / "bright" / "t0.tif"), "--json")
     assert predicted.returncode == 0, predicted.stderr[-3000:]
-    assert len(json.loads(predicted.stdout)) == 3
+    answers = json.loads(predicted.stdout)  # the NIfTI file is a study (its slices), the others images
+    assert [s["error"] for s in answers["studies"]] == [None] and [i["error"] for i in answers["images"]] == [None, None]
+    assert sorted(Path(i["path"]).suffix for i in answers["images"]) == [".dcm", ".tif"]
 
 
 def test_window_opens_and_trains_from_it(app):
