@@ -214,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     built = folder_bytes(bundle)
     removed = remove_unused(internal) if bundle != app else []
     stripped = strip_binaries(internal)
+    earlier = DIST / "bundle-report.json"
+    if args.reuse and earlier.is_file():  # what the earlier trim of this same build did stays in the report
+        before = json.loads(earlier.read_text(encoding="utf-8"))
+        built = max(built, int(before.get("bytes_as_built", 0)))
+        stripped += int(before.get("stripped_bytes", 0))
+        removed = before.get("removed", []) + removed
     report = {"version": version(), "platform": platform_tag(), "bundle": str(bundle),
               "bytes_as_built": built, "bytes_unpacked": folder_bytes(bundle), "stripped_bytes": stripped,
               "removed": removed, "onnx": not args.no_onnx}
