@@ -187,8 +187,10 @@ def archive(bundle: Path, gzip: bool = False) -> Path:
         run(["nice", tar, "-I", compressor, "-cf", str(out), "-C", str(bundle.parent),
              "--transform", f"s,^{bundle.name},{stem},", bundle.name])
     else:
+        # a macOS .app keeps its name inside the version's folder (Finder needs the .app suffix)
+        arcname = f"{stem}/{bundle.name}" if bundle.suffix == ".app" else stem
         with tarfile.open(out, "w:gz" if gzip else "w:xz") as tf:
-            tf.add(bundle, arcname=stem)
+            tf.add(bundle, arcname=arcname)
     return out
 
 
