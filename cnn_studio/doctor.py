@@ -107,6 +107,15 @@ class DoctorReport:
         return "\n".join(lines)
 
 
+def install_fix(pip_command: str) -> str:
+    """What to do about a missing or broken package: ``pip_command``, or in the desktop download (which
+    has no pip and carries its own packages) getting the download again."""
+    if getattr(sys, "frozen", False):
+        return ("download CNN Studio again and unpack it into a new folder: this copy is damaged or "
+                "incomplete (your runs and settings are kept: they live outside the app's folder)")
+    return pip_command
+
+
 # ---------------------------------------------------------------------------- versions
 def package_versions() -> dict[str, str | None]:
     """Installed version of each package that matters to CNN Studio (None when not installed)."""
@@ -168,7 +177,7 @@ def gpu_checks(facts: dict[str, object]) -> list[Check]:
         tf_runtime.import_tensorflow()
     except Exception as exc:  # noqa: BLE001 - a broken TensorFlow is exactly what doctor reports
         return [Check("TensorFlow", PROBLEM, f"TensorFlow cannot be imported: {type(exc).__name__}: {exc}",
-                      'pip install --force-reinstall "tensorflow>=2.16"')]
+                      install_fix('pip install --force-reinstall "tensorflow>=2.16"'))]
     gpus = tf_runtime.gpu_devices()
     facts["gpus"] = [g.to_dict() for g in gpus]
     facts["device"] = tf_runtime.device_line(gpus)
@@ -262,7 +271,7 @@ def qt_checks(facts: dict[str, object], timeout_s: float = 60.0) -> list[Check]:
     base = pyside_dir()
     if base is None:
         return [Check("Qt (PySide6)", PROBLEM, "PySide6 is not installed: the app window cannot open.",
-                      'pip install "PySide6-Essentials>=6.9,<6.12"')]
+                      install_fix('pip install "PySide6-Essentials>=6.9,<6.12"'))]
     wanted = qt_platform()
     facts["qt_platform"] = wanted
     checks: list[Check] = []
@@ -397,7 +406,8 @@ def run_doctor(*, gpu: bool = True, qt: bool = True) -> DoctorReport:
     report.checks.append(Check("Python", OK, f"Python {platform.python_version()} ({sys.executable})."))
     for name in ("tensorflow", "keras"):
         if versions.get(name) is None:
-            report.checks.append(Check(name, PROBLEM, f"{name} is not installed.", "pip install cnn-studio"))
+            report.checks.append(Check(name, PROBLEM, f"{name} is not installed.",
+                                       install_fix("pip install cnn-studio")))
     report.checks.append(Check(
         "Versions", INFO, ", ".join(f"{k} {v}" for k, v in versions.items() if v)))
     report.checks.extend(version_problems(versions))

@@ -68,3 +68,15 @@ def test_a_download_without_the_onnx_exporter_says_so_instead_of_pip(monkeypatch
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     hint = onnx.install_hint()
     assert "download" in hint and "built without tf2onnx" in hint
+
+
+def test_doctor_in_the_download_says_to_download_again_not_pip(monkeypatch):
+    def broken():
+        raise ImportError("libtensorflow_cc.so.2: cannot open shared object file")
+
+    monkeypatch.setattr(doctor.tf_runtime, "import_tensorflow", broken)
+    [check] = doctor.gpu_checks({})
+    assert check.status == doctor.PROBLEM and check.fix.startswith("pip install")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    [check] = doctor.gpu_checks({})
+    assert "pip" not in check.fix and "download CNN Studio again" in check.fix
