@@ -82,6 +82,9 @@ from cnn_studio.cancel import Cancelled, CancelToken, raise_if_cancelled
 CHILD_FLAG = "--cnn-studio-child"
 """The hidden first argument of ``cnn-studio`` that makes the program a child (see :func:`child_command`)."""
 
+QT_PROBE_FLAG = "--cnn-studio-qt-probe"
+"""The hidden argument that only starts Qt and prints its platform (doctor's Qt check; cnn_studio.ui.qt_probe)."""
+
 IN_PROCESS_ENV = "CNN_STUDIO_IN_PROCESS"
 """Set to 1 to run the app's jobs in its own process (debugging); by default each runs in a child."""
 
@@ -193,8 +196,31 @@ def program_command(*args: str) -> list[str]:
     ``sys.path``, so a folder that happens to hold a ``cnn_studio`` package cannot stand in for it.
     """
     if getattr(sys, "frozen", False):
-        return [sys.executable, *args]
+        return [frozen_program(), *args]
     return [sys.executable, "-c", _ENTRY, *args]
+
+
+CONSOLE_PROGRAM = "cnn-studio.exe"
+"""On Windows the bundle holds a console program (this name) beside the windowed "CNN Studio.exe"."""
+
+
+def frozen_program(executable: str | None = None, platform: str | None = None) -> str:
+    """The frozen app's program for a new process: itself, or on Windows its console twin.
+
+    A windowed Windows program has no standard input and output for the child protocol, so the
+    windowed ``CNN Studio.exe`` starts its children as the ``cnn-studio.exe`` beside it (kept
+    without a console window by :data:`NO_WINDOW`).
+    """
+    executable = sys.executable if executable is None else executable
+    if (platform or sys.platform) == "win32":
+        console = Path(executable).with_name(CONSOLE_PROGRAM)
+        if console.is_file():
+            return str(console)
+    return executable
+
+
+NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+"""Windows: start a console child without opening a console window (0 elsewhere)."""
 
 
 def child_command() -> list[str]:
@@ -246,7 +272,7 @@ class Server:
         self._log = open(self.log_path, _log_mode)  # noqa: SIM115 - open for the child's lifetime
         try:
             self._proc = subprocess.Popen(child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=self._log, env=child_env())
+                                          stderr=self._log, env=child_env(), creationflags=NO_WINDOW)
         except BaseException:
             self._log.close()
             raise

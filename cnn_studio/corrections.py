@@ -246,6 +246,11 @@ def _root_folder(root: str | Path) -> str:
     return str(r.parent if r.suffix.lower() == ".csv" else r)
 
 
+def corrections_dir() -> Path:
+    """Where the review keeps every dataset's corrections: ``<app data>/corrections``."""
+    return app_data_dir() / "corrections"
+
+
 def default_path(dataset_root: str | Path) -> Path:
     """Where the review keeps a dataset's corrections: ``<app data>/corrections/<name>-<hash>.csv``.
 
@@ -255,7 +260,7 @@ def default_path(dataset_root: str | Path) -> Path:
     key = norm_path(dataset_root)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(key).stem or "dataset")[:40]
     digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:10]
-    return app_data_dir() / "corrections" / f"{name}-{digest}.csv"
+    return corrections_dir() / f"{name}-{digest}.csv"
 
 
 def resolve(corrections: str | Path | Corrections | None, dataset_root: str | Path) -> Corrections | None:

@@ -7,7 +7,8 @@ TensorFlow sees and whether training will use one, checks that Qt can open a win
 system packages to install when it cannot), which ImageNet weights are available offline, and the
 runs folder with its free disk space.
 
-The engine never imports Qt: the Qt check runs in a child Python process, and versions are read
+The engine never imports Qt: the Qt check runs in a child process (``cnn-studio --cnn-studio-qt-probe``,
+which works frozen too), and versions are read
 from the installed packages' metadata.
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from cnn_studio import __version__, tf_runtime
 from cnn_studio.backbones.registry import all_specs
 from cnn_studio.backbones.weights_store import offline_status, store_dir
+from cnn_studio.child_process import QT_PROBE_FLAG, program_command
 from cnn_studio.paths import app_data_dir, keras_cache_dir, runs_dir
 
 OK, WARNING, PROBLEM, INFO = "ok", "warning", "problem", "info"
@@ -105,6 +107,15 @@ class DoctorReport:
         return "\n".join(lines)
 
 
+def install_fix(pip_command: str) -> str:
+    """What to do about a missing or broken package: ``pip_command``, or in the desktop download (which
+    has no pip and carries its own packages) getting the download again."""
+    if getattr(sys, "frozen", False):
+        return ("download CNN Studio again and unpack it into a new folder: this copy is damaged or "
+                "incomplete (your runs and settings are kept: they live outside the app's folder)")
+    return pip_command
+
+
 # ---------------------------------------------------------------------------- versions
 def package_versions() -> dict[str, str | None]:
     """Installed version of each package that matters to CNN Studio (None when not installed)."""
@@ -166,7 +177,7 @@ def gpu_checks(facts: dict[str, object]) -> list[Check]:
         tf_runtime.import_tensorflow()
     except Exception as exc:  # noqa: BLE001 - a broken TensorFlow is exactly what doctor reports
         return [Check("TensorFlow", PROBLEM, f"TensorFlow cannot be imported: {type(exc).__name__}: {exc}",
-                      'pip install --force-reinstall "tensorflow>=2.16"')]
+                      install_fix('pip install --force-reinstall "tensorflow>=2.16"'))]
     gpus = tf_runtime.gpu_devices()
     facts["gpus"] = [g.to_dict() for g in gpus]
     facts["device"] = tf_runtime.device_line(gpus)
@@ -175,6 +186,30 @@ def gpu_checks(facts: dict[str, object]) -> list[Check]:
     status = INFO if tf_runtime.no_gpu_reason() == "no GPU found" else WARNING
     fix = "" if status == INFO else tf_runtime.no_gpu_reason()
     return [Check("GPU", status, str(facts["device"]), fix)]
+
+
+GPU_SUPPORT = {
+    "linux": "Linux: NVIDIA GPUs through CUDA — install with pip and `pip install \"tensorflow[and-cuda]\"` "
+             "(the downloadable app trains on the CPU).",
+    "windows": "Windows: TensorFlow's native GPU support ended with version 2.10 — for a GPU, run CNN Studio "
+               "in WSL2 (Ubuntu) with the Linux pip install and tensorflow[and-cuda]; here it trains on the CPU.",
+    "macos": "macOS: on Apple silicon, `pip install tensorflow-metal` in the pip install trains on the Mac's GPU; "
+             "Intel Macs and the downloadable app train on the CPU.",
+}
+"""How CNN Studio can use a GPU on each desktop system, one line each (doctor shows this computer's)."""
+
+
+def platform_key(system: str | None = None) -> str:
+    """``"linux"``, ``"windows"`` or ``"macos"`` for ``sys.platform`` (or the given one)."""
+    system = sys.platform if system is None else system
+    if system.startswith("win") or system == "cygwin":
+        return "windows"
+    return "macos" if system == "darwin" else "linux"
+
+
+def gpu_support_check(system: str | None = None) -> Check:
+    """The one line on how this computer's system can train on a GPU (:data:`GPU_SUPPORT`)."""
+    return Check("GPU support", INFO, GPU_SUPPORT[platform_key(system)])
 
 
 # ---------------------------------------------------------------------------- Qt
@@ -229,12 +264,6 @@ def qt_platform(env: dict[str, str] | None = None) -> str:
     return {"darwin": "cocoa", "win32": "windows"}.get(sys.platform, "default")
 
 
-_QT_PROBE = (
-    "import sys\n"
-    "from PySide6.QtWidgets import QApplication\n"
-    "app = QApplication([sys.argv[0]])\n"
-    "print('PLATFORM=' + app.platformName(), flush=True)\n"
-)
 
 
 def qt_checks(facts: dict[str, object], timeout_s: float = 60.0) -> list[Check]:
@@ -242,7 +271,7 @@ def qt_checks(facts: dict[str, object], timeout_s: float = 60.0) -> list[Check]:
     base = pyside_dir()
     if base is None:
         return [Check("Qt (PySide6)", PROBLEM, "PySide6 is not installed: the app window cannot open.",
-                      'pip install "PySide6-Essentials>=6.9,<6.12"')]
+                      install_fix('pip install "PySide6-Essentials>=6.9,<6.12"'))]
     wanted = qt_platform()
     facts["qt_platform"] = wanted
     checks: list[Check] = []
@@ -260,7 +289,7 @@ def qt_checks(facts: dict[str, object], timeout_s: float = 60.0) -> list[Check]:
     if screenless:
         env["QT_QPA_PLATFORM"] = "offscreen"  # still check that Qt itself loads
     try:
-        proc = subprocess.run([sys.executable, "-c", _QT_PROBE], capture_output=True, text=True,
+        proc = subprocess.run(program_command(QT_PROBE_FLAG), capture_output=True, text=True,
                               timeout=timeout_s, env=env, check=False)
         started = proc.returncode == 0 and "PLATFORM=" in proc.stdout
         output = (proc.stderr or "").strip().splitlines()
@@ -377,12 +406,14 @@ def run_doctor(*, gpu: bool = True, qt: bool = True) -> DoctorReport:
     report.checks.append(Check("Python", OK, f"Python {platform.python_version()} ({sys.executable})."))
     for name in ("tensorflow", "keras"):
         if versions.get(name) is None:
-            report.checks.append(Check(name, PROBLEM, f"{name} is not installed.", "pip install cnn-studio"))
+            report.checks.append(Check(name, PROBLEM, f"{name} is not installed.",
+                                       install_fix("pip install cnn-studio")))
     report.checks.append(Check(
         "Versions", INFO, ", ".join(f"{k} {v}" for k, v in versions.items() if v)))
     report.checks.extend(version_problems(versions))
     if gpu:
         report.checks.extend(gpu_checks(report.facts))
+    report.checks.append(gpu_support_check())
     if qt:
         report.checks.extend(qt_checks(report.facts))
     report.checks.extend(weights_checks(report.facts))

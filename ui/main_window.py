@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnn_studio.ui import messages
+from cnn_studio.ui.about import about_html
 from cnn_studio.ui.pages.data_page import DataPage
 from cnn_studio.ui.pages.model_page import ModelPage, default_config
 from cnn_studio.ui.session import StudioSession
@@ -48,7 +49,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio import __version__
 from cnn_studio.data.formats import is_image_suffix
 from cnn_studio.errors import StudioError
 from cnn_studio.paths import runs_dir
@@ -451,11 +451,14 @@ class MainWindow(QMainWindow):
         box.setTextFormat(Qt.TextFormat.RichText)
         box.exec() if messages.BLOCKING else box.show()
 
-    def show_about(self) -> None:
-        QMessageBox.about(self, "About CNN Studio",
-                          f"<b>CNN Studio {__version__}</b><br>Fine-tune pretrained image classifiers on your "
-                          "own folders of images, see why they decide, and export them.<br>Built on Keras, "
-                          "TensorFlow, Qt (PySide6), pyqtgraph and superqt.")
+    def show_about(self) -> QMessageBox:
+        """Help → About CNN Studio: the version and where each kind of data lives (cnn_studio.ui.about)."""
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About CNN Studio", about_html(self.settings.file_name()),
+                          parent=self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.exec() if messages.BLOCKING else box.show()
+        return box
 
     def show_computer(self):
         """Help → About this computer: the ``cnn-studio doctor`` report (made in a child process)."""

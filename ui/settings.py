@@ -28,6 +28,10 @@ class StudioSettings:
             settings = QSettings(str(app_data_dir() / "settings.ini"), QSettings.Format.IniFormat)
         self._s = settings if settings is not None else QSettings()
 
+    def file_name(self) -> str:
+        """Where these settings are stored (a file, or on Windows a registry key)."""
+        return self._s.fileName()
+
     # ---------------------------------------------------------------- recent files
     def recent_projects(self) -> list[Path]:
         """Recent project files that still exist, newest first."""

@@ -17,7 +17,7 @@ import os
 import sys
 
 from cnn_studio import __version__, tf_runtime
-from cnn_studio.child_process import CHILD_FLAG, child_main
+from cnn_studio.child_process import CHILD_FLAG, QT_PROBE_FLAG, child_main
 from cnn_studio.errors import StudioError
 
 # subcommand name -> module in this package (order = order in --help)
@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == [CHILD_FLAG]:  # hidden: the app started this process for a job (cnn_studio.child_process)
         return child_main()
+    if argv[:1] == [QT_PROBE_FLAG]:  # hidden: doctor's check that Qt can start here
+        from cnn_studio.ui.qt_probe import main as qt_probe  # noqa: PLC0415
+
+        return qt_probe()
     gui_argv = gui_arguments(argv)
     if gui_argv is not None:
         # Qt loads only when the window is wanted: the CLI works where Qt's system libraries are missing

@@ -25,6 +25,7 @@ TFLite quantizations:
 from __future__ import annotations
 
 import importlib.util
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -253,7 +254,11 @@ class ExportFormat:
         missing = self.missing_packages()
         if not missing:
             return ""
-        return f'pip install "cnn-studio[{self.extra}]"' if self.extra else "pip install " + " ".join(missing)
+        command = f'pip install "cnn-studio[{self.extra}]"' if self.extra else "pip install " + " ".join(missing)
+        if getattr(sys, "frozen", False):  # the desktop download has no pip: it was built without this add-on
+            return (f"the CNN Studio download that includes it (this one was built without {', '.join(missing)}), "
+                    f"or the pip install with `{command}`")
+        return command
 
     def tolerance(self, quantization: str = "float32") -> float:
         """Largest accepted |Δ probability| against the Keras model (the gate for float32 only; a quantized
