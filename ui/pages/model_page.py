@@ -270,8 +270,9 @@ class ModelPage(QWidget):
         self.learning_rate = self._dspin(0, 10, 6, "How big each learning step is. Automatic: the learning-rate "
                                          "finder picks it for the new layer (on the automatic schedule), else 0.001.")
         self.learning_rate.setSpecialValueText("automatic")
-        self.fine_tune_lr = self._dspin(1e-7, 10, 7, "Learning rate while fine-tuning: keep it small (0.00001) "
-                                        "so the pretrained knowledge is not destroyed.")
+        self.fine_tune_lr = self._dspin(1e-7, 10, 7, "Learning rate while fine-tuning (default 0.0003): smaller "
+                                        "than the new layer's, so the pretrained knowledge is adjusted, not destroyed. "
+                                        "The best epoch is kept, so a rate that makes things worse costs time, not the model.")
         self.optimizer = self._combo(OPTIMIZERS, "The method that updates the weights. Adam works well almost always.")
         self.label_smoothing = self._dspin(0, 0.5, 2, "Makes the network a little less over-confident. "
                                            "0.1 helps with noisy labels; 0 = off.")
