@@ -3,13 +3,13 @@
 The dataset: scikit-learn's handwritten digits (1,797 real scans of 10 digits written by 43 people,
 shipped inside the scikit-learn package, no download; the bundled sample is a subset of it), written
 as 32×32 PNG files as ``tools/make_sample_dataset.py`` does, so the app's own reader and feature
-code read them (:func:`cnn_studio.suggest.embed`, :func:`cnn_studio.suggest.feature_embedder`).
+code read them (:func:`cnn_studio.labels.suggest.embed`, :func:`cnn_studio.labels.suggest.feature_embedder`).
 
 Per seed (3 by default): 30 % of the images are held out as the test set; the rest is the pool,
 whose labels are hidden. Start from ``--start`` labelled images per class; each round fit the app's
-quick classifier (:func:`cnn_studio.label_issues.fit_softmax` on standardised features, as
+quick classifier (:func:`cnn_studio.labels.issues.fit_softmax` on standardised features, as
 ``suggest`` does without a run), measure its accuracy on the test set, then "label" the next
-``--batch`` images chosen by the strategy (:func:`cnn_studio.suggest.rank`, the app's code) —
+``--batch`` images chosen by the strategy (:func:`cnn_studio.labels.suggest.rank`, the app's code) —
 margin, entropy, margin+diversity, and random order, the baseline. Reported per strategy:
 
 * accuracy against the number of labels, the mean over seeds with the 95 % Wilson interval of the
@@ -68,7 +68,7 @@ def write_digits(dest: Path, size: int = 32) -> tuple[list[str], np.ndarray]:
 
 def features(paths: list[str], kind: str, weights: str | None, image_size: int | None) -> np.ndarray:
     """The app's features of every image, in ``paths`` order (rows paired by index)."""
-    from cnn_studio.suggest import PIXELS, embed, feature_embedder
+    from cnn_studio.labels.suggest import PIXELS, embed, feature_embedder
 
     backbone = PIXELS if kind == "pixels" else kind
     embedder, size, words = feature_embedder(backbone, weights, image_size)
@@ -82,7 +82,7 @@ def features(paths: list[str], kind: str, weights: str | None, image_size: int |
 
 
 def _fit_predict(x_train, y_train, x_eval, n_classes, seed):
-    from cnn_studio.label_issues import fit_softmax, softmax_predict
+    from cnn_studio.labels.issues import fit_softmax, softmax_predict
 
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
     w, b = fit_softmax((x_train - mu) / sd, y_train, n_classes, seed=seed)
@@ -91,7 +91,7 @@ def _fit_predict(x_train, y_train, x_eval, n_classes, seed):
 
 def simulate(feats, y, strategy, seed, *, start, batch, budget, candidates):
     """Accuracy on the seed's test set after each round → ``[(labels, correct, n_test)]``."""
-    from cnn_studio.suggest import rank
+    from cnn_studio.labels.suggest import rank
 
     rng, test = _test_part(y, seed)
     n_classes = int(y.max()) + 1
@@ -131,7 +131,7 @@ def needed(curve, target: float) -> int | None:
 
 
 def summarise(name, curves, fulls, target_share=0.95):
-    from cnn_studio.intervals import wilson
+    from cnn_studio.evaluation.intervals import wilson
 
     target = target_share * float(np.mean(fulls))
     points = []

@@ -63,10 +63,10 @@ def _peak_rss_bytes() -> int:
 
 def _child(args: argparse.Namespace) -> None:
     """Train one epoch with ``args.cache`` and print the result as one JSON line."""
-    from cnn_studio import events as ev
+    from cnn_studio.core import events as ev
+    from cnn_studio.core.fsutil import read_json
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split
-    from cnn_studio.fsutil import read_json
     from cnn_studio.training.config import TrainConfig
     from cnn_studio.training.trainer import train
 

@@ -5,7 +5,7 @@ measured), then for each mode
 opens a fresh Classify page, drops every sample picture on it, turns the heat maps on, and records
 the gaps of a 10 ms heartbeat QTimer until all pictures have their overlay:
 
-* ``server``: the model in its own process (:func:`cnn_studio.explain.views.open_model`, a long-lived child of :mod:`cnn_studio.child_process`), as the app runs it;
+* ``server``: the model in its own process (:func:`cnn_studio.explain.views.open_model`, a long-lived child of :mod:`cnn_studio.core.child_process`), as the app runs it;
 * ``in-process``: the model loaded in the app's process (``CNN_STUDIO_IN_PROCESS=1``), the baseline,
   measured second so that it pays TensorFlow's import here, as the first drop in a session does.
 
@@ -32,10 +32,10 @@ def main() -> int:
     from cnn_studio.ui.session import StudioSession
     from heartbeat import HEADER, Heartbeat, stats
 
-    from cnn_studio.child_process import IN_PROCESS_ENV, run_in_child
+    from cnn_studio.core.child_process import IN_PROCESS_ENV, run_in_child
     from cnn_studio.data.index import scan
+    from cnn_studio.data.sample import sample_dataset_path
     from cnn_studio.data.split import make_split
-    from cnn_studio.sample import sample_dataset_path
     from cnn_studio.training.config import TrainConfig
 
     messages.BLOCKING = False

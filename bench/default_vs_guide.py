@@ -37,10 +37,10 @@ WEIGHTS = Path(os.environ.get("CNN_STUDIO_TEST_WEIGHTS", "~/.cache/cnn-studio-te
 
 
 def _studio(split_file: Path, size: int) -> dict:
+    from cnn_studio.core.fsutil import read_json
     from cnn_studio.data.records import Split
-    from cnn_studio.evaluation import evaluate_run
-    from cnn_studio.fsutil import read_json
-    from cnn_studio.training.run_folder import read_history
+    from cnn_studio.evaluation.evaluate import evaluate_run
+    from cnn_studio.runs.run_folder import read_history
     from cnn_studio.training.trainer import train
 
     split = Split.from_dict(read_json(split_file))
@@ -83,8 +83,8 @@ def _link_folders(split, root: Path) -> None:
 def _guide(split_file: Path, size: int) -> dict:
     import keras
 
+    from cnn_studio.core.fsutil import read_json
     from cnn_studio.data.records import Split
-    from cnn_studio.fsutil import read_json
 
     split = Split.from_dict(read_json(split_file))
     root = Path(tempfile.mkdtemp(prefix="bench-guide-"))
@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         out = (_studio if args.one == "studio" else _guide)(Path(args.split), args.image_size)
         print("RESULT " + json.dumps(out), flush=True)
         return 0
+    from cnn_studio.core.fsutil import write_json
     from cnn_studio.data.prepare import prepare
-    from cnn_studio.fsutil import write_json
-    from cnn_studio.sample import sample_dataset_path
+    from cnn_studio.data.sample import sample_dataset_path
 
     data = args.data or sample_dataset_path()
     split = prepare(data, val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=0).split

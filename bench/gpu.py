@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args(argv)
 
-    from cnn_studio import tf_runtime
+    from cnn_studio.core import tf_runtime
 
     tf_runtime.import_tensorflow()
     print(tf_runtime.device_line(), flush=True)

@@ -58,7 +58,7 @@ TEST_WEIGHTS = Path(os.environ.get("CNN_STUDIO_TEST_WEIGHTS", "~/.cache/cnn-stud
 def _items(dataset: str, per_class: int, seed: int):
     """``(classes, [(true class, picture or source path)])``."""
     if dataset == "digits":
-        from cnn_studio.sample import sample_dataset_path
+        from cnn_studio.data.sample import sample_dataset_path
 
         src = Path(sample_dataset_path())
         classes = sorted(d.name for d in src.iterdir() if d.is_dir())
@@ -105,7 +105,7 @@ def planted_copy(dataset: str, dest: Path, flip: float, seed: int, per_class: in
 def ungated(issues) -> list[str]:
     """The suspects the finder would list without its chance verdict (confident learning on its out-of-fold
     probabilities), best first: what a checker at chance would have accused."""
-    from cnn_studio.label_issues import confident_suspects
+    from cnn_studio.labels.issues import confident_suspects
 
     idx, _suggested, _scores, _t = confident_suspects(issues.probabilities, issues.labels, len(issues.class_names))
     return [issues.paths[i] for i in idx]
@@ -144,7 +144,7 @@ def default_checkers() -> list[str]:
 
 def run_one(root: Path, planted: dict, checker: str, args) -> dict:
     from cnn_studio.backbones.registry import get
-    from cnn_studio.label_issues import find_label_issues
+    from cnn_studio.labels.issues import find_label_issues
 
     backbone, weights = parse_checker(checker)
     size = get(backbone).image_size(args.image_size if backbone != "small_cnn" else args.small_size)

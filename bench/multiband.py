@@ -38,7 +38,7 @@ WEIGHTS = {"vgg16": "vgg16_imagenet_notop.weights.h5", "xception": "xception_ima
 
 def _run(split, backbone: str, size: int, epochs: int, fine_tune_epochs: int, weights: str, seed: int,
          depth: str | None = None, *, workdir: Path, fine_tune_lr: float | None = None) -> float:
-    from cnn_studio.evaluation import evaluate_run
+    from cnn_studio.evaluation.evaluate import evaluate_run
     from cnn_studio.training.config import TrainConfig
     from cnn_studio.training.trainer import train
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.backbone == "xception":
         args.image_size = max(args.image_size, 71)
 
-    from cnn_studio import tf_runtime
+    from cnn_studio.core import tf_runtime
 
     tf_runtime.import_tensorflow()  # its start-up lines go to the log, not into the table
     with tempfile.TemporaryDirectory(prefix="bench-multiband-") as tmp:  # tiles and runs, removed at the end

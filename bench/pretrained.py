@@ -46,7 +46,7 @@ def _arrays(records, size: int) -> np.ndarray:
 
 
 def _studio(split, size: int, epochs: int, fine_tune_epochs: int, weights: str, seed: int) -> float:
-    from cnn_studio.evaluation import evaluate_run
+    from cnn_studio.evaluation.evaluate import evaluate_run
     from cnn_studio.training.config import TrainConfig
     from cnn_studio.training.trainer import train
 
@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
               "(about a minute, 150 MB) or set CNN_STUDIO_TEST_WEIGHTS.", file=sys.stderr)
         return 2
 
-    from cnn_studio import tf_runtime
+    from cnn_studio.core import tf_runtime
     from cnn_studio.data.index import scan
+    from cnn_studio.data.sample import sample_dataset_path
     from cnn_studio.data.split import make_split
-    from cnn_studio.sample import sample_dataset_path
 
     tf_runtime.import_tensorflow()  # its start-up lines go to the log, not into the table
     root = Path(args.data) if args.data else sample_dataset_path()

@@ -68,7 +68,7 @@ def _steady(starts: list[float]) -> tuple[float, float]:
 
 
 def _run_trainer(config, split, run_dir: Path) -> dict[str, float]:
-    from cnn_studio import events as ev
+    from cnn_studio.core import events as ev
     from cnn_studio.training.trainer import train
 
     marks: dict[str, list[float]] = {"epochs": [], "phase": []}

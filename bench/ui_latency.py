@@ -3,7 +3,7 @@
 Opens the main window on the bundled sample dataset, trains the small CNN for a few epochs from
 the Train step and records the gap between heartbeats — once with TensorFlow in the app's own
 process (the baseline) and once the way the app trains, in a child process
-(:mod:`cnn_studio.child_process`). Target: max gap < 50 ms with the child (the window never
+(:mod:`cnn_studio.core.child_process`). Target: max gap < 50 ms with the child (the window never
 freezes). ``busy ms`` is the most CPU time the GUI thread itself used within one gap: the app's own
 work, without the time it waited for a core on a loaded machine (see the load average printed).
 
@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         backbone="small_cnn", weights="none", image_size=args.image_size, epochs=args.epochs,
         fine_tune_epochs=0, batch_size=32))
 
-    from cnn_studio import events as ev
-    from cnn_studio.child_process import IN_PROCESS_ENV
+    from cnn_studio.core import events as ev
+    from cnn_studio.core.child_process import IN_PROCESS_ENV
 
     def measure(in_process: bool) -> tuple[float, Heartbeat]:
         """Train once (in the app's process or in a child) and record heartbeat gaps per phase."""

@@ -102,9 +102,9 @@ def click_backbone(qtbot, page, key: str) -> None:
 
 
 def planted_issues(root, seed: int = 0):
-    """A :class:`~cnn_studio.label_issues.LabelIssues` of three suspects over real cat/dog PNGs written
+    """A :class:`~cnn_studio.labels.issues.LabelIssues` of three suspects over real cat/dog PNGs written
     under ``root`` (4 per class), each suspect with neighbours from both classes."""
-    from cnn_studio.label_issues import LabelIssues, Suspect
+    from cnn_studio.labels.issues import LabelIssues, Suspect
 
     classes = ("cat", "dog")
     paths = {}

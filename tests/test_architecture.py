@@ -45,7 +45,7 @@ def _loaded_after_import(modules: list[str]) -> set[str]:
 
 def test_engine_modules_are_found():
     mods = engine_modules()
-    assert "cnn_studio.events" in mods and "cnn_studio.cli" in mods
+    assert "cnn_studio.core.events" in mods and "cnn_studio.cli" in mods
     assert len(mods) > 20
 
 

@@ -31,7 +31,7 @@ def build(out: Path, per_class: int = 60, size: int = 32) -> dict[str, int]:
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    from cnn_studio.fsutil import atomic_dir
+    from cnn_studio.core.fsutil import atomic_dir
 
     digits = load_digits()
     written: dict[str, int] = {}

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnn_studio.ui import messages
     from cnn_studio.ui.app import create_app, create_window
 
-    from cnn_studio.sample import sample_dataset_path
+    from cnn_studio.data.sample import sample_dataset_path
 
     messages.BLOCKING = False
     app = create_app([])

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from label_issues import planted_copy
     from screenshots import _random_labels
 
-    from cnn_studio.sample import sample_dataset_path
+    from cnn_studio.data.sample import sample_dataset_path
     from cnn_studio.training.config import TrainConfig
 
     tmp = Path(tempfile.mkdtemp(prefix="review-shots-"))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from cnn_studio import __version__
 from cnn_studio.backbones.weights_store import store_dir
-from cnn_studio.corrections import corrections_dir
-from cnn_studio.paths import app_data_dir, keras_cache_dir, runs_dir
+from cnn_studio.core.paths import app_data_dir, keras_cache_dir, runs_dir
+from cnn_studio.labels.corrections import corrections_dir
 
 
 def program_location() -> Path:

@@ -19,8 +19,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from cnn_studio.doctor import PROBLEM, version_problems, window_problem
-from cnn_studio.paths import app_data_dir
+from cnn_studio.core.doctor import PROBLEM, version_problems, window_problem
+from cnn_studio.core.paths import app_data_dir
 
 APP_NAME = "CNN Studio"
 ORG_NAME = "CNN Studio"

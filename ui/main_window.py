@@ -49,14 +49,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.core.errors import StudioError
+from cnn_studio.core.paths import runs_dir
 from cnn_studio.data.formats import is_image_suffix
-from cnn_studio.errors import StudioError
-from cnn_studio.paths import runs_dir
-from cnn_studio.project import PROJECT_SUFFIX
-from cnn_studio.runs import find_runs
-from cnn_studio.sample import GENERATED_SAMPLES
+from cnn_studio.data.sample import GENERATED_SAMPLES
+from cnn_studio.runs.listing import find_runs
+from cnn_studio.runs.project import PROJECT_SUFFIX
+from cnn_studio.runs.run_folder import open_run
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_folder import open_run
 
 STEPS = ("Data", "Model", "Train", "Evaluate", "Classify", "Export")
 STEP_ICONS = ("data", "model", "train", "evaluate", "classify", "export")

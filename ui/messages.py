@@ -1,6 +1,6 @@
 """All user-facing wording of the app: errors, findings, severities, and the crash dialog.
 
-Engine errors already say what happened and what to do (:class:`~cnn_studio.errors.StudioError`
+Engine errors already say what happened and what to do (:class:`~cnn_studio.core.errors.StudioError`
 ``message`` + ``hint``); this module turns every exception into a :class:`Message` with a title,
 and shows it. Unexpected exceptions are written with their traceback to the log file
 (``app_data_dir()/logs/cnn-studio.log``) and shown in a dialog instead of crashing the app.
@@ -19,7 +19,7 @@ from pathlib import Path
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QMessageBox, QStyle, QWidget
 
-from cnn_studio.errors import (
+from cnn_studio.core.errors import (
     ConfigError,
     DatasetError,
     ExportError,
@@ -28,7 +28,7 @@ from cnn_studio.errors import (
     StudioError,
     WeightsUnavailable,
 )
-from cnn_studio.paths import app_data_dir
+from cnn_studio.core.paths import app_data_dir
 
 SEVERITIES = ("error", "warning", "info")
 

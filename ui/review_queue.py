@@ -1,7 +1,7 @@
 """The review queue: go through the images whose label looks wrong and relabel, exclude or keep each.
 
-:class:`ReviewQueue` is a dialog over a :class:`~cnn_studio.label_issues.LabelIssues` result and the
-dataset's :class:`~cnn_studio.corrections.Corrections`. For each suspect it shows the image, its given
+:class:`ReviewQueue` is a dialog over a :class:`~cnn_studio.labels.issues.LabelIssues` result and the
+dataset's :class:`~cnn_studio.labels.corrections.Corrections`. For each suspect it shows the image, its given
 and suggested label, the score, its nearest neighbours from every class, so a person can judge
 which class it resembles, and — when the session has a trained model of these classes — the Grad-CAM
 heat map for the given label beside the one for the suggested label (:class:`SuspectHeatmaps`: the
@@ -47,16 +47,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio import events as ev
 from cnn_studio.backbones.registry import get as get_spec
-from cnn_studio.child_process import run_job
-from cnn_studio.corrections import EXCLUDED, KEPT, Corrections
+from cnn_studio.core import events as ev
+from cnn_studio.core.child_process import run_job
+from cnn_studio.core.errors import StudioError
+from cnn_studio.core.paths import job_log
 from cnn_studio.data.records import display_name
-from cnn_studio.errors import StudioError
 from cnn_studio.explain.gradcam import overlay
 from cnn_studio.explain.views import HEATMAPS, open_model
-from cnn_studio.label_checker import choose_checker, default_checker
-from cnn_studio.paths import job_log
+from cnn_studio.labels.checker import choose_checker, default_checker
+from cnn_studio.labels.corrections import EXCLUDED, KEPT, Corrections
 
 IMAGE_SIDE = 280
 THUMB_SIDE = 84
@@ -242,7 +242,7 @@ class ReviewQueue(QDialog):
     Signals
     -------
     decided(object)
-        A decision was made or undone; the argument is the :class:`~cnn_studio.corrections.Decision`
+        A decision was made or undone; the argument is the :class:`~cnn_studio.labels.corrections.Decision`
         (for an undo, the one taken back).
     """
 
@@ -520,7 +520,7 @@ def label_check_choice(config=None) -> tuple[dict, str]:
     Its backbone and weights (read by the one weights parser) when they give the check something to
     judge by: pretrained weights (frozen features) or the Small CNN (trained per fold), with its image
     size and resize policy. A pretrained backbone set to train from scratch has no features: the check
-    then takes :func:`~cnn_studio.label_checker.default_checker` (pretrained features when any load
+    then takes :func:`~cnn_studio.labels.checker.default_checker` (pretrained features when any load
     offline, else the Small CNN) and says so. No config: the default checker.
     """
 
@@ -540,9 +540,9 @@ def label_check_choice(config=None) -> tuple[dict, str]:
 
 
 def find_issues_in_child(root: str, *, sink, cancel, **kwargs):
-    """Run :func:`cnn_studio.label_issues.find_label_issues` in a child process (TensorFlow stays out of the app)."""
+    """Run :func:`cnn_studio.labels.issues.find_label_issues` in a child process (TensorFlow stays out of the app)."""
 
-    return run_job("cnn_studio.label_issues:find_label_issues", str(root), sink=sink, cancel=cancel,
+    return run_job("cnn_studio.labels.issues:find_label_issues", str(root), sink=sink, cancel=cancel,
                    log_path=job_log("label_issues", root), label="label check", **kwargs)
 
 

@@ -1,6 +1,6 @@
 """RunsView: every training run on this computer; open one (it becomes the session's run) or delete it.
 
-A thin view over :func:`cnn_studio.runs.list_runs` (engine, Qt-free): the app's runs folder plus
+A thin view over :func:`cnn_studio.runs.listing.list_runs` (engine, Qt-free): the app's runs folder plus
 the folders the user added. Non-modal; ``run_opened(path)`` tells the main window which run to use.
 """
 
@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio.errors import StudioError
-from cnn_studio.paths import runs_dir
-from cnn_studio.runs import RunSummary, delete_run, format_size, list_runs
+from cnn_studio.core.errors import StudioError
+from cnn_studio.core.paths import runs_dir
+from cnn_studio.runs.listing import RunSummary, delete_run, format_size, list_runs
 
 COLUMNS = ("Name", "Dataset", "Backbone", "Status", "Epochs", "Kept model's accuracy", "Date", "Size")
 STATUS_COLOURS = {"running": "#1565c0", "finished": "#2e7d32", "stopped": "#8d6e00", "crashed": "#c62828",

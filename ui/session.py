@@ -1,6 +1,6 @@
 """StudioSession: the current project, dataset, split, settings and run, with Qt change signals.
 
-A thin Qt adapter over :mod:`cnn_studio.project`. The session owns typed objects (the
+A thin Qt adapter over :mod:`cnn_studio.runs.project`. The session owns typed objects (the
 :class:`DatasetIndex`, :class:`Split`, :class:`TrainConfig` and the run folder); the project file's
 dicts are derived from them when asked for (:attr:`StudioSession.project`), never kept as a
 second copy. Pages read its attributes, call its ``set_*`` methods and follow its signals; they
@@ -15,11 +15,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from cnn_studio.core.errors import StudioError
 from cnn_studio.data.records import DatasetIndex, Split
-from cnn_studio.errors import StudioError
-from cnn_studio.project import Project, load_project, save_project
+from cnn_studio.runs.project import Project, load_project, save_project
+from cnn_studio.runs.run_folder import open_run
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_folder import open_run
 
 
 class StudioSession(QObject):

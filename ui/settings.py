@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from cnn_studio.paths import app_data_dir
+from cnn_studio.core.paths import app_data_dir
 
 MAX_RECENT = 8
 

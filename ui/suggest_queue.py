@@ -1,8 +1,8 @@
 """The suggestion queue: label the unlabelled images the model would learn most from, one key press each.
 
-:class:`SuggestQueue` is a dialog over a :class:`~cnn_studio.suggest.Suggestions` result (which
+:class:`SuggestQueue` is a dialog over a :class:`~cnn_studio.labels.suggest.Suggestions` result (which
 strategy ranked the images, and why, is its first line) and the dataset's
-:class:`~cnn_studio.added_labels.AddedLabels`. For each image it shows the picture and the model's
+:class:`~cnn_studio.labels.added_labels.AddedLabels`. For each image it shows the picture and the model's
 best guesses. Keys: **1…9** give the image the class with that number (the buttons say which),
 **S** skips it, **←/→** (or ↑/↓) move, **Ctrl+Z** undoes. Every label is saved at once to the
 labels file beside the dataset's corrections (never to the images: they are not moved, copied or
@@ -34,12 +34,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio.added_labels import AddedLabels
-from cnn_studio.child_process import run_job
-from cnn_studio.corrections import norm_path
+from cnn_studio.core.child_process import run_job
+from cnn_studio.core.paths import job_log
 from cnn_studio.data.records import display_name
-from cnn_studio.paths import job_log
-from cnn_studio.training.run_folder import open_run
+from cnn_studio.labels.added_labels import AddedLabels
+from cnn_studio.labels.corrections import norm_path
+from cnn_studio.runs.run_folder import open_run
 
 NUMBER_KEYS = {getattr(Qt.Key, f"Key_{i}"): i - 1 for i in range(1, 10)}
 
@@ -50,7 +50,7 @@ class SuggestQueue(QDialog):
     Signals
     -------
     labelled(object)
-        A label was given or undone; the argument is the :class:`~cnn_studio.added_labels.AddedLabel`.
+        A label was given or undone; the argument is the :class:`~cnn_studio.labels.added_labels.AddedLabel`.
     """
 
     labelled = Signal(object)
@@ -286,8 +286,8 @@ def run_for(session) -> str | None:
 
 
 def suggest_in_child(root: str, pool: str, *, sink, cancel, **kwargs):
-    """Run :func:`cnn_studio.suggest.suggest` in a child process (TensorFlow stays out of the app)."""
-    return run_job("cnn_studio.suggest:suggest", str(root), str(pool), sink=sink, cancel=cancel,
+    """Run :func:`cnn_studio.labels.suggest.suggest` in a child process (TensorFlow stays out of the app)."""
+    return run_job("cnn_studio.labels.suggest:suggest", str(root), str(pool), sink=sink, cancel=cancel,
                    log_path=job_log("suggest", root), label="suggestions", **kwargs)
 
 

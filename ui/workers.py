@@ -8,8 +8,8 @@ delivered to slots on the GUI thread. Each task runs on its own Python thread (s
 ``EngineTask._launch`` for why not a ``QThreadPool``). :class:`EngineTask` adapts the engine contract:
 
 * ``sink`` is the thread-safe ``event.emit`` of the task's signals;
-* ``cancel`` is a :class:`~cnn_studio.cancel.CancelToken` that :meth:`EngineTask.cancel` sets;
-* a normal return → ``returned(result)``; :class:`~cnn_studio.cancel.Cancelled` → ``cancelled()``
+* ``cancel`` is a :class:`~cnn_studio.core.cancel.CancelToken` that :meth:`EngineTask.cancel` sets;
+* a normal return → ``returned(result)``; :class:`~cnn_studio.core.cancel.Cancelled` → ``cancelled()``
   (never ``returned``); any other exception → ``errored(exc)`` (traceback kept on the exception);
 * ``finished()`` always comes last.
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
-from cnn_studio.cancel import Cancelled, CancelToken
+from cnn_studio.core.cancel import Cancelled, CancelToken
 
 
 class EngineSignals(QObject):

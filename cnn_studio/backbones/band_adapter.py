@@ -40,7 +40,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnn_studio.backbones.preprocessing import CAFFE_MEAN_BGR, IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, MODES
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 MIN_STD = 1e-6
 

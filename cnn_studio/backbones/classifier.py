@@ -30,8 +30,8 @@ from cnn_studio.backbones.preprocessing import preprocessing_layers
 from cnn_studio.backbones.registry import Backbone
 from cnn_studio.backbones.weights import load_weights_file
 from cnn_studio.backbones.weights_store import resolve_weights
-from cnn_studio.errors import ConfigError, WeightsUnavailable
-from cnn_studio.paths import keras_cache_dir
+from cnn_studio.core.errors import ConfigError, WeightsUnavailable
+from cnn_studio.core.paths import keras_cache_dir
 
 BACKBONE_LAYER = "backbone"
 

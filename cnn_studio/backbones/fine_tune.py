@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from cnn_studio.backbones import layer_tables
 from cnn_studio.backbones.registry import Backbone
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 CONV, NORM, OTHER, FIXED = "conv", "norm", "other", "fixed"  # LayerInfo.kind
 DEFAULT_DEPTH = "1 block"  # what a new run fine-tunes (the CLI, the Model step); TrainConfig's None is older runs'

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 MODES = ("caffe", "tf", "torch", "unit", "none")
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)

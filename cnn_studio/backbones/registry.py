@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 WEIGHTS_KINDS = ("imagenet", "none", "file")  # a weights setting's kinds (weights.parse_weights reads them)
 

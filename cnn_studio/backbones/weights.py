@@ -28,9 +28,9 @@ import numpy as np
 from cnn_studio.backbones.registry import WEIGHTS_KINDS as WEIGHTS_KINDS
 from cnn_studio.backbones.registry import Backbone
 from cnn_studio.backbones.weights_files import array_shapes, h5_layout
-from cnn_studio.errors import WeightsUnavailable
-from cnn_studio.keras_archive import check_keras_archive
-from cnn_studio.paths import keras_cache_dir
+from cnn_studio.core.errors import WeightsUnavailable
+from cnn_studio.core.keras_archive import check_keras_archive
+from cnn_studio.core.paths import keras_cache_dir
 
 WEIGHTS_SUFFIXES = (".h5", ".weights.h5", ".keras")
 NONE_WORDS = ("none", "scratch", "random")  # all mean: no pretrained weights, train from scratch
@@ -172,7 +172,7 @@ def load_weights_file(base_model, path: str | Path, spec: Backbone | None = None
     WeightsUnavailable
         "This file does not fit VGG16: expected 26 weight arrays (14.7 M parameters), received ...";
         also a file whose values are not all finite numbers (NaN, inf), and a ``.keras`` archive
-        that would unpack to far more than its size (:mod:`cnn_studio.keras_archive`).
+        that would unpack to far more than its size (:mod:`cnn_studio.core.keras_archive`).
     """
 
     label = spec.label if spec is not None else base_model.name

@@ -13,7 +13,7 @@ import os
 import zipfile
 
 from cnn_studio.backbones.registry import Backbone
-from cnn_studio.file_hashes import file_hash
+from cnn_studio.core.file_hashes import file_hash
 
 # The no-top files' hashes as keras/src/applications/*.py pass them to get_file (md5: 32 hex digits,
 # sha256: 64). MobileNetV2's files are published without a hash. tests/engine/test_weights_store.py

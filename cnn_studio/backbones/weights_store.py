@@ -30,7 +30,6 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cnn_studio import events as ev
 from cnn_studio.backbones.registry import DEFAULT_BACKBONE, FALLBACK_BACKBONE, Backbone, all_specs, get
 from cnn_studio.backbones.weights import (
     WEIGHTS_SUFFIXES,
@@ -49,11 +48,12 @@ from cnn_studio.backbones.weights_files import (
     stored_name,
     structure_problem,
 )
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.errors import WeightsUnavailable
-from cnn_studio.fsutil import atomic_path, write_json
-from cnn_studio.keras_archive import check_keras_archive
-from cnn_studio.paths import app_data_dir, keras_cache_dir
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import WeightsUnavailable
+from cnn_studio.core.fsutil import atomic_path, write_json
+from cnn_studio.core.keras_archive import check_keras_archive
+from cnn_studio.core.paths import app_data_dir, keras_cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Each subcommand lives in its own module of this package with two functions:
 work by calling the same engine functions the GUI calls. A subcommand may also set ``check(args)``:
 cheap checks of its inputs (a path that does not exist) that run before TensorFlow is imported and
 anything is printed, so such an error comes first and alone. Errors the engine raises on purpose
-(:class:`~cnn_studio.errors.StudioError`) are printed as "what happened / what to do" and give
+(:class:`~cnn_studio.core.errors.StudioError`) are printed as "what happened / what to do" and give
 exit code 2; Ctrl+C cancels cooperatively and gives 130.
 """
 
@@ -16,9 +16,10 @@ import importlib
 import os
 import sys
 
-from cnn_studio import __version__, tf_runtime
-from cnn_studio.child_process import CHILD_FLAG, QT_PROBE_FLAG, child_main
-from cnn_studio.errors import StudioError
+from cnn_studio import __version__
+from cnn_studio.core import tf_runtime
+from cnn_studio.core.child_process import CHILD_FLAG, QT_PROBE_FLAG, child_main
+from cnn_studio.core.errors import StudioError
 
 # subcommand name -> module in this package (order = order in --help)
 SUBCOMMANDS: dict[str, str] = {
@@ -77,7 +78,7 @@ def gui_arguments(argv: list[str]) -> list[str] | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cnn-studio`` script and of ``python -m cnn_studio``."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == [CHILD_FLAG]:  # hidden: the app started this process for a job (cnn_studio.child_process)
+    if argv[:1] == [CHILD_FLAG]:  # hidden: the app started this process for a job (cnn_studio.core.child_process)
         return child_main()
     if argv[:1] == [QT_PROBE_FLAG]:  # hidden: doctor's check that Qt can start here
         from cnn_studio.ui.qt_probe import main as qt_probe  # noqa: PLC0415

@@ -11,11 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.predict import positive_int
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.evaluation import evaluate_run
-from cnn_studio.review import read_review
+from cnn_studio.core.cancel import Cancelled
+from cnn_studio.evaluation.evaluate import evaluate_run
+from cnn_studio.evaluation.review import read_review
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

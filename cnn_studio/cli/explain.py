@@ -15,21 +15,21 @@ from pathlib import Path
 from PIL import Image
 
 from cnn_studio.backbones.classifier import input_size_of
-from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.core.cancel import Cancelled
+from cnn_studio.core.errors import ConfigError, RunError
+from cnn_studio.core.fsutil import atomic_path
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.bands import read_run_bands
 from cnn_studio.data.pipeline import load_image
-from cnn_studio.errors import ConfigError, RunError
 from cnn_studio.explain.architecture import architecture_table, format_architecture
 from cnn_studio.explain.feature_maps import feature_maps, grid, list_feature_layers
 from cnn_studio.explain.gradcam import explain_file
 from cnn_studio.explain.robustness import run_robustness
-from cnn_studio.fsutil import atomic_path
-from cnn_studio.paths import RunLayout
-from cnn_studio.predict import check_model_input
+from cnn_studio.predict.predictor import check_model_input
+from cnn_studio.runs.checks import check_model, model_facts
+from cnn_studio.runs.run_folder import load_model, looks_like_run, open_run, read_labels
 from cnn_studio.training.config import parse_band_list
-from cnn_studio.training.run_checks import check_model, model_facts
-from cnn_studio.training.run_folder import load_model, looks_like_run, open_run, read_labels
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -12,12 +12,12 @@ import json
 import sys
 from pathlib import Path
 
-from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.errors import ExportError
+from cnn_studio.core.cancel import Cancelled
+from cnn_studio.core.errors import ExportError
 from cnn_studio.export.formats import FORMATS, QUANTIZATIONS
 from cnn_studio.export.writer import export_model
-from cnn_studio.training.run_folder import load_model, open_run
+from cnn_studio.runs.run_folder import load_model, open_run
 
 FORMAT_CHOICES = (*FORMATS, "all")
 

@@ -1,6 +1,6 @@
 """``cnn-studio label-issues DATA``: list images whose label looks wrong, and near-duplicates.
 
-Out-of-fold probabilities (K folds) and confident learning, see :mod:`cnn_studio.label_issues`.
+Out-of-fold probabilities (K folds) and confident learning, see :mod:`cnn_studio.labels.issues`.
 Suspects are printed best first; ``--json`` prints them as ``{"suspects": [{"path", "given",
 "suggested", "score", ...}], "near_duplicates": [...], ...}`` on stdout. Decisions are made in the
 app's review queue (or by writing a corrections.csv) and applied with ``--corrections FILE``.
@@ -15,12 +15,12 @@ import argparse
 import json
 import sys
 
-from cnn_studio import tf_runtime
 from cnn_studio.backbones.weights import WEIGHTS_HELP
-from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.label_checker import DEFAULT_FOLD_EPOCHS, DEFAULT_FOLDS, check_settings, choose_checker
-from cnn_studio.label_issues import LabelIssues, find_label_issues
+from cnn_studio.core import tf_runtime
+from cnn_studio.core.cancel import Cancelled
+from cnn_studio.labels.checker import DEFAULT_FOLD_EPOCHS, DEFAULT_FOLDS, check_settings, choose_checker
+from cnn_studio.labels.issues import LabelIssues, find_label_issues
 
 EXIT_CANCELLED = 130
 

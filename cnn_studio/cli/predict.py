@@ -3,7 +3,7 @@
 MODEL is a run folder or a ``.keras`` file (with ``labels.txt`` beside it). One line per image on
 stdout (or JSON with ``--json``); ``--csv`` also writes a CSV (of the plain images).
 
-A NIfTI file or a folder holding a DICOM series is answered per *study* (:mod:`cnn_studio.studies`):
+A NIfTI file or a folder holding a DICOM series is answered per *study* (:mod:`cnn_studio.evaluation.studies`):
 its slices are classified and aggregated (the run's ``study_aggregate``, mean by default), and the
 line names the slices that drove the answer. With studies among the inputs, ``--json`` prints
 ``{"studies": [...], "images": [...]}`` instead of the plain list. Unreadable files are reported per
@@ -19,13 +19,19 @@ import json
 import sys
 from pathlib import Path
 
-from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.core.cancel import Cancelled
+from cnn_studio.core.errors import ConfigError, DatasetError
 from cnn_studio.data.formats import describe_formats
 from cnn_studio.data.records import SLICE_AXES, VolumeSlicing, slice_name
-from cnn_studio.errors import ConfigError, DatasetError
-from cnn_studio.predict import Classifier, Prediction, skipped_predictions, write_csv
-from cnn_studio.studies import AGGREGATES, StudyPrediction, classify_studies, find_studies, run_settings
+from cnn_studio.evaluation.studies import (
+    AGGREGATES,
+    StudyPrediction,
+    classify_studies,
+    find_studies,
+    run_settings,
+)
+from cnn_studio.predict.predictor import Classifier, Prediction, skipped_predictions, write_csv
 from cnn_studio.training.config import parse_slices
 
 

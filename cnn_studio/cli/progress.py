@@ -12,8 +12,8 @@ import threading
 import time
 from typing import TextIO
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import CancelToken
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken
 
 
 def _bar(done: int, total: int, width: int = 24) -> str:

@@ -1,7 +1,7 @@
 """``cnn-studio runs [FOLDER...] [--json]``: the run folders on this computer and how each ended.
 
 Without FOLDER: the app's runs folder and the runs made elsewhere (``train --out``), which training
-remembers (:mod:`cnn_studio.run_registry`). A FOLDER may be a run folder or a folder of runs.
+remembers (:mod:`cnn_studio.runs.registry`). A FOLDER may be a run folder or a folder of runs.
 ``cnn-studio runs --compare RUN RUN [...] [--json]``: two or more runs side by side (settings with
 the differing ones marked ``*``, metrics, the best validation accuracy per epoch). Exit codes:
 0 (also when there are no runs), 2 for a folder that does not exist or fewer than two runs to compare.
@@ -14,9 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from cnn_studio.errors import RunError
-from cnn_studio.paths import runs_dir
-from cnn_studio.runs import RunComparison, compare_runs, format_size, list_runs
+from cnn_studio.core.errors import RunError
+from cnn_studio.core.paths import runs_dir
+from cnn_studio.runs.listing import RunComparison, compare_runs, format_size, list_runs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

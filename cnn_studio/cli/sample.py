@@ -1,7 +1,7 @@
 """``cnn-studio sample``: where the sample datasets are, making a generated one on first use.
 
 ``digits`` is bundled with the app; ``multiband`` (13-band Sentinel-2-like tiles) and ``volumes``
-(NIfTI studies) are generated once into ``<app data>/samples`` (:func:`cnn_studio.sample.generated_sample`),
+(NIfTI studies) are generated once into ``<app data>/samples`` (:func:`cnn_studio.data.sample.generated_sample`),
 the same folders File → Open sample opens in the app. The path is printed on its own line, so
 ``cnn-studio train "$(cnn-studio sample volumes)" ...`` works.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.sample import GENERATED_SAMPLES, generated_sample, sample_dataset_path
+from cnn_studio.core.cancel import Cancelled
+from cnn_studio.data.sample import GENERATED_SAMPLES, generated_sample, sample_dataset_path
 
 KINDS = ("digits", *GENERATED_SAMPLES)
 

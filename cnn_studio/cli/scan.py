@@ -13,8 +13,8 @@ import argparse
 import json
 import sys
 
-from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
+from cnn_studio.core.cancel import Cancelled
 from cnn_studio.data.prepare import prepare
 from cnn_studio.data.records import SLICE_AXES, VolumeSlicing
 from cnn_studio.data.split import GROUP_CHOICES, SEED, TEST_FRACTION, VAL_FRACTION

@@ -1,6 +1,6 @@
 """``cnn-studio suggest DATA --pool FOLDER``: which unlabelled images to label next (active learning).
 
-Ranks the images of ``--pool`` by what would teach the model most (:mod:`cnn_studio.suggest`):
+Ranks the images of ``--pool`` by what would teach the model most (:mod:`cnn_studio.labels.suggest`):
 ``--run RUN`` uses that run's model, else a quick classifier on the labelled dataset's features.
 Prints the strategy used and why, then one line per image (rank, best guesses, margin); ``--json``
 prints everything as JSON on stdout. The labels themselves are given in the app (Data step →
@@ -15,10 +15,10 @@ import argparse
 import json
 import sys
 
-from cnn_studio import tf_runtime
-from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.suggest import DEFAULT_N, DEFAULT_STRATEGY, PIXELS, STRATEGIES, suggest
+from cnn_studio.core import tf_runtime
+from cnn_studio.core.cancel import Cancelled
+from cnn_studio.labels.suggest import DEFAULT_N, DEFAULT_STRATEGY, PIXELS, STRATEGIES, suggest
 
 EXIT_CANCELLED = 130
 

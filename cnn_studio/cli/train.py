@@ -13,17 +13,17 @@ from cnn_studio.backbones.fine_tune import DEFAULT_DEPTH, DEPTH_HELP, table_plan
 from cnn_studio.backbones.registry import DEFAULT_BACKBONE, FALLBACK_BACKBONE, get
 from cnn_studio.backbones.weights import WEIGHTS_HELP
 from cnn_studio.backbones.weights_store import download_weights, offline_status
-from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.corrections import AUTO
+from cnn_studio.core.cancel import Cancelled
+from cnn_studio.core.errors import ConfigError, WeightsUnavailable
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.index import require_source
 from cnn_studio.data.prepare import prepare
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
-from cnn_studio.errors import ConfigError, WeightsUnavailable
-from cnn_studio.paths import RunLayout
-from cnn_studio.runs import NO_MODEL_YET
+from cnn_studio.labels.corrections import AUTO
+from cnn_studio.runs.listing import NO_MODEL_YET
 from cnn_studio.training import distributed, schedule
 from cnn_studio.training.config import (
     CLASS_WEIGHTS,

@@ -21,9 +21,9 @@ from cnn_studio.backbones.weights_store import (
     store_dir,
     stored,
 )
-from cnn_studio.cancel import Cancelled
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.tf_runtime import import_tensorflow
+from cnn_studio.core.cancel import Cancelled
+from cnn_studio.core.tf_runtime import import_tensorflow
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 AUGMENTATIONS: tuple[str, ...] = ("flip", "rotate", "zoom", "contrast", "brightness")
 GEOMETRIC: tuple[str, ...] = ("flip", "rotate", "zoom")

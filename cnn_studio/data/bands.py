@@ -17,7 +17,7 @@ What the rest of the app uses:
   Grad-CAM overlays): each band windowed by its 0.5–99.5 percentiles (the image's own, or fixed
   windows from the training statistics) → uint8.
 * :func:`default_rgb_bands` — which bands are shown as R, G, B when the user did not say.
-* :class:`BandInfo` — a run's ``bands.json`` (:attr:`cnn_studio.paths.RunLayout.bands`): band count,
+* :class:`BandInfo` — a run's ``bands.json`` (:attr:`cnn_studio.core.paths.RunLayout.bands`): band count,
   dtype, names, the selected bands, the RGB bands and the training-set statistics of every band.
   :func:`read_run_bands` reads it (``None`` for a run on pictures).
 """
@@ -35,12 +35,12 @@ from typing import Any
 import numpy as np
 import tifffile
 
+from cnn_studio.core.errors import ConfigError, DatasetError, ImageReadError, RunError
+from cnn_studio.core.fsutil import read_json, write_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.pixels import percentile_window, window_to_uint8
 from cnn_studio.data.read_errors import check_file, check_size, read_error
 from cnn_studio.data.records import ImageRecord, ProbeResult, parse_key
-from cnn_studio.errors import ConfigError, DatasetError, ImageReadError, RunError
-from cnn_studio.fsutil import read_json, write_json
-from cnn_studio.paths import RunLayout
 
 NPY_SUFFIX = ".npy"
 GDAL_METADATA_TAG = 42112
@@ -113,7 +113,7 @@ def gdal_metadata(band_names: Sequence[str]) -> str:
 def probe_bands(path: str | os.PathLike[str], *, max_pixels: int = _DEFAULT_MAX_PIXELS) -> ProbeResult:
     """The header facts of a multi-band file: size, band count, dtype, band names (no pixels read).
 
-    Raises :class:`~cnn_studio.errors.ImageReadError` for a file that is not a readable array.
+    Raises :class:`~cnn_studio.core.errors.ImageReadError` for a file that is not a readable array.
     """
     p = Path(path)
     check_file(p)
@@ -153,7 +153,7 @@ def read_band_names(path: str | os.PathLike[str]) -> tuple[str, ...]:
 def read_bands(path: str | os.PathLike[str], *, max_pixels: int = _DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A multi-band file's pixels as float32 ``(H, W, N)`` with their RAW values.
 
-    Raises :class:`~cnn_studio.errors.ImageReadError` (reason ``not_an_image``/``unsupported``/...).
+    Raises :class:`~cnn_studio.core.errors.ImageReadError` (reason ``not_an_image``/``unsupported``/...).
     """
     return _read_with_header(path, max_pixels)[1]
 

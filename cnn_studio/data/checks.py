@@ -33,7 +33,7 @@ class_mode_differs            a shortcut the network will learn instead of the c
 The counts behind the sample-size warnings: fine-tuning a pretrained network needs about 20
 training images per class at the very least (training from scratch needs hundreds); a figure
 measured on fewer than 10 images of a class is reported as "too few images to tell"
-(:mod:`cnn_studio.intervals`), and below 30 validation images the 95% interval of the accuracy
+(:mod:`cnn_studio.evaluation.intervals`), and below 30 validation images the 95% interval of the accuracy
 is wider than ±0.17, so two models cannot be told apart.
 
 Duplicates are exact: files of equal size are compared by the SHA-1 of their bytes (read in
@@ -49,17 +49,17 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data.records import SPLIT_NAMES, DatasetIndex, ImageRecord, Split
 from cnn_studio.data.split import leakage_report
-from cnn_studio.intervals import wilson
+from cnn_studio.evaluation.intervals import wilson
 
 SEVERITIES = ("error", "warning", "info")
 MANIFEST_CONFLICT = "label_conflict"
 """``SkippedFile.reason`` the scan gives a file its CSV manifest lists with different labels."""
 IMBALANCE_WARN_RATIO = 3.0
 MIN_TRAIN_PER_CLASS = 20
-MIN_VAL_PER_CLASS = 10  # = cnn_studio.intervals.MIN_IMAGES
+MIN_VAL_PER_CLASS = 10  # = cnn_studio.evaluation.intervals.MIN_IMAGES
 MIN_VAL_TOTAL = 30
 SHORTCUT_SHARE_IN_CLASS = 0.8
 SHORTCUT_SHARE_ELSEWHERE = 0.2

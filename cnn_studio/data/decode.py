@@ -6,7 +6,7 @@ page shape, nibabel's header), so scanning thousands of files never holds pixels
 becomes 8-bit is a *policy* the user should know about; :data:`SCALING_POLICY` states each one in
 words and the dataset report shows them.
 
-Every failure is an :class:`~cnn_studio.errors.ImageReadError` whose ``reason`` is one of
+Every failure is an :class:`~cnn_studio.core.errors.ImageReadError` whose ``reason`` is one of
 :data:`REASONS` and whose ``path`` names the file.
 """
 
@@ -21,11 +21,11 @@ import numpy as np
 import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cnn_studio.core.errors import ImageReadError
 from cnn_studio.data import bands, formats
 from cnn_studio.data.pixels import array_to_rgb, grey_to_rgb, percentile_window
 from cnn_studio.data.read_errors import REASONS, check_file, check_size, read_error
 from cnn_studio.data.records import ProbeResult, parse_key
-from cnn_studio.errors import ImageReadError
 
 __all__ = ["DEFAULT_MAX_PIXELS", "REASONS", "SCALING_POLICY", "ProbeResult", "array_to_rgb", "decode_file",
            "decode_key", "decode_notes", "grey_to_rgb", "percentile_window", "probe", "read_error"]

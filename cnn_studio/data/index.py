@@ -32,15 +32,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import ConfigError, DatasetError, ImageReadError
 from cnn_studio.data import formats
 from cnn_studio.data.checks import MANIFEST_CONFLICT
 from cnn_studio.data.decode import DEFAULT_MAX_PIXELS, probe
 from cnn_studio.data.read_errors import read_error
 from cnn_studio.data.records import SLICE_AXES, DatasetIndex, ImageRecord, SkippedFile, VolumeSlicing
 from cnn_studio.data.volumes import dicom_series, nifti_slice_records
-from cnn_studio.errors import ConfigError, DatasetError, ImageReadError
 from cnn_studio.training.config import parse_slices
 
 SPLIT_FOLDER_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -239,7 +239,7 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
     sink
         Receives the events below.
     cancel
-        Checked before every file; when set, :class:`~cnn_studio.cancel.Cancelled` is raised.
+        Checked before every file; when set, :class:`~cnn_studio.core.cancel.Cancelled` is raised.
     max_pixels
         Images whose header announces more pixels are skipped (reason ``"too_large"``).
     slicing

@@ -48,11 +48,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from cnn_studio.core.errors import ConfigError, ImageReadError
 from cnn_studio.data import bands as band_io
 from cnn_studio.data.augment import build_augmenter, multiband_augment
 from cnn_studio.data.decode import decode_key
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, ImageRecord, Split
-from cnn_studio.errors import ConfigError, ImageReadError
 
 _END_MARK = "\x00end-of-pass:"
 _END_MARK_RE = "\x00end-of-pass:.*"
@@ -459,7 +459,7 @@ def load_image(path: str | Path, image_size: int, resize: str = "stretch", *, re
     0–255; a multi-band file (:func:`cnn_studio.data.bands.is_multiband`) float32 ``(S, S, N)`` with
     its raw band values. ``reduce``: a large picture is reduced while it is read (see ``decode_file``).
 
-    Raises :class:`~cnn_studio.errors.ImageReadError` for an unreadable file.
+    Raises :class:`~cnn_studio.core.errors.ImageReadError` for an unreadable file.
     """
 
     key = os.fspath(path)

@@ -11,14 +11,14 @@ check and split in the same order with the same rules:
    exception, so it is reported next to the other findings;
 4. check again with the split (duplicates across splits, group leakage), then sort and summarise.
 
-Label corrections (:mod:`cnn_studio.corrections`) are applied right after the scan, so the checks,
+Label corrections (:mod:`cnn_studio.labels.corrections`) are applied right after the scan, so the checks,
 the split and everything trained or evaluated on it see the reviewed labels; what was applied is
 recorded in ``split.info["corrections"]`` (a run folder's split.json and the project file keep it).
 Just before them, images from outside the dataset that were given a class in the suggestion queue
-(:mod:`cnn_studio.added_labels`) join it as records of their class (``split.info["added_labels"]``).
+(:mod:`cnn_studio.labels.added_labels`) join it as records of their class (``split.info["added_labels"]``).
 
 Settings that are wrong whatever the data (fractions out of range, an unknown ``group_by``) raise
-:class:`~cnn_studio.errors.ConfigError` before anything is scanned.
+:class:`~cnn_studio.core.errors.ConfigError` before anything is scanned.
 """
 
 from __future__ import annotations
@@ -26,12 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cnn_studio import events as ev
-from cnn_studio.added_labels import AddedApplied, apply_added_labels
-from cnn_studio.added_labels import resolve as resolve_added
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.corrections import AUTO, Applied, Corrections, apply_corrections
-from cnn_studio.corrections import resolve as resolve_corrections
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import DatasetError
 from cnn_studio.data.checks import SEVERITIES, Finding, has_errors, run_checks
 from cnn_studio.data.index import scan
 from cnn_studio.data.records import DatasetIndex, Split, VolumeSlicing
@@ -44,7 +41,10 @@ from cnn_studio.data.split import (
     group_by_value,
     make_split,
 )
-from cnn_studio.errors import DatasetError
+from cnn_studio.labels.added_labels import AddedApplied, apply_added_labels
+from cnn_studio.labels.added_labels import resolve as resolve_added
+from cnn_studio.labels.corrections import AUTO, Applied, Corrections, apply_corrections
+from cnn_studio.labels.corrections import resolve as resolve_corrections
 
 
 def min_images_per_class(test_fraction: float) -> int:
@@ -88,12 +88,12 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
         Hash same-size files to find exact copies (``cnn-studio scan --no-duplicates`` turns it off).
     corrections
         The label review's decisions: "auto" (default) the dataset's own corrections file when the
-        review queue wrote one (:func:`cnn_studio.corrections.default_path`), a corrections.csv path,
-        a :class:`~cnn_studio.corrections.Corrections`, or None/"none" for the labels as the files give them.
+        review queue wrote one (:func:`cnn_studio.labels.corrections.default_path`), a corrections.csv path,
+        a :class:`~cnn_studio.labels.corrections.Corrections`, or None/"none" for the labels as the files give them.
     added_labels
-        Images from outside the dataset given a class in the suggestion queue (:mod:`cnn_studio.added_labels`):
+        Images from outside the dataset given a class in the suggestion queue (:mod:`cnn_studio.labels.added_labels`):
         "auto" (default) the dataset's own labels file when there is one, a path, an
-        :class:`~cnn_studio.added_labels.AddedLabels`, or None/"none". They join the dataset as records of
+        :class:`~cnn_studio.labels.added_labels.AddedLabels`, or None/"none". They join the dataset as records of
         their class before the corrections are applied.
     slicing
         How volumes become slices (:class:`VolumeSlicing`; default: axis 2, every slice with content).

@@ -1,4 +1,4 @@
-"""The :class:`~cnn_studio.errors.ImageReadError` of one file: a reason code, what happened, what to do.
+"""The :class:`~cnn_studio.core.errors.ImageReadError` of one file: a reason code, what happened, what to do.
 
 Every reader (:mod:`cnn_studio.data.decode`, :mod:`cnn_studio.data.medical`) raises through
 :func:`read_error`, so the scan report and the pipeline can group skipped files by ``reason``.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cnn_studio.errors import ImageReadError
+from cnn_studio.core.errors import ImageReadError
 
 REASONS = ("empty", "not_an_image", "unreadable", "truncated", "too_large", "unsupported")
 """The reason codes, in the order the report lists them."""

@@ -18,13 +18,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cnn_studio.core.errors import DatasetError
 from cnn_studio.data.bands import band_summary
 from cnn_studio.data.checks import Finding
 from cnn_studio.data.decode import decode_notes
 from cnn_studio.data.records import SPLIT_NAMES, DatasetIndex, Split
 from cnn_studio.data.split import counts_per_split, leakage_report
 from cnn_studio.data.volumes import StudyCounts, study_counts
-from cnn_studio.errors import DatasetError
 
 _REASON_WORDS = {
     "empty": "empty file",

@@ -27,8 +27,8 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 
+from cnn_studio.core.errors import ConfigError, DatasetError
 from cnn_studio.data.records import SPLIT_NAMES, DatasetIndex, ImageRecord, Split
-from cnn_studio.errors import ConfigError, DatasetError
 
 GROUP_MODES = (None, "group", "none")
 VAL_FRACTION, TEST_FRACTION, SEED = 0.2, 0.0, 1337  # the default split: the CLI, the Data page and TrainConfig use these

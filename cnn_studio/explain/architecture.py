@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 PATH_SEP = "/"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 _STOPS: dict[str, tuple[str, ...]] = {
     "viridis": ("#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.explain.architecture import (
     PATH_SEP,
     full_path,

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.data.bands import composite, default_rgb_bands, is_multiband_key, probe_bands, read_bands
 from cnn_studio.data.decode import decode_key
 from cnn_studio.data.pipeline import resize_image
-from cnn_studio.errors import ConfigError
 from cnn_studio.explain.architecture import iter_layers, output_shape
 from cnn_studio.explain.colormap import apply_colormap
 from cnn_studio.explain.feature_maps import LayerTap, as_batch

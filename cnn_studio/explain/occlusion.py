@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.intervals import wilson
-from cnn_studio.predict import predict_probabilities
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.evaluation.intervals import wilson
+from cnn_studio.predict.predictor import predict_probabilities
 
 CORNER = 0.25
 STRIP = 0.125

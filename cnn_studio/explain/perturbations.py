@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 
 def _batch(images: np.ndarray) -> tuple[np.ndarray, bool]:

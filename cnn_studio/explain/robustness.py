@@ -22,16 +22,16 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import DatasetError, ImageReadError, RunError
+from cnn_studio.core.events import EventSink, LogMessage, StageChanged, TaskProgress, null_sink
+from cnn_studio.core.fsutil import atomic_path, write_json
 from cnn_studio.data.bands import BandInfo, composite, read_run_bands
 from cnn_studio.data.pipeline import load_image
 from cnn_studio.data.records import ImageRecord
-from cnn_studio.errors import DatasetError, ImageReadError, RunError
-from cnn_studio.events import EventSink, LogMessage, StageChanged, TaskProgress, null_sink
 from cnn_studio.explain import perturbations
 from cnn_studio.explain.feature_maps import LayerTap
-from cnn_studio.fsutil import atomic_path, write_json
-from cnn_studio.training.run_folder import load_model, open_run
+from cnn_studio.runs.run_folder import load_model, open_run
 
 TASK = "robustness"
 DEFAULT_EPSILONS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.03)

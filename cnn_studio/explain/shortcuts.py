@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.errors import StudioError
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import StudioError
 from cnn_studio.explain.gradcam import find_last_conv_layer, gradcam, upsample
 from cnn_studio.explain.occlusion import TASK, occlusion_answers, occlusion_verdict
-from cnn_studio.predict import iter_image_batches
+from cnn_studio.predict.predictor import iter_image_batches
 
 BORDER_FRACTION = 0.125
 BORDER_SHARE = 0.70

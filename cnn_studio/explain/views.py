@@ -1,9 +1,9 @@
 """What the app shows of one loaded model: heat maps for many files, one image explained, a layer's maps.
 
-Each function takes a :class:`~cnn_studio.predict.Classifier` and returns plain arrays and dataclasses
+Each function takes a :class:`~cnn_studio.predict.predictor.Classifier` and returns plain arrays and dataclasses
 (small enough to send between processes: pictures are downscaled to what a screen shows), so the
 same calls serve the GUI, a child process and scripts. :func:`open_model` keeps a run's Classifier in
-a long-lived child (:func:`cnn_studio.child_process.open_server`) that answers these calls by name,
+a long-lived child (:func:`cnn_studio.core.child_process.open_server`) that answers these calls by name,
 e.g. ``model.call(HEATMAPS, paths, None, sink=sink, cancel=cancel)``. :func:`architecture` is the
 Architecture tab's one-shot job.
 """
@@ -16,15 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import raise_if_cancelled
-from cnn_studio.child_process import open_server
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import raise_if_cancelled
+from cnn_studio.core.child_process import open_server
 from cnn_studio.data.bands import read_run_bands
 from cnn_studio.explain.architecture import architecture_table
 from cnn_studio.explain.feature_maps import feature_maps, first_layer_filters, grid, list_feature_layers
 from cnn_studio.explain.gradcam import explain_picture
-from cnn_studio.predict import check_model_input
-from cnn_studio.training.run_folder import load_model
+from cnn_studio.predict.predictor import check_model_input
+from cnn_studio.runs.run_folder import load_model
 
 PREVIEW = 384
 """Longest side of the pictures :func:`explain_image` returns."""
@@ -33,7 +33,7 @@ THUMB = 192
 """Longest side of the pictures :func:`heatmaps_for_files` returns."""
 
 # the calls a model opened by open_model answers (import names: the child resolves them)
-CLASSIFY = "cnn_studio.predict:Classifier.classify"
+CLASSIFY = "cnn_studio.predict.predictor:Classifier.classify"
 HEATMAPS = "cnn_studio.explain.views:heatmaps_for_files"
 EXPLAIN = "cnn_studio.explain.views:explain_image"
 LAYER_MAPS = "cnn_studio.explain.views:layer_maps"
@@ -54,15 +54,15 @@ def model_info(classifier) -> ModelInfo:
 
 
 def open_model(run_dir: str | os.PathLike[str], *, log_path: str | os.PathLike[str] | None = None):
-    """``run_dir``'s :class:`~cnn_studio.predict.Classifier` loaded once in a long-lived child process.
+    """``run_dir``'s :class:`~cnn_studio.predict.predictor.Classifier` loaded once in a long-lived child process.
 
-    Returns a :class:`~cnn_studio.child_process.Server` (a ``LocalServer`` when
+    Returns a :class:`~cnn_studio.core.child_process.Server` (a ``LocalServer`` when
     ``CNN_STUDIO_IN_PROCESS=1``) whose ``info`` is its :class:`ModelInfo` and whose ``call`` answers
     :data:`CLASSIFY`, :data:`HEATMAPS`, :data:`EXPLAIN` and :data:`LAYER_MAPS`. Raises the
     model's StudioError (a missing or damaged model) at once.
     """
 
-    return open_server("cnn_studio.predict:Classifier.load", str(run_dir), label="model", log_path=log_path,
+    return open_server("cnn_studio.predict.predictor:Classifier.load", str(run_dir), label="model", log_path=log_path,
                        describe=model_info)
 
 

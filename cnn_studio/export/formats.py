@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_studio import tf_runtime
-from cnn_studio.errors import ExportError
+from cnn_studio.core import tf_runtime
+from cnn_studio.core.errors import ExportError
 
 QUANTIZATIONS = ("float32", "float16", "int8", "int8_full")
 INTEGER_QUANTIZATIONS = ("int8_full",)

@@ -11,18 +11,18 @@ from typing import Any
 from cnn_studio import __version__
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import weights_origin
+from cnn_studio.core.errors import RunError
+from cnn_studio.core.fsutil import read_json, write_json, write_text
 from cnn_studio.data.bands import read_run_bands
 from cnn_studio.data.split import counts_per_split
-from cnn_studio.errors import RunError
+from cnn_studio.evaluation.intervals import describe
+from cnn_studio.evaluation.review import read_review
+from cnn_studio.evaluation.studies import study_figures
 from cnn_studio.explain.occlusion import pixel_box
 from cnn_studio.export.formats import FORMATS
 from cnn_studio.export.verify import MAX_ACCURACY_DROP, MAX_DISAGREEMENT, MIN_IMAGES_CHANGED, describe_answers
-from cnn_studio.fsutil import read_json, write_json, write_text
-from cnn_studio.intervals import describe
-from cnn_studio.review import read_review
-from cnn_studio.runs import read_reproducibility, reproducibility_summary
-from cnn_studio.studies import study_figures
-from cnn_studio.training.run_folder import RunInfo, read_metrics, read_robustness
+from cnn_studio.runs.listing import read_reproducibility, reproducibility_summary
+from cnn_studio.runs.run_folder import RunInfo, read_metrics, read_robustness
 
 INPUT_SPEC = "raw RGB 0–255 float32, shape [N, H, W, 3], any size (resized inside)"
 

@@ -21,8 +21,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from cnn_studio.fsutil import _remove, disk_error
-from cnn_studio.training.run_lock import _pid_alive
+from cnn_studio.core.fsutil import _remove, disk_error
+from cnn_studio.runs.lock import _pid_alive
 
 PREFIX = ".cnn-studio-export-"
 _NAME = re.compile(r"^\.cnn-studio-export-(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-(?:[0-9a-f]{8}|old)\..+$")

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_studio.core.errors import ExportError
 from cnn_studio.data.bands import read_run_bands
-from cnn_studio.errors import ExportError
 from cnn_studio.export.formats import ExportFormat
-from cnn_studio.predict import iter_image_batches
-from cnn_studio.training.run_folder import RunInfo
+from cnn_studio.predict.predictor import iter_image_batches
+from cnn_studio.runs.run_folder import RunInfo
 
 N_SAMPLES = 4
 N_JUDGED = 300

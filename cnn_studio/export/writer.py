@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from cnn_studio import events as ev
 from cnn_studio.backbones.classifier import input_channels_of
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import ExportError, StudioError
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.bands import read_run_bands
-from cnn_studio.errors import ExportError, StudioError
 from cnn_studio.export.formats import FORMATS, INTEGER_QUANTIZATIONS, QUANTIZATIONS, get_format
 from cnn_studio.export.model_card import build_card, previous_exports, write_card
 from cnn_studio.export.staging import remove_stale, staged
@@ -31,10 +32,9 @@ from cnn_studio.export.verify import (
     sample_images,
     verify_export,
 )
-from cnn_studio.paths import RunLayout
-from cnn_studio.predict import predict_probabilities
-from cnn_studio.training.run_folder import RunInfo, load_model, open_run
-from cnn_studio.training.run_lock import RunLock
+from cnn_studio.predict.predictor import predict_probabilities
+from cnn_studio.runs.lock import RunLock
+from cnn_studio.runs.run_folder import RunInfo, load_model, open_run
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ skull of a T1 scan; it sets the volume's window, so the grey tissue shows grey).
 (the last class) also holds one small bright blob spanning about five slices at a random place
 inside the tissue; every other slice of that study is drawn exactly like a slice of a healthy
 study. So a single slice without the blob cannot tell the classes apart: only the study can,
-which is what study-level aggregation (:mod:`cnn_studio.studies`) is for. The blob is small
+which is what study-level aggregation (:mod:`cnn_studio.evaluation.studies`) is for. The blob is small
 and no brighter than the rim, so it does not move the volume's window.
 
 Studies are spread over ``patients`` (study ``i`` belongs to patient ``i % patients``), so a

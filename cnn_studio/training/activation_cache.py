@@ -22,10 +22,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn_studio import events as ev
 from cnn_studio.backbones.activation_split import ActivationSplit, split_below_trainable
 from cnn_studio.backbones.classifier import freeze_backbone, unfreeze_depth
-from cnn_studio.cancel import CancelToken
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken
 from cnn_studio.training.cache_choice import choose_feature_cache
 from cnn_studio.training.feature_cache import compute_features, feature_batches_of, remove_feature_files
 

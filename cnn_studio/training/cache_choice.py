@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.data.records import ImageRecord
-from cnn_studio.errors import ConfigError
 
 __all__ = ["DISK_RESERVE", "MEMORY_BUDGET_ENV", "MEMORY_SHARE", "UNKNOWN_MEMORY_CAP", "CacheChoice",
            "available_memory", "choose", "choose_feature_cache", "choose_image_cache", "decoded_bytes",

@@ -1,7 +1,7 @@
 """Keras callbacks that bridge training to CNN Studio: events, cancellation and atomic checkpoints.
 
 * :class:`EventCallback` maps Keras hooks to ``events.py`` dataclasses, throttles per-batch events
-  to ~10 per second at the source, and turns a set :class:`~cnn_studio.cancel.CancelToken` into
+  to ~10 per second at the source, and turns a set :class:`~cnn_studio.core.cancel.CancelToken` into
   ``model.stop_training`` / ``model.stop_evaluating`` (checked before every batch; Keras stops
   after that batch), so a Stop ends training at most one batch after it was pressed.
 * :class:`AtomicCheckpoints` saves the *full* classifier (also while only the head is being fit on
@@ -43,11 +43,11 @@ from typing import Any
 
 import keras
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import CancelToken
-from cnn_studio.errors import StudioError
-from cnn_studio.fsutil import atomic_path, read_json, write_json, write_text
-from cnn_studio.paths import RunLayout
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken
+from cnn_studio.core.errors import StudioError
+from cnn_studio.core.fsutil import atomic_path, read_json, write_json, write_text
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.training.devices import GpuMemorySampler
 
 
@@ -261,7 +261,7 @@ class AtomicCheckpoints(keras.callbacks.Callback):
     full_model : the classifier to save; it may differ from the model being fit (the feature
         cache fits a head model that shares the classifier's head layers).
     layout : the run folder.
-    sink : receives :class:`~cnn_studio.events.CheckpointSaved`.
+    sink : receives :class:`~cnn_studio.core.events.CheckpointSaved`.
     monitor : ``val_loss`` (lower is better); without validation logs ``loss`` is used.
     best : the best value already in best.keras (from state.json when resuming).
     skip_epoch : asked at each epoch end; true for an epoch cut short by a cancel (usually

@@ -10,10 +10,10 @@ from typing import Any
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.fine_tune import parse_depth
 from cnn_studio.backbones.weights import WeightsChoice, parse_weights
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, SLICE_AXES, VolumeSlicing
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION, check_settings, group_by_value
-from cnn_studio.errors import ConfigError
 from cnn_studio.training import schedule
 
 __all__ = ["AUGMENTATIONS", "CACHE_MODES", "CLASS_WEIGHTS", "JIT_MODES", "LR_SCHEDULES", "OPTIMIZERS",

@@ -21,7 +21,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 
-from cnn_studio import tf_runtime
+from cnn_studio.core import tf_runtime
 from cnn_studio.training import distributed
 
 MIXED_PRECISION_MIN_COMPUTE_CAPABILITY = (7, 0)

@@ -26,8 +26,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from cnn_studio.child_process import program_command
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.child_process import program_command
+from cnn_studio.core.errors import ConfigError
 
 LOOPBACK = "127.0.0.1"
 

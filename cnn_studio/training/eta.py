@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
 
 
 def _left(seconds: float) -> str:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.training.eta import EtaProgress
 
 

@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from cnn_studio import events as ev
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.classifier import build_classifier, freeze_backbone, split_for_feature_cache
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data.pipeline import make_datasets
 from cnn_studio.training.feature_cache import compute_features
 

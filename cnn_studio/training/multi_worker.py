@@ -1,12 +1,12 @@
 """Several workers on this computer, started from one training job (the Train step's "Workers on this computer").
 
 :func:`train_with_local_workers` is called like :func:`cnn_studio.training.trainer.train` — in the
-app's training child process (:func:`cnn_studio.child_process.run_job`) — and trains with
+app's training child process (:func:`cnn_studio.core.child_process.run_job`) — and trains with
 ``tf.distribute.MultiWorkerMirroredStrategy`` on 127.0.0.1:
 
 * **this process is the chief** (worker 0): it alone writes the run folder, and its ``sink`` gets
   the events of a one-worker run (curves, epochs, checkpoints, the review, TrainFinished);
-* the N-1 other workers are child processes of their own (:class:`~cnn_studio.child_process.Server`),
+* the N-1 other workers are child processes of their own (:class:`~cnn_studio.core.child_process.Server`),
   each given *the chief's own* ``TrainConfig`` and ``Split`` objects (so the same settings and the
   same images, nothing re-scanned) and its ``TF_CONFIG``; each trains into a temporary folder that is
   removed at the end, and writes its messages to ``logs/train-<run>-worker<I>.log``.
@@ -19,7 +19,7 @@ next step, and no worker can finish that step without the chief, so every worker
 Training then ends the way a one-worker Stop does (the epoch cut short is not counted, last.keras is
 kept), so the run can be continued ("Continue training", on one worker).
 
-A worker that dies or fails ends the run with a :class:`~cnn_studio.errors.RunError` naming the worker
+A worker that dies or fails ends the run with a :class:`~cnn_studio.core.errors.RunError` naming the worker
 and its log file, instead of the chief waiting for it; so does a Stop that the workers do not honour
 within :data:`STOP_GRACE_S`.
 """
@@ -34,12 +34,12 @@ import threading
 import time
 from pathlib import Path
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import Cancelled, CancelToken
-from cnn_studio.child_process import Server
-from cnn_studio.errors import ConfigError, RunError, StudioError
-from cnn_studio.fsutil import write_text
-from cnn_studio.paths import app_data_dir
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.child_process import Server
+from cnn_studio.core.errors import ConfigError, RunError, StudioError
+from cnn_studio.core.fsutil import write_text
+from cnn_studio.core.paths import app_data_dir
 from cnn_studio.training import devices, distributed
 from cnn_studio.training.trainer import train
 

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from cnn_studio.training.config import TrainConfig

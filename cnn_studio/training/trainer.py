@@ -46,8 +46,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnn_studio import __version__, tf_runtime
-from cnn_studio import events as ev
+from cnn_studio import __version__
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.classifier import (
     build_classifier,
@@ -57,7 +56,12 @@ from cnn_studio.backbones.classifier import (
     unfreeze_depth,
 )
 from cnn_studio.backbones.weights_store import resolve_weights
-from cnn_studio.cancel import Cancelled, CancelToken
+from cnn_studio.core import events as ev
+from cnn_studio.core import tf_runtime
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.errors import ConfigError, DatasetError, RunError, StudioError
+from cnn_studio.core.fsutil import write_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.augment import multiband_augment
 from cnn_studio.data.bands import (
     BandInfo,
@@ -68,12 +72,27 @@ from cnn_studio.data.bands import (
 )
 from cnn_studio.data.pipeline import make_datasets
 from cnn_studio.data.records import Split
-from cnn_studio.errors import ConfigError, DatasetError, RunError, StudioError
-from cnn_studio.fsutil import write_json
-from cnn_studio.paths import RunLayout
-from cnn_studio.review import review_model
-from cnn_studio.run_registry import remember as remember_run
-from cnn_studio.runs import NO_MODEL_YET, reproducibility_record
+from cnn_studio.evaluation.review import review_model
+from cnn_studio.runs.checks import WHAT_STILL_WORKS
+from cnn_studio.runs.listing import NO_MODEL_YET, reproducibility_record
+from cnn_studio.runs.registry import remember as remember_run
+from cnn_studio.runs.run_folder import (
+    RunLock,
+    check_resumable,
+    clean_temporaries,
+    load_model,
+    looks_like_run,
+    open_run,
+    read_config,
+    read_history,
+    read_labels,
+    read_split,
+    read_state,
+    recorded_config,
+    resume_point,
+    write_labels,
+    write_skipped,
+)
 from cnn_studio.training import activation_cache, schedule
 from cnn_studio.training.cache_choice import (
     CacheChoice,
@@ -93,24 +112,6 @@ from cnn_studio.training.devices import (
 )
 from cnn_studio.training.feature_cache import compute_features, feature_datasets, remove_feature_files
 from cnn_studio.training.lr_finder import feature_batches, make_optimizer, sweep
-from cnn_studio.training.run_checks import WHAT_STILL_WORKS
-from cnn_studio.training.run_folder import (
-    RunLock,
-    check_resumable,
-    clean_temporaries,
-    load_model,
-    looks_like_run,
-    open_run,
-    read_config,
-    read_history,
-    read_labels,
-    read_split,
-    read_state,
-    recorded_config,
-    resume_point,
-    write_labels,
-    write_skipped,
-)
 from cnn_studio.training.schedule import format_duration
 from cnn_studio.training.time_budget import Budget, budget_stop
 
@@ -127,7 +128,7 @@ class TrainResult:
     class_names: tuple[str, ...]
     history: list[dict[str, float]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # files dropped while decoding → reason (skipped.csv)
-    review: dict = field(default_factory=dict)  # review.json: chance, calibration, shortcuts (cnn_studio.review)
+    review: dict = field(default_factory=dict)  # review.json: chance, calibration, shortcuts (cnn_studio.evaluation.review)
     warnings: list[str] = field(default_factory=list)  # why not to trust the model yet; empty when none
 
     @property
@@ -263,7 +264,7 @@ def train(config: TrainConfig, split: Split, run_dir: str | Path, *, sink: ev.Ev
     --------------
     StageChanged, TrainStarted, PhaseStarted, TaskProgress (feature cache), EpochStarted,
     BatchEnded, EpochEnded, CheckpointSaved, then the review of the best model on the validation
-    images (:mod:`cnn_studio.review`: Calibrated, and ChanceLevel / ShortcutSuspected /
+    images (:mod:`cnn_studio.evaluation.review`: Calibrated, and ChanceLevel / ShortcutSuspected /
     LogMessage("warning") when there is a reason to doubt it), TrainFinished (its ``message`` holds
     the warnings; ``TrainResult.warnings`` too).
     """
@@ -321,7 +322,7 @@ def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
     """Continue an interrupted or cancelled run from its last completed epoch.
 
     ``more_epochs`` > 0 continues a run that *completed* (typically one whose validation loss was
-    still falling, :class:`~cnn_studio.events.StillImproving`): its last phase trains that many more
+    still falling, :class:`~cnn_studio.core.events.StillImproving`): its last phase trains that many more
     epochs (config.json then holds the fixed epochs it amounts to, ``extra["extended"]`` says so).
 
     Raises :class:`RunError` when the folder is not a run or the run already completed (and no

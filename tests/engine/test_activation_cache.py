@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn_studio import events as ev
 from cnn_studio.backbones import registry
+from cnn_studio.core import events as ev
 
 pytestmark = pytest.mark.slow  # builds and trains networks
 
@@ -63,10 +63,10 @@ def test_no_cut_across_a_skip_connection():
 
 def test_fine_tuning_trains_on_kept_activations_and_saves_the_whole_model(image_folder, tiny_config, tmp_path):
     from cnn_studio.backbones.classifier import backbone_of, build_classifier
+    from cnn_studio.core.paths import RunLayout
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split
-    from cnn_studio.paths import RunLayout
-    from cnn_studio.training.run_folder import load_model
+    from cnn_studio.runs.run_folder import load_model
     from cnn_studio.training.trainer import train
 
     split = make_split(scan(image_folder(per_class=12, size=32)), val_fraction=0.25, seed=0)

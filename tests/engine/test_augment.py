@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.data.augment import AUGMENTATIONS, build_augmenter, describe, domain_presets
-from cnn_studio.errors import ConfigError
 from cnn_studio.training.config import AUGMENTATIONS as CONFIG_AUGMENTATIONS
 
 

@@ -8,9 +8,9 @@ import pytest
 from studio_testkit import make_class_image
 
 from cnn_studio.cli import main
-from cnn_studio.corrections import Corrections, apply_corrections
 from cnn_studio.data.index import scan
 from cnn_studio.data.prepare import prepare
+from cnn_studio.labels.corrections import Corrections, apply_corrections
 
 
 def _dataset(root, per_class=3):

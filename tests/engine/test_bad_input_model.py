@@ -45,8 +45,8 @@ def test_predict_batch_size_below_one_is_an_argparse_error(trained_run, tmp_path
 
 
 def test_classify_refuses_batch_size_zero_from_python(trained_run, tmp_path):
-    from cnn_studio.errors import ConfigError
-    from cnn_studio.predict import classify
+    from cnn_studio.core.errors import ConfigError
+    from cnn_studio.predict.predictor import classify
 
     with pytest.raises(ConfigError, match="Batch size"):
         classify(trained_run, [_picture(tmp_path / "a.png")], batch_size=0)
@@ -76,9 +76,9 @@ def test_predict_csv_quotes_a_carriage_return_in_a_file_name(trained_run, tmp_pa
 
 
 def test_corrections_and_skipped_csv_quote_carriage_returns(tmp_path):
-    from cnn_studio.corrections import Corrections
-    from cnn_studio.paths import RunLayout
-    from cnn_studio.training.run_folder import read_skipped, write_skipped
+    from cnn_studio.core.paths import RunLayout
+    from cnn_studio.labels.corrections import Corrections
+    from cnn_studio.runs.run_folder import read_skipped, write_skipped
 
     c = Corrections()
     c.exclude("/data/a\rb.png", "cat")
@@ -137,7 +137,7 @@ def test_predict_folder_lists_skipped_files_and_broken_links_and_predicts_the_re
 
 
 def test_classify_a_folder_returns_a_skipped_row_per_other_file(trained_run, tmp_path):
-    from cnn_studio.predict import classify
+    from cnn_studio.predict.predictor import classify
 
     folder = _mixed_folder(tmp_path / "mixed")
     preds = {os.path.basename(p.path): p for p in classify(trained_run, [folder])}

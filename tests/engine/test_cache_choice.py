@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_studio import events as ev
 from cnn_studio.backbones import registry
+from cnn_studio.core import events as ev
+from cnn_studio.core.errors import ConfigError
+from cnn_studio.core.fsutil import read_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.records import CACHE_MODES, ImageRecord
-from cnn_studio.errors import ConfigError
-from cnn_studio.fsutil import read_json
-from cnn_studio.paths import RunLayout
 from cnn_studio.training import cache_choice
 from cnn_studio.training.cache_choice import (
     DISK_RESERVE,

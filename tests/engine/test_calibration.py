@@ -1,11 +1,11 @@
-"""cnn_studio.calibration: ECE, reliability bins, and temperature scaling stored inside the model."""
+"""cnn_studio.evaluation.calibration: ECE, reliability bins, and temperature scaling stored inside the model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cnn_studio.calibration import (
+from cnn_studio.evaluation.calibration import (
     MIN_CALIBRATION_IMAGES,
     apply_temperature_to_model,
     calibrate,

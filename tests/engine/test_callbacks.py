@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import CancelToken
-from cnn_studio.fsutil import read_json, write_json
-from cnn_studio.paths import RunLayout
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken
+from cnn_studio.core.fsutil import read_json, write_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.training.config import TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -118,8 +118,8 @@ def test_cancel_during_validation_stops_it():
 def test_atomic_checkpoints_every_epoch(tmp_path):
     import keras
 
+    from cnn_studio.runs.run_folder import open_run
     from cnn_studio.training.callbacks import AtomicCheckpoints
-    from cnn_studio.training.run_folder import open_run
 
     layout = RunLayout(tmp_path)
     write_json(tmp_path / "config.json", TrainConfig().to_dict())  # open_run needs a real config

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from cnn_studio.cancel import Cancelled, CancelToken, raise_if_cancelled
+from cnn_studio.core.cancel import Cancelled, CancelToken, raise_if_cancelled
 
 
 def test_cancel_token_across_threads():

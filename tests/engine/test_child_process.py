@@ -15,13 +15,13 @@ import time
 
 import pytest
 
-from cnn_studio import child_process as cp
-from cnn_studio import events as ev
-from cnn_studio.cancel import Cancelled, CancelToken
-from cnn_studio.child_process import IN_PROCESS_ENV, open_server, run_in_child, run_job
-from cnn_studio.errors import DatasetError, RunError
+from cnn_studio.core import child_process as cp
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.child_process import IN_PROCESS_ENV, open_server, run_in_child, run_job
+from cnn_studio.core.errors import DatasetError, RunError
 
-SELFTEST = "cnn_studio.child_process:selftest"
+SELFTEST = "cnn_studio.core.child_process:selftest"
 
 
 def test_events_survive_the_round_trip():
@@ -115,7 +115,7 @@ def test_unknown_job_is_refused():
     with pytest.raises(ValueError):
         run_in_child(lambda sink, cancel: 1)  # a child cannot import a lambda
     with pytest.raises(RunError, match="no_such_function"):
-        run_in_child("cnn_studio.child_process:no_such_function")
+        run_in_child("cnn_studio.core.child_process:no_such_function")
 
 
 def test_child_stops_by_itself_when_the_app_goes_away():
@@ -142,8 +142,8 @@ def test_the_in_process_switch_runs_the_same_job_here(monkeypatch):
     assert result["pid"] == os.getpid() and [e.done for e in events] == [1, 2]
     with pytest.raises(DatasetError):
         run_job(SELFTEST, fail="studio")
-    server = open_server("cnn_studio.child_process:Counter", 5, label="counter", describe="builtins:repr")
-    assert server.pid == os.getpid() and server.call("cnn_studio.child_process:Counter.add", 2) == 7
+    server = open_server("cnn_studio.core.child_process:Counter", 5, label="counter", describe="builtins:repr")
+    assert server.pid == os.getpid() and server.call("cnn_studio.core.child_process:Counter.add", 2) == 7
     server.close()
     monkeypatch.delenv(IN_PROCESS_ENV)
     assert run_job(SELFTEST, 1)["pid"] != os.getpid()
@@ -151,22 +151,22 @@ def test_the_in_process_switch_runs_the_same_job_here(monkeypatch):
 
 # ---------------------------------------------------------------------------- the server lifetime
 def test_a_server_keeps_its_state_across_calls_and_relays_each_call_s_events(tmp_path):
-    with open_server("cnn_studio.child_process:Counter", 10, label="counter", describe="builtins:repr",
+    with open_server("cnn_studio.core.child_process:Counter", 10, label="counter", describe="builtins:repr",
                      log_path=tmp_path / "s.log") as server:
         assert server.pid != os.getpid() and server.alive
         assert server.info == "Counter(10)"  # describe(state), computed once in the child
         seen = []
-        assert server.call("cnn_studio.child_process:Counter.add", 3, sink=seen.append) == 13
-        assert server.call("cnn_studio.child_process:Counter.add", 4, steps=2, sink=seen.append) == 17
+        assert server.call("cnn_studio.core.child_process:Counter.add", 3, sink=seen.append) == 13
+        assert server.call("cnn_studio.core.child_process:Counter.add", 4, steps=2, sink=seen.append) == 17
         assert [(e.done, e.total) for e in seen] == [(1, 1), (1, 2), (2, 2)]
     assert not server.alive  # close() ended the child
 
 
 def test_a_server_survives_errors_and_cancels_and_names_itself_when_killed():
-    server = open_server("cnn_studio.child_process:Counter", 0, label="counter")
+    server = open_server("cnn_studio.core.child_process:Counter", 0, label="counter")
     try:
         with pytest.raises(DatasetError) as info:
-            server.call("cnn_studio.child_process:Counter.add", -1)
+            server.call("cnn_studio.core.child_process:Counter.add", -1)
         assert info.value.hint == "Count up, not down."
         token = CancelToken()
 
@@ -175,19 +175,19 @@ def test_a_server_survives_errors_and_cancels_and_names_itself_when_killed():
                 token.cancel()
 
         with pytest.raises(Cancelled):
-            server.call("cnn_studio.child_process:Counter.add", 1, steps=500, sleep=0.02, sink=sink, cancel=token)
-        assert server.call("cnn_studio.child_process:Counter.add", 5) == 5  # state untouched, still serving
+            server.call("cnn_studio.core.child_process:Counter.add", 1, steps=500, sleep=0.02, sink=sink, cancel=token)
+        assert server.call("cnn_studio.core.child_process:Counter.add", 5) == 5  # state untouched, still serving
         server._proc.kill()
         server._proc.wait(5)
         with pytest.raises(RunError, match="The counter process stopped unexpectedly"):
-            server.call("cnn_studio.child_process:Counter.add", 1)
+            server.call("cnn_studio.core.child_process:Counter.add", 1)
     finally:
         server.close()
 
 
 def test_a_factory_that_fails_is_raised_from_the_constructor():
     with pytest.raises(DatasetError, match="Count up"):
-        open_server("cnn_studio.child_process:Counter", -5, label="counter")
+        open_server("cnn_studio.core.child_process:Counter", -5, label="counter")
 
 
 # ---------------------------------------------------------------------------- how children start

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.training.config import TrainConfig
 
 

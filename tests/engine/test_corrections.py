@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from cnn_studio.corrections import EXCLUDED, Corrections, default_path
+from cnn_studio.core.errors import DatasetError
 from cnn_studio.data.prepare import prepare
-from cnn_studio.errors import DatasetError
-from cnn_studio.project import Project
+from cnn_studio.labels.corrections import EXCLUDED, Corrections, default_path
+from cnn_studio.runs.project import Project
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnn_studio.corrections import Corrections, apply_corrections
 from cnn_studio.data.index import scan
+from cnn_studio.labels.corrections import Corrections, apply_corrections
 from cnn_studio.synthetic.volumes import make_volume_dataset
 
 

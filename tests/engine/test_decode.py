@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnn_studio.core.errors import ImageReadError
 from cnn_studio.data import formats
 from cnn_studio.data.decode import ProbeResult, decode_file, percentile_window, probe
-from cnn_studio.errors import ImageReadError
 
 
 def _gradient16(h: int = 20, w: int = 30) -> np.ndarray:

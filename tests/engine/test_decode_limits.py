@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 from test_decode import write_dicom
 
+from cnn_studio.core.errors import StudioError
 from cnn_studio.data.decode import decode_file
-from cnn_studio.errors import StudioError
 from cnn_studio.explain.gradcam import explain_picture
-from cnn_studio.training.run_folder import load_model
+from cnn_studio.runs.run_folder import load_model
 
 
 def test_a_dicom_with_window_width_0_is_a_clear_error_not_a_pydicom_traceback(tmp_path):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from cnn_studio import events as ev
-from cnn_studio.errors import ConfigError
-from cnn_studio.tf_runtime import GpuDevice
+from cnn_studio.core import events as ev
+from cnn_studio.core.errors import ConfigError
+from cnn_studio.core.tf_runtime import GpuDevice
 from cnn_studio.training import devices, distributed
 
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from cnn_studio.fsutil import read_json
-from cnn_studio.paths import RunLayout
+from cnn_studio.core.fsutil import read_json
+from cnn_studio.core.paths import RunLayout
 
 pytestmark = pytest.mark.slow
 

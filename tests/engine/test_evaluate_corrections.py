@@ -6,7 +6,7 @@ import json
 import shutil
 
 from cnn_studio.cli import main
-from cnn_studio.corrections import Corrections, default_path
+from cnn_studio.labels.corrections import Corrections, default_path
 
 
 def test_evaluate_on_a_folder_honours_its_corrections(trained_run, image_folder, tmp_path, capsys):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn_studio import events as ev
-from cnn_studio.errors import DatasetError
-from cnn_studio.evaluation import Metrics, compute_metrics, roc_auc_ovr
-from cnn_studio.fsutil import read_json
+from cnn_studio.core import events as ev
+from cnn_studio.core.errors import DatasetError
+from cnn_studio.core.fsutil import read_json
+from cnn_studio.evaluation.evaluate import Metrics, compute_metrics, roc_auc_ovr
 
 NAMES = ["a", "b", "c"]
 # 6 images: true labels and probabilities made by hand
@@ -102,8 +102,8 @@ def run_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_evaluate_run_writes_metrics_json(run_dir):
-    from cnn_studio.evaluation import evaluate_run, load_metrics
-    from cnn_studio.training.run_folder import open_run
+    from cnn_studio.evaluation.evaluate import evaluate_run, load_metrics
+    from cnn_studio.runs.run_folder import open_run
 
     events = []
     m = evaluate_run(run_dir, sink=events.append)
@@ -122,7 +122,7 @@ def test_evaluate_run_writes_metrics_json(run_dir):
 
 @pytest.mark.slow
 def test_evaluate_on_another_folder_and_unknown_classes(run_dir, tmp_path, image_folder):
-    from cnn_studio.evaluation import evaluate_run
+    from cnn_studio.evaluation.evaluate import evaluate_run
 
     folder = image_folder(classes=("cat", "dog"), per_class=3)
     m = evaluate_run(run_dir, data_dir=folder)
@@ -137,8 +137,8 @@ def test_evaluate_on_another_folder_and_unknown_classes(run_dir, tmp_path, image
 @pytest.mark.slow
 def test_evaluate_skips_unreadable_files(run_dir, tmp_path):
     from cnn_studio.data.records import ImageRecord
-    from cnn_studio.evaluation import evaluate
-    from cnn_studio.training.run_folder import load_model, open_run
+    from cnn_studio.evaluation.evaluate import evaluate
+    from cnn_studio.runs.run_folder import load_model, open_run
 
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")

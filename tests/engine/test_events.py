@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
 
 
 def test_event_catalogue_is_frozen_and_closed():

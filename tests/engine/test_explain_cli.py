@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from cnn_studio.backbones import registry
-from cnn_studio.errors import StudioError
+from cnn_studio.core.errors import StudioError
 
 SIZE = 32
 CLASSES = ("healthy", "rust")
@@ -37,9 +37,9 @@ def run_dir(tmp_path_factory):
     import keras
 
     from cnn_studio.backbones.classifier import build_classifier
+    from cnn_studio.core.fsutil import write_json, write_text
+    from cnn_studio.core.paths import RunLayout
     from cnn_studio.data.records import ImageRecord, Split
-    from cnn_studio.fsutil import write_json, write_text
-    from cnn_studio.paths import RunLayout
     from cnn_studio.training.config import TrainConfig
 
     root = tmp_path_factory.mktemp("run")

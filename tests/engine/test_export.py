@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import Cancelled, CancelToken
-from cnn_studio.errors import ExportError
-from cnn_studio.fsutil import read_json
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.errors import ExportError
+from cnn_studio.core.fsutil import read_json
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ def run_dir(tmp_path_factory):
 
 def _real_images(run_dir, n=4):
     from cnn_studio.data.pipeline import load_images
-    from cnn_studio.training.run_folder import open_run
+    from cnn_studio.runs.run_folder import open_run
 
     run = open_run(run_dir)
     return load_images([r.path for r in run.split.val[:n]], 32)
@@ -48,7 +48,7 @@ def _real_images(run_dir, n=4):
 def test_every_format_reloads_and_matches(run_dir, tmp_path, fmt, quantization):
     from cnn_studio.export.formats import FORMATS
     from cnn_studio.export.writer import export_model
-    from cnn_studio.training.run_folder import load_model
+    from cnn_studio.runs.run_folder import load_model
 
     events = []
     rec = export_model(run_dir, fmt, tmp_path / "out", quantization=quantization, sink=events.append)
@@ -129,7 +129,7 @@ def test_bad_format_and_quantization_say_what_is_valid(run_dir, tmp_path):
 
 
 def test_model_card_includes_metrics_when_evaluated(run_dir, tmp_path):
-    from cnn_studio.evaluation import evaluate_run
+    from cnn_studio.evaluation.evaluate import evaluate_run
     from cnn_studio.export.writer import export_model
 
     metrics = evaluate_run(run_dir)

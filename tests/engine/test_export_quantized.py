@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn_studio.errors import ExportError
-from cnn_studio.fsutil import read_json
+from cnn_studio.core.errors import ExportError
+from cnn_studio.core.fsutil import read_json
 
 
 def _probs(answers, n_classes=2):
@@ -85,7 +85,7 @@ def run_dir(tmp_path_factory):
 def test_full_integer_tflite_takes_and_gives_uint8_and_is_judged_on_validation(run_dir, tmp_path):
     from cnn_studio.export.formats import FORMATS, _interpreter
     from cnn_studio.export.writer import export_model
-    from cnn_studio.training.run_folder import open_run
+    from cnn_studio.runs.run_folder import open_run
 
     run = open_run(run_dir)
     rec = export_model(run_dir, "tflite", tmp_path, quantization="int8_full")

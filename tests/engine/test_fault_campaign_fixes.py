@@ -70,12 +70,12 @@ def test_a_loss_that_diverges_after_unwritten_epochs_keeps_their_best_model(
 
     import keras
 
-    from cnn_studio import events as ev
+    from cnn_studio.core import events as ev
+    from cnn_studio.core.errors import StudioError
+    from cnn_studio.core.fsutil import read_json
+    from cnn_studio.core.paths import RunLayout
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split
-    from cnn_studio.errors import StudioError
-    from cnn_studio.fsutil import read_json
-    from cnn_studio.paths import RunLayout
     from cnn_studio.training.callbacks import read_history
     from cnn_studio.training.trainer import train
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cnn_studio.backbones import registry
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 
 def nested_model(side: int = 33):

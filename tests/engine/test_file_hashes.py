@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 
-from cnn_studio import file_hashes, runs
+from cnn_studio.core import file_hashes
 from cnn_studio.data.records import ImageRecord, Split
+from cnn_studio.runs import listing as runs
 
 
 def _counting(monkeypatch) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from cnn_studio.backbones import fine_tune, registry
 from cnn_studio.backbones.fine_tune import Depth, parse_depth, table_plan
 from cnn_studio.cli import train as cli_train
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.training.config import TrainConfig
 
 VGG_BLOCK5 = 3 * (512 * 512 * 9 + 512)  # 7,079,424

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from cnn_studio import child_process, doctor
+from cnn_studio.core import child_process, doctor
 
 
 def test_frozen_program_command_is_the_app_itself(monkeypatch, tmp_path):

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from cnn_studio import fsutil
-from cnn_studio.errors import StudioError
+from cnn_studio.core import fsutil
+from cnn_studio.core.errors import StudioError
 
 
 def test_atomic_write_replaces_and_keeps_old_on_failure(tmp_path):

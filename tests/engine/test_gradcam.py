@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cnn_studio.backbones import registry
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.explain.colormap import COLORMAPS, apply_colormap, lookup_table
 
 SIZE, PATCH = 48, 16

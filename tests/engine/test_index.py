@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import Cancelled, CancelToken
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.errors import DatasetError
 from cnn_studio.data.index import scan
-from cnn_studio.errors import DatasetError
 
 
 def _png(path: Path, seed: int = 0, size: int = 16) -> Path:

@@ -1,12 +1,12 @@
-"""cnn_studio.intervals: Wilson and bootstrap intervals, the "too few images to tell" rule, and metrics that carry them."""
+"""cnn_studio.evaluation.intervals: Wilson and bootstrap intervals, the "too few images to tell" rule, and metrics that carry them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cnn_studio.evaluation import Metrics, compute_metrics
-from cnn_studio.intervals import (
+from cnn_studio.evaluation.evaluate import Metrics, compute_metrics
+from cnn_studio.evaluation.intervals import (
     MIN_IMAGES,
     TOO_FEW,
     auc_binary,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cnn_studio import keras_archive
 from cnn_studio.backbones import registry
-from cnn_studio.errors import RunError, WeightsUnavailable
+from cnn_studio.core import keras_archive
+from cnn_studio.core.errors import RunError, WeightsUnavailable
 
 
 def _archive(path: Path, members: dict[str, bytes]) -> Path:
@@ -29,7 +29,7 @@ def _config_bomb(path: Path) -> Path:
 def test_a_config_that_unpacks_to_tens_of_mb_is_refused_before_keras_reads_it(tmp_path, monkeypatch):
     import keras
 
-    from cnn_studio.training.run_folder import load_model
+    from cnn_studio.runs.run_folder import load_model
 
     bomb = _config_bomb(tmp_path / "model.keras")
     assert bomb.stat().st_size < 200_000
@@ -64,7 +64,7 @@ def test_a_weights_import_of_an_archive_bomb_is_refused(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_a_model_saved_by_keras_passes_and_loads(tmp_path):
     from cnn_studio.backbones.classifier import build_classifier
-    from cnn_studio.training.run_folder import load_model
+    from cnn_studio.runs.run_folder import load_model
 
     path = tmp_path / "small.keras"
     build_classifier(registry.get("small_cnn"), 2, image_size=32).save(path)

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from cnn_studio.evaluation import evaluate_run
-from cnn_studio.paths import RunLayout
-from cnn_studio.training.run_folder import lock_holder, open_run
+from cnn_studio.core.paths import RunLayout
+from cnn_studio.evaluation.evaluate import evaluate_run
+from cnn_studio.runs.run_folder import lock_holder, open_run
 
 pytestmark = pytest.mark.slow
 

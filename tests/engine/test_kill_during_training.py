@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from cnn_studio.errors import RunError
-from cnn_studio.paths import RunLayout
-from cnn_studio.training.run_folder import lock_holder, open_run, resume_point
+from cnn_studio.core.errors import RunError
+from cnn_studio.core.paths import RunLayout
+from cnn_studio.runs.run_folder import lock_holder, open_run, resume_point
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from studio_testkit import make_class_image
 
-from cnn_studio.corrections import Corrections
-from cnn_studio.label_issues import (
+from cnn_studio.labels.corrections import Corrections
+from cnn_studio.labels.issues import (
     confident_suspects,
     find_label_issues,
     near_duplicate_pairs,
@@ -151,8 +151,8 @@ def test_fold_training_uses_the_trainers_callback_progress_and_divergence_rule(t
     """Issue 20: the folds train through the trainer's pieces. Their epochs report as the check's progress
     line, and a loss that becomes NaN/inf stops the check with what to do (a second fit loop said nothing
     and ranked the images by NaN probabilities)."""
-    from cnn_studio import events as ev
-    from cnn_studio.errors import StudioError
+    from cnn_studio.core import events as ev
+    from cnn_studio.core.errors import StudioError
 
     root, _flipped, _dup = planted_dataset(tmp_path / "data", per_class=8, flips_per_class=1)
     seen = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from cnn_studio.label_issues import find_label_issues
+from cnn_studio.labels.issues import find_label_issues
 from cnn_studio.synthetic.multiband import make_multiband_dataset
 from cnn_studio.synthetic.volumes import make_volume_dataset
 

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from cnn_studio.cli import main
-from cnn_studio.errors import ConfigError
-from cnn_studio.label_checker import choose_checker, default_checker, judge_checker
-from cnn_studio.label_issues import find_label_issues
+from cnn_studio.core.errors import ConfigError
+from cnn_studio.labels.checker import choose_checker, default_checker, judge_checker
+from cnn_studio.labels.issues import find_label_issues
 
 
 def _stripe(i: int, side: int = 32) -> np.ndarray:
@@ -28,9 +28,9 @@ def test_images_are_paired_with_their_own_records_whatever_reader_they_need(tmp_
     while the pipeline put every Python-read image last: correct labels were accused)."""
     import tifffile
 
+    from cnn_studio.core.events import null_sink
     from cnn_studio.data.index import scan
-    from cnn_studio.events import null_sink
-    from cnn_studio.label_issues import _load_all
+    from cnn_studio.labels.issues import _load_all
 
     root = tmp_path / "data"
     for c in ("a", "b"):

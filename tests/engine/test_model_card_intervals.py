@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnn_studio.evaluation import compute_metrics
+from cnn_studio.evaluation.evaluate import compute_metrics
+from cnn_studio.evaluation.intervals import TOO_FEW
 from cnn_studio.export.model_card import ModelCard, _metrics_summary
-from cnn_studio.intervals import TOO_FEW
 
 
 def _card(metrics) -> str:

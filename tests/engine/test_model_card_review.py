@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
+from cnn_studio.core.fsutil import read_json, write_json
 from cnn_studio.export.model_card import build_card
-from cnn_studio.fsutil import read_json, write_json
-from cnn_studio.training.run_folder import open_run
+from cnn_studio.runs.run_folder import open_run
 
 pytestmark = pytest.mark.slow
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from studio_testkit import make_class_image
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import Cancelled, CancelToken
-from cnn_studio.child_process import LocalServer, Server
-from cnn_studio.errors import ImageReadError, RunError
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.child_process import LocalServer, Server
+from cnn_studio.core.errors import ImageReadError, RunError
 from cnn_studio.explain.views import CLASSIFY, EXPLAIN, HEATMAPS, LAYER_MAPS, model_info, open_model
 
-LOAD = "cnn_studio.predict:Classifier.load"
+LOAD = "cnn_studio.predict.predictor:Classifier.load"
 
 pytestmark = pytest.mark.slow
 

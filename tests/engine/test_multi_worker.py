@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import Cancelled, CancelToken
-from cnn_studio.child_process import run_job
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.child_process import run_job
+from cnn_studio.core.errors import RunError
+from cnn_studio.core.fsutil import read_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.index import scan
 from cnn_studio.data.split import make_split
-from cnn_studio.errors import RunError
-from cnn_studio.fsutil import read_json
-from cnn_studio.paths import RunLayout
 from cnn_studio.training.multi_worker import AgreedStop, worker_log
 
 TARGET = "cnn_studio.training.multi_worker:train_with_local_workers"

@@ -8,11 +8,11 @@ import pytest
 import tifffile
 from PIL import Image
 
+from cnn_studio.core.errors import ConfigError, DatasetError
 from cnn_studio.data import bands as band_io
 from cnn_studio.data.checks import run_checks
 from cnn_studio.data.decode import decode_file, probe
 from cnn_studio.data.index import scan
-from cnn_studio.errors import ConfigError, DatasetError
 from cnn_studio.synthetic.multiband import S2_BANDS, make_multiband_dataset
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from cnn_studio.cli import main
+from cnn_studio.core.fsutil import read_json
 from cnn_studio.data import bands as band_io
-from cnn_studio.fsutil import read_json
 from cnn_studio.synthetic.multiband import make_multiband_dataset
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ def test_evaluate_predict_explain_robustness_on_a_multiband_run(run_all, tiles, 
 def test_a_picture_given_to_a_multiband_model_is_an_error_row(run_all, tmp_path):
     from PIL import Image
 
-    from cnn_studio.predict import classify
+    from cnn_studio.predict.predictor import classify
 
     photo = tmp_path / "photo.png"
     Image.new("RGB", (16, 16), "green").save(photo)
@@ -133,7 +133,7 @@ def test_every_export_takes_13_bands_and_agrees(run_all, tiles, tmp_path, capsys
 
     from cnn_studio.data.pipeline import load_images
     from cnn_studio.export.formats import FORMATS
-    from cnn_studio.training.run_folder import load_model
+    from cnn_studio.runs.run_folder import load_model
 
     x = load_images([tiles / "wheat" / "tile_0000.tif", tiles / "barley" / "tile_0000.tif"], 16)
     assert x.shape == (2, 16, 16, 13)
@@ -149,11 +149,11 @@ def test_a_stopped_multiband_run_resumes_with_its_bands(tiles, tmp_path, tiny_co
     statistics of bands.json (nothing is measured again), and finishes its epochs."""
     import keras
 
-    from cnn_studio import events as ev
-    from cnn_studio.cancel import Cancelled, CancelToken
+    from cnn_studio.core import events as ev
+    from cnn_studio.core.cancel import Cancelled, CancelToken
+    from cnn_studio.core.paths import RunLayout
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split
-    from cnn_studio.paths import RunLayout
     from cnn_studio.training.trainer import resume, train
 
     split = make_split(scan(tiles), val_fraction=0.25, seed=0)

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from cnn_studio import events as ev
-from cnn_studio.errors import StudioError
-from cnn_studio.fsutil import read_json
-from cnn_studio.paths import RunLayout
+from cnn_studio.core import events as ev
+from cnn_studio.core.errors import StudioError
+from cnn_studio.core.fsutil import read_json
+from cnn_studio.core.paths import RunLayout
 
 pytestmark = pytest.mark.slow
 

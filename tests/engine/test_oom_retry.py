@@ -6,12 +6,12 @@ import csv
 
 import pytest
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
+from cnn_studio.core.errors import StudioError
+from cnn_studio.core.fsutil import read_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.index import scan
 from cnn_studio.data.split import make_split
-from cnn_studio.errors import StudioError
-from cnn_studio.fsutil import read_json
-from cnn_studio.paths import RunLayout
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ import inspect
 from cnn_studio.backbones import registry
 from cnn_studio.cli import build_parser
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, SLICE_AXES, VolumeSlicing
-from cnn_studio.label_checker import DEFAULT_FOLD_EPOCHS, DEFAULT_FOLDS, choose_checker
-from cnn_studio.label_issues import find_label_issues
+from cnn_studio.labels.checker import DEFAULT_FOLD_EPOCHS, DEFAULT_FOLDS, choose_checker
+from cnn_studio.labels.issues import find_label_issues
 from cnn_studio.training.config import (
     CLASS_WEIGHTS,
     JIT_MODES,

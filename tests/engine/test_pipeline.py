@@ -134,7 +134,7 @@ def test_augmentation_changes_train_but_not_val(image_folder):
 
 
 def test_unknown_resize_policy_is_a_clear_error(image_folder):
-    from cnn_studio.errors import ConfigError
+    from cnn_studio.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="stretch"):
         make_dataset(scan(image_folder(per_class=3)).records, 32, 2, resize="squash")
@@ -255,7 +255,7 @@ def test_uint8_batches_for_a_model_hold_the_same_pixels(image_folder):
     # augmentation works on floats, so it gives floats
     xa, _ = _all(make_dataset(records, 32, 4, dtype="uint8", augment=("flip",)))
     assert xa.dtype == np.float32
-    from cnn_studio.errors import ConfigError
+    from cnn_studio.core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         make_dataset(records, 32, 4, dtype="float16")

@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import Cancelled, CancelToken
-from cnn_studio.errors import DatasetError
-from cnn_studio.predict import Prediction, expand_paths, write_csv
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.errors import DatasetError
+from cnn_studio.predict.predictor import Prediction, expand_paths, write_csv
 
 
 def test_expand_paths_walks_folders_keeps_images_sorted(image_folder, tmp_path):
@@ -59,7 +59,7 @@ def run_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_classify_folder_with_a_corrupt_file(run_dir, image_folder, tmp_path):
-    from cnn_studio.predict import classify
+    from cnn_studio.predict.predictor import classify
 
     root = image_folder(per_class=3, size=48)  # another size: resized like in training
     (root / "cat" / "cat_zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
@@ -82,7 +82,7 @@ def test_classify_folder_with_a_corrupt_file(run_dir, image_folder, tmp_path):
 
 @pytest.mark.slow
 def test_bare_keras_file_with_labels_beside_gives_same_answers(run_dir, tmp_path):
-    from cnn_studio.predict import Classifier
+    from cnn_studio.predict.predictor import Classifier
 
     shutil.copy(run_dir / "best.keras", tmp_path / "model.keras")
     (tmp_path / "labels.txt").write_text("cat\ndog\n")
@@ -96,7 +96,7 @@ def test_bare_keras_file_with_labels_beside_gives_same_answers(run_dir, tmp_path
 
 @pytest.mark.slow
 def test_classify_cancel(run_dir, image_folder):
-    from cnn_studio.predict import Classifier
+    from cnn_studio.predict.predictor import Classifier
 
     clf = Classifier.load(run_dir)
     token = CancelToken()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.data.index import scan
 from cnn_studio.data.prepare import min_images_per_class, prepare
 from cnn_studio.data.split import make_split
-from cnn_studio.errors import ConfigError
 
 
 def _codes(prepared):

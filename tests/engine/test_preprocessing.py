@@ -9,7 +9,7 @@ import pytest
 
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.preprocessing import MODES, preprocessing_layers
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 X = np.random.default_rng(0).uniform(0, 255, (2, 24, 20, 3)).astype("float32")
 TOLERANCE = 1e-5  # measured: 0 (caffe, none), 1.2e-7 (tf), 7.2e-7 (torch)

@@ -53,7 +53,7 @@ def test_import_recognises_the_backbone_and_checks_by_loading(name, key, app_hom
 
 
 def test_import_refuses_a_file_for_another_backbone(app_home):
-    from cnn_studio.errors import WeightsUnavailable
+    from cnn_studio.core.errors import WeightsUnavailable
 
     with pytest.raises(WeightsUnavailable, match="does not fit VGG19"):
         weights_store.import_weights(_need(VGG16), registry.get("vgg19"))

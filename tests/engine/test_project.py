@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from cnn_studio.errors import ProjectError
-from cnn_studio.project import SCHEMA_VERSION, Project, backup_path, load_project, save_project
+from cnn_studio.core.errors import ProjectError
+from cnn_studio.runs.project import SCHEMA_VERSION, Project, backup_path, load_project, save_project
 from cnn_studio.training.config import TrainConfig
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.preprocessing import MODES
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.errors import ConfigError
 
 EXPECTED_KEYS = {
     "vgg16", "vgg19", "inception_v3", "resnet50", "resnet50_v2", "mobilenet_v2", "mobilenet_v3_small",

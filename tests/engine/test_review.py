@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_studio import events as ev
 from cnn_studio.cli import main
+from cnn_studio.core import events as ev
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from cnn_studio.backbones import registry
-from cnn_studio.cancel import Cancelled, CancelToken
-from cnn_studio.errors import ConfigError
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.explain import perturbations as P
 
 SIZE = 32
@@ -31,9 +31,9 @@ def write_run(root, model, x, y):
     """A run folder as the trainer writes it: config, labels, split (PNG files), best.keras."""
     from PIL import Image
 
+    from cnn_studio.core.fsutil import write_json, write_text
+    from cnn_studio.core.paths import RunLayout
     from cnn_studio.data.records import ImageRecord, Split
-    from cnn_studio.fsutil import write_json, write_text
-    from cnn_studio.paths import RunLayout
     from cnn_studio.training.config import TrainConfig
 
     layout = RunLayout(root)
@@ -133,7 +133,7 @@ def test_fgsm_respects_epsilon_and_lowers_accuracy(trained):
 def test_run_robustness_writes_report_examples_and_plot(trained):
     from PIL import Image
 
-    from cnn_studio.events import TaskProgress
+    from cnn_studio.core.events import TaskProgress
     from cnn_studio.explain.robustness import run_robustness
 
     model, _, _, layout = trained
@@ -157,7 +157,7 @@ def test_run_robustness_writes_report_examples_and_plot(trained):
 
     # the model card of any later export carries the check
     from cnn_studio.export.model_card import build_card
-    from cnn_studio.training.run_folder import open_run
+    from cnn_studio.runs.run_folder import open_run
 
     card = build_card(open_run(layout.root), [], 32).to_markdown()
     assert f"Robustness check on 12 images: clean accuracy {report.clean_accuracy:.4f}" in card
@@ -167,7 +167,7 @@ def test_run_robustness_writes_report_examples_and_plot(trained):
 @pytest.mark.slow
 def test_cancelled_check_writes_no_report(trained, tmp_path):
     from cnn_studio.explain.robustness import robustness_report
-    from cnn_studio.training.run_folder import open_run
+    from cnn_studio.runs.run_folder import open_run
 
     model, _, _, layout = trained
     info = open_run(layout.root)

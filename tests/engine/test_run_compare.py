@@ -13,16 +13,16 @@ import warnings
 import pytest
 
 from cnn_studio.cli import main
-from cnn_studio.errors import RunError
-from cnn_studio.evaluation import evaluate_run, load_metrics
+from cnn_studio.core.errors import RunError
+from cnn_studio.core.paths import RunLayout
+from cnn_studio.evaluation.evaluate import evaluate_run, load_metrics
+from cnn_studio.evaluation.review import review_model
 from cnn_studio.export.model_card import build_card
 from cnn_studio.export.writer import export_model
-from cnn_studio.paths import RunLayout
-from cnn_studio.review import review_model
-from cnn_studio.runs import compare_runs, list_runs, read_reproducibility
+from cnn_studio.runs.listing import compare_runs, list_runs, read_reproducibility
+from cnn_studio.runs.lock import RunLock as LockFromItsModule
+from cnn_studio.runs.run_folder import RunBusy, open_run
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_folder import RunBusy, open_run
-from cnn_studio.training.run_lock import RunLock as LockFromItsModule
 
 
 @pytest.fixture
@@ -37,10 +37,10 @@ def two_runs(trained_run, tmp_path):
 
 
 def test_the_lock_lives_in_its_own_module_and_the_old_import_still_works():
-    from cnn_studio.training import run_folder
+    from cnn_studio.runs import run_folder
 
     assert run_folder.RunLock is LockFromItsModule
-    assert LockFromItsModule.__module__ == "cnn_studio.training.run_lock"
+    assert LockFromItsModule.__module__ == "cnn_studio.runs.lock"
 
 
 # ---------------------------------------------------------------- reproducibility record
@@ -160,7 +160,7 @@ def test_the_model_card_leaves_out_a_damaged_robustness_json_with_a_note(two_run
 def _holder(run_dir):
     code = textwrap.dedent(f"""
         import time
-        from cnn_studio.training.run_lock import RunLock
+        from cnn_studio.runs.lock import RunLock
         RunLock({str(run_dir)!r}, "train").acquire()
         print("ready", flush=True)
         time.sleep(60)

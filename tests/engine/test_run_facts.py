@@ -9,12 +9,12 @@ import pytest
 
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import parse_weights
+from cnn_studio.core.errors import ConfigError
+from cnn_studio.core.fsutil import read_json, write_json, write_text
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.records import ImageRecord, Split
-from cnn_studio.errors import ConfigError
-from cnn_studio.fsutil import read_json, write_json, write_text
-from cnn_studio.paths import RunLayout
+from cnn_studio.runs.run_folder import open_run, recorded_config
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_folder import open_run, recorded_config
 
 
 @pytest.mark.parametrize("text", [None, "", "none", "None", " scratch ", "SCRATCH", "random"])
@@ -119,10 +119,10 @@ def test_an_old_run_folder_still_opens_with_sensible_values(tmp_path):
 
 @pytest.mark.slow
 def test_a_trained_run_records_what_it_used(image_folder, tiny_config, tmp_path):
-    from cnn_studio import events as ev
+    from cnn_studio.core import events as ev
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split
-    from cnn_studio.predict import Classifier
+    from cnn_studio.predict.predictor import Classifier
     from cnn_studio.training.trainer import train
 
     split = make_split(scan(image_folder(per_class=8, size=32)), val_fraction=0.25, seed=11)

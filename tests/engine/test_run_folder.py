@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_studio import fsutil
-from cnn_studio.errors import RunError
+from cnn_studio.core import fsutil
+from cnn_studio.core.errors import RunError
+from cnn_studio.runs.run_folder import open_run
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_folder import open_run
 
 
 def test_open_run_errors_name_what_to_do(tmp_path):

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from studio_testkit import make_class_image
 
-from cnn_studio.errors import RunError, StudioError
-from cnn_studio.paths import RunLayout
-from cnn_studio.training.run_folder import (
+from cnn_studio.core.errors import RunError, StudioError
+from cnn_studio.core.paths import RunLayout
+from cnn_studio.runs.run_folder import (
     RunBusy,
     RunLock,
     lock_holder,
@@ -45,7 +45,7 @@ def _hold_lock(run_dir: Path, then: str = "sleep") -> subprocess.Popen:
     """A child process that takes the run folder's lock, says "ready", then sleeps or kills itself."""
     code = textwrap.dedent(f"""
         import os, signal, sys, time
-        from cnn_studio.training.run_folder import RunLock
+        from cnn_studio.runs.run_folder import RunLock
         lock = RunLock({str(run_dir)!r}, "train").acquire()
         print("ready", flush=True)
         if {then!r} == "kill":
@@ -210,7 +210,7 @@ def _damage(run_dir: Path, name: str, how: str) -> None:
 @pytest.mark.parametrize("how", sorted(DAMAGE))
 @pytest.mark.parametrize("name", FILES)
 def test_damaged_metadata_gives_a_clear_error_naming_the_file_or_still_works(run_copy, name, how):
-    from cnn_studio.predict import Classifier
+    from cnn_studio.predict.predictor import Classifier
     from cnn_studio.training.trainer import resume
 
     _damage(run_copy, name, how)
@@ -232,7 +232,7 @@ def test_damaged_metadata_gives_a_clear_error_naming_the_file_or_still_works(run
 
 
 def test_a_labels_file_that_does_not_match_the_model_is_an_error(run_copy):
-    from cnn_studio.predict import Classifier
+    from cnn_studio.predict.predictor import Classifier
 
     RunLayout(run_copy).split.unlink()  # with split.json, the labels are refused sooner (they disagree with it)
     RunLayout(run_copy).labels.write_text("cat\n", encoding="utf-8")
@@ -244,7 +244,7 @@ def test_a_labels_file_that_does_not_match_the_model_is_an_error(run_copy):
 
 
 def test_a_file_name_that_is_not_utf8_works_end_to_end(tmp_path, image_folder, tiny_config):
-    from cnn_studio.predict import Classifier, write_csv
+    from cnn_studio.predict.predictor import Classifier, write_csv
     from cnn_studio.training.trainer import train
 
     root = image_folder(per_class=6)
@@ -274,7 +274,7 @@ def _corrupt_png(path: Path) -> None:
 
 
 def test_files_dropped_while_decoding_are_named_by_train_and_kept_in_the_run(tmp_path, image_folder, tiny_config):
-    from cnn_studio import events as ev
+    from cnn_studio.core import events as ev
     from cnn_studio.training.trainer import train
 
     root = image_folder(per_class=6)
@@ -292,7 +292,7 @@ def test_files_dropped_while_decoding_are_named_by_train_and_kept_in_the_run(tmp
 
 
 def test_a_broken_symlink_in_a_folder_gives_a_row_error_not_a_stop(trained_run, tmp_path):
-    from cnn_studio.predict import Classifier
+    from cnn_studio.predict.predictor import Classifier
 
     folder = tmp_path / "images"
     folder.mkdir()
@@ -334,7 +334,7 @@ def test_a_large_picture_is_reduced_while_it_is_read(tmp_path):
 
 def _resumable(run_dir: Path, total_epochs: int = 3) -> None:
     """Make the finished 2-epoch run a stopped one that planned ``total_epochs``: ``resume`` would train on."""
-    from cnn_studio.fsutil import read_json, write_json
+    from cnn_studio.core.fsutil import read_json, write_json
 
     layout = RunLayout(run_dir)
     write_json(layout.config, {**read_json(layout.config), "epochs": total_epochs})
@@ -357,9 +357,9 @@ def _config_damage(run_dir: Path, how: str) -> None:
                                  "deleted"])
 def test_a_config_that_lost_its_settings_is_refused_and_listed_as_damaged(run_copy, how, capsys):
     from cnn_studio.cli import main
-    from cnn_studio.evaluation import evaluate_run
-    from cnn_studio.predict import Classifier
-    from cnn_studio.runs import list_runs
+    from cnn_studio.evaluation.evaluate import evaluate_run
+    from cnn_studio.predict.predictor import Classifier
+    from cnn_studio.runs.listing import list_runs
     from cnn_studio.training.trainer import resume
 
     _resumable(run_copy, 6)
@@ -382,7 +382,7 @@ def test_a_config_that_lost_its_settings_is_refused_and_listed_as_damaged(run_co
 
 @pytest.mark.parametrize("how", ["{}", '{"status": "completed", "epochs_done": "two"}', "deleted"])
 def test_a_state_that_lost_its_progress_is_damaged_not_finished(run_copy, how):
-    from cnn_studio.runs import summarize
+    from cnn_studio.runs.listing import summarize
     from cnn_studio.training.trainer import resume
 
     _resumable(run_copy, 6)
@@ -402,10 +402,10 @@ def test_a_state_that_lost_its_progress_is_damaged_not_finished(run_copy, how):
 
 
 def test_labels_that_disagree_with_the_split_are_refused_by_every_command(run_copy, tmp_path):
-    from cnn_studio.evaluation import evaluate_run
+    from cnn_studio.evaluation.evaluate import evaluate_run
     from cnn_studio.export.writer import export_model
-    from cnn_studio.predict import Classifier
-    from cnn_studio.runs import summarize
+    from cnn_studio.predict.predictor import Classifier
+    from cnn_studio.runs.listing import summarize
     from cnn_studio.training.trainer import resume
 
     layout = RunLayout(run_copy)
@@ -426,7 +426,7 @@ def test_labels_that_disagree_with_the_split_are_refused_by_every_command(run_co
 
 
 def test_a_short_labels_file_is_refused_by_evaluate_and_export(run_copy, tmp_path):
-    from cnn_studio.evaluation import evaluate_run
+    from cnn_studio.evaluation.evaluate import evaluate_run
     from cnn_studio.export.writer import export_model
 
     layout = RunLayout(run_copy)
@@ -460,7 +460,7 @@ def test_a_damaged_history_stops_resume_with_a_clear_message(run_copy, damage):
 
 
 def test_a_missing_history_is_a_loss_said_in_words_not_a_refusal(run_copy):
-    from cnn_studio.training.run_checks import check_history
+    from cnn_studio.runs.checks import check_history
 
     path = RunLayout(run_copy).history
     assert check_history(path, 2) == ""
@@ -469,7 +469,7 @@ def test_a_missing_history_is_a_loss_said_in_words_not_a_refusal(run_copy):
 
 
 def test_history_rows_lost_at_the_end_are_said_when_resume_goes_on(run_copy):
-    from cnn_studio import events as ev
+    from cnn_studio.core import events as ev
     from cnn_studio.training.trainer import resume
 
     _resumable(run_copy)
@@ -486,7 +486,7 @@ def test_history_rows_lost_at_the_end_are_said_when_resume_goes_on(run_copy):
 def test_a_model_not_made_by_cnn_studio_is_refused_by_resume_and_predict(run_copy):
     import keras
 
-    from cnn_studio.predict import Classifier
+    from cnn_studio.predict.predictor import Classifier
     from cnn_studio.training.trainer import resume
 
     _resumable(run_copy)
@@ -504,9 +504,9 @@ def test_a_model_not_made_by_cnn_studio_is_refused_by_resume_and_predict(run_cop
 
 def test_damaged_informational_files_are_set_aside_and_said(run_copy, tmp_path, capsys):
     from cnn_studio.cli import main
+    from cnn_studio.evaluation.review import read_review
     from cnn_studio.export.writer import export_model
-    from cnn_studio.review import read_review
-    from cnn_studio.runs import read_reproducibility
+    from cnn_studio.runs.listing import read_reproducibility
 
     layout = RunLayout(run_copy)
     assert read_review(run_copy)["calibration"] and read_reproducibility(run_copy)["dataset"]  # as training wrote them
@@ -524,8 +524,8 @@ def test_damaged_informational_files_are_set_aside_and_said(run_copy, tmp_path, 
 
 
 def test_a_full_disk_while_taking_the_lock_is_a_clear_error(run_copy, monkeypatch):
-    from cnn_studio.evaluation import evaluate_run
-    from cnn_studio.training import run_lock
+    from cnn_studio.evaluation.evaluate import evaluate_run
+    from cnn_studio.runs import lock as run_lock
 
     def full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -551,7 +551,7 @@ def test_a_damaged_bands_json_names_the_file(tmp_path, content):
 
 
 def test_a_full_disk_before_the_temporary_file_exists_is_a_clear_error(tmp_path, monkeypatch):
-    from cnn_studio import fsutil
+    from cnn_studio.core import fsutil
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from cnn_studio.run_registry import registry_path, remember, remembered_runs
-from cnn_studio.runs import list_runs
+from cnn_studio.runs.listing import list_runs
+from cnn_studio.runs.registry import registry_path, remember, remembered_runs
 
 
 @pytest.fixture

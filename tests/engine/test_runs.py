@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from cnn_studio.errors import RunError
-from cnn_studio.fsutil import read_json, write_json
-from cnn_studio.paths import RunLayout
-from cnn_studio.runs import delete_run, list_runs, summarize
+from cnn_studio.core.errors import RunError
+from cnn_studio.core.fsutil import read_json, write_json
+from cnn_studio.core.paths import RunLayout
+from cnn_studio.runs.listing import delete_run, list_runs, summarize
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import json
 import os
 import shutil
 
-from cnn_studio.fsutil import write_json
-from cnn_studio.paths import RunLayout
-from cnn_studio.runs import summarize
+from cnn_studio.core.fsutil import write_json
+from cnn_studio.core.paths import RunLayout
+from cnn_studio.runs.listing import summarize
 
 
 def test_kept_model_comes_from_evaluate_then_the_review_and_never_from_an_older_model(trained_run, tmp_path):

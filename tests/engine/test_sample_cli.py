@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cnn_studio.sample import generated_sample_path, sample_dataset_path
+from cnn_studio.data.sample import generated_sample_path, sample_dataset_path
 
 
 def _sample(kind: str | None) -> subprocess.CompletedProcess:

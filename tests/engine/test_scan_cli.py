@@ -61,7 +61,7 @@ def test_missing_folder_exits_2(tmp_path, capsys):
 
 
 def test_scan_module_imports_no_tensorflow():
-    code = "import sys, cnn_studio.cli.scan, cnn_studio.data.report, cnn_studio.data.checks, cnn_studio.sample; " \
+    code = "import sys, cnn_studio.cli.scan, cnn_studio.data.report, cnn_studio.data.checks, cnn_studio.data.sample; " \
            "assert 'tensorflow' not in sys.modules and 'PySide6' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -69,7 +69,7 @@ def test_scan_module_imports_no_tensorflow():
 def test_bundled_sample_scans_clean():
     from cnn_studio.data.checks import run_checks
     from cnn_studio.data.index import scan
-    from cnn_studio.sample import SAMPLE_CLASSES, sample_dataset_path
+    from cnn_studio.data.sample import SAMPLE_CLASSES, sample_dataset_path
 
     index = scan(sample_dataset_path())
     assert index.class_names == SAMPLE_CLASSES

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn_studio import events as ev
 from cnn_studio.backbones import registry
+from cnn_studio.core import events as ev
+from cnn_studio.core.fsutil import read_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.index import scan
 from cnn_studio.data.split import make_split
-from cnn_studio.fsutil import read_json
-from cnn_studio.paths import RunLayout
 from cnn_studio.training import schedule
 from cnn_studio.training.config import TrainConfig
 
@@ -155,7 +155,7 @@ def test_progress_with_an_estimate_during_feature_computation_and_the_check(easy
 def test_cli_defaults_to_the_automatic_schedule_and_reads_a_time_budget():
     from cnn_studio.cli import build_parser
     from cnn_studio.cli.train import config_from_args
-    from cnn_studio.errors import ConfigError
+    from cnn_studio.core.errors import ConfigError
 
     parser = build_parser()
 
@@ -175,7 +175,7 @@ def test_cli_defaults_to_the_automatic_schedule_and_reads_a_time_budget():
 
 def test_a_stopped_automatic_run_resumes_in_its_fine_tune_phase(easy_split, tiny_config, tmp_path, monkeypatch):
     from cnn_studio.backbones.classifier import backbone_of, build_classifier
-    from cnn_studio.cancel import Cancelled, CancelToken
+    from cnn_studio.core.cancel import Cancelled, CancelToken
     from cnn_studio.training.trainer import resume, train
 
     monkeypatch.setattr(schedule, "HEAD_MAX_EPOCHS", 4)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnn_studio import events as ev
 from cnn_studio.backbones import registry
+from cnn_studio.core import events as ev
 from cnn_studio.explain import occlusion
 from cnn_studio.explain.shortcuts import analyse_heatmaps, border_mask, check_shortcuts
 
@@ -206,7 +206,7 @@ def test_the_test_suites_class_images_and_the_digits_sample_are_not_flagged(tmp_
     from studio_testkit import make_class_image
 
     from cnn_studio.data.index import scan
-    from cnn_studio.sample import sample_dataset_path
+    from cnn_studio.data.sample import sample_dataset_path
 
     paths, labels = [], []
     for label in range(4):  # a bright quadrant per class: the content is at the edge, and it is the content
@@ -276,7 +276,7 @@ def test_vgg16_at_64_px_reading_a_side_marker_is_found_with_its_box_and_images(t
     review; masking and swapping must name the top-left corner, its box and the validation images."""
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split
-    from cnn_studio.review import read_review
+    from cnn_studio.evaluation.review import read_review
     from cnn_studio.training.config import TrainConfig
     from cnn_studio.training.trainer import train
 

@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
+from cnn_studio.core.errors import ConfigError, DatasetError
 from cnn_studio.data.records import DatasetIndex, ImageRecord, Split
 from cnn_studio.data.split import counts_per_split, leakage_report, make_split
-from cnn_studio.errors import ConfigError, DatasetError
 
 
 def _index(counts: dict[str, int], groups: dict[str, list[str]] | None = None, preset=None) -> DatasetIndex:

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from cnn_studio.evaluation import Metrics, compute_metrics
-from cnn_studio.studies import aggregate, study_metrics, study_results
+from cnn_studio.evaluation.evaluate import Metrics, compute_metrics
+from cnn_studio.evaluation.studies import aggregate, study_metrics, study_results
 
 
 def test_aggregate_mean_and_max():
@@ -58,7 +58,7 @@ def _studies(n_per_class: int, wrong: int = 0):
 
 
 def test_study_figures_carry_intervals_counts_and_the_chance_verdict():
-    from cnn_studio.intervals import TOO_FEW, wilson
+    from cnn_studio.evaluation.intervals import TOO_FEW, wilson
 
     m = study_metrics(*_studies(4), ("a", "b"))  # 8 studies, all right: too few to tell
     iv = m["intervals"]
@@ -76,7 +76,7 @@ def test_study_figures_carry_intervals_counts_and_the_chance_verdict():
 
 
 def test_study_report_and_model_card_lines_say_how_sure_the_study_figures_are():
-    from cnn_studio.studies import study_figures, study_text
+    from cnn_studio.evaluation.studies import study_figures, study_text
 
     m = study_metrics(*_studies(12, wrong=1), ("a", "b"))
     line = study_figures(m, 2)

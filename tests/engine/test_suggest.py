@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 from studio_testkit import make_class_image
 
-from cnn_studio.added_labels import AddedLabels, default_path
-from cnn_studio.corrections import default_path as corrections_path
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.data.prepare import prepare
-from cnn_studio.errors import ConfigError
-from cnn_studio.suggest import entropies, margins, rank
+from cnn_studio.labels.added_labels import AddedLabels, default_path
+from cnn_studio.labels.corrections import default_path as corrections_path
+from cnn_studio.labels.suggest import entropies, margins, rank
 
 
 def _fingerprint(folder):
@@ -120,7 +120,7 @@ def test_added_labels_undo_and_round_trip(tmp_path):
 
 @pytest.mark.slow
 def test_suggest_ranks_the_pool_without_labelled_or_unreadable_images(image_folder, tmp_path):
-    from cnn_studio.suggest import suggest
+    from cnn_studio.labels.suggest import suggest
 
     root = image_folder(("cat", "dog", "fox"), per_class=3)
     pool = _pool(tmp_path / "pool", [i % 3 for i in range(12)])
@@ -144,8 +144,8 @@ def test_suggest_ranks_the_pool_without_labelled_or_unreadable_images(image_fold
 
 @pytest.mark.slow
 def test_suggest_with_a_run_uses_its_predictions(trained_run, tmp_path):
-    from cnn_studio.predict import classify
-    from cnn_studio.suggest import suggest
+    from cnn_studio.labels.suggest import suggest
+    from cnn_studio.predict.predictor import classify
 
     _pool(tmp_path / "pool", [0, 1, 0, 1, 0, 1])
     result = suggest(trained_run.parent / "data", tmp_path / "pool", run=trained_run, n=3, strategy="margin")

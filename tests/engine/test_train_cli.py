@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_studio.fsutil import read_json
+from cnn_studio.core.fsutil import read_json
 
 pytestmark = pytest.mark.slow
 

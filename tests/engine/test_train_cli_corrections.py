@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_studio.corrections import Corrections
-from cnn_studio.fsutil import read_json
-from cnn_studio.paths import RunLayout
+from cnn_studio.core.fsutil import read_json
+from cnn_studio.core.paths import RunLayout
+from cnn_studio.labels.corrections import Corrections
 
 pytestmark = pytest.mark.slow
 

@@ -7,14 +7,14 @@ import csv
 import numpy as np
 import pytest
 
-from cnn_studio import events as ev
 from cnn_studio.backbones import registry
-from cnn_studio.cancel import Cancelled, CancelToken
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.errors import DatasetError, RunError
+from cnn_studio.core.fsutil import read_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.index import scan
 from cnn_studio.data.split import make_split
-from cnn_studio.errors import DatasetError, RunError
-from cnn_studio.fsutil import read_json
-from cnn_studio.paths import RunLayout
 
 pytestmark = pytest.mark.slow
 
@@ -131,7 +131,7 @@ def test_cancel_keeps_best_model_and_resume_finishes(split, tiny_config, tmp_pat
 def test_cancel_mid_epoch_stops_after_that_batch(split, tiny_config, tmp_path):
     import keras
 
-    from cnn_studio.runs import NO_MODEL_YET
+    from cnn_studio.runs.listing import NO_MODEL_YET
     from cnn_studio.training.trainer import train
 
     token = CancelToken()
@@ -225,7 +225,7 @@ def test_frozen_phase_without_feature_cache_saves_a_loadable_model(split, tiny_c
 def test_out_of_memory_becomes_a_studio_error_with_a_hint(tiny_config):
     import tensorflow as tf
 
-    from cnn_studio.errors import StudioError
+    from cnn_studio.core.errors import StudioError
     from cnn_studio.training.trainer import _friendly
 
     err = _friendly(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"), tiny_config)

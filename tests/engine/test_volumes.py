@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.data.index import scan
 from cnn_studio.data.records import VolumeSlicing, parse_key
 from cnn_studio.data.split import leakage_report, make_split
 from cnn_studio.data.volumes import CONTENT_FRACTION, select_slices, study_counts
-from cnn_studio.errors import ConfigError
 from cnn_studio.synthetic.volumes import make_volume_dataset
 
 

@@ -12,7 +12,7 @@ import pytest
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import weights_origin, weights_status
 from cnn_studio.backbones.weights_store import resolve_weights
-from cnn_studio.errors import WeightsUnavailable
+from cnn_studio.core.errors import WeightsUnavailable
 
 
 @pytest.fixture

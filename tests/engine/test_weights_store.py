@@ -14,12 +14,12 @@ import h5py
 import numpy as np
 import pytest
 
-from cnn_studio import events as ev
 from cnn_studio.backbones import registry, weights_store
 from cnn_studio.backbones.weights import parse_weights
 from cnn_studio.backbones.weights_store import resolve_weights
-from cnn_studio.cancel import Cancelled, CancelToken
-from cnn_studio.errors import WeightsUnavailable
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import Cancelled, CancelToken
+from cnn_studio.core.errors import WeightsUnavailable
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
 
 
 def test_classify_paths_gives_a_row_for_each_file_that_is_not_an_image(trained_run, tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ from cnn_studio.ui.compare_view import DIFF_BACKGROUND, CompareView
 from cnn_studio.ui.runs_view import RunsView
 from PySide6.QtCore import QItemSelectionModel
 
-from cnn_studio.paths import runs_dir
+from cnn_studio.core.paths import runs_dir
 
 
 def _runs(trained_run):

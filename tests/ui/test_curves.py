@@ -6,7 +6,7 @@ import math
 
 from cnn_studio.ui.widgets.curves import TrainingCurves
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
 
 
 def test_epoch_and_batch_events_become_curve_data(qtbot):

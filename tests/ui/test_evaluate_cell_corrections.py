@@ -11,7 +11,7 @@ from cnn_studio.ui.main_window import MainWindow
 from cnn_studio.ui.settings import StudioSettings
 from PySide6.QtCore import QSettings, Qt
 
-from cnn_studio.corrections import default_path
+from cnn_studio.labels.corrections import default_path
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ from cnn_studio.ui.pages.evaluate_page import EvaluatePage
 from cnn_studio.ui.session import StudioSession
 from PySide6.QtCore import Qt
 
+from cnn_studio.core.fsutil import write_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.index import scan
-from cnn_studio.evaluation import compute_metrics
-from cnn_studio.fsutil import write_json
-from cnn_studio.paths import RunLayout
+from cnn_studio.evaluation.evaluate import compute_metrics
 from cnn_studio.synthetic.volumes import make_volume_dataset
 
 

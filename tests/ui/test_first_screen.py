@@ -16,8 +16,8 @@ from cnn_studio.ui.settings import StudioSettings
 from PySide6.QtCore import QEvent, QObject, QSettings
 from PySide6.QtWidgets import QApplication
 
-from cnn_studio.fsutil import read_json, write_json
-from cnn_studio.paths import RunLayout
+from cnn_studio.core.fsutil import read_json, write_json
+from cnn_studio.core.paths import RunLayout
 
 LATER = ("cnn_studio.ui.pages.train_page", "cnn_studio.ui.pages.evaluate_page", "cnn_studio.ui.pages.classify_page",
          "cnn_studio.ui.pages.export_page", "cnn_studio.ui.review_queue", "cnn_studio.ui.suggest_queue",

@@ -12,7 +12,7 @@ from PySide6.QtCore import QSettings, QSize
 from PySide6.QtWidgets import QApplication, QWidget
 from studio_testkit import planted_issues
 
-from cnn_studio.paths import runs_dir
+from cnn_studio.core.paths import runs_dir
 
 
 def fits(widget: QWidget) -> QSize:
@@ -41,7 +41,7 @@ def test_every_step_of_the_main_window_fits(qtbot, studio_home, session, tmp_pat
 def test_label_review_with_many_classes_fits(qtbot, tmp_path):
     from cnn_studio.ui.review_queue import ReviewQueue
 
-    from cnn_studio.corrections import Corrections
+    from cnn_studio.labels.corrections import Corrections
 
     issues = planted_issues(tmp_path / "data")
     more = tuple(f"class {i}" for i in range(4))  # one row of nearest images per class

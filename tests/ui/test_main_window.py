@@ -13,7 +13,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 from studio_testkit import drop_files
 
-from cnn_studio.project import SCHEMA_VERSION
+from cnn_studio.runs.project import SCHEMA_VERSION
 
 
 def _window(qtbot, tmp_path):
@@ -136,7 +136,7 @@ def test_close_while_training_stops_and_keeps_the_run(qtbot, tmp_path, image_fol
     pytest.importorskip("tensorflow")
     from cnn_studio.ui.workers import live_tasks
 
-    from cnn_studio import events as ev
+    from cnn_studio.core import events as ev
     from cnn_studio.data.index import scan
     from cnn_studio.data.split import make_split
 

@@ -33,8 +33,8 @@ def test_classes_of_eight_images_read_too_few_in_every_column_and_no_point_inter
     import numpy as np
     from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel
 
-    from cnn_studio.evaluation import compute_metrics
-    from cnn_studio.intervals import TOO_FEW
+    from cnn_studio.evaluation.evaluate import compute_metrics
+    from cnn_studio.evaluation.intervals import TOO_FEW
 
     m = compute_metrics([0] * 8 + [1] * 8, np.array([[0.9, 0.1]] * 8 + [[0.1, 0.9]] * 8), ["a", "b"])
     model = MetricsTableModel()

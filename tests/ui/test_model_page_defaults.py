@@ -10,7 +10,7 @@ from cnn_studio.backbones import registry, weights_store
 from cnn_studio.backbones.fine_tune import DEFAULT_DEPTH
 from cnn_studio.cli import build_parser
 from cnn_studio.cli import train as cli_train
-from cnn_studio.errors import WeightsUnavailable
+from cnn_studio.core.errors import WeightsUnavailable
 from cnn_studio.training.config import PLATEAU_PATIENCE
 
 

@@ -66,7 +66,7 @@ def test_data_step_names_tiles_and_bands_and_the_picker_sets_the_config(qtbot, t
 
 
 def test_open_sample_menu_makes_the_multispectral_sample_once(qtbot, tmp_path, studio_home):
-    from cnn_studio.sample import generated_sample_path, is_generated
+    from cnn_studio.data.sample import generated_sample_path, is_generated
 
     settings = StudioSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     w = MainWindow(settings=settings)

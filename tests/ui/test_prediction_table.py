@@ -10,7 +10,7 @@ def test_prediction_table_adds_updates_and_flags_errors(qtbot):
     from cnn_studio.ui.qmodels.prediction_table import PATH_ROLE, PredictionTableModel
     from cnn_studio.ui.qmodels.rows import sortable
 
-    from cnn_studio.predict import Prediction
+    from cnn_studio.predict.predictor import Prediction
 
     model = PredictionTableModel()
     model.add_predictions([Prediction("/x/a.png", [("cat", 0.7), ("dog", 0.2), ("fox", 0.1)], [0.7, 0.2, 0.1]),

@@ -12,8 +12,8 @@ from studio_testkit import make_class_image
 
 
 def _metrics(y, p, names, paths, shortcuts=None, temperature=1.0):
-    from cnn_studio.evaluation import Metrics, calibration_summary
-    from cnn_studio.intervals import compare_with_guessing, metric_intervals
+    from cnn_studio.evaluation.evaluate import Metrics, calibration_summary
+    from cnn_studio.evaluation.intervals import compare_with_guessing, metric_intervals
 
     y, p = np.asarray(y), np.asarray(p, float)
     pred = p.argmax(axis=1)
@@ -121,7 +121,7 @@ def _section_point(header, section):
 
 
 def test_reliability_diagram_before_and_after_with_ece_and_temperature(qtbot, page, tmp_path):
-    from cnn_studio.calibration import with_temperature
+    from cnn_studio.evaluation.calibration import with_temperature
 
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 200)

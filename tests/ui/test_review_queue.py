@@ -10,7 +10,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from studio_testkit import make_class_image, planted_issues
 
-from cnn_studio.corrections import Corrections, default_path
+from cnn_studio.labels.corrections import Corrections, default_path
 
 CLASSES = ("cat", "dog")
 

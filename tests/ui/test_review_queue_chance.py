@@ -9,8 +9,8 @@ from cnn_studio.ui import review_queue
 from cnn_studio.ui.review_queue import LabelCheck, ReviewQueue, label_check_choice
 from studio_testkit import planted_issues
 
-from cnn_studio.corrections import Corrections
-from cnn_studio.label_checker import judge_checker
+from cnn_studio.labels.checker import judge_checker
+from cnn_studio.labels.corrections import Corrections
 from cnn_studio.training.config import TrainConfig
 
 

@@ -8,7 +8,7 @@ from cnn_studio.ui.review_queue import ReviewQueue
 from PySide6.QtCore import Qt
 from studio_testkit import planted_issues
 
-from cnn_studio.corrections import Corrections
+from cnn_studio.labels.corrections import Corrections
 
 
 def test_heatmaps_for_given_and_suggested_while_the_keys_keep_working(qtbot, tmp_path, trained_run):

@@ -9,7 +9,7 @@ from cnn_studio.ui.runs_view import COLUMNS, RunsView
 from cnn_studio.ui.settings import StudioSettings
 from PySide6.QtCore import QSettings
 
-from cnn_studio.paths import RunLayout, runs_dir
+from cnn_studio.core.paths import RunLayout, runs_dir
 
 
 def _runs(trained_run, names=("first", "second")):
@@ -118,7 +118,7 @@ def test_the_kept_models_accuracy_is_listed_and_a_chance_level_run_is_amber(qtbo
     kept, and a run no better than guessing as a green "finished"."""
     from cnn_studio.ui.runs_view import AMBER, STATUS_COLOURS
 
-    from cnn_studio.fsutil import read_json, write_json
+    from cnn_studio.core.fsutil import read_json, write_json
 
     evaluated, guessing = _runs(trained_run, ("evaluated", "guessing"))
     for run in (evaluated, guessing):

@@ -6,8 +6,8 @@ import shutil
 
 from cnn_studio.ui.runs_view import RunsView
 
-from cnn_studio.paths import runs_dir
-from cnn_studio.run_registry import remember
+from cnn_studio.core.paths import runs_dir
+from cnn_studio.runs.registry import remember
 
 
 def test_the_runs_view_lists_remembered_runs_and_leaves_out_vanished_ones(qtbot, studio_home, trained_run, tmp_path):

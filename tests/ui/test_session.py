@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from cnn_studio.ui.session import StudioSession
 
+from cnn_studio.core.errors import ProjectError
 from cnn_studio.data.index import scan
 from cnn_studio.data.split import make_split
-from cnn_studio.errors import ProjectError
 from cnn_studio.training.config import TrainConfig
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
 
 BOX = (0.0, 0.0, 0.25, 0.25)
 

@@ -9,9 +9,9 @@ from cnn_studio.ui.suggest_queue import SuggestQueue
 from PySide6.QtCore import Qt
 from studio_testkit import make_class_image
 
-from cnn_studio.added_labels import AddedLabels, default_path
 from cnn_studio.data.prepare import prepare
-from cnn_studio.suggest import Suggestion, Suggestions
+from cnn_studio.labels.added_labels import AddedLabels, default_path
+from cnn_studio.labels.suggest import Suggestion, Suggestions
 
 
 def _files(folder):

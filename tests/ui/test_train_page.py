@@ -6,7 +6,7 @@ import pytest
 from cnn_studio.ui.pages.train_page import TrainPage, new_run_dir
 from cnn_studio.ui.session import StudioSession
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
 from cnn_studio.data.index import scan
 from cnn_studio.data.split import make_split
 
@@ -101,7 +101,7 @@ def qtbot_left():
 
 @pytest.mark.slow
 def test_stopped_run_continues_where_it_stopped(qtbot, image_folder, tiny_config, tmp_path):
-    from cnn_studio.training.run_folder import resume_point
+    from cnn_studio.runs.run_folder import resume_point
 
     total = 30
     session = _session(image_folder, tiny_config.replace(epochs=total, batch_size=2), tmp_path)

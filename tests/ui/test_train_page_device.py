@@ -5,7 +5,7 @@ from __future__ import annotations
 from cnn_studio.ui.pages.train_page import TrainPage
 from cnn_studio.ui.session import StudioSession
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
 
 
 def test_device_line_under_the_plan_and_gpu_memory(qtbot):

@@ -9,9 +9,9 @@ import pytest
 from cnn_studio.ui.pages.train_page import NO_MODEL_YET, TrainPage
 from cnn_studio.ui.session import StudioSession
 
-from cnn_studio import events as ev
-from cnn_studio.fsutil import read_json, write_json
-from cnn_studio.paths import RunLayout
+from cnn_studio.core import events as ev
+from cnn_studio.core.fsutil import read_json, write_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.training.config import TrainConfig
 
 

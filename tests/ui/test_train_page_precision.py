@@ -5,7 +5,7 @@ from __future__ import annotations
 from cnn_studio.ui.pages.train_page import TrainPage
 from cnn_studio.ui.session import StudioSession
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
 from cnn_studio.data.prepare import prepare
 from cnn_studio.training import devices
 from cnn_studio.training.trainer import train

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
 
 
 def _page(qtbot):
@@ -66,7 +66,7 @@ def test_a_clean_run_still_finishes_in_green(qtbot, tmp_path):
 
 
 def _prediction(path, top, error=None):
-    from cnn_studio.predict import Prediction
+    from cnn_studio.predict.predictor import Prediction
 
     return Prediction(str(path), top=top, probabilities=[p for _, p in top], error=error)
 

@@ -10,11 +10,11 @@ from cnn_studio.ui.pages.train_page import TrainPage, more_epochs_for
 from cnn_studio.ui.session import StudioSession
 from PySide6.QtWidgets import QWidget
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
+from cnn_studio.core.fsutil import read_json, write_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.index import scan
 from cnn_studio.data.split import make_split
-from cnn_studio.fsutil import read_json, write_json
-from cnn_studio.paths import RunLayout
 
 
 def test_model_step_defaults_to_the_automatic_schedule_with_settings_under_advanced(qtbot):

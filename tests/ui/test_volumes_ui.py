@@ -62,7 +62,7 @@ def test_data_step_names_studies_slices_patients_and_rescans_slices(qtbot, tmp_p
 
 
 def test_open_sample_menu_makes_the_mri_sample_once(qtbot, tmp_path, studio_home):
-    from cnn_studio.sample import generated_sample, generated_sample_path, is_generated
+    from cnn_studio.data.sample import generated_sample, generated_sample_path, is_generated
 
     settings = StudioSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     w = MainWindow(settings=settings)

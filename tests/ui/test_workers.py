@@ -8,9 +8,9 @@ import pytest
 from cnn_studio.ui.workers import cancel_all_and_wait, live_tasks, start_task
 from PySide6.QtCore import QThread
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import raise_if_cancelled
-from cnn_studio.errors import DatasetError
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import raise_if_cancelled
+from cnn_studio.core.errors import DatasetError
 
 
 def count_files(n, *, sink, cancel=None):

@@ -1,6 +1,6 @@
 """Step 5, Classify: drop images or folders, see the top-3 labels, where the network looked, save a CSV.
 
-The trained model is loaded once (in a task) and kept in a :class:`cnn_studio.predict.Classifier`
+The trained model is loaded once (in a task) and kept in a :class:`cnn_studio.predict.predictor.Classifier`
 for every later drop. Grad-CAM overlays are computed in a task too; the opacity slider only
 re-blends the cached, downscaled heat maps.
 
@@ -45,19 +45,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio import events as ev
-from cnn_studio.calibration import uncertain
+from cnn_studio.core import events as ev
+from cnn_studio.core.paths import job_log
 from cnn_studio.data.bands import composite, is_multiband_key, read_bands, read_run_bands
 from cnn_studio.data.decode import decode_key
 from cnn_studio.data.records import slice_name
+from cnn_studio.evaluation.calibration import uncertain
+from cnn_studio.evaluation.studies import find_studies
 from cnn_studio.explain.gradcam import overlay
 from cnn_studio.explain.views import CLASSIFY, HEATMAPS, THUMB, open_model, shrink
-from cnn_studio.paths import job_log
-from cnn_studio.predict import Prediction, skipped_predictions, write_csv
-from cnn_studio.studies import find_studies
-from cnn_studio.training.run_folder import open_run
+from cnn_studio.predict.predictor import Prediction, skipped_predictions, write_csv
+from cnn_studio.runs.run_folder import open_run
 
-STUDIES = "cnn_studio.studies:classify_studies"
+STUDIES = "cnn_studio.evaluation.studies:classify_studies"
 """The model server's call that answers per study (a NIfTI file, a DICOM series)."""
 
 INTRO = ("Drop pictures or a whole folder anywhere on this page (or use Add images…). Each picture gets "
@@ -71,12 +71,12 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
 
     ``model`` is a :func:`cnn_studio.explain.views.open_model` handle, kept by the page across drops.
     NIfTI files and DICOM series among ``paths`` (or in its folders) are answered per study
-    (:func:`cnn_studio.studies.classify_studies`, cut and aggregated as the run was trained).
+    (:func:`cnn_studio.evaluation.studies.classify_studies`, cut and aggregated as the run was trained).
     Returns ``(model, predictions, previews, studies)``: ``predictions`` has one
-    :class:`~cnn_studio.predict.Prediction` per image and per study (its ``path`` the study),
+    :class:`~cnn_studio.predict.predictor.Prediction` per image and per study (its ``path`` the study),
     ``previews`` a picture for each entry Qt cannot show itself (a multi-band tile's RGB composite of the
     run's R, G, B bands; a study's slice that drove the answer most), ``studies`` the
-    :class:`~cnn_studio.studies.StudyPrediction` of each study.
+    :class:`~cnn_studio.evaluation.studies.StudyPrediction` of each study.
     """
 
     if model is not None and not model.alive:  # its process died (the error was shown): load it anew

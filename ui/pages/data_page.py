@@ -47,19 +47,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import StudioError
 from cnn_studio.data.prepare import Prepared, prepare
 from cnn_studio.data.records import DatasetIndex, VolumeSlicing
-from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
-from cnn_studio.errors import StudioError
-from cnn_studio.sample import (
+from cnn_studio.data.sample import (
     GENERATED_SAMPLES,
     generated_sample,
     is_generated,
     is_sample_path,
     sample_dataset_path,
 )
+from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
 
 EXAMPLES_PER_CLASS = 5
 

@@ -44,16 +44,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio.child_process import run_job
-from cnn_studio.corrections import Corrections
+from cnn_studio.core.child_process import run_job
+from cnn_studio.core.errors import RunError
+from cnn_studio.core.fsutil import read_json
+from cnn_studio.core.paths import RunLayout, job_log
 from cnn_studio.data.bands import read_run_bands
 from cnn_studio.data.records import display_name
-from cnn_studio.errors import RunError
-from cnn_studio.evaluation import load_metrics
+from cnn_studio.evaluation.evaluate import load_metrics
+from cnn_studio.evaluation.intervals import describe
 from cnn_studio.explain.architecture import shape_text as text
-from cnn_studio.fsutil import read_json
-from cnn_studio.intervals import describe
-from cnn_studio.paths import RunLayout, job_log
+from cnn_studio.labels.corrections import Corrections
 
 INTRO = ("Here the trained model is tested on images it never saw while learning (the test images, or "
          "the validation images when there is no test set). Click a cell of the confusion matrix to see "
@@ -70,7 +70,7 @@ def evaluate_or_load(run_dir, *, force: bool = False, sink, cancel):
         metrics = load_metrics(run_dir)
         if metrics is not None:
             return metrics
-    run_job("cnn_studio.evaluation:evaluate_run", str(run_dir), sink=sink, cancel=cancel,
+    run_job("cnn_studio.evaluation.evaluate:evaluate_run", str(run_dir), sink=sink, cancel=cancel,
             log_path=job_log("evaluate", run_dir), label="evaluation")
     metrics = load_metrics(run_dir)
     if metrics is None:

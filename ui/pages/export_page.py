@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio.child_process import run_job
+from cnn_studio.core.child_process import run_job
+from cnn_studio.core.paths import RunLayout, job_log
 from cnn_studio.export.formats import FORMATS, QUANTIZATIONS
 from cnn_studio.export.model_card import CARD_MD
-from cnn_studio.paths import RunLayout, job_log
 
 INTRO = ("Save the trained model so other programs can use it. Each file is checked after it is written: "
          "it is loaded back and must give the same answers as the model you trained. A labels file and a "

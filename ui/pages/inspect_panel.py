@@ -136,7 +136,7 @@ class InspectPanel(QWidget):
     def inspect(self, classifier, path: str, class_index: int | None = None, prediction=None):
         """Explain ``path`` with ``classifier`` (a model held by :func:`cnn_studio.explain.views.open_model`).
 
-        ``prediction`` (a :class:`cnn_studio.predict.Prediction`) fills the probability bars.
+        ``prediction`` (a :class:`cnn_studio.predict.predictor.Prediction`) fills the probability bars.
         """
         if self.busy():
             self._task.cancel()

@@ -31,17 +31,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio import events as ev
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.fine_tune import DEFAULT_DEPTH, DEPTH_EXAMPLES, TABLES, block_names, table_plan
 from cnn_studio.backbones.weights import WEIGHTS_KINDS
 from cnn_studio.backbones.weights_store import offline_default, offline_status
-from cnn_studio.child_process import run_job
+from cnn_studio.core import events as ev
+from cnn_studio.core.child_process import run_job
+from cnn_studio.core.errors import StudioError
+from cnn_studio.core.paths import app_data_dir
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.augment import describe as describe_augmentation
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
-from cnn_studio.errors import StudioError
-from cnn_studio.paths import app_data_dir
 from cnn_studio.training.config import LR_SCHEDULES, OPTIMIZERS, PLATEAU_PATIENCE, TrainConfig
 from cnn_studio.training.schedule import describe as schedule_line
 from cnn_studio.training.schedule import format_duration, parse_duration

@@ -30,13 +30,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio import events as ev
 from cnn_studio.backbones import registry
-from cnn_studio.child_process import run_job
-from cnn_studio.errors import StudioError
-from cnn_studio.paths import RunLayout, app_data_dir, job_log
-from cnn_studio.runs import NO_MODEL_YET, summarize
-from cnn_studio.training.run_folder import read_history, read_state, resume_point
+from cnn_studio.core import events as ev
+from cnn_studio.core.child_process import run_job
+from cnn_studio.core.errors import StudioError
+from cnn_studio.core.paths import RunLayout, app_data_dir, job_log
+from cnn_studio.runs.listing import NO_MODEL_YET, summarize
+from cnn_studio.runs.run_folder import read_history, read_state, resume_point
 from cnn_studio.training.schedule import describe as schedule_line
 from cnn_studio.training.schedule import format_duration, parse_duration
 
@@ -78,7 +78,7 @@ def _fmt_duration(seconds: float) -> str:
 
 
 def _train(config, split, run_dir, *, sink, cancel):
-    """Worker-thread entry: training runs in a child process (:mod:`cnn_studio.child_process`).
+    """Worker-thread entry: training runs in a child process (:mod:`cnn_studio.core.child_process`).
 
     TensorFlow in the app's own process holds the GIL long enough to freeze the window for a
     few hundred milliseconds at a time; in a child the worker thread only relays events. A crash or

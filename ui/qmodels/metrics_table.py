@@ -3,7 +3,7 @@
 Numbers are kept as numbers under ``Qt.UserRole`` (``SORT_ROLE``) so a
 ``QSortFilterProxyModel`` sorts 0.95 above 0.9, and shown as text with a plain-words tooltip.
 With the evaluation's ``intervals`` each figure reads "0.75 (95% CI 0.41–0.93, 8 images)", or
-"too few images to tell (4 images)" (:func:`cnn_studio.intervals.describe`).
+"too few images to tell (4 images)" (:func:`cnn_studio.evaluation.intervals.describe`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from cnn_studio.ui.qmodels.rows import SORT_ROLE, Index, RowsTableModel
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from cnn_studio.intervals import describe
+from cnn_studio.evaluation.intervals import describe
 
 COLUMNS = ("Class", "Precision", "Recall", "F1", "ROC AUC", "Images")
 HELP = {

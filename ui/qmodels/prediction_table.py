@@ -23,7 +23,7 @@ def _guess(top: list, i: int) -> str:
 
 
 class PredictionTableModel(RowsTableModel):
-    """Rows of :class:`cnn_studio.predict.Prediction` (anything with path, top, error)."""
+    """Rows of :class:`cnn_studio.predict.predictor.Prediction` (anything with path, top, error)."""
 
     columns = COLUMNS
 

@@ -2,7 +2,7 @@
 
 The Evaluate step's confusion-matrix cell view puts this bar under the cell's images; the review
 queue (:mod:`cnn_studio.ui.review_queue`) offers the same three decisions. Every decision is written
-at once through :class:`cnn_studio.corrections.Corrections` (a corrections.csv in the app data
+at once through :class:`cnn_studio.labels.corrections.Corrections` (a corrections.csv in the app data
 folder, never the user's files) and can be undone; the labels change for the next training, when the
 dataset is read again.
 """
@@ -15,8 +15,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from cnn_studio.corrections import EXCLUDED, KEPT, Corrections, Decision
 from cnn_studio.data.records import display_name
+from cnn_studio.labels.corrections import EXCLUDED, KEPT, Corrections, Decision
 
 MARKS = {"relabel": "✎", "exclude": "✕", "keep": "✓"}
 """The sign a decided image gets in front of its caption (the review queue's marks)."""
@@ -37,7 +37,7 @@ class LabelActions(QWidget):
     Signals
     -------
     decided(object)
-        A :class:`~cnn_studio.corrections.Decision` was saved, or (for an undo) taken back.
+        A :class:`~cnn_studio.labels.corrections.Decision` was saved, or (for an undo) taken back.
     """
 
     decided = Signal(object)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QSizePolicy
 
 
 class LrFinderPlot(pg.PlotWidget):
-    """Shows one :class:`~cnn_studio.events.LearningRateFound` (``show_finding``); hidden until then."""
+    """Shows one :class:`~cnn_studio.core.events.LearningRateFound` (``show_finding``); hidden until then."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent, title="Learning-rate finder")

@@ -1,7 +1,7 @@
 """ReliabilityView: the reliability diagram (is an answer given with 80% confidence right 80% of the
 time?) before and after temperature scaling, with the expected calibration error (ECE) and T.
 
-Fed with ``metrics.json["calibration"]`` (:func:`cnn_studio.evaluation.calibration_summary`):
+Fed with ``metrics.json["calibration"]`` (:func:`cnn_studio.evaluation.evaluate.calibration_summary`):
 ``bins`` / ``bins_uncalibrated`` rows ``{low, high, count, confidence, accuracy}``, ``ece``,
 ``ece_uncalibrated``, ``temperature`` and the validation fit ``fitted_on_validation``.
 Plot items are made once and updated with ``setData`` (style rule 9).

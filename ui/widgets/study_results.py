@@ -1,7 +1,7 @@
 """StudyResults: the Evaluate step's study-level view (MRI volumes, DICOM series) beside the slice-level one.
 
 The model answers slice by slice; a study's answer aggregates its slices' probabilities
-(:mod:`cnn_studio.studies`, ``Metrics.study``). This view shows the headline ("Per study (mean of
+(:mod:`cnn_studio.evaluation.studies`, ``Metrics.study``). This view shows the headline ("Per study (mean of
 slice probabilities): 11 of 12 studies right (92 %)"), the study confusion matrix (click a cell to
 list its studies), a table of studies (study, true class, predicted class, probability, slices) and,
 for the study selected, the slices that drove its answer with their pictures.
@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_studio.data.records import slice_name
-from cnn_studio.intervals import MIN_IMAGES, describe
-from cnn_studio.studies import STUDY_UNIT
+from cnn_studio.evaluation.intervals import MIN_IMAGES, describe
+from cnn_studio.evaluation.studies import STUDY_UNIT
 
 AGGREGATE_WORDS = {"mean": "mean of slice probabilities", "max": "highest slice probability per class"}
 SLICE_THUMB = 96

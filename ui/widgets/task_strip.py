@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from cnn_studio import events as ev
+from cnn_studio.core import events as ev
 
 
 class TaskStrip(QWidget):

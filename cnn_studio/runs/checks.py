@@ -1,8 +1,8 @@
 """What each file of a run folder must hold, and how the files must agree: typed checks, no defaults.
 
-:mod:`cnn_studio.training.run_folder`'s readers call these, so every command that opens a run
+:mod:`cnn_studio.runs.run_folder`'s readers call these, so every command that opens a run
 (evaluate, predict, export, explain, resume, the runs list) is stopped by the same damage with the
-same words: a :class:`~cnn_studio.errors.RunError` naming the file, what is wrong in it, and (hint)
+same words: a :class:`~cnn_studio.core.errors.RunError` naming the file, what is wrong in it, and (hint)
 what still works and what to do. Nothing here writes or deletes anything.
 
 * config.json must hold the run's settings (:data:`CONFIG_REQUIRED`), each of its type
@@ -29,7 +29,7 @@ from typing import Any
 
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.classifier import BACKBONE_LAYER
-from cnn_studio.errors import RunError, StudioError
+from cnn_studio.core.errors import RunError, StudioError
 from cnn_studio.training.config import TrainConfig
 
 WHAT_STILL_WORKS = {

@@ -3,16 +3,16 @@
 Three questions, answered with the best model on the validation images and stored in the run
 folder as ``review.json``:
 
-1. **Is it better than guessing?** (:func:`cnn_studio.intervals.compare_with_guessing`): when not,
-   or when too few images can tell, a :class:`~cnn_studio.events.ChanceLevel` event and a warning
+1. **Is it better than guessing?** (:func:`cnn_studio.evaluation.intervals.compare_with_guessing`): when not,
+   or when too few images can tell, a :class:`~cnn_studio.core.events.ChanceLevel` event and a warning
    log line say so and what to try, and the run's result carries the warning.
-2. **Does its confidence mean what it says?** (:mod:`cnn_studio.calibration`): temperature scaling
+2. **Does its confidence mean what it says?** (:mod:`cnn_studio.evaluation.calibration`): temperature scaling
    is fitted on the validation probabilities and, when it lowers the calibration error, stored
    inside best.keras (the final layer's weights divided by ``T``), so evaluation, prediction and
-   every export use it. Event :class:`~cnn_studio.events.Calibrated`.
+   every export use it. Event :class:`~cnn_studio.core.events.Calibrated`.
 3. **Does it look at the object?** (:mod:`cnn_studio.explain.shortcuts`): the corners and edges of a
    sample of validation images are masked and swapped (and Grad-CAM'd); a small place at the edge
-   that changes the answers gives :class:`~cnn_studio.events.ShortcutSuspected` with its box and images.
+   that changes the answers gives :class:`~cnn_studio.core.events.ShortcutSuspected` with its box and images.
 
 :func:`read_review` gives the stored record (empty for runs trained before this existed).
 """
@@ -25,18 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from cnn_studio import events as ev
-from cnn_studio.calibration import apply_temperature_to_model, calibrate
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.errors import StudioError
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import StudioError
+from cnn_studio.core.fsutil import atomic_path, read_json, write_json
+from cnn_studio.evaluation.calibration import apply_temperature_to_model, calibrate
+from cnn_studio.evaluation.intervals import compare_with_guessing
 from cnn_studio.explain.shortcuts import check_shortcuts, review_sample_size
-from cnn_studio.fsutil import atomic_path, read_json, write_json
-from cnn_studio.intervals import compare_with_guessing
-from cnn_studio.predict import iter_image_batches, predict_probabilities
+from cnn_studio.predict.predictor import iter_image_batches, predict_probabilities
+from cnn_studio.runs.checks import type_problem
+from cnn_studio.runs.lock import RunLock
+from cnn_studio.runs.run_folder import load_model, open_run
 from cnn_studio.training.eta import EtaProgress
-from cnn_studio.training.run_checks import type_problem
-from cnn_studio.training.run_folder import load_model, open_run
-from cnn_studio.training.run_lock import RunLock
 
 REVIEW_FILE = "review.json"
 TASK = "Reviewing the model"

@@ -9,7 +9,7 @@
   applied, through :func:`~cnn_studio.data.prepare.prepare`): frozen ImageNet features of a
   pretrained backbone (MobileNetV2 when its weights load offline) — or, without any weights, the
   standardised grey pixels at 16×16 — and a softmax regression fitted on them
-  (:func:`cnn_studio.label_issues.fit_softmax`). Pool images are not in the labelled set, so its
+  (:func:`cnn_studio.labels.issues.fit_softmax`). Pool images are not in the labelled set, so its
   predictions for them are honest ones.
 
 **Strategies** (:data:`STRATEGIES`)
@@ -23,9 +23,9 @@
 * ``random``: a seeded random order — the honest baseline (``bench/active_learning.py`` measures
   every strategy against it).
 
-Images are read through the classifier's own reader (:func:`cnn_studio.predict.iter_image_batches`,
+Images are read through the classifier's own reader (:func:`cnn_studio.predict.predictor.iter_image_batches`,
 which pairs each result with its index), never assumed to arrive in order. Nothing is written
-here; the labels a person gives go to :mod:`cnn_studio.added_labels`. No Qt; TensorFlow only inside
+here; the labels a person gives go to :mod:`cnn_studio.labels.added_labels`. No Qt; TensorFlow only inside
 the functions.
 """
 
@@ -40,18 +40,18 @@ from typing import Any
 
 import numpy as np
 
-from cnn_studio import events as ev
-from cnn_studio.added_labels import AddedLabels
-from cnn_studio.added_labels import default_path as added_labels_path
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.classifier import build_classifier, split_for_feature_cache
 from cnn_studio.backbones.weights_store import offline_default
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.corrections import norm_path
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import ConfigError, DatasetError
 from cnn_studio.data.prepare import prepare
-from cnn_studio.errors import ConfigError, DatasetError
-from cnn_studio.label_issues import fit_softmax, softmax_predict
-from cnn_studio.predict import Classifier, expand_paths, iter_image_batches
+from cnn_studio.labels.added_labels import AddedLabels
+from cnn_studio.labels.added_labels import default_path as added_labels_path
+from cnn_studio.labels.corrections import norm_path
+from cnn_studio.labels.issues import fit_softmax, softmax_predict
+from cnn_studio.predict.predictor import Classifier, expand_paths, iter_image_batches
 
 STRATEGIES = {
     "margin+diversity": "the {k} images the model is least sure of (smallest gap between its two best guesses), "

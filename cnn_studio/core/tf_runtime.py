@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cnn_studio.paths import app_data_dir
+from cnn_studio.core.paths import app_data_dir
 
 
 def tensorflow_log() -> Path:

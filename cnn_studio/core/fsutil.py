@@ -1,7 +1,7 @@
 """Atomic file writes: write to a temporary sibling, fsync, then rename over the target.
 
 A reader (or a crash) never sees a half-written file: either the old content or the new.
-A full disk raises :class:`~cnn_studio.errors.StudioError` naming the file and leaves the old one.
+A full disk raises :class:`~cnn_studio.core.errors.StudioError` naming the file and leaves the old one.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cnn_studio.errors import StudioError
+from cnn_studio.core.errors import StudioError
 
 
 def disk_error(path: Path, exc: OSError) -> StudioError:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from importlib.resources import as_file, files
 from pathlib import Path
 
-from cnn_studio import events as ev
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.fsutil import atomic_dir
-from cnn_studio.paths import app_data_dir
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.fsutil import atomic_dir
+from cnn_studio.core.paths import app_data_dir
 from cnn_studio.synthetic.multiband import make_multiband_dataset
 
 SAMPLE_CLASSES = ("one", "seven", "two", "zero")

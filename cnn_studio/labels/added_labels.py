@@ -1,6 +1,6 @@
 """Labels given in CNN Studio to images outside the dataset: the "which images to label next" queue's file.
 
-The suggestion queue (:mod:`cnn_studio.suggest`, the GUI's *Suggest images to label…*) shows
+The suggestion queue (:mod:`cnn_studio.labels.suggest`, the GUI's *Suggest images to label…*) shows
 images from a folder of unlabelled pictures; each class a person gives one is kept in a small CSV
 (columns ``path, label, when``) **beside the dataset's corrections file** in the app data folder
 (:func:`default_path`), never in the user's folders: the image files are never moved, copied,
@@ -20,13 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cnn_studio.corrections import _now, _root_folder, norm_path
-from cnn_studio.corrections import default_path as corrections_path
-from cnn_studio.csv_text import csv_text
+from cnn_studio.core.csv_text import csv_text
+from cnn_studio.core.errors import DatasetError, ImageReadError
+from cnn_studio.core.fsutil import write_text
 from cnn_studio.data.decode import probe
 from cnn_studio.data.records import ImageRecord
-from cnn_studio.errors import DatasetError, ImageReadError
-from cnn_studio.fsutil import write_text
+from cnn_studio.labels.corrections import _now, _root_folder, norm_path
+from cnn_studio.labels.corrections import default_path as corrections_path
 
 CSV_COLUMNS = ("path", "label", "when")
 AUTO = "auto"

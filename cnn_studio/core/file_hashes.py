@@ -1,6 +1,6 @@
 """SHA-256 of dataset files, remembered between runs by (path, size, modification time).
 
-A run's reproducibility record lists every file with its SHA-256 (:func:`cnn_studio.runs.dataset_fingerprint`).
+A run's reproducibility record lists every file with its SHA-256 (:func:`cnn_studio.runs.listing.dataset_fingerprint`).
 Hashing a large dataset at every training start would cost seconds to minutes, so the digests are kept
 in ``<app data>/cache/file-hashes.json``: a file whose size and modification time (nanoseconds) are
 unchanged is not read again. The cache is only a shortcut; a damaged or missing cache is rebuilt, and
@@ -15,9 +15,9 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from cnn_studio.errors import StudioError
-from cnn_studio.fsutil import read_json, write_json
-from cnn_studio.paths import app_data_dir
+from cnn_studio.core.errors import StudioError
+from cnn_studio.core.fsutil import read_json, write_json
+from cnn_studio.core.paths import app_data_dir
 
 _LOCK = threading.Lock()
 MAX_ENTRIES = 500_000

@@ -23,15 +23,15 @@
    when the two images have different labels or sit in different parts of the split (leakage).
 
 4. **The checker earns its say.** Its out-of-fold accuracy against the given labels is judged as the
-   rest of the app judges a model (:func:`cnn_studio.label_checker.judge_checker`: better than guessing
+   rest of the app judges a model (:func:`cnn_studio.labels.checker.judge_checker`: better than guessing
    and than the largest class, by its 95% Wilson interval). A checker that is not accuses no image
    (``LabelIssues.check`` says why and what would help; ``withheld`` counts what it would have listed).
    The backbone and weights are the user's, read by the one weights parser
-   (:func:`cnn_studio.label_checker.choose_checker`).
+   (:func:`cnn_studio.labels.checker.choose_checker`).
 
 Images are paired with their records by the key the pipeline hands out with each image.
 Each suspect carries its nearest neighbours from every class (for the review queue). The labels
-used are the corrected ones (:mod:`cnn_studio.corrections`, through :func:`~cnn_studio.data.prepare.prepare`);
+used are the corrected ones (:mod:`cnn_studio.labels.corrections`, through :func:`~cnn_studio.data.prepare.prepare`);
 images the review kept are not suggested again. No Qt here; TensorFlow only inside the functions.
 """
 
@@ -45,24 +45,24 @@ from typing import Any
 
 import numpy as np
 
-from cnn_studio import events as ev
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.classifier import build_classifier, split_for_feature_cache
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.corrections import resolve
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import DatasetError, StudioError
+from cnn_studio.core.fsutil import write_json as _write
 from cnn_studio.data.bands import make_band_info
 from cnn_studio.data.pipeline import SkipLog, make_dataset
 from cnn_studio.data.prepare import prepare
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
-from cnn_studio.errors import DatasetError, StudioError
-from cnn_studio.fsutil import write_json as _write
-from cnn_studio.label_checker import (
+from cnn_studio.labels.checker import (
     DEFAULT_FOLD_EPOCHS,
     DEFAULT_FOLDS,
     check_settings,
     choose_checker,
     judge_checker,
 )
+from cnn_studio.labels.corrections import resolve
 from cnn_studio.training.feature_cache import compute_features
 from cnn_studio.training.lr_finder import make_optimizer
 
@@ -353,11 +353,11 @@ def find_label_issues(source, *, backbone: str | None = None, weights: str | Non
         A dataset folder, a CSV manifest or a scanned :class:`~cnn_studio.data.records.DatasetIndex`;
         prepared with :func:`~cnn_studio.data.prepare.prepare` (so ``corrections`` are applied).
     backbone, weights
-        Read by :func:`~cnn_studio.label_checker.choose_checker` (the one weights parser): pretrained
+        Read by :func:`~cnn_studio.labels.checker.choose_checker` (the one weights parser): pretrained
         weights ("imagenet" by default for a pretrained backbone, or a file) use the frozen-feature
         path; ``small_cnn`` (weights none) trains a small CNN per fold for ``epochs`` epochs; a
         pretrained backbone with weights "none"/"random" is refused. ``backbone`` None:
-        :func:`~cnn_studio.label_checker.default_checker` (pretrained features when any load offline).
+        :func:`~cnn_studio.labels.checker.default_checker` (pretrained features when any load offline).
     folds
         K of the K-fold (at least 2).
     epochs

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cnn_studio.errors import ProjectError
-from cnn_studio.fsutil import write_json
+from cnn_studio.core.errors import ProjectError
+from cnn_studio.core.fsutil import write_json
 
 SCHEMA_VERSION = 1
 """The schema this version of CNN Studio writes."""

@@ -35,15 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from cnn_studio import __version__
+from cnn_studio.core.errors import RunError
+from cnn_studio.core.file_hashes import hashes
+from cnn_studio.core.paths import RunLayout, runs_dir
 from cnn_studio.data.records import Split
-from cnn_studio.errors import RunError
-from cnn_studio.file_hashes import hashes
-from cnn_studio.paths import RunLayout, runs_dir
-from cnn_studio.run_registry import remembered_runs
-from cnn_studio.training import run_folder
-from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_checks import agreeing_class_names, check_history, damaged, type_problem
-from cnn_studio.training.run_folder import (
+from cnn_studio.runs import run_folder
+from cnn_studio.runs.checks import agreeing_class_names, check_history, damaged, type_problem
+from cnn_studio.runs.lock import describe_holder, lock_holder
+from cnn_studio.runs.registry import remembered_runs
+from cnn_studio.runs.run_folder import (
     read_config,
     read_history,
     read_labels,
@@ -51,7 +51,7 @@ from cnn_studio.training.run_folder import (
     read_optional_json,
     read_state,
 )
-from cnn_studio.training.run_lock import describe_holder, lock_holder
+from cnn_studio.training.config import TrainConfig
 
 NO_MODEL_YET = "Stopped before the first epoch ended, so no model was saved yet."  # app, CLI and log alike
 STATUSES = ("running", "finished", "stopped", "crashed", "failed", "damaged")
@@ -221,7 +221,7 @@ def kept_model_check(layout: RunLayout) -> dict[str, Any]:
 
     ``accuracy`` is the kept model's, which can differ from the best epoch's validation accuracy in
     history.csv (the model is kept by validation loss, and calibrated afterwards). ``verdict`` is
-    "better", "unproven" or "not_better" (than guessing, :func:`cnn_studio.intervals.compare_with_guessing`).
+    "better", "unproven" or "not_better" (than guessing, :func:`cnn_studio.evaluation.intervals.compare_with_guessing`).
     """
     model_time = max((_mtime(m) for m in layout.models), default=0.0)
     for key in ("metrics", "review"):
@@ -274,7 +274,7 @@ def list_runs(*folders: str | os.PathLike[str], remembered: bool | None = None) 
     """Summaries of every run in ``folders`` (default: the app's runs folder, ``paths.runs_dir()``), newest first.
 
     Each folder may be a run folder or a folder of runs; a run named twice is listed once.
-    ``remembered``: also the runs made elsewhere (``train --out``) that :mod:`cnn_studio.run_registry`
+    ``remembered``: also the runs made elsewhere (``train --out``) that :mod:`cnn_studio.runs.registry`
     remembers; None (default) means when the app's runs folder is listed.
 
     Examples
@@ -341,7 +341,7 @@ def dataset_fingerprint(split: Split) -> dict[str, Any]:
     """The images a run was made with: every image (its key under the dataset folder — a path, or a
     volume's ``path#slice=AXIS:INDEX`` —, part, class, file size, file SHA-256) and one SHA-256 over
     them all, so two runs on the same bytes have the same ``sha256``. Each file is read once, and not
-    at all when :mod:`cnn_studio.file_hashes` remembers it unchanged."""
+    at all when :mod:`cnn_studio.core.file_hashes` remembers it unchanged."""
     parts = [(name, r) for name in ("train", "val", "test") for r in getattr(split, name)]
     paths = [r.path for _, r in parts]
     try:

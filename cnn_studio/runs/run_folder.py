@@ -13,11 +13,11 @@ fall back to the backbone's default size and to split.json.
 
 Every file has one validated reader here (:func:`read_config`, :func:`read_split`,
 :func:`read_labels`, :func:`read_state`, :func:`read_history`), checked by
-:mod:`~cnn_studio.training.run_checks` (required keys and types, never defaults; labels.txt against
+:mod:`~cnn_studio.runs.checks` (required keys and types, never defaults; labels.txt against
 split.json and the model, :func:`class_names_of` and :func:`check_run_model`): damage becomes a
-:class:`~cnn_studio.errors.RunError` that names the file and says what still works, and a file is
+:class:`~cnn_studio.core.errors.RunError` that names the file and says what still works, and a file is
 read only by the commands that need it (``RunInfo.split``/``RunInfo.state`` are read on first use).
-One process writes a run folder at a time: :class:`~cnn_studio.training.run_lock.RunLock` (``run.lock``,
+One process writes a run folder at a time: :class:`~cnn_studio.runs.lock.RunLock` (``run.lock``,
 its own module, re-exported here) is taken by train/resume and other writers.
 Opening a folder whose lock is free removes the hidden temporaries a killed writer left.
 """
@@ -36,15 +36,14 @@ from typing import Any
 
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import WeightsChoice
-from cnn_studio.csv_text import csv_text
+from cnn_studio.core.csv_text import csv_text
+from cnn_studio.core.errors import RunError
+from cnn_studio.core.fsutil import remove_temporaries, write_text
+from cnn_studio.core.keras_archive import check_keras_archive
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.records import Split
-from cnn_studio.errors import RunError
 from cnn_studio.export.staging import remove_stale
-from cnn_studio.fsutil import remove_temporaries, write_text
-from cnn_studio.keras_archive import check_keras_archive
-from cnn_studio.paths import RunLayout
-from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.run_checks import (
+from cnn_studio.runs.checks import (
     WHAT_STILL_WORKS,
     agreeing_class_names,
     check_config,
@@ -54,13 +53,14 @@ from cnn_studio.training.run_checks import (
     damaged,
     model_facts,
 )
-from cnn_studio.training.run_checks import check_labels as _check_label_count
-from cnn_studio.training.run_lock import (  # noqa: F401 - re-exported: the lock lived here
+from cnn_studio.runs.checks import check_labels as _check_label_count
+from cnn_studio.runs.lock import (  # noqa: F401 - re-exported: the lock lived here
     RunBusy,
     RunLock,
     describe_holder,
     lock_holder,
 )
+from cnn_studio.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def recorded_config(config: TrainConfig, split: Split) -> TrainConfig:
     split's own ``val_fraction``/``test_fraction``/``group_by``/``split_seed`` (the GUI's Data page
     makes the split with its own settings; the config's defaults must not be recorded instead).
 
-    Raises :class:`~cnn_studio.errors.ConfigError` for an unknown backbone or too small an image.
+    Raises :class:`~cnn_studio.core.errors.ConfigError` for an unknown backbone or too small an image.
     """
     spec = registry.get(config.backbone)
     return config.replace(backbone=spec.key, image_size=spec.image_size(config.image_size),
@@ -156,7 +156,7 @@ def _read_json_file(path: Path, key: str, expect: type = dict) -> Any:
 
 
 def read_config(layout: RunLayout) -> TrainConfig:
-    """config.json as a validated :class:`TrainConfig` (:func:`~cnn_studio.training.run_checks.check_config`).
+    """config.json as a validated :class:`TrainConfig` (:func:`~cnn_studio.runs.checks.check_config`).
 
     Raises RunError naming the file when it is missing, lacks the run's settings (never filled in
     with defaults), or holds a value of the wrong type or out of range.
@@ -185,7 +185,7 @@ def read_split(layout: RunLayout) -> Split | None:
 
 
 def read_state(layout: RunLayout, *, required: bool = False) -> dict[str, Any]:
-    """state.json, checked (:func:`~cnn_studio.training.run_checks.check_state`: a status, the epochs done).
+    """state.json, checked (:func:`~cnn_studio.runs.checks.check_state`: a status, the epochs done).
 
     When there is none: ``{}`` for a writer that is about to write it, RunError with ``required``
     (what reads a finished or stopped run: resume, the runs list). Raises RunError naming the file
@@ -437,7 +437,7 @@ def load_model(path: str | Path):
     """Load a Keras model from a run folder or a ``.keras`` file (``safe_mode=True``).
 
     Imports Keras on first call. Raises :class:`RunError` with a hint if the file is damaged, or
-    if it would unpack to far more than its size (:mod:`cnn_studio.keras_archive`, checked first).
+    if it would unpack to far more than its size (:mod:`cnn_studio.core.keras_archive`, checked first).
     """
     import keras
 

@@ -114,7 +114,7 @@ class RunLayout:
         return self.root / "export"
 
     @property
-    def review(self) -> Path:  # the review of the finished model (cnn_studio.review): chance, calibration, shortcuts
+    def review(self) -> Path:  # the review of the finished model (cnn_studio.evaluation.review): chance, calibration, shortcuts
         return self.root / "review.json"
 
     @property

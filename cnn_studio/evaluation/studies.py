@@ -15,9 +15,9 @@ slices one by one, as pictures. Here the slices' class probabilities are aggrega
 The slices that drove a study's answer (``top_slices``) are its slices with the highest
 probability of the class the study was given, highest first.
 
-:func:`study_metrics` computes the study-level figures that :class:`cnn_studio.evaluation.Metrics`
+:func:`study_metrics` computes the study-level figures that :class:`cnn_studio.evaluation.evaluate.Metrics`
 stores under ``study``; :func:`predict_studies` classifies NIfTI files and DICOM series folders per
-study, on top of :mod:`cnn_studio.predict` (the same model loading, decoding and resizing).
+study, on top of :mod:`cnn_studio.predict.predictor` (the same model loading, decoding and resizing).
 """
 
 from __future__ import annotations
@@ -31,19 +31,30 @@ from typing import Any
 
 import numpy as np
 
-from cnn_studio import events as ev
-from cnn_studio.calibration import uncertain
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import ConfigError, DatasetError, ImageReadError
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data import formats
 from cnn_studio.data.decode import DEFAULT_MAX_PIXELS
 from cnn_studio.data.records import ImageRecord, VolumeSlicing
 from cnn_studio.data.volumes import dicom_series, nifti_slice_records
-from cnn_studio.errors import ConfigError, DatasetError, ImageReadError
-from cnn_studio.intervals import balanced_accuracy, compare_with_guessing, describe, metric_intervals
-from cnn_studio.paths import RunLayout
-from cnn_studio.predict import Classifier, TopAnswer, expand_paths, iter_image_batches, predict_probabilities
+from cnn_studio.evaluation.calibration import uncertain
+from cnn_studio.evaluation.intervals import (
+    balanced_accuracy,
+    compare_with_guessing,
+    describe,
+    metric_intervals,
+)
+from cnn_studio.predict.predictor import (
+    Classifier,
+    TopAnswer,
+    expand_paths,
+    iter_image_batches,
+    predict_probabilities,
+)
+from cnn_studio.runs.run_folder import open_run
 from cnn_studio.training.config import STUDY_AGGREGATES
-from cnn_studio.training.run_folder import open_run
 
 AGGREGATES = STUDY_AGGREGATES
 """How slice probabilities become a study's: the option list ``TrainConfig.study_aggregate`` takes."""
@@ -52,7 +63,7 @@ TOP_SLICES = 3
 """How many of the slices that drove a study's answer are named."""
 
 STUDY_UNIT = ("study", "studies")
-"""What study-level figures count, for :func:`cnn_studio.intervals.describe`."""
+"""What study-level figures count, for :func:`cnn_studio.evaluation.intervals.describe`."""
 
 TASK = "Classifying studies"
 _EPS = 1e-12
@@ -168,8 +179,8 @@ def study_metrics(keys: Sequence[str], studies: Sequence[str | None], labels: Se
         "intervals", "chance"}``; ``balanced_accuracy`` is the mean recall over the classes that have
         studies. ``intervals`` holds the same estimates as the image-level ``Metrics.intervals``
         (95% interval, the number of studies behind the figure, "too few images to tell" under
-        :data:`cnn_studio.intervals.MIN_IMAGES` studies) plus ``balanced_accuracy``; ``chance``
-        whether the study answers beat guessing (:func:`cnn_studio.intervals.compare_with_guessing`).
+        :data:`cnn_studio.evaluation.intervals.MIN_IMAGES` studies) plus ``balanced_accuracy``; ``chance``
+        whether the study answers beat guessing (:func:`cnn_studio.evaluation.intervals.compare_with_guessing`).
     """
     results = study_results(keys, studies, probabilities, labels, how=how, top=top)
     if not results:
@@ -358,7 +369,7 @@ def predict_studies(model_or_run: Any, paths: Sequence[str | os.PathLike[str]], 
 
     Parameters
     ----------
-    model_or_run : a :class:`cnn_studio.predict.Classifier`, a run folder or a ``.keras`` file.
+    model_or_run : a :class:`cnn_studio.predict.predictor.Classifier`, a run folder or a ``.keras`` file.
     paths : NIfTI files, DICOM series folders, or folders holding them (searched recursively).
     slicing, aggregate_by : default the run's ``slice_axis``/``slices`` and ``study_aggregate``
         (for a Classifier or a bare model: axis 2, "content", "mean").

@@ -16,9 +16,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from cnn_studio.errors import RunError
-from cnn_studio.fsutil import disk_error
-from cnn_studio.paths import RunLayout
+from cnn_studio.core.errors import RunError
+from cnn_studio.core.fsutil import disk_error
+from cnn_studio.core.paths import RunLayout
 
 __all__ = ["RunBusy", "RunLock", "describe_holder", "lock_holder"]
 

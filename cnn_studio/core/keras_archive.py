@@ -24,7 +24,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from cnn_studio.errors import StudioError
+from cnn_studio.core.errors import StudioError
 
 MAX_CONFIG_BYTES = 32 * 1024 * 1024
 MAX_MEMBERS = 10_000

@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cnn_studio.csv_text import csv_text
-from cnn_studio.errors import DatasetError
-from cnn_studio.fsutil import write_text
-from cnn_studio.paths import app_data_dir
+from cnn_studio.core.csv_text import csv_text
+from cnn_studio.core.errors import DatasetError
+from cnn_studio.core.fsutil import write_text
+from cnn_studio.core.paths import app_data_dir
 
 EXCLUDED = "excluded"
 """``new_label`` of an image left out of training and evaluation."""

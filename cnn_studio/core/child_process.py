@@ -17,23 +17,23 @@ One transport, two lifetimes:
                        log_path=..., label="training")
 
 * a **long-lived server** — :func:`open_server` → :class:`Server`: the child makes a state once
-  (``factory(*args)``, e.g. ``"cnn_studio.predict:Classifier.load"``) and then answers
+  (``factory(*args)``, e.g. ``"cnn_studio.predict.predictor:Classifier.load"``) and then answers
   ``server.call(target, *args, **kwargs)`` as ``target(state, *args, **kwargs, sink=, cancel=)``,
   one call at a time, until :meth:`Server.close`. The Classify step keeps its model this way
   (:func:`cnn_studio.explain.views.open_model`).
 
 A function is named ``"package.module:qualname"`` (``qualname`` may be dotted, as in
-``"cnn_studio.predict:Classifier.classify"``), or given as a module-level function, whose import
-name is taken from it. Arguments, events (the dataclasses of :mod:`cnn_studio.events`) and results
+``"cnn_studio.predict.predictor:Classifier.classify"``), or given as a module-level function, whose import
+name is taken from it. Arguments, events (the dataclasses of :mod:`cnn_studio.core.events`) and results
 travel as pickles — both ends are this package — so a result is the engine's own object
 (``TrainResult``, ``list[ExportRecord]``, numpy arrays) and callers need no converters.
 
 On the caller's side a call looks like any engine function: events arrive through ``sink`` in order
-(on the calling thread); setting ``cancel`` sets the child's :class:`~cnn_studio.cancel.CancelToken`
+(on the calling thread); setting ``cancel`` sets the child's :class:`~cnn_studio.core.cancel.CancelToken`
 (cooperative: the engine stops after its current batch or file and keeps what it saved) and the call
-raises :class:`~cnn_studio.cancel.Cancelled`; the child's :class:`~cnn_studio.errors.StudioError`
+raises :class:`~cnn_studio.core.cancel.Cancelled`; the child's :class:`~cnn_studio.core.errors.StudioError`
 is raised again with the same class, message and hint; any other exception becomes a
-:class:`~cnn_studio.errors.RunError` naming the job, the exception and the log file; a child that
+:class:`~cnn_studio.core.errors.RunError` naming the job, the exception and the log file; a child that
 dies (killed for memory, a crash) becomes a RunError naming the job, why it stopped and the log.
 When the parent goes away the child's stdin ends, which cancels the call in progress: an app that
 dies never leaves a child training.
@@ -75,9 +75,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cnn_studio import errors
-from cnn_studio import events as ev
-from cnn_studio.cancel import Cancelled, CancelToken, raise_if_cancelled
+from cnn_studio.core import errors
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import Cancelled, CancelToken, raise_if_cancelled
 
 CHILD_FLAG = "--cnn-studio-child"
 """The hidden first argument of ``cnn-studio`` that makes the program a child (see :func:`child_command`)."""
@@ -116,7 +116,7 @@ def import_name(target: str | Callable[..., Any]) -> str:
 
 
 def resolve(name: str) -> Callable[..., Any]:
-    """The object an :func:`import_name` names (``"cnn_studio.predict:Classifier.load"`` → the bound classmethod)."""
+    """The object an :func:`import_name` names (``"cnn_studio.predict.predictor:Classifier.load"`` → the bound classmethod)."""
     module, _, qualname = import_name(name).partition(":")
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
@@ -141,7 +141,7 @@ def error_to_dict(exc: BaseException) -> dict[str, str]:
 
 def error_from_dict(err: dict[str, Any], label: str, log_path: str | os.PathLike[str] | None) -> BaseException:
     """:func:`error_to_dict` back: the same StudioError, or a RunError naming the job, the exception and the log."""
-    module = str(err.get("module") or "cnn_studio.errors")
+    module = str(err.get("module") or "cnn_studio.core.errors")
     try:  # only our own modules are imported here: the app's process must not load TensorFlow for an error
         where_defined = importlib.import_module(module) if module.split(".")[0] == "cnn_studio" else sys.modules.get(module)
         cls = getattr(where_defined, str(err.get("type")), None)

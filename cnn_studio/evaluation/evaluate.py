@@ -4,7 +4,7 @@ confusion matrix, one-vs-rest ROC AUC, top-k accuracy and the most confidently w
 The numbers are computed with numpy only (:func:`compute_metrics`), so they can be checked on
 hand-made predictions. Images are named by their record key (:attr:`ImageRecord.key`: the path, or
 ``path#slice=AXIS:INDEX`` for a slice of a volume). When the images are slices of studies (NIfTI
-volumes, DICOM series), study-level figures are computed too (:mod:`cnn_studio.studies`) and
+volumes, DICOM series), study-level figures are computed too (:mod:`cnn_studio.evaluation.studies`) and
 stored in ``Metrics.study``. :func:`evaluate_run` evaluates a run folder on its own test (else
 validation) images or on another labeled folder, and stores ``metrics.json`` in the run folder.
 """
@@ -20,22 +20,22 @@ from typing import Any
 
 import numpy as np
 
-from cnn_studio import events as ev
-from cnn_studio.calibration import ece, reliability, with_temperature
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.corrections import AUTO, apply_corrections
-from cnn_studio.corrections import resolve as resolve_corrections
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.errors import DatasetError, RunError
+from cnn_studio.core.fsutil import write_json
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.index import scan
 from cnn_studio.data.records import ImageRecord, VolumeSlicing
-from cnn_studio.errors import DatasetError, RunError
-from cnn_studio.fsutil import write_json
-from cnn_studio.intervals import TOO_FEW, compare_with_guessing, describe, metric_intervals
-from cnn_studio.paths import RunLayout
-from cnn_studio.predict import iter_image_batches, predict_probabilities
-from cnn_studio.review import read_review
-from cnn_studio.studies import per_class_rows, study_metrics, study_text
-from cnn_studio.training.run_folder import load_model, open_run, read_metrics
-from cnn_studio.training.run_lock import RunLock
+from cnn_studio.evaluation.calibration import ece, reliability, with_temperature
+from cnn_studio.evaluation.intervals import TOO_FEW, compare_with_guessing, describe, metric_intervals
+from cnn_studio.evaluation.review import read_review
+from cnn_studio.evaluation.studies import per_class_rows, study_metrics, study_text
+from cnn_studio.labels.corrections import AUTO, apply_corrections
+from cnn_studio.labels.corrections import resolve as resolve_corrections
+from cnn_studio.predict.predictor import iter_image_batches, predict_probabilities
+from cnn_studio.runs.lock import RunLock
+from cnn_studio.runs.run_folder import load_model, open_run, read_metrics
 
 TASK = "Evaluating"
 _EPS = 1e-12
@@ -52,7 +52,7 @@ class Metrics:
     (highest loss first); ``predictions`` hold ``{path, true, pred, confidence}`` for every image
     (the GUI opens a confusion cell with them); ``skipped`` the unreadable files.
 
-    How sure the numbers are (see :mod:`cnn_studio.intervals`): ``intervals`` holds a 95% interval
+    How sure the numbers are (see :mod:`cnn_studio.evaluation.intervals`): ``intervals`` holds a 95% interval
     and the number of images behind every figure above, and "too few images to tell" as its
     ``verdict`` where the images are too few; ``chance`` says whether the model beats guessing and
     always answering the largest class (``verdict`` "better", "unproven" or "not_better");
@@ -63,7 +63,7 @@ class Metrics:
     ``study``: study-level results when the images are slices of studies (else ``{}``):
     ``{"aggregate", "count", "accuracy", "balanced_accuracy", "per_class", "confusion",
     "studies": [{"study", "label", "predicted", "probabilities", "slices", "top_slices"}]}``
-    (:func:`cnn_studio.studies.study_metrics`). Image names in ``predictions`` and ``top_losses``
+    (:func:`cnn_studio.evaluation.studies.study_metrics`). Image names in ``predictions`` and ``top_losses``
     (their ``path``) are record keys; a slice's prediction also names its ``study``.
     """
 
@@ -321,7 +321,7 @@ def evaluate(model, records: Sequence[ImageRecord], class_names: Sequence[str], 
     records : the images and their true labels (indices into ``class_names``).
     image_size, resize : as in training (the run's config).
     subset : a name stored with the metrics ("test", "val", a folder ...).
-    study_aggregate : how slices of a study make its answer ("mean" or "max", :mod:`cnn_studio.studies`).
+    study_aggregate : how slices of a study make its answer ("mean" or "max", :mod:`cnn_studio.evaluation.studies`).
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """Which model judges the labels, and whether it has earned a say.
 
-The label-issue finder (:mod:`cnn_studio.label_issues`) accuses an image when a model that never saw
+The label-issue finder (:mod:`cnn_studio.labels.issues`) accuses an image when a model that never saw
 it finds its given label unlikely. That is only worth something when the model is better than a
 guess: a checker at chance "finds" wrong labels among correct ones at random. So:
 
@@ -13,7 +13,7 @@ guess: a checker at chance "finds" wrong labels among correct ones at random. So
   any backbone's ImageNet weights load offline (the app's weights store, Keras' cache), MobileNetV2
   first; else the Small CNN. It never downloads.
 * :func:`judge_checker` is the chance verdict the rest of the app uses
-  (:func:`~cnn_studio.intervals.compare_with_guessing`, Wilson interval) on the checker's
+  (:func:`~cnn_studio.evaluation.intervals.compare_with_guessing`, Wilson interval) on the checker's
   out-of-fold accuracy, worded for the check, with what would help when it is not better than guessing.
 
 No TensorFlow, no Qt.
@@ -28,8 +28,8 @@ import numpy as np
 
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import WeightsChoice, parse_weights
-from cnn_studio.errors import ConfigError
-from cnn_studio.intervals import compare_with_guessing
+from cnn_studio.core.errors import ConfigError
+from cnn_studio.evaluation.intervals import compare_with_guessing
 
 DEFAULT_FOLDS = 5
 DEFAULT_FOLD_EPOCHS = 12  # epochs per fold for the fold models (the Small CNN)

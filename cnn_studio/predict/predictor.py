@@ -22,19 +22,19 @@ from typing import Any
 
 import numpy as np
 
-from cnn_studio import events as ev
 from cnn_studio.backbones.classifier import input_size_of
-from cnn_studio.calibration import uncertain
-from cnn_studio.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.csv_text import csv_text
+from cnn_studio.core import events as ev
+from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.csv_text import csv_text
+from cnn_studio.core.errors import ConfigError, DatasetError, ImageReadError, RunError
+from cnn_studio.core.fsutil import write_text
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.bands import BandInfo, is_multiband_key, probe_bands, read_run_bands
 from cnn_studio.data.formats import reader_for
 from cnn_studio.data.pipeline import load_image
 from cnn_studio.data.records import parse_key
-from cnn_studio.errors import ConfigError, DatasetError, ImageReadError, RunError
-from cnn_studio.fsutil import write_text
-from cnn_studio.paths import RunLayout
-from cnn_studio.training.run_folder import check_labels, load_model, open_run, read_labels
+from cnn_studio.evaluation.calibration import uncertain
+from cnn_studio.runs.run_folder import check_labels, load_model, open_run, read_labels
 
 TASK = "Classifying"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cnn_studio.paths import RunLayout, app_data_dir
+from cnn_studio.core.paths import RunLayout, app_data_dir
 
 FILE_NAME = "run_places.txt"
 
