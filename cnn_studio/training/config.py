@@ -20,7 +20,7 @@ __all__ = ["AUGMENTATIONS", "CACHE_MODES", "CLASS_WEIGHTS", "JIT_MODES", "LR_SCH
            "PLATEAU_PATIENCE", "PRECISIONS", "RESIZE_POLICIES", "SLICE_AXES", "STUDY_AGGREGATES", "TrainConfig",
            "parse_band_list", "parse_slices"]
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")  # built by trainer._optimizer
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")  # built by lr_finder.make_optimizer
 PRECISIONS = ("auto", "float32", "mixed_float16")
 CLASS_WEIGHTS = ("none", "balanced")
 LR_SCHEDULES = ("constant", "plateau")  # the trainer's schedules (plateau = reduce_lr_patience > 0)
@@ -90,76 +90,84 @@ class TrainConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> TrainConfig:
         """Return ``self`` or raise :class:`ConfigError` ("Expected ... received ...")."""
+        self._validate_learning()
+        self._validate_data()
+        self._validate_images()
+        return self
 
-        def bad(name: str, expected: str, got: Any, hint: str = "") -> ConfigError:
-            return ConfigError(f"Setting '{name}': expected {expected}, received {got!r}.", hint)
-
+    def _validate_learning(self) -> None:
+        """Batch size, epochs, time budget, rates, fine-tuning depth, optimizer and regularisation."""
         if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 4096:
-            raise bad("batch_size", "a whole number from 1 to 4096", self.batch_size,
+            raise _bad("batch_size", "a whole number from 1 to 4096", self.batch_size,
                       "32 is a good start; use 8-16 if you run out of memory.")
         for name in ("epochs", "fine_tune_epochs"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-                raise bad(name, "a whole number >= 0 (or empty for the automatic schedule)", v)
+                raise _bad(name, "a whole number >= 0 (or empty for the automatic schedule)", v)
         if self.total_epochs == 0:
-            raise bad("epochs", "at least one epoch in total", 0,
+            raise _bad("epochs", "at least one epoch in total", 0,
                       "Leave the epochs empty for the automatic schedule, or set epochs to 5.")
         if not isinstance(self.time_budget_s, (int, float)) or not 0 <= self.time_budget_s < 1e7:
-            raise bad("time_budget_s", "a number of seconds >= 0 (0 = no budget)", self.time_budget_s)
+            raise _bad("time_budget_s", "a number of seconds >= 0 (0 = no budget)", self.time_budget_s)
         for name in ("learning_rate", "fine_tune_learning_rate"):
             v = getattr(self, name)
             if v is None and name == "learning_rate":
                 continue
             if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 < v <= 10:
-                raise bad(name, "a number in (0, 10]", v, "Typical values: 1e-3 for the head, 1e-5 to 3e-4 to fine-tune.")
+                raise _bad(name, "a number in (0, 10]", v, "Typical values: 1e-3 for the head, 1e-5 to 3e-4 to fine-tune.")
         if not isinstance(self.fine_tune_layers, int) or self.fine_tune_layers < 0:
-            raise bad("fine_tune_layers", "a whole number >= 0", self.fine_tune_layers)
+            raise _bad("fine_tune_layers", "a whole number >= 0", self.fine_tune_layers)
         if self.fine_tune_depth is not None:
             if not isinstance(self.fine_tune_depth, str):
-                raise bad("fine_tune_depth", '"all", "N blocks", "N conv" or a block name', self.fine_tune_depth)
+                raise _bad("fine_tune_depth", '"all", "N blocks", "N conv" or a block name', self.fine_tune_depth)
             parse_depth(self.fine_tune_depth)
         if self.optimizer not in OPTIMIZERS:
-            raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
+            raise _bad("optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
         if not 0 <= self.label_smoothing < 1:
-            raise bad("label_smoothing", "a number in [0, 1)", self.label_smoothing)
+            raise _bad("label_smoothing", "a number in [0, 1)", self.label_smoothing)
         if self.class_weight not in CLASS_WEIGHTS:
-            raise bad("class_weight", f"one of {', '.join(CLASS_WEIGHTS)}", self.class_weight)
+            raise _bad("class_weight", f"one of {', '.join(CLASS_WEIGHTS)}", self.class_weight)
         if not 0 <= self.dropout < 1:
-            raise bad("dropout", "a number in [0, 1)", self.dropout)
+            raise _bad("dropout", "a number in [0, 1)", self.dropout)
         if self.early_stopping_patience < 0 or self.reduce_lr_patience < 0:
-            raise bad("patience", "a whole number >= 0 (0 = off)",
+            raise _bad("patience", "a whole number >= 0 (0 = off)",
                       (self.early_stopping_patience, self.reduce_lr_patience))
+
+    def _validate_data(self) -> None:
+        """The split, the pipeline (size, resize, augmentation, cache) and the devices (precision, XLA, workers)."""
         check_settings(self.val_fraction, self.test_fraction, group_by_value(self.group_by))
         if self.image_size is not None and (not isinstance(self.image_size, int) or not 16 <= self.image_size <= 2048):
-            raise bad("image_size", "a whole number from 16 to 2048 (or empty for the backbone's default)",
+            raise _bad("image_size", "a whole number from 16 to 2048 (or empty for the backbone's default)",
                       self.image_size)
         if self.resize not in RESIZE_POLICIES:
-            raise bad("resize", f"one of {', '.join(RESIZE_POLICIES)}", self.resize)
+            raise _bad("resize", f"one of {', '.join(RESIZE_POLICIES)}", self.resize)
         unknown = [a for a in self.augment if a not in AUGMENTATIONS]
         if unknown:
-            raise bad("augment", f"any of {', '.join(AUGMENTATIONS)}", unknown)
+            raise _bad("augment", f"any of {', '.join(AUGMENTATIONS)}", unknown)
         if self.cache not in CACHE_MODES:
-            raise bad("cache", f"one of {', '.join(CACHE_MODES)}", self.cache)
+            raise _bad("cache", f"one of {', '.join(CACHE_MODES)}", self.cache)
         if self.precision not in PRECISIONS:
-            raise bad("precision", f"one of {', '.join(PRECISIONS)}", self.precision)
+            raise _bad("precision", f"one of {', '.join(PRECISIONS)}", self.precision)
         if self.jit not in JIT_MODES:
-            raise bad("jit", f"one of {', '.join(JIT_MODES)}", self.jit)
+            raise _bad("jit", f"one of {', '.join(JIT_MODES)}", self.jit)
         if not isinstance(self.workers, int) or not 1 <= self.workers <= 64:
-            raise bad("workers", "a whole number from 1 to 64", self.workers)
+            raise _bad("workers", "a whole number from 1 to 64", self.workers)
+
+    def _validate_images(self) -> None:
+        """Multi-band, volume and study settings, and the weights source."""
         for name in ("bands", "rgb_bands"):
             v = getattr(self, name)
             if not all(isinstance(b, int) and b >= 1 for b in v) or len(set(v)) != len(v):
-                raise bad(name, "distinct band numbers counted from 1 (e.g. 4,3,2)", list(v))
+                raise _bad(name, "distinct band numbers counted from 1 (e.g. 4,3,2)", list(v))
         if self.rgb_bands and len(self.rgb_bands) != 3:
-            raise bad("rgb_bands", "three band numbers (red, green, blue), e.g. 4,3,2", list(self.rgb_bands))
+            raise _bad("rgb_bands", "three band numbers (red, green, blue), e.g. 4,3,2", list(self.rgb_bands))
         if self.slice_axis not in SLICE_AXES:
-            raise bad("slice_axis", "0, 1 or 2", self.slice_axis)
+            raise _bad("slice_axis", "0, 1 or 2", self.slice_axis)
         parse_slices(self.slices)
         if self.study_aggregate not in STUDY_AGGREGATES:
-            raise bad("study_aggregate", f"one of {', '.join(STUDY_AGGREGATES)}", self.study_aggregate)
+            raise _bad("study_aggregate", f"one of {', '.join(STUDY_AGGREGATES)}", self.study_aggregate)
         if not isinstance(self.weights, str) or not self.weights.strip():
-            raise bad("weights", "'imagenet', 'none' or the path of a weights file", self.weights)
-        return self
+            raise _bad("weights", "'imagenet', 'none' or the path of a weights file", self.weights)
 
     # ------------------------------------------------------------------ derived facts (one place each)
     @property
@@ -219,6 +227,11 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _bad(name: str, expected: str, got: Any, hint: str = "") -> ConfigError:
+    """The error of a setting outside what it accepts: "Setting 'name': expected ..., received ..."."""
+    return ConfigError(f"Setting '{name}': expected {expected}, received {got!r}.", hint)
 
 
 STUDY_AGGREGATES = ("mean", "max")  # a study's probabilities: the mean of its slices', or their maximum

@@ -188,6 +188,44 @@ def _failed(workers: list[_Worker], stop: AgreedStop) -> _Worker | None:
                  and not (isinstance(w.error, Cancelled) and stop.cancelled)), None)
 
 
+def _check_can_lead() -> None:
+    """ConfigError when this process cannot lead workers: already in a cluster, or already trained on several."""
+    if distributed.tf_config() is not None:
+        raise ConfigError("TF_CONFIG is set: this process is already part of a cluster.",
+                          "Unset TF_CONFIG to start workers on this computer.")
+    if devices._MULTI_WORKER:
+        raise ConfigError("This process already trained on several workers, and TensorFlow allows that once "
+                          "per process.", "Run each multi-worker training in a process of its own (the app's "
+                          "training child does; do not set CNN_STUDIO_IN_PROCESS=1 for it).")
+
+
+def _watch_chief(thread: threading.Thread, workers: list[_Worker], stop: AgreedStop, cancel: CancelToken) -> None:
+    """Wait for the chief's training; a failed worker raises its failure, a Stop not taken in time Cancelled."""
+    while thread.is_alive():
+        thread.join(0.2)
+        failed = _failed(workers, stop)
+        if failed is not None and thread.is_alive():
+            raise failed.failure()
+        if cancel.cancelled and stop.asked_at is None:
+            stop.asked_at = time.monotonic()
+        if stop.asked_at is not None and time.monotonic() - stop.asked_at > STOP_GRACE_S:
+            raise Cancelled()
+
+
+def _raise_chief_error(error: BaseException, workers: list[_Worker], stop: AgreedStop) -> None:
+    """Raise the chief's error, or the failure of the worker that caused it."""
+    # A worker that died breaks the chief's next collective step ("UnavailableError ... Restart your
+    # program"), often before its own end is seen: name the worker when one failed.
+    deadline = time.monotonic() + WORKER_REPORT_S
+    while _failed(workers, stop) is None and time.monotonic() < deadline and \
+            not all(w.done.is_set() for w in workers):
+        time.sleep(0.1)
+    failed = _failed(workers, stop)
+    if failed is not None:
+        raise failed.failure() from error
+    raise error
+
+
 def train_with_local_workers(config, split, run_dir: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
                              cancel: CancelToken | None = None):
     """:func:`~cnn_studio.training.trainer.train` on ``config.workers`` workers of this computer; this process is the chief.
@@ -199,13 +237,7 @@ def train_with_local_workers(config, split, run_dir: str | os.PathLike[str], *, 
     n = int(config.workers)
     if n < 2:
         return train(config, split, run_dir, sink=sink, cancel=cancel)
-    if distributed.tf_config() is not None:
-        raise ConfigError("TF_CONFIG is set: this process is already part of a cluster.",
-                          "Unset TF_CONFIG to start workers on this computer.")
-    if devices._MULTI_WORKER:
-        raise ConfigError("This process already trained on several workers, and TensorFlow allows that once "
-                          "per process.", "Run each multi-worker training in a process of its own (the app's "
-                          "training child does; do not set CNN_STUDIO_IN_PROCESS=1 for it).")
+    _check_can_lead()
     cancel = cancel if cancel is not None else CancelToken()
     configs = distributed.local_cluster(n)
     shared = Path(tempfile.mkdtemp(prefix="cnn-studio-workers-"))
@@ -227,26 +259,9 @@ def train_with_local_workers(config, split, run_dir: str | os.PathLike[str], *, 
     thread = threading.Thread(target=chief, name="chief", daemon=True)
     try:
         thread.start()
-        while thread.is_alive():
-            thread.join(0.2)
-            failed = _failed(workers, stop)
-            if failed is not None and thread.is_alive():
-                raise failed.failure()
-            if cancel.cancelled and stop.asked_at is None:
-                stop.asked_at = time.monotonic()
-            if stop.asked_at is not None and time.monotonic() - stop.asked_at > STOP_GRACE_S:
-                raise Cancelled()
+        _watch_chief(thread, workers, stop, cancel)
         if "error" in outcome:
-            # A worker that died breaks the chief's next collective step ("UnavailableError ... Restart your
-            # program"), often before its own end is seen: name the worker when one failed.
-            deadline = time.monotonic() + WORKER_REPORT_S
-            while _failed(workers, stop) is None and time.monotonic() < deadline and \
-                    not all(w.done.is_set() for w in workers):
-                time.sleep(0.1)
-            failed = _failed(workers, stop)
-            if failed is not None:
-                raise failed.failure() from outcome["error"]
-            raise outcome["error"]
+            _raise_chief_error(outcome["error"], workers, stop)
         for w in workers:  # they end with the chief (the same last step); give them a moment to clean up
             w.done.wait(60)
         return outcome["result"]

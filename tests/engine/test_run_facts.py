@@ -31,7 +31,7 @@ def test_imagenet_and_files_are_read_one_way():
 
 def test_weights_scratch_trains_in_one_scratch_phase():
     """The ``--weights scratch`` bug: the trainer read "scratch" as pretrained and froze a random backbone."""
-    from cnn_studio.training.trainer import _phases
+    from cnn_studio.training.phases import _phases
 
     cfg = TrainConfig(backbone="small_cnn", weights="scratch", epochs=3, fine_tune_epochs=2)
     assert [(p.name, p.first_epoch, p.end_epoch) for p in _phases(cfg)] == [("scratch", 0, 5)]

@@ -108,7 +108,7 @@ def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):
 
 def test_a_start_that_fails_before_the_first_epoch_does_not_block_a_retry(tmp_path, image_folder, tiny_config,
                                                                          monkeypatch):
-    from cnn_studio.training import trainer
+    from cnn_studio.training import run_data
     from cnn_studio.training.trainer import train
 
     split = _split(image_folder())
@@ -117,7 +117,7 @@ def test_a_start_that_fails_before_the_first_epoch_does_not_block_a_retry(tmp_pa
     def broken(*args, **kwargs):
         raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
 
-    monkeypatch.setattr(trainer, "make_datasets", broken)  # the name the trainer calls
+    monkeypatch.setattr(run_data, "make_datasets", broken)  # the name the run's data preparation calls
     with pytest.raises(RunError) as info:
         train(tiny_config, split, out)
     assert "could not start" in info.value.message and "same command again" in info.value.hint

@@ -194,7 +194,7 @@ def test_download_reports_progress_checks_the_hash_and_can_be_cancelled(homes, m
 
 def test_every_spelling_of_no_weights_skips_the_frozen_phase():
     from cnn_studio.training.config import TrainConfig
-    from cnn_studio.training.trainer import _phases
+    from cnn_studio.training.phases import _phases
 
     for spelling in ("none", "None", " scratch ", "RANDOM", ""):
         assert not parse_weights(spelling).pretrained

@@ -1,0 +1,133 @@
+"""Phases that train on cached inputs instead of running the frozen layers every epoch.
+
+The head phase trains on the frozen backbone's features (computed once, :mod:`feature_cache`, with
+the learning-rate finder on them); fine-tuning trains the upper part on the activations kept from
+the head phase (:mod:`activation_cache`).
+"""
+
+from __future__ import annotations
+
+import time
+
+from cnn_studio.backbones.classifier import split_for_feature_cache, unfreeze_depth
+from cnn_studio.core import events as ev
+from cnn_studio.core.fsutil import write_json
+from cnn_studio.core.paths import RunLayout
+from cnn_studio.training import activation_cache, schedule
+from cnn_studio.training.cache_choice import CacheChoice, choose_feature_cache
+from cnn_studio.training.config import TrainConfig
+from cnn_studio.training.devices import strategy_kind
+from cnn_studio.training.feature_cache import compute_features, feature_datasets
+from cnn_studio.training.fit_context import Fit, jit_compile
+from cnn_studio.training.lr_finder import feature_batches, make_optimizer, sweep
+from cnn_studio.training.run_state import record_schedule
+
+
+def feature_cache_choice(layout: RunLayout, config: TrainConfig, model, data, sink: ev.EventSink,
+                          images_in_memory: int = 0) -> CacheChoice:
+    """Where the frozen-phase features go: memory, disk (batch by batch) or none, said in the log and config.json.
+
+    ``images_in_memory``: bytes of decoded images this run keeps in memory (``cache_choice.decoded_bytes``
+    when ``config.cache == "memory"``), counted as taken.
+    """
+    width = int(model.get_layer("pool").output.shape[-1])
+    count = data.train_count + data.val_count
+    choice = choose_feature_cache(count, width, layout.feature_cache / "features", reserved=images_in_memory)
+    sink(ev.LogMessage("info", f"Feature cache ({count} images × {width} features): {choice.reason}."))
+    write_json(layout.config, config.replace(extra={**config.extra, "feature_cache_reason": choice.reason}).to_dict())
+    return choice
+
+
+def head_on_features(fit: Fit, plan, features, first: int):
+    """Compute the frozen backbone's features (with progress), pick the rate (finder), compile the head."""
+    config, data = fit.config, fit.data
+    feature_model, head_model = split_for_feature_cache(fit.model)
+    on_disk = features is not None and features.mode == "disk"
+    folder = fit.layout.feature_cache / "features"
+    t0 = time.monotonic()
+    fit.activations = _head_activations(fit)
+    if fit.activations is not None:  # one pass through the frozen layers serves both phases
+        train_xy, val_xy = activation_cache.pooled_features(fit.activations, config.batch_size, sink=fit.sink,
+                                                            cancel=fit.cancel, folder=folder if on_disk else None)
+    else:
+        train_xy = compute_features(feature_model, data.train, count=data.train_count,
+                                    task="Computing features (training images)", sink=fit.sink, cancel=fit.cancel,
+                                    path=folder / "train.npy" if on_disk else None)
+        val_xy = compute_features(feature_model, data.val, count=data.val_count,
+                                  task="Computing features (validation images)", sink=fit.sink, cancel=fit.cancel,
+                                  path=folder / "val.npy" if on_disk else None)
+    seconds = time.monotonic() - t0
+    if seconds > 0:
+        fit.forward_images_per_s = (len(train_xy[1]) + len(val_xy[1])) / seconds
+        fit.budget.reserve_for_review(data.val_count, fit.forward_images_per_s)
+    rate = plan.learning_rate
+    if rate is None and strategy_kind(0) == "multi_worker":  # the sweep is a loop of this process alone
+        rate = schedule.DEFAULT_LEARNING_RATE
+        fit.sink(ev.LogMessage("info", f"Learning rate {rate:g} for the head: the learning-rate finder runs with "
+                                       "one worker only."))
+    elif rate is None:
+        rate = _find_head_rate(fit, head_model, train_xy)
+    ftrain, fval = feature_datasets(train_xy, val_xy, config.batch_size, config.seed)
+    # a head step takes microseconds: run a whole epoch per graph call, same batches,
+    # so Python overhead does not dominate (events and cancel checks come per epoch)
+    head_model.compile(optimizer=make_optimizer(config.optimizer, rate), loss=fit.loss, metrics=["accuracy"],
+                       steps_per_execution=data.steps_per_epoch, jit_compile=jit_compile(config))
+    return head_model, fit.one_hot(ftrain), fit.one_hot(fval), rate
+
+
+def _activations_wanted(fit: Fit) -> bool:
+    """Whether fine-tuning can train on kept activations: a fine-tune phase, the cache on, no augmentation."""
+    config = fit.config
+    return (config.feature_cache and not config.augment and strategy_kind(0) != "multi_worker"
+            and any(p.name == "fine_tune" for p in schedule.plan(config)))
+
+
+def _head_activations(fit: Fit) -> activation_cache.Activations | None:
+    """The frozen layers' activations for the head phase to pool and the fine-tune phase to reuse, or None."""
+    if not _activations_wanted(fit):
+        return None
+    split = activation_cache.plan_split(fit.model, fit.config.effective_fine_tune_depth)
+    if split is None:
+        return None
+    return activation_cache.compute(split, fit.data, fit.layout.feature_cache, reserved=fit.images_in_memory,
+                                    sink=fit.sink, cancel=fit.cancel)
+
+
+def fine_tune_activations(fit: Fit, *, resuming: bool) -> bool:
+    """Whether this fine-tune phase trains on kept activations (computed now when the head phase did not)."""
+    if not _activations_wanted(fit) or (resuming and fit.saved_optimizer is not None):
+        return False  # a resumed phase continues its saved optimizer, which knows the whole model
+    if fit.activations is None:
+        split = activation_cache.plan_split(fit.model, fit.config.effective_fine_tune_depth)
+        fit.activations = split and activation_cache.compute(
+            split, fit.data, fit.layout.feature_cache, reserved=fit.images_in_memory, sink=fit.sink,
+            cancel=fit.cancel)
+        unfreeze_depth(fit.model, fit.config.effective_fine_tune_depth)  # plan_split froze it again
+    return fit.activations is not None
+
+
+def upper_on_activations(fit: Fit, plan):
+    """Compile the upper part (fine-tuned layers and head) for epochs on the kept activations."""
+    config, acts = fit.config, fit.activations
+    rate = plan.learning_rate
+    fit.sink(ev.LogMessage("info", f"Fine-tuning trains from {acts.split.cut_layer} up on the activations kept "
+                                   "from the head phase: the frozen layers below it are not run again."))
+    ftrain, fval = feature_datasets(acts.train_xy, acts.val_xy, config.batch_size, config.seed)
+    upper = acts.split.upper
+    upper.compile(optimizer=make_optimizer(config.optimizer, rate), loss=fit.loss, metrics=["accuracy"],
+                  jit_compile=jit_compile(config))
+    return upper, fit.one_hot(ftrain), fit.one_hot(fval), rate
+
+
+def _find_head_rate(fit: Fit, head_model, train_xy) -> float:
+    """The learning-rate finder on the cached features: its suggestion, said, sent and recorded."""
+    config = fit.config
+    fit.sink(ev.StageChanged(task="train", stage="Finding a learning rate",
+                             detail="a short sweep on the cached features"))
+    batches = feature_batches(train_xy[0], train_xy[1], fit.n_classes, config.batch_size, config.seed)
+    found = sweep(head_model, batches, fit.loss, optimizer=config.optimizer, cancel=fit.cancel)
+    fit.sink(ev.LearningRateFound(rates=found.rates, losses=found.losses, suggestion=found.suggestion,
+                                  reason=found.reason))
+    fit.sink(ev.LogMessage("info", f"Learning-rate finder: {found.suggestion:.2g} for the head, {found.reason}."))
+    record_schedule(fit.layout, phase="head", lr_finder=found.to_dict())
+    return found.suggestion
