@@ -8,7 +8,6 @@ resume, state, data, phases, cached inputs) importing one way, without each othe
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
 import cnn_studio
@@ -45,8 +44,7 @@ def test_the_trainer_modules_take_few_parameters():
 
 
 def test_the_trainer_modules_import_one_way_without_private_names():
-    sys.path.insert(0, str(Path(__file__).parents[1]))
-    from test_architecture import _package_imports
+    from test_architecture import _package_imports  # tests/ is on the path (pyproject: pythonpath)
 
     imports = _package_imports(TRAINING, "cnn_studio.training")
     ours = {f"cnn_studio.training.{m}" for m in RUN_MODULES}
