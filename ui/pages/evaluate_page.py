@@ -6,20 +6,30 @@ so reopening a project shows them at once. The confusion-matrix cell view can re
 keep an image (:class:`~cnn_studio.ui.widgets.label_actions.LabelActions`, the review queue's
 corrections file); when the user leaves the step after such a decision, ``corrections_changed(root)``
 asks for the dataset to be read again, so the next training uses the corrected labels.
+
+The tabs are panels of their own: :mod:`~cnn_studio.ui.pages.evaluate_matrix_panel`,
+:mod:`~cnn_studio.ui.pages.evaluate_robustness_panel` and :mod:`~cnn_studio.ui.pages.evaluate_architecture_panel`
+(their widgets are attributes of the page too); the engine calls are in :mod:`~cnn_studio.ui.pages.evaluate_results`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-import pyqtgraph as pg
 from cnn_studio.ui.messages import show_error
+from cnn_studio.ui.pages import evaluate_architecture_panel, evaluate_matrix_panel, evaluate_robustness_panel
+from cnn_studio.ui.pages.evaluate_architecture_panel import ArchitecturePanel, shape_text
+from cnn_studio.ui.pages.evaluate_matrix_panel import MatrixPanel
+from cnn_studio.ui.pages.evaluate_results import (
+    architecture_of,
+    evaluate_or_load,
+    robustness_or_load,
+    summary_html,
+    tile_filters,
+)
+from cnn_studio.ui.pages.evaluate_robustness_panel import PLOT_COLOURS, RobustnessPanel, robustness_curves
 from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel
 from cnn_studio.ui.qmodels.rows import sortable
-from cnn_studio.ui.widgets.confusion_matrix import ConfusionMatrix, legend_html
-from cnn_studio.ui.widgets.image_grid import PATH_ROLE, ImageGrid, array_to_pixmap
-from cnn_studio.ui.widgets.label_actions import MARKS, LabelActions
+from cnn_studio.ui.widgets.image_grid import PATH_ROLE, ImageGrid
+from cnn_studio.ui.widgets.label_actions import MARKS
 from cnn_studio.ui.widgets.notice_banner import NoticeBanner, boxed_thumbnail, shortcut_captions
 from cnn_studio.ui.widgets.reliability_view import ReliabilityView
 from cnn_studio.ui.widgets.step_header import StepHeader
@@ -28,180 +38,29 @@ from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
-    QSizePolicy,
-    QSplitter,
     QTableView,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from cnn_studio.core.child_process import run_job
-from cnn_studio.core.errors import RunError
-from cnn_studio.core.fsutil import read_json
-from cnn_studio.core.paths import RunLayout, job_log
+from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.bands import read_run_bands
 from cnn_studio.data.records import display_name
-from cnn_studio.evaluation.evaluate import load_metrics
-from cnn_studio.evaluation.intervals import describe
-from cnn_studio.explain.architecture import shape_text as text
 from cnn_studio.labels.corrections import Corrections
+
+__all__ = ["INTRO", "PLOT_COLOURS", "EvaluatePage", "architecture_of", "evaluate_or_load", "robustness_curves",
+           "robustness_or_load", "shape_text", "summary_html", "tile_filters"]
+
 
 INTRO = ("Here the trained model is tested on images it never saw while learning (the test images, or "
          "the validation images when there is no test set). Click a cell of the confusion matrix to see "
          "which images were confused, and check the robustness tab before trusting the model on new data.")
-
-
-# ---------------------------------------------------------------- engine calls run in tasks
-
-
-def evaluate_or_load(run_dir, *, force: bool = False, sink, cancel):
-    """metrics.json if present (and not ``force``), else a fresh evaluation (in a child process)."""
-
-    if not force:
-        metrics = load_metrics(run_dir)
-        if metrics is not None:
-            return metrics
-    run_job("cnn_studio.evaluation.evaluate:evaluate_run", str(run_dir), sink=sink, cancel=cancel,
-            log_path=job_log("evaluate", run_dir), label="evaluation")
-    metrics = load_metrics(run_dir)
-    if metrics is None:
-        raise RunError(f"The evaluation finished but wrote no metrics.json in {run_dir}.",
-                       "Check that the folder is writable, then press Evaluate again.")
-    return metrics
-
-
-def robustness_or_load(run_dir, *, force: bool = False, sink, cancel):
-    """robustness.json if present (and not ``force``), else a fresh robustness check (as a dict)."""
-
-    path = RunLayout(Path(run_dir)).robustness
-    if not force and path.exists():
-        report = read_json(path)
-    else:
-        report = run_job("cnn_studio.explain.robustness:run_robustness", str(run_dir), sink=sink, cancel=cancel,
-                         log_path=job_log("robustness", run_dir), label="robustness check").to_dict()
-    for ex in report.get("examples", []):  # pictures are stored relative to the run folder
-        if ex.get("image") and not Path(ex["image"]).is_absolute():
-            ex["image"] = str(Path(run_dir) / ex["image"])
-    return report
-
-
-def architecture_of(run_dir, *, sink, cancel):
-    """(ArchitectureTable, first-layer filters tiled as a uint8 image or None), read in a child process.
-
-    The model is loaded by :func:`cnn_studio.explain.views.architecture` in a one-shot child, so
-    TensorFlow never loads in the app's process.
-    """
-
-    table, filters = run_job("cnn_studio.explain.views:architecture", str(run_dir), sink=sink, cancel=cancel,
-                             log_path=job_log("architecture", run_dir), label="architecture")
-    return table, tile_filters(filters) if filters is not None else None
-
-
-def tile_filters(filters: np.ndarray, scale: int = 14, cols: int = 8) -> np.ndarray:
-    """(N, k, k, 3) filters in [0, 1] → one uint8 image, each filter enlarged ``scale`` times."""
-    n, k = filters.shape[0], filters.shape[1]
-    cell = k * scale + 2
-    rows = -(-n // cols)
-    out = np.full((rows * cell, min(n, cols) * cell, 3), 255, np.uint8)
-    for i, f in enumerate(filters):
-        big = np.repeat(np.repeat(np.clip(f, 0, 1), scale, 0), scale, 1)
-        r, c = divmod(i, cols)
-        out[r * cell + 1 : r * cell + 1 + k * scale, c * cell + 1 : c * cell + 1 + k * scale] = (big * 255).astype(np.uint8)
-    return out
-
-
-def shape_text(shape) -> str:
-    """A layer's output shape for the screen: (None, 32, 32, 16) → "32 × 32 × 16"."""
-
-    return text(shape, " × ", "–")
-
-
-def robustness_curves(report: dict) -> dict[str, tuple[list[float], list[float]]]:
-    """{perturbation: (strength steps 0..n, accuracies)}; step 0 is the unchanged images' accuracy.
-
-    Levels have different units per change (noise sigma, blur radius, JPEG quality...), so the
-    plot's x axis is the step number, not the raw level.
-    """
-    clean = float(report.get("clean_accuracy", 0.0))
-    curves: dict[str, tuple[list[float], list[float]]] = {}
-    for row in report.get("rows", []):
-        xs, ys = curves.setdefault(row["perturbation"], ([0.0], [clean]))
-        xs.append(float(len(xs)))
-        ys.append(float(row["accuracy"]))
-    return curves
-
-
-def summary_html(metrics) -> str:
-    """The headline figures, each as "value (95% CI lo–hi, n images)" or "too few images to tell"."""
-
-    n, names = metrics.n_images, list(metrics.class_names)
-    words = {"test": "test", "val": "validation"}.get(metrics.subset, metrics.subset)
-    iv = metrics.intervals or {}
-    if not iv:  # metrics from before intervals existed
-        return (f"<b>The model is right {metrics.accuracy:.0%} of the time</b> on {n} {words} images it never "
-                f"trained on ({len(names)} classes). Evaluate again to see how sure these numbers are.")
-    acc = iv.get("accuracy") or {}
-    head = (f"<b>The model is right {metrics.accuracy:.0%} of the time</b> on {n} {words} images it never trained "
-            f"on ({len(names)} classes): ")
-    if acc.get("verdict"):
-        head += (f"<b>{acc['verdict']}</b> how good it really is ({n} images; a figure needs "
-                 f"{iv.get('min_images', 10)}).")
-    else:
-        head += f"accuracy {describe(acc)}."
-    parts = [head]
-    top2 = (iv.get("top_k_accuracy") or {}).get("2")
-    if top2 and len(names) > 2:
-        parts.append(f"Right class among its top two guesses: {describe(top2)}.")
-    auc = (iv.get("roc_auc") or {}).get("macro")
-    if auc and auc.get("value") is not None:
-        parts.append(f"Macro ROC AUC: {describe(auc)} (1.0 = perfect, 0.5 = guessing).")
-    if metrics.skipped:
-        parts.append(f"{len(metrics.skipped)} unreadable images were skipped.")
-    parts.append(f"<span style='color:#6b7280'>In brackets: the 95% interval and the images behind the figure; "
-                 f"{iv.get('rule', 'a figure needs 10 images')}.</span>")
-    return " ".join(parts)
-
-
-PLOT_COLOURS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04")
-
-
-def _table(headers: list[str]) -> QTableWidget:
-    t = QTableWidget(0, len(headers))
-    t.setHorizontalHeaderLabels(headers)
-    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    t.setSortingEnabled(True)
-    t.verticalHeader().setVisible(False)
-    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    t.horizontalHeader().setStretchLastSection(True)
-    return t
-
-
-def _fill(table: QTableWidget, rows: list[list]) -> None:
-    table.setSortingEnabled(False)
-    table.setRowCount(len(rows))
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            item = QTableWidgetItem()
-            if isinstance(value, (int, float, np.floating, np.integer)):
-                item.setData(Qt.ItemDataRole.DisplayRole, float(value) if isinstance(value, float) else int(value))
-                if isinstance(value, float):
-                    item.setText(f"{value:.3f}")
-            else:
-                item.setText(str(value))
-                if len(str(value)) > 24:
-                    item.setToolTip(str(value))  # a narrow column elides it
-            table.setItem(r, c, item)
-    table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # keep the given order
-    table.setSortingEnabled(True)  # until the user clicks a column
 
 
 class EvaluatePage(QWidget):
@@ -239,7 +98,31 @@ class EvaluatePage(QWidget):
         self.shortcut_banner.example_activated.connect(self._on_shortcut_example_activated)
         self.example_dialog: QDialog | None = None
         self.reliability = ReliabilityView()
+        self._make_per_class()
+        self.matrix_tab = self._matrix_panel()
+        self.top_losses = ImageGrid(96)
+        self.top_losses.setToolTip("The images the model got wrong with the most confidence: look for wrong "
+                                   "labels in your data, or for what the model is missing.")
+        self.robustness_tab = RobustnessPanel()
+        self.robustness_tab.robust_button.clicked.connect(lambda: self.run_robustness(force=True))
+        self.architecture_tab = ArchitecturePanel()
+        for panel, fields in ((self.robustness_tab, evaluate_robustness_panel.FIELDS),
+                              (self.architecture_tab, evaluate_architecture_panel.FIELDS)):
+            for name in fields:
+                setattr(self, name, getattr(panel, name))
+        self._make_tabs()
+        self._lay_out()
+        self._set_enabled(False)
+        session.run_changed.connect(self._on_session_run_changed)
+        session.dataset_changed.connect(self._load_corrections)
+        session.closing.connect(self.shutdown)
+        # made after a run or dataset was opened (the window builds steps when first opened): start from them
+        if session.run_dir is not None:
+            self._on_session_run_changed()
+        if session.dataset_path is not None:
+            self._load_corrections()
 
+    def _make_per_class(self) -> None:
         self.metrics_model = MetricsTableModel(self)
         self.per_class = QTableView()
         self.per_class.setModel(sortable(self.metrics_model, self))
@@ -250,108 +133,29 @@ class EvaluatePage(QWidget):
         self.per_class.setToolTip("Precision: when the model says this class, how often it is right.\n"
                                   "Recall: of the images of this class, how many it found.\n"
                                   "F1: the balance of both. ROC AUC: 1.0 = perfect ranking, 0.5 = guessing.")
-        self.matrix = ConfusionMatrix()
+
+    def _matrix_panel(self) -> MatrixPanel:
+        """The Confusion matrix tab, connected; its widgets become the page's attributes (``page.matrix``…)."""
+        panel = MatrixPanel()
+        for name in evaluate_matrix_panel.FIELDS:
+            setattr(self, name, getattr(panel, name))
         self.matrix.cell_chosen.connect(self._on_matrix_cell_chosen)
-        self.matrix_legend = QLabel(legend_html())
-        self.matrix_legend.setWordWrap(True)
-        self.cell_label = QLabel("Click a cell to see its images.")
-        self.cell_images = ImageGrid(80)
         self.cell_images.currentItemChanged.connect(self._on_cell_image_chosen)
-        cm = QSplitter(Qt.Orientation.Horizontal)
-        self.matrix_tab = cm
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(self.matrix, 1)
-        ll.addWidget(self.matrix_legend)
-        cm.addWidget(left)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.cell_label)
-        rl.addWidget(self.cell_images, 1)
-        self.label_actions = LabelActions(shortcut_scope=right)
         self.label_actions.decided.connect(self._on_label_decided)
-        rl.addWidget(self.label_actions)
-        cm.addWidget(right)
-        cm.setSizes([420, 380])
+        return panel
 
-        self.top_losses = ImageGrid(96)
-        self.top_losses.setToolTip("The images the model got wrong with the most confidence: look for wrong "
-                                   "labels in your data, or for what the model is missing.")
-
-        self.robust_button = QPushButton("Run robustness check")
-        self.robust_button.setToolTip("Measure accuracy when images get noisy, blurred, darker, compressed, or "
-                                      "are changed on purpose to fool the network (FGSM). Takes a minute.")
-        self.robust_button.clicked.connect(lambda: self.run_robustness(force=True))
-        self.robust_text = QLabel("How much does accuracy drop when images are a little different from "
-                                  "the training images? Run the check to find out.")
-        self.robust_text.setWordWrap(True)
-        self.robust_table = _table(["Change", "Strength", "Accuracy"])
-        pg.setConfigOptions(antialias=True, background="w", foreground="#333")
-        self.robust_plot = pg.PlotWidget(title="Accuracy as the change gets stronger")
-        self.robust_plot.setLabel("bottom", "strength step (0 = unchanged)")
-        self.robust_plot.setLabel("left", "accuracy")
-        self.robust_plot.setYRange(0, 1)
-        self.robust_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.robust_plot.addLegend(offset=(-10, -10))
-        self.robust_plot.setMinimumHeight(200)
-        self.robust_examples = ImageGrid(200)
-        rob = QWidget()
-        rlay = QVBoxLayout(rob)
-        top = QHBoxLayout()
-        top.addWidget(self.robust_text, 1)
-        top.addWidget(self.robust_button)
-        rlay.addLayout(top)
-        mid = QSplitter(Qt.Orientation.Horizontal)
-        mid.addWidget(self.robust_table)
-        mid.addWidget(self.robust_plot)
-        mid.setStretchFactor(0, 0)
-        mid.setStretchFactor(1, 1)
-        self.robust_table.setMinimumWidth(430)
-        rlay.addWidget(mid, 2)
-        rlay.addWidget(QLabel("Adversarial examples: original | changed | the change, magnified"))
-        rlay.addWidget(self.robust_examples, 1)
-
-        self.arch_text = QLabel("Every layer of the network, with how many numbers (parameters) it learns. "
-                                "A convolution re-uses one small kernel at every position of the image, "
-                                "which is why it needs so few parameters.")
-        self.arch_text.setWordWrap(True)
-        self.arch_text.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        self.arch_table = _table(["Layer", "Type", "Output (h × w × maps)", "Parameters", "Trainable", "Note"])
-        self.filters = QLabel()
-        self.filters.setToolTip("The first layer's filters: the small colour patterns the network looks for first.")
-        arch = QWidget()
-        alay = QVBoxLayout(arch)
-        alay.addWidget(self.arch_text)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.arch_table)
-        filters_box = QWidget()
-        fl = QVBoxLayout(filters_box)
-        fl.setContentsMargins(6, 0, 0, 0)
-        filters_caption = QLabel("<b>First layer's filters</b>, enlarged: the small colour patterns the network "
-                                 "looks for first. The same few filters slide over the whole image.")
-        filters_caption.setWordWrap(True)
-        fl.addWidget(filters_caption)
-        fl.addWidget(self.filters)
-        fl.addStretch(1)
-        split.addWidget(filters_box)
-        split.setStretchFactor(0, 4)
-        split.setStretchFactor(1, 1)
-        self.filters.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-        self.filters.setWordWrap(True)
-        alay.addWidget(split, 1)
-
+    def _make_tabs(self) -> None:
         self.tabs = QTabWidget()
         self.tabs.addTab(self.per_class, "Per class")
-        self.tabs.addTab(cm, "Confusion matrix")
+        self.tabs.addTab(self.matrix_tab, "Confusion matrix")
         self.tabs.addTab(self.top_losses, "Most confident mistakes")
         self.tabs.addTab(self.reliability, "Confidence (calibration)")
-        self.tabs.addTab(rob, "Robustness")
-        self.tabs.addTab(arch, "Architecture")
+        self.tabs.addTab(self.robustness_tab, "Robustness")
+        self.tabs.addTab(self.architecture_tab, "Architecture")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.study_view = StudyResults()  # a "Per study" tab after the confusion matrix, for volumes only
 
+    def _lay_out(self) -> None:
         lay = QVBoxLayout(self)
         lay.addWidget(self.header)
         row = QHBoxLayout()
@@ -362,15 +166,6 @@ class EvaluatePage(QWidget):
         lay.addWidget(self.chance_banner)
         lay.addWidget(self.shortcut_banner)
         lay.addWidget(self.tabs, 1)
-        self._set_enabled(False)
-        session.run_changed.connect(self._on_session_run_changed)
-        session.dataset_changed.connect(self._load_corrections)
-        session.closing.connect(self.shutdown)
-        # made after a run or dataset was opened (the window builds steps when first opened): start from them
-        if session.run_dir is not None:
-            self._on_session_run_changed()
-        if session.dataset_path is not None:
-            self._load_corrections()
 
     # ------------------------------------------------------------------ actions
     def _set_enabled(self, on: bool) -> None:
@@ -422,11 +217,8 @@ class EvaluatePage(QWidget):
         self.matrix.setRowCount(0)
         self.cell_images.clear()
         self.top_losses.clear()
-        self.robust_table.setRowCount(0)
-        self.robust_plot.clear()
-        self.robust_examples.clear()
-        self.arch_table.setRowCount(0)
-        self.filters.clear()
+        self.robustness_tab.clear()
+        self.architecture_tab.clear()
         self.chance_banner.clear_notice()
         self.shortcut_banner.clear_notice()
         self.reliability.set_calibration(None)
@@ -601,38 +393,7 @@ class EvaluatePage(QWidget):
 
     def _on_robustness_returned(self, report: dict) -> None:
         self.robustness = report
-        units = report.get("units", {})
-        clean = report.get("clean_accuracy", 0.0)
-        worst = min(report.get("rows", []), key=lambda r: r["accuracy"], default=None)
-        text = f"Accuracy on {report.get('n_images', 0)} unchanged images: <b>{clean:.0%}</b>."
-        if worst is not None:
-            text += (f" Worst case: {worst['perturbation']} at {worst['level']} "
-                     f"{units.get(worst['perturbation'], '')} → {worst['accuracy']:.0%}.")
-        self.robust_text.setText(text + " " + report.get("epsilon_note", ""))
-        _fill(self.robust_table, [[r["perturbation"], f"{r['level']} {units.get(r['perturbation'], '')}".strip(),
-                                   float(r["accuracy"])] for r in report.get("rows", [])])
-        self.robust_plot.clear()
-        for i, (name, (xs, ys)) in enumerate(robustness_curves(report).items()):
-            colour = PLOT_COLOURS[i % len(PLOT_COLOURS)]
-            self.robust_plot.plot(xs, ys, name=name, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6,
-                                  symbolBrush=colour)
-        self.robust_examples.clear()
-        for ex in report.get("examples", []):
-            image = ex.get("image") or ex.get("path")
-            self.robust_examples.add_image(image, f"{ex['clean_pred']} → {ex['adv_pred']} (ε {ex['epsilon']:g})",
-                                           f"A '{ex['true']}' image: changing each pixel by at most "
-                                           f"{ex['epsilon']:g} × 255 made the network change its answer from "
-                                           f"'{ex['clean_pred']}' to '{ex['adv_pred']}'.")
+        self.robustness_tab.show_report(report)
 
     def _on_architecture_returned(self, result) -> None:
-        table, filters = result
-        _fill(self.arch_table, [[r.name, r.type, shape_text(r.output_shape), int(r.params),
-                                 "yes" if r.trainable else "no", r.note] for r in table.rows])
-        self.arch_text.setText(f"{len(table.rows)} layers, {table.total:,} parameters ({table.trainable:,} "
-                               f"trainable). A convolution re-uses one small kernel at every position of the "
-                               f"image, which is why it needs so few parameters.")
-        if filters is not None:
-            self.filters.setPixmap(array_to_pixmap(filters))
-        else:
-            self.filters.setText("The first layer's filters cannot be drawn for this network "
-                                 "(they are not 3-channel colour filters).")
+        self.architecture_tab.show_architecture(result)
