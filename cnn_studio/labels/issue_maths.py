@@ -7,6 +7,8 @@ suggestion queue (:mod:`cnn_studio.labels.suggest`, the softmax regression).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
@@ -73,9 +75,19 @@ def confident_suspects(probs: np.ndarray, labels: np.ndarray, n_classes: int):
     return idx, suggested[idx], scores[idx], thresholds
 
 
-def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, *, l2: float = 1e-3, steps: int = 300,
-                lr: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class SoftmaxFit:
+    """How :func:`fit_softmax` fits: L2 penalty, full-batch Adam steps and learning rate."""
+
+    l2: float = 1e-3
+    steps: int = 300
+    lr: float = 0.1
+
+
+def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, *, seed: int = 0,
+                fit: SoftmaxFit = SoftmaxFit()) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression (full-batch Adam, L2) on standardised features → (W, b)."""
+    l2, steps, lr = fit.l2, fit.steps, fit.lr
     rng = np.random.default_rng(seed)
     n, d = x.shape
     w = rng.normal(0, 0.01, (d, n_classes))

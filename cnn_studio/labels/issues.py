@@ -250,8 +250,7 @@ def find_label_issues(source, settings: LabelCheckSettings | None = None, *, sin
     spec = registry.get(checker.backbone)
     size = spec.image_size(s.image_size)
     prepared = _prepare(source, s, sink, cancel)
-    index = prepared.index
-    n_classes = len(index.class_names)
+    index, n_classes = prepared.index, len(prepared.index.class_names)
     sink(ev.StageChanged("label_issues", "Loading TensorFlow"))
     images, records = load_images(list(index.records), size, s.resize, s.batch_size, sink=sink, cancel=cancel)
     # Multi-band tiles: the model takes every band, normalised by this dataset's statistics (as training does).
