@@ -273,23 +273,45 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
     """
     root = require_source(source)
     sink(ev.ScanStarted(str(root)))
-    slicing = slicing or VolumeSlicing()
-    parse_slices(slicing.slices)  # a wrong setting is a ConfigError before any file is read
-    if slicing.axis not in SLICE_AXES:
-        raise ConfigError(f"Slice axis: expected 0, 1 or 2, received {slicing.axis!r}.",
-                          "Axis 2 cuts a RAS-oriented NIfTI volume into axial slices.")
+    slicing = _checked_slicing(slicing)
     scanner = _Scanner(sink, cancel, max_pixels, slicing, str(root if root.is_dir() else root.parent))
+    class_names, layout, notes = _scan_source(root, scanner)
+    scanner.group_series()
+    scanner.finish()
+    notes += _left_out_notes(scanner, root, slicing)
+    index = DatasetIndex(root=str(root), layout=layout, class_names=tuple(class_names),
+                         records=tuple(sorted(scanner.records, key=lambda r: (r.label, r.path, r.slice_index or 0))),
+                         skipped=tuple(scanner.skipped), notes=tuple(notes), band_names=scanner.band_names)
+    _require_two_classes(index, root)
+    sink(ev.ScanFinished(len(index.records), len(index.class_names), len(index.skipped)))
+    return index
+
+
+def _scan_source(root: Path, scanner: _Scanner) -> tuple[list[str], str, list[str]]:
+    """Scan a CSV manifest or a folder → (class names, layout, notes); a file that is no CSV is refused."""
     if root.is_file():
         if root.suffix.lower() != ".csv":
             raise DatasetError(f"{root} is a file, not a dataset folder or a CSV manifest.",
                                "Choose the folder that holds one sub-folder per class, or a .csv file "
                                "with the columns path,label.")
         class_names, notes = _scan_csv(root, scanner)
-        layout = "csv"
-    else:
-        class_names, layout, notes = _scan_folder(root, scanner)
-    scanner.group_series()
-    scanner.finish()
+        return class_names, "csv", notes
+    return _scan_folder(root, scanner)
+
+
+def _checked_slicing(slicing: VolumeSlicing | None) -> VolumeSlicing:
+    """``slicing`` (default ``VolumeSlicing()``), or a ConfigError before any file is read."""
+    slicing = slicing or VolumeSlicing()
+    parse_slices(slicing.slices)
+    if slicing.axis not in SLICE_AXES:
+        raise ConfigError(f"Slice axis: expected 0, 1 or 2, received {slicing.axis!r}.",
+                          "Axis 2 cuts a RAS-oriented NIfTI volume into axial slices.")
+    return slicing
+
+
+def _left_out_notes(scanner: _Scanner, root: Path, slicing: VolumeSlicing) -> list[str]:
+    """The notes on what the scan left out: files that are not images, volume slices not kept."""
+    notes = []
     if scanner.ignored:
         notes.append(f"ignored {len(scanner.ignored)} file(s) that are not images "
                      f"({_examples(scanner.ignored, root if root.is_dir() else root.parent)})")
@@ -298,12 +320,7 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
         why = "without content" if kind == "content" else f"outside the {slicing.slices} selection"
         notes.append(f"left out {scanner.slices_left_out:,} volume slice(s) {why} (slices: {slicing.slices}, "
                      f"axis {slicing.axis})")
-    index = DatasetIndex(root=str(root), layout=layout, class_names=tuple(class_names),
-                         records=tuple(sorted(scanner.records, key=lambda r: (r.label, r.path, r.slice_index or 0))),
-                         skipped=tuple(scanner.skipped), notes=tuple(notes), band_names=scanner.band_names)
-    _require_two_classes(index, root)
-    sink(ev.ScanFinished(len(index.records), len(index.class_names), len(index.skipped)))
-    return index
+    return notes
 
 
 def _scan_folder(root: Path, scanner: _Scanner) -> tuple[list[str], str, list[str]]:
