@@ -14,8 +14,8 @@ from cnn_studio.data.pipeline import (
     load_images,
     make_dataset,
     make_datasets,
-    needs_python_reader,
 )
+from cnn_studio.data.pipeline_decode import needs_python_reader
 from cnn_studio.data.records import ImageRecord
 from cnn_studio.data.split import make_split
 
