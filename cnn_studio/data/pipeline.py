@@ -40,7 +40,7 @@ import hashlib
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +102,49 @@ def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: 
     return str(folder / prefix)
 
 
-def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: int, *, resize: str = "stretch",
-                 shuffle: bool = False, seed: int = 0, augment: Sequence[str] = (), cache: str = "memory",
-                 cache_dir: str | Path | None = None, cache_name: str = "data", drop_remainder: bool = False,
-                 skips: SkipLog | None = None, dtype: str = "float32", shuffle_buffer: int | None = None,
-                 with_keys: bool = False):
+@dataclass(frozen=True)
+class DatasetOptions:
+    """How :func:`make_dataset` reads, caches, orders and hands out the images.
+
+    ``resize``: "stretch", "pad" (keep aspect, black bars) or "crop" (centre square).
+    ``shuffle``, ``seed``: reshuffle every epoch with a fixed seed (training only).
+    ``shuffle_buffer``: images the per-epoch shuffle holds (None: all of them, a second copy of the decoded
+    set in memory). A smaller buffer keeps a disk cache's memory bounded: the records are then put in a
+    seeded random order once, before decoding, and each epoch shuffles within the buffer.
+    ``augment``: names from :data:`cnn_studio.data.augment.AUGMENTATIONS`, applied per batch (training only).
+    ``cache``: "memory", "disk" (a file in ``cache_dir`` named after ``cache_name``) or "none" ("auto" is
+    resolved before, by :func:`cnn_studio.training.cache_choice.choose_image_cache`). The cache holds
+    decoded, resized uint8 and is filled during the first complete pass; a pass that stops early (cancel)
+    keeps no cache and the next pass decodes again. Disk cache names carry a fingerprint of the records.
+    ``drop_remainder``: leave out a last, smaller batch.
+    ``skips``: a :class:`SkipLog` that collects dropped files (a new one if None).
+    ``dtype``: "float32" (default), or "uint8" to hand a Keras model the cached bytes as they are: the
+    model casts its input itself (on the GPU, when there is one), so a quarter of the bytes leave the
+    pipeline. Augmentation works on floats, so with ``augment`` the batches are float32 anyway.
+    ``with_keys``: add a third element to each batch, its record keys (``ImageRecord.key`` as bytes).
+    """
+
+    resize: str = "stretch"
+    shuffle: bool = False
+    seed: int = 0
+    augment: Sequence[str] = ()
+    cache: str = "memory"
+    cache_dir: str | Path | None = None
+    cache_name: str = "data"
+    drop_remainder: bool = False
+    skips: SkipLog | None = None
+    dtype: str = "float32"
+    shuffle_buffer: int | None = None
+    with_keys: bool = False
+
+
+def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: int,
+                 options: DatasetOptions | None = None, **fields: Any):
     """Build a batched dataset of ``(float32 [B,S,S,3] raw 0–255, int32 [B])`` from records.
+
+    ``records``: the images and their labels; ``image_size``: side ``S`` of the square output;
+    ``batch_size``: images per batch; ``options`` (default :class:`DatasetOptions`), with any of its
+    fields given as keywords (``fields``) instead.
 
     Without ``shuffle`` the images come out in the order of ``records`` (dropped files left out),
     whatever reader each one needs; ``with_keys`` adds a third element, the batch's record keys
@@ -115,26 +152,6 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
 
     Multi-band records (``bands = N``) give ``float32 [B,S,S,N]`` raw values (whatever ``dtype`` asks),
     cached as float32; ``augment`` keeps its geometric names only (:func:`multiband_augment`).
-
-    Parameters
-    ----------
-    records : the images and their labels (``ImageRecord.path``, ``.label``, ``.fmt``, ``.mode``).
-    image_size : side ``S`` of the square output.
-    batch_size : images per batch.
-    resize : "stretch", "pad" (keep aspect, black bars) or "crop" (centre square).
-    shuffle, seed : reshuffle every epoch with a fixed seed (training only).
-    shuffle_buffer : images the per-epoch shuffle holds (None: all of them, a second copy of the decoded
-        set in memory). A smaller buffer keeps a disk cache's memory bounded: the records are then put in
-        a seeded random order once, before decoding, and each epoch shuffles within the buffer.
-    augment : names from :data:`cnn_studio.data.augment.AUGMENTATIONS`, applied per batch (training only).
-    cache : "memory", "disk" (a file in ``cache_dir``) or "none" ("auto" is resolved before, by
-        :func:`cnn_studio.training.cache_choice.choose_image_cache`). The cache holds decoded, resized uint8
-        and is filled during the first complete pass; a pass that stops early (cancel) keeps no cache
-        and the next pass decodes again. Disk cache names carry a fingerprint of the records.
-    skips : a :class:`SkipLog` that collects dropped files (a new one if None).
-    dtype : "float32" (default), or "uint8" to hand a Keras model the cached bytes as they are: the
-        model casts its input itself (on the GPU, when there is one), so a quarter of the bytes leave
-        the pipeline. Augmentation works on floats, so with ``augment`` the batches are float32 anyway.
 
     Returns
     -------
@@ -146,35 +163,36 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
     """
     import tensorflow as tf
 
-    _check_dataset_options(dtype, resize, cache, cache_dir)
-    skips = skips if skips is not None else SkipLog()
-    records, buffer = _ordered(records, shuffle, shuffle_buffer, seed)
-    ds, n_bands = decoded_blocks(records, image_size, resize, skips)
-    if n_bands:
-        augment, _dropped = multiband_augment(augment)
+    o = replace(options or DatasetOptions(), **fields)
+    _check_dataset_options(o)
+    skips = o.skips if o.skips is not None else SkipLog()
+    records, buffer = _ordered(records, o)
+    ds, n_bands = decoded_blocks(records, image_size, o.resize, skips)
+    augment = multiband_augment(o.augment)[0] if n_bands else o.augment
     # The cache holds the blocks of up to CACHE_BATCH images (with their labels and keys) that _decoded yields.
-    if cache == "memory":
+    if o.cache == "memory":
         ds = ds.cache()
-    elif cache == "disk":
-        ds = ds.cache(_disk_cache_prefix(records, image_size, resize, cache_dir, cache_name, n_bands))
-    ds = _batched(ds, batch_size, shuffle=shuffle, buffer=buffer, seed=seed, drop_remainder=drop_remainder)
-    if not with_keys:
+    elif o.cache == "disk":
+        ds = ds.cache(_disk_cache_prefix(records, image_size, o.resize, o.cache_dir, o.cache_name, n_bands))
+    ds = _batched(ds, batch_size, o, buffer)
+    if not o.with_keys:
         ds = ds.map(lambda x, y, k: (x, y))
-    return _pixels_for_model(ds, augment, seed, dtype, multiband=bool(n_bands)).prefetch(tf.data.AUTOTUNE)
+    return _pixels_for_model(ds, augment, o.seed, o.dtype, multiband=bool(n_bands)).prefetch(tf.data.AUTOTUNE)
 
 
-def _batched(ds, batch_size: int, *, shuffle: bool, buffer: int, seed: int, drop_remainder: bool):
+def _batched(ds, batch_size: int, o: DatasetOptions, buffer: int):
     """The cached blocks re-cut into batches of ``batch_size``, shuffled per epoch within ``buffer`` images."""
-    if shuffle or drop_remainder or batch_size != CACHE_BATCH:  # else the blocks are the batches
+    if o.shuffle or o.drop_remainder or batch_size != CACHE_BATCH:  # else the blocks are the batches
         ds = ds.unbatch()
-        if shuffle:
-            ds = ds.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        if o.shuffle:
+            ds = ds.shuffle(max(buffer, 1), seed=o.seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=o.drop_remainder)
     return ds
 
 
-def _check_dataset_options(dtype: str, resize: str, cache: str, cache_dir: str | Path | None) -> None:
+def _check_dataset_options(o: DatasetOptions) -> None:
     """ConfigError for a pixel type, resize policy or cache mode :func:`make_dataset` does not take."""
+    dtype, resize, cache, cache_dir = o.dtype, o.resize, o.cache, o.cache_dir
     if dtype not in ("float32", "uint8"):
         raise ConfigError(f"Pixel type: expected float32 or uint8, received {dtype!r}.")
     if resize not in RESIZE_POLICIES:
@@ -187,14 +205,13 @@ def _check_dataset_options(dtype: str, resize: str, cache: str, cache_dir: str |
         raise ConfigError("cache='disk' needs a cache folder.", "Pass cache_dir, or use cache='memory'.")
 
 
-def _ordered(records: Sequence[ImageRecord], shuffle: bool, shuffle_buffer: int | None,
-             seed: int) -> tuple[list[ImageRecord], int]:
+def _ordered(records: Sequence[ImageRecord], o: DatasetOptions) -> tuple[list[ImageRecord], int]:
     """The records in decoding order and the shuffle buffer's size: with a buffer smaller than the set, the
     records are put in a seeded random order once (a folder's class order must not survive a small buffer)."""
     records = list(records)
-    buffer = len(records) if shuffle_buffer is None else max(1, min(int(shuffle_buffer), len(records)))
-    if shuffle and buffer < len(records):
-        records = [records[i] for i in np.random.default_rng(seed).permutation(len(records))]
+    buffer = len(records) if o.shuffle_buffer is None else max(1, min(int(o.shuffle_buffer), len(records)))
+    if o.shuffle and buffer < len(records):
+        records = [records[i] for i in np.random.default_rng(o.seed).permutation(len(records))]
     return records, buffer
 
 
@@ -219,14 +236,19 @@ def _pixels_for_model(ds, augment: Sequence[str], seed: int, dtype: str, *, mult
     return ds
 
 
-def make_datasets(split: Split, image_size: int, batch_size: int, *, resize: str = "stretch",
-                  augment: Sequence[str] = (), cache: str = "memory", cache_dir: str | Path | None = None,
-                  seed: int = 0, dtype: str = "float32", shuffle_buffer: int | None = None) -> Datasets:
-    """Train (shuffled, augmented), val and test datasets of a :class:`Split` sharing one :class:`SkipLog`."""
+def make_datasets(split: Split, image_size: int, batch_size: int, options: DatasetOptions | None = None,
+                  **fields: Any) -> Datasets:
+    """Train (shuffled, augmented), val and test datasets of a :class:`Split` sharing one :class:`SkipLog`.
+
+    ``options`` (with ``fields`` as keywords instead) are the training set's; val and test take only
+    its ``resize``, ``cache``, ``cache_dir`` and ``dtype`` (never shuffled nor augmented).
+    """
+    train_options = replace(options or DatasetOptions(), **fields)
     skips = SkipLog()
-    common = dict(resize=resize, cache=cache, cache_dir=cache_dir, skips=skips, dtype=dtype)
-    train = make_dataset(split.train, image_size, batch_size, shuffle=True, seed=seed, augment=augment,
-                         cache_name="train", shuffle_buffer=shuffle_buffer, **common)
+    common = dict(resize=train_options.resize, cache=train_options.cache, cache_dir=train_options.cache_dir,
+                  skips=skips, dtype=train_options.dtype)
+    train = make_dataset(split.train, image_size, batch_size, replace(train_options, shuffle=True,
+                                                                      cache_name="train", skips=skips))
     val = make_dataset(split.val, image_size, batch_size, cache_name="val", **common)
     test = make_dataset(split.test, image_size, batch_size, cache_name="test", **common) if split.test else None
     steps = max(1, -(-len(split.train) // batch_size))
