@@ -7,7 +7,7 @@ code read them (:func:`cnn_studio.labels.suggest.embed`, :func:`cnn_studio.label
 
 Per seed (3 by default): 30 % of the images are held out as the test set; the rest is the pool,
 whose labels are hidden. Start from ``--start`` labelled images per class; each round fit the app's
-quick classifier (:func:`cnn_studio.labels.issues.fit_softmax` on standardised features, as
+quick classifier (:func:`cnn_studio.labels.issue_maths.fit_softmax` on standardised features, as
 ``suggest`` does without a run), measure its accuracy on the test set, then "label" the next
 ``--batch`` images chosen by the strategy (:func:`cnn_studio.labels.suggest.rank`, the app's code) —
 margin, entropy, margin+diversity, and random order, the baseline. Reported per strategy:
@@ -82,7 +82,7 @@ def features(paths: list[str], kind: str, weights: str | None, image_size: int |
 
 
 def _fit_predict(x_train, y_train, x_eval, n_classes, seed):
-    from cnn_studio.labels.issues import fit_softmax, softmax_predict
+    from cnn_studio.labels.issue_maths import fit_softmax, softmax_predict
 
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
     w, b = fit_softmax((x_train - mu) / sd, y_train, n_classes, seed=seed)

@@ -1,7 +1,7 @@
 """Benchmark the dataset fingerprint every training start writes: first start against later starts.
 
 Writes ``--files`` random files of ``--kib`` KiB into a temporary folder (class sub-folders), then
-times :func:`cnn_studio.runs.listing.dataset_fingerprint` three ways in the same run:
+times :func:`cnn_studio.runs.reproducibility.dataset_fingerprint` three ways in the same run:
 
 * ``plain``: hashing every file (what each start cost before the hash cache),
 * ``cold``:  the first start with an empty cache (hashes and remembers),
@@ -31,7 +31,7 @@ def main() -> int:
         os.environ["CNN_STUDIO_HOME"] = str(Path(tmp) / "home")
         from cnn_studio.core import file_hashes
         from cnn_studio.data.records import ImageRecord, Split
-        from cnn_studio.runs import listing as runs
+        from cnn_studio.runs import reproducibility as runs
 
         recs = []
         for i in range(args.files):

@@ -105,7 +105,7 @@ def planted_copy(dataset: str, dest: Path, flip: float, seed: int, per_class: in
 def ungated(issues) -> list[str]:
     """The suspects the finder would list without its chance verdict (confident learning on its out-of-fold
     probabilities), best first: what a checker at chance would have accused."""
-    from cnn_studio.labels.issues import confident_suspects
+    from cnn_studio.labels.issue_maths import confident_suspects
 
     idx, _suggested, _scores, _t = confident_suspects(issues.probabilities, issues.labels, len(issues.class_names))
     return [issues.paths[i] for i in idx]

@@ -2,7 +2,7 @@
 
 PyInstaller runs this file as ``__main__`` in the bundled executable. Children (training,
 evaluation, the model server, doctor's Qt probe) start this same executable with a hidden flag
-(:func:`cnn_studio.core.child_process.program_command`), never ``python -m``.
+(:func:`cnn_studio.core.child_start.program_command`), never ``python -m``.
 """
 
 import sys

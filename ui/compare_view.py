@@ -3,7 +3,7 @@
 Their validation curves overlaid (accuracy and loss per epoch, one colour per run, training dashed),
 their settings in one table with the rows that differ highlighted (or only those, with
 "Only differences"), and their metrics in one table. The reading and diffing is the engine's
-:func:`cnn_studio.runs.listing.compare_runs` (Qt-free, no TensorFlow); this view only shows it.
+:func:`cnn_studio.runs.compare.compare_runs` (Qt-free, no TensorFlow); this view only shows it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio.runs.listing import RunComparison, compare_runs
+from cnn_studio.runs.compare import RunComparison, compare_runs
 
 RUN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 DIFF_BACKGROUND = "#ffe9b3"  # amber: this setting is not the same in every run

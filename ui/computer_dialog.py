@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio.core.child_process import program_command
+from cnn_studio.core.child_start import program_command
 from cnn_studio.core.doctor import INFO, OK, PROBLEM, WARNING, DoctorReport
 
 _STATUS_TEXT = {OK: "✓ fine", INFO: "ℹ note", WARNING: "⚠ warning", PROBLEM: "✗ problem"}

@@ -18,7 +18,8 @@ import sys
 
 from cnn_studio import __version__
 from cnn_studio.core import tf_runtime
-from cnn_studio.core.child_process import CHILD_FLAG, QT_PROBE_FLAG, child_main
+from cnn_studio.core.child_side import child_main
+from cnn_studio.core.child_start import CHILD_FLAG, QT_PROBE_FLAG
 from cnn_studio.core.errors import StudioError
 
 # subcommand name -> module in this package (order = order in --help)
@@ -78,7 +79,7 @@ def gui_arguments(argv: list[str]) -> list[str] | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cnn-studio`` script and of ``python -m cnn_studio``."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == [CHILD_FLAG]:  # hidden: the app started this process for a job (cnn_studio.core.child_process)
+    if argv[:1] == [CHILD_FLAG]:  # hidden: the app started this process for a job (cnn_studio.core.child_side)
         return child_main()
     if argv[:1] == [QT_PROBE_FLAG]:  # hidden: doctor's check that Qt can start here
         from cnn_studio.ui.qt_probe import main as qt_probe  # noqa: PLC0415

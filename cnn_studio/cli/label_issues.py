@@ -20,7 +20,7 @@ from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.core import tf_runtime
 from cnn_studio.core.cancel import Cancelled
 from cnn_studio.labels.checker import DEFAULT_FOLD_EPOCHS, DEFAULT_FOLDS, check_settings, choose_checker
-from cnn_studio.labels.issues import LabelIssues, find_label_issues
+from cnn_studio.labels.issues import LabelCheckSettings, LabelIssues, find_label_issues
 
 EXIT_CANCELLED = 130
 
@@ -65,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
     tf_runtime.import_tensorflow()
     try:
         with cancel_on_interrupt() as token:
-            issues = find_label_issues(args.data_dir, backbone=checker.backbone, weights=checker.weights.value,
-                                       folds=args.folds, image_size=args.image_size, epochs=args.epochs,
-                                       seed=args.seed, corrections=args.corrections,
-                                       sink=TerminalProgress(sys.stderr), cancel=token)
+            settings = LabelCheckSettings(backbone=checker.backbone, weights=checker.weights.value,
+                                          folds=args.folds, image_size=args.image_size, epochs=args.epochs,
+                                          seed=args.seed, corrections=args.corrections)
+            issues = find_label_issues(args.data_dir, settings, sink=TerminalProgress(sys.stderr), cancel=token)
     except Cancelled:
         print("label check cancelled", file=sys.stderr)
         return EXIT_CANCELLED

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from cnn_studio.core.errors import RunError
 from cnn_studio.core.paths import runs_dir
-from cnn_studio.runs.listing import RunComparison, compare_runs, format_size, list_runs
+from cnn_studio.runs.compare import RunComparison, compare_runs
+from cnn_studio.runs.listing import format_size, list_runs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

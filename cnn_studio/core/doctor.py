@@ -31,7 +31,7 @@ from cnn_studio import __version__
 from cnn_studio.backbones.registry import all_specs
 from cnn_studio.backbones.weights_store import offline_status, store_dir
 from cnn_studio.core import tf_runtime
-from cnn_studio.core.child_process import QT_PROBE_FLAG, program_command
+from cnn_studio.core.child_start import QT_PROBE_FLAG, program_command
 from cnn_studio.core.paths import app_data_dir, keras_cache_dir, runs_dir
 
 OK, WARNING, PROBLEM, INFO = "ok", "warning", "problem", "info"

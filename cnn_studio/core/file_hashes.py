@@ -1,6 +1,6 @@
 """SHA-256 of dataset files, remembered between runs by (path, size, modification time).
 
-A run's reproducibility record lists every file with its SHA-256 (:func:`cnn_studio.runs.listing.dataset_fingerprint`).
+A run's reproducibility record lists every file with its SHA-256 (:func:`cnn_studio.runs.reproducibility.dataset_fingerprint`).
 Hashing a large dataset at every training start would cost seconds to minutes, so the digests are kept
 in ``<app data>/cache/file-hashes.json``: a file whose size and modification time (nanoseconds) are
 unchanged is not read again. The cache is only a shortcut; a damaged or missing cache is rebuilt, and

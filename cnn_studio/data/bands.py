@@ -8,7 +8,8 @@ MINISBLACK (a grey+alpha page excepted), or more than 4 samples (Sentinel-2 tile
 each band itself (:mod:`cnn_studio.backbones.band_adapter`).
 
 Band names come from the GDAL_METADATA tag (42112), ``<Item name="DESCRIPTION" sample="i"
-role="description">B04</Item>``, when the file has it.
+role="description">B04</Item>``, when the file has it. Recognising and reading the files is
+:mod:`cnn_studio.data.band_files` (re-exported here).
 
 What the rest of the app uses:
 
@@ -33,155 +34,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tifffile
 
 from cnn_studio.core.errors import ConfigError, DatasetError, ImageReadError, RunError
 from cnn_studio.core.fsutil import read_json, write_json
 from cnn_studio.core.paths import RunLayout
+from cnn_studio.data.band_files import (  # noqa: F401 - re-exported: reading the files lived here
+    DEFAULT_MAX_PIXELS,
+    GDAL_METADATA_TAG,
+    NPY_SUFFIX,
+    gdal_metadata,
+    is_multiband,
+    is_multiband_key,
+    probe_bands,
+    read_band_names,
+    read_bands,
+    read_with_header,
+)
 from cnn_studio.data.pixels import percentile_window, window_to_uint8
-from cnn_studio.data.read_errors import check_file, check_size, read_error
-from cnn_studio.data.records import ImageRecord, ProbeResult, parse_key
+from cnn_studio.data.records import ImageRecord
 
-NPY_SUFFIX = ".npy"
-GDAL_METADATA_TAG = 42112
 STATS_MAX_FILES = 512
 """Training-set statistics are measured on at most this many files (evenly spaced over the list)."""
 _PIXELS_PER_FILE_FOR_PERCENTILES = 4096
-
-_DEFAULT_MAX_PIXELS = 100_000_000
-
-
-# ---------------------------------------------------------------------------- which files
-
-
-def _tiff_page_is_multiband(page: Any) -> bool:
-    spp = int(page.samplesperpixel)
-    if spp > 4:
-        return True
-    if spp < 2 or page.photometric != tifffile.PHOTOMETRIC.MINISBLACK:
-        return False
-    extras = tuple(getattr(page, "extrasamples", ()) or ())
-    return not (spp == 2 and any(int(e) in (1, 2) for e in extras))  # grey + alpha is a picture
-
-
-def is_multiband(path: str | os.PathLike[str]) -> bool:
-    """True for a ``.npy`` array or a multi-band TIFF (reads the TIFF header only; False if unreadable)."""
-    p = Path(path)
-    if p.suffix.lower() == NPY_SUFFIX:
-        return True
-    if p.suffix.lower() not in (".tif", ".tiff"):
-        return False
-    try:
-        with tifffile.TiffFile(p) as tif:
-            return _tiff_page_is_multiband(tif.pages[0])
-    except Exception:  # noqa: BLE001 - not a readable TIFF: the picture readers say why
-        return False
-
-
-def is_multiband_key(key: str) -> bool:
-    """:func:`is_multiband` for a record key (a slice of a volume is never multi-band)."""
-    path, _axis, index = parse_key(key)
-    return index is None and is_multiband(path)
-
-
-def _gdal_band_names(page: Any, n: int) -> tuple[str, ...]:
-    tag = page.tags.get(GDAL_METADATA_TAG)
-    if tag is None:
-        return ()
-    text = tag.value if isinstance(tag.value, str) else bytes(tag.value).decode("utf-8", "replace")
-    names = [""] * n
-    for m in re.finditer(r"<Item\s+([^>]*)>([^<]*)</Item>", text):
-        attrs = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        if attrs.get("name", "").upper() != "DESCRIPTION" or "sample" not in attrs:
-            continue
-        try:
-            i = int(attrs["sample"])
-        except ValueError:
-            continue
-        if 0 <= i < n:
-            names[i] = m.group(2).strip()
-    return tuple(names) if any(names) else ()
-
-
-def gdal_metadata(band_names: Sequence[str]) -> str:
-    """The GDAL_METADATA XML that names bands (what GDAL writes; :func:`read_band_names` reads it back)."""
-    items = "".join(f'<Item name="DESCRIPTION" sample="{i}" role="description">{name}</Item>'
-                    for i, name in enumerate(band_names))
-    return f"<GDALMetadata>{items}</GDALMetadata>"
-
-
-def probe_bands(path: str | os.PathLike[str], *, max_pixels: int = _DEFAULT_MAX_PIXELS) -> ProbeResult:
-    """The header facts of a multi-band file: size, band count, dtype, band names (no pixels read).
-
-    Raises :class:`~cnn_studio.core.errors.ImageReadError` for a file that is not a readable array.
-    """
-    p = Path(path)
-    check_file(p)
-    if p.suffix.lower() == NPY_SUFFIX:
-        try:
-            arr = np.load(p, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise read_error(p, "not_an_image", f"not a numpy array file: {exc}") from exc
-        shape = arr.shape
-        if len(shape) not in (2, 3) or not np.issubdtype(arr.dtype, np.number) or min(shape) == 0:
-            raise read_error(p, "unsupported", f"expected an H×W or H×W×N numeric array, found shape "
-                                               f"{tuple(shape)} of {arr.dtype}")
-        n = 1 if len(shape) == 2 else int(shape[2])
-        h, w = int(shape[0]), int(shape[1])
-        check_size(p, w, h, max_pixels)
-        return ProbeResult(w, h, f"{arr.dtype}x{n}", "NPY", 1, bands=n, dtype=str(arr.dtype))
-    try:
-        with tifffile.TiffFile(p) as tif:
-            page = tif.pages[0]
-            h, w, n = int(page.imagelength), int(page.imagewidth), int(page.samplesperpixel)
-            dtype, frames = str(page.dtype), len(tif.pages)
-            names = _gdal_band_names(page, n)
-    except (tifffile.TiffFileError, ValueError, IndexError) as exc:
-        raise read_error(p, "not_an_image", str(exc)) from exc
-    check_size(p, w, h, max_pixels)
-    return ProbeResult(w, h, f"{dtype}x{n}", "TIFF", frames, bands=n, dtype=dtype, band_names=names)
-
-
-def read_band_names(path: str | os.PathLike[str]) -> tuple[str, ...]:
-    """The band names a file carries (GDAL_METADATA), or ``()``."""
-    try:
-        return probe_bands(path).band_names
-    except ImageReadError:
-        return ()
-
-
-def read_bands(path: str | os.PathLike[str], *, max_pixels: int = _DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """A multi-band file's pixels as float32 ``(H, W, N)`` with their RAW values.
-
-    Raises :class:`~cnn_studio.core.errors.ImageReadError` (reason ``not_an_image``/``unsupported``/...).
-    """
-    return _read_with_header(path, max_pixels)[1]
-
-
-def _read_with_header(path: str | os.PathLike[str], max_pixels: int) -> tuple[ProbeResult, np.ndarray]:
-    """:func:`probe_bands` and the pixels of :func:`read_bands`, the header read once."""
-    p = Path(path)
-    info = probe_bands(p, max_pixels=max_pixels)
-    try:
-        if p.suffix.lower() == NPY_SUFFIX:
-            arr = np.load(p, allow_pickle=False)
-        else:
-            with tifffile.TiffFile(p) as tif:
-                page = tif.pages[0]
-                arr = page.asarray()
-                if arr.ndim == 3 and page.planarconfig == tifffile.PLANARCONFIG.SEPARATE:
-                    arr = np.moveaxis(arr, 0, -1)
-    except (tifffile.TiffFileError, IndexError, EOFError) as exc:
-        raise read_error(p, "truncated", str(exc)) from exc
-    except ValueError as exc:
-        raise read_error(p, "unsupported", str(exc)) from exc
-    arr = np.asarray(arr)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.shape != (info.height, info.width, info.bands):
-        raise read_error(p, "unsupported", f"expected {info.height}×{info.width}×{info.bands} values, "
-                                           f"found shape {arr.shape}")
-    return info, arr.astype(np.float32, copy=False)
 
 
 # ---------------------------------------------------------------------------- RGB composite
@@ -244,9 +118,9 @@ def composite(arr: np.ndarray, rgb: Sequence[int], windows: Sequence[tuple[float
 
 
 def read_composite(path: str | os.PathLike[str], rgb: Sequence[int] | None = None, *,
-                   max_pixels: int = _DEFAULT_MAX_PIXELS) -> np.ndarray:
+                   max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A multi-band file's RGB composite, uint8 ``(H, W, 3)``: ``rgb`` (1-based), else :func:`default_rgb_bands`."""
-    info, arr = _read_with_header(path, max_pixels)
+    info, arr = read_with_header(path, max_pixels)
     return composite(arr, tuple(rgb) if rgb else default_rgb_bands(info.band_names, info.bands))
 
 
@@ -293,6 +167,14 @@ def _evenly(items: Sequence[Any], k: int | None) -> list[Any]:
     return [items[int(i * step)] for i in range(k)]
 
 
+def _read_or_none(path: str | os.PathLike[str]) -> np.ndarray | None:
+    """:func:`read_bands`, or None for a file that cannot be read (the statistics leave it out)."""
+    try:
+        return read_bands(path)
+    except ImageReadError:
+        return None
+
+
 def band_statistics(paths: Sequence[str | os.PathLike[str]], *, names: Sequence[str] = (),
                     max_files: int | None = STATS_MAX_FILES) -> list[BandStats]:
     """Per-band statistics over the files ``paths`` (at most ``max_files``, evenly spaced), all pixels.
@@ -307,18 +189,11 @@ def band_statistics(paths: Sequence[str | os.PathLike[str]], *, names: Sequence[
     """
     chosen = _evenly(paths, max_files)
     rng = np.random.default_rng(0)
-
-    def one(p):
-        try:
-            return read_bands(p)
-        except ImageReadError:
-            return None
-
     n = None
     total = s1 = s2 = lo = hi = None
     samples: list[np.ndarray] = []
     with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
-        for arr in pool.map(one, chosen):
+        for arr in pool.map(_read_or_none, chosen):
             if arr is None:
                 continue
             flat = arr.reshape(-1, arr.shape[-1]).astype(np.float64)

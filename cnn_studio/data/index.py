@@ -12,6 +12,7 @@ Three layouts are recognised:
     a ``.csv`` file with a header and the columns ``path,label`` and optionally ``group`` (patient,
     field, source: kept within one split) and ``split`` (train/val/test); paths are relative to the
     CSV's folder (absolute paths also work). Listed files that do not exist are skipped ("missing").
+    Reading the manifest is :mod:`cnn_studio.data.manifest`.
 
 Class names are sorted (case-sensitive, like Keras): that order is the model's output order.
 Only headers are read (:func:`cnn_studio.data.decode.probe`); pixels are never decoded here, except
@@ -24,7 +25,6 @@ listed in ``DatasetIndex.skipped`` with a reason. Hidden files and folders (``.n
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 from collections import Counter
@@ -36,20 +36,12 @@ from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.core.errors import ConfigError, DatasetError, ImageReadError
 from cnn_studio.data import formats
-from cnn_studio.data.checks import MANIFEST_CONFLICT
 from cnn_studio.data.decode import DEFAULT_MAX_PIXELS, probe
+from cnn_studio.data.manifest import SPLIT_FOLDER_NAMES, scan_manifest
 from cnn_studio.data.read_errors import read_error
 from cnn_studio.data.records import SLICE_AXES, DatasetIndex, ImageRecord, SkippedFile, VolumeSlicing
 from cnn_studio.data.volumes import dicom_series, nifti_slice_records
 from cnn_studio.training.config import parse_slices
-
-SPLIT_FOLDER_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
-"""Top-level folder names (lower case) that mark the ``split_folders`` layout → split name."""
-
-PATH_COLUMNS = ("path", "file", "filename", "image")
-LABEL_COLUMNS = ("label", "class")
-GROUP_COLUMNS = ("group", "patient", "patient_id", "subject")
-SPLIT_COLUMNS = ("split", "subset")
 
 _PROGRESS_EVERY_FILES = 100
 _PROGRESS_EVERY_S = 0.1
@@ -273,23 +265,45 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
     """
     root = require_source(source)
     sink(ev.ScanStarted(str(root)))
-    slicing = slicing or VolumeSlicing()
-    parse_slices(slicing.slices)  # a wrong setting is a ConfigError before any file is read
-    if slicing.axis not in SLICE_AXES:
-        raise ConfigError(f"Slice axis: expected 0, 1 or 2, received {slicing.axis!r}.",
-                          "Axis 2 cuts a RAS-oriented NIfTI volume into axial slices.")
+    slicing = _checked_slicing(slicing)
     scanner = _Scanner(sink, cancel, max_pixels, slicing, str(root if root.is_dir() else root.parent))
+    class_names, layout, notes = _scan_source(root, scanner)
+    scanner.group_series()
+    scanner.finish()
+    notes += _left_out_notes(scanner, root, slicing)
+    index = DatasetIndex(root=str(root), layout=layout, class_names=tuple(class_names),
+                         records=tuple(sorted(scanner.records, key=lambda r: (r.label, r.path, r.slice_index or 0))),
+                         skipped=tuple(scanner.skipped), notes=tuple(notes), band_names=scanner.band_names)
+    _require_two_classes(index, root)
+    sink(ev.ScanFinished(len(index.records), len(index.class_names), len(index.skipped)))
+    return index
+
+
+def _scan_source(root: Path, scanner: _Scanner) -> tuple[list[str], str, list[str]]:
+    """Scan a CSV manifest or a folder → (class names, layout, notes); a file that is no CSV is refused."""
     if root.is_file():
         if root.suffix.lower() != ".csv":
             raise DatasetError(f"{root} is a file, not a dataset folder or a CSV manifest.",
                                "Choose the folder that holds one sub-folder per class, or a .csv file "
                                "with the columns path,label.")
-        class_names, notes = _scan_csv(root, scanner)
-        layout = "csv"
-    else:
-        class_names, layout, notes = _scan_folder(root, scanner)
-    scanner.group_series()
-    scanner.finish()
+        class_names, notes = scan_manifest(root, scanner)
+        return class_names, "csv", notes
+    return _scan_folder(root, scanner)
+
+
+def _checked_slicing(slicing: VolumeSlicing | None) -> VolumeSlicing:
+    """``slicing`` (default ``VolumeSlicing()``), or a ConfigError before any file is read."""
+    slicing = slicing or VolumeSlicing()
+    parse_slices(slicing.slices)
+    if slicing.axis not in SLICE_AXES:
+        raise ConfigError(f"Slice axis: expected 0, 1 or 2, received {slicing.axis!r}.",
+                          "Axis 2 cuts a RAS-oriented NIfTI volume into axial slices.")
+    return slicing
+
+
+def _left_out_notes(scanner: _Scanner, root: Path, slicing: VolumeSlicing) -> list[str]:
+    """The notes on what the scan left out: files that are not images, volume slices not kept."""
+    notes = []
     if scanner.ignored:
         notes.append(f"ignored {len(scanner.ignored)} file(s) that are not images "
                      f"({_examples(scanner.ignored, root if root.is_dir() else root.parent)})")
@@ -298,12 +312,7 @@ def scan(source: str | os.PathLike[str], *, sink: ev.EventSink = ev.null_sink,
         why = "without content" if kind == "content" else f"outside the {slicing.slices} selection"
         notes.append(f"left out {scanner.slices_left_out:,} volume slice(s) {why} (slices: {slicing.slices}, "
                      f"axis {slicing.axis})")
-    index = DatasetIndex(root=str(root), layout=layout, class_names=tuple(class_names),
-                         records=tuple(sorted(scanner.records, key=lambda r: (r.label, r.path, r.slice_index or 0))),
-                         skipped=tuple(scanner.skipped), notes=tuple(notes), band_names=scanner.band_names)
-    _require_two_classes(index, root)
-    sink(ev.ScanFinished(len(index.records), len(index.class_names), len(index.skipped)))
-    return index
+    return notes
 
 
 def _scan_folder(root: Path, scanner: _Scanner) -> tuple[list[str], str, list[str]]:
@@ -350,89 +359,6 @@ def _scan_folder(root: Path, scanner: _Scanner) -> tuple[list[str], str, list[st
         for path in files_of.pop(cls):
             scanner.visit(path, label)
     return names, "class_folders", notes
-
-
-def _column(header: list[str], choices: tuple[str, ...]) -> str | None:
-    lowered = {h.strip().lower(): h for h in header}
-    return next((lowered[c] for c in choices if c in lowered), None)
-
-
-def _read_manifest(manifest: Path) -> tuple[list[dict[str, str]], list[int]]:
-    """The manifest's rows and the line each ends on; a row with more fields than the header is an error."""
-    rows: list[dict[str, str]] = []
-    lines: list[int] = []
-    try:
-        with open(manifest, encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            for row in reader:
-                rows.append(row)
-                lines.append(reader.line_num)  # the line the row ends on (a quoted line break spans two)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"The manifest {manifest} could not be read: {exc}.",
-                           "Save it as a UTF-8 CSV file with a header line path,label[,group].") from exc
-    long_rows = [(n, len(reader.fieldnames or ()) + len(r[None])) for r, n in zip(rows, lines, strict=True)
-                 if r.get(None)]  # type: ignore[call-overload]
-    if long_rows:
-        shown = ", ".join(f"line {n} ({k} fields)" for n, k in long_rows[:3])
-        more = f" and {len(long_rows) - 3} more" if len(long_rows) > 3 else ""
-        raise DatasetError(f"The manifest {manifest} has rows with more fields than its header "
-                           f"({','.join(reader.fieldnames or ())}): {shown}{more}.",
-                           "A path or label that contains a comma must be in double quotes "
-                           '("a, b.png"); otherwise remove the extra fields (or name the column in the header).')
-    return rows, lines
-
-
-def _scan_csv(manifest: Path, scanner: _Scanner) -> tuple[list[str], list[str]]:
-    notes: list[str] = []
-    rows, lines = _read_manifest(manifest)
-    header = list(rows[0].keys()) if rows else []
-    if not rows:
-        raise DatasetError(f"The manifest {manifest} has no rows.",
-                           "Add a header line path,label[,group] and one line per image.")
-    path_col, label_col = _column(header, PATH_COLUMNS), _column(header, LABEL_COLUMNS)
-    group_col = _column(header, GROUP_COLUMNS)
-    split_col = _column(header, SPLIT_COLUMNS)
-    if path_col is None or label_col is None:
-        raise DatasetError(f"The manifest {manifest} has no 'path' and 'label' columns "
-                           f"(its header is: {', '.join(h for h in header if h)}).",
-                           "Make the first line of the CSV: path,label (optionally ,group).")
-    base = manifest.parent
-    entries: dict[str, list[tuple[int, str, dict[str, str]]]] = {}  # path → (line, label, row) per listing
-    unlabeled = 0
-    for row, line in zip(rows, lines, strict=True):
-        rel, lab = (row.get(path_col) or "").strip(), (row.get(label_col) or "").strip()
-        if not rel or not lab:
-            unlabeled += 1
-            continue
-        entries.setdefault(os.path.normpath(os.path.join(base, rel)), []).append((line, lab, row))
-    labels_of = {path: {lab for _, lab, _ in listed} for path, listed in entries.items()}
-    names = sorted({lab for labs in labels_of.values() if len(labs) == 1 for lab in labs})
-    label_of = {n: i for i, n in enumerate(names)}
-    repeated = 0
-    for path, listed in entries.items():
-        if len(labels_of[path]) > 1:
-            scanner.seen += 1
-            scanner.skipped.append(SkippedFile(path, MANIFEST_CONFLICT, _conflict_detail(listed)))
-            continue
-        repeated += len(listed) - 1
-        _, lab, row = listed[0]
-        group = (row.get(group_col) or "").strip() or None if group_col else None
-        if not os.path.isfile(path):
-            scanner.seen += 1
-            scanner.skipped.append(SkippedFile(path, "missing", "listed in the manifest but not found"))
-            continue
-        preset = SPLIT_FOLDER_NAMES.get((row.get(split_col) or "").strip().lower()) if split_col else None
-        scanner.visit(path, label_of[lab], group=group, preset=preset)
-    if unlabeled:
-        notes.append(f"ignored {unlabeled} manifest row(s) with an empty path or label")
-    if repeated:
-        notes.append(f"{repeated} manifest row(s) list a file again with the same label; each file is counted once")
-    return names, notes
-
-
-def _conflict_detail(listed: list[tuple[int, str, dict[str, str]]]) -> str:
-    where = ", ".join(f"{lab!r} on line {line}" for line, lab, _ in listed)
-    return f"listed in the manifest with different labels ({where}); left out until one label is chosen"
 
 
 def _require_two_classes(index: DatasetIndex, root: Path) -> None:

@@ -38,70 +38,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from cnn_studio.core.errors import ConfigError, ImageReadError
 from cnn_studio.data import bands as band_io
 from cnn_studio.data.augment import build_augmenter, multiband_augment
 from cnn_studio.data.decode import decode_key
+from cnn_studio.data.pipeline_decode import CACHE_BATCH, SkipLog, decoded_blocks, resize_image
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, ImageRecord, Split
 
-_END_MARK = "\x00end-of-pass:"
-_END_MARK_RE = "\x00end-of-pass:.*"
-_TF_NATIVE_FORMATS = {"JPEG", "PNG", "BMP", "GIF"}
-_TF_NATIVE_MODES = {"RGB", "L"}
 _IMPORTED_AT = time.time()  # lock files older than this were left by another (dead) process
 
 
-@dataclass
-class SkipLog:
-    """Files the pipeline dropped, with the reason; filled while datasets are iterated.
-
-    Thread-safe: decode threads append concurrently.
-    """
-
-    entries: dict[str, str] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _expected: dict[str, set[str]] = field(default_factory=dict, repr=False)  # per TF-decoded dataset
-    _seen: set[str] = field(default_factory=set, repr=False)
-
-    def add(self, path: str, reason: str) -> None:
-        with self._lock:
-            self.entries.setdefault(path, reason)
-
-    def expect(self, group: str, paths: Sequence[str]) -> None:
-        with self._lock:
-            self._expected[group] = set(paths)
-
-    def mark_seen(self, path: str) -> None:
-        """Record a decoded path; the end marker of a group logs the group's dropped files."""
-        if path.startswith(_END_MARK):
-            group = path[len(_END_MARK):]
-            with self._lock:
-                missing = self._expected.get(group, set()) - self._seen
-            for p in missing:
-                self.add(p, "unreadable (the file is damaged or truncated)")
-            return
-        with self._lock:
-            self._seen.add(path)
-
-    @property
-    def paths(self) -> list[str]:
-        with self._lock:
-            return sorted(self.entries)
-
-    @property
-    def count(self) -> int:
-        with self._lock:
-            return len(self.entries)
 
 
 @dataclass
@@ -120,186 +74,6 @@ class Datasets:
     skips: SkipLog
 
 
-# ---------------------------------------------------------------------------- routing
-
-
-def _jpeg_is_rotated(path: str) -> bool:
-    """True when a JPEG carries an EXIF orientation other than 1 (reads the header only)."""
-
-    try:
-        with Image.open(path) as img:
-            return int(img.getexif().get(0x0112, 1) or 1) != 1
-    except Exception:  # noqa: BLE001 - unreadable → let the Python reader report why
-        return True
-
-
-def needs_python_reader(record: ImageRecord) -> bool:
-    """Whether ``record`` must be decoded by the Python readers instead of TensorFlow."""
-    fmt = (record.fmt or "").upper()
-    if fmt not in _TF_NATIVE_FORMATS or record.slice_index is not None or record.bands:
-        return True
-    if record.mode and record.mode not in _TF_NATIVE_MODES:
-        return True  # 16-bit, palette, alpha, CMYK ...
-    if fmt == "JPEG":
-        return _jpeg_is_rotated(record.path)
-    return False
-
-
-# ---------------------------------------------------------------------------- resize
-
-
-def resize_image(image, image_size: int, policy: str = "stretch"):
-    """Resize one ``(H, W, C)`` image tensor to ``(S, S, C)`` float32 by ``policy``."""
-    import tensorflow as tf
-
-    if policy not in RESIZE_POLICIES:
-        raise ConfigError(f"Resize policy: expected one of {', '.join(RESIZE_POLICIES)}, received {policy!r}.")
-    image = tf.cast(image, tf.float32)
-    size = [image_size, image_size]
-    if policy == "pad":
-        return tf.image.resize_with_pad(image, image_size, image_size)
-    if policy == "crop":
-        shape = tf.shape(image)
-        side = tf.minimum(shape[0], shape[1])
-        top = (shape[0] - side) // 2
-        left = (shape[1] - side) // 2
-        image = image[top : top + side, left : left + side, :]
-    return tf.image.resize(image, size)
-
-
-def _to_uint8(image):
-    import tensorflow as tf
-
-    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
-
-
-# ---------------------------------------------------------------------------- datasets
-
-
-def _python_decoder(skips: SkipLog):
-    def decode(key_bytes: bytes) -> tuple[np.ndarray, np.bool_]:
-        path = os.fsdecode(key_bytes)  # the record's own key (a non-UTF-8 name keeps its bytes)
-        try:
-            return decode_key(path), np.bool_(True)
-        except ImageReadError as exc:
-            skips.add(path, getattr(exc, "reason", "unreadable"))
-        except Exception as exc:  # noqa: BLE001 - one bad file must never end the epoch
-            skips.add(path, f"unreadable: {exc}")
-        return np.zeros((1, 1, 3), np.uint8), np.bool_(False)
-
-    return decode
-
-
-def _band_decoder(skips: SkipLog, n_bands: int):
-    def decode(key_bytes: bytes) -> tuple[np.ndarray, np.bool_]:
-        path = os.fsdecode(key_bytes)
-        try:
-            arr = band_io.read_bands(path)  # a multi-band record's key is its path
-            if arr.shape[2] != n_bands:
-                skips.add(path, f"has {arr.shape[2]} bands; the other images have {n_bands}")
-            else:
-                return arr, np.bool_(True)
-        except ImageReadError as exc:
-            skips.add(path, getattr(exc, "reason", "unreadable"))
-        except Exception as exc:  # noqa: BLE001 - one bad file must never end the epoch
-            skips.add(path, f"unreadable: {exc}")
-        return np.zeros((1, 1, n_bands), np.float32), np.bool_(False)
-
-    return decode
-
-
-def _decoded_bands(records: Sequence[ImageRecord], n_bands: int, image_size: int, resize: str, skips: SkipLog):
-    """The multi-band branch of :func:`_decoded`: blocks of (float32 ``(≤CACHE_BATCH, S, S, N)`` raw values,
-    labels, record keys), in record order."""
-    import tensorflow as tf
-
-    autotune = tf.data.AUTOTUNE
-    decode = _band_decoder(skips, n_bands)
-
-    def load(key, label):
-        img, ok = tf.numpy_function(decode, [key], (tf.float32, tf.bool), stateful=False)
-        img.set_shape([None, None, n_bands])
-        return img, label, key, ok
-
-    def resize_bands(img, label, key, ok):
-        return resize_image(img, image_size, resize), label, key  # float32, raw values: no rounding, no clipping
-
-    ds = tf.data.Dataset.from_tensor_slices(([os.fsencode(r.key) for r in records],
-                                             np.array([r.label for r in records], np.int32)))
-    ds = ds.map(load, num_parallel_calls=autotune, deterministic=True)
-    ds = ds.filter(lambda img, label, key, ok: ok)
-    ds = ds.map(resize_bands, num_parallel_calls=autotune, deterministic=True)
-    return ds.batch(CACHE_BATCH)
-
-
-CACHE_BATCH = 32
-"""Images per block in the decoded-image cache (and per batch when it matches ``batch_size``)."""
-
-
-def _read_ok(key, img, label, ok):
-    return ok
-
-
-def _without_flag(key, img, label, ok):
-    return key, img, label
-
-
-def _decoded(records: Sequence[ImageRecord], image_size: int, resize: str, skips: SkipLog):
-    """Blocks ``(uint8 (≤CACHE_BATCH,S,S,3), int32 labels, string record keys)`` in record order; bad files
-    dropped and logged (None when there are no records).
-
-    One stream in record order: each record takes TensorFlow's decoder or the Python readers
-    (``tf.cond`` per image, decided here by :func:`needs_python_reader`), so a dataset that mixes
-    PNGs with 16-bit TIFFs or DICOMs comes out in the order of its records (two branches
-    concatenated used to put every Python-read image after the others), and each image carries its key.
-
-    Blocks, not single images: the cache and the bookkeeping below then cost per block (tf.data's
-    per-element overhead made the first epoch ~25 % slower than Keras' loader in bench/pipeline.py).
-    """
-    import tensorflow as tf
-
-    if not records:
-        return None
-    autotune = tf.data.AUTOTUNE
-    slow = np.array([needs_python_reader(r) for r in records], bool)  # EXIF header read once per JPEG (~30 µs)
-    keys = [os.fsencode(r.key) for r in records]  # bytes: TF cannot take a non-UTF-8 name as str
-    group = f"{id(keys)}-{len(skips._expected)}"
-    skips.expect(group, [r.key for r in records])
-    python_decode = _python_decoder(skips)
-
-    def mark_seen(key_bytes: np.ndarray) -> np.bool_:
-        for k in key_bytes:  # one trip into Python (and its GIL) per block, not per image
-            skips.mark_seen(os.fsdecode(k))
-        return np.bool_(True)
-
-    def load(key, label, by_python):
-        def native():  # a file TF cannot decode raises here, and is dropped by ignore_errors below
-            return tf.io.decode_image(tf.io.read_file(key), channels=3, expand_animations=False), tf.constant(True)
-
-        def python():
-            img, ok = tf.numpy_function(python_decode, [key], (tf.uint8, tf.bool), stateful=False)
-            return img, tf.reshape(ok, [])
-
-        img, ok = tf.cond(by_python, python, native)
-        img.set_shape([None, None, 3])
-        return key, _to_uint8(resize_image(img, image_size, resize)), label, ok
-
-    def note(key, img, label):
-        seen = tf.numpy_function(mark_seen, [key], tf.bool, stateful=True)
-        keep = tf.logical_not(tf.strings.regex_full_match(key, _END_MARK_RE))
-        with tf.control_dependencies([seen]):
-            return tf.boolean_mask(img, keep), tf.boolean_mask(label, keep), tf.boolean_mask(key, keep)
-
-    ds = tf.data.Dataset.from_tensor_slices((keys, np.array([r.label for r in records], np.int32), slow))
-    ds = ds.map(load, num_parallel_calls=autotune, deterministic=True)
-    ds = ds.ignore_errors()  # a file TF cannot decode is dropped here ...
-    ds = ds.filter(_read_ok).map(_without_flag)
-    end = tf.data.Dataset.from_tensors(
-        (tf.constant(_END_MARK + group), tf.zeros([image_size, image_size, 3], tf.uint8), tf.constant(0, tf.int32)))
-    ds = ds.concatenate(end)  # ... and logged when the end-of-pass marker goes by
-    # sequential, so the end marker is seen after every file before it
-    ds = ds.batch(CACHE_BATCH).map(note)
-    return ds.filter(lambda img, label, key: tf.size(label) > 0)  # a block that held only the marker
 
 
 def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: str, cache_dir: str | Path,
@@ -328,12 +102,49 @@ def _disk_cache_prefix(records: Sequence[ImageRecord], image_size: int, resize: 
     return str(folder / prefix)
 
 
-def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: int, *, resize: str = "stretch",
-                 shuffle: bool = False, seed: int = 0, augment: Sequence[str] = (), cache: str = "memory",
-                 cache_dir: str | Path | None = None, cache_name: str = "data", drop_remainder: bool = False,
-                 skips: SkipLog | None = None, dtype: str = "float32", shuffle_buffer: int | None = None,
-                 with_keys: bool = False):
+@dataclass(frozen=True)
+class DatasetOptions:
+    """How :func:`make_dataset` reads, caches, orders and hands out the images.
+
+    ``resize``: "stretch", "pad" (keep aspect, black bars) or "crop" (centre square).
+    ``shuffle``, ``seed``: reshuffle every epoch with a fixed seed (training only).
+    ``shuffle_buffer``: images the per-epoch shuffle holds (None: all of them, a second copy of the decoded
+    set in memory). A smaller buffer keeps a disk cache's memory bounded: the records are then put in a
+    seeded random order once, before decoding, and each epoch shuffles within the buffer.
+    ``augment``: names from :data:`cnn_studio.data.augment.AUGMENTATIONS`, applied per batch (training only).
+    ``cache``: "memory", "disk" (a file in ``cache_dir`` named after ``cache_name``) or "none" ("auto" is
+    resolved before, by :func:`cnn_studio.training.cache_choice.choose_image_cache`). The cache holds
+    decoded, resized uint8 and is filled during the first complete pass; a pass that stops early (cancel)
+    keeps no cache and the next pass decodes again. Disk cache names carry a fingerprint of the records.
+    ``drop_remainder``: leave out a last, smaller batch.
+    ``skips``: a :class:`SkipLog` that collects dropped files (a new one if None).
+    ``dtype``: "float32" (default), or "uint8" to hand a Keras model the cached bytes as they are: the
+    model casts its input itself (on the GPU, when there is one), so a quarter of the bytes leave the
+    pipeline. Augmentation works on floats, so with ``augment`` the batches are float32 anyway.
+    ``with_keys``: add a third element to each batch, its record keys (``ImageRecord.key`` as bytes).
+    """
+
+    resize: str = "stretch"
+    shuffle: bool = False
+    seed: int = 0
+    augment: Sequence[str] = ()
+    cache: str = "memory"
+    cache_dir: str | Path | None = None
+    cache_name: str = "data"
+    drop_remainder: bool = False
+    skips: SkipLog | None = None
+    dtype: str = "float32"
+    shuffle_buffer: int | None = None
+    with_keys: bool = False
+
+
+def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: int,
+                 options: DatasetOptions | None = None, **fields: Any):
     """Build a batched dataset of ``(float32 [B,S,S,3] raw 0–255, int32 [B])`` from records.
+
+    ``records``: the images and their labels; ``image_size``: side ``S`` of the square output;
+    ``batch_size``: images per batch; ``options`` (default :class:`DatasetOptions`), with any of its
+    fields given as keywords (``fields``) instead.
 
     Without ``shuffle`` the images come out in the order of ``records`` (dropped files left out),
     whatever reader each one needs; ``with_keys`` adds a third element, the batch's record keys
@@ -341,26 +152,6 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
 
     Multi-band records (``bands = N``) give ``float32 [B,S,S,N]`` raw values (whatever ``dtype`` asks),
     cached as float32; ``augment`` keeps its geometric names only (:func:`multiband_augment`).
-
-    Parameters
-    ----------
-    records : the images and their labels (``ImageRecord.path``, ``.label``, ``.fmt``, ``.mode``).
-    image_size : side ``S`` of the square output.
-    batch_size : images per batch.
-    resize : "stretch", "pad" (keep aspect, black bars) or "crop" (centre square).
-    shuffle, seed : reshuffle every epoch with a fixed seed (training only).
-    shuffle_buffer : images the per-epoch shuffle holds (None: all of them, a second copy of the decoded
-        set in memory). A smaller buffer keeps a disk cache's memory bounded: the records are then put in
-        a seeded random order once, before decoding, and each epoch shuffles within the buffer.
-    augment : names from :data:`cnn_studio.data.augment.AUGMENTATIONS`, applied per batch (training only).
-    cache : "memory", "disk" (a file in ``cache_dir``) or "none" ("auto" is resolved before, by
-        :func:`cnn_studio.training.cache_choice.choose_image_cache`). The cache holds decoded, resized uint8
-        and is filled during the first complete pass; a pass that stops early (cancel) keeps no cache
-        and the next pass decodes again. Disk cache names carry a fingerprint of the records.
-    skips : a :class:`SkipLog` that collects dropped files (a new one if None).
-    dtype : "float32" (default), or "uint8" to hand a Keras model the cached bytes as they are: the
-        model casts its input itself (on the GPU, when there is one), so a quarter of the bytes leave
-        the pipeline. Augmentation works on floats, so with ``augment`` the batches are float32 anyway.
 
     Returns
     -------
@@ -372,6 +163,36 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
     """
     import tensorflow as tf
 
+    o = replace(options or DatasetOptions(), **fields)
+    _check_dataset_options(o)
+    skips = o.skips if o.skips is not None else SkipLog()
+    records, buffer = _ordered(records, o)
+    ds, n_bands = decoded_blocks(records, image_size, o.resize, skips)
+    augment = multiband_augment(o.augment)[0] if n_bands else o.augment
+    # The cache holds the blocks of up to CACHE_BATCH images (with their labels and keys) that _decoded yields.
+    if o.cache == "memory":
+        ds = ds.cache()
+    elif o.cache == "disk":
+        ds = ds.cache(_disk_cache_prefix(records, image_size, o.resize, o.cache_dir, o.cache_name, n_bands))
+    ds = _batched(ds, batch_size, o, buffer)
+    if not o.with_keys:
+        ds = ds.map(lambda x, y, k: (x, y))
+    return _pixels_for_model(ds, augment, o.seed, o.dtype, multiband=bool(n_bands)).prefetch(tf.data.AUTOTUNE)
+
+
+def _batched(ds, batch_size: int, o: DatasetOptions, buffer: int):
+    """The cached blocks re-cut into batches of ``batch_size``, shuffled per epoch within ``buffer`` images."""
+    if o.shuffle or o.drop_remainder or batch_size != CACHE_BATCH:  # else the blocks are the batches
+        ds = ds.unbatch()
+        if o.shuffle:
+            ds = ds.shuffle(max(buffer, 1), seed=o.seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=o.drop_remainder)
+    return ds
+
+
+def _check_dataset_options(o: DatasetOptions) -> None:
+    """ConfigError for a pixel type, resize policy or cache mode :func:`make_dataset` does not take."""
+    dtype, resize, cache, cache_dir = o.dtype, o.resize, o.cache, o.cache_dir
     if dtype not in ("float32", "uint8"):
         raise ConfigError(f"Pixel type: expected float32 or uint8, received {dtype!r}.")
     if resize not in RESIZE_POLICIES:
@@ -382,34 +203,16 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
                           "(cnn_studio.training.cache_choice.choose_image_cache); pass its mode.")
     if cache == "disk" and cache_dir is None:
         raise ConfigError("cache='disk' needs a cache folder.", "Pass cache_dir, or use cache='memory'.")
-    skips = skips if skips is not None else SkipLog()
+
+
+def _ordered(records: Sequence[ImageRecord], o: DatasetOptions) -> tuple[list[ImageRecord], int]:
+    """The records in decoding order and the shuffle buffer's size: with a buffer smaller than the set, the
+    records are put in a seeded random order once (a folder's class order must not survive a small buffer)."""
     records = list(records)
-    buffer = len(records) if shuffle_buffer is None else max(1, min(int(shuffle_buffer), len(records)))
-    if shuffle and buffer < len(records):  # a folder's class order must not survive a small buffer
-        records = [records[i] for i in np.random.default_rng(seed).permutation(len(records))]
-    n_bands, _ = band_io.dataset_band_layout(records)
-    if n_bands:
-        ds = _decoded_bands(records, n_bands, image_size, resize, skips)
-        augment, _dropped = multiband_augment(augment)
-    else:
-        ds = _decoded(records, image_size, resize, skips)
-    if ds is None or not records:
-        ds = tf.data.Dataset.from_tensor_slices(
-            (np.zeros((0, image_size, image_size, n_bands or 3), np.float32 if n_bands else np.uint8),
-             np.zeros((0,), np.int32), np.zeros((0,), np.bytes_))).batch(CACHE_BATCH)
-    # The cache holds the blocks of up to CACHE_BATCH images (with their labels and keys) that _decoded yields.
-    if cache == "memory":
-        ds = ds.cache()
-    elif cache == "disk":
-        ds = ds.cache(_disk_cache_prefix(records, image_size, resize, cache_dir, cache_name, n_bands))
-    if shuffle or drop_remainder or batch_size != CACHE_BATCH:  # else the blocks are the batches
-        ds = ds.unbatch()
-        if shuffle:
-            ds = ds.shuffle(max(buffer, 1), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if not with_keys:
-        ds = ds.map(lambda x, y, k: (x, y))
-    return _pixels_for_model(ds, augment, seed, dtype, multiband=bool(n_bands)).prefetch(tf.data.AUTOTUNE)
+    buffer = len(records) if o.shuffle_buffer is None else max(1, min(int(o.shuffle_buffer), len(records)))
+    if o.shuffle and buffer < len(records):
+        records = [records[i] for i in np.random.default_rng(o.seed).permutation(len(records))]
+    return records, buffer
 
 
 def _pixels_for_model(ds, augment: Sequence[str], seed: int, dtype: str, *, multiband: bool):
@@ -433,14 +236,19 @@ def _pixels_for_model(ds, augment: Sequence[str], seed: int, dtype: str, *, mult
     return ds
 
 
-def make_datasets(split: Split, image_size: int, batch_size: int, *, resize: str = "stretch",
-                  augment: Sequence[str] = (), cache: str = "memory", cache_dir: str | Path | None = None,
-                  seed: int = 0, dtype: str = "float32", shuffle_buffer: int | None = None) -> Datasets:
-    """Train (shuffled, augmented), val and test datasets of a :class:`Split` sharing one :class:`SkipLog`."""
+def make_datasets(split: Split, image_size: int, batch_size: int, options: DatasetOptions | None = None,
+                  **fields: Any) -> Datasets:
+    """Train (shuffled, augmented), val and test datasets of a :class:`Split` sharing one :class:`SkipLog`.
+
+    ``options`` (with ``fields`` as keywords instead) are the training set's; val and test take only
+    its ``resize``, ``cache``, ``cache_dir`` and ``dtype`` (never shuffled nor augmented).
+    """
+    train_options = replace(options or DatasetOptions(), **fields)
     skips = SkipLog()
-    common = dict(resize=resize, cache=cache, cache_dir=cache_dir, skips=skips, dtype=dtype)
-    train = make_dataset(split.train, image_size, batch_size, shuffle=True, seed=seed, augment=augment,
-                         cache_name="train", shuffle_buffer=shuffle_buffer, **common)
+    common = dict(resize=train_options.resize, cache=train_options.cache, cache_dir=train_options.cache_dir,
+                  skips=skips, dtype=train_options.dtype)
+    train = make_dataset(split.train, image_size, batch_size, replace(train_options, shuffle=True,
+                                                                      cache_name="train", skips=skips))
     val = make_dataset(split.val, image_size, batch_size, cache_name="val", **common)
     test = make_dataset(split.test, image_size, batch_size, cache_name="test", **common) if split.test else None
     steps = max(1, -(-len(split.train) // batch_size))

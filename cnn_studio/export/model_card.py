@@ -21,7 +21,7 @@ from cnn_studio.evaluation.studies import study_figures
 from cnn_studio.explain.occlusion import pixel_box
 from cnn_studio.export.formats import FORMATS
 from cnn_studio.export.verify import MAX_ACCURACY_DROP, MAX_DISAGREEMENT, MIN_IMAGES_CHANGED, describe_answers
-from cnn_studio.runs.listing import read_reproducibility, reproducibility_summary
+from cnn_studio.runs.reproducibility import read_reproducibility, reproducibility_summary
 from cnn_studio.runs.run_folder import RunInfo, read_metrics, read_robustness
 
 INPUT_SPEC = "raw RGB 0–255 float32, shape [N, H, W, 3], any size (resized inside)"

@@ -9,7 +9,7 @@
   applied, through :func:`~cnn_studio.data.prepare.prepare`): frozen ImageNet features of a
   pretrained backbone (MobileNetV2 when its weights load offline) — or, without any weights, the
   standardised grey pixels at 16×16 — and a softmax regression fitted on them
-  (:func:`cnn_studio.labels.issues.fit_softmax`). Pool images are not in the labelled set, so its
+  (:func:`cnn_studio.labels.issue_maths.fit_softmax`). Pool images are not in the labelled set, so its
   predictions for them are honest ones.
 
 **Strategies** (:data:`STRATEGIES`)
@@ -50,7 +50,7 @@ from cnn_studio.data.prepare import prepare
 from cnn_studio.labels.added_labels import AddedLabels
 from cnn_studio.labels.added_labels import default_path as added_labels_path
 from cnn_studio.labels.corrections import norm_path
-from cnn_studio.labels.issues import fit_softmax, softmax_predict
+from cnn_studio.labels.issue_maths import fit_softmax, softmax_predict
 from cnn_studio.predict.predictor import Classifier, expand_paths, iter_image_batches
 
 STRATEGIES = {

@@ -15,43 +15,36 @@ Status of a run, from its lock and state.json:
   was recovered honestly (epochs done counted from history.csv). A folder that lost config.json is
   still found (:func:`looks_like_run`).
 
-:func:`compare_runs` reads two or more runs side by side (settings with the differing ones marked,
-metrics in one table, their curves from history.csv); :func:`reproducibility_record` is what
-training stores in reproducibility.json (versions, seeds, dataset fingerprint).
+Comparing runs is :mod:`cnn_studio.runs.compare`; what training stores in reproducibility.json,
+:mod:`cnn_studio.runs.reproducibility`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnn_studio import __version__
 from cnn_studio.core.errors import RunError
-from cnn_studio.core.file_hashes import hashes
 from cnn_studio.core.paths import RunLayout, runs_dir
-from cnn_studio.data.records import Split
 from cnn_studio.runs import run_folder
-from cnn_studio.runs.checks import agreeing_class_names, check_history, damaged, type_problem
+from cnn_studio.runs.checks import agreeing_class_names, check_history
 from cnn_studio.runs.lock import describe_holder, lock_holder
 from cnn_studio.runs.registry import remembered_runs
+from cnn_studio.runs.reproducibility import (
+    reproducibility_record as reproducibility_record,  # re-exported: the trainer imports it from here
+)
 from cnn_studio.runs.run_folder import (
     read_config,
     read_history,
     read_labels,
-    read_metrics,
     read_optional_json,
     read_state,
 )
-from cnn_studio.training.config import TrainConfig
 
 NO_MODEL_YET = "Stopped before the first epoch ended, so no model was saved yet."  # app, CLI and log alike
 STATUSES = ("running", "finished", "stopped", "crashed", "failed", "damaged")
@@ -320,197 +313,3 @@ def format_size(n: int) -> str:
         size /= 1024
     return f"{size:.1f} GB"
 
-
-# ---------------------------------------------------------------------------- reproducibility
-
-LIBRARIES = ("tensorflow", "keras", "numpy", "pillow", "h5py", "pydicom")
-
-
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries a run depends on (from package metadata: nothing is imported)."""
-    out = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def dataset_fingerprint(split: Split) -> dict[str, Any]:
-    """The images a run was made with: every image (its key under the dataset folder — a path, or a
-    volume's ``path#slice=AXIS:INDEX`` —, part, class, file size, file SHA-256) and one SHA-256 over
-    them all, so two runs on the same bytes have the same ``sha256``. Each file is read once, and not
-    at all when :mod:`cnn_studio.core.file_hashes` remembers it unchanged."""
-    parts = [(name, r) for name in ("train", "val", "test") for r in getattr(split, name)]
-    paths = [r.path for _, r in parts]
-    try:
-        root = os.path.commonpath([os.path.dirname(os.path.dirname(p)) for p in paths]) if paths else ""
-    except ValueError:
-        root = ""
-    digests = hashes(paths)
-    files, total = [], hashlib.sha256()
-    for name, r in sorted(parts, key=lambda pr: pr[1].key):
-        rel = os.path.relpath(r.key, root) if root else r.key
-        digest = digests.get(r.path, "")
-        try:
-            size = os.path.getsize(r.path)
-        except OSError:
-            size = -1
-        label = split.class_names[r.label]
-        files.append({"path": rel, "part": name, "label": label, "bytes": size, "sha256": digest})
-        total.update(f"{rel}\0{label}\0{digest}\n".encode("utf-8", "surrogateescape"))
-    return {"root": root, "n_files": len(files), "unreadable": sum(not f["sha256"] for f in files),
-            "sha256": total.hexdigest(), "files": files}
-
-
-def reproducibility_record(config: TrainConfig, split: Split) -> dict[str, Any]:
-    """What reproducibility.json holds: app and library versions, Python and OS, seeds, dataset fingerprint."""
-    return {"app_version": __version__, "python": sys.version.split()[0],
-            "platform": platform.platform(), "libraries": library_versions(),
-            "seed": config.seed, "split_seed": split.seed,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "dataset": dataset_fingerprint(split)}
-
-
-_RECORD_TYPES: dict[str, Any] = {"app_version": str, "python": str, "platform": str, "libraries": dict[str, str],
-                                 "seed": int | None, "split_seed": int | None, "created": str, "dataset": dict}
-_DATASET_TYPES: dict[str, Any] = {"root": str, "n_files": int, "unreadable": int, "sha256": str, "files": list}
-
-
-def read_reproducibility(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """A run's reproducibility.json; None for runs made before it was written.
-
-    RunError naming the file when it is damaged: not JSON, or a value of the wrong type (the model
-    card and the comparison then leave it out with a note).
-    """
-    layout = RunLayout(Path(run_dir))
-    record = read_optional_json(layout, "reproducibility")
-    if record is None:
-        return None
-    problem = type_problem(record, _RECORD_TYPES)
-    if not problem and isinstance(record.get("dataset"), dict):
-        problem = type_problem(record["dataset"], _DATASET_TYPES)
-    if not problem and any(not isinstance(v, str) for v in (record.get("libraries") or {}).values()):
-        problem = "'libraries' does not map each library to its version"
-    if problem:
-        raise damaged(layout.reproducibility, problem, "reproducibility")
-    return record
-
-
-def reproducibility_summary(record: dict[str, Any] | None) -> dict[str, Any]:
-    """The record without its file list: what a model card or a comparison shows."""
-    if not record:
-        return {}
-    data = record.get("dataset") or {}
-    return {"app_version": record.get("app_version"), "python": record.get("python"),
-            "platform": record.get("platform"), "libraries": record.get("libraries") or {},
-            "seed": record.get("seed"), "split_seed": record.get("split_seed"),
-            "dataset_sha256": data.get("sha256"), "dataset_files": data.get("n_files"),
-            "dataset_root": data.get("root")}
-
-
-# ---------------------------------------------------------------------------- comparing runs
-
-
-@dataclass(frozen=True)
-class RunComparison:
-    """Two or more runs side by side.
-
-    ``settings`` and ``metrics`` are ``(name, [value per run])`` rows; ``differing`` names the
-    settings whose values are not all equal; ``histories`` holds each run's history.csv rows;
-    ``notes`` says what could not be read (a damaged file) per run.
-    """
-
-    runs: tuple[RunSummary, ...]
-    settings: tuple[tuple[str, tuple[Any, ...]], ...]
-    differing: frozenset[str]
-    metrics: tuple[tuple[str, tuple[Any, ...]], ...]
-    histories: tuple[tuple[dict[str, float], ...], ...]
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"runs": [r.to_dict() for r in self.runs],
-                "settings": [{"name": k, "values": list(v), "differs": k in self.differing} for k, v in self.settings],
-                "metrics": [{"name": k, "values": list(v)} for k, v in self.metrics],
-                "histories": [list(h) for h in self.histories], "notes": list(self.notes)}
-
-
-def _run_settings(layout: RunLayout, notes: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    try:
-        out.update({k: v for k, v in read_config(layout).to_dict().items() if k != "extra"})
-    except RunError as exc:
-        notes.append(f"{layout.root.name}: {exc.message}")
-    try:
-        rec = reproducibility_summary(read_reproducibility(layout.root))
-    except RunError as exc:
-        rec = {}
-        notes.append(f"{layout.root.name}: {exc.message}")
-    if rec:
-        out["dataset fingerprint"] = (rec["dataset_sha256"] or "")[:12] + f" ({rec['dataset_files']} files)"
-        out["app version"] = rec["app_version"]
-        out["python"] = rec["python"]
-        out.update({f"{name} version": v for name, v in rec["libraries"].items()})
-    return out
-
-
-def _run_metrics(summary: RunSummary, history: list[dict[str, float]], notes: list[str]) -> dict[str, Any]:
-    layout = RunLayout(Path(summary.path))
-    losses = [row["val_loss"] for row in history if "val_loss" in row]
-    out: dict[str, Any] = {"status": summary.status, "epochs": f"{summary.epochs_done}/{summary.total_epochs}",
-                           "best val accuracy": summary.best_val_accuracy,
-                           "lowest val loss": min(losses) if losses else None}
-    try:
-        m = read_metrics(layout) or {}
-    except RunError as exc:
-        m = {}
-        notes.append(f"{layout.root.name}: {exc.message}")
-    per_class = m.get("per_class") or []
-    f1 = [r.get("f1", 0.0) for r in per_class if isinstance(r, dict)]
-    out.update({"evaluated on": f"{m.get('n_images')} {m.get('subset')} images" if m else None,
-                "accuracy": m.get("accuracy"), "macro F1": sum(f1) / len(f1) if f1 else None,
-                "macro ROC AUC": (m.get("roc_auc") or {}).get("macro") if m else None,
-                "top-2 accuracy": (m.get("top_k_accuracy") or {}).get("2") if m else None,
-                "size on disk": format_size(summary.size_bytes),
-                layout.best_model.name: format_size(summary.best_model_bytes) if summary.best_model_bytes else None,
-                layout.last_model.name: format_size(summary.last_model_bytes) if summary.last_model_bytes else None})
-    return out
-
-
-def _rows(dicts: list[dict[str, Any]]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-    keys: list[str] = []
-    for d in dicts:
-        keys += [k for k in d if k not in keys]
-    return tuple((k, tuple(d.get(k) for d in dicts)) for k in keys)
-
-
-def compare_runs(*run_dirs: str | os.PathLike[str]) -> RunComparison:
-    """Read two or more runs side by side (no TensorFlow): settings, metrics and curves.
-
-    A damaged file of one run leaves its values empty and adds a note; it never stops the comparison.
-
-    Raises RunError when fewer than two runs are given or one is not a run folder.
-
-    Examples
-    --------
-    >>> c = compare_runs("runs/a", "runs/b")  # doctest: +SKIP
-    >>> sorted(c.differing)  # doctest: +SKIP
-    ['backbone', 'head_lr']
-    """
-    if len(run_dirs) < 2:
-        raise RunError(f"Comparing needs at least two runs; received {len(run_dirs)}.", "Give two or more run folders.")
-    layouts = [RunLayout(Path(d).expanduser()) for d in run_dirs]
-    for layout in layouts:
-        if not layout.is_run():
-            raise RunError(f"{layout.root} is not a run folder (no config.json).",
-                           "Give folders that `cnn-studio train --out` created.")
-    notes: list[str] = []
-    summaries = [summarize(layout.root) for layout in layouts]
-    histories = [read_history(layout.history) for layout in layouts]
-    settings = _rows([_run_settings(layout, notes) for layout in layouts])
-    differing = frozenset(k for k, values in settings if len({json.dumps(v, sort_keys=True, default=str)
-                                                               for v in values}) > 1)
-    metrics = _rows([_run_metrics(s, h, notes) for s, h in zip(summaries, histories, strict=True)])
-    return RunComparison(runs=tuple(summaries), settings=settings, differing=differing, metrics=metrics,
-                         histories=tuple(tuple(h) for h in histories), notes=tuple(notes))

@@ -11,8 +11,8 @@ seed), and config.json stores that; :class:`RunInfo` hands them out (``image_siz
 registry again. Runs written before these values were recorded still open: their missing values
 fall back to the backbone's default size and to split.json.
 
-Every file has one validated reader here (:func:`read_config`, :func:`read_split`,
-:func:`read_labels`, :func:`read_state`, :func:`read_history`), checked by
+Every file has one validated reader (:mod:`cnn_studio.runs.run_files`, re-exported here: :func:`read_config`,
+:func:`read_split`, :func:`read_labels`, :func:`read_state`, :func:`read_history`), checked by
 :mod:`~cnn_studio.runs.checks` (required keys and types, never defaults; labels.txt against
 split.json and the model, :func:`class_names_of` and :func:`check_run_model`): damage becomes a
 :class:`~cnn_studio.core.errors.RunError` that names the file and says what still works, and a file is
@@ -24,10 +24,6 @@ Opening a folder whose lock is free removes the hidden temporaries a killed writ
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import json
 import zipfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,21 +32,16 @@ from typing import Any
 
 from cnn_studio.backbones import registry
 from cnn_studio.backbones.weights import WeightsChoice
-from cnn_studio.core.csv_text import csv_text
 from cnn_studio.core.errors import RunError
-from cnn_studio.core.fsutil import remove_temporaries, write_text
+from cnn_studio.core.fsutil import remove_temporaries
 from cnn_studio.core.keras_archive import check_keras_archive
 from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.records import Split
 from cnn_studio.export.staging import remove_stale
 from cnn_studio.runs.checks import (
-    WHAT_STILL_WORKS,
     agreeing_class_names,
-    check_config,
     check_history,
     check_model,
-    check_state,
-    damaged,
     model_facts,
 )
 from cnn_studio.runs.checks import check_labels as _check_label_count
@@ -59,6 +50,20 @@ from cnn_studio.runs.lock import (  # noqa: F401 - re-exported: the lock lived h
     RunLock,
     describe_holder,
     lock_holder,
+)
+from cnn_studio.runs.run_files import (  # noqa: F401 - re-exported: every reader lived here
+    read_config,
+    read_history,
+    read_json_file,
+    read_labels,
+    read_metrics,
+    read_optional_json,
+    read_robustness,
+    read_skipped,
+    read_split,
+    read_state,
+    write_labels,
+    write_skipped,
 )
 from cnn_studio.training.config import TrainConfig
 
@@ -134,112 +139,6 @@ def recorded_config(config: TrainConfig, split: Split) -> TrainConfig:
                           split_seed=split.seed)
 
 
-def _read_json_file(path: Path, key: str, expect: type = dict) -> Any:
-    """A run folder's JSON file, or a RunError naming it (missing, unreadable, not UTF-8, not JSON, wrong type)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise RunError(f"{path} is missing.", WHAT_STILL_WORKS[key]) from exc
-    except OSError as exc:
-        raise damaged(path, f"it cannot be read ({exc.strerror or exc})", key) from exc
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise damaged(path, "it is not UTF-8 text", key) from exc
-    except ValueError as exc:
-        why = "it is empty" if not raw.strip() else f"it is not valid JSON ({exc})"
-        raise damaged(path, why, key) from exc
-    if not isinstance(data, expect):
-        raise damaged(path, f"expected a JSON {'object' if expect is dict else expect.__name__}, "
-                             f"found {type(data).__name__}", key)
-    return data
-
-
-def read_config(layout: RunLayout) -> TrainConfig:
-    """config.json as a validated :class:`TrainConfig` (:func:`~cnn_studio.runs.checks.check_config`).
-
-    Raises RunError naming the file when it is missing, lacks the run's settings (never filled in
-    with defaults), or holds a value of the wrong type or out of range.
-    """
-    data = _read_json_file(layout.config, "config")
-    try:
-        return check_config(layout.config, data)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise damaged(layout.config, f"its settings do not make sense ({exc})", "config") from exc
-
-
-def read_split(layout: RunLayout) -> Split | None:
-    """split.json as a :class:`Split`, None when there is none. Raises RunError naming the file when damaged."""
-    if not layout.split.exists():
-        return None
-    data = _read_json_file(layout.split, "split")
-    try:
-        split = Split.from_dict(data)
-        for part in (split.train, split.val, split.test):
-            for r in part:
-                if not isinstance(r.path, str) or not 0 <= int(r.label) < len(split.class_names):
-                    raise ValueError(f"record {r.path!r} has label {r.label!r}")
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise damaged(layout.split, f"its file lists do not make sense ({exc})", "split") from exc
-    return split
-
-
-def read_state(layout: RunLayout, *, required: bool = False) -> dict[str, Any]:
-    """state.json, checked (:func:`~cnn_studio.runs.checks.check_state`: a status, the epochs done).
-
-    When there is none: ``{}`` for a writer that is about to write it, RunError with ``required``
-    (what reads a finished or stopped run: resume, the runs list). Raises RunError naming the file
-    when it is damaged.
-    """
-    if not layout.state.exists():
-        if required:
-            raise RunError(f"{layout.state} is missing: the run's status and the epochs it trained are unknown.",
-                           WHAT_STILL_WORKS["state"])
-        return {}
-    return check_state(layout.state, _read_json_file(layout.state, "state"))
-
-
-def read_history(path: str | Path) -> list[dict[str, float]]:
-    """A history.csv as numbers, one dict per finished epoch.
-
-    Empty if there is none, or when it is unreadable as a whole (the curves are lost, nothing else);
-    an unreadable row is left out.
-    """
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []
-    out = []
-    for row in rows:
-        try:
-            out.append({k: float(v) for k, v in row.items() if k and v not in ("", None)})
-        except (ValueError, TypeError):
-            continue
-    return out
-
-
-def read_optional_json(layout: RunLayout, key: str) -> dict[str, Any] | None:
-    """metrics.json, robustness.json or reproducibility.json (``key``): None when missing.
-
-    Raises RunError naming the file, and saying the model is unaffected, when it is damaged.
-    """
-    path = getattr(layout, key)
-    if not path.exists():
-        return None
-    return _read_json_file(path, key)
-
-
-def read_metrics(layout: RunLayout) -> dict[str, Any] | None:
-    """metrics.json (None when the run was never evaluated). Raises RunError naming it when damaged."""
-    return read_optional_json(layout, "metrics")
-
-
-def read_robustness(layout: RunLayout) -> dict[str, Any] | None:
-    """robustness.json (None when there is none). Raises RunError naming it when damaged."""
-    return read_optional_json(layout, "robustness")
-
-
 def resume_point(run_dir: str | Path) -> tuple[int, int] | None:
     """``(finished epochs to continue from, epochs planned)`` for a run that stopped early, else None.
 
@@ -262,29 +161,6 @@ def resume_point(run_dir: str | Path) -> tuple[int, int] | None:
         return None
     checkpointed = int(state.get("checkpoint_epoch", done))  # finished epochs that last.keras holds
     return (checkpointed if layout.last_model.exists() else 0), total
-
-
-def read_labels(path: str | Path) -> tuple[str, ...]:
-    """Class names, one per line, in model output order.
-
-    Non-UTF-8 bytes (a class folder whose name is not UTF-8) come back as they were written. Raises
-    RunError naming the file when it cannot be class names (binary data, control characters).
-    """
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8", "surrogateescape")
-    except OSError as exc:
-        raise RunError(f"{path} cannot be read ({exc.strerror or exc}).", WHAT_STILL_WORKS["labels"]) from exc
-    names = tuple(line.rstrip("\r") for line in text.split("\n") if line.strip())
-    bad = next((n for n in names if any(ord(c) < 32 and c != "\t" for c in n)), None)
-    if bad is not None:
-        raise damaged(path, "it holds binary data, not class names", "labels")
-    return names
-
-
-def write_labels(path: str | Path, class_names: tuple[str, ...]) -> Path:
-    """Write labels.txt (the file :func:`read_labels` reads)."""
-    return write_text(path, "\n".join(class_names) + "\n")
 
 
 def check_labels(layout: RunLayout, class_names: tuple[str, ...], n_outputs: int) -> None:
@@ -320,7 +196,7 @@ def _split_class_names(layout: RunLayout) -> tuple[str, ...] | None:
     if known is not None and known[0] == key:
         return known[1]
     try:
-        names = _read_json_file(layout.split, "split").get("class_names")
+        names = read_json_file(layout.split, "split").get("class_names")
     except RunError:
         names = None
     ok = isinstance(names, list) and all(isinstance(n, str) for n in names)
@@ -412,25 +288,6 @@ def clean_temporaries(layout: RunLayout) -> list[Path]:
     if layout.exports.is_dir():
         removed += remove_temporaries(layout.exports) + remove_stale(layout.exports)
     return removed
-
-
-def write_skipped(layout: RunLayout, skipped: dict[str, str]) -> Path | None:
-    """Write skipped.csv (``path,reason``) for the files training dropped; None (and no file) when there were none."""
-    if not skipped:
-        with contextlib.suppress(FileNotFoundError):
-            layout.skipped.unlink()
-        return None
-    return write_text(layout.skipped, csv_text([["path", "reason"], *sorted(skipped.items())]))
-
-
-def read_skipped(layout: RunLayout) -> list[tuple[str, str]]:
-    """skipped.csv as ``(path, reason)`` pairs (empty when there is none or it is unreadable)."""
-    try:
-        text = layout.skipped.read_bytes().decode("utf-8", "surrogateescape")
-    except OSError:
-        return []
-    rows = list(csv.reader(io.StringIO(text)))
-    return [(r[0], r[1]) for r in rows[1:] if len(r) >= 2]
 
 
 def load_model(path: str | Path):

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from cnn_studio.core import child_process as cp
+from cnn_studio.core import child_start as start
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import Cancelled, CancelToken
 from cnn_studio.core.child_process import IN_PROCESS_ENV, open_server, run_in_child, run_job
@@ -120,8 +121,8 @@ def test_unknown_job_is_refused():
 
 def test_child_stops_by_itself_when_the_app_goes_away():
     """The app quit (or crashed) mid-job: end of input cancels, the child stops early and exits 0."""
-    proc = subprocess.Popen(cp.child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=cp.child_env())
+    proc = subprocess.Popen(start.child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=start.child_env())
     for msg in (("open", "selftest", None, (), {}, None), ("call", 1, SELFTEST, (400,), {"sleep": 0.05})):
         pickle.dump(msg, proc.stdin)
     proc.stdin.flush()
@@ -193,13 +194,13 @@ def test_a_factory_that_fails_is_raised_from_the_constructor():
 # ---------------------------------------------------------------------------- how children start
 def test_children_start_through_the_program_s_own_entry_point(monkeypatch, tmp_path):
     """From a frozen app sys.executable is the app: the child is that program with the hidden flag."""
-    assert cp.child_command() == [sys.executable, "-c", cp._ENTRY, cp.CHILD_FLAG]
+    assert start.child_command() == [sys.executable, "-c", start._ENTRY, start.CHILD_FLAG]
     app = tmp_path / "cnn-studio-frozen"  # stands in for a PyInstaller executable (no `-m` there)
     app.write_text(f"#!{sys.executable}\nimport sys\nfrom cnn_studio.cli import main\nsys.exit(main())\n")
     app.chmod(0o755)
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", str(app))
-    assert cp.child_command() == [str(app), cp.CHILD_FLAG]
+    assert start.child_command() == [str(app), start.CHILD_FLAG]
     seen = []
     assert run_in_child(SELFTEST, 2, sink=seen.append)["done"] == 2 and len(seen) == 2
 
@@ -217,7 +218,7 @@ def test_a_cnn_studio_folder_in_the_current_folder_does_not_stand_in_for_the_ins
     seen = []
     assert run_in_child(SELFTEST, 2, sink=seen.append, log_path=tmp_path / "c.log") is not None
     assert [e.done for e in seen] == [1, 2]
-    proc = subprocess.run(cp.program_command("backbones", "--json"), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(start.program_command("backbones", "--json"), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "decoy" not in proc.stderr and '"small_cnn"' in proc.stdout
 
 
@@ -229,6 +230,6 @@ def test_a_request_the_child_cannot_read_is_an_error_with_its_reason_not_a_silen
     assert b"posixpath" in request
     bad = request.replace(b"posixpath", b"nomodulex")  # same length: the pickle stays well-formed
     with open(log, "wb") as err:
-        proc = subprocess.run(cp.child_command(), input=bad, stdout=subprocess.PIPE, stderr=err, timeout=120)
+        proc = subprocess.run(start.child_command(), input=bad, stdout=subprocess.PIPE, stderr=err, timeout=120)
     assert proc.returncode == 1
     assert "nomodulex" in log.read_text()

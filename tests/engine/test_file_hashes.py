@@ -7,7 +7,7 @@ import os
 
 from cnn_studio.core import file_hashes
 from cnn_studio.data.records import ImageRecord, Split
-from cnn_studio.runs import listing as runs
+from cnn_studio.runs import reproducibility as runs
 
 
 def _counting(monkeypatch) -> list[str]:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from cnn_studio.core import child_process, doctor
+from cnn_studio.core import child_start, doctor
 
 
 def test_frozen_program_command_is_the_app_itself(monkeypatch, tmp_path):
@@ -17,22 +17,22 @@ def test_frozen_program_command_is_the_app_itself(monkeypatch, tmp_path):
     app.write_text("")
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", str(app))
-    assert child_process.program_command("doctor", "--json") == [str(app), "doctor", "--json"]
-    assert child_process.child_command() == [str(app), child_process.CHILD_FLAG]
+    assert child_start.program_command("doctor", "--json") == [str(app), "doctor", "--json"]
+    assert child_start.child_command() == [str(app), child_start.CHILD_FLAG]
 
 
 def test_windowed_windows_app_starts_its_children_as_the_console_twin(tmp_path):
     windowed = tmp_path / "CNN Studio.exe"
     windowed.write_text("")
-    assert child_process.frozen_program(str(windowed), "win32") == str(windowed)  # no twin: itself
-    (tmp_path / child_process.CONSOLE_PROGRAM).write_text("")
-    assert child_process.frozen_program(str(windowed), "win32") == str(tmp_path / child_process.CONSOLE_PROGRAM)
-    assert child_process.frozen_program(str(windowed), "linux") == str(windowed)
+    assert child_start.frozen_program(str(windowed), "win32") == str(windowed)  # no twin: itself
+    (tmp_path / child_start.CONSOLE_PROGRAM).write_text("")
+    assert child_start.frozen_program(str(windowed), "win32") == str(tmp_path / child_start.CONSOLE_PROGRAM)
+    assert child_start.frozen_program(str(windowed), "linux") == str(windowed)
 
 
 def test_qt_probe_runs_through_the_program_entry_point():
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    proc = subprocess.run(child_process.program_command(child_process.QT_PROBE_FLAG), capture_output=True,
+    proc = subprocess.run(child_start.program_command(child_start.QT_PROBE_FLAG), capture_output=True,
                           text=True, timeout=120, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "PLATFORM=offscreen" in proc.stdout

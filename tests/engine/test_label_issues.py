@@ -11,13 +11,13 @@ from PIL import Image
 from studio_testkit import make_class_image
 
 from cnn_studio.labels.corrections import Corrections
-from cnn_studio.labels.issues import (
+from cnn_studio.labels.issue_maths import (
     confident_suspects,
-    find_label_issues,
     near_duplicate_pairs,
     normalise_rows,
     stratified_folds,
 )
+from cnn_studio.labels.issues import find_label_issues
 
 CLASSES = ("circle", "square", "star")
 

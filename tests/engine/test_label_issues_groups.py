@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 from studio_testkit import make_class_image
 
-from cnn_studio.labels.issues import find_label_issues, stratified_folds
+from cnn_studio.labels.issue_maths import stratified_folds
+from cnn_studio.labels.issues import find_label_issues
 
 
 def test_a_group_lands_in_one_fold_and_classes_stay_spread():

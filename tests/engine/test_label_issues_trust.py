@@ -12,7 +12,7 @@ from PIL import Image
 from cnn_studio.cli import main
 from cnn_studio.core.errors import ConfigError
 from cnn_studio.labels.checker import choose_checker, default_checker, judge_checker
-from cnn_studio.labels.issues import find_label_issues
+from cnn_studio.labels.issues import LabelCheckSettings, find_label_issues
 
 
 def _stripe(i: int, side: int = 32) -> np.ndarray:
@@ -30,7 +30,7 @@ def test_images_are_paired_with_their_own_records_whatever_reader_they_need(tmp_
 
     from cnn_studio.core.events import null_sink
     from cnn_studio.data.index import scan
-    from cnn_studio.labels.issues import _load_all
+    from cnn_studio.labels.out_of_fold import load_images
 
     root = tmp_path / "data"
     for c in ("a", "b"):
@@ -45,7 +45,7 @@ def test_images_are_paired_with_their_own_records_whatever_reader_they_need(tmp_
         else:
             Image.fromarray((pic * 255).astype(np.uint8)).convert("RGB").save(p.with_suffix(".png"))
     records = list(scan(root).records)
-    images, kept = _load_all(records, 32, "stretch", 5, sink=null_sink, cancel=None)
+    images, kept = load_images(records, 32, "stretch", 5, sink=null_sink, cancel=None)
     assert len(kept) == len(records) == 14
     for img, rec in zip(images, kept, strict=True):
         shown = int(np.argmax(img[..., 0].mean(0))) // 2
@@ -98,6 +98,17 @@ def test_epochs_below_one_are_refused_before_anything_is_read(tmp_path, capsys):
         find_label_issues(tmp_path / "does-not-matter", backbone="small_cnn", epochs=0)
     assert main(["label-issues", str(tmp_path), "--epochs", "0"]) == 2
     assert "expected at least 1, received 0" in capsys.readouterr().err
+
+
+def test_settings_come_whole_or_field_by_field_and_a_keyword_overrides_its_field(tmp_path):
+    settings = LabelCheckSettings(backbone="small_cnn", weights="none", epochs=0)
+    with pytest.raises(ConfigError, match="received 0"):
+        find_label_issues(tmp_path / "does-not-matter", settings)
+    with pytest.raises(ConfigError, match="Folds: expected at least 2, received 1"):
+        find_label_issues(tmp_path / "does-not-matter", settings, epochs=1, folds=1)  # epochs=0 overridden
+    with pytest.raises(TypeError):
+        find_label_issues(tmp_path / "does-not-matter", settings, fold=3)  # not a setting: never ignored
+    assert settings.epochs == 0  # the caller's settings are not changed
 
 
 def test_the_weights_choice_is_read_by_the_one_parser(tmp_path, capsys):

@@ -3,13 +3,11 @@ objects, not copies), and the label check's defaults are the ones its engine fun
 
 from __future__ import annotations
 
-import inspect
-
 from cnn_studio.backbones import registry
 from cnn_studio.cli import build_parser
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES, SLICE_AXES, VolumeSlicing
 from cnn_studio.labels.checker import DEFAULT_FOLD_EPOCHS, DEFAULT_FOLDS, choose_checker
-from cnn_studio.labels.issues import find_label_issues
+from cnn_studio.labels.issues import LabelCheckSettings
 from cnn_studio.training.config import (
     CLASS_WEIGHTS,
     JIT_MODES,
@@ -53,8 +51,8 @@ def test_train_config_defaults_are_the_registry_default_backbone_and_its_weights
 
 def test_label_check_defaults_have_one_owner():
     opts = _options("label-issues")
-    params = inspect.signature(find_label_issues).parameters
-    assert opts["folds"].default == params["folds"].default == DEFAULT_FOLDS
-    assert opts["epochs"].default == params["epochs"].default == DEFAULT_FOLD_EPOCHS
+    engine = LabelCheckSettings()
+    assert opts["folds"].default == engine.folds == DEFAULT_FOLDS
+    assert opts["epochs"].default == engine.epochs == DEFAULT_FOLD_EPOCHS
     assert choose_checker(None, "imagenet").backbone == registry.DEFAULT_BACKBONE
     assert choose_checker(None, "none").backbone == registry.FALLBACK_BACKBONE

@@ -9,13 +9,14 @@ from studio_testkit import make_class_image
 
 from cnn_studio.data.index import scan
 from cnn_studio.data.pipeline import (
+    DatasetOptions,
     SkipLog,
     load_image,
     load_images,
     make_dataset,
     make_datasets,
-    needs_python_reader,
 )
+from cnn_studio.data.pipeline_decode import needs_python_reader
 from cnn_studio.data.records import ImageRecord
 from cnn_studio.data.split import make_split
 
@@ -53,6 +54,18 @@ def test_pure_red_stays_red(tmp_path):
     x, _ = _all(make_dataset([_record(p)], 16, 1))
     assert np.allclose(x[0, 8, 8], [255, 0, 0], atol=1)
     assert np.allclose(load_image(p, 16), x[0], atol=1)
+
+
+def test_options_come_whole_or_field_by_field_and_a_keyword_overrides_its_field(tmp_path):
+    p = tmp_path / "red.png"
+    Image.new("RGB", (20, 10), (255, 0, 0)).save(p)
+    options = DatasetOptions(dtype="uint8", cache="none")
+    (x, y, keys), = list(make_dataset([_record(p)], 16, 1, options, with_keys=True))
+    assert x.dtype == np.uint8 and y.numpy().tolist() == [0] and keys.numpy().tolist() == [str(p).encode()]
+    (x, _y), = list(make_dataset([_record(p)], 16, 1, options, dtype="float32"))  # the keyword wins
+    assert x.dtype == np.float32 and options.dtype == "uint8"  # the caller's options are not changed
+    with pytest.raises(TypeError):
+        make_dataset([_record(p)], 16, 1, options, shufle=True)  # not an option: never ignored
 
 
 def test_resize_policies(tmp_path):

@@ -19,8 +19,10 @@ from cnn_studio.evaluation.evaluate import evaluate_run, load_metrics
 from cnn_studio.evaluation.review import review_model
 from cnn_studio.export.model_card import build_card
 from cnn_studio.export.writer import export_model
-from cnn_studio.runs.listing import compare_runs, list_runs, read_reproducibility
+from cnn_studio.runs.compare import compare_runs
+from cnn_studio.runs.listing import list_runs
 from cnn_studio.runs.lock import RunLock as LockFromItsModule
+from cnn_studio.runs.reproducibility import read_reproducibility
 from cnn_studio.runs.run_folder import RunBusy, open_run
 from cnn_studio.training.config import TrainConfig
 

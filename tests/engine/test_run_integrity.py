@@ -506,7 +506,7 @@ def test_damaged_informational_files_are_set_aside_and_said(run_copy, tmp_path, 
     from cnn_studio.cli import main
     from cnn_studio.evaluation.review import read_review
     from cnn_studio.export.writer import export_model
-    from cnn_studio.runs.listing import read_reproducibility
+    from cnn_studio.runs.reproducibility import read_reproducibility
 
     layout = RunLayout(run_copy)
     assert read_review(run_copy)["calibration"] and read_reproducibility(run_copy)["dataset"]  # as training wrote them
