@@ -69,7 +69,8 @@ def test_head_then_fine_tune_with_feature_cache(split, tiny_config, tmp_path):
     events = []
     result = train(cfg, split, tmp_path / "run", sink=events.append)
     phases = [e for e in events if isinstance(e, ev.PhaseStarted)]
-    assert [(p.name, p.first_epoch, p.uses_feature_cache) for p in phases] == [("head", 0, True), ("fine_tune", 3, False)]
+    # fine-tuning trains on the frozen layers' activations kept from the head phase (training/activation_cache.py)
+    assert [(p.name, p.first_epoch, p.uses_feature_cache) for p in phases] == [("head", 0, True), ("fine_tune", 3, True)]
     assert phases[0].trainable_layers == 0
     # what PhaseStarted said is what the saved model has: (some of) the top 2 weight layers, no BatchNorm
     last = keras.saving.load_model(result.last_model, safe_mode=True)
