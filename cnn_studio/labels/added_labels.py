@@ -22,11 +22,11 @@ from typing import Any
 
 from cnn_studio.core.csv_text import csv_text
 from cnn_studio.core.errors import DatasetError, ImageReadError
-from cnn_studio.core.fsutil import write_text
 from cnn_studio.data.decode import probe
 from cnn_studio.data.records import ImageRecord
 from cnn_studio.labels.corrections import _now, _root_folder, norm_path
 from cnn_studio.labels.corrections import default_path as corrections_path
+from cnn_studio.labels.latest_per_image import LatestPerImage
 
 CSV_COLUMNS = ("path", "label", "when")
 AUTO = "auto"
@@ -76,16 +76,14 @@ class AddedApplied:
                 "already_in_dataset": self.already, "summary": self.summary()}
 
 
-class AddedLabels:
+class AddedLabels(LatestPerImage):
     """The labels given to pool images for one dataset, latest per image, with undo; saved atomically."""
 
-    def __init__(self, labels: list[AddedLabel] | tuple[AddedLabel, ...] = (), path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else None
-        self._by_path: dict[str, AddedLabel] = {norm_path(a.path): a for a in labels}
-        self._undo: list[tuple[str, AddedLabel | None]] = []
+    WHAT = "These labels"
 
-    def __len__(self) -> int:
-        return len(self._by_path)
+    def __init__(self, labels: list[AddedLabel] | tuple[AddedLabel, ...] = (), path: str | Path | None = None) -> None:
+        super().__init__(path)
+        self._by_path.update({norm_path(a.path): a for a in labels})
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, (str, os.PathLike)) and norm_path(path) in self._by_path
@@ -98,43 +96,15 @@ class AddedLabels:
         """Current labels, in the order they were given."""
         return tuple(self._by_path.values())
 
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
     def label(self, path: str | os.PathLike[str], label: str) -> AddedLabel:
         """Give ``path`` the class ``label`` (replaces an earlier one); returns the entry."""
         if not label:
             raise ValueError("A label is needed.")
-        key = norm_path(path)
-        self._undo.append((key, self._by_path.get(key)))
         entry = AddedLabel(os.path.abspath(os.fspath(path)), label, _now())
-        self._by_path.pop(key, None)  # re-labelled: moves to the end (the order they were given)
-        self._by_path[key] = entry
-        return entry
-
-    def undo(self) -> AddedLabel | None:
-        """Take back the last label; returns it (None when there is nothing to undo)."""
-        if not self._undo:
-            return None
-        key, previous = self._undo.pop()
-        undone = self._by_path.pop(key, None)
-        if previous is not None:
-            self._by_path[key] = previous
-        return undone
+        return self._put(norm_path(path), entry, to_end=True)  # re-labelled: moves to the end (the order given)
 
     def to_csv(self) -> str:
         return csv_text([CSV_COLUMNS, *((a.path, a.label, a.when) for a in self.labels)])
-
-    def save(self, path: str | Path | None = None) -> Path:
-        """Write the CSV atomically (temp + rename) to ``path`` or the file they came from."""
-        target = Path(path) if path is not None else self.path
-        if target is None:
-            raise ValueError("AddedLabels.save needs a path.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_text(target, self.to_csv())
-        self.path = target
-        return target
 
     @classmethod
     def load(cls, path: str | Path) -> AddedLabels:

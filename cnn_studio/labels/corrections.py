@@ -29,8 +29,8 @@ from typing import Any
 
 from cnn_studio.core.csv_text import csv_text
 from cnn_studio.core.errors import DatasetError
-from cnn_studio.core.fsutil import write_text
 from cnn_studio.core.paths import app_data_dir
+from cnn_studio.labels.latest_per_image import LatestPerImage
 
 EXCLUDED = "excluded"
 """``new_label`` of an image left out of training and evaluation."""
@@ -107,7 +107,7 @@ class Applied:
                 "decisions": [d.to_dict() for d in self.decisions]}
 
 
-class Corrections:
+class Corrections(LatestPerImage):
     """The decisions for one dataset, latest per image, with undo.
 
     Each :meth:`decide` (or :meth:`relabel`/:meth:`exclude`/:meth:`keep`) replaces the image's
@@ -125,17 +125,14 @@ class Corrections:
 
     def __init__(self, decisions: list[Decision] | tuple[Decision, ...] = (), path: str | Path | None = None,
                  root: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else None
+        super().__init__(path)
         self.root = str(root) if root is not None else None
-        self._by_path: dict[str, Decision] = {}
         for d in decisions:
             self._by_path[norm_path(d.path, self.root)] = d
-        self._undo: list[tuple[str, Decision | None]] = []
+
+    WHAT = "These corrections"
 
     # ---------------------------------------------------------------- reading
-    def __len__(self) -> int:
-        return len(self._by_path)
-
     def __contains__(self, path: object) -> bool:
         return isinstance(path, (str, os.PathLike)) and norm_path(path, self.root) in self._by_path
 
@@ -147,10 +144,6 @@ class Corrections:
     def decisions(self) -> tuple[Decision, ...]:
         """Current decisions, in the order they were made."""
         return tuple(sorted(self._by_path.values(), key=lambda d: d.when))
-
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
 
     def counts(self) -> dict[str, int]:
         """Current decisions by action: relabel, exclude, keep."""
@@ -165,12 +158,9 @@ class Corrections:
         if not new:
             raise ValueError("A decision needs a new label, 'excluded' or 'kept'.")
         key = norm_path(path, self.root)
-        self._undo.append((key, self._by_path.get(key)))
         previous = self._by_path.get(key)
         # the original label is the one the files gave, even when the image was decided on before
-        decision = Decision(str(path), previous.original if previous else original, new, _now())
-        self._by_path[key] = decision
-        return decision
+        return self._put(key, Decision(str(path), previous.original if previous else original, new, _now()))
 
     def relabel(self, path: str | os.PathLike[str], original: str, new_label: str) -> Decision:
         return self.decide(path, original, new_label)
@@ -181,31 +171,11 @@ class Corrections:
     def keep(self, path: str | os.PathLike[str], original: str) -> Decision:
         return self.decide(path, original, KEPT)
 
-    def undo(self) -> Decision | None:
-        """Take back the last decision; returns the decision undone (None when there is nothing to undo)."""
-        if not self._undo:
-            return None
-        key, previous = self._undo.pop()
-        undone = self._by_path.get(key)
-        if previous is None:
-            self._by_path.pop(key, None)
-        else:
-            self._by_path[key] = previous
-        return undone
 
     # ---------------------------------------------------------------- files
     def to_csv(self) -> str:
         return csv_text([CSV_COLUMNS, *((d.path, d.original, d.new, d.when) for d in self.decisions)])
 
-    def save(self, path: str | Path | None = None) -> Path:
-        """Write the decisions as CSV (atomically) to ``path`` or to the file they came from."""
-        target = Path(path) if path is not None else self.path
-        if target is None:
-            raise ValueError("Corrections.save needs a path: these corrections were not read from a file.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_text(target, self.to_csv())
-        self.path = target
-        return target
 
     @classmethod
     def load(cls, path: str | Path, root: str | Path | None = None) -> Corrections:

@@ -109,3 +109,27 @@ def test_scan_cli_honours_corrections(image_folder, tmp_path, home, capsys):
     assert out["corrections"]["relabelled"] == 1
     assert main(["scan", str(root), "--json"]) == 0  # no default file for this dataset: as the files say
     assert "corrections" not in json.loads(capsys.readouterr().out)
+
+
+def test_corrections_and_added_labels_share_one_undo_and_save(tmp_path):
+    """One owner (labels/latest_per_image.py): the latest entry per image, undo back to the one before, atomic save."""
+    from cnn_studio.labels.added_labels import AddedLabels
+    from cnn_studio.labels.corrections import Corrections
+
+    added = AddedLabels()
+    added.label(tmp_path / "a.png", "cat")
+    added.label(tmp_path / "b.png", "dog")
+    added.label(tmp_path / "a.png", "dog")  # re-labelled: the latest wins and moves to the end
+    assert [(p.rsplit("/", 1)[-1], lab) for p, lab in ((x.path, x.label) for x in added.labels)] == \
+        [("b.png", "dog"), ("a.png", "dog")]
+    assert added.undo().label == "dog" and added.get(tmp_path / "a.png").label == "cat" and len(added) == 2
+    fixes = Corrections()
+    fixes.relabel(tmp_path / "a.png", "cat", "dog")
+    fixes.exclude(tmp_path / "a.png", "cat")
+    assert fixes.undo().new == "excluded" and fixes.get(tmp_path / "a.png").new == "dog"
+    for log in (added, fixes):
+        with pytest.raises(ValueError, match=rf"{type(log).__name__}\.save needs a path"):
+            log.save()
+        saved = log.save(tmp_path / f"{type(log).__name__}.csv")
+        assert saved.read_text().count("\n") == len(log) + 1 and log.path == saved
+    assert AddedLabels.load(tmp_path / "AddedLabels.csv").get(tmp_path / "a.png").label == "cat"
