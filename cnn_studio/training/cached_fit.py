@@ -45,7 +45,7 @@ def head_on_features(fit: Fit, plan, features, first: int):
     on_disk = features is not None and features.mode == "disk"
     folder = fit.layout.feature_cache / "features"
     t0 = time.monotonic()
-    fit.activations = _head_activations(fit)
+    fit.activations = _kept_activations(fit)
     if fit.activations is not None:  # one pass through the frozen layers serves both phases
         train_xy, val_xy = activation_cache.pooled_features(fit.activations, config.batch_size, sink=fit.sink,
                                                             cancel=fit.cancel, folder=folder if on_disk else None)
@@ -82,8 +82,11 @@ def _activations_wanted(fit: Fit) -> bool:
             and any(p.name == "fine_tune" for p in schedule.plan(config)))
 
 
-def _head_activations(fit: Fit) -> activation_cache.Activations | None:
-    """The frozen layers' activations for the head phase to pool and the fine-tune phase to reuse, or None."""
+def _kept_activations(fit: Fit) -> activation_cache.Activations | None:
+    """The frozen layers' activations for the head phase to pool and the fine-tune phase to reuse, or None.
+
+    The cut is found with the fine-tune depth unfrozen; the backbone is left frozen (``plan_split``).
+    """
     if not _activations_wanted(fit):
         return None
     split = activation_cache.plan_split(fit.model, fit.config.effective_fine_tune_depth)
@@ -98,10 +101,7 @@ def fine_tune_activations(fit: Fit, *, resuming: bool) -> bool:
     if not _activations_wanted(fit) or (resuming and fit.saved_optimizer is not None):
         return False  # a resumed phase continues its saved optimizer, which knows the whole model
     if fit.activations is None:
-        split = activation_cache.plan_split(fit.model, fit.config.effective_fine_tune_depth)
-        fit.activations = split and activation_cache.compute(
-            split, fit.data, fit.layout.feature_cache, reserved=fit.images_in_memory, sink=fit.sink,
-            cancel=fit.cancel)
+        fit.activations = _kept_activations(fit)
         unfreeze_depth(fit.model, fit.config.effective_fine_tune_depth)  # plan_split froze it again
     return fit.activations is not None
 
