@@ -79,76 +79,52 @@ class ModelCard:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
     def to_markdown(self) -> str:
-        """The card as Markdown for people."""
-        L = [f"# Model card: {self.name}", "",
-             f"Made with CNN Studio {self.app_version} on {self.created}.", "",
-             "## Model", "",
-             f"- Backbone: **{self.backbone}**, pretrained weights: {self.weights_source}",
-             f"- Classes ({len(self.classes)}), in output order: {', '.join(self.classes)}",
-             f"- Input: {self.input_spec}; the model resizes to {self.input_size}×{self.input_size} "
-             f"(resize policy used in training: {self.resize})",
-             "- Output: one probability per class (softmax), in the order of labels.txt", ""]
-        if self.dataset:
-            L += ["## Data", "", "| split | " + " | ".join(self.classes) + " | total |",
-                  "|---" * (len(self.classes) + 2) + "|"]
-            for name, counts in self.dataset.items():
-                if sum(counts.values()):
-                    L.append(f"| {name} | " + " | ".join(str(counts.get(c, 0)) for c in self.classes)
-                             + f" | {sum(counts.values())} |")
-            L += ["", "Split: " + ", ".join(f"{k} {v}" for k, v in self.split.items() if v is not None), ""]
-            if self.label_review:
-                L += [f"Label review: {self.label_review}", ""]
-        if self.settings:
-            L += ["## Training settings", ""] + [f"- {k}: {v}" for k, v in self.settings.items()] + [""]
-        if self.studies:
-            v = self.studies
-            L += ["## Studies (volumes)", "", v["how"], "", f"- Slice axis: {v['slice_axis']}; slices kept: {v['slices']}",
-                  f"- A study's answer: the {v['aggregate']} of its slices' probabilities", ""]
-        L += ["## Results", ""]
+        """The card as Markdown for people: one block of lines per section, in reading order."""
+        L = (self._model_lines() + self._data_lines() + self._settings_lines() + self._studies_lines()
+             + self._results_lines() + self._reproducibility_lines() + self._exports_lines()
+             + ["", "## Known limits", ""] + [f"- {t}" for t in self.known_limits] + self._usage_lines())
+        return "\n".join(L).rstrip() + "\n"
+
+    def _model_lines(self) -> list[str]:
+        return [f"# Model card: {self.name}", "",
+                f"Made with CNN Studio {self.app_version} on {self.created}.", "",
+                "## Model", "",
+                f"- Backbone: **{self.backbone}**, pretrained weights: {self.weights_source}",
+                f"- Classes ({len(self.classes)}), in output order: {', '.join(self.classes)}",
+                f"- Input: {self.input_spec}; the model resizes to {self.input_size}×{self.input_size} "
+                f"(resize policy used in training: {self.resize})",
+                "- Output: one probability per class (softmax), in the order of labels.txt", ""]
+
+    def _data_lines(self) -> list[str]:
+        if not self.dataset:
+            return []
+        L = ["## Data", "", "| split | " + " | ".join(self.classes) + " | total |",
+             "|---" * (len(self.classes) + 2) + "|"]
+        for name, counts in self.dataset.items():
+            if sum(counts.values()):
+                L.append(f"| {name} | " + " | ".join(str(counts.get(c, 0)) for c in self.classes)
+                         + f" | {sum(counts.values())} |")
+        L += ["", "Split: " + ", ".join(f"{k} {v}" for k, v in self.split.items() if v is not None), ""]
+        if self.label_review:
+            L += [f"Label review: {self.label_review}", ""]
+        return L
+
+    def _settings_lines(self) -> list[str]:
+        if not self.settings:
+            return []
+        return ["## Training settings", ""] + [f"- {k}: {v}" for k, v in self.settings.items()] + [""]
+
+    def _studies_lines(self) -> list[str]:
+        if not self.studies:
+            return []
+        v = self.studies
+        return ["## Studies (volumes)", "", v["how"], "", f"- Slice axis: {v['slice_axis']}; slices kept: {v['slices']}",
+                f"- A study's answer: the {v['aggregate']} of its slices' probabilities", ""]
+
+    def _results_lines(self) -> list[str]:
+        L = ["## Results", ""]
         if self.metrics:
-            m = self.metrics
-            L.append(f"On {m.get('n_images')} {m.get('subset')} images: accuracy {m.get('accuracy', 0):.4f}, "
-                     f"macro F1 {m.get('macro_f1', 0):.4f}"
-                     + (f", macro ROC AUC {m['macro_roc_auc']:.4f}" if m.get("macro_roc_auc") is not None else ""))
-            iv = m.get("intervals") or {}
-            if iv:
-                rule = iv.get("rule") or (f"a figure needs {iv.get('min_images')} images, an AUC "
-                                          f"{iv.get('min_auc_per_side')} of the class and of the rest")
-                L += ["", f"How sure these numbers are (95% intervals; {rule}):", "",
-                      f"- accuracy: {describe(iv.get('accuracy'))}",
-                      f"- macro ROC AUC: {describe((iv.get('roc_auc') or {}).get('macro'))}"]
-                L += ["", "| class | precision | recall | F1 | ROC AUC | support |", "|---|---|---|---|---|---|"]
-                for r in m.get("per_class", []):
-                    est = (iv.get("per_class") or {}).get(r["name"], {})
-                    auc = (iv.get("roc_auc") or {}).get(r["name"])
-                    L.append(f"| {r['name']} | {describe(est.get('precision'))} | {describe(est.get('recall'))} | "
-                             f"{describe(est.get('f1'))} | {describe(auc)} | {r['support']} |")
-            else:
-                L += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-                L += [f"| {r['name']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
-                      for r in m.get("per_class", [])]
-            chance = m.get("chance") or {}
-            if chance.get("verdict") in ("not_better", "unproven"):
-                L += ["", f"**Warning:** {chance['message']} {chance.get('hint', '')}".rstrip()]
-            cal = m.get("calibration") or {}
-            if cal:
-                t = cal.get("temperature", 1.0)
-                L += ["", f"Calibration: expected calibration error {cal['ece']:.3f} on these images"
-                      + (f" (without temperature scaling {cal['ece_uncalibrated']:.3f}); temperature T = {t:.3g} "
-                         "is built into the model (its last layer's weights are divided by T)" if t != 1.0 else
-                         " (no temperature scaling)") + "."]
-                fit = cal.get("fitted_on_validation") or {}
-                if fit:
-                    L.append(f"On the {fit.get('n_images')} validation images: ECE {fit.get('ece_before', 0):.3f} "
-                             f"before, {fit.get('ece_after', 0):.3f} after"
-                             + (f" ({fit['reason']})" if fit.get("reason") else "") + ".")
-            st = m.get("study") or {}
-            if st.get("count"):
-                L += ["", f"Per study ({st.get('aggregate', 'mean')} of its slices' probabilities), on {st['count']} "
-                      f"studies: " + study_figures(st) + "."]
-                if (st.get("chance") or {}).get("verdict") in ("not_better", "unproven"):
-                    L += ["", f"**Warning (per study):** {st['chance']['message']} {st['chance'].get('hint', '')}".rstrip()]
-            L += shortcut_lines(m.get("shortcuts") or {}, self.input_size)
+            L += metrics_lines(self.metrics, self.input_size)
         else:
             L.append("Not evaluated yet (run `cnn-studio evaluate RUN_DIR` before exporting to include results).")
         if self.robustness:
@@ -159,27 +135,98 @@ class ModelCard:
                   for row in r.get("rows", [])]
         if self.notes:
             L += [""] + [f"**Left out:** {n}" for n in self.notes]
-        if self.reproducibility:
-            r = self.reproducibility
-            libs = ", ".join(f"{k} {v}" for k, v in (r.get("libraries") or {}).items())
-            L += ["", "## Reproducibility", "",
-                  f"- CNN Studio {r.get('app_version')}, Python {r.get('python')} on {r.get('platform')}",
-                  f"- Libraries: {libs}",
-                  f"- Seed {r.get('seed')}, split seed {r.get('split_seed')}",
-                  f"- Dataset: {r.get('dataset_files')} files, SHA-256 {r.get('dataset_sha256')} "
-                  "(over every file's path, class and content hash; the list is in the run's reproducibility.json)"]
-        L += ["", "## Exports", ""]
+        return L
+
+    def _reproducibility_lines(self) -> list[str]:
+        if not self.reproducibility:
+            return []
+        r = self.reproducibility
+        libs = ", ".join(f"{k} {v}" for k, v in (r.get("libraries") or {}).items())
+        return ["", "## Reproducibility", "",
+                f"- CNN Studio {r.get('app_version')}, Python {r.get('python')} on {r.get('platform')}",
+                f"- Libraries: {libs}",
+                f"- Seed {r.get('seed')}, split seed {r.get('split_seed')}",
+                f"- Dataset: {r.get('dataset_files')} files, SHA-256 {r.get('dataset_sha256')} "
+                "(over every file's path, class and content hash; the list is in the run's reproducibility.json)"]
+
+    def _exports_lines(self) -> list[str]:
+        L = ["", "## Exports", ""]
         for e in self.exports:
             L.append(f"- `{e['file']}` ({e['fmt']}, {e.get('quantization', 'float32')}): {export_check(e)}")
         if any(e.get("agreement") is not None for e in self.exports):
             L += ["", f"Quantized exports are judged by their answers: refused when accuracy falls by more than "
                       f"{MAX_ACCURACY_DROP:.0%} points or the top answer changes on more than {MAX_DISAGREEMENT:.0%} "
                       f"of the images (and, either way, on at least {MIN_IMAGES_CHANGED} images)."]
-        L += ["", "## Known limits", ""] + [f"- {t}" for t in self.known_limits]
-        L += ["", "## How to run it", ""]
+        return L
+
+    def _usage_lines(self) -> list[str]:
+        L = ["", "## How to run it", ""]
         for fmt, code in self.usage.items():
             L += [f"### {fmt}", "", "```python", code, "```", ""]
-        return "\n".join(L).rstrip() + "\n"
+        return L
+
+
+def metrics_lines(m: dict[str, Any], input_size: int) -> list[str]:
+    """The Results section's lines for the evaluation summary ``m`` (the card's ``metrics``)."""
+    L = [f"On {m.get('n_images')} {m.get('subset')} images: accuracy {m.get('accuracy', 0):.4f}, "
+         f"macro F1 {m.get('macro_f1', 0):.4f}"
+         + (f", macro ROC AUC {m['macro_roc_auc']:.4f}" if m.get("macro_roc_auc") is not None else "")]
+    L += per_class_lines(m)
+    chance = m.get("chance") or {}
+    if chance.get("verdict") in ("not_better", "unproven"):
+        L += ["", f"**Warning:** {chance['message']} {chance.get('hint', '')}".rstrip()]
+    L += calibration_lines(m.get("calibration") or {})
+    L += study_lines(m.get("study") or {})
+    return L + shortcut_lines(m.get("shortcuts") or {}, input_size)
+
+
+def per_class_lines(m: dict[str, Any]) -> list[str]:
+    """The per-class table: with 95% intervals when the evaluation has them, else plain figures."""
+    iv = m.get("intervals") or {}
+    if not iv:
+        return (["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+                + [f"| {r['name']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |"
+                   for r in m.get("per_class", [])])
+    rule = iv.get("rule") or (f"a figure needs {iv.get('min_images')} images, an AUC "
+                              f"{iv.get('min_auc_per_side')} of the class and of the rest")
+    L = ["", f"How sure these numbers are (95% intervals; {rule}):", "",
+         f"- accuracy: {describe(iv.get('accuracy'))}",
+         f"- macro ROC AUC: {describe((iv.get('roc_auc') or {}).get('macro'))}"]
+    L += ["", "| class | precision | recall | F1 | ROC AUC | support |", "|---|---|---|---|---|---|"]
+    for r in m.get("per_class", []):
+        est = (iv.get("per_class") or {}).get(r["name"], {})
+        auc = (iv.get("roc_auc") or {}).get(r["name"])
+        L.append(f"| {r['name']} | {describe(est.get('precision'))} | {describe(est.get('recall'))} | "
+                 f"{describe(est.get('f1'))} | {describe(auc)} | {r['support']} |")
+    return L
+
+
+def calibration_lines(cal: dict[str, Any]) -> list[str]:
+    """The calibration lines: the test ECE, the temperature built in, and the fit on the validation images."""
+    if not cal:
+        return []
+    t = cal.get("temperature", 1.0)
+    L = ["", f"Calibration: expected calibration error {cal['ece']:.3f} on these images"
+         + (f" (without temperature scaling {cal['ece_uncalibrated']:.3f}); temperature T = {t:.3g} "
+            "is built into the model (its last layer's weights are divided by T)" if t != 1.0 else
+            " (no temperature scaling)") + "."]
+    fit = cal.get("fitted_on_validation") or {}
+    if fit:
+        L.append(f"On the {fit.get('n_images')} validation images: ECE {fit.get('ece_before', 0):.3f} "
+                 f"before, {fit.get('ece_after', 0):.3f} after"
+                 + (f" ({fit['reason']})" if fit.get("reason") else "") + ".")
+    return L
+
+
+def study_lines(st: dict[str, Any]) -> list[str]:
+    """The per-study figures of a volume run (and their chance warning); [] for pictures."""
+    if not st.get("count"):
+        return []
+    L = ["", f"Per study ({st.get('aggregate', 'mean')} of its slices' probabilities), on {st['count']} "
+         f"studies: " + study_figures(st) + "."]
+    if (st.get("chance") or {}).get("verdict") in ("not_better", "unproven"):
+        L += ["", f"**Warning (per study):** {st['chance']['message']} {st['chance'].get('hint', '')}".rstrip()]
+    return L
 
 
 def export_check(e: dict[str, Any]) -> str:
