@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +65,26 @@ class ExportRecord:
         return d
 
 
-def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLike[str], *,
-                 quantization: str = "float32", sample_paths: Sequence[str | os.PathLike[str]] | None = None,
-                 sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None, model=None) -> ExportRecord:
+@dataclass(frozen=True)
+class ExportOptions:
+    """How one export is made.
+
+    ``quantization``: "float32", or for TFLite "float16", "int8" (dynamic range: int8 weights) or
+    "int8_full" (full integer, uint8 inputs and outputs, calibrated on up to 100 training images).
+    ``sample_paths``: images to verify a float32 export on; default a few of the run's test/val images.
+    A quantized export is judged on the run's validation images instead (up to 300; see
+    :mod:`cnn_studio.export.verify` for the rule).
+    ``model``: the run's model if already loaded (saves loading it again).
+    """
+
+    quantization: str = "float32"
+    sample_paths: Sequence[str | os.PathLike[str]] | None = None
+    model: Any = None
+
+
+def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLike[str],
+                 options: ExportOptions | None = None, *, sink: ev.EventSink = ev.null_sink,
+                 cancel: CancelToken | None = None, **fields: Any) -> ExportRecord:
     """Export a run's model to ``out_dir`` in format ``fmt`` and verify it.
 
     Parameters
@@ -76,13 +93,9 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     fmt : "keras", "savedmodel", "tflite" or "onnx".
     out_dir : the folder to write into (created if needed); an earlier export of the same format
         and quantization there is replaced atomically.
-    quantization : "float32", or for TFLite "float16", "int8" (dynamic range: int8 weights) or
-        "int8_full" (full integer, uint8 inputs and outputs, calibrated on up to 100 training images).
-    sample_paths : images to verify a float32 export on; default a few of the run's test/val images.
-        A quantized export is judged on the run's validation images instead (up to 300; see
-        :mod:`cnn_studio.export.verify` for the rule).
+    options : :class:`ExportOptions` (quantization, verification images, a loaded model); any of its
+        fields may be given as keywords (``fields``) instead.
     sink, cancel : progress and cooperative cancellation (checked between stages).
-    model : the run's model if already loaded (saves loading it again).
 
     Returns
     -------
@@ -108,6 +121,8 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     True
     """
 
+    o = replace(options or ExportOptions(), **fields)
+    quantization = o.quantization
     spec = get_format(fmt)
     if quantization not in QUANTIZATIONS:
         raise ExportError(f"Quantization: expected one of {', '.join(QUANTIZATIONS)}, received {quantization!r}.")
@@ -117,80 +132,133 @@ def export_model(run_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.Pa
     raise_if_cancelled(cancel)
     run = open_run(run_dir)
     with RunLock(run.root, "export"):  # no other writer (train, resume) while the model is exported
-        return _export_locked(run, spec, quantization, out_dir, sample_paths, sink, cancel, model)
+        return _Export(run, spec, o, Path(out_dir).expanduser(), sink, cancel).export()
 
 
-def _export_locked(run: RunInfo, spec, quantization: str, out_dir, sample_paths, sink: ev.EventSink,
-                   cancel: CancelToken | None, model) -> ExportRecord:
-    model = model if model is not None else load_model(run.model_path)
-    size = run.image_size
-    out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale(out)  # what an export killed here before left (never a user's file, never a live export's)
-    target = out / spec.file_name(quantization)
-    quantized = quantization != "float32"
-    channels = input_channels_of(model)  # 3, or a multi-band model's band count
-    samples = sample_images(run, size, sample_paths, channels=channels)
-    judged = judging_images(run, size, channels=channels) if quantized else None
-    if judged is not None and not len(judged.images):  # nothing readable: judge on the (random) samples
+@dataclass(frozen=True)
+class _CheckImages:
+    """The images an export is checked on, and the trained model's answers on them."""
 
-        judged = LabelledImages(samples.images, np.zeros(len(samples.images), np.int64), samples.paths, "")
-    checked = judged.images if judged is not None else samples.images
-    reference = predict_probabilities(model, checked)
-    representative = (representative_images(run, size, channels=channels) if quantization in INTEGER_QUANTIZATIONS
-                      else None)
-    tolerance = spec.tolerance(quantization)
-    answers: dict = {}
-    sink(ev.ExportProgress(spec.key, "writing", str(target)))
-    try:
-        with staged(target, spec.is_dir) as tmp:
-            tmp_path = tmp / "saved_model" if spec.is_dir else tmp
-            try:
-                spec.write(model, tmp_path, size, quantization, representative=representative)
-            except ExportError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - converters raise anything
-                raise ExportError(f"Writing the {spec.label} export failed: {exc}",
-                                  "Nothing was written. Try another format, and report this problem.") from exc
-            raise_if_cancelled(cancel)
-            sink(ev.ExportProgress(spec.key, "verifying", f"on {len(checked)} images"))
-            if judged is not None:
-                answers = judge_quantized_export(spec, tmp_path, reference, judged, quantization)
-                diff = answers["max_abs_diff"]
-            else:
-                diff = verify_export(spec, tmp_path, reference, samples, tolerance)
-            raise_if_cancelled(cancel)
-            if spec.is_dir:  # staged replaces target with tmp: move the written folder's content up
-                _flatten(tmp_path, tmp)
-    except ExportError as exc:
-        sink(ev.ExportProgress(spec.key, "failed", exc.message))
-        raise
-    labels = _write_labels(RunLayout(out).labels, run.class_names)
-    shape = f"[N, {size}, {size}, {channels}]" if spec.fixed_size else f"[N, H, W, {channels}], any size"
-    integer = quantization in INTEGER_QUANTIZATIONS
-    bands = read_run_bands(run.root)
-    what = (f"{bands.count} bands, raw values ({bands.dtype}) as " if bands is not None else "raw RGB 0–255 ")
-    notes = [f"input: {shape}, {what}" + ("uint8; output uint8 (probability × 256)" if integer else "float32")]
-    if judged is not None:
-        notes.insert(0, describe_answers(answers, judged.subset))
-    if not samples.real and not (judged is not None and judged.subset):
-        notes.append("verified on random pixels: no image of the run could be read")
-    entry = {"fmt": spec.key, "file": target.name, "quantization": quantization, "verified": True,
-             "max_abs_diff": diff, "tolerance": tolerance, "n_checked": len(checked)}
-    if judged is not None:
-        entry.update(agreement=answers["agreement"], n_judged=answers["n"], judged_on=judged.subset,
-                     accuracy_trained=answers["accuracy_trained"], accuracy_export=answers["accuracy_export"])
-        if integer:
-            entry["representative_images"] = int(len(representative))
-    exports = [e for e in previous_exports(out) if e["file"] != target.name] + [entry]
-    card_paths = write_card(build_card(run, exports, size), out)
-    sink(ev.ExportProgress(spec.key, "done", notes[0] if judged is not None else f"max |Δ| {diff:.2g} ≤ {tolerance:g}"))
-    return ExportRecord(fmt=spec.key, path=str(target), verified=True, max_abs_diff=diff, tolerance=tolerance,
-                        n_checked=len(checked), labels_path=str(labels),
-                        card_paths=tuple(str(p) for p in card_paths), quantization=quantization,
-                        notes=tuple(notes), agreement=answers.get("agreement"), n_judged=answers.get("n", 0),
-                        judged_on=judged.subset if judged is not None else "",
-                        accuracy_trained=answers.get("accuracy_trained"), accuracy_export=answers.get("accuracy_export"))
+    samples: Any  # verify.sample_images: a float32 export is compared on these
+    judged: LabelledImages | None  # a quantized export is judged on these instead
+    reference: np.ndarray  # the trained model's probabilities on ``checked``
+    representative: Any  # int8 calibration images, or None
+    channels: int
+
+    @property
+    def checked(self) -> np.ndarray:
+        return self.judged.images if self.judged is not None else self.samples.images
+
+
+@dataclass(frozen=True)
+class _Export:
+    """One export under the run's lock, in its stages: check images, write and verify, describe."""
+
+    run: RunInfo
+    spec: Any
+    options: ExportOptions
+    out: Path
+    sink: ev.EventSink
+    cancel: CancelToken | None
+
+    def export(self) -> ExportRecord:
+        model = self.options.model if self.options.model is not None else load_model(self.run.model_path)
+        self.out.mkdir(parents=True, exist_ok=True)
+        remove_stale(self.out)  # what an export killed here before left (never a user's file, never a live export's)
+        target = self.out / self.spec.file_name(self.options.quantization)
+        images = self._check_images(model)
+        diff, answers = self._write_verified(model, target, images)
+        return self._finish(target, images, diff, answers)
+
+    def _check_images(self, model) -> _CheckImages:
+        run, size, quantization = self.run, self.run.image_size, self.options.quantization
+        channels = input_channels_of(model)  # 3, or a multi-band model's band count
+        samples = sample_images(run, size, self.options.sample_paths, channels=channels)
+        judged = judging_images(run, size, channels=channels) if quantization != "float32" else None
+        if judged is not None and not len(judged.images):  # nothing readable: judge on the (random) samples
+
+            judged = LabelledImages(samples.images, np.zeros(len(samples.images), np.int64), samples.paths, "")
+        checked = judged.images if judged is not None else samples.images
+        reference = predict_probabilities(model, checked)
+        representative = (representative_images(run, size, channels=channels)
+                          if quantization in INTEGER_QUANTIZATIONS else None)
+        return _CheckImages(samples, judged, reference, representative, channels)
+
+    def _write_verified(self, model, target: Path, images: _CheckImages) -> tuple[float, dict]:
+        """Write the export to a staged temporary, verify it there, and rename it into place."""
+        spec, quantization, sink, cancel = self.spec, self.options.quantization, self.sink, self.cancel
+        answers: dict = {}
+        sink(ev.ExportProgress(spec.key, "writing", str(target)))
+        try:
+            with staged(target, spec.is_dir) as tmp:
+                tmp_path = tmp / "saved_model" if spec.is_dir else tmp
+                try:
+                    spec.write(model, tmp_path, self.run.image_size, quantization,
+                               representative=images.representative)
+                except ExportError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - converters raise anything
+                    raise ExportError(f"Writing the {spec.label} export failed: {exc}",
+                                      "Nothing was written. Try another format, and report this problem.") from exc
+                raise_if_cancelled(cancel)
+                sink(ev.ExportProgress(spec.key, "verifying", f"on {len(images.checked)} images"))
+                if images.judged is not None:
+                    answers = judge_quantized_export(spec, tmp_path, images.reference, images.judged, quantization)
+                    diff = answers["max_abs_diff"]
+                else:
+                    diff = verify_export(spec, tmp_path, images.reference, images.samples,
+                                         spec.tolerance(quantization))
+                raise_if_cancelled(cancel)
+                if spec.is_dir:  # staged replaces target with tmp: move the written folder's content up
+                    _flatten(tmp_path, tmp)
+        except ExportError as exc:
+            sink(ev.ExportProgress(spec.key, "failed", exc.message))
+            raise
+        return diff, answers
+
+    def _notes(self, images: _CheckImages, answers: dict) -> list[str]:
+        size, channels, judged = self.run.image_size, images.channels, images.judged
+        shape = f"[N, {size}, {size}, {channels}]" if self.spec.fixed_size else f"[N, H, W, {channels}], any size"
+        integer = self.options.quantization in INTEGER_QUANTIZATIONS
+        bands = read_run_bands(self.run.root)
+        what = (f"{bands.count} bands, raw values ({bands.dtype}) as " if bands is not None else "raw RGB 0–255 ")
+        notes = [f"input: {shape}, {what}" + ("uint8; output uint8 (probability × 256)" if integer else "float32")]
+        if judged is not None:
+            notes.insert(0, describe_answers(answers, judged.subset))
+        if not images.samples.real and not (judged is not None and judged.subset):
+            notes.append("verified on random pixels: no image of the run could be read")
+        return notes
+
+    def _card_entry(self, target: Path, images: _CheckImages, diff: float, answers: dict) -> dict[str, Any]:
+        quantization, judged = self.options.quantization, images.judged
+        entry = {"fmt": self.spec.key, "file": target.name, "quantization": quantization, "verified": True,
+                 "max_abs_diff": diff, "tolerance": self.spec.tolerance(quantization),
+                 "n_checked": len(images.checked)}
+        if judged is not None:
+            entry.update(agreement=answers["agreement"], n_judged=answers["n"], judged_on=judged.subset,
+                         accuracy_trained=answers["accuracy_trained"], accuracy_export=answers["accuracy_export"])
+            if quantization in INTEGER_QUANTIZATIONS:
+                entry["representative_images"] = int(len(images.representative))
+        return entry
+
+    def _finish(self, target: Path, images: _CheckImages, diff: float, answers: dict) -> ExportRecord:
+        """labels.txt and the model card beside the export, and its record."""
+        run, spec, quantization, judged = self.run, self.spec, self.options.quantization, images.judged
+        tolerance = spec.tolerance(quantization)
+        labels = _write_labels(RunLayout(self.out).labels, run.class_names)
+        notes = self._notes(images, answers)
+        entry = self._card_entry(target, images, diff, answers)
+        exports = [e for e in previous_exports(self.out) if e["file"] != target.name] + [entry]
+        card_paths = write_card(build_card(run, exports, run.image_size), self.out)
+        self.sink(ev.ExportProgress(spec.key, "done",
+                                    notes[0] if judged is not None else f"max |Δ| {diff:.2g} ≤ {tolerance:g}"))
+        return ExportRecord(fmt=spec.key, path=str(target), verified=True, max_abs_diff=diff, tolerance=tolerance,
+                            n_checked=len(images.checked), labels_path=str(labels),
+                            card_paths=tuple(str(p) for p in card_paths), quantization=quantization,
+                            notes=tuple(notes), agreement=answers.get("agreement"), n_judged=answers.get("n", 0),
+                            judged_on=judged.subset if judged is not None else "",
+                            accuracy_trained=answers.get("accuracy_trained"),
+                            accuracy_export=answers.get("accuracy_export"))
 
 
 def _write_labels(path: Path, class_names) -> Path:
@@ -210,34 +278,30 @@ def _flatten(inner: Path, outer: Path) -> None:
 
 
 def export_all(run_dir: str | os.PathLike[str], formats: Sequence[str], out_dir: str | os.PathLike[str], *,
-               quantization: str = "float32", sample_paths: Sequence[str | os.PathLike[str]] | None = None,
-               sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None,
-               keep_going: bool = False) -> list:
+               sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None, keep_going: bool = False,
+               **fields: Any) -> list:
     """Export several formats (the model is loaded once). ``formats`` may contain "all".
 
-    The quantization applies to TFLite only; other formats are float32. Raises on the first failure;
+    ``fields``: :class:`ExportOptions` fields (``quantization``, ``sample_paths``). The quantization
+    applies to TFLite only; other formats are float32. Raises on the first failure;
     exports finished before it are kept. With ``keep_going`` a format that fails with a
     StudioError is listed as ``(format, error)`` and the others still run (the app shows each).
     """
 
+    o = ExportOptions(**fields)
     keys = list(FORMATS) if "all" in formats else [get_format(f).key for f in formats]
     run = open_run(run_dir)
     with RunLock(run.root, "export"):
-        return _export_each(run_dir, keys, out_dir, quantization, sample_paths, load_model(run.model_path),
-                            sink, cancel, keep_going)
-
-
-def _export_each(run_dir, keys: list[str], out_dir, quantization: str, sample_paths, model, sink: ev.EventSink,
-                 cancel: CancelToken | None, keep_going: bool) -> list:
-    records = []
-    for key in keys:
-        raise_if_cancelled(cancel)
-        q = quantization if FORMATS[key].quantizable else "float32"
-        try:
-            records.append(export_model(run_dir, key, out_dir, quantization=q, sample_paths=sample_paths,
-                                        sink=sink, cancel=cancel, model=model))
-        except StudioError as exc:
-            if not keep_going:
-                raise
-            records.append((key, exc))
-    return records
+        o = replace(o, model=load_model(run.model_path))
+        records = []
+        for key in keys:
+            raise_if_cancelled(cancel)
+            q = o.quantization if FORMATS[key].quantizable else "float32"
+            try:
+                records.append(export_model(run_dir, key, out_dir, replace(o, quantization=q), sink=sink,
+                                            cancel=cancel))
+            except StudioError as exc:
+                if not keep_going:
+                    raise
+                records.append((key, exc))
+        return records
