@@ -167,6 +167,7 @@ def test_run_robustness_writes_report_examples_and_plot(trained):
 @pytest.mark.slow
 def test_cancelled_check_writes_no_report(trained, tmp_path):
     from cnn_studio.explain.robustness import robustness_report
+    from cnn_studio.predict.predictor import Classifier
     from cnn_studio.runs.run_folder import open_run
 
     model, _, _, layout = trained
@@ -180,6 +181,6 @@ def test_cancelled_check_writes_no_report(trained, tmp_path):
             token.cancel()
 
     with pytest.raises(Cancelled):
-        robustness_report(model, info.split.val, CLASSES, image_size=SIZE, out_dir=tmp_path / "r",
+        robustness_report(Classifier(model, CLASSES, SIZE), info.split.val, out_dir=tmp_path / "r",
                           sink=sink, cancel=token)
     assert not (tmp_path / "r").exists()
