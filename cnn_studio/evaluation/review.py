@@ -32,7 +32,7 @@ from cnn_studio.core.fsutil import atomic_path, read_json, write_json
 from cnn_studio.evaluation.calibration import apply_temperature_to_model, calibrate
 from cnn_studio.evaluation.intervals import compare_with_guessing
 from cnn_studio.explain.shortcuts import check_shortcuts, review_sample_size
-from cnn_studio.predict.predictor import iter_image_batches, predict_probabilities
+from cnn_studio.predict.predictor import Classifier, iter_image_batches, predict_probabilities
 from cnn_studio.runs.checks import type_problem
 from cnn_studio.runs.lock import RunLock
 from cnn_studio.runs.run_folder import load_model, open_run
@@ -176,7 +176,7 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
         try:
             sink(ev.StageChanged(TASK, "Looking for shortcuts",
                                  "corners and edges masked, and Grad-CAM, on a sample of the validation images"))
-            sc = check_shortcuts(model, kept, y, names, run.image_size, run.config.resize, cancel=cancel,
+            sc = check_shortcuts(Classifier(model, names, run.image_size, run.config.resize), kept, y, cancel=cancel,
                                  sink=_with_eta(sink), max_images=review_sample_size(len(run.split.train) + len(records)))
         except StudioError as exc:  # a model Grad-CAM cannot explain: say so, do not fail the run
             sc = {"suspected": False, "message": f"Shortcut check skipped: {exc.message}"}

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,53 @@ def place_words(mask: np.ndarray) -> str:
     return f"{row}-{col} corner"
 
 
+def _blank_verdict(n_images: int) -> dict[str, Any]:
+    """The Grad-CAM test's record before anything is measured, with the rule it applies."""
+    return {"suspected": False, "kind": None, "n_images": int(n_images), "examples": [],
+            "border_area": None, "border_share": None, "region": "", "message": "", "hint": "",
+            "rule": f"border: median ≥ {BORDER_SHARE:.0%} of Grad-CAM mass in the outer "
+                    f"{BORDER_FRACTION:.1%} strip; region: every class's hottest "
+                    f"{REGION_AREA:.0%} holds ≥ {REGION_SHARE:.0%} and overlaps (IoU ≥ {REGION_IOU})"}
+
+
+def _class_regions(maps: np.ndarray, labels: np.ndarray,
+                   present: list[int]) -> tuple[dict[int, np.ndarray], dict[int, float], list[float]]:
+    """Each present class's hottest region of its mean map, the share of its mass there, and the pairs' IoUs."""
+    regions, region_shares = {}, {}
+    for c in present:
+        mean = maps[labels == c].mean(axis=0)
+        regions[c] = _hot_region(mean)
+        region_shares[c] = float(mean[regions[c]].sum())
+    ious = []
+    for i, a in enumerate(present):
+        for b in present[i + 1:]:
+            inter = np.logical_and(regions[a], regions[b]).sum()
+            ious.append(float(inter / max(1, np.logical_or(regions[a], regions[b]).sum())))
+    return regions, region_shares, ious
+
+
+def _border_finding(out: dict[str, Any], maps: np.ndarray, shares: np.ndarray, border: np.ndarray,
+                    paths: Sequence[str]) -> dict[str, Any]:
+    top = np.argsort(-shares, kind="stable")[:5]
+    hot = _hot_region((maps * border).mean(axis=0))
+    return dict(suspected=True, kind="border", region=place_words(hot), examples=[paths[i] for i in top],
+                message=(f"The model mostly looks at the image border: {out['border_share']:.0%} of its attention "
+                         f"(Grad-CAM) falls in the outer strip, which is {out['border_area']:.0%} of the picture, "
+                         f"mostly at the {place_words(hot)}. It may have learnt a marker, a ruler or a frame "
+                         "instead of the object."), hint=HINT)
+
+
+def _same_region_finding(maps: np.ndarray, union: np.ndarray, region_shares: dict[int, float],
+                         paths: Sequence[str]) -> dict[str, Any]:
+    per_image = (maps * union).reshape(len(maps), -1).sum(axis=1)
+    top = np.argsort(-per_image, kind="stable")[:5]
+    where = place_words(union)
+    return dict(suspected=True, kind="same_region", region=where, examples=[paths[i] for i in top],
+                message=(f"Whatever the class, the model looks at the same small place ({where}, "
+                         f"{REGION_AREA:.0%} of the picture holds {min(region_shares.values()):.0%} or more of "
+                         "its attention). A text marker or label there may be giving the class away."), hint=HINT)
+
+
 def analyse_heatmaps(maps: np.ndarray, labels: Sequence[int], paths: Sequence[str],
                      class_names: Sequence[str]) -> dict[str, Any]:
     """Decide from heat maps ``[N, S, S]`` (any scale; each is normalised here) whether a shortcut is likely.
@@ -109,52 +157,25 @@ def analyse_heatmaps(maps: np.ndarray, labels: Sequence[int], paths: Sequence[st
     mass = maps.reshape(len(maps), -1).sum(axis=1) if len(maps) else np.zeros(0)
     keep = mass > 0
     maps, labels, paths = maps[keep], labels[keep], [p for p, k in zip(paths, keep, strict=True) if k]
-    out: dict[str, Any] = {"suspected": False, "kind": None, "n_images": int(len(maps)), "examples": [],
-                           "border_area": None, "border_share": None, "region": "", "message": "", "hint": "",
-                           "rule": f"border: median ≥ {BORDER_SHARE:.0%} of Grad-CAM mass in the outer "
-                                   f"{BORDER_FRACTION:.1%} strip; region: every class's hottest "
-                                   f"{REGION_AREA:.0%} holds ≥ {REGION_SHARE:.0%} and overlaps (IoU ≥ {REGION_IOU})"}
+    out = _blank_verdict(len(maps))
     if len(maps) < MIN_IMAGES:
         out["message"] = f"Too few validation images to check ({len(maps)} with a heat map; needs {MIN_IMAGES})."
         return out
     maps = maps / maps.reshape(len(maps), -1).sum(axis=1)[:, None, None]
-    size = maps.shape[1]
-    border = border_mask(size)
+    border = border_mask(maps.shape[1])
     shares = (maps * border).reshape(len(maps), -1).sum(axis=1)
     out["border_area"] = float(border.mean())
     out["border_share"] = float(np.median(shares))
     present = [c for c in range(len(class_names)) if (labels == c).any()]
-    regions, region_shares = {}, {}
-    for c in present:
-        mean = maps[labels == c].mean(axis=0)
-        regions[c] = _hot_region(mean)
-        region_shares[c] = float(mean[regions[c]].sum())
-    ious = []
-    for i, a in enumerate(present):
-        for b in present[i + 1:]:
-            inter = np.logical_and(regions[a], regions[b]).sum()
-            ious.append(float(inter / max(1, np.logical_or(regions[a], regions[b]).sum())))
+    regions, region_shares, ious = _class_regions(maps, labels, present)
     out["region_share"] = {class_names[c]: region_shares[c] for c in present}
     out["region_iou"] = min(ious) if ious else None
-    hint = HINT
     if out["border_share"] >= BORDER_SHARE:
-        top = np.argsort(-shares, kind="stable")[:5]
-        hot = _hot_region((maps * border).mean(axis=0))
-        out.update(suspected=True, kind="border", region=place_words(hot), examples=[paths[i] for i in top],
-                   message=(f"The model mostly looks at the image border: {out['border_share']:.0%} of its attention "
-                            f"(Grad-CAM) falls in the outer strip, which is {out['border_area']:.0%} of the picture, "
-                            f"mostly at the {place_words(hot)}. It may have learnt a marker, a ruler or a frame "
-                            "instead of the object."), hint=hint)
+        out.update(_border_finding(out, maps, shares, border, paths))
     elif (len(present) >= 2 and ious and min(ious) >= REGION_IOU and min(region_shares.values()) >= REGION_SHARE
           and _off_centre(np.logical_or.reduce([regions[c] for c in present]))):
         union = np.logical_or.reduce([regions[c] for c in present])
-        per_image = (maps * union).reshape(len(maps), -1).sum(axis=1)
-        top = np.argsort(-per_image, kind="stable")[:5]
-        where = place_words(union)
-        out.update(suspected=True, kind="same_region", region=where, examples=[paths[i] for i in top],
-                   message=(f"Whatever the class, the model looks at the same small place ({where}, "
-                            f"{REGION_AREA:.0%} of the picture holds {min(region_shares.values()):.0%} or more of "
-                            "its attention). A text marker or label there may be giving the class away."), hint=hint)
+        out.update(_same_region_finding(maps, union, region_shares, paths))
     else:
         out["message"] = (f"No shortcut seen: {out['border_share']:.0%} of the attention is in the border strip "
                           f"({out['border_area']:.0%} of the picture) and the classes are told apart in different places.")
@@ -187,8 +208,17 @@ def sample_indices(labels: Sequence[int], n_classes: int, max_per_class: int = M
     return sorted(chosen)
 
 
+@dataclass(frozen=True)
+class ShortcutSample:
+    """The readable images of the sample, as the model's pipeline sizes them, with their keys and labels."""
+
+    images: np.ndarray
+    keys: list[str]
+    labels: list[int]
+
+
 def _load(paths: Sequence[str], labels: Sequence[int], image_size: int, resize: str,
-          cancel: CancelToken | None) -> tuple[np.ndarray, list[str], list[int]]:
+          cancel: CancelToken | None) -> ShortcutSample:
     images, keys, kept = [], [], []
     for ok, batch, _errors in iter_image_batches(paths, image_size, resize, 32):
         raise_if_cancelled(cancel)
@@ -196,13 +226,13 @@ def _load(paths: Sequence[str], labels: Sequence[int], image_size: int, resize: 
         keys += [paths[i] for i in ok]
         kept += [labels[i] for i in ok]
     arr = np.stack(images).astype(np.float32) if images else np.zeros((0, image_size, image_size, 3), np.float32)
-    return arr, keys, kept
+    return ShortcutSample(arr, keys, kept)
 
 
-def gradcam_evidence(model, images: np.ndarray, labels: Sequence[int], keys: Sequence[str],
-                     class_names: Sequence[str], sink: ev.EventSink = ev.null_sink,
+def gradcam_evidence(model, sample: ShortcutSample, class_names: Sequence[str], sink: ev.EventSink = ev.null_sink,
                      cancel: CancelToken | None = None) -> dict[str, Any]:
-    """:func:`analyse_heatmaps` of the images' Grad-CAM maps, with ``cells`` (the map's side) and ``layer``."""
+    """:func:`analyse_heatmaps` of the sample's Grad-CAM maps, with ``cells`` (the map's side) and ``layer``."""
+    images = sample.images
     layer = find_last_conv_layer(model)
     size = images.shape[1]
     maps, cells = [], 0
@@ -213,7 +243,7 @@ def gradcam_evidence(model, images: np.ndarray, labels: Sequence[int], keys: Seq
         maps.append(upsample(cam.heatmap, (size, size)))
         sink(ev.TaskProgress(TASK, i + 1, len(images), f"{TASK}: Grad-CAM, {i + 1}/{len(images)} images"))
     arr = np.stack(maps) if maps else np.zeros((0, size, size))
-    out = analyse_heatmaps(arr, labels, keys, list(class_names))
+    out = analyse_heatmaps(arr, sample.labels, sample.keys, list(class_names))
     out["cells"], out["layer"] = cells, layer
     if cells < MIN_CAM_CELLS:
         out["note"] = (f"Grad-CAM's map ({layer}) is {cells}×{cells} cells, each wider than the "
@@ -260,12 +290,28 @@ def combine(occ: dict[str, Any], cam: dict[str, Any], resize: str) -> dict[str, 
     return out
 
 
-def check_shortcuts(model, paths: Sequence[str | os.PathLike[str]], labels: Sequence[int],
-                    class_names: Sequence[str], image_size: int, resize: str = "stretch", *,
-                    max_per_class: int = MAX_PER_CLASS, max_images: int = MAX_IMAGES, seed: int = 0,
-                    use_gradcam: bool = True, sink: ev.EventSink = ev.null_sink,
-                    cancel: CancelToken | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ShortcutOptions:
+    """Which validation images the shortcut check looks at, and whether it runs Grad-CAM as well as masking.
+
+    ``max_per_class``, ``max_images``: at most this many images of each class and in all (a sample drawn
+    with ``seed``); ``use_gradcam``: the Grad-CAM test beside the occlusion test.
+    """
+
+    max_per_class: int = MAX_PER_CLASS
+    max_images: int = MAX_IMAGES
+    seed: int = 0
+    use_gradcam: bool = True
+
+
+def check_shortcuts(classifier, paths: Sequence[str | os.PathLike[str]], labels: Sequence[int],
+                    options: ShortcutOptions | None = None, *, sink: ev.EventSink = ev.null_sink,
+                    cancel: CancelToken | None = None, **fields: Any) -> dict[str, Any]:
     """Mask and swap the corners and edges of a sample of labeled images, and Grad-CAM them.
+
+    ``classifier``: a :class:`~cnn_studio.predict.predictor.Classifier` (the model, its class names,
+    image size and resize policy); ``options`` (default :class:`ShortcutOptions`), with any of its
+    fields given as keywords (``fields``) instead.
 
     Returns the :func:`combine` dict: ``suspected``, ``kind`` ("occlusion", "border", "same_region"),
     ``region`` (words), ``box`` (left, top, right, bottom as fractions of the model input, for the
@@ -273,20 +319,23 @@ def check_shortcuts(model, paths: Sequence[str | os.PathLike[str]], labels: Sequ
     the region changed), with each test's full record under ``occlusion`` and ``gradcam``.
     Unreadable files are left out. Emits ``TaskProgress`` (images done / total) for each test.
     """
+    o = replace(options or ShortcutOptions(), **fields)
+    model, class_names = classifier.model, classifier.class_names
+    image_size, resize = classifier.image_size, classifier.resize
     labels = list(labels)
-    chosen = sample_indices(labels, len(class_names), max_per_class, max_images, seed)
-    sample = [str(paths[i]) for i in chosen]
-    sink(ev.TaskProgress(TASK, 0, len(sample), f"{TASK}: reading {len(sample)} validation images"))
-    images, keys, kept = _load(sample, [labels[i] for i in chosen], image_size, resize, cancel)
-    if len(images) < MIN_IMAGES:
-        msg = f"Too few validation images to check ({len(images)}; needs {MIN_IMAGES})."
-        return combine({"suspected": False, "n_images": len(images), "message": msg}, {}, resize) | {"message": msg}
-    occ = occlusion_verdict(occlusion_answers(model, images, sink=sink, cancel=cancel), keys, list(class_names),
-                            image_size)
+    chosen = sample_indices(labels, len(class_names), o.max_per_class, o.max_images, o.seed)
+    paths = [str(paths[i]) for i in chosen]
+    sink(ev.TaskProgress(TASK, 0, len(paths), f"{TASK}: reading {len(paths)} validation images"))
+    sample = _load(paths, [labels[i] for i in chosen], image_size, resize, cancel)
+    if len(sample.images) < MIN_IMAGES:
+        msg = f"Too few validation images to check ({len(sample.images)}; needs {MIN_IMAGES})."
+        return combine({"suspected": False, "n_images": len(sample.images), "message": msg}, {}, resize) | {"message": msg}
+    occ = occlusion_verdict(occlusion_answers(model, sample.images, sink=sink, cancel=cancel), sample.keys,
+                            list(class_names), image_size)
     cam: dict[str, Any] = {}
-    if use_gradcam:
+    if o.use_gradcam:
         try:
-            cam = gradcam_evidence(model, images, kept, keys, class_names, sink, cancel)
+            cam = gradcam_evidence(model, sample, class_names, sink, cancel)
         except StudioError as exc:  # a model Grad-CAM cannot explain: the masking test still stands
             cam = {"suspected": False, "note": f"Grad-CAM skipped: {exc.message}"}
     return combine(occ, cam, resize)

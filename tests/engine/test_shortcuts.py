@@ -11,6 +11,7 @@ from cnn_studio.backbones import registry
 from cnn_studio.core import events as ev
 from cnn_studio.explain import occlusion
 from cnn_studio.explain.shortcuts import analyse_heatmaps, border_mask, check_shortcuts
+from cnn_studio.predict.predictor import Classifier
 
 SIZE = 64
 NAMES = ["normal", "pneumonia"]
@@ -178,7 +179,7 @@ def test_a_side_marker_is_found_by_masking_and_the_images_are_named(tmp_path):
     paths, labels = _write(tmp_path / "marker", side_marker)
     model = _train_model(paths, labels)
     seen = []
-    found = check_shortcuts(model, paths, labels, NAMES, SIZE, max_per_class=16, sink=seen.append)
+    found = check_shortcuts(Classifier(model, NAMES, SIZE), paths, labels, max_per_class=16, sink=seen.append)
     assert found["suspected"] and found["kind"] == "occlusion", found["message"]
     assert found["region"] == "top-left corner" and found["box"] == [0.0, 0.0, 0.25, 0.25]
     assert not found["gradcam"]["suspected"], "Grad-CAM alone (the check before issue 23) misses this marker"
@@ -196,7 +197,7 @@ def test_a_side_marker_is_found_by_masking_and_the_images_are_named(tmp_path):
 @pytest.mark.slow
 def test_content_that_decides_is_not_flagged(tmp_path):
     paths, labels = _write(tmp_path / "centred", _centred_object)
-    clean = check_shortcuts(_train_model(paths, labels), paths, labels, NAMES, SIZE)
+    clean = check_shortcuts(Classifier(_train_model(paths, labels), NAMES, SIZE), paths, labels)
     assert not clean["suspected"], clean["message"]
     assert clean["message"].startswith("No shortcut seen")
 
@@ -216,14 +217,14 @@ def test_the_test_suites_class_images_and_the_digits_sample_are_not_flagged(tmp_
             paths.append(str(p))
             labels.append(label)
     names = ["a", "b", "c", "d"]
-    quadrants = check_shortcuts(_train_model(paths, labels, size=32), paths, labels, names, 32)
+    quadrants = check_shortcuts(Classifier(_train_model(paths, labels, size=32), names, 32), paths, labels)
     assert not quadrants["suspected"], quadrants["message"]
 
     index = scan(sample_dataset_path())
     records = [r for c in range(len(index.class_names)) for r in [r for r in index.records if r.label == c][:24]]
     paths, labels = [r.key for r in records], [r.label for r in records]
-    digits = check_shortcuts(_train_model(paths, labels, size=32, epochs=12), paths, labels,
-                             list(index.class_names), 32)
+    digits = check_shortcuts(Classifier(_train_model(paths, labels, size=32, epochs=12), index.class_names, 32),
+                             paths, labels)
     assert not digits["suspected"], digits["message"]
 
 
