@@ -26,7 +26,7 @@ from cnn_studio.explain.architecture import architecture_table, format_architect
 from cnn_studio.explain.feature_maps import feature_maps, grid, list_feature_layers
 from cnn_studio.explain.gradcam import explain_file
 from cnn_studio.explain.robustness import run_robustness
-from cnn_studio.predict.predictor import check_model_input
+from cnn_studio.predict.predictor import Classifier, check_model_input
 from cnn_studio.runs.checks import check_model, model_facts
 from cnn_studio.runs.run_folder import load_model, looks_like_run, open_run, read_labels
 from cnn_studio.training.config import parse_band_list
@@ -144,8 +144,9 @@ def run_explain(args: argparse.Namespace) -> int:
     if rgb is not None and len(rgb) != 3:
         raise ConfigError(f"--rgb: expected three band numbers (red, green, blue), received {args.rgb!r}.",
                           "For example --rgb 4,3,2 (Sentinel-2 true colour).")
-    _, cam, picture = explain_file(model, args.image, size, resize, _class_index(args.class_name, class_names),
-                                   method=args.method, alpha=args.alpha, colormap=args.colormap, rgb=rgb, bands=bands)
+    _, cam, picture = explain_file(Classifier(model, class_names, size, resize, bands), args.image,
+                                   class_index=_class_index(args.class_name, class_names), method=args.method,
+                                   alpha=args.alpha, colormap=args.colormap, rgb=rgb)
     _save_png(args.out, picture)
     label = class_names[cam.class_index] if cam.class_index < len(class_names) else str(cam.class_index)
     print(f"{label} ({cam.class_prob:.1%}) - {cam.method} at {cam.layer_name} -> {args.out}")

@@ -11,7 +11,8 @@ References: Selvaraju et al., "Grad-CAM", ICCV 2017; Chattopadhay et al., "Grad-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -174,19 +175,33 @@ def heatmap_on_original(heatmap: np.ndarray, original_size: tuple[int, int], ima
     raise ConfigError(f"Resize policy: expected stretch, pad or crop, received {resize!r}.")
 
 
-def explain_file(model, path: str | Path, image_size: int, resize: str = "stretch", class_index: int | None = None,
-                 *, method: str = "gradcam", layer: str | None = None, alpha: float = 0.4,
-                 colormap: str = "jet", rgb=None, bands=None) -> tuple[np.ndarray, GradCam, np.ndarray]:
+@dataclass(frozen=True)
+class ExplainOptions:
+    """What to explain in one picture, and how a multi-band file is shown.
+
+    ``class_index``: the class to explain (None: the predicted one); ``method``, ``layer``: see
+    :func:`gradcam`; ``rgb``: for a multi-band file, the three 1-based bands of the composite the heat
+    map is laid over (default: the run's RGB bands, else :func:`~cnn_studio.data.bands.default_rgb_bands`).
+    """
+
+    class_index: int | None = None
+    method: str = "gradcam"
+    layer: str | None = None
+    rgb: Sequence[int] | None = None
+
+
+def explain_file(classifier, path: str | Path, options: ExplainOptions | None = None, *, alpha: float = 0.4,
+                 colormap: str = "jet", **fields) -> tuple[np.ndarray, GradCam, np.ndarray]:
     """Explain one image file and draw the heat map over the user's original picture.
 
     Parameters
     ----------
-    model : the classifier.
+    classifier : a :class:`~cnn_studio.predict.predictor.Classifier` (the model, and how its pipeline
+        sized images: ``image_size``, ``resize``; a multi-band run's ``bands``).
     path : an image file (any format ``decode_file`` reads) or a record key (a slice of a volume).
-    image_size, resize : how the model's pipeline sized the image (the run's config).
-    class_index, method, layer : see :func:`gradcam`.
+    options : :class:`ExplainOptions` (class, method, layer, RGB bands); any of its fields may be
+        given as keywords (``fields``) instead.
     alpha, colormap : see :func:`overlay`.
-    rgb, bands : for a multi-band file, see :func:`explain_picture`.
 
     Returns
     -------
@@ -197,20 +212,19 @@ def explain_file(model, path: str | Path, image_size: int, resize: str = "stretc
     ImageReadError
         If the file cannot be decoded.
     """
-    original, _, cam, heat = explain_picture(model, path, image_size, resize, class_index, method=method, layer=layer,
-                                             rgb=rgb, bands=bands)
+    original, _, cam, heat = explain_picture(classifier, path, options, **fields)
     return original, cam, overlay(original, heat, alpha=alpha, colormap=colormap)
 
 
-def explain_picture(model, path: str | Path, image_size: int, resize: str = "stretch",
-                    class_index: int | None = None, *, method: str = "gradcam",
-                    layer: str | None = None, rgb=None, bands=None) -> tuple[np.ndarray, np.ndarray, GradCam, np.ndarray]:
+def explain_picture(classifier, path: str | Path, options: ExplainOptions | None = None,
+                    **fields) -> tuple[np.ndarray, np.ndarray, GradCam, np.ndarray]:
     """Decode ``path``, size it as the model's pipeline does, and run :func:`gradcam` on it.
 
-    A multi-band file gives the model its raw bands; ``original`` is then the RGB composite of the
-    1-based bands ``rgb`` (default: ``bands.rgb`` of the run's :class:`~cnn_studio.data.bands.BandInfo`,
-    else :func:`~cnn_studio.data.bands.default_rgb_bands`), windowed by the training statistics when
-    ``bands`` is given.
+    ``classifier`` and ``options`` as for :func:`explain_file`. A multi-band file gives the model its
+    raw bands; ``original`` is then the RGB composite of the 1-based bands ``rgb`` (default:
+    ``bands.rgb`` of the run's :class:`~cnn_studio.data.bands.BandInfo`, else
+    :func:`~cnn_studio.data.bands.default_rgb_bands`), windowed by the training statistics when the
+    classifier has ``bands``.
 
     Returns
     -------
@@ -218,17 +232,21 @@ def explain_picture(model, path: str | Path, image_size: int, resize: str = "str
     heat map over the original float (H, W) in [0, 1])
     """
 
+    o = replace(options or ExplainOptions(), **fields)
+    model, image_size, resize = classifier.model, classifier.image_size, classifier.resize
+    bands = getattr(classifier, "bands", None)
     key = str(path)
     if is_multiband_key(key):
         raw = read_bands(key)
+        rgb = o.rgb
         if rgb is None:
             rgb = bands.rgb if bands is not None else default_rgb_bands(probe_bands(key).band_names, raw.shape[2])
         windows = bands.windows if bands is not None and len(bands.stats) == raw.shape[2] else None
         original = composite(raw, rgb, windows)
         model_input = np.asarray(resize_image(raw, image_size, resize), np.float32)
-        cam = gradcam(model, model_input, class_index=class_index, layer=layer, method=method)
-        return original, model_input, cam, heatmap_on_original(cam.heatmap, original.shape[:2], image_size, resize)
-    original = decode_key(key, reduce_to=image_size)  # a large picture is reduced while it is read
-    model_input = np.round(np.clip(np.asarray(resize_image(original, image_size, resize)), 0, 255)).astype(np.float32)
-    cam = gradcam(model, model_input, class_index=class_index, layer=layer, method=method)
+    else:
+        original = decode_key(key, reduce_to=image_size)  # a large picture is reduced while it is read
+        model_input = np.round(np.clip(np.asarray(resize_image(original, image_size, resize)), 0, 255)).astype(
+            np.float32)
+    cam = gradcam(model, model_input, class_index=o.class_index, layer=o.layer, method=o.method)
     return original, model_input, cam, heatmap_on_original(cam.heatmap, original.shape[:2], image_size, resize)

@@ -92,8 +92,7 @@ def heatmaps_for_files(classifier, paths, class_index: int | None = None, *, sin
     for i, p in enumerate(paths):
         raise_if_cancelled(cancel)
         try:
-            original, _, _, heat = explain_picture(classifier.model, p, classifier.image_size, classifier.resize,
-                                                   class_index, rgb=rgb, bands=getattr(classifier, "bands", None))
+            original, _, _, heat = explain_picture(classifier, p, class_index=class_index, rgb=rgb)
         except Exception:  # noqa: BLE001 - an unreadable file simply gets no overlay
             continue
         out[str(p)] = (shrink(original, THUMB), shrink(heat, THUMB))
@@ -115,9 +114,7 @@ def explain_image(classifier, path: str, class_index: int | None = None, *, sink
     raise_if_cancelled(cancel)
     check_model_input(path, int(classifier.model.inputs[0].shape[-1]),
                       pictures_only=getattr(classifier, "pictures_only", False))
-    original, model_input, cam, heat = explain_picture(classifier.model, path, classifier.image_size,
-                                                       classifier.resize, class_index, rgb=rgb,
-                                                       bands=getattr(classifier, "bands", None))
+    original, model_input, cam, heat = explain_picture(classifier, path, class_index=class_index, rgb=rgb)
     layers = list_feature_layers(classifier.model)
     return {"path": path, "original": shrink(original), "heat": shrink(heat), "class_index": cam.class_index,
             "class_prob": cam.class_prob, "layer": cam.layer_name, "layers": layers, "input": model_input}

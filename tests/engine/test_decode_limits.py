@@ -10,6 +10,7 @@ from test_decode import write_dicom
 from cnn_studio.core.errors import StudioError
 from cnn_studio.data.decode import decode_file
 from cnn_studio.explain.gradcam import explain_picture
+from cnn_studio.predict.predictor import Classifier
 from cnn_studio.runs.run_folder import load_model
 
 
@@ -24,6 +25,6 @@ def test_a_dicom_with_window_width_0_is_a_clear_error_not_a_pydicom_traceback(tm
 def test_explain_decodes_a_large_picture_reduced_to_about_the_model_size(tmp_path, trained_run):
     path = tmp_path / "big.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (1024, 1024, 3), np.uint8)).save(path)
-    original, model_input, _cam, heat = explain_picture(load_model(trained_run), path, 32)
+    original, model_input, _cam, heat = explain_picture(Classifier(load_model(trained_run), (), 32), path)
     assert model_input.shape == (32, 32, 3)
     assert 64 <= original.shape[0] < 1024 and original.shape[:2] == heat.shape  # reduced while read

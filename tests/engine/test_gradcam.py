@@ -105,6 +105,7 @@ def test_explain_file_overlays_on_the_original_picture(trained, tmp_path):
     from PIL import Image
 
     from cnn_studio.explain.gradcam import explain_file
+    from cnn_studio.predict.predictor import Classifier
 
     model, _, _ = trained
     arr = np.random.default_rng(3).integers(0, 60, (60, 90, 3), dtype=np.uint8)
@@ -112,7 +113,7 @@ def test_explain_file_overlays_on_the_original_picture(trained, tmp_path):
     path = tmp_path / "leaf.png"
     Image.fromarray(arr).save(path)
     for resize in ("stretch", "crop", "pad"):
-        original, cam, picture = explain_file(model, path, SIZE, resize)
+        original, cam, picture = explain_file(Classifier(model, (), SIZE, resize), path)
         assert original.shape == picture.shape == (60, 90, 3)
         assert picture.dtype == np.uint8
         assert np.array_equal(original, arr)
