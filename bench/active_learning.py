@@ -68,11 +68,11 @@ def write_digits(dest: Path, size: int = 32) -> tuple[list[str], np.ndarray]:
 
 def features(paths: list[str], kind: str, weights: str | None, image_size: int | None) -> np.ndarray:
     """The app's features of every image, in ``paths`` order (rows paired by index)."""
-    from cnn_studio.labels.suggest import PIXELS, embed, feature_embedder
+    from cnn_studio.labels.suggest import PIXELS, ImageReading, embed, feature_embedder
 
     backbone = PIXELS if kind == "pixels" else kind
     embedder, size, words = feature_embedder(backbone, weights, image_size)
-    rows, (feats,), errors = embed(paths, embedder, size, batch_size=64)
+    rows, (feats,), errors = embed(paths, embedder, ImageReading(size, batch_size=64))
     if errors:
         raise SystemExit(f"{len(errors)} images could not be read: {list(errors.items())[:3]}")
     out = np.zeros((len(paths), feats.shape[1]), np.float32)

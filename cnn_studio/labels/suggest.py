@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -184,15 +184,24 @@ def pixel_features(images: np.ndarray, side: int = 16) -> np.ndarray:
     return grey[:, :cut, :cut].reshape(n, cut // f, f, cut // f, f).mean((2, 4)).reshape(n, -1)
 
 
-def embed(keys, embedder, image_size: int, resize: str = "stretch", *, batch_size: int = 32, task: str = TASK,
-          sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None):
-    """Read ``keys`` and run ``embedder(images) -> tuple of arrays`` per batch.
+@dataclass(frozen=True)
+class ImageReading:
+    """How images are read for an embedder: the square side, the resize policy and images per batch."""
+
+    image_size: int
+    resize: str = "stretch"
+    batch_size: int = 32
+
+
+def embed(keys, embedder, reading: ImageReading, *, task: str = TASK, sink: ev.EventSink = ev.null_sink,
+          cancel: CancelToken | None = None):
+    """Read ``keys`` as ``reading`` says and run ``embedder(images) -> tuple of arrays`` per batch.
 
     Returns ``(rows, outputs, errors)``: the indices of the images read, each output stacked in that
     order, and ``{index: reason}`` for the others (each result is paired with its index, never by position).
     """
     rows, parts, errors = [], [], {}
-    for ok, images, bad in iter_image_batches(list(keys), image_size, resize, batch_size):
+    for ok, images, bad in iter_image_batches(list(keys), reading.image_size, reading.resize, reading.batch_size):
         raise_if_cancelled(cancel)
         errors.update(bad)
         if ok:
@@ -251,21 +260,37 @@ def pool_keys(pool: str | os.PathLike[str], index, added: AddedLabels) -> tuple[
     return keys, len(files) - len(keys), skipped
 
 
-def suggest(data, pool, *, run=None, n: int = DEFAULT_N, strategy: str = DEFAULT_STRATEGY, seed: int = 0,
-            backbone: str | None = None, weights: str | None = None, image_size: int | None = None,
-            candidates: int = CANDIDATES, batch_size: int = 32, sink: ev.EventSink = ev.null_sink,
-            cancel: CancelToken | None = None) -> Suggestions:
+@dataclass(frozen=True)
+class SuggestOptions:
+    """How :func:`suggest` ranks the pool.
+
+    ``run``: a run folder whose model gives probabilities and features (default: a quick classifier).
+    ``n``: how many images to suggest. ``strategy``: one of :data:`STRATEGIES`; ``seed`` for its draws
+    and the quick classifier's fit; ``candidates``: the default strategy's shortlist, per image suggested.
+    ``backbone``, ``weights``, ``image_size``: the quick classifier's features ("pixels" for grey pixels;
+    default :func:`auto_backbone`), ignored with ``run``. ``batch_size``: images read per batch.
+    """
+
+    run: str | os.PathLike[str] | None = None
+    n: int = DEFAULT_N
+    strategy: str = DEFAULT_STRATEGY
+    seed: int = 0
+    backbone: str | None = None
+    weights: str | None = None
+    image_size: int | None = None
+    candidates: int = CANDIDATES
+    batch_size: int = 32
+
+
+def suggest(data, pool, options: SuggestOptions | None = None, *, sink: ev.EventSink = ev.null_sink,
+            cancel: CancelToken | None = None, **fields: Any) -> Suggestions:
     """Rank the unlabelled images of ``pool`` for labelling (see the module docstring).
 
     Parameters
     ----------
     data : the labelled dataset (folder or CSV manifest); its corrections and added labels are applied.
     pool : a folder of unlabelled images (searched recursively; images already labelled are left out).
-    run : a run folder whose model gives probabilities and features (default: a quick classifier).
-    n : how many images to suggest.
-    strategy : one of :data:`STRATEGIES`.
-    backbone, weights, image_size : the quick classifier's features ("pixels" for grey pixels; default
-        :func:`auto_backbone`). Ignored with ``run``.
+    options : :class:`SuggestOptions`; any of its fields may be given as keywords (``fields``) instead.
 
     Raises
     ------
@@ -274,6 +299,8 @@ def suggest(data, pool, *, run=None, n: int = DEFAULT_N, strategy: str = DEFAULT
     Cancelled : ``cancel`` was set (checked per batch).
     """
     t0 = time.perf_counter()
+    o = replace(options or SuggestOptions(), **fields)
+    n, strategy = o.n, o.strategy
     check_strategy(strategy)
     if int(n) < 1:
         raise ConfigError(f"Number of images: expected at least 1, received {n}.", "For example --n 50.")
@@ -282,12 +309,9 @@ def suggest(data, pool, *, run=None, n: int = DEFAULT_N, strategy: str = DEFAULT
     added = AddedLabels.for_dataset(index.root)
     keys, left_out, skipped = pool_keys(pool, index, added)
     sink(ev.StageChanged("suggest", "Reading the images"))
-    if run is not None:
-        probs, feats, rows, errors, words, labelled = _with_run(run, index, keys, batch_size, sink, cancel)
-    else:
-        probs, feats, rows, errors, words, labelled = _with_quick_classifier(
-            index, keys, backbone, weights, image_size, batch_size, seed, sink, cancel)
-    order = rank(probs, feats, n, strategy, seed=seed, candidates=candidates)
+    source = _with_run if o.run is not None else _with_quick_classifier
+    probs, feats, rows, errors, words, labelled = source(index, keys, o, sink, cancel)
+    order = rank(probs, feats, n, strategy, seed=o.seed, candidates=o.candidates)
     items = tuple(_suggestion(keys[rows[i]], r + 1, probs[i], index.class_names) for r, i in enumerate(order))
     unreadable = tuple((keys[i], why) for i, why in sorted(errors.items())) + tuple(skipped)
     return Suggestions(root=str(index.root), pool=str(pool), class_names=tuple(index.class_names),
@@ -295,7 +319,7 @@ def suggest(data, pool, *, run=None, n: int = DEFAULT_N, strategy: str = DEFAULT
                        already_labelled=left_out, unreadable=unreadable,
                        labels_file=str(added.path or added_labels_path(index.root)),
                        seconds=time.perf_counter() - t0,
-                       candidates=min(len(rows), max(n, candidates * n)) if strategy == DEFAULT_STRATEGY else 0)
+                       candidates=min(len(rows), max(n, o.candidates * n)) if strategy == DEFAULT_STRATEGY else 0)
 
 
 def _suggestion(path: str, rank_: int, p: np.ndarray, names) -> Suggestion:
@@ -304,10 +328,11 @@ def _suggestion(path: str, rank_: int, p: np.ndarray, names) -> Suggestion:
                       float(entropies(p[None])[0]))
 
 
-def _with_run(run, index, keys, batch_size, sink, cancel):
+def _with_run(index, keys, o: SuggestOptions, sink, cancel):
     """The run's predictions and pooled features for the pool images."""
     import keras
 
+    run = o.run
     clf = Classifier.load(run)
     if set(clf.class_names) != set(index.class_names):
         raise DatasetError(f"The run {run} was trained on the classes {', '.join(clf.class_names)}, but the dataset "
@@ -320,14 +345,15 @@ def _with_run(run, index, keys, batch_size, sink, cancel):
         feats, probs = both.predict_on_batch(images)
         return np.asarray(feats, np.float32), np.asarray(probs, np.float64)[:, to_dataset]
 
-    rows, out, errors = embed(keys, embedder, clf.image_size, clf.resize, batch_size=batch_size, sink=sink,
+    rows, out, errors = embed(keys, embedder, ImageReading(clf.image_size, clf.resize, o.batch_size), sink=sink,
                               cancel=cancel)
     _require_some(rows, keys)
     return out[1], out[0], rows, errors, f"the run {Path(run).name} (its predictions and pooled features)", 0
 
 
-def _with_quick_classifier(index, keys, backbone, weights, image_size, batch_size, seed, sink, cancel):
+def _with_quick_classifier(index, keys, o: SuggestOptions, sink, cancel):
     """A softmax regression on the labelled images' features, applied to the pool's."""
+    backbone, weights = o.backbone, o.weights
     if backbone is None:  # multi-band tiles: raw band values, no RGB backbone takes them as they are
         backbone, weights = auto_backbone() if not index.bands else (PIXELS, None)
     counts = index.counts()
@@ -335,15 +361,16 @@ def _with_quick_classifier(index, keys, backbone, weights, image_size, batch_siz
         raise DatasetError("Suggestions need a dataset with at least two classes and an image in each "
                            f"(this one: {', '.join(f'{k} {v}' for k, v in counts.items()) or 'no images'}).",
                            "Label a few images of each class first (one folder per class).")
-    embedder, size, words = feature_embedder(backbone, weights, image_size)
+    embedder, size, words = feature_embedder(backbone, weights, o.image_size)
+    reading = ImageReading(size, batch_size=o.batch_size)
     labelled = [r.key for r in index.records]
-    lrows, (lfeats,), _bad = embed(labelled, embedder, size, batch_size=batch_size, task="Reading the labelled images",
-                                   sink=sink, cancel=cancel)
+    lrows, (lfeats,), _bad = embed(labelled, embedder, reading, task="Reading the labelled images", sink=sink,
+                                   cancel=cancel)
     y = np.array([index.records[i].label for i in lrows], np.int64)
-    rows, (feats,), errors = embed(keys, embedder, size, batch_size=batch_size, sink=sink, cancel=cancel)
+    rows, (feats,), errors = embed(keys, embedder, reading, sink=sink, cancel=cancel)
     _require_some(rows, keys)
     mu, sd = lfeats.mean(0), lfeats.std(0) + 1e-6
-    w, b = fit_softmax((lfeats - mu) / sd, y, len(index.class_names), seed=seed)
+    w, b = fit_softmax((lfeats - mu) / sd, y, len(index.class_names), seed=o.seed)
     probs = softmax_predict((feats - mu) / sd, w, b)
     words = f"a quick classifier on {words} of the {len(y)} labelled images"
     return probs, feats, rows, errors, words, len(y)
