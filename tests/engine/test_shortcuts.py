@@ -307,7 +307,7 @@ def test_vgg16_at_64_px_reading_a_side_marker_is_found_with_its_box_and_images(t
 
 
 def test_the_model_card_names_the_region_box_and_the_changed_images():
-    from cnn_studio.export.model_card import shortcut_lines
+    from cnn_studio.export.card_results import shortcut_lines
 
     keys = [f"/data/shirt/{i}.png" for i in range(7)]
     sc = {"suspected": True, "kind": "occlusion", "region": "top-left corner", "box": [0.0, 0.0, 0.25, 0.25],
