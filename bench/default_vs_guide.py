@@ -134,11 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         print("RESULT " + json.dumps(out), flush=True)
         return 0
     from cnn_studio.core.fsutil import write_json
-    from cnn_studio.data.prepare import prepare
+    from cnn_studio.data.prepare import PrepareOptions, prepare
     from cnn_studio.data.sample import sample_dataset_path
 
     data = args.data or sample_dataset_path()
-    split = prepare(data, val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=0).split
+    split = prepare(data, PrepareOptions(val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                                         seed=0)).split
     split_file = Path(tempfile.mkdtemp(prefix="bench-split-")) / "split.json"
     write_json(split_file, split.to_dict())
     print(f"{data}: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test images, "

@@ -19,7 +19,7 @@ from cnn_studio.core.errors import ConfigError, WeightsUnavailable
 from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.index import require_source
-from cnn_studio.data.prepare import prepare
+from cnn_studio.data.prepare import PrepareOptions, prepare
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
 from cnn_studio.labels.corrections import AUTO
@@ -196,10 +196,10 @@ def run_train(args: argparse.Namespace) -> int:
     progress = TerminalProgress()
     try:
         with cancel_on_interrupt() as token:
-            prepared = prepare(args.data_dir, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                               seed=config.effective_split_seed, group_by=config.group_by,
-                               corrections=args.corrections, sink=progress, cancel=token,
-                               slicing=config.slicing)
+            prepared = prepare(args.data_dir, PrepareOptions(
+                val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                seed=config.effective_split_seed, group_by=config.group_by, corrections=args.corrections,
+                slicing=config.slicing), sink=progress, cancel=token)
             for f in prepared.findings:
                 if f.severity != "info":
                     print(f"{f.severity}: {f.message}" + (f"\n  {f.hint}" if f.hint else ""), file=sys.stderr)
