@@ -24,7 +24,7 @@ from cnn_studio.core.paths import RunLayout
 from cnn_studio.data import formats
 from cnn_studio.data.decode import DEFAULT_MAX_PIXELS
 from cnn_studio.data.records import ImageRecord, VolumeSlicing
-from cnn_studio.data.volumes import dicom_series, nifti_slice_records
+from cnn_studio.data.volumes import VolumeEntry, dicom_series, nifti_slice_records
 from cnn_studio.evaluation.calibration import uncertain
 from cnn_studio.evaluation.studies import TOP_SLICES, aggregate, top_slice_order
 from cnn_studio.predict.batches import iter_image_batches, predict_probabilities
@@ -114,7 +114,7 @@ def find_studies(paths: Sequence[str | os.PathLike[str]], slicing: VolumeSlicing
         reader = formats.reader_for(f) if f.is_file() else None
         if reader == formats.NIBABEL:
             try:
-                recs, _ = nifti_slice_records(str(f), 0, slicing, max_pixels=DEFAULT_MAX_PIXELS)
+                recs, _ = nifti_slice_records(str(f), VolumeEntry(0), slicing, max_pixels=DEFAULT_MAX_PIXELS)
                 studies[str(f)] = recs
             except ImageReadError as exc:
                 studies[str(f)] = exc.message

@@ -179,7 +179,7 @@ def _probs(pred: dict) -> list[float]:
 @pytest.mark.slow
 def test_predict_a_volume_and_a_dicom_series_per_study(trained, tmp_path, capsys):
     from cnn_studio.cli import main
-    from cnn_studio.synthetic.volumes import make_volume_dataset
+    from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
     data, run = trained
     lesion = next(s for s in data.studies if s.label == "lesion")
@@ -194,7 +194,7 @@ def test_predict_a_volume_and_a_dicom_series_per_study(trained, tmp_path, capsys
     line = capsys.readouterr().out.strip()
     assert line.startswith(lesion.path + "\t") and "slices, max; drove it: slice " in line
 
-    series = make_volume_dataset(tmp_path / "dcm", studies_per_class=1, patients=1, seed=9, dicom=True)
+    series = make_volume_dataset(tmp_path / "dcm", studies_per_class=1, patients=1, seed=9, form=StudyFormat(dicom=True))
     folders = [s.path for s in series.studies]
     assert main(["predict", str(run), str(series.root), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

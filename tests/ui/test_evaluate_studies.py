@@ -13,7 +13,7 @@ from cnn_studio.core.fsutil import write_json
 from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.index import scan
 from cnn_studio.evaluation.evaluate import MetricsOptions, compute_metrics
-from cnn_studio.synthetic.volumes import make_volume_dataset
+from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
 
 def _run_with_metrics(folder, metrics):
@@ -26,7 +26,8 @@ def _run_with_metrics(folder, metrics):
 @pytest.fixture
 def volume_metrics(tmp_path):
     """Metrics over the slices of 12 generated NIfTI studies; every slice of one healthy study leans wrong."""
-    ds = make_volume_dataset(tmp_path / "mri", studies_per_class=6, patients=4, slices=12, size=16, seed=0)
+    ds = make_volume_dataset(tmp_path / "mri", studies_per_class=6, patients=4, seed=0,
+                             form=StudyFormat(slices=12, size=16))
     records = scan(ds.root).records
     names = ("healthy", "lesion")
     healthy = sorted({r.study for r in records if r.label == 0})
