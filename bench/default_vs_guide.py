@@ -39,7 +39,7 @@ WEIGHTS = Path(os.environ.get("CNN_STUDIO_TEST_WEIGHTS", "~/.cache/cnn-studio-te
 def _studio(split_file: Path, size: int) -> dict:
     from cnn_studio.core.fsutil import read_json
     from cnn_studio.data.records import Split
-    from cnn_studio.evaluation.evaluate import evaluate_run
+    from cnn_studio.evaluation.evaluate import RunEvaluationOptions, evaluate_run
     from cnn_studio.runs.run_folder import read_history
     from cnn_studio.training.trainer import train
 
@@ -56,7 +56,7 @@ def _studio(split_file: Path, size: int) -> dict:
         if isinstance(facts, dict) and "start" in facts:  # the best validation accuracy each phase reached
             rows = [r for r in read_history(run / "history.csv") if facts["start"] <= int(float(r["epoch"])) < facts["end"]]
             phases[name] = round(max((float(r["val_accuracy"]) for r in rows), default=float("nan")), 3)
-    return {"accuracy": float(evaluate_run(run, subset="test").accuracy), "seconds": seconds, "val_by_phase": phases,
+    return {"accuracy": float(evaluate_run(run, RunEvaluationOptions(subset="test")).accuracy), "seconds": seconds, "val_by_phase": phases,
             "epochs": result.epochs_done, "schedule": {k: v.get("how") for k, v in state["schedule"].items()
                                                        if isinstance(v, dict)}}
 
@@ -134,11 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         print("RESULT " + json.dumps(out), flush=True)
         return 0
     from cnn_studio.core.fsutil import write_json
-    from cnn_studio.data.prepare import prepare
+    from cnn_studio.data.prepare import PrepareOptions, prepare
     from cnn_studio.data.sample import sample_dataset_path
 
     data = args.data or sample_dataset_path()
-    split = prepare(data, val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=0).split
+    split = prepare(data, PrepareOptions(val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                                         seed=0)).split
     split_file = Path(tempfile.mkdtemp(prefix="bench-split-")) / "split.json"
     write_json(split_file, split.to_dict())
     print(f"{data}: {len(split.train)} train / {len(split.val)} val / {len(split.test)} test images, "

@@ -12,9 +12,13 @@ better or worse; the label-issue bench uses the first four.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test kit's DICOM writer
+from studio_testkit import DicomTags, write_dicom  # noqa: E402
 
 SHAPES = ("circle", "square", "triangle", "star", "pentagon", "hexagon", "cross", "ellipse", "star6", "arrow")
 FORMATS = ("png", "jpg", "jpg_rotated", "tif16", "dcm")
@@ -107,32 +111,11 @@ def save_as(img, path_stem: Path, fmt: str) -> Path:
         tifffile.imwrite(out, arr.astype(np.uint16) * 257, photometric="rgb")
     elif fmt == "dcm":
         out = path_stem.with_suffix(".dcm")
-        _write_dicom(out, (arr.astype(np.float64) @ [0.299, 0.587, 0.114] * 16).astype(np.uint16))
+        pixels = (arr.astype(np.float64) @ [0.299, 0.587, 0.114] * 16).astype(np.uint16)
+        write_dicom(out, pixels, DicomTags(patient=None, bits_stored=12))  # 12 of 16 bits used
     else:
         raise ValueError(fmt)
     return out
-
-
-def _write_dicom(path: Path, pixels: np.ndarray) -> None:
-    """A 16-bit MONOCHROME2 DICOM written with pydicom's own writer (12 bits used)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "OT"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = pixels.astype("<u2").tobytes()
-    ds.save_as(path, enforce_file_format=True)
 
 
 def write_set(dest: Path, per_class: int, seed: int = 0, formats: tuple[str, ...] = ("png",),

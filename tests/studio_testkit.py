@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 
@@ -121,3 +124,54 @@ def planted_issues(root, seed: int = 0):
     return LabelIssues(root=str(root), class_names=classes, backbone="small_cnn", method="fold_models", folds=4,
                        paths=tuple(paths.values()), labels=np.array([0] * 4 + [1] * 4),
                        probabilities=np.full((8, 2), 0.5), thresholds=(0.7, 0.7), suspects=suspects, duplicates=())
+
+
+@dataclass(frozen=True)
+class DicomTags:
+    """What :func:`write_dicom` puts beside the pixels.
+
+    ``patient``: the PatientID (None: no PatientID tag, so a scan groups nothing by it); ``rescale``:
+    (RescaleSlope, RescaleIntercept); ``window``: (WindowCenter, WindowWidth); ``bits_stored``: of the 16
+    allocated (HighBit one less).
+    """
+
+    photometric: str = "MONOCHROME2"
+    patient: str | None = "P1"
+    rescale: tuple[float, float] | None = None
+    window: tuple[float, float] | None = None
+    bits_stored: int = 16
+
+
+def write_dicom(path: Path, pixels: np.ndarray, tags: DicomTags = DicomTags()) -> Path:
+    """A minimal valid 16-bit DICOM file (explicit VR little endian) written with pydicom's own writer.
+
+    ``pixels``: ``[rows, columns]``, or ``[frames, rows, columns]`` for a multi-frame file.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    if tags.patient is not None:
+        ds.PatientID = tags.patient
+    ds.Modality = "OT"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = tags.photometric
+    frames = pixels.shape[0] if pixels.ndim == 3 else 1
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.Rows, ds.Columns = pixels.shape[-2:]
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, tags.bits_stored, tags.bits_stored - 1, 0
+    if tags.rescale is not None:
+        ds.RescaleSlope, ds.RescaleIntercept = tags.rescale
+    if tags.window is not None:
+        ds.WindowCenter, ds.WindowWidth = tags.window
+    ds.PixelData = pixels.astype("<u2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -14,7 +14,7 @@ from pathlib import Path
 from cnn_studio.cli.predict import positive_int
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.core.cancel import Cancelled
-from cnn_studio.evaluation.evaluate import evaluate_run
+from cnn_studio.evaluation.evaluate import RunEvaluationOptions, evaluate_run
 from cnn_studio.evaluation.review import read_review
 
 
@@ -42,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with cancel_on_interrupt() as token:
-            metrics = evaluate_run(args.run_dir, data_dir=args.data, subset=args.subset, batch_size=args.batch_size,
-                                   sink=TerminalProgress(), cancel=token, corrections=args.corrections)
+            metrics = evaluate_run(args.run_dir, RunEvaluationOptions(data_dir=args.data, subset=args.subset,
+                                                                    batch_size=args.batch_size,
+                                                                    corrections=args.corrections),
+                                   sink=TerminalProgress(), cancel=token)
     except Cancelled:
         print("evaluation cancelled", file=sys.stderr)
         return 130

@@ -9,7 +9,7 @@ import sys
 from cnn_studio.backbones.weights import WEIGHTS_HELP
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.cli.train import default_backbone_and_weights
-from cnn_studio.data.prepare import prepare
+from cnn_studio.data.prepare import PrepareOptions, prepare
 from cnn_studio.training.config import OPTIMIZERS, TrainConfig
 from cnn_studio.training.lr_finder import find_learning_rate
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
                          optimizer=args.optimizer, seed=args.seed).validate()
     progress = TerminalProgress(quiet=args.json)
     with cancel_on_interrupt() as token:
-        prepared = prepare(args.data_dir, seed=config.seed, sink=progress, cancel=token)
+        prepared = prepare(args.data_dir, PrepareOptions(seed=config.seed), sink=progress, cancel=token)
         if not prepared.usable:
             print("error: the dataset cannot be used for training as it is (run `cnn-studio scan` to see why).",
                   file=sys.stderr)

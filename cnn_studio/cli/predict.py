@@ -3,7 +3,7 @@
 MODEL is a run folder or a ``.keras`` file (with ``labels.txt`` beside it). One line per image on
 stdout (or JSON with ``--json``); ``--csv`` also writes a CSV (of the plain images).
 
-A NIfTI file or a folder holding a DICOM series is answered per *study* (:mod:`cnn_studio.evaluation.studies`):
+A NIfTI file or a folder holding a DICOM series is answered per *study* (:mod:`cnn_studio.predict.studies`):
 its slices are classified and aggregated (the run's ``study_aggregate``, mean by default), and the
 line names the slices that drove the answer. With studies among the inputs, ``--json`` prints
 ``{"studies": [...], "images": [...]}`` instead of the plain list. Unreadable files are reported per
@@ -20,18 +20,20 @@ import sys
 from pathlib import Path
 
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
-from cnn_studio.core.cancel import Cancelled
+from cnn_studio.core.cancel import Cancelled, CancelToken
 from cnn_studio.core.errors import ConfigError, DatasetError
 from cnn_studio.data.formats import describe_formats
 from cnn_studio.data.records import SLICE_AXES, VolumeSlicing, slice_name
-from cnn_studio.evaluation.studies import (
-    AGGREGATES,
+from cnn_studio.evaluation.studies import AGGREGATES
+from cnn_studio.predict.predictor import Classifier, Prediction, skipped_predictions, write_csv
+from cnn_studio.predict.studies import (
+    FoundStudies,
     StudyPrediction,
+    StudyPredictOptions,
     classify_studies,
     find_studies,
     run_settings,
 )
-from cnn_studio.predict.predictor import Classifier, Prediction, skipped_predictions, write_csv
 from cnn_studio.training.config import parse_slices
 
 
@@ -78,6 +80,23 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k: expected a whole number >= 1, received {args.top_k}.")
+    found, how = _find_inputs(args)
+    try:
+        with cancel_on_interrupt() as token:
+            studies, predictions = _classify(args, found, how, token)
+    except Cancelled:
+        print("prediction cancelled", file=sys.stderr)
+        return 130
+    predictions += skipped_predictions(found.skipped)  # every file found is accounted for
+    if args.csv and predictions:
+        print(f"wrote {write_csv(predictions, args.csv, answer_column=args.uncertain_below is not None)}",
+              file=sys.stderr)
+    _print_answers(args, studies, predictions)
+    return _report_problems(args, studies, predictions)
+
+
+def _find_inputs(args: argparse.Namespace) -> tuple[FoundStudies, str]:
+    """The studies and images among the paths (volumes cut as the options or the run say), and the study aggregate."""
     if args.slices is not None:
         parse_slices(args.slices)
     run_slicing, run_how = run_settings(args.model)
@@ -89,43 +108,49 @@ def run(args: argparse.Namespace) -> int:
                   if found.skipped else "")
         raise DatasetError(f"No images found in {', '.join(args.paths)}{others}.",
                            f"Give image files, or folders that contain images ({describe_formats()}).")
+    return found, args.study_aggregate or run_how
+
+
+def _classify(args: argparse.Namespace, found: FoundStudies, how: str,
+              token: CancelToken) -> tuple[list[StudyPrediction], list[Prediction]]:
+    """Load the model once; answer the studies, then the plain images."""
     studies: list[StudyPrediction] = []
     predictions: list[Prediction] = []
-    try:
-        with cancel_on_interrupt() as token:
-            clf = Classifier.load(args.model)
-            if found.studies:
-                studies = classify_studies(clf, found, aggregate_by=args.study_aggregate or run_how, top_k=args.top_k,
-                                           top_slices=max(1, args.top_slices), batch_size=args.batch_size,
-                                           uncertain_below=args.uncertain_below, sink=TerminalProgress(), cancel=token)
-            if found.images:
-                predictions = clf.classify(found.images, top_k=args.top_k, batch_size=args.batch_size,
-                                           uncertain_below=args.uncertain_below, sink=TerminalProgress(), cancel=token)
-    except Cancelled:
-        print("prediction cancelled", file=sys.stderr)
-        return 130
-    predictions += skipped_predictions(found.skipped)  # every file found is accounted for
-    if args.csv and predictions:
-        print(f"wrote {write_csv(predictions, args.csv, answer_column=args.uncertain_below is not None)}",
-              file=sys.stderr)
+    clf = Classifier.load(args.model)
+    if found.studies:
+        options = StudyPredictOptions(aggregate_by=how, top_k=args.top_k, top_slices=max(1, args.top_slices),
+                                      batch_size=args.batch_size, uncertain_below=args.uncertain_below)
+        studies = classify_studies(clf, found, options, sink=TerminalProgress(), cancel=token)
+    if found.images:
+        predictions = clf.classify(found.images, top_k=args.top_k, batch_size=args.batch_size,
+                                   uncertain_below=args.uncertain_below, sink=TerminalProgress(), cancel=token)
+    return studies, predictions
+
+
+def _print_answers(args: argparse.Namespace, studies: list[StudyPrediction], predictions: list[Prediction]) -> None:
+    """JSON, or one line per study and per image, on stdout."""
     if args.json:
         payload = ({"studies": [s.to_dict() for s in studies], "images": [p.to_dict() for p in predictions]}
                    if studies else [p.to_dict() for p in predictions])
         json.dump(payload, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
-    else:
-        for st in studies:
-            print(_study_line(st, args.uncertain_below))
-        for p in predictions:
-            if p.skipped:
-                print(f"{p.path}\tSKIPPED: {p.error.removeprefix('skipped: ') if p.error else ''}")
-            elif p.error:
-                print(f"{p.path}\tERROR: {p.error}")
-            elif p.uncertain:
-                print(f"{p.path}\tuncertain (below {args.uncertain_below:g}; best guesses: "
-                      + "  ".join(f"{name} {prob:.3f}" for name, prob in p.top) + ")")
-            else:
-                print(f"{p.path}\t" + "  ".join(f"{name} {prob:.3f}" for name, prob in p.top))
+        return
+    for st in studies:
+        print(_study_line(st, args.uncertain_below))
+    for p in predictions:
+        if p.skipped:
+            print(f"{p.path}\tSKIPPED: {p.error.removeprefix('skipped: ') if p.error else ''}")
+        elif p.error:
+            print(f"{p.path}\tERROR: {p.error}")
+        elif p.uncertain:
+            print(f"{p.path}\tuncertain (below {args.uncertain_below:g}; best guesses: "
+                  + "  ".join(f"{name} {prob:.3f}" for name, prob in p.top) + ")")
+        else:
+            print(f"{p.path}\t" + "  ".join(f"{name} {prob:.3f}" for name, prob in p.top))
+
+
+def _report_problems(args: argparse.Namespace, studies: list[StudyPrediction], predictions: list[Prediction]) -> int:
+    """The warnings and notes on stderr; the exit code (1 when a file or study could not be read)."""
     failed_studies = sum(1 for st in studies if st.error)
     if failed_studies:
         print(f"warning: {failed_studies} of {len(studies)} stud{'y' if len(studies) == 1 else 'ies'} could not "

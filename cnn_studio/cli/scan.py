@@ -15,7 +15,7 @@ import sys
 
 from cnn_studio.cli.progress import TerminalProgress, cancel_on_interrupt
 from cnn_studio.core.cancel import Cancelled
-from cnn_studio.data.prepare import prepare
+from cnn_studio.data.prepare import PrepareOptions, prepare
 from cnn_studio.data.records import SLICE_AXES, VolumeSlicing
 from cnn_studio.data.split import GROUP_CHOICES, SEED, TEST_FRACTION, VAL_FRACTION
 from cnn_studio.training.config import parse_slices
@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with cancel_on_interrupt() as token:
-            prepared = prepare(args.path, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-                               seed=args.seed, group_by=args.group_by, find_duplicates=not args.no_duplicates,
-                               corrections=args.corrections, slicing=VolumeSlicing(args.slice_axis, args.slices),
-                               sink=TerminalProgress(), cancel=token)
+            prepared = prepare(args.path, PrepareOptions(
+                val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
+                group_by=args.group_by, find_duplicates=not args.no_duplicates, corrections=args.corrections,
+                slicing=VolumeSlicing(args.slice_axis, args.slices)), sink=TerminalProgress(), cancel=token)
     except Cancelled:
         print("scan cancelled", file=sys.stderr)
         return EXIT_CANCELLED

@@ -19,7 +19,7 @@ from cnn_studio.core.errors import ConfigError, WeightsUnavailable
 from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.augment import AUGMENTATIONS
 from cnn_studio.data.index import require_source
-from cnn_studio.data.prepare import prepare
+from cnn_studio.data.prepare import PrepareOptions, prepare
 from cnn_studio.data.records import CACHE_MODES, RESIZE_POLICIES
 from cnn_studio.data.split import GROUP_CHOICES, group_by_value
 from cnn_studio.labels.corrections import AUTO
@@ -48,6 +48,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Scan DATA_DIR (one sub-folder per class, train/val/test folders, or a CSV "
                        "manifest), check it, split it and train. Ctrl+C stops after the current batch and "
                        "keeps the best model; `cnn-studio resume RUN_DIR` continues.")
+    _add_model_options(p, d)
+    _add_schedule_options(p)
+    _add_optimiser_options(p, d)
+    _add_data_options(p, d)
+    _add_band_and_volume_options(p, d)
+    _add_output_and_compute_options(p, d)
+    p.set_defaults(run=run_train, check=check_train)
+    _register_resume(sub)
+
+
+def _add_model_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """The dataset, the backbone, its weights and the image size."""
     p.add_argument("data_dir", metavar="DATA_DIR", help="image folder or CSV manifest (path,label[,group])")
     p.add_argument("--backbone", default=None,
                    help=f"backbone key (default {d.backbone}, or {FALLBACK_BACKBONE} when its ImageNet weights cannot be had; "
@@ -55,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default=None,
                    help=f"{WEIGHTS_HELP} (default: imagenet for a pretrained backbone, none for small_cnn)")
     p.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: the backbone's)")
+
+
+def _add_schedule_options(p: argparse.ArgumentParser) -> None:
+    """Epochs of each phase, the time budget and how deep fine-tuning reaches."""
     p.add_argument("--epochs", type=int, default=None,
                    help="fixed epochs with the backbone frozen (head only). Default: the automatic schedule — the "
                    f"head trains until the validation loss stops improving (at most {schedule.HEAD_MAX_EPOCHS} "
@@ -74,6 +90,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "is not counted and stays frozen)")
     p.add_argument("--show-fine-tune", action="store_true",
                    help="print which backbone layers fine-tuning retrains and how many weights, then exit")
+
+
+def _add_optimiser_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """Dropout, learning rates and their schedule, optimizer, loss and early stopping, the seed."""
     p.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the last layer (default %(default)s)")
     p.add_argument("--lr-schedule", default=None, choices=LR_SCHEDULES,
                    help="constant (the default), or plateau: the learning rate ×0.3 after --reduce-lr-patience epochs without a "
@@ -91,6 +111,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class-weight", default=d.class_weight, choices=CLASS_WEIGHTS)
     p.add_argument("--early-stopping", type=int, default=d.early_stopping_patience, metavar="PATIENCE", help="stop after N epochs without improvement")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the split and of training (default %(default)s)")
+
+
+def _add_data_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """The split, label corrections, augmentation, resizing and caching."""
     p.add_argument("--val-fraction", type=float, default=d.val_fraction)
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
     p.add_argument("--group-by", default="auto", choices=GROUP_CHOICES,
@@ -107,6 +131,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the choice and its reason are printed and recorded in config.json "
                         "(CNN_STUDIO_MEMORY_BUDGET=BYTES simulates a computer with less memory)")
     p.add_argument("--no-feature-cache", action="store_true", help="do not cache frozen-backbone features")
+
+
+def _add_band_and_volume_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """Multi-band images (which bands, which shown as RGB) and volumes (slicing, study answers)."""
     p.add_argument("--bands", default="", metavar="LIST",
                    help="multi-band images: the bands the model uses, counted from 1 (e.g. 4,3,2 or 1-4,8; default: all)")
     p.add_argument("--rgb", default="", metavar="R,G,B",
@@ -118,6 +146,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help='volumes: "content" (every slice with content, default), "all" or "middle:K"')
     p.add_argument("--study-aggregate", default=d.study_aggregate, choices=STUDY_AGGREGATES,
                    help="volumes: a study's answer from its slices' probabilities (default: mean)")
+
+
+def _add_output_and_compute_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """The run folder, XLA, and training on several processes or machines."""
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="new folder for the run")
     p.add_argument("--jit", nargs="?", const="on", default=d.jit, choices=JIT_MODES,
                    help="XLA compilation of the train step: --jit (on), --jit off; default auto (Keras: on a GPU only)")
@@ -127,8 +159,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="several machines: a file naming the workers (host:port a line, the chief first); "
                         "run the same command on each with its --task-index (or set TF_CONFIG instead)")
     p.add_argument("--task-index", type=int, default=0, metavar="I", help="this machine's line in --cluster (0 = chief)")
-    p.set_defaults(run=run_train, check=check_train)
 
+
+def _register_resume(sub: argparse._SubParsersAction) -> None:
+    """Add the ``resume`` subcommand."""
     r = sub.add_parser("resume", help="continue an interrupted or stopped training run",
                        description="Continue a run from its last completed epoch (after Ctrl+C, a crash or a kill).")
     r.add_argument("run_dir", metavar="RUN_DIR")
@@ -162,10 +196,10 @@ def run_train(args: argparse.Namespace) -> int:
     progress = TerminalProgress()
     try:
         with cancel_on_interrupt() as token:
-            prepared = prepare(args.data_dir, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                               seed=config.effective_split_seed, group_by=config.group_by,
-                               corrections=args.corrections, sink=progress, cancel=token,
-                               slicing=config.slicing)
+            prepared = prepare(args.data_dir, PrepareOptions(
+                val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                seed=config.effective_split_seed, group_by=config.group_by, corrections=args.corrections,
+                slicing=config.slicing), sink=progress, cancel=token)
             for f in prepared.findings:
                 if f.severity != "info":
                     print(f"{f.severity}: {f.message}" + (f"\n  {f.hint}" if f.hint else ""), file=sys.stderr)

@@ -37,19 +37,18 @@ measured on fewer than 10 images of a class is reported as "too few images to te
 is wider than ±0.17, so two models cannot be told apart.
 
 Duplicates are exact: files of equal size are compared by the SHA-1 of their bytes (read in
-1 MiB chunks), so only files that could be identical are read.
+1 MiB chunks), so only files that could be identical are read (:mod:`cnn_studio.data.duplicates`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.core.cancel import CancelToken
+from cnn_studio.data.duplicates import duplicate_sets
 from cnn_studio.data.records import SPLIT_NAMES, DatasetIndex, ImageRecord, Split
 from cnn_studio.data.split import leakage_report
 from cnn_studio.evaluation.intervals import wilson
@@ -64,7 +63,6 @@ MIN_VAL_TOTAL = 30
 SHORTCUT_SHARE_IN_CLASS = 0.8
 SHORTCUT_SHARE_ELSEWHERE = 0.2
 SMALL_AREA_FACTOR = 0.25
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -86,44 +84,6 @@ class Finding:
 def has_errors(findings: list[Finding]) -> bool:
     """True when any finding blocks training."""
     return any(f.severity == "error" for f in findings)
-
-
-def file_sha1(path: str) -> str:
-    """SHA-1 of a file's bytes, read in chunks (never the whole file at once)."""
-    h = hashlib.sha1(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def duplicate_sets(records: tuple[ImageRecord, ...] | list[ImageRecord], *,
-                   cancel: CancelToken | None = None) -> list[list[ImageRecord]]:
-    """Sets of records whose files are byte-identical (two or more each, sorted by path).
-
-    The slices of one volume file share that file: it counts once (its first record stands for it)."""
-    by_size: dict[int, list[ImageRecord]] = defaultdict(list)
-    for r in {r.path: r for r in reversed(list(records))}.values():  # one record per file, the first
-        by_size[r.size_bytes or _size(r.path)].append(r)
-    by_hash: dict[str, list[ImageRecord]] = defaultdict(list)
-    for same_size in by_size.values():
-        if len(same_size) < 2:
-            continue
-        for r in same_size:
-            raise_if_cancelled(cancel)
-            try:
-                by_hash[file_sha1(r.path)].append(r)
-            except OSError:
-                continue
-    return sorted((sorted(v, key=lambda r: r.path) for v in by_hash.values() if len(v) > 1),
-                  key=lambda v: v[0].path)
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return -1
 
 
 def _names(index: DatasetIndex, labels: set[int]) -> str:
@@ -158,8 +118,23 @@ def run_checks(index: DatasetIndex, split: Split | None = None, *, min_per_class
     >>> has_errors(findings)  # doctest: +SKIP
     False
     """
-    out: list[Finding] = []
     counts = Counter(r.label for r in index.records)
+    out = _class_findings(index, counts, min_per_class) + _imbalance_findings(index, counts) + _skipped_findings(index)
+    if find_duplicates and index.records:
+        out += _duplicate_findings(index, split, cancel)
+    if split is not None:
+        out += _leakage_findings(split)
+    out += _band_findings(index)
+    out += _size_and_mode_findings(index)
+    out += _sample_size_findings(index, split, counts)
+    out += _class_shortcut_findings(index)
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(out, key=lambda f: order[f.severity])
+
+
+def _class_findings(index: DatasetIndex, counts: Counter, min_per_class: int) -> list[Finding]:
+    """No images, a single class, a class that is empty or too small to split."""
+    out: list[Finding] = []
     if not index.records:
         out.append(Finding("error", "no_images", f"No usable images were found in {index.root}.",
                            "Put the images into one sub-folder per class and scan again."))
@@ -178,16 +153,28 @@ def run_checks(index: DatasetIndex, split: Split | None = None, *, min_per_class
             out.append(Finding("error", "too_few_images",
                                f"Class {name!r} has {n} image{'s' if n != 1 else ''}; a split needs at least "
                                f"{min_per_class}.", f"Add images to {name!r}, or lower val_fraction/test_fraction."))
+    return out
+
+
+def _imbalance_findings(index: DatasetIndex, counts: Counter) -> list[Finding]:
+    """The largest class :data:`IMBALANCE_WARN_RATIO` times the smallest or more."""
     nonzero = {label: n for label, n in counts.items() if n > 0}
-    if len(nonzero) >= 2:
-        big, small = max(nonzero, key=nonzero.get), min(nonzero, key=nonzero.get)
-        ratio = nonzero[big] / nonzero[small]
-        if ratio >= IMBALANCE_WARN_RATIO:
-            out.append(Finding("warning", "imbalance",
-                               f"The classes are imbalanced {ratio:.1f}:1: {index.class_names[big]!r} has "
-                               f"{nonzero[big]} images, {index.class_names[small]!r} only {nonzero[small]}.",
-                               "Add images of the smaller classes if you can; judge the model by per-class "
-                               "recall, not overall accuracy."))
+    if len(nonzero) < 2:
+        return []
+    big, small = max(nonzero, key=nonzero.get), min(nonzero, key=nonzero.get)
+    ratio = nonzero[big] / nonzero[small]
+    if ratio < IMBALANCE_WARN_RATIO:
+        return []
+    return [Finding("warning", "imbalance",
+                    f"The classes are imbalanced {ratio:.1f}:1: {index.class_names[big]!r} has "
+                    f"{nonzero[big]} images, {index.class_names[small]!r} only {nonzero[small]}.",
+                    "Add images of the smaller classes if you can; judge the model by per-class "
+                    "recall, not overall accuracy.")]
+
+
+def _skipped_findings(index: DatasetIndex) -> list[Finding]:
+    """Files the scan left out: listed twice in a manifest with different labels, or unusable."""
+    out: list[Finding] = []
     conflicting = [s for s in index.skipped if s.reason == MANIFEST_CONFLICT]
     unusable = [s for s in index.skipped if s.reason != MANIFEST_CONFLICT]
     if conflicting:
@@ -203,22 +190,19 @@ def run_checks(index: DatasetIndex, split: Split | None = None, *, min_per_class
                            + ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in reasons.most_common()) + ".",
                            "See the list of skipped files; fix or remove them and scan again if they matter.",
                            tuple(s.path for s in unusable)))
-    if find_duplicates and index.records:
-        out += _duplicate_findings(index, split, cancel)
-    if split is not None:
-        leaks = leakage_report(split)
-        if leaks:
-            shown = ", ".join(f"{g} ({'/'.join(s)})" for g, s in list(leaks.items())[:5])
-            out.append(Finding("warning", "group_leakage",
-                               f"{len(leaks)} group(s) appear in more than one split: {shown}.",
-                               "Use a grouped split (group_by='group') so no patient/source is in both train "
-                               "and validation."))
-    out += _band_findings(index)
-    out += _size_and_mode_findings(index)
-    out += _sample_size_findings(index, split, counts)
-    out += _class_shortcut_findings(index)
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    return sorted(out, key=lambda f: order[f.severity])
+    return out
+
+
+def _leakage_findings(split: Split) -> list[Finding]:
+    """Groups found in more than one split."""
+    leaks = leakage_report(split)
+    if not leaks:
+        return []
+    shown = ", ".join(f"{g} ({'/'.join(s)})" for g, s in list(leaks.items())[:5])
+    return [Finding("warning", "group_leakage",
+                    f"{len(leaks)} group(s) appear in more than one split: {shown}.",
+                    "Use a grouped split (group_by='group') so no patient/source is in both train "
+                    "and validation.")]
 
 
 def _duplicate_findings(index: DatasetIndex, split: Split | None, cancel: CancelToken | None) -> list[Finding]:

@@ -40,7 +40,7 @@ from cnn_studio.data.decode import DEFAULT_MAX_PIXELS, probe
 from cnn_studio.data.manifest import SPLIT_FOLDER_NAMES, scan_manifest
 from cnn_studio.data.read_errors import read_error
 from cnn_studio.data.records import SLICE_AXES, DatasetIndex, ImageRecord, SkippedFile, VolumeSlicing
-from cnn_studio.data.volumes import dicom_series, nifti_slice_records
+from cnn_studio.data.volumes import VolumeEntry, dicom_series, nifti_slice_records
 from cnn_studio.training.config import parse_slices
 
 _PROGRESS_EVERY_FILES = 100
@@ -106,9 +106,8 @@ class _Scanner:
     def _visit_volume(self, path: str, label: int, *, preset: str | None, group: str | None) -> None:
         probe(path, max_pixels=self.max_pixels)  # the header's errors, as for any file
         try:
-            records, left_out = nifti_slice_records(path, label, self.slicing, max_pixels=self.max_pixels,
-                                                    group=group, preset=preset, root=self.root,
-                                                    size_bytes=_size(path))
+            entry = VolumeEntry(label, group=group, preset=preset, root=self.root, size_bytes=_size(path))
+            records, left_out = nifti_slice_records(path, entry, self.slicing, max_pixels=self.max_pixels)
         except OSError as exc:
             raise read_error(path, "unreadable", str(exc)) from exc
         self.records += records

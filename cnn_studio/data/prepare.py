@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
@@ -73,15 +74,10 @@ class Prepared:
         return next((f for f in self.findings if f.severity == "error"), None)
 
 
-def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRACTION,
-            test_fraction: float = TEST_FRACTION, seed: int = SEED, group_by: str | None = None, find_duplicates: bool = True,
-            corrections: str | Path | Corrections | None = AUTO, added_labels=AUTO, slicing: VolumeSlicing | None = None, sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Prepared:
-    """Scan (unless given an index), check and split a dataset.
+@dataclass(frozen=True)
+class PrepareOptions:
+    """How :func:`prepare` splits, which label decisions it applies, and how volumes are sliced.
 
-    Parameters
-    ----------
-    source
-        A dataset folder, a ``.csv`` manifest, or an already scanned :class:`DatasetIndex`.
     val_fraction, test_fraction, seed, group_by
         The split settings (see :func:`cnn_studio.data.split.make_split`); ``group_by`` may also be "auto".
     find_duplicates
@@ -97,7 +93,30 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
         their class before the corrections are applied.
     slicing
         How volumes become slices (:class:`VolumeSlicing`; default: axis 2, every slice with content).
-        Ignored when ``source`` is already an index.
+        Ignored when the source is already an index.
+    """
+
+    val_fraction: float = VAL_FRACTION
+    test_fraction: float = TEST_FRACTION
+    seed: int = SEED
+    group_by: str | None = None
+    find_duplicates: bool = True
+    corrections: str | Path | Corrections | None = AUTO
+    added_labels: Any = AUTO
+    slicing: VolumeSlicing | None = None
+
+
+def prepare(source: str | Path | DatasetIndex, options: PrepareOptions = PrepareOptions(), *,
+            sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> Prepared:
+    """Scan (unless given an index), check and split a dataset.
+
+    Parameters
+    ----------
+    source
+        A dataset folder, a ``.csv`` manifest, or an already scanned :class:`DatasetIndex`.
+    options
+        The split settings, duplicate search, label corrections and added labels, volume slicing
+        (:class:`PrepareOptions`).
     sink, cancel
         Scan events and a ``StageChanged("dataset", ...)`` before checking; cancel is honoured per file.
 
@@ -115,33 +134,40 @@ def prepare(source: str | Path | DatasetIndex, *, val_fraction: float = VAL_FRAC
     Cancelled
         ``cancel`` was set.
     """
-    group_by = group_by_value(group_by)
-    check_settings(val_fraction, test_fraction, group_by)
+    group_by = group_by_value(options.group_by)
+    check_settings(options.val_fraction, options.test_fraction, group_by)
     index = source if isinstance(source, DatasetIndex) else scan(source, sink=sink, cancel=cancel,
-                                                                        slicing=slicing or VolumeSlicing())
+                                                                        slicing=options.slicing or VolumeSlicing())
     raise_if_cancelled(cancel)
-    applied, added = None, None
-    labelled = resolve_added(added_labels, index.root)
-    if labelled is not None and len(labelled):
-        index, added = apply_added_labels(index, labelled)
-    fixes = resolve_corrections(corrections, index.root)
-    if fixes is not None and len(fixes):
-        index, applied = apply_corrections(index, fixes)
+    index, added, applied = _apply_label_decisions(index, options)
     sink(ev.StageChanged("dataset", "Checking the images"))
-    min_per_class = min_images_per_class(test_fraction)
+    min_per_class = min_images_per_class(options.test_fraction)
     split, failed = None, []
     if not has_errors(run_checks(index, min_per_class=min_per_class, find_duplicates=False)):
         try:
-            split = make_split(index, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-                               group_by=group_by)
+            split = make_split(index, val_fraction=options.val_fraction, test_fraction=options.test_fraction,
+                               seed=options.seed, group_by=group_by)
         except DatasetError as exc:
             failed.append(Finding("error", "split_failed", exc.message, exc.hint))
     if split is not None and applied is not None:
         split = replace(split, info={**split.info, "corrections": applied.to_dict()})
     if split is not None and added is not None:
         split = replace(split, info={**split.info, "added_labels": added.to_dict()})
-    findings = failed + run_checks(index, split, min_per_class=min_per_class, find_duplicates=find_duplicates,
+    findings = failed + run_checks(index, split, min_per_class=min_per_class, find_duplicates=options.find_duplicates,
                                    cancel=cancel)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: order.get(f.severity, len(order)))
     return Prepared(index, split, findings, build_report(index, split, findings), applied, added)
+
+
+def _apply_label_decisions(index: DatasetIndex,
+                           options: PrepareOptions) -> tuple[DatasetIndex, AddedApplied | None, Applied | None]:
+    """The index with the suggestion queue's added images, then the review's corrections (what was applied of each)."""
+    applied, added = None, None
+    labelled = resolve_added(options.added_labels, index.root)
+    if labelled is not None and len(labelled):
+        index, added = apply_added_labels(index, labelled)
+    fixes = resolve_corrections(options.corrections, index.root)
+    if fixes is not None and len(fixes):
+        index, applied = apply_corrections(index, fixes)
+    return index, added, applied

@@ -129,8 +129,10 @@ def generated_sample(kind: str, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
         if kind == "multiband":  # 3 crops x 80 tiles of 64 px: "240 tiles, 13 bands, uint16"
             make_multiband_dataset(tmp, per_class=80, size=64, seed=SAMPLE_SEED)
         else:  # 2 classes x 16 studies over 8 patients, 24 slices of 32 px each
-            from cnn_studio.synthetic.volumes import make_volume_dataset  # pydicom + nibabel: only when asked
+            # pydicom + nibabel: only when asked
+            from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
-            make_volume_dataset(tmp, studies_per_class=16, patients=8, slices=24, size=32, seed=SAMPLE_SEED)
+            make_volume_dataset(tmp, studies_per_class=16, patients=8, seed=SAMPLE_SEED,
+                                form=StudyFormat(slices=24, size=32))
         raise_if_cancelled(cancel)
     return target

@@ -89,30 +89,35 @@ def make_split(index: DatasetIndex, *, val_fraction: float = VAL_FRACTION, test_
     """
     check_settings(val_fraction, test_fraction, group_by)
     grouped = group_by == "group" or (group_by is None and any(r.group or r.study for r in index.records))
-    records = list(index.records)
     names = index.class_names
-
-    if records and all(r.preset_split for r in records):
-        parts = {s: [r for r in records if r.preset_split == s] for s in SPLIT_NAMES}
-        if not parts["val"]:
-            cut = _grouped if grouped else _stratified
-            train, val, _ = cut(parts["train"], names, val_fraction, 0.0, seed)
-            parts["train"], parts["val"] = train, val
-        _require_train_and_val(parts, names, "preset")
-        source = "preset"
-    else:
-        cut = _grouped if grouped else _stratified
-        train, val, test = cut(records, names, val_fraction, test_fraction, seed)
-        parts = {"train": train, "val": val, "test": test}
-        source = "grouped" if grouped else "random"
-        _require_train_and_val(parts, names, source)
-
+    parts, source = _parts(index, grouped, val_fraction, test_fraction, seed)
     info = {"counts": {s: _class_counts(parts[s], names) for s in SPLIT_NAMES}}
     if grouped:
         info["groups"] = {s: len({_group_key(r) for r in parts[s]}) for s in SPLIT_NAMES}
     return Split(class_names=names, train=tuple(parts["train"]), val=tuple(parts["val"]),
                  test=tuple(parts["test"]), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                  group_by="group" if grouped else None, source=source, info=info)
+
+
+def _parts(index: DatasetIndex, grouped: bool, val_fraction: float, test_fraction: float,
+           seed: int) -> tuple[dict[str, list[ImageRecord]], str]:
+    """The records of each split, and how they were made: the preset splits (a validation part carved
+    out of their training part when there is none), else cut by group or stratified per class."""
+    records = list(index.records)
+    names = index.class_names
+    cut = _grouped if grouped else _stratified
+    if records and all(r.preset_split for r in records):
+        parts = {s: [r for r in records if r.preset_split == s] for s in SPLIT_NAMES}
+        if not parts["val"]:
+            train, val, _ = cut(parts["train"], names, val_fraction, 0.0, seed)
+            parts["train"], parts["val"] = train, val
+        source = "preset"
+    else:
+        train, val, test = cut(records, names, val_fraction, test_fraction, seed)
+        parts = {"train": train, "val": val, "test": test}
+        source = "grouped" if grouped else "random"
+    _require_train_and_val(parts, names, source)
+    return parts, source
 
 
 def _class_counts(records: list[ImageRecord], names: tuple[str, ...]) -> dict[str, int]:

@@ -114,9 +114,24 @@ def patient_from_path(path: str, root: str | None = None) -> str | None:
 # ---------------------------------------------------------------- NIfTI
 
 
-def nifti_slice_records(path: str, label: int, slicing: VolumeSlicing, *, max_pixels: int,
-                        group: str | None = None, preset: str | None = None, root: str | None = None,
-                        size_bytes: int = 0) -> tuple[list[ImageRecord], int]:
+@dataclass(frozen=True)
+class VolumeEntry:
+    """A volume file's place in a dataset, which each of its slice records carries.
+
+    ``label``: its class; ``group``: its patient or group when the dataset says (else the BIDS subject
+    found in its path below ``root``, else the study itself); ``preset``: its preset split;
+    ``size_bytes``: the file's size.
+    """
+
+    label: int
+    group: str | None = None
+    preset: str | None = None
+    root: str | None = None
+    size_bytes: int = 0
+
+
+def nifti_slice_records(path: str, entry: VolumeEntry, slicing: VolumeSlicing, *,
+                        max_pixels: int) -> tuple[list[ImageRecord], int]:
     """One NIfTI file → its kept slice records, and how many slices were left out.
 
     Raises
@@ -149,9 +164,9 @@ def nifti_slice_records(path: str, label: int, slicing: VolumeSlicing, *, max_pi
                                      "its voxels brighter than the dark tenth of the volume's window); "
                                      "scan with slices 'all' to use every slice")
     study = path
-    patient = group or patient_from_path(path, root)
-    records = [ImageRecord(path=path, label=label, group=patient or study, preset_split=preset, width=width,
-                           height=height, mode=mode, fmt="NIfTI", size_bytes=size_bytes, frames=1,
+    patient = entry.group or patient_from_path(path, entry.root)
+    records = [ImageRecord(path=path, label=entry.label, group=patient or study, preset_split=entry.preset,
+                           width=width, height=height, mode=mode, fmt="NIfTI", size_bytes=entry.size_bytes, frames=1,
                            study=study, slice_index=i, slice_axis=axis) for i in kept]
     return records, int(shape[axis]) - len(kept)
 

@@ -170,51 +170,57 @@ def metric_intervals(y: np.ndarray, p: np.ndarray, class_names: list[str]) -> di
             top_k[str(k)] = proportion(int((ranked[:, :k] == y[:, None]).any(axis=1).sum()), n)
     out["top_k_accuracy"] = top_k
     resamples = _resamples_for(n, c)
-    per_class: dict[str, dict[str, Estimate]] = {}
-    for i, name in enumerate(class_names):
-        t, q = y == i, pred == i
-        tp = int((t & q).sum())
-        involved = int((t | q).sum())
+    out["per_class"] = {name: _class_estimates(y == i, pred == i, resamples) for i, name in enumerate(class_names)}
+    out["roc_auc"] = _roc_estimates(y, p, class_names, resamples)
+    return out
 
-        def f1_of(idx, t=t, q=q):
-            a, b = t[idx], q[idx]
-            denom = a.sum() + b.sum()
-            return float(2 * (a & b).sum() / denom) if denom else None
 
-        f1 = 2 * tp / (int(t.sum()) + int(q.sum())) if involved else 0.0
-        lo, hi = bootstrap(f1_of, n, resamples=resamples) if involved else (None, None)
-        precision, recall = proportion(tp, int(q.sum())), proportion(tp, int(t.sum()))
-        smaller = min(int(q.sum()), int(t.sum()))
-        lo, hi = not_certain(f1, lo, hi, smaller)
-        per_class[name] = {
-            "precision": precision, "recall": recall,
+def _class_estimates(t: np.ndarray, q: np.ndarray, resamples: int) -> dict[str, Estimate]:
+    """Precision, recall and F1 of one class (``t``: images of it; ``q``: images predicted as it)."""
+    tp = int((t & q).sum())
+    involved = int((t | q).sum())
+
+    def f1_of(idx):
+        a, b = t[idx], q[idx]
+        denom = a.sum() + b.sum()
+        return float(2 * (a & b).sum() / denom) if denom else None
+
+    f1 = 2 * tp / (int(t.sum()) + int(q.sum())) if involved else 0.0
+    lo, hi = bootstrap(f1_of, len(t), resamples=resamples) if involved else (None, None)
+    precision, recall = proportion(tp, int(q.sum())), proportion(tp, int(t.sum()))
+    smaller = min(int(q.sum()), int(t.sum()))
+    lo, hi = not_certain(f1, lo, hi, smaller)
+    return {"precision": precision, "recall": recall,
             "f1": {"value": f1, "low": lo, "high": hi, "n": involved, "method": "bootstrap",
-                   "verdict": precision["verdict"] or recall["verdict"]},  # F1 needs what both need
-        }
-    out["per_class"] = per_class
+                   "verdict": precision["verdict"] or recall["verdict"]}}  # F1 needs what both need
+
+
+def _roc_estimates(y: np.ndarray, p: np.ndarray, class_names: list[str], resamples: int) -> dict[str, Estimate]:
+    """One-vs-rest ROC AUC per class, and their mean over the defined ones as "macro"."""
+    n = len(y)
     roc: dict[str, Estimate] = {}
     for i, name in enumerate(class_names):
         roc[name] = auc_estimate(y == i, p[:, i], resamples=resamples) if n else {
             "value": None, "low": None, "high": None, "n": 0, "positives": 0, "method": "bootstrap",
             "verdict": TOO_FEW}
     defined = [i for i, name in enumerate(class_names) if roc[name]["value"] is not None]
-    if defined:
-        def macro(idx):
-            vals = [auc_binary(y[idx] == i, p[idx, i]) for i in defined]
-            vals = [v for v in vals if v is not None]
-            return float(np.mean(vals)) if len(vals) == len(defined) else None
-
-        lo, hi = bootstrap(macro, n, resamples=max(200, resamples // max(1, len(defined))))
-        ok = all(roc[class_names[i]]["verdict"] is None for i in defined)
-        value = float(np.mean([roc[class_names[i]]["value"] for i in defined]))
-        smallest = min(min(roc[class_names[i]]["positives"], n - roc[class_names[i]]["positives"]) for i in defined)
-        lo, hi = not_certain(value, lo, hi, smallest)
-        roc["macro"] = {"value": value, "low": lo,
-                        "high": hi, "n": n, "method": "bootstrap", "verdict": None if ok else TOO_FEW}
-    else:
+    if not defined:
         roc["macro"] = {"value": None, "low": None, "high": None, "n": n, "method": "bootstrap", "verdict": TOO_FEW}
-    out["roc_auc"] = roc
-    return out
+        return roc
+
+    def macro(idx):
+        vals = [auc_binary(y[idx] == i, p[idx, i]) for i in defined]
+        vals = [v for v in vals if v is not None]
+        return float(np.mean(vals)) if len(vals) == len(defined) else None
+
+    lo, hi = bootstrap(macro, n, resamples=max(200, resamples // max(1, len(defined))))
+    ok = all(roc[class_names[i]]["verdict"] is None for i in defined)
+    value = float(np.mean([roc[class_names[i]]["value"] for i in defined]))
+    smallest = min(min(roc[class_names[i]]["positives"], n - roc[class_names[i]]["positives"]) for i in defined)
+    lo, hi = not_certain(value, lo, hi, smallest)
+    roc["macro"] = {"value": value, "low": lo,
+                    "high": hi, "n": n, "method": "bootstrap", "verdict": None if ok else TOO_FEW}
+    return roc
 
 
 def balanced_accuracy(y: np.ndarray, pred: np.ndarray, classes: int) -> Estimate:

@@ -15,45 +15,27 @@ slices one by one, as pictures. Here the slices' class probabilities are aggrega
 The slices that drove a study's answer (``top_slices``) are its slices with the highest
 probability of the class the study was given, highest first.
 
-:func:`study_metrics` computes the study-level figures that :class:`cnn_studio.evaluation.evaluate.Metrics`
-stores under ``study``; :func:`predict_studies` classifies NIfTI files and DICOM series folders per
-study, on top of :mod:`cnn_studio.predict.predictor` (the same model loading, decoding and resizing).
+:func:`study_metrics` computes the study-level figures that :class:`cnn_studio.evaluation.metrics.Metrics`
+stores under ``study``; :mod:`cnn_studio.predict.studies` classifies NIfTI files and DICOM series
+folders per study with the same aggregation.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from cnn_studio.core import events as ev
-from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
-from cnn_studio.core.errors import ConfigError, DatasetError, ImageReadError
-from cnn_studio.core.paths import RunLayout
-from cnn_studio.data import formats
-from cnn_studio.data.decode import DEFAULT_MAX_PIXELS
-from cnn_studio.data.records import ImageRecord, VolumeSlicing
-from cnn_studio.data.volumes import dicom_series, nifti_slice_records
-from cnn_studio.evaluation.calibration import uncertain
+from cnn_studio.core.errors import ConfigError
 from cnn_studio.evaluation.intervals import (
     balanced_accuracy,
     compare_with_guessing,
     describe,
     metric_intervals,
 )
-from cnn_studio.predict.predictor import (
-    Classifier,
-    TopAnswer,
-    expand_paths,
-    iter_image_batches,
-    predict_probabilities,
-)
-from cnn_studio.runs.run_folder import open_run
 from cnn_studio.training.config import STUDY_AGGREGATES
 
 AGGREGATES = STUDY_AGGREGATES
@@ -65,7 +47,6 @@ TOP_SLICES = 3
 STUDY_UNIT = ("study", "studies")
 """What study-level figures count, for :func:`cnn_studio.evaluation.intervals.describe`."""
 
-TASK = "Classifying studies"
 _EPS = 1e-12
 
 
@@ -167,9 +148,9 @@ def per_class_rows(confusion: np.ndarray, names: Sequence[str]) -> list[dict[str
 
 
 def study_metrics(keys: Sequence[str], studies: Sequence[str | None], labels: Sequence[int],
-                  probabilities: np.ndarray, class_names: Sequence[str], *, how: str = "mean",
-                  top: int = TOP_SLICES) -> dict[str, Any]:
-    """Study-level metrics, the ``Metrics.study`` dict; ``{}`` when no slice belongs to a study.
+                  probabilities: np.ndarray, class_names: Sequence[str], *, how: str = "mean") -> dict[str, Any]:
+    """Study-level metrics, the ``Metrics.study`` dict; ``{}`` when no slice belongs to a study
+    (each study names its :data:`TOP_SLICES` driving slices).
 
     Returns
     -------
@@ -182,7 +163,7 @@ def study_metrics(keys: Sequence[str], studies: Sequence[str | None], labels: Se
         :data:`cnn_studio.evaluation.intervals.MIN_IMAGES` studies) plus ``balanced_accuracy``; ``chance``
         whether the study answers beat guessing (:func:`cnn_studio.evaluation.intervals.compare_with_guessing`).
     """
-    results = study_results(keys, studies, probabilities, labels, how=how, top=top)
+    results = study_results(keys, studies, probabilities, labels, how=how)
     if not results:
         return {}
     c = len(class_names)
@@ -256,201 +237,3 @@ def study_text(study: dict[str, Any], class_names: Sequence[str]) -> list[str]:
             lines.append(f"    {s['study']}: is {class_names[s['label']]}, predicted {class_names[s['predicted']]} "
                          f"({s['probabilities'][s['predicted']]:.2f}, {s['slices']} slices)")
     return lines
-
-
-# ---------------------------------------------------------------------------- predict per study
-
-
-@dataclass(frozen=True)
-class StudyPrediction(TopAnswer):
-    """The model's answer for one study (a NIfTI file or a DICOM series folder).
-
-    ``top`` holds (class, probability) pairs of the aggregated probabilities, best first;
-    ``top_slices`` the slices that drove it as (record key, probability of the answer) pairs,
-    highest first; ``error`` says why the study could not be classified (the rest is then empty).
-    """
-
-    study: str
-    top: list[tuple[str, float]] = field(default_factory=list)
-    probabilities: list[float] = field(default_factory=list)
-    slices: int = 0
-    top_slices: list[tuple[str, float]] = field(default_factory=list)
-    aggregate: str = "mean"
-    error: str | None = None
-    uncertain: bool = False
-    unreadable_slices: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"study": self.study, "top": [[n, p] for n, p in self.top], "probabilities": list(self.probabilities),
-                "slices": self.slices, "top_slices": [[k, p] for k, p in self.top_slices],
-                "aggregate": self.aggregate, "error": self.error, "uncertain": self.uncertain,
-                "unreadable_slices": self.unreadable_slices}
-
-
-@dataclass(frozen=True)
-class FoundStudies:
-    """What :func:`find_studies` found: studies (id → slice records, or an error) and other image files."""
-
-    studies: dict[str, list[ImageRecord] | str]
-    images: list[Path]
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of files that are not images
-
-
-def find_studies(paths: Sequence[str | os.PathLike[str]], slicing: VolumeSlicing | None = None) -> FoundStudies:
-    """Sort files and folders into studies (NIfTI files, DICOM series of 2+ files) and plain images.
-
-    NIfTI files (named, or found in folders) are studies of their own; the single-frame DICOM files
-    of one folder that share a SeriesInstanceUID (two or more) form one study; every other
-    readable file stays an image. ``slicing`` selects the slices (default: axis 2, content).
-
-    Raises
-    ------
-    DatasetError
-        A path does not exist.
-    """
-    from cnn_studio.data.medical import dicom_slice_info
-
-    slicing = slicing or VolumeSlicing()
-    skipped: list[tuple[str, str]] = []
-    files = expand_paths(paths, skipped)
-    studies: dict[str, list[ImageRecord] | str] = {}
-    dicom_records: list[ImageRecord] = []
-    infos: dict[str, Any] = {}
-    others: list[Path] = []
-    for f in files:
-        reader = formats.reader_for(f) if f.is_file() else None
-        if reader == formats.NIBABEL:
-            try:
-                recs, _ = nifti_slice_records(str(f), 0, slicing, max_pixels=DEFAULT_MAX_PIXELS)
-                studies[str(f)] = recs
-            except ImageReadError as exc:
-                studies[str(f)] = exc.message
-            except OSError as exc:
-                studies[str(f)] = f"could not read {f.name}: {exc}"
-            continue
-        if reader == formats.PYDICOM:
-            try:
-                infos[str(f)] = dicom_slice_info(f)
-                dicom_records.append(ImageRecord(path=str(f), label=0, fmt="DICOM"))
-                continue
-            except (ImageReadError, OSError):
-                pass
-        others.append(f)
-    if dicom_records:
-        grouped, skipped, _ = dicom_series(dicom_records, infos, slicing)
-        for r in grouped:
-            if r.study:
-                entry = studies.setdefault(r.study, [])
-                if isinstance(entry, list):
-                    entry.append(r)
-            else:
-                others.append(Path(r.path))
-        for s in skipped:
-            studies[s.path] = s.detail
-        others.sort(key=lambda p: files.index(p) if p in files else len(files))
-    return FoundStudies(studies, others, skipped)
-
-
-def run_settings(model_or_run: Any) -> tuple[VolumeSlicing, str]:
-    """The run's slicing and study aggregate (defaults for a Classifier or a bare .keras file)."""
-    if isinstance(model_or_run, (str, os.PathLike)):
-        p = Path(model_or_run).expanduser()
-        if p.is_dir() or (p.suffix == ".keras" and RunLayout(p.parent).is_run()):
-            config = open_run(p if p.is_dir() else p.parent).config
-            return config.slicing, config.study_aggregate
-    return VolumeSlicing(), "mean"
-
-
-def predict_studies(model_or_run: Any, paths: Sequence[str | os.PathLike[str]], *,
-                    slicing: VolumeSlicing | None = None, aggregate_by: str | None = None, top_k: int = 3,
-                    top_slices: int = TOP_SLICES, batch_size: int = 32, uncertain_below: float | None = None,
-                    sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> list[StudyPrediction]:
-    """Classify NIfTI files and DICOM series folders, one answer per study.
-
-    Parameters
-    ----------
-    model_or_run : a :class:`cnn_studio.predict.predictor.Classifier`, a run folder or a ``.keras`` file.
-    paths : NIfTI files, DICOM series folders, or folders holding them (searched recursively).
-    slicing, aggregate_by : default the run's ``slice_axis``/``slices`` and ``study_aggregate``
-        (for a Classifier or a bare model: axis 2, "content", "mean").
-    top_k : classes kept in ``top``; top_slices : driving slices named per study.
-    uncertain_below : a "not sure" threshold on the study's top probability.
-
-    Returns
-    -------
-    list[StudyPrediction]
-        One per study found, in the order found; a study none of whose slices could be read has
-        ``error`` set. Plain images among ``paths`` are not answered here (use ``classify``).
-
-    Raises
-    ------
-    DatasetError
-        A path does not exist, or no study was found.
-    Cancelled
-        ``cancel`` was set (checked per batch).
-
-    Events emitted
-    --------------
-    ``TaskProgress("Classifying studies", done, total)`` per batch of slices.
-
-    Examples
-    --------
-    >>> [s.label for s in predict_studies("runs/mri", ["new/sub-09.nii.gz"])]  # doctest: +SKIP
-    ['lesion']
-    """
-    if uncertain_below is not None and not 0.0 < float(uncertain_below) <= 1.0:
-        raise ConfigError(f"Uncertain-below threshold: expected a probability above 0 and at most 1, "
-                          f"received {uncertain_below}.", "For example 0.6.")
-    run_slicing, run_how = run_settings(model_or_run)
-    slicing = slicing or run_slicing
-    how = aggregate_by or run_how
-    aggregate(np.ones((1, 1)), how)  # an unknown aggregate is a ConfigError before any work
-    clf = model_or_run if isinstance(model_or_run, Classifier) else Classifier.load(model_or_run)
-    found = find_studies(paths, slicing)
-    if not found.studies:
-        raise DatasetError(f"No NIfTI volume or DICOM series was found in {', '.join(map(str, paths))}.",
-                           "Give .nii/.nii.gz files, or folders holding the DICOM files of a series "
-                           "(two or more files with the same SeriesInstanceUID).")
-    return classify_studies(clf, found, aggregate_by=how, top_k=top_k, top_slices=top_slices,
-                            batch_size=batch_size, uncertain_below=uncertain_below, sink=sink, cancel=cancel)
-
-
-def classify_studies(clf: Classifier, found: FoundStudies, *, aggregate_by: str = "mean", top_k: int = 3,
-                     top_slices: int = TOP_SLICES, batch_size: int = 32, uncertain_below: float | None = None,
-                     sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> list[StudyPrediction]:
-    """Classify the studies :func:`find_studies` found with a loaded classifier (see :func:`predict_studies`)."""
-    how = aggregate_by
-    names = clf.class_names
-    keys = [r.key for recs in found.studies.values() if isinstance(recs, list) for r in recs]
-    study_of = [r.study for recs in found.studies.values() if isinstance(recs, list) for r in recs]
-    probs = np.zeros((len(keys), len(names)))
-    ok = np.zeros(len(keys), bool)
-    sink(ev.TaskProgress(TASK, 0, len(keys)))
-    done = 0
-    for idx, images, errors in iter_image_batches(keys, clf.image_size, clf.resize, batch_size):
-        raise_if_cancelled(cancel)
-        if idx:
-            probs[idx] = predict_probabilities(clf.model, images)
-            ok[idx] = True
-        done += len(idx) + len(errors)
-        sink(ev.TaskProgress(TASK, done, len(keys)))
-    top_k = max(1, min(int(top_k), len(names)))
-    out: list[StudyPrediction] = []
-    for study, recs in found.studies.items():
-        if isinstance(recs, str):
-            out.append(StudyPrediction(study, aggregate=how, error=recs))
-            continue
-        rows = [i for i, s in enumerate(study_of) if s == study]
-        good = [i for i in rows if ok[i]]
-        if not good:
-            out.append(StudyPrediction(study, aggregate=how, slices=0, unreadable_slices=len(rows),
-                                       error=f"none of its {len(rows)} slices could be read"))
-            continue
-        agg = aggregate(probs[good], how)
-        order = np.argsort(-agg, kind="stable")[:top_k]
-        pred = int(order[0])
-        drove = [(keys[good[j]], float(probs[good[j], pred])) for j in top_slice_order(probs[good], pred, top_slices)]
-        out.append(StudyPrediction(study, [(names[j], float(agg[j])) for j in order], [float(v) for v in agg],
-                                   len(good), drove, how, None, uncertain(float(agg[pred]), uncertain_below),
-                                   len(rows) - len(good)))
-    return out

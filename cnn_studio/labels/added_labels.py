@@ -30,7 +30,7 @@ from cnn_studio.labels.latest_per_image import LatestPerImage
 
 CSV_COLUMNS = ("path", "label", "when")
 AUTO = "auto"
-"""``prepare(added_labels=AUTO)``: the dataset's own added-labels file, when there is one."""
+"""``PrepareOptions(added_labels=AUTO)``: the dataset's own added-labels file, when there is one."""
 NOTE_PREFIX = "Labelled in CNN Studio:"
 
 

@@ -38,7 +38,7 @@ KEPT = "kept"
 """``new_label`` of an image whose given label the review confirmed."""
 CSV_COLUMNS = ("path", "original_label", "new_label", "when")
 AUTO = "auto"
-"""``prepare(corrections=AUTO)``: the dataset's default corrections file, when there is one."""
+"""``PrepareOptions(corrections=AUTO)``: the dataset's default corrections file, when there is one."""
 
 
 def _now() -> str:

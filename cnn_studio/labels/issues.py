@@ -50,7 +50,7 @@ from cnn_studio.core.cancel import CancelToken
 from cnn_studio.core.errors import DatasetError
 from cnn_studio.core.fsutil import write_json as _write
 from cnn_studio.data.bands import make_band_info
-from cnn_studio.data.prepare import Prepared, prepare
+from cnn_studio.data.prepare import Prepared, PrepareOptions, prepare
 from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
 from cnn_studio.labels.checker import (
     DEFAULT_FOLD_EPOCHS,
@@ -278,10 +278,11 @@ def find_label_issues(source, settings: LabelCheckSettings | None = None, *, sin
 
 def _prepare(source, s: LabelCheckSettings, sink, cancel) -> Prepared:
     """The dataset with the review's corrections and its split; refused without two classes of two images."""
-    prepared = prepare(source, val_fraction=VAL_FRACTION if s.val_fraction is None else s.val_fraction,
-                       test_fraction=TEST_FRACTION if s.test_fraction is None else s.test_fraction,
-                       seed=SEED if s.split_seed is None else s.split_seed, find_duplicates=False,
-                       corrections=s.corrections, sink=sink, cancel=cancel)
+    prepared = prepare(source, PrepareOptions(
+        val_fraction=VAL_FRACTION if s.val_fraction is None else s.val_fraction,
+        test_fraction=TEST_FRACTION if s.test_fraction is None else s.test_fraction,
+        seed=SEED if s.split_seed is None else s.split_seed, find_duplicates=False,
+        corrections=s.corrections), sink=sink, cancel=cancel)
     counts = prepared.index.counts()
     if len(prepared.index.class_names) < 2 or min(counts.values(), default=0) < 2:
         raise DatasetError("The label check needs at least two classes with two images or more each "

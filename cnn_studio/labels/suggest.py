@@ -46,7 +46,7 @@ from cnn_studio.backbones.weights_store import offline_default
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.core.errors import ConfigError, DatasetError
-from cnn_studio.data.prepare import prepare
+from cnn_studio.data.prepare import PrepareOptions, prepare
 from cnn_studio.labels.added_labels import AddedLabels
 from cnn_studio.labels.added_labels import default_path as added_labels_path
 from cnn_studio.labels.corrections import norm_path
@@ -304,7 +304,7 @@ def suggest(data, pool, options: SuggestOptions | None = None, *, sink: ev.Event
     check_strategy(strategy)
     if int(n) < 1:
         raise ConfigError(f"Number of images: expected at least 1, received {n}.", "For example --n 50.")
-    prepared = prepare(data, find_duplicates=False, sink=sink, cancel=cancel)
+    prepared = prepare(data, PrepareOptions(find_duplicates=False), sink=sink, cancel=cancel)
     index = prepared.index
     added = AddedLabels.for_dataset(index.root)
     keys, left_out, skipped = pool_keys(pool, index, added)

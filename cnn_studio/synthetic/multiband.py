@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,9 +74,18 @@ def write_tile(path: str | os.PathLike[str], tile: np.ndarray, band_names: Seque
     return p
 
 
+@dataclass(frozen=True)
+class TileFormat:
+    """What each generated tile file is: ``bands`` per tile (13 = Sentinel-2's; another count repeats the
+    pattern, unnamed) and ``suffix``: ".tif" (GeoTIFF-style with band names) or ".npy" (H×W×N arrays)."""
+
+    bands: int = 13
+    suffix: str = ".tif"
+
+
 def make_multiband_dataset(dest: str | os.PathLike[str], *, classes: Sequence[str] = ("wheat", "barley", "maize"),
-                           per_class: int = 40, size: int = 32, bands: int = 13, seed: int = 0,
-                           suffix: str = ".tif") -> Path:
+                           per_class: int = 40, size: int = 32, seed: int = 0,
+                           tiles: TileFormat = TileFormat()) -> Path:
     """Write a class-folder dataset of Sentinel-2-like tiles: ``dest/<class>/tile_0000.tif`` ...
 
     Parameters
@@ -84,9 +94,8 @@ def make_multiband_dataset(dest: str | os.PathLike[str], *, classes: Sequence[st
     classes : class names; the k-th has the k-th NIR/red-edge level.
     per_class : tiles per class.
     size : tile side in pixels.
-    bands : bands per tile (13 = Sentinel-2's; another count repeats the pattern, unnamed).
     seed : everything is drawn from this seed (same seed → same bytes).
-    suffix : ".tif" (GeoTIFF-style with band names) or ".npy" (H×W×N arrays).
+    tiles : bands per tile and file kind (:class:`TileFormat`: 13 bands, ".tif").
 
     Returns
     -------
@@ -95,9 +104,9 @@ def make_multiband_dataset(dest: str | os.PathLike[str], *, classes: Sequence[st
     """
     root = Path(dest)
     rng = np.random.default_rng(seed)
-    names = S2_BANDS if bands == len(S2_BANDS) else ()
+    names = S2_BANDS if tiles.bands == len(S2_BANDS) else ()
     for k, name in enumerate(classes):
         for i in range(per_class):
-            tile = make_tile(rng, k, len(classes), size, bands)
-            write_tile(root / name / f"tile_{i:04d}{suffix}", tile, names)
+            tile = make_tile(rng, k, len(classes), size, tiles.bands)
+            write_tile(root / name / f"tile_{i:04d}{tiles.suffix}", tile, names)
     return root

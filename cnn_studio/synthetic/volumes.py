@@ -75,9 +75,19 @@ def _volume(rng: np.random.Generator, size: int, slices: int, lesion: bool) -> t
     return np.clip(np.round(vol), 0, 32767).astype(np.int16), shown
 
 
+@dataclass(frozen=True)
+class StudyFormat:
+    """How each generated study is written: ``slices`` per study (axis 2, at least 8), in-plane ``size``
+    (at least 16), and ``dicom``: a DICOM series folder (one ``.dcm`` file per slice) instead of a ``.nii.gz`` file."""
+
+    slices: int = 24
+    size: int = 32
+    dicom: bool = False
+
+
 def make_volume_dataset(dest: str | os.PathLike[str], *, classes: tuple[str, ...] = ("healthy", LESION_CLASS),
-                        studies_per_class: int = 6, patients: int = 4, slices: int = 24, size: int = 32,
-                        seed: int = 0, dicom: bool = False) -> VolumeDataset:
+                        studies_per_class: int = 6, patients: int = 4, seed: int = 0,
+                        form: StudyFormat = StudyFormat()) -> VolumeDataset:
     """Write a folder of studies, one sub-folder per class (see the module docstring).
 
     Parameters
@@ -86,12 +96,12 @@ def make_volume_dataset(dest: str | os.PathLike[str], *, classes: tuple[str, ...
         The dataset folder (created; existing files of the same names are overwritten).
     classes
         Class folder names; the last one holds the lesion, the others are healthy-looking.
-    studies_per_class, patients, slices, size
-        Studies per class, patients they are spread over, slices per study (axis 2), in-plane size.
+    studies_per_class, patients
+        Studies per class, and the patients they are spread over.
     seed
         Same seed, same bytes.
-    dicom
-        Write DICOM series folders (one ``.dcm`` file per slice) instead of ``.nii.gz`` files.
+    form
+        Slices per study, in-plane size, DICOM series or NIfTI files (:class:`StudyFormat`: 24, 32, NIfTI).
 
     Returns
     -------
@@ -104,8 +114,9 @@ def make_volume_dataset(dest: str | os.PathLike[str], *, classes: tuple[str, ...
     >>> len(ds.studies), len(ds.patients)  # doctest: +SKIP
     (8, 3)
     """
-    if slices < 8 or size < 16:
-        raise ValueError(f"make_volume_dataset: expected slices >= 8 and size >= 16, received {slices} and {size}")
+    if form.slices < 8 or form.size < 16:
+        raise ValueError(f"make_volume_dataset: expected slices >= 8 and size >= 16, received {form.slices} and "
+                         f"{form.size}")
     root = Path(dest)
     rng = np.random.default_rng(seed)
     studies: list[GeneratedStudy] = []
@@ -116,8 +127,8 @@ def make_volume_dataset(dest: str | os.PathLike[str], *, classes: tuple[str, ...
             patient_no = n % max(1, patients) + 1
             session = n // max(1, patients) + 1
             n += 1
-            vol, shown = _volume(rng, size, slices, lesion=ci == len(classes) - 1)
-            if dicom:
+            vol, shown = _volume(rng, form.size, form.slices, lesion=ci == len(classes) - 1)
+            if form.dicom:
                 folder = root / name / f"P{patient_no:02d}_study{session}"
                 _write_series(folder, vol, patient=f"P{patient_no:02d}", seed=seed, study_no=n)
                 studies.append(GeneratedStudy(str(folder), name, f"P{patient_no:02d}", shown))

@@ -85,7 +85,7 @@ def _medical_folder(root: Path) -> Path:
     """Two classes, each with DICOM, NIfTI and TIFF pictures (written by the test machine's libraries)."""
     import nibabel as nib
     import tifffile
-    from engine.test_decode import write_dicom
+    from studio_testkit import DicomTags, write_dicom
 
     rng = np.random.default_rng(0)
     for label, level in (("bright", 3000), ("dark", 300)):
@@ -93,7 +93,7 @@ def _medical_folder(root: Path) -> Path:
         folder.mkdir(parents=True)
         for i in range(6):
             pixels = (rng.random((32, 32)) * 200 + level).astype(np.uint16)
-            write_dicom(folder / f"d{i}.dcm", pixels, patient=f"{label}{i}")
+            write_dicom(folder / f"d{i}.dcm", pixels, DicomTags(patient=f"{label}{i}"))
             nib.save(nib.Nifti1Image(pixels[:, :, None].astype(np.float32), np.eye(4)), str(folder / f"n{i}.nii.gz"))
             tifffile.imwrite(folder / f"t{i}.tif", pixels)
     return root

@@ -9,7 +9,7 @@ from studio_testkit import make_class_image
 
 from cnn_studio.cli import main
 from cnn_studio.data.index import scan
-from cnn_studio.data.prepare import prepare
+from cnn_studio.data.prepare import PrepareOptions, prepare
 from cnn_studio.labels.corrections import Corrections, apply_corrections
 
 
@@ -39,7 +39,7 @@ def test_a_file_listed_twice_with_two_labels_is_left_out_with_a_finding(tmp_path
     manifest.write_text("path,label\n" + "".join(f"cat/cat_{i}.png,cat\n" for i in range(3))
                         + "".join(f"dog/dog_{i}.png,dog\n" for i in range(3))
                         + "dog/dog_2.png,cat\ncat/cat_0.png,cat\n")
-    prepared = prepare(manifest, corrections=None)
+    prepared = prepare(manifest, PrepareOptions(corrections=None))
     assert prepared.index.counts() == {"cat": 3, "dog": 2}  # dog_2 left out; cat_0 counted once
     conflict = [f for f in prepared.findings if f.code == "manifest_label_conflict"]
     assert len(conflict) == 1 and conflict[0].paths == (str(root / "dog" / "dog_2.png"),)

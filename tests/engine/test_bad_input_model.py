@@ -46,10 +46,10 @@ def test_predict_batch_size_below_one_is_an_argparse_error(trained_run, tmp_path
 
 def test_classify_refuses_batch_size_zero_from_python(trained_run, tmp_path):
     from cnn_studio.core.errors import ConfigError
-    from cnn_studio.predict.predictor import classify
+    from cnn_studio.predict.predictor import ClassifyOptions, classify
 
     with pytest.raises(ConfigError, match="Batch size"):
-        classify(trained_run, [_picture(tmp_path / "a.png")], batch_size=0)
+        classify(trained_run, [_picture(tmp_path / "a.png")], ClassifyOptions(batch_size=0))
 
 
 def test_export_out_that_is_a_file_is_a_clear_error_and_the_file_is_kept(trained_run, tmp_path, capsys):

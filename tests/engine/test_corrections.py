@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cnn_studio.core.errors import DatasetError
-from cnn_studio.data.prepare import prepare
+from cnn_studio.data.prepare import PrepareOptions, prepare
 from cnn_studio.labels.corrections import EXCLUDED, Corrections, default_path
 from cnn_studio.runs.project import Project
 
@@ -55,8 +55,8 @@ def test_prepare_applies_corrections_without_touching_files(image_folder, tmp_pa
     c.keep(cat[2], "cat")
     csv_path = c.save(tmp_path / "corrections.csv")
 
-    plain = prepare(root, corrections=None)
-    fixed = prepare(root, corrections=csv_path, val_fraction=0.34)
+    plain = prepare(root, PrepareOptions(corrections=None))
+    fixed = prepare(root, PrepareOptions(corrections=csv_path, val_fraction=0.34))
     assert plain.index.counts() == {"cat": 6, "dog": 6}
     assert fixed.index.counts() == {"cat": 4, "dog": 7}  # one moved to dog, one left out
     label = {r.path: fixed.index.class_names[r.label] for r in fixed.index.records}
@@ -71,7 +71,7 @@ def test_prepare_applies_corrections_without_touching_files(image_folder, tmp_pa
 
     # the project keeps them with its split; re-splitting the corrected index gives the same labels
     assert Project(split=fixed.split.to_dict()).corrections["labels_changed"] == 2
-    again = prepare(fixed.index, corrections=csv_path, seed=7)
+    again = prepare(fixed.index, PrepareOptions(corrections=csv_path, seed=7))
     assert again.index.counts() == fixed.index.counts()
     assert again.split.info["corrections"]["excluded"] == 1
 
@@ -84,7 +84,7 @@ def test_default_file_is_used_by_auto_and_undo_restores(image_folder, home):
     c.relabel(dog[0], "dog", "cat")
     c.save()
     assert prepare(root).index.counts() == {"cat": 5, "dog": 3}  # "auto": the review's own file
-    assert prepare(root, corrections="none").index.counts() == {"cat": 4, "dog": 4}
+    assert prepare(root, PrepareOptions(corrections="none")).index.counts() == {"cat": 4, "dog": 4}
     c.undo()
     c.save()
     undone = prepare(root)
@@ -93,7 +93,7 @@ def test_default_file_is_used_by_auto_and_undo_restores(image_folder, home):
 
 def test_missing_corrections_file_is_a_dataset_error(image_folder, tmp_path):
     with pytest.raises(DatasetError, match="cannot be read"):
-        prepare(image_folder(per_class=3), corrections=tmp_path / "nope.csv")
+        prepare(image_folder(per_class=3), PrepareOptions(corrections=tmp_path / "nope.csv"))
 
 
 def test_scan_cli_honours_corrections(image_folder, tmp_path, home, capsys):

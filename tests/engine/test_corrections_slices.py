@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from cnn_studio.data.index import scan
 from cnn_studio.labels.corrections import Corrections, apply_corrections
-from cnn_studio.synthetic.volumes import make_volume_dataset
+from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
 
 def test_a_slice_key_corrects_that_slice_and_a_file_path_every_slice(tmp_path):
-    ds = make_volume_dataset(tmp_path / "mri", studies_per_class=2, patients=2, slices=12, size=16, seed=0)
+    ds = make_volume_dataset(tmp_path / "mri", studies_per_class=2, patients=2, seed=0,
+                             form=StudyFormat(slices=12, size=16))
     index = scan(ds.root)
     by_study: dict[str, list] = {}
     for r in index.records:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from studio_testkit import DicomTags, write_dicom
 
 from cnn_studio.core.errors import ImageReadError
 from cnn_studio.data import formats
@@ -22,41 +23,6 @@ def _reason(path: Path, fn=decode_file) -> str:
         fn(path)
     assert str(path) in info.value.message and info.value.hint
     return info.value.reason
-
-
-def write_dicom(path: Path, pixels: np.ndarray, *, photometric: str = "MONOCHROME2", patient: str = "P1",
-                slope: float | None = None, intercept: float | None = None,
-                window: tuple[float, float] | None = None) -> Path:
-    """A minimal valid DICOM file (explicit VR little endian) written with pydicom's own writer."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.PatientID = patient
-    ds.Modality = "OT"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    frames = pixels.shape[0] if pixels.ndim == 3 else 1
-    if frames > 1:
-        ds.NumberOfFrames = frames
-    ds.Rows, ds.Columns = pixels.shape[-2:]
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    if slope is not None:
-        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
-    if window is not None:
-        ds.WindowCenter, ds.WindowWidth = window
-    ds.PixelData = pixels.astype("<u2").tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def test_suffix_table():
@@ -161,14 +127,14 @@ def test_tiff_variants(tmp_path):
 
 def test_dicom_rescale_window_and_patient(tmp_path):
     pixels = np.tile(np.arange(0, 64, dtype=np.uint16) * 10, (8, 1))
-    plain = write_dicom(tmp_path / "plain.dcm", pixels, patient="PAT-7")
+    plain = write_dicom(tmp_path / "plain.dcm", pixels, DicomTags(patient="PAT-7"))
     p = probe(plain)
     assert (p.width, p.height, p.fmt, p.group) == (64, 8, "DICOM", "PAT-7")
     out = decode_file(plain)
     assert out.shape == (8, 64, 3) and out[0, 0, 0] == 0 and out[0, -1, 0] == 255
 
     # slope 2, intercept -100 → values -100..1160; a window centred at 200, width 200 shows 100..300
-    win = write_dicom(tmp_path / "win.dcm", pixels, slope=2.0, intercept=-100.0, window=(200.0, 200.0))
+    win = write_dicom(tmp_path / "win.dcm", pixels, DicomTags(rescale=(2.0, -100.0), window=(200.0, 200.0)))
     out = decode_file(win)[0, :, 0].astype(int)
     hu = pixels[0].astype(float) * 2 - 100
     assert (out[hu <= 100] == 0).all() and (out[hu > 300] == 255).all()
@@ -178,7 +144,7 @@ def test_dicom_rescale_window_and_patient(tmp_path):
 
 def test_dicom_monochrome1_inverted_and_multiframe_middle(tmp_path):
     pixels = np.tile(np.arange(0, 64, dtype=np.uint16) * 10, (8, 1))
-    m1 = write_dicom(tmp_path / "m1.dcm", pixels, photometric="MONOCHROME1")
+    m1 = write_dicom(tmp_path / "m1.dcm", pixels, DicomTags(photometric="MONOCHROME1"))
     out = decode_file(m1)
     assert out[0, 0, 0] == 255 and out[0, -1, 0] == 0
 

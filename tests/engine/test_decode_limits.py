@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from test_decode import write_dicom
+from studio_testkit import DicomTags, write_dicom
 
 from cnn_studio.core.errors import StudioError
 from cnn_studio.data.decode import decode_file
@@ -16,7 +16,7 @@ from cnn_studio.runs.run_folder import load_model
 
 def test_a_dicom_with_window_width_0_is_a_clear_error_not_a_pydicom_traceback(tmp_path):
     pixels = np.tile(np.arange(0, 64, dtype=np.uint16) * 10, (8, 1))
-    path = write_dicom(tmp_path / "ww0.dcm", pixels, window=(200.0, 0.0))
+    path = write_dicom(tmp_path / "ww0.dcm", pixels, DicomTags(window=(200.0, 0.0)))
     with pytest.raises(StudioError) as info:
         decode_file(path)
     assert "WindowWidth is 0" in str(info.value) and "ww0.dcm" in str(info.value)

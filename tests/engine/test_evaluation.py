@@ -8,7 +8,7 @@ import pytest
 from cnn_studio.core import events as ev
 from cnn_studio.core.errors import DatasetError
 from cnn_studio.core.fsutil import read_json
-from cnn_studio.evaluation.evaluate import Metrics, compute_metrics, roc_auc_ovr
+from cnn_studio.evaluation.evaluate import Metrics, MetricsOptions, compute_metrics, roc_auc_ovr
 
 NAMES = ["a", "b", "c"]
 # 6 images: true labels and probabilities made by hand
@@ -24,7 +24,7 @@ P = np.array([
 
 
 def test_hand_computed_metrics():
-    m = compute_metrics(Y, P, NAMES, [f"img{i}.png" for i in range(6)], subset="test")
+    m = compute_metrics(Y, P, NAMES, [f"img{i}.png" for i in range(6)], options=MetricsOptions(subset="test"))
     assert m.n_images == 6 and m.accuracy == pytest.approx(3 / 6)
     assert m.confusion == [[1, 1, 0], [1, 1, 0], [0, 1, 1]]
     a, b, c = m.per_class
@@ -41,7 +41,7 @@ def test_hand_computed_metrics():
 
 
 def test_top_losses_are_wrong_and_sorted():
-    m = compute_metrics(Y, P, NAMES, [f"img{i}.png" for i in range(6)], top_losses=2)
+    m = compute_metrics(Y, P, NAMES, [f"img{i}.png" for i in range(6)], options=MetricsOptions(top_losses=2))
     assert [t["path"] for t in m.top_losses] == ["img5.png", "img1.png"]
     assert all(t["true"] != t["predicted"] for t in m.top_losses)
     losses = [t["loss"] for t in m.top_losses]
@@ -102,7 +102,7 @@ def run_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_evaluate_run_writes_metrics_json(run_dir):
-    from cnn_studio.evaluation.evaluate import evaluate_run, load_metrics
+    from cnn_studio.evaluation.evaluate import RunEvaluationOptions, evaluate_run, load_metrics
     from cnn_studio.runs.run_folder import open_run
 
     events = []
@@ -116,34 +116,34 @@ def test_evaluate_run_writes_metrics_json(run_dir):
     saved = read_json(run_dir / "metrics.json")
     assert saved["accuracy"] == m.accuracy and load_metrics(run_dir) == m
 
-    val = evaluate_run(run_dir, subset="val")
+    val = evaluate_run(run_dir, RunEvaluationOptions(subset="val"))
     assert val.subset == "val" and val.n_images == 4
 
 
 @pytest.mark.slow
 def test_evaluate_on_another_folder_and_unknown_classes(run_dir, tmp_path, image_folder):
-    from cnn_studio.evaluation.evaluate import evaluate_run
+    from cnn_studio.evaluation.evaluate import RunEvaluationOptions, evaluate_run
 
     folder = image_folder(classes=("cat", "dog"), per_class=3)
-    m = evaluate_run(run_dir, data_dir=folder)
+    m = evaluate_run(run_dir, RunEvaluationOptions(data_dir=folder))
     assert m.subset == "folder" and m.n_images == 6 and [r["support"] for r in m.per_class] == [3, 3]
     assert m.source == str(folder)
 
     bad = image_folder(classes=("cat", "dog", "horse"), per_class=2, root=tmp_path / "bad")
     with pytest.raises(DatasetError, match="horse"):
-        evaluate_run(run_dir, data_dir=bad)
+        evaluate_run(run_dir, RunEvaluationOptions(data_dir=bad))
 
 
 @pytest.mark.slow
 def test_evaluate_skips_unreadable_files(run_dir, tmp_path):
     from cnn_studio.data.records import ImageRecord
-    from cnn_studio.evaluation.evaluate import evaluate
+    from cnn_studio.evaluation.evaluate import EvaluateOptions, evaluate
     from cnn_studio.runs.run_folder import load_model, open_run
 
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     records = [*open_run(run_dir).split.test, ImageRecord(str(broken), 0)]
-    m = evaluate(load_model(run_dir), records, ["cat", "dog"], image_size=32, batch_size=3)
+    m = evaluate(load_model(run_dir), records, ["cat", "dog"], EvaluateOptions(image_size=32, batch_size=3))
     assert m.n_images == 4 and [s["path"] for s in m.skipped] == [str(broken)]
     with pytest.raises(DatasetError, match="could be read"):
-        evaluate(load_model(run_dir), [ImageRecord(str(broken), 0)], ["cat", "dog"], image_size=32)
+        evaluate(load_model(run_dir), [ImageRecord(str(broken), 0)], ["cat", "dog"], EvaluateOptions(image_size=32))

@@ -137,13 +137,13 @@ def test_cancel_during_scan(image_folder):
 
 
 def test_dicom_patient_id_becomes_group(tmp_path):
-    from test_decode import write_dicom  # same folder; pytest puts it on sys.path
+    from studio_testkit import DicomTags, write_dicom
 
     px = np.arange(64, dtype=np.uint16).reshape(8, 8)
     for cls in ("normal", "nodule"):
         (tmp_path / "ct" / cls).mkdir(parents=True)
         for i in range(2):
-            write_dicom(tmp_path / "ct" / cls / f"IM{i}", px + i, patient=f"{cls}-{i}")  # no suffix
+            write_dicom(tmp_path / "ct" / cls / f"IM{i}", px + i, DicomTags(patient=f"{cls}-{i}"))  # no suffix
     index = scan(tmp_path / "ct")
     assert len(index.records) == 4 and {r.fmt for r in index.records} == {"DICOM"}
     assert sorted(r.group for r in index.records) == ["nodule-0", "nodule-1", "normal-0", "normal-1"]

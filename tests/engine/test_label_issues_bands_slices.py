@@ -6,7 +6,7 @@ import shutil
 
 from cnn_studio.labels.issues import find_label_issues
 from cnn_studio.synthetic.multiband import make_multiband_dataset
-from cnn_studio.synthetic.volumes import make_volume_dataset
+from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
 
 def test_label_check_reads_every_band_of_a_tile_and_finds_a_planted_wrong_label(tmp_path):
@@ -24,7 +24,8 @@ def test_label_check_reads_every_band_of_a_tile_and_finds_a_planted_wrong_label(
 
 
 def test_label_check_names_slices_by_key(tmp_path):
-    root = make_volume_dataset(tmp_path / "mri", studies_per_class=3, patients=3, slices=12, size=16, seed=2).root
+    root = make_volume_dataset(tmp_path / "mri", studies_per_class=3, patients=3, seed=2,
+                               form=StudyFormat(slices=12, size=16)).root
     found = find_label_issues(root, backbone="small_cnn", weights="none", folds=2, epochs=1, image_size=16,
                               corrections="none")
     assert found.paths and all("#slice=2:" in p for p in found.paths)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from studio_testkit import make_class_image
+from studio_testkit import DicomTags, make_class_image, write_dicom
 
 from cnn_studio.data.index import scan
 from cnn_studio.data.pipeline import (
@@ -19,6 +19,8 @@ from cnn_studio.data.pipeline import (
 from cnn_studio.data.pipeline_decode import needs_python_reader
 from cnn_studio.data.records import ImageRecord
 from cnn_studio.data.split import make_split
+
+NO_PATIENT = DicomTags(patient=None)  # a plain picture: no PatientID to group by
 
 
 def _record(path, label=0):
@@ -153,34 +155,9 @@ def test_unknown_resize_policy_is_a_clear_error(image_folder):
         make_dataset(scan(image_folder(per_class=3)).records, 32, 2, resize="squash")
 
 
-def _write_dicom(path, pixels: np.ndarray):
-    """A minimal 16-bit MONOCHROME2 DICOM written with pydicom's own writer."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "OT"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.PixelData = pixels.astype("<u2").tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
 def test_dicom_and_png_mixed_keep_their_labels(tmp_path):
     ramp = np.tile(np.linspace(0, 4000, 24), (24, 1)).astype(np.uint16)
-    dcm = _write_dicom(tmp_path / "scan.dcm", ramp)
+    dcm = write_dicom(tmp_path / "scan.dcm", ramp, NO_PATIENT)
     png = tmp_path / "red.png"
     Image.new("RGB", (24, 24), (255, 0, 0)).save(png)
     recs = [_record(dcm, label=1), _record(png, label=0)]
@@ -299,7 +276,7 @@ def test_mixed_readers_keep_record_order_and_keys(tmp_path):
         if kind == "tif":
             tifffile.imwrite(p, (pic * 3000 + 500).astype(np.uint16))
         elif kind == "dcm":
-            _write_dicom(p, (pic * 4000).astype(np.uint16))
+            write_dicom(p, (pic * 4000).astype(np.uint16), NO_PATIENT)
         else:
             Image.fromarray((pic * 255).astype(np.uint8)).convert("RGB").save(p, quality=95)
         recs.append(_record(p, label=i % 3))

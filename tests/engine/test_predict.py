@@ -59,12 +59,12 @@ def run_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_classify_folder_with_a_corrupt_file(run_dir, image_folder, tmp_path):
-    from cnn_studio.predict.predictor import classify
+    from cnn_studio.predict.predictor import ClassifyOptions, classify
 
     root = image_folder(per_class=3, size=48)  # another size: resized like in training
     (root / "cat" / "cat_zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     events = []
-    preds = classify(run_dir, [root], top_k=5, batch_size=4, sink=events.append)
+    preds = classify(run_dir, [root], ClassifyOptions(top_k=5, batch_size=4), sink=events.append)
     assert len(preds) == 7
     broken = [p for p in preds if p.error]
     assert [p.path for p in broken] == [str(root / "cat" / "cat_zz_broken.png")]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from cnn_studio.evaluation.evaluate import Metrics, compute_metrics
+from cnn_studio.evaluation.evaluate import Metrics, MetricsOptions, compute_metrics
 from cnn_studio.evaluation.studies import aggregate, study_metrics, study_results
 
 
@@ -91,7 +91,7 @@ def test_metrics_carry_study_results_in_json_and_text():
     keys = [f"v{s}.nii#slice=2:{i}" for s in range(2) for i in range(2)] + ["photo.png"]
     studies = ["v0.nii", "v0.nii", "v1.nii", "v1.nii", None]
     p = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.4, 0.6], [0.2, 0.8]])
-    m = compute_metrics([0, 0, 1, 1, 1], p, ["a", "b"], keys, studies=studies, study_aggregate="max")
+    m = compute_metrics([0, 0, 1, 1, 1], p, ["a", "b"], keys, studies=studies, options=MetricsOptions(study_aggregate="max"))
     assert m.study["count"] == 2 and m.study["aggregate"] == "max" and m.study["accuracy"] == 1.0
     assert {p["path"] for p in m.predictions} == set(keys) and m.predictions[0]["study"] == "v0.nii"
     again = Metrics.from_dict(json.loads(json.dumps(m.to_dict())))
@@ -179,7 +179,7 @@ def _probs(pred: dict) -> list[float]:
 @pytest.mark.slow
 def test_predict_a_volume_and_a_dicom_series_per_study(trained, tmp_path, capsys):
     from cnn_studio.cli import main
-    from cnn_studio.synthetic.volumes import make_volume_dataset
+    from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
     data, run = trained
     lesion = next(s for s in data.studies if s.label == "lesion")
@@ -194,7 +194,7 @@ def test_predict_a_volume_and_a_dicom_series_per_study(trained, tmp_path, capsys
     line = capsys.readouterr().out.strip()
     assert line.startswith(lesion.path + "\t") and "slices, max; drove it: slice " in line
 
-    series = make_volume_dataset(tmp_path / "dcm", studies_per_class=1, patients=1, seed=9, dicom=True)
+    series = make_volume_dataset(tmp_path / "dcm", studies_per_class=1, patients=1, seed=9, form=StudyFormat(dicom=True))
     folders = [s.path for s in series.studies]
     assert main(["predict", str(run), str(series.root), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -12,7 +12,7 @@ from PIL import Image
 from studio_testkit import make_class_image
 
 from cnn_studio.core.errors import ConfigError
-from cnn_studio.data.prepare import prepare
+from cnn_studio.data.prepare import PrepareOptions, prepare
 from cnn_studio.labels.added_labels import AddedLabels, default_path
 from cnn_studio.labels.corrections import default_path as corrections_path
 from cnn_studio.labels.suggest import entropies, margins, rank
@@ -87,7 +87,7 @@ def test_labels_given_in_the_queue_are_read_by_prepare_and_no_image_file_changes
     written = added.save()
     assert written == default_path(root) and written.parent == corrections_path(root).parent  # beside corrections
 
-    prepared = prepare(root, val_fraction=0.25, test_fraction=0.0)
+    prepared = prepare(root, PrepareOptions(val_fraction=0.25, test_fraction=0.0))
     by_path = {r.path: prepared.index.class_names[r.label] for r in prepared.index.records}
     assert by_path[str(pool[0])] == "cat" and by_path[str(pool[1])] == "dog" and by_path[str(pool[2])] == "dog"
     assert str(pool[3]) not in by_path and len(prepared.index.records) == 8 + 3
@@ -96,9 +96,9 @@ def test_labels_given_in_the_queue_are_read_by_prepare_and_no_image_file_changes
     split_paths = {r.path for part in ("train", "val", "test") for r in prepared.split.subset(part)}
     assert {str(p) for p in pool[:3]} <= split_paths  # the next training uses them
     assert any("Labelled in CNN Studio: 3 image(s)" in n for n in prepared.report.notes)
-    again = prepare(prepared.index, val_fraction=0.25, test_fraction=0.0)  # re-split: not added twice
+    again = prepare(prepared.index, PrepareOptions(val_fraction=0.25, test_fraction=0.0))  # re-split: not added twice
     assert len(again.index.records) == 11
-    assert prepare(root, added_labels="none").index.counts() == {"cat": 4, "dog": 4}
+    assert prepare(root, PrepareOptions(added_labels="none")).index.counts() == {"cat": 4, "dog": 4}
     assert {**_fingerprint(root), **_fingerprint(tmp_path / "pool")} == before
 
 

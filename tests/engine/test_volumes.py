@@ -10,7 +10,7 @@ from cnn_studio.data.index import scan
 from cnn_studio.data.records import VolumeSlicing, parse_key
 from cnn_studio.data.split import leakage_report, make_split
 from cnn_studio.data.volumes import CONTENT_FRACTION, select_slices, study_counts
-from cnn_studio.synthetic.volumes import make_volume_dataset
+from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def nifti(tmp_path_factory):
 @pytest.fixture(scope="module")
 def dicom(tmp_path_factory):
     return make_volume_dataset(tmp_path_factory.mktemp("dcm") / "mri", studies_per_class=4, patients=3, seed=4,
-                               slices=16, dicom=True)
+                               form=StudyFormat(slices=16, dicom=True))
 
 
 def _blank_slices(path, axis=2):
@@ -160,10 +160,11 @@ def test_slices_are_not_duplicates_of_each_other(nifti):
 
 
 def test_the_generator_places_a_lesion_in_the_smallest_volumes_it_accepts(tmp_path):
-    from cnn_studio.synthetic.volumes import make_volume_dataset
+    from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
     for slices in (8, 9, 10):  # an even slice count has no slice at the exact centre
-        made = make_volume_dataset(tmp_path / str(slices), studies_per_class=2, patients=2, slices=slices, size=16, seed=0)
+        made = make_volume_dataset(tmp_path / str(slices), studies_per_class=2, patients=2, seed=0,
+                                   form=StudyFormat(slices=slices, size=16))
         assert all(s.lesion_slices for s in made.studies if s.label == "lesion")
 
 
@@ -173,9 +174,10 @@ def test_a_scan_reads_each_dicom_header_once(tmp_path, monkeypatch):
 
     from cnn_studio.data import medical
     from cnn_studio.data.index import scan
-    from cnn_studio.synthetic.volumes import make_volume_dataset
+    from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
-    data = make_volume_dataset(tmp_path / "dcm", studies_per_class=1, patients=1, slices=8, size=16, seed=1, dicom=True)
+    data = make_volume_dataset(tmp_path / "dcm", studies_per_class=1, patients=1, seed=1,
+                               form=StudyFormat(slices=8, size=16, dicom=True))
     reads: list[str] = []
     real = pydicom.dcmread
 

@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt
 from cnn_studio.core.fsutil import write_json
 from cnn_studio.core.paths import RunLayout
 from cnn_studio.data.index import scan
-from cnn_studio.evaluation.evaluate import compute_metrics
-from cnn_studio.synthetic.volumes import make_volume_dataset
+from cnn_studio.evaluation.evaluate import MetricsOptions, compute_metrics
+from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
 
 def _run_with_metrics(folder, metrics):
@@ -26,7 +26,8 @@ def _run_with_metrics(folder, metrics):
 @pytest.fixture
 def volume_metrics(tmp_path):
     """Metrics over the slices of 12 generated NIfTI studies; every slice of one healthy study leans wrong."""
-    ds = make_volume_dataset(tmp_path / "mri", studies_per_class=6, patients=4, slices=12, size=16, seed=0)
+    ds = make_volume_dataset(tmp_path / "mri", studies_per_class=6, patients=4, seed=0,
+                             form=StudyFormat(slices=12, size=16))
     records = scan(ds.root).records
     names = ("healthy", "lesion")
     healthy = sorted({r.study for r in records if r.label == 0})
@@ -36,7 +37,7 @@ def volume_metrics(tmp_path):
     p_true = np.where([r.study == wrong for r in records], rng.uniform(0.2, 0.45, len(y)),
                       rng.uniform(0.55, 0.95, len(y)))
     probs = np.stack([np.where(y == 0, p_true, 1 - p_true), np.where(y == 1, p_true, 1 - p_true)], axis=1)
-    metrics = compute_metrics(y, probs, names, [r.key for r in records], subset="test",
+    metrics = compute_metrics(y, probs, names, [r.key for r in records], options=MetricsOptions(subset="test"),
                               studies=[r.study for r in records])
     return metrics, records, probs, wrong
 
@@ -101,7 +102,7 @@ def _few_studies(n_per_class: int, wrong: int):
             studies.append(f"/data/s{s}.nii")
             y.append(label)
             rows.append([0.2, 0.8] if (label == 1) != misread else [0.8, 0.2])
-    return compute_metrics(y, np.array(rows), ("a", "b"), keys, subset="test", studies=studies)
+    return compute_metrics(y, np.array(rows), ("a", "b"), keys, studies=studies, options=MetricsOptions(subset="test"))
 
 
 def test_per_study_figures_say_too_few_studies_and_when_they_cannot_beat_guessing(qtbot):

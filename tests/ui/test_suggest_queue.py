@@ -9,7 +9,7 @@ from cnn_studio.ui.suggest_queue import SuggestQueue
 from PySide6.QtCore import Qt
 from studio_testkit import make_class_image
 
-from cnn_studio.data.prepare import prepare
+from cnn_studio.data.prepare import PrepareOptions, prepare
 from cnn_studio.labels.added_labels import AddedLabels, default_path
 from cnn_studio.labels.suggest import Suggestion, Suggestions
 
@@ -61,7 +61,7 @@ def test_keys_label_skip_undo_and_prepare_reads_the_labels(qtbot, image_folder, 
     assert [a.label for a in AddedLabels.load(default_path(root)).labels] == ["dog"]
     assert dlg.changed
 
-    prepared = prepare(root, val_fraction=0.25, test_fraction=0.0)
+    prepared = prepare(root, PrepareOptions(val_fraction=0.25, test_fraction=0.0))
     labelled = {r.path: prepared.index.class_names[r.label] for r in prepared.index.records}
     assert labelled[s.items[0].path] == "dog" and s.items[2].path not in labelled
     assert prepared.index.counts() == {"cat": 4, "dog": 5}

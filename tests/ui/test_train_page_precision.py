@@ -6,13 +6,13 @@ from cnn_studio.ui.pages.train_page import TrainPage
 from cnn_studio.ui.session import StudioSession
 
 from cnn_studio.core import events as ev
-from cnn_studio.data.prepare import prepare
+from cnn_studio.data.prepare import PrepareOptions, prepare
 from cnn_studio.training import devices
 from cnn_studio.training.trainer import train
 
 
 def test_precision_line_from_a_real_training_start(qtbot, image_folder, tiny_config, tmp_path):
-    prepared = prepare(image_folder(per_class=6, size=16), val_fraction=0.34, corrections=None)
+    prepared = prepare(image_folder(per_class=6, size=16), PrepareOptions(val_fraction=0.34, corrections=None))
     seen = []
     train(tiny_config.replace(image_size=16), prepared.split, tmp_path / "run", sink=seen.append)
     started = next(e for e in seen if isinstance(e, ev.TrainStarted))

@@ -80,12 +80,14 @@ def test_open_sample_menu_makes_the_mri_sample_once(qtbot, tmp_path, studio_home
 
 @pytest.mark.slow
 def test_nifti_studies_from_the_data_step_to_a_verified_export(qtbot, tmp_path):
+    from cnn_studio.synthetic.volumes import StudyFormat
+
     settings = StudioSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     w = MainWindow(settings=settings)
     qtbot.addWidget(w)
     w.resize(1280, 800)
     w.show()
-    root = _studies(tmp_path, studies_per_class=6, patients=4, slices=16, size=16)
+    root = _studies(tmp_path, studies_per_class=6, patients=4, form=StudyFormat(slices=16, size=16))
     with qtbot.waitSignal(w.data_page.check_finished, timeout=30000):
         w.open_path(root)
     qtbot.waitUntil(lambda: not w.data_page.busy and w.data_page._thumb_task is None, timeout=30000)
@@ -127,10 +129,10 @@ def test_nifti_studies_from_the_data_step_to_a_verified_export(qtbot, tmp_path):
     assert str(volume) in cp.previews  # the slice that drove the answer is the picture shown
     assert cp.status.text() == "1 study (one answer each) classified."
     # a DICOM series folder is one study too
-    from cnn_studio.synthetic.volumes import make_volume_dataset
+    from cnn_studio.synthetic.volumes import StudyFormat, make_volume_dataset
 
-    dicom = make_volume_dataset(tmp_path / "dicom", studies_per_class=1, patients=1, slices=16, size=16, seed=5,
-                                dicom=True).root
+    dicom = make_volume_dataset(tmp_path / "dicom", studies_per_class=1, patients=1, seed=5,
+                                form=StudyFormat(slices=16, size=16, dicom=True)).root
     series = next(p.parent for p in dicom.rglob("*.dcm"))
     drop_files(w, [series])
     qtbot.waitUntil(lambda: len(cp.studies) == 2 and not cp.busy(), timeout=120000)

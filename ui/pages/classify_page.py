@@ -51,13 +51,13 @@ from cnn_studio.data.bands import composite, is_multiband_key, read_bands, read_
 from cnn_studio.data.decode import decode_key
 from cnn_studio.data.records import slice_name
 from cnn_studio.evaluation.calibration import uncertain
-from cnn_studio.evaluation.studies import find_studies
 from cnn_studio.explain.gradcam import overlay
 from cnn_studio.explain.views import CLASSIFY, HEATMAPS, THUMB, open_model, shrink
 from cnn_studio.predict.predictor import Prediction, skipped_predictions, write_csv
+from cnn_studio.predict.studies import StudyPredictOptions, find_studies
 from cnn_studio.runs.run_folder import open_run
 
-STUDIES = "cnn_studio.evaluation.studies:classify_studies"
+STUDIES = "cnn_studio.predict.studies:classify_studies"
 """The model server's call that answers per study (a NIfTI file, a DICOM series)."""
 
 INTRO = ("Drop pictures or a whole folder anywhere on this page (or use Add images…). Each picture gets "
@@ -71,12 +71,12 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
 
     ``model`` is a :func:`cnn_studio.explain.views.open_model` handle, kept by the page across drops.
     NIfTI files and DICOM series among ``paths`` (or in its folders) are answered per study
-    (:func:`cnn_studio.evaluation.studies.classify_studies`, cut and aggregated as the run was trained).
+    (:func:`cnn_studio.predict.studies.classify_studies`, cut and aggregated as the run was trained).
     Returns ``(model, predictions, previews, studies)``: ``predictions`` has one
     :class:`~cnn_studio.predict.predictor.Prediction` per image and per study (its ``path`` the study),
     ``previews`` a picture for each entry Qt cannot show itself (a multi-band tile's RGB composite of the
     run's R, G, B bands; a study's slice that drove the answer most), ``studies`` the
-    :class:`~cnn_studio.evaluation.studies.StudyPrediction` of each study.
+    :class:`~cnn_studio.predict.studies.StudyPrediction` of each study.
     """
 
     if model is not None and not model.alive:  # its process died (the error was shown): load it anew
@@ -92,8 +92,8 @@ def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel)
         predictions += model.call(CLASSIFY, list(map(str, found.images)), top_k=3, uncertain_below=uncertain_below,
                                   sink=sink, cancel=cancel)
     if found.studies:
-        for sp in model.call(STUDIES, found, aggregate_by=config.study_aggregate, top_k=3,
-                             uncertain_below=uncertain_below, sink=sink, cancel=cancel):
+        options = StudyPredictOptions(aggregate_by=config.study_aggregate, top_k=3, uncertain_below=uncertain_below)
+        for sp in model.call(STUDIES, found, options, sink=sink, cancel=cancel):
             studies[sp.study] = sp
             predictions.append(Prediction(sp.study, sp.top, sp.probabilities, sp.error, sp.uncertain))
     predictions += skipped_predictions(found.skipped)  # files of other types in the folders: a row each, with why

@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.core.errors import StudioError
-from cnn_studio.data.prepare import Prepared, prepare
+from cnn_studio.data.prepare import Prepared, PrepareOptions, prepare
 from cnn_studio.data.records import DatasetIndex, VolumeSlicing
 from cnn_studio.data.sample import (
     GENERATED_SAMPLES,
@@ -290,7 +290,7 @@ class DataPage(QWidget):
         return str(Path.home())
 
     def split_settings(self) -> dict:
-        """The split settings the page shows, as :func:`cnn_studio.data.prepare.prepare` takes them."""
+        """The split settings the page shows, as :class:`cnn_studio.data.prepare.PrepareOptions` takes them."""
         return {"val_fraction": self.val_spin.value() / 100, "test_fraction": self.test_spin.value() / 100,
                 "seed": self.seed_spin.value(), "group_by": None}
 
@@ -340,7 +340,7 @@ class DataPage(QWidget):
             self._thumb_task.cancel()
         self.banner.setVisible(False)
         self.next_button.setEnabled(False)
-        task = start_task(prepare, source, **self.split_settings(), slicing=self.slicing(),
+        task = start_task(prepare, source, PrepareOptions(**self.split_settings(), slicing=self.slicing()),
                           on_returned=self._on_check_returned, on_errored=self._on_check_errored,
                           on_cancelled=self._on_check_cancelled)
         task.signals.finished.connect(lambda t=task: self._on_check_finished(t))
