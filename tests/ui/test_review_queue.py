@@ -86,7 +86,7 @@ def test_data_page_button_finds_issues_and_rereads_the_corrected_dataset(qtbot, 
         page.open_dataset(root)
     assert page.issues_button.isEnabled()
     qtbot.mouseClick(page.issues_button, Qt.MouseButton.LeftButton)
-    check = page._label_check
+    check = page.label_tools.label_check
     with qtbot.waitSignal(check.opened, timeout=60000) as opened:
         pass
     dlg = opened.args[0]
