@@ -26,7 +26,7 @@ class LabelTools(QObject):
 
     def find_label_issues(self) -> None:
         """Run the label check, then open the review queue."""
-        from cnn_studio.ui.review_queue import LabelCheck
+        from cnn_studio.ui.label_check import LabelCheck
 
         index = self.session.index
         if index is None:
