@@ -4,7 +4,8 @@ What was found is said in the data's own terms ("240 tiles, 13 bands, uint16"; "
 slices, 12 patients"). A multi-band dataset shows a band picker (the bands the model uses, the three
 shown as R, G, B); a dataset of volumes shows how studies are cut into slices (a change rescans).
 Both choices go to the session's :class:`TrainConfig`. The generated samples (multispectral tiles,
-MRI volumes) are made here on first use, off the GUI thread.
+MRI volumes) are made here on first use, off the GUI thread. The panels are modules of their own
+(``data_source_bar``, ``data_classes_panel``, ``data_split_box``, ``data_summary``, ``data_label_tools``).
 """
 
 from __future__ import annotations
