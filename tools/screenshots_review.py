@@ -39,10 +39,11 @@ def _review(app, window, root: Path, config, out: Path) -> None:
     _wait_idle(app)
     page.issues_button.click()
     t_end = time.monotonic() + 900
-    while (page._label_check is None or page._label_check.dialog is None) and time.monotonic() < t_end:
+    tools = page.label_tools
+    while (tools.label_check is None or tools.label_check.dialog is None) and time.monotonic() < t_end:
         app.processEvents()
         time.sleep(0.05)
-    dialog = page._label_check.dialog
+    dialog = tools.label_check.dialog
     _wait_idle(app, settle_s=0.5)
     for _ in range(20):
         app.processEvents()

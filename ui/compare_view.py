@@ -56,6 +56,18 @@ class CompareView(QDialog):
         self.setWindowTitle("Compare runs — " + ", ".join(names))
         resize_to_fit(self, 1180, 800)
 
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self._make_plots())
+        split.addWidget(self._make_tables(names))
+        split.setSizes([330, 470])
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel(f"<b>Comparing {len(names)} runs</b>: " + ", ".join(names)))
+        lay.addWidget(split, 1)
+        lay.addLayout(self._make_bottom())
+
+    # ---------------------------------------------------------------- layout
+    def _make_plots(self) -> QWidget:
+        """The accuracy and loss plots side by side, one colour per run."""
         self.accuracy_plot = pg.PlotWidget(title="Accuracy (solid: validation, dashed: training)")
         self.loss_plot = pg.PlotWidget(title="Loss (solid: validation, dashed: training)")
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}  # (run name, metric) -> item
@@ -71,7 +83,10 @@ class CompareView(QDialog):
         plots_row.setContentsMargins(0, 0, 0, 0)
         plots_row.addWidget(self.accuracy_plot)
         plots_row.addWidget(self.loss_plot)
+        return plots
 
+    def _make_tables(self, names: list[str]) -> QSplitter:
+        """The settings table (differences highlighted, optionally only those) beside the metrics table."""
         self.settings_table = self._table(names)
         self.metrics_table = self._table(names)
         self.only_differences = QCheckBox("Only differences")
@@ -101,12 +116,10 @@ class CompareView(QDialog):
         tables.addWidget(settings_box)
         tables.addWidget(metrics_box)
         tables.setSizes([600, 580])
+        return tables
 
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(plots)
-        split.addWidget(tables)
-        split.setSizes([330, 470])
-
+    def _make_bottom(self) -> QHBoxLayout:
+        """The comparison's notes (e.g. runs on different data) and the Close button."""
         self.notes_label = QLabel("\n".join(self.comparison.notes))
         self.notes_label.setWordWrap(True)
         self.notes_label.setStyleSheet("color: #8d6e00")
@@ -118,10 +131,7 @@ class CompareView(QDialog):
         if not self.comparison.notes:
             bottom.addStretch(1)
         bottom.addWidget(close)
-        lay = QVBoxLayout(self)
-        lay.addWidget(QLabel(f"<b>Comparing {len(names)} runs</b>: " + ", ".join(names)))
-        lay.addWidget(split, 1)
-        lay.addLayout(bottom)
+        return bottom
 
     # ---------------------------------------------------------------- content
     def _plot_curves(self) -> None:

@@ -67,16 +67,36 @@ class RunsView(QDialog):
         self.runs: list[RunSummary] = []
         self.use_trash = hasattr(QFile, "moveToTrash")  # Qt ≥ 5.15; else deleted for good after the confirm
 
+        self._last_run = last_run if last_run is not None and Path(last_run).is_dir() else None
+        self.compare_views: list[CompareView] = []
+        lay = QVBoxLayout(self)
+        heading = QLabel("<b>Training runs</b> — open one to evaluate, classify, export or continue it")
+        lay.addWidget(heading)
+        lay.addLayout(self._make_banner_row())
+        lay.addWidget(self._make_table(), 1)
+        self.empty_label = QLabel()
+        self.problem_label = QLabel()
+        self.problem_label.setWordWrap(True)
+        lay.addWidget(self.empty_label)
+        lay.addWidget(self.problem_label)
+        lay.addLayout(self._make_buttons())
+        self.refresh()
+
+    # ---------------------------------------------------------------- layout
+    def _make_banner_row(self) -> QHBoxLayout:
+        """The line offering the last run (shown by :meth:`_update_banner`) and its Reopen button."""
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setObjectName("runsBanner")
         self.reopen_button = QPushButton("Reopen it")
         self.reopen_button.clicked.connect(self._on_reopen_clicked)
-        self._last_run = last_run if last_run is not None and Path(last_run).is_dir() else None
         banner_row = QHBoxLayout()
         banner_row.addWidget(self.banner, 1)
         banner_row.addWidget(self.reopen_button)
+        return banner_row
 
+    def _make_table(self) -> QTableWidget:
+        """One row per run, sortable; several rows can be selected (to compare them)."""
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.horizontalHeaderItem(COLUMNS.index("Kept model's accuracy")).setToolTip(ACCURACY_TIP)
@@ -89,10 +109,10 @@ class RunsView(QDialog):
         self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.itemDoubleClicked.connect(lambda *_: self.open_selected())
-        self.empty_label = QLabel()
-        self.problem_label = QLabel()
-        self.problem_label.setWordWrap(True)
+        return self.table
 
+    def _make_buttons(self) -> QHBoxLayout:
+        """Open, Compare, Delete, Add a folder, Refresh … Close."""
         self.open_button = QPushButton("Open")
         self.open_button.setDefault(True)
         self.open_button.clicked.connect(self.open_selected)
@@ -102,7 +122,6 @@ class RunsView(QDialog):
         self.compare_button.setToolTip("Select two or more runs (Ctrl+click) to see their curves, settings "
                                        "and metrics side by side.")
         self.compare_button.clicked.connect(self.compare_selected)
-        self.compare_views: list[CompareView] = []
         self.add_button = QPushButton("Add a folder…")
         self.add_button.clicked.connect(self._on_add_clicked)
         self.refresh_button = QPushButton("Refresh")
@@ -114,16 +133,7 @@ class RunsView(QDialog):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(close)
-
-        lay = QVBoxLayout(self)
-        heading = QLabel("<b>Training runs</b> — open one to evaluate, classify, export or continue it")
-        lay.addWidget(heading)
-        lay.addLayout(banner_row)
-        lay.addWidget(self.table, 1)
-        lay.addWidget(self.empty_label)
-        lay.addWidget(self.problem_label)
-        lay.addLayout(buttons)
-        self.refresh()
+        return buttons
 
     # ---------------------------------------------------------------- content
     def refresh(self) -> None:

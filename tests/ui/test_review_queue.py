@@ -62,8 +62,8 @@ def test_keys_relabel_exclude_keep_navigate_and_undo(qtbot, tmp_path):
 def test_data_page_button_finds_issues_and_rereads_the_corrected_dataset(qtbot, tmp_path, studio_home, monkeypatch):
     """Real flow: scan, click "Find label issues…" (the finder runs in the app's process here, off the GUI
     thread), review with R, close: the Data step reads the dataset again with the label changed."""
+    from cnn_studio.ui.label_check import LabelCheck
     from cnn_studio.ui.pages.data_page import DataPage
-    from cnn_studio.ui.review_queue import LabelCheck
     from cnn_studio.ui.session import StudioSession
 
     monkeypatch.setenv("CNN_STUDIO_IN_PROCESS", "1")
@@ -86,7 +86,7 @@ def test_data_page_button_finds_issues_and_rereads_the_corrected_dataset(qtbot, 
         page.open_dataset(root)
     assert page.issues_button.isEnabled()
     qtbot.mouseClick(page.issues_button, Qt.MouseButton.LeftButton)
-    check = page._label_check
+    check = page.label_tools.label_check
     with qtbot.waitSignal(check.opened, timeout=60000) as opened:
         pass
     dlg = opened.args[0]

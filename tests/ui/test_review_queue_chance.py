@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from cnn_studio.ui import review_queue
-from cnn_studio.ui.review_queue import LabelCheck, ReviewQueue, label_check_choice
+from cnn_studio.ui import label_check
+from cnn_studio.ui.label_check import LabelCheck, label_check_choice
+from cnn_studio.ui.review_queue import ReviewQueue
 from studio_testkit import planted_issues
 
 from cnn_studio.labels.checker import judge_checker
@@ -61,7 +62,7 @@ def test_the_check_uses_the_model_steps_backbone_and_weights(qtbot, monkeypatch)
     assert scratch["backbone"] != "vgg16" and "VGG16 from scratch" in why
 
     started = {}
-    monkeypatch.setattr(review_queue, "start_task", lambda fn, root, **kw: started.update(kw) or "task")
+    monkeypatch.setattr(label_check, "start_task", lambda fn, root, **kw: started.update(kw) or "task")
     session = StudioSession()
     session.set_config(TrainConfig(backbone="vgg16", weights="imagenet"))
     parent = QWidget()

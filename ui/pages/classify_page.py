@@ -8,16 +8,23 @@ A multi-band tile shows the RGB composite of the bands the run shows as R, G, B.
 a folder holding a DICOM series is one *study*: it gets one answer (its slices' probabilities
 aggregated as the run says), shown with the slice that drove it most; the tooltip names the slices
 that drove it, and the heat map and the closer look explain that slice.
+
+The page joins its parts: the controls (:mod:`~cnn_studio.ui.pages.classify_controls`), what runs off the
+GUI thread (:mod:`~cnn_studio.ui.pages.classify_tasks`) and what the answers say
+(:mod:`~cnn_studio.ui.pages.classify_captions`).
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from cnn_studio.ui.messages import show_error
+from cnn_studio.ui.pages import classify_controls
+from cnn_studio.ui.pages.classify_captions import caption, status_text, with_threshold
+from cnn_studio.ui.pages.classify_controls import ClassifyControls
+from cnn_studio.ui.pages.classify_tasks import classify_paths, gradcam_heatmaps
 from cnn_studio.ui.pages.inspect_panel import InspectPanel
 from cnn_studio.ui.qmodels.prediction_table import PATH_ROLE, PredictionTableModel
 from cnn_studio.ui.qmodels.rows import sortable
@@ -29,15 +36,9 @@ from cnn_studio.ui.workers import start_task
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
-    QSlider,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -45,138 +46,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_studio.core import events as ev
-from cnn_studio.core.paths import job_log
-from cnn_studio.data.bands import composite, is_multiband_key, read_bands, read_run_bands
-from cnn_studio.data.decode import decode_key
-from cnn_studio.data.records import slice_name
-from cnn_studio.evaluation.calibration import uncertain
 from cnn_studio.explain.gradcam import overlay
-from cnn_studio.explain.views import CLASSIFY, HEATMAPS, THUMB, open_model, shrink
-from cnn_studio.predict.predictor import Prediction, skipped_predictions, write_csv
-from cnn_studio.predict.studies import StudyPredictOptions, find_studies
-from cnn_studio.runs.run_folder import open_run
-
-STUDIES = "cnn_studio.predict.studies:classify_studies"
-"""The model server's call that answers per study (a NIfTI file, a DICOM series)."""
+from cnn_studio.predict.predictor import write_csv
 
 INTRO = ("Drop pictures or a whole folder anywhere on this page (or use Add images…). Each picture gets "
          "the model's three most likely labels with their probabilities. Turn on the heat map to see which "
          "part of the picture the network based its answer on, and click a picture to look closer.")
-
-
-def classify_paths(run_dir, model, paths, uncertain_below=None, *, sink, cancel):
-    """Load the run's model once (when ``model`` is None or died) in its own process, then classify ``paths``
-    (answers less sure than ``uncertain_below`` come back as "uncertain").
-
-    ``model`` is a :func:`cnn_studio.explain.views.open_model` handle, kept by the page across drops.
-    NIfTI files and DICOM series among ``paths`` (or in its folders) are answered per study
-    (:func:`cnn_studio.predict.studies.classify_studies`, cut and aggregated as the run was trained).
-    Returns ``(model, predictions, previews, studies)``: ``predictions`` has one
-    :class:`~cnn_studio.predict.predictor.Prediction` per image and per study (its ``path`` the study),
-    ``previews`` a picture for each entry Qt cannot show itself (a multi-band tile's RGB composite of the
-    run's R, G, B bands; a study's slice that drove the answer most), ``studies`` the
-    :class:`~cnn_studio.predict.studies.StudyPrediction` of each study.
-    """
-
-    if model is not None and not model.alive:  # its process died (the error was shown): load it anew
-        model.close()
-        model = None
-    if model is None:
-        sink(ev.StageChanged(task="classify", stage="Loading the model"))
-        model = open_model(run_dir, log_path=job_log("model", run_dir))
-    config = open_run(run_dir).config
-    found = find_studies(paths, config.slicing)
-    predictions, studies = [], {}
-    if found.images:
-        predictions += model.call(CLASSIFY, list(map(str, found.images)), top_k=3, uncertain_below=uncertain_below,
-                                  sink=sink, cancel=cancel)
-    if found.studies:
-        options = StudyPredictOptions(aggregate_by=config.study_aggregate, top_k=3, uncertain_below=uncertain_below)
-        for sp in model.call(STUDIES, found, options, sink=sink, cancel=cancel):
-            studies[sp.study] = sp
-            predictions.append(Prediction(sp.study, sp.top, sp.probabilities, sp.error, sp.uncertain))
-    predictions += skipped_predictions(found.skipped)  # files of other types in the folders: a row each, with why
-    previews = preview_pictures(run_dir, [p.path for p in predictions if not p.error and p.path not in studies])
-    for study, sp in studies.items():
-        if sp.top_slices:
-            try:
-                previews[study] = shrink(decode_key(sp.top_slices[0][0]), THUMB)
-            except Exception:  # noqa: BLE001 - the placeholder then
-                pass
-    return model, predictions, previews, studies
-
-
-def describe_study(sp) -> str:
-    """The tooltip lines of a study's answer: how it was made and the slices that drove it."""
-    if sp.error:
-        return ""
-    how = {"mean": "the average", "max": "the highest"}.get(sp.aggregate, sp.aggregate)
-    lines = [f"One answer for the whole study: {how} of its {sp.slices} slices' probabilities."]
-    if sp.top_slices:
-        drove = ", ".join(f"{slice_name(k)} ({p:.0%})" for k, p in sp.top_slices)
-        lines.append(f"The slices that drove it most: {drove}.")
-    if sp.unreadable_slices:
-        lines.append(f"{sp.unreadable_slices} slice(s) could not be read and were left out.")
-    return "\n".join(lines)
-
-
-def preview_pictures(run_dir, paths) -> dict[str, np.ndarray]:
-    """uint8 RGB pictures of the ``paths`` Qt cannot show: a multi-band tile's composite of the bands the run
-    shows as R, G, B, windowed by its training statistics (so every tile is on one scale)."""
-    info = read_run_bands(run_dir)
-    if info is None:
-        return {}
-    out = {}
-    for p in paths:
-        if is_multiband_key(p):
-            try:
-                out[p] = shrink(composite(read_bands(p), info.rgb, info.windows or None), THUMB)
-            except Exception:  # noqa: BLE001 - a picture that cannot be made shows the placeholder
-                continue
-    return out
-
-
-def gradcam_heatmaps(model, paths, class_index: int | None = None, keys: dict[str, str] | None = None, *, sink,
-                     cancel):
-    """{path: (downscaled original, downscaled heat map)} for the predicted (or the given) class.
-
-    ``keys`` maps a shown entry to what is explained instead (a study → the slice that drove it most)."""
-
-    keys = keys or {}
-    asked = [keys.get(p, p) for p in map(str, paths)]
-    back = {keys.get(p, p): p for p in map(str, paths)}
-    maps = model.call(HEATMAPS, asked, class_index, sink=sink, cancel=cancel)
-    return {back.get(k, k): v for k, v in maps.items()}
-
-
-def caption(prediction, study=None) -> tuple[str, str]:
-    """(short caption under the thumbnail, full tooltip); ``study``: the StudyPrediction when it is a study."""
-    short, tip = _caption(prediction)
-    if study is not None and not prediction.error:
-        n = study.slices
-        short = short.replace("\n", f"\n{n} slices · ", 1) if "\n" in short else f"{short}\n{n} slices"
-        tip = f"{tip}\n{describe_study(study)}"
-    return short, tip
-
-
-def _caption(prediction) -> tuple[str, str]:
-    name = Path(prediction.path).name
-    if prediction.error:
-        return f"⚠ {name}\ncannot be read", f"{prediction.path}\nCould not read this file: {prediction.error}"
-    lines = [f"{label} {p:.0%}" for label, p in prediction.top]
-    if getattr(prediction, "uncertain", False):
-        return (f"uncertain ({lines[0]})\n" + " · ".join(lines[1:]),
-                f"{prediction.path}\nNot sure: the best answer is below the 'not sure' threshold.\n" + "\n".join(lines))
-    return f"{lines[0]}\n" + " · ".join(lines[1:]), f"{prediction.path}\n" + "\n".join(lines)
-
-
-def with_threshold(prediction, threshold: float | None):
-    """``prediction`` with ``uncertain`` recomputed for a new "not sure" threshold (no model needed)."""
-
-    if prediction.error or not prediction.top:
-        return prediction
-    return replace(prediction, uncertain=uncertain(float(prediction.top[0][1]), threshold))
 
 
 class ClassifyPage(QWidget):
@@ -199,84 +74,16 @@ class ClassifyPage(QWidget):
         self.drop = DropZone("Drop images or a folder here — or click to choose images", accept="any")
         self.drop.paths_dropped.connect(self.add_paths)
         self.drop.clicked.connect(self._on_add_clicked)
-        self.add_button = QPushButton("Add images…")
-        self.add_button.clicked.connect(self._on_add_clicked)
-        self.folder_button = QPushButton("Add a folder…")
-        self.folder_button.clicked.connect(self._on_folder_clicked)
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.clicked.connect(self.clear)
-        self.save_button = QPushButton("Save results as CSV…")
-        self.save_button.setToolTip("One row per image: its top labels and probabilities (opens in Excel).")
-        self.save_button.clicked.connect(self._on_save_clicked)
-        self.heat_toggle = QCheckBox("Show where the network looked (Grad-CAM)")
-        self.heat_toggle.setToolTip("Colours the part of each picture that most influenced the answer: red/yellow "
-                                    "= strong evidence. If it is the background, the model may have learned a shortcut.")
-        self.heat_toggle.toggled.connect(self._on_heat_toggled)
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setRange(0, 100)
-        self.opacity.setValue(45)
-        self.opacity.setMaximumWidth(160)
-        self.opacity.setToolTip("Heat map opacity")
-        self.opacity.valueChanged.connect(self._redraw_heatmaps)
-        self.heat_class = QComboBox()
-        self.heat_class.setToolTip("Which class the heat maps explain: the model's own answer for each picture, "
-                                   "or one class for all (where is the evidence for 'dog'?).")
-        self.heat_class.addItem("its answer", None)
-        self.heat_class.activated.connect(self._on_heat_class_activated)
-        self.not_sure = QDoubleSpinBox()
-        self.not_sure.setRange(0.0, 0.99)
-        self.not_sure.setSingleStep(0.05)
-        self.not_sure.setDecimals(2)
-        self.not_sure.setSpecialValueText("off")
-        self.not_sure.setValue(0.0)
-        self.not_sure.setToolTip("Answers whose top probability is below this become 'uncertain' instead of a "
-                                 "possibly wrong label (e.g. 0.60). The probabilities are calibrated on the "
-                                 "validation images when training ends. 'off': always give the best label.")
-        self.not_sure.valueChanged.connect(self._on_not_sure_changed)
+        self.controls = self._make_controls()
         self.status = QLabel("Train a model first, then drop pictures here.")
         self.strip = TaskStrip()
-        self.grid = ImageGrid(128)
-        self.grid.image_activated.connect(self._on_image_activated)
-        self.table_model = PredictionTableModel(self)
-        self.table = QTableView()
-        self.table.setModel(sortable(self.table_model, self))
-        self.table.setSortingEnabled(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.clicked.connect(lambda index: self._on_image_activated(index.data(PATH_ROLE)))
-        self.views = QTabWidget()
-        self.views.addTab(self.grid, "Pictures")
-        self.views.addTab(self.table, "Table")
         self.inspect = InspectPanel()
-
-        buttons = QHBoxLayout()
-        for w in (self.add_button, self.folder_button, self.clear_button, self.save_button):
-            buttons.addWidget(w)
-        buttons.addStretch(1)
-        heat_row = QHBoxLayout()
-        heat_row.addWidget(self.heat_toggle)
-        heat_row.addWidget(QLabel("for"))
-        heat_row.addWidget(self.heat_class)
-        heat_row.addStretch(1)
-        view_row = QHBoxLayout()  # a row of its own: one row was too wide for a 1280-pixel screen
-        view_row.addWidget(QLabel("opacity"))
-        view_row.addWidget(self.opacity)
-        view_row.addSpacing(12)
-        view_row.addWidget(QLabel("not sure below"))
-        view_row.addWidget(self.not_sure)
-        view_row.addStretch(1)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(self.drop)
-        ll.addLayout(buttons)
-        ll.addLayout(heat_row)
-        ll.addLayout(view_row)
-        ll.addWidget(self.status)
-        ll.addWidget(self.strip)
-        ll.addWidget(self.views, 1)
+        for w in (self.drop, self.controls, self.status, self.strip):
+            ll.addWidget(w)
+        ll.addWidget(self._make_views(), 1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.inspect)
@@ -292,6 +99,40 @@ class ClassifyPage(QWidget):
         self._update_enabled()
         if session.run_dir is not None:  # made after a run was opened (the window builds steps when first opened)
             self.clear()
+
+    # ------------------------------------------------------------------ layout
+    def _make_controls(self) -> ClassifyControls:
+        """The buttons, the heat-map settings and the threshold, connected to the page."""
+        controls = ClassifyControls()
+        for name in classify_controls.FIELDS:
+            setattr(self, name, getattr(controls, name))
+        self.add_button.clicked.connect(self._on_add_clicked)
+        self.folder_button.clicked.connect(self._on_folder_clicked)
+        self.clear_button.clicked.connect(self.clear)
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.heat_toggle.toggled.connect(self._on_heat_toggled)
+        self.opacity.valueChanged.connect(self._redraw_heatmaps)
+        self.heat_class.activated.connect(self._on_heat_class_activated)
+        self.not_sure.valueChanged.connect(self._on_not_sure_changed)
+        return controls
+
+    def _make_views(self) -> QTabWidget:
+        """The answers as thumbnails with captions, and as a sortable table; a click looks closer."""
+        self.grid = ImageGrid(128)
+        self.grid.image_activated.connect(self._on_image_activated)
+        self.table_model = PredictionTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(sortable(self.table_model, self))
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.clicked.connect(lambda index: self._on_image_activated(index.data(PATH_ROLE)))
+        self.views = QTabWidget()
+        self.views.addTab(self.grid, "Pictures")
+        self.views.addTab(self.table, "Table")
+        return self.views
 
     # ------------------------------------------------------------------ drag and drop on the whole page
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -398,11 +239,7 @@ class ClassifyPage(QWidget):
         self.classifier, predictions, previews, studies = result
         self.previews.update(previews)
         self.studies.update(studies)
-        if self.heat_class.count() != len(self.classifier.info.class_names) + 1:
-            self.heat_class.clear()
-            self.heat_class.addItem("its answer", None)
-            for i, name in enumerate(self.classifier.info.class_names):
-                self.heat_class.addItem(name, i)
+        self.controls.set_classes(self.classifier.info.class_names)
         new = self._show_predictions(predictions)
         if self.heat_toggle.isChecked() and new:
             self._queue_heatmaps(new)
@@ -425,19 +262,7 @@ class ClassifyPage(QWidget):
             self.predictions[pred.path] = pred
             if not pred.error:
                 new.append(pred.path)
-        errors = sum(1 for p in self.predictions.values() if p.error)
-        unsure = sum(1 for p in self.predictions.values() if getattr(p, "uncertain", False))
-        done = len(self.predictions) - errors
-        studies = sum(1 for p, pred in self.predictions.items() if p in self.studies and not pred.error)
-        images = done - studies
-        parts = ([f"{images} image{'' if images == 1 else 's'}"] if images or not studies else []) + (
-            [f"{studies} stud{'y' if studies == 1 else 'ies'} (one answer each)"] if studies else [])
-        text = " and ".join(parts) + " classified"
-        if unsure:
-            text += f" ({unsure} uncertain: below {self.threshold():.0%})"
-        if errors:
-            text += f"; {errors} file{'' if errors == 1 else 's'} could not be read as images (hover for why)"
-        self.status.setText(text + ".")
+        self.status.setText(status_text(self.predictions, self.studies, self.threshold()))
         self._update_enabled()
         return new
 

@@ -4,51 +4,31 @@ What was found is said in the data's own terms ("240 tiles, 13 bands, uint16"; "
 slices, 12 patients"). A multi-band dataset shows a band picker (the bands the model uses, the three
 shown as R, G, B); a dataset of volumes shows how studies are cut into slices (a change rescans).
 Both choices go to the session's :class:`TrainConfig`. The generated samples (multispectral tiles,
-MRI volumes) are made here on first use, off the GUI thread.
+MRI volumes) are made here on first use, off the GUI thread. The panels are modules of their own
+(``data_source_bar``, ``data_classes_panel``, ``data_split_box``, ``data_summary``, ``data_label_tools``).
 """
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 
-from cnn_studio.ui.messages import (
-    describe_error,
-    describe_finding,
-    severity_colour,
-    show_error,
-)
-from cnn_studio.ui.qmodels.class_table import THUMB, ClassTableModel
+from cnn_studio.ui.messages import describe_error, describe_finding, show_error
+from cnn_studio.ui.pages import data_classes_panel, data_source_bar, data_split_box
+from cnn_studio.ui.pages.data_classes_panel import ClassesPanel, load_thumbnails
+from cnn_studio.ui.pages.data_label_tools import LabelTools
+from cnn_studio.ui.pages.data_source_bar import DataSourceBar
+from cnn_studio.ui.pages.data_split_box import SplitSettingsBox
+from cnn_studio.ui.pages.data_summary import banner_html, summary_html
 from cnn_studio.ui.session import StudioSession
-from cnn_studio.ui.thumbnails import read_thumbnail
-from cnn_studio.ui.widgets.band_picker import BandPicker
 from cnn_studio.ui.widgets.drop_zone import DropZone
 from cnn_studio.ui.widgets.findings_view import FindingsView
 from cnn_studio.ui.widgets.slice_settings import SliceSettings
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.task_strip import TaskStrip
 from cnn_studio.ui.workers import start_task
-from PySide6.QtCore import QSignalBlocker, QSize, QTimer, Signal
-from PySide6.QtGui import QImage
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFileDialog,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QMenu,
-    QPushButton,
-    QSpinBox,
-    QSplitter,
-    QTableView,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from cnn_studio.core import events as ev
-from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.core.errors import StudioError
 from cnn_studio.data.prepare import Prepared, PrepareOptions, prepare
 from cnn_studio.data.records import DatasetIndex, VolumeSlicing
@@ -59,21 +39,8 @@ from cnn_studio.data.sample import (
     is_sample_path,
     sample_dataset_path,
 )
-from cnn_studio.data.split import SEED, TEST_FRACTION, VAL_FRACTION
 
-EXAMPLES_PER_CLASS = 5
-
-
-def load_thumbnails(groups: list[list[str]], size: int = THUMB, rgb: tuple[int, ...] | None = None, *,
-                    sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> list[list[QImage]]:
-    """Read small thumbnails (scaled reads, worker thread): one list of QImages per group of record keys
-    (a file, or a slice of a volume: ``path#slice=AXIS:INDEX``); ``rgb``: the bands a multi-band file
-    shows as red, green and blue."""
-    out = []
-    for paths in groups:
-        raise_if_cancelled(cancel)
-        out.append([read_thumbnail(p, size * 2, rgb) for p in paths])
-    return out
+__all__ = ["DataPage", "load_thumbnails", "summary_html"]
 
 
 class DataPage(QWidget):
@@ -94,9 +61,9 @@ class DataPage(QWidget):
         super().__init__(parent)
         self.session = session
         self._task = None
-        self._thumb_task = None
         self._index: DatasetIndex | None = None
         self._last_dir: Path | None = None  # where the folder dialogs open (else the home folder)
+        self._sample_task = None
 
         header = StepHeader(
             "1. Data — the images to learn from",
@@ -104,53 +71,14 @@ class DataPage(QWidget):
             "<i>leaves/rust</i>) and choose or drop the parent folder here. CNN Studio reads the "
             "images, checks them for problems and keeps some aside to measure how well the model "
             "does on images it has not seen.")
-        self.choose_button = QPushButton("Choose folder…")
-        self.choose_button.setToolTip("The folder that holds one sub-folder per class.")
-        self.csv_button = QPushButton("Open CSV manifest…")
-        self.csv_button.setToolTip("A .csv file with the columns path,label (and optionally split or group).")
-        self.sample_button = QPushButton("Use sample dataset")
-        self.sample_button.setToolTip("Small handwritten digits bundled with CNN Studio: try everything in a minute.")
-        self.issues_button = QPushButton("Find label issues…")
-        self.issues_button.setToolTip("Look for images whose label looks wrong (and near-duplicates), then review "
-                                      "them: relabel, exclude or keep. Your files are never moved or deleted.")
-        self.issues_button.setEnabled(False)
-        self.issues_button.clicked.connect(self._on_label_issues_clicked)
-        session.dataset_changed.connect(lambda: self.issues_button.setEnabled(session.index is not None))
-        self._label_check = None
-        self.suggest_button = QPushButton("Suggest images to label…")
-        self.suggest_button.setToolTip("Choose a folder of unlabelled images: CNN Studio ranks them by what would "
-                                       "teach the model most, and you label them with a key press. Your files are "
-                                       "never moved or changed.")
-        self.suggest_button.setEnabled(False)
-        self.suggest_button.clicked.connect(self._on_suggest_clicked)
-        session.dataset_changed.connect(lambda: self.suggest_button.setEnabled(session.index is not None))
-        self._suggest_run = None
-        self.choose_button.clicked.connect(self._on_choose_clicked)
-        self.csv_button.clicked.connect(self._on_csv_clicked)
-        self.sample_button.clicked.connect(self.open_sample)
-        self.generated_button = QPushButton("More samples ▾")
-        self.generated_button.setToolTip("Datasets made on this computer (no download): multispectral satellite "
-                                         "tiles with 13 bands, and MRI volumes grouped into studies and patients.")
-        self.generated_menu = QMenu(self.generated_button)
-        for kind, sample in GENERATED_SAMPLES.items():
-            action = self.generated_menu.addAction(sample.title, lambda k=kind: self.open_generated_sample(k))
-            action.setToolTip(sample.description)
-            action.setStatusTip(sample.description)
-        self.generated_menu.setToolTipsVisible(True)
-        self.generated_button.setMenu(self.generated_menu)
-        self._sample_task = None
-        buttons = QHBoxLayout()
-        for b in (self.choose_button, self.csv_button, self.sample_button, self.generated_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        buttons.addWidget(self.suggest_button)
-        buttons.addWidget(self.issues_button)
-
+        self.task_strip = TaskStrip()
+        self.label_tools = LabelTools(session, self, self.task_strip)
+        self.label_tools.labels_changed.connect(self.open_dataset)
+        self.source_bar = self._make_source_bar()
         self.drop_zone = DropZone("Drop a dataset folder (or a .csv manifest) here", accept="folders")
         self.drop_zone.setMaximumHeight(80)
         self.drop_zone.paths_dropped.connect(lambda paths: self.open_dataset(paths[0]))
         self.drop_zone.clicked.connect(self._on_choose_clicked)
-        self.task_strip = TaskStrip()
         self.banner = QLabel()
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
@@ -158,76 +86,20 @@ class DataPage(QWidget):
         self.summary = QLabel("No dataset yet.")
         self.summary.setObjectName("summary")
         self.summary.setWordWrap(True)
-
-        self.class_model = ClassTableModel(self)
-        self.class_table = QTableView()
-        self.class_table.setModel(self.class_model)
-        self.class_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.class_table.verticalHeader().setVisible(False)
-        self.class_table.verticalHeader().setDefaultSectionSize(THUMB + 8)
-        self.class_table.setIconSize(_icon_size())
-        hh = self.class_table.horizontalHeader()
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        hh.setSectionResizeMode(5, QHeaderView.ResizeMode.ResizeToContents)
-
-        self.findings_list = FindingsView()
-
-        self.band_picker = BandPicker()
-        self.band_picker.setVisible(False)
-        self.band_picker.changed.connect(self._on_bands_changed)
-        self.slice_settings = SliceSettings()
-        self.slice_settings.setVisible(False)
-        self.slice_settings.changed.connect(self._on_slicing_changed)
-
-        split_box = QGroupBox("How the images are divided")
-        form = QFormLayout(split_box)
-        self.val_spin = _percent_spin(round(VAL_FRACTION * 100), 5, 50, "Share of each class held back to check progress while training.")
-        self.test_spin = _percent_spin(round(TEST_FRACTION * 100), 0, 40, "Share of each class kept aside, untouched, for the final "
-                                                 "evaluation. 0 = evaluate on the validation images.")
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setValue(SEED)
-        self.seed_spin.setToolTip("Same number = same division of images, so results can be repeated.")
-        form.addRow("Validation", self.val_spin)
-        form.addRow("Test", self.test_spin)
-        form.addRow("Random seed", self.seed_spin)
-        self._resplit_timer = QTimer(self, singleShot=True, interval=400)
-        self._resplit_timer.timeout.connect(self._resplit)
-        for spin in (self.val_spin, self.test_spin, self.seed_spin):
-            spin.valueChanged.connect(self._on_split_setting_changed)
-
+        splitter = QSplitter()
+        splitter.addWidget(self._make_classes_panel())
+        splitter.addWidget(self._make_findings_column())
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
         self.next_button = QPushButton("Next: choose a model →")
         self.next_button.setObjectName("primary")
         self.next_button.setEnabled(False)
         self.next_button.setToolTip("Available once a dataset without errors is loaded.")
         self.next_button.clicked.connect(self.continue_requested)
 
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(QLabel("<b>Classes</b>"))
-        ll.addWidget(self.class_table, 1)
-        ll.addWidget(self.band_picker)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(QLabel("<b>What the check found</b>"))
-        rl.addWidget(self.findings_list, 1)
-        rl.addWidget(self.slice_settings)
-        rl.addWidget(split_box)
-        splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-
         lay = QVBoxLayout(self)
-        lay.addWidget(header)
-        lay.addLayout(buttons)
-        lay.addWidget(self.drop_zone)
-        lay.addWidget(self.task_strip)
-        lay.addWidget(self.banner)
-        lay.addWidget(self.summary)
+        for widget in (header, self.source_bar, self.drop_zone, self.task_strip, self.banner, self.summary):
+            lay.addWidget(widget)
         lay.addWidget(splitter, 1)
         bottom = QHBoxLayout()
         bottom.addStretch(1)
@@ -237,7 +109,56 @@ class DataPage(QWidget):
         session.project_opened.connect(self._on_session_project_opened)
         session.closing.connect(self.shutdown)
 
+    # ---------------------------------------------------------------- layout
+    def _make_source_bar(self) -> DataSourceBar:
+        """The buttons that choose a dataset, and the label tools (enabled once a dataset is loaded)."""
+        bar = DataSourceBar()
+        for name in data_source_bar.FIELDS:
+            setattr(self, name, getattr(bar, name))
+        bar.choose_button.clicked.connect(self._on_choose_clicked)
+        bar.csv_button.clicked.connect(self._on_csv_clicked)
+        bar.sample_button.clicked.connect(self.open_sample)
+        bar.generated_sample_chosen.connect(self.open_generated_sample)
+        bar.issues_button.clicked.connect(self.label_tools.find_label_issues)
+        bar.suggest_button.clicked.connect(self._on_suggest_clicked)
+        self.session.dataset_changed.connect(lambda: bar.set_dataset_loaded(self.session.index is not None))
+        return bar
+
+    def _make_classes_panel(self) -> ClassesPanel:
+        """The class table with its thumbnails, and the band picker of a multi-band dataset."""
+        self.classes_panel = ClassesPanel()
+        for name in data_classes_panel.FIELDS:
+            setattr(self, name, getattr(self.classes_panel, name))
+        self.band_picker.changed.connect(self._on_bands_changed)
+        return self.classes_panel
+
+    def _make_findings_column(self) -> QWidget:
+        """What the check found, how volumes are cut into slices, and how the images are divided."""
+        self.findings_list = FindingsView()
+        self.slice_settings = SliceSettings()
+        self.slice_settings.setVisible(False)
+        self.slice_settings.changed.connect(self._on_slicing_changed)
+        self.split_box = SplitSettingsBox()
+        for name in data_split_box.FIELDS:
+            setattr(self, name, getattr(self.split_box, name))
+        self._resplit_timer = QTimer(self, singleShot=True, interval=400)
+        self._resplit_timer.timeout.connect(self._resplit)
+        self.split_box.changed.connect(self._on_split_setting_changed)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(QLabel("<b>What the check found</b>"))
+        rl.addWidget(self.findings_list, 1)
+        rl.addWidget(self.slice_settings)
+        rl.addWidget(self.split_box)
+        return right
+
     # ---------------------------------------------------------------- public
+    @property
+    def _thumb_task(self):
+        """The classes panel's thumbnail reading (None when none is running)."""
+        return self.classes_panel.thumb_task
+
     @property
     def busy(self) -> bool:
         return self._task is not None or self._sample_task is not None
@@ -291,17 +212,17 @@ class DataPage(QWidget):
 
     def split_settings(self) -> dict:
         """The split settings the page shows, as :class:`cnn_studio.data.prepare.PrepareOptions` takes them."""
-        return {"val_fraction": self.val_spin.value() / 100, "test_fraction": self.test_spin.value() / 100,
-                "seed": self.seed_spin.value(), "group_by": None}
+        return self.split_box.settings()
 
     def slicing(self) -> VolumeSlicing:
         """How volumes are cut into slices: the session's settings (the Train step uses the same)."""
         return self.session.config.slicing
 
     def cancel(self) -> None:
-        for task in (self._task, self._thumb_task, self._sample_task):
+        for task in (self._task, self._sample_task):
             if task is not None:
                 task.cancel()
+        self.classes_panel.cancel()
 
     def shutdown(self) -> None:
         """The app is quitting (``session.closing``): stop scanning and re-splitting."""
@@ -315,7 +236,7 @@ class DataPage(QWidget):
         self.cancel()
         self._resplit_timer.stop()
         self._index = None
-        self.class_model.set_index(None)
+        self.classes_panel.show_index(None)
         self.findings_list.clear()
         self.banner.setVisible(False)
         self.summary.setText("No dataset yet.")
@@ -324,10 +245,7 @@ class DataPage(QWidget):
         self.next_button.setEnabled(False)
         split = self.session.split
         if split is not None:
-            for spin, value in ((self.val_spin, round(split.val_fraction * 100)),
-                                (self.test_spin, round(split.test_fraction * 100)), (self.seed_spin, split.seed)):
-                with QSignalBlocker(spin):
-                    spin.setValue(value)
+            self.split_box.show_split(split)
         path = self.session.dataset_path
         if path and Path(path).exists():
             self.open_dataset(path)
@@ -336,8 +254,7 @@ class DataPage(QWidget):
     def _start(self, source: Path | DatasetIndex, status: str) -> None:
         if self._task is not None:
             self._task.cancel()
-        if self._thumb_task is not None:
-            self._thumb_task.cancel()
+        self.classes_panel.cancel()
         self.banner.setVisible(False)
         self.next_button.setEnabled(False)
         task = start_task(prepare, source, PrepareOptions(**self.split_settings(), slicing=self.slicing()),
@@ -355,8 +272,7 @@ class DataPage(QWidget):
         if not self._is_current():
             return
         self._index = result.index
-        self.class_model.set_index(result.index, result.split)
-        self.class_table.resizeColumnsToContents()
+        self.classes_panel.show_index(result.index, result.split)
         self.findings_list.show_findings(result.findings, root=result.index.root, skipped=result.index.skipped,
                                          notes=result.index.notes)
         blocked = not result.usable
@@ -373,7 +289,7 @@ class DataPage(QWidget):
         self.session.set_split(None if blocked else result.split)
         self.next_button.setEnabled(not blocked)
         self.next_button.setToolTip("Fix the errors listed on the right first." if blocked else "")
-        self._load_thumbnails(result.index)
+        self.classes_panel.load_thumbnails(result.index)
         self.check_finished.emit(not blocked)
 
     def _is_current(self) -> bool:
@@ -390,7 +306,7 @@ class DataPage(QWidget):
         self._show_banner(msg.text, msg.hint, "error")
         self.summary.setText("No usable dataset.")
         self.band_picker.setVisible(False)
-        self.class_model.set_index(None)
+        self.classes_panel.show_index(None)
         self.findings_list.clear()
         self.next_button.setEnabled(False)
         self.session.set_dataset(None, [], None)
@@ -440,7 +356,7 @@ class DataPage(QWidget):
         self.next_button.setEnabled(self.session.split is not None)
         self.next_button.setToolTip("")
         if self._index is not None:
-            self._load_thumbnails(self._index)  # the pictures show the chosen R, G, B bands
+            self.classes_panel.load_thumbnails(self._index)  # the pictures show the chosen R, G, B bands
 
     def _on_slicing_changed(self) -> None:
         """Another axis or other slices: store them and read the volumes again (the split changes)."""
@@ -451,73 +367,14 @@ class DataPage(QWidget):
 
     # ---------------------------------------------------------------- display
     def _show_banner(self, text: str, hint: str, severity: str) -> None:
-        colour = severity_colour(severity).name()
-        self.banner.setText(f"<b style='color:{colour}'>{escape(text)}</b>" +
-                            (f"<br>What to do: {escape(hint)}" if hint else ""))
+        self.banner.setText(banner_html(text, hint, severity))
         self.banner.setProperty("severity", severity)
         self.banner.setVisible(True)
 
-    def _load_thumbnails(self, index: DatasetIndex) -> None:
-        groups: list[list[str]] = [[] for _ in index.class_names]
-        for r in _examples(index):
-            if len(groups[r.label]) < EXAMPLES_PER_CLASS:
-                groups[r.label].append(r.key)
-        rgb = self.band_picker.rgb_bands() if index.bands else None
-        if self._thumb_task is not None:
-            self._thumb_task.cancel()
-        task = start_task(load_thumbnails, groups, THUMB, rgb, on_returned=self._on_thumbnails_returned)
-        task.signals.finished.connect(lambda t=task: self._on_thumbs_finished(t))
-        self._thumb_task = task
-
-    def _on_thumbs_finished(self, task) -> None:
-        if self._thumb_task is task:
-            self._thumb_task = None
-
-    def _on_thumbnails_returned(self, groups: list[list[QImage]]) -> None:
-        if len(groups) != self.class_model.rowCount():
-            return
-        for row, images in enumerate(groups):
-            self.class_model.set_thumbnails(row, images)
-        self.class_table.resizeColumnToContents(5)
-
-    # ---------------------------------------------------------------- label issues
-    def _on_label_issues_clicked(self) -> None:
-        """Run the label check off the GUI thread, then open the review queue; reread the data after it."""
-        from cnn_studio.ui.review_queue import LabelCheck
-
-        index = self.session.index
-        if index is None:
-            return
-        if self._label_check is not None:
-            self._label_check.cancel()
-        check = LabelCheck(self.session, self)
-        check.corrections_changed.connect(lambda root=index.root: self.open_dataset(root))
-        self._label_check = check
-        task = check.start(index.root)  # the Model step's backbone and weights (see label_check_choice)
-        how = f" ({check.describe})" if check.describe else ""
-        self.task_strip.attach(task, f"Looking for images whose label looks wrong{how}…")
-
-    def _on_suggest_clicked(self) -> None:
-        """Ask for the folder of unlabelled images, rank them off the GUI thread, open the suggestion queue."""
-        index = self.session.index
-        if index is None:
-            return
-        pool = QFileDialog.getExistingDirectory(self, "Choose the folder of unlabelled images", self.dialog_folder())
-        if pool:
-            self.suggest_images(pool)
-
+    # ---------------------------------------------------------------- label tools
     def suggest_images(self, pool: str | Path, **kwargs):
         """Rank ``pool`` for the current dataset and open the queue; the dataset is read again after labelling."""
-        from cnn_studio.ui.suggest_queue import SuggestRun
-
-        index = self.session.index
-        if self._suggest_run is not None:
-            self._suggest_run.cancel()
-        run = SuggestRun(self.session, self)
-        run.labels_changed.connect(lambda root=index.root: self.open_dataset(root))
-        self._suggest_run = run
-        self.task_strip.attach(run.start(index.root, str(pool), **kwargs), "Ranking the images to label next…")
-        return run
+        return self.label_tools.suggest_images(pool, **kwargs)
 
     # ---------------------------------------------------------------- dialogs
     def _on_choose_clicked(self) -> None:
@@ -526,56 +383,15 @@ class DataPage(QWidget):
         if path:
             self.open_dataset(path)
 
+    def _on_suggest_clicked(self) -> None:
+        """Ask for the folder of unlabelled images, rank them off the GUI thread, open the suggestion queue."""
+        if self.session.index is None:
+            return
+        pool = QFileDialog.getExistingDirectory(self, "Choose the folder of unlabelled images", self.dialog_folder())
+        if pool:
+            self.suggest_images(pool)
+
     def _on_csv_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a CSV manifest", self.dialog_folder(), "CSV files (*.csv)")
         if path:
             self.open_dataset(path)
-
-
-def summary_html(result: Prepared) -> str:
-    """The line above the class table: what was found ("240 tiles, 13 bands, uint16"; "36 studies, 1,152
-    slices, 12 patients"; "16 images"), in how many classes, how it is divided, what was skipped."""
-    index, report, split = result.index, result.report, result.split
-    counts = index.counts()
-    n = sum(counts.values())
-    found = report.headline() if report is not None else f"{n:,} images"
-    parts = [f"<b>{escape(found)}</b> in <b>{len(counts)} classes</b> from <code>{escape(index.root)}</code>"]
-    if split is not None:
-        unit = report.unit if report is not None else "image"
-        if index.studies:
-            def studies(recs) -> str:
-                k = len({r.study for r in recs if r.study})
-                return f"{len(recs):,} slices ({k:,} {'study' if k == 1 else 'studies'})"
-            parts.append(f"{studies(split.train)} to train on, {studies(split.val)} to validate"
-                         + (f", {studies(split.test)} to test" if split.test else ""))
-        else:
-            word = "" if unit == "image" else f" {unit}s"
-            parts.append(f"{len(split.train):,}{word} to train on, {len(split.val):,} to validate"
-                         + (f", {len(split.test):,} to test" if split.test else ""))
-    if index.skipped:
-        parts.append(f"{len(index.skipped):,} file(s) skipped (listed on the right)")
-    return " · ".join(parts)
-
-
-def _examples(index: DatasetIndex):
-    """Records to show as examples: for volumes the middle slice of each study (its first slice is often
-    near-empty), else the records in order."""
-    if not index.studies:
-        return index.records
-    by_study: dict[str, list] = {}
-    for r in index.records:
-        by_study.setdefault(r.study or r.path, []).append(r)
-    return [recs[len(recs) // 2] for recs in by_study.values()]
-
-
-def _percent_spin(value: int, lo: int, hi: int, tip: str) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(lo, hi)
-    spin.setValue(value)
-    spin.setSuffix(" %")
-    spin.setToolTip(tip)
-    return spin
-
-
-def _icon_size():
-    return QSize(5 * (THUMB + 3), THUMB)

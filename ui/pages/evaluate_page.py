@@ -30,7 +30,7 @@ from cnn_studio.ui.qmodels.metrics_table import MetricsTableModel
 from cnn_studio.ui.qmodels.rows import sortable
 from cnn_studio.ui.widgets.image_grid import PATH_ROLE, ImageGrid
 from cnn_studio.ui.widgets.label_actions import MARKS
-from cnn_studio.ui.widgets.notice_banner import NoticeBanner, boxed_thumbnail, shortcut_captions
+from cnn_studio.ui.widgets.notice_banner import NoticeBanner, boxed_thumbnail, shortcut_examples
 from cnn_studio.ui.widgets.reliability_view import ReliabilityView
 from cnn_studio.ui.widgets.step_header import StepHeader
 from cnn_studio.ui.widgets.study_results import StudyResults, study_headline
@@ -306,8 +306,7 @@ class EvaluatePage(QWidget):
         sc = metrics.shortcuts or {}
         if sc.get("suspected"):
             self.shortcut_banner.show_notice("Possible shortcut.", sc.get("message", ""), sc.get("hint", ""),
-                                             "warning", list(sc.get("examples", []))[:6], box=sc.get("box"),
-                                             resize=sc.get("resize", "stretch"), captions=shortcut_captions(sc))
+                                             "warning", shortcut_examples(sc))
         else:
             self.shortcut_banner.clear_notice()
 

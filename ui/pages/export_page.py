@@ -80,6 +80,21 @@ class ExportPage(QWidget):
         self._task = None
         self.records: list = []
         self.header = StepHeader("6. Export — use the model elsewhere", INTRO)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.header)
+        lay.addLayout(self._make_form())
+        lay.addLayout(self._make_buttons())
+        self.strip = TaskStrip()
+        lay.addWidget(self.strip)
+        lay.addWidget(self._make_results(), 1)
+        session.run_changed.connect(self._on_session_run_changed)
+        session.closing.connect(self.shutdown)
+        self._on_session_run_changed()
+
+    # ---------------------------------------------------------------- layout
+    def _make_form(self) -> QFormLayout:
+        """A tick box per format (only those whose packages are installed can be ticked), the TFLite
+        precision and the folder to save to."""
         self.checks: dict[str, QCheckBox] = {}
         form = QFormLayout()
         self.format_notes: dict[str, QLabel] = {}
@@ -114,6 +129,10 @@ class ExportPage(QWidget):
         row.addWidget(self.folder, 1)
         row.addWidget(browse)
         form.addRow("Save to", row)
+        return form
+
+    def _make_buttons(self) -> QHBoxLayout:
+        """Export, Open folder and the status line."""
         self.export_button = QPushButton("Export")
         self.export_button.setObjectName("primary")
         self.export_button.clicked.connect(self.export)
@@ -122,7 +141,14 @@ class ExportPage(QWidget):
         self.open_button.clicked.connect(self._on_open_clicked)
         self.status = QLabel("Train a model first.")
         self.status.setWordWrap(True)
-        self.strip = TaskStrip()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.status, 1)
+        return buttons
+
+    def _make_results(self) -> QSplitter:
+        """Each written file's verification (a table row) beside the model card."""
         self.table = QTableWidget(0, 6)
         self.table.setHorizontalHeaderLabels(["Format", "File", "Verified", "Largest\ndifference", "Allowed", "Notes"])
         self.table.setWordWrap(True)  # a failure's hint is never cut off: rows grow to fit it
@@ -133,23 +159,11 @@ class ExportPage(QWidget):
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)  # after the line above: notes wrap in view
         self.card = QTextBrowser()
         self.card.setPlaceholderText("The model card appears here after an export.")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.export_button)
-        buttons.addWidget(self.open_button)
-        buttons.addWidget(self.status, 1)
         split = QSplitter()
         split.addWidget(self.table)
         split.addWidget(self.card)
         split.setSizes([700, 440])
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.header)
-        lay.addLayout(form)
-        lay.addLayout(buttons)
-        lay.addWidget(self.strip)
-        lay.addWidget(split, 1)
-        session.run_changed.connect(self._on_session_run_changed)
-        session.closing.connect(self.shutdown)
-        self._on_session_run_changed()
+        return split
 
     def chosen_formats(self) -> list[str]:
         return [k for k, box in self.checks.items() if box.isChecked()]

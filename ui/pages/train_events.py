@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cnn_studio.ui.messages import describe_error, show_error
 from cnn_studio.ui.pages.train_jobs import more_epochs_for
+from cnn_studio.ui.widgets.notice_banner import NoticeExamples
 
 from cnn_studio.core import events as ev
 from cnn_studio.core.paths import RunLayout
@@ -124,11 +125,11 @@ class TrainEvents:
             self._review_examples = (list(examples), box, resize)
         shown, box, resize = self._review_examples
         if len(self.review_warnings) == 1:
-            self.notice.show_notice(title, message, hint, "warning", shown, box=box, resize=resize)
+            self.notice.show_notice(title, message, hint, "warning", NoticeExamples(tuple(shown), box, resize))
         else:  # a second finding: all of them, and every hint, in one notice
             self.notice.show_notice("Do not trust this model yet.", " ".join(self.review_warnings),
-                                    " ".join(h for h in self._review_hints if h), "warning", shown, box=box,
-                                    resize=resize)
+                                    " ".join(h for h in self._review_hints if h), "warning",
+                                    NoticeExamples(tuple(shown), box, resize))
 
     # ---------------------------------------------------------------- how the run ended
     def _on_train_returned(self, result) -> None:

@@ -10,6 +10,7 @@ Hidden until :meth:`NoticeBanner.show_notice`; the wording comes from the engine
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from html import escape
 
 from cnn_studio.ui.messages import severity_colour
@@ -23,6 +24,21 @@ from cnn_studio.explain.occlusion import box_on_picture
 
 BACKGROUNDS = {"warning": "#fff7e6", "error": "#fdecea", "info": "#e8f1fb", "ok": "#e8f5e9"}
 BOX_COLOUR = "#ff2d2d"
+
+
+@dataclass(frozen=True)
+class NoticeExamples:
+    """The example images a notice shows as clickable thumbnails.
+
+    ``box``: a region to frame on every example (fractions of the model's input, see
+    :func:`boxed_thumbnail`), drawn through the ``resize`` policy; ``captions``: a caption per
+    example (default: its name).
+    """
+
+    paths: tuple[str, ...] = ()
+    box: tuple[float, ...] | None = None
+    resize: str = "stretch"
+    captions: dict[str, str] = field(default_factory=dict)
 
 
 def boxed_thumbnail(path: str, size: int, box, resize: str = "stretch") -> QPixmap:
@@ -54,6 +70,12 @@ def shortcut_captions(shortcuts: dict) -> dict[str, str]:
     return out
 
 
+def shortcut_examples(shortcuts: dict, shown: int = 6) -> NoticeExamples:
+    """A suspected shortcut's first ``shown`` examples, framed where the check masked, with their captions."""
+    return NoticeExamples(tuple(shortcuts.get("examples", []))[:shown], shortcuts.get("box"),
+                          shortcuts.get("resize", "stretch"), shortcut_captions(shortcuts))
+
+
 class NoticeBanner(QFrame):
     """Title, text, hint and up to a few example thumbnails; ``example_activated(path)`` on a click."""
 
@@ -81,13 +103,8 @@ class NoticeBanner(QFrame):
         self.hide()
 
     def show_notice(self, title: str, text: str, hint: str = "", severity: str = "warning",
-                    examples: list[str] | tuple[str, ...] = (), *, box=None, resize: str = "stretch",
-                    captions: dict[str, str] | None = None) -> None:
-        """Show the banner (``examples``: image files to show as clickable thumbnails).
-
-        ``box``: a region to frame on every example (fractions of the model's input, see
-        :func:`boxed_thumbnail`); ``captions``: a caption per example (default: its name).
-        """
+                    examples: NoticeExamples = NoticeExamples()) -> None:
+        """Show the banner (``examples``: image files to show as clickable thumbnails, see :class:`NoticeExamples`)."""
         self.severity = severity
         colour = severity_colour(severity).name()
         self.setStyleSheet(f"#notice_banner {{ background: {BACKGROUNDS.get(severity, '#ffffff')}; "
@@ -95,14 +112,13 @@ class NoticeBanner(QFrame):
         hint_html = f"<br><i>{escape(hint)}</i>" if hint else ""
         self.label.setText(f'<b style="color:{colour}">⚠ {escape(title)}</b> {escape(text)}{hint_html}')
         self.examples.clear()
-        self.box, self.resize = (tuple(box) if box else None), resize
-        captions = captions or {}
+        self.box, self.resize = (tuple(examples.box) if examples.box else None), examples.resize
         where = "\nThe red frame marks the place that changed the answer." if self.box else ""
-        for path in examples:
-            pix = boxed_thumbnail(path, 2 * self.examples.thumb_size, self.box, resize) if self.box else None
-            self.examples.add_image(path, captions.get(path) or display_name(path),
+        for path in examples.paths:
+            pix = boxed_thumbnail(path, 2 * self.examples.thumb_size, self.box, self.resize) if self.box else None
+            self.examples.add_image(path, examples.captions.get(path) or display_name(path),
                                     f"{path}{where}\nClick to see it larger.", pixmap=pix)
-        self.examples.setVisible(bool(examples))
+        self.examples.setVisible(bool(examples.paths))
         self.show()
 
     def clear_notice(self) -> None:
