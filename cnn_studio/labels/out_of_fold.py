@@ -151,13 +151,13 @@ def fold_model_probabilities(model: FoldModel, data: FoldData, *, sink, cancel):
 
 def _train_fold(net, model: FoldModel, data: FoldData, f: int, *, sink, cancel) -> np.ndarray:
     """Fit ``net`` on every fold but ``f``; its probabilities for fold ``f``."""
-    from cnn_studio.training.callbacks import EventCallback
+    from cnn_studio.training.callbacks import EventCallback, PhaseFacts
 
     train, test = data.fold_of != f, data.fold_of == f
     # the trainer's callback: cancel between batches, a NaN/inf loss stops the fold; its epoch events
     # become this fold's progress line
-    events = EventCallback(_fold_progress(sink, f, data.k, model.epochs), cancel, phase=f"fold {f + 1}",
-                           epochs_total=model.epochs, batch_size=model.batch_size)
+    events = EventCallback(_fold_progress(sink, f, data.k, model.epochs), cancel,
+                           PhaseFacts(f"fold {f + 1}", epochs_total=model.epochs, batch_size=model.batch_size))
     net.fit(data.images[train], data.labels[train], epochs=model.epochs, batch_size=model.batch_size,
             verbose=0, shuffle=True, callbacks=[events])
     if events.diverged is not None:

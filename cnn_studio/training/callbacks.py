@@ -61,6 +61,16 @@ def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
     return out
 
 
+@dataclass(frozen=True)
+class PhaseFacts:
+    """What :class:`EventCallback` tells about the phase being fit, in every event it sends."""
+
+    phase: str  # "head" or "fine_tune" (or a label check's "fold 2"), copied into the events
+    epochs_total: int  # epochs of the whole run (all phases), for "epoch 3/10" displays
+    batch_size: int  # images per batch, for images/s
+    steps: int | None = None  # batches per epoch (None: as Keras counts them)
+
+
 class EventCallback(keras.callbacks.Callback):
     """Keras hooks → engine events; cancel token → stop after the current batch.
 
@@ -68,27 +78,25 @@ class EventCallback(keras.callbacks.Callback):
     ----------
     sink : receives the events.
     cancel : checked before every train and validation batch (``None``: never cancelled).
-    phase : "head" or "fine_tune", copied into the events.
-    epochs_total : epochs of the whole run (all phases), for "epoch 3/10" displays.
-    batch_size : images per batch, for images/s.
+    phase : the phase being fit (:class:`PhaseFacts`): its name, epochs and batches.
     throttle_s : at most one ``BatchEnded`` per this many seconds (the first and last batch of an
         epoch always report).
 
     Examples
     --------
-    >>> model.fit(ds, epochs=3, callbacks=[EventCallback(print, None, phase="head",
-    ...                                                   epochs_total=3, batch_size=32)])  # doctest: +SKIP
+    >>> model.fit(ds, epochs=3, callbacks=[EventCallback(print, None, PhaseFacts("head", epochs_total=3,
+    ...                                                                          batch_size=32))])  # doctest: +SKIP
     """
 
-    def __init__(self, sink: ev.EventSink, cancel: CancelToken | None, *, phase: str, epochs_total: int,
-                 batch_size: int, steps: int | None = None, throttle_s: float = 0.1) -> None:
+    def __init__(self, sink: ev.EventSink, cancel: CancelToken | None, phase: PhaseFacts, *,
+                 throttle_s: float = 0.1) -> None:
         super().__init__()
         self.sink = sink
         self.cancel = cancel
-        self.phase = phase
-        self.epochs_total = epochs_total
-        self.batch_size = batch_size
-        self.steps = steps
+        self.phase = phase.phase
+        self.epochs_total = phase.epochs_total
+        self.batch_size = phase.batch_size
+        self.steps = phase.steps
         self.throttle_s = throttle_s
         self.interrupted = False  # the current epoch was cut short by a cancel
         self.diverged: Diverged | None = None  # the loss became NaN/inf: training stopped
@@ -244,6 +252,16 @@ def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
     write_text(path, buf.getvalue())
 
 
+@dataclass(frozen=True)
+class CheckpointRules:
+    """How :class:`AtomicCheckpoints` picks the best epoch and paces its writes, and where its ``fit`` starts."""
+
+    monitor: str = "val_loss"  # lower is better; without validation logs ``loss`` is used
+    best: float = math.inf  # the best value already in best.keras (from state.json when resuming)
+    min_interval_s: float = 30.0  # least time between two model writes (0: every epoch)
+    initial_epoch: int = 0  # the global epoch this ``fit`` starts at (finished epochs before it)
+
+
 class AtomicCheckpoints(keras.callbacks.Callback):
     """Finished epochs go to history.csv and state.json; the model to last.keras and best.keras.
 
@@ -262,31 +280,27 @@ class AtomicCheckpoints(keras.callbacks.Callback):
         cache fits a head model that shares the classifier's head layers).
     layout : the run folder.
     sink : receives :class:`~cnn_studio.core.events.CheckpointSaved`.
-    monitor : ``val_loss`` (lower is better); without validation logs ``loss`` is used.
-    best : the best value already in best.keras (from state.json when resuming).
+    rules : what counts as best, where this ``fit`` starts, how often to write (:class:`CheckpointRules`).
     skip_epoch : asked at each epoch end; true for an epoch cut short by a cancel (usually
         ``lambda: event_callback.interrupted``): it gets no history row and cannot become best.
-    min_interval_s : least time between two model writes (0: every epoch).
-    initial_epoch : the global epoch this ``fit`` starts at (finished epochs before it).
     diverged : asked when ``fit`` ends; true when the loss became NaN/inf (``event_callback.diverged``):
         nothing more is written, so the last checkpoint before it stays.
     """
 
-    def __init__(self, full_model, layout: RunLayout, sink: ev.EventSink, *, monitor: str = "val_loss",
-                 best: float = math.inf, skip_epoch: Callable[[], bool] | None = None,
-                 min_interval_s: float = 30.0, initial_epoch: int = 0,
-                 diverged: Callable[[], bool] | None = None) -> None:
+    def __init__(self, full_model, layout: RunLayout, sink: ev.EventSink, *, rules: CheckpointRules | None = None,
+                 skip_epoch: Callable[[], bool] | None = None, diverged: Callable[[], bool] | None = None) -> None:
         super().__init__()
+        rules = rules or CheckpointRules()
         self.full_model = full_model
         self.diverged = diverged or (lambda: False)
         self.layout = layout
         self.sink = sink
-        self.monitor = monitor
-        self.best = best
+        self.monitor = rules.monitor
+        self.best = rules.best
         self.skip_epoch = skip_epoch or (lambda: False)
-        self.min_interval_s = min_interval_s
-        self.epochs_done = initial_epoch
-        self._key = monitor
+        self.min_interval_s = rules.min_interval_s
+        self.epochs_done = rules.initial_epoch
+        self._key = rules.monitor
         self._last_write = 0.0
         self._trained = False  # weights changed since last.keras was written
         self._best_pending: tuple[int, float] | None = None  # (epoch, value) not yet in best.keras

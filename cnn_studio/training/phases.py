@@ -147,11 +147,12 @@ def _phase_callbacks(fit: Fit, plan, phase: str, first: int) -> _PhaseCallbacks:
     """The callbacks of one phase's ``fit``: events, TensorBoard, stopping rules, checkpoints (in this order)."""
     import keras
 
-    from cnn_studio.training.callbacks import AtomicCheckpoints, EventCallback
+    from cnn_studio.training.callbacks import AtomicCheckpoints, CheckpointRules, EventCallback, PhaseFacts
 
     config = fit.config
-    events = EventCallback(fit.sink, fit.cancel, phase=phase, epochs_total=config.total_epochs,
-                           batch_size=config.batch_size, steps=fit.data.steps_per_epoch)
+    events = EventCallback(fit.sink, fit.cancel, PhaseFacts(phase, epochs_total=config.total_epochs,
+                                                            batch_size=config.batch_size,
+                                                            steps=fit.data.steps_per_epoch))
     if strategy_kind(0) == "multi_worker":
         # Reading a metric mid-epoch is a cross-worker collective, which each worker would issue
         # at its own moments (the throttle is by time): the workers' collectives then mismatch.
@@ -170,9 +171,10 @@ def _phase_callbacks(fit: Fit, plan, phase: str, first: int) -> _PhaseCallbacks:
     # several workers must stop at the same epoch: a wall-clock rule each measures itself could split them
     budget = budget_stop(fit.budget if strategy_kind(0) != "multi_worker" else Budget(0))
     callbacks.append(budget)
-    checkpoints = AtomicCheckpoints(fit.model, fit.layout, fit.sink, best=fit.best, initial_epoch=first,
+    rules = CheckpointRules(best=fit.best, initial_epoch=first,
+                            min_interval_s=float(config.extra.get("checkpoint_interval_s", 30.0)))
+    checkpoints = AtomicCheckpoints(fit.model, fit.layout, fit.sink, rules=rules,
                                     skip_epoch=lambda cb=events: cb.interrupted,
-                                    min_interval_s=float(config.extra.get("checkpoint_interval_s", 30.0)),
                                     diverged=lambda cb=events: cb.diverged is not None)
     callbacks.append(checkpoints)
     return _PhaseCallbacks(callbacks, events, stopper, budget, checkpoints)

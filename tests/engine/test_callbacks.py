@@ -29,11 +29,11 @@ def _data():
 
 
 def test_events_in_order_with_logs_and_throughput():
-    from cnn_studio.training.callbacks import EventCallback
+    from cnn_studio.training.callbacks import EventCallback, PhaseFacts
 
     events = []
     x, y = _data()
-    cb = EventCallback(events.append, None, phase="head", epochs_total=2, batch_size=8, throttle_s=0.0)
+    cb = EventCallback(events.append, None, PhaseFacts("head", epochs_total=2, batch_size=8), throttle_s=0.0)
     _model().fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), callbacks=[cb], verbose=0)
     kinds = [type(e).__name__ for e in events]
     assert kinds == (["EpochStarted"] + ["BatchEnded"] * 8 + ["EpochEnded"]) * 2
@@ -51,17 +51,17 @@ def test_events_in_order_with_logs_and_throughput():
 
 
 def test_batch_events_are_throttled_but_first_and_last_always_report():
-    from cnn_studio.training.callbacks import EventCallback
+    from cnn_studio.training.callbacks import EventCallback, PhaseFacts
 
     events = []
     x, y = _data()
-    cb = EventCallback(events.append, None, phase="head", epochs_total=1, batch_size=2, throttle_s=3600)
+    cb = EventCallback(events.append, None, PhaseFacts("head", epochs_total=1, batch_size=2), throttle_s=3600)
     _model().fit(x, y, batch_size=2, epochs=1, callbacks=[cb], verbose=0)
     assert [e.step for e in events if isinstance(e, ev.BatchEnded)] == [1, 32]
 
 
 def test_cancel_stops_after_the_current_batch_and_the_epoch_does_not_count():
-    from cnn_studio.training.callbacks import EventCallback
+    from cnn_studio.training.callbacks import EventCallback, PhaseFacts
 
     events = []
     token = CancelToken()
@@ -73,7 +73,7 @@ def test_cancel_stops_after_the_current_batch_and_the_epoch_does_not_count():
 
     x, y = _data()
     model = _model()
-    cb = EventCallback(sink, token, phase="head", epochs_total=2, batch_size=8, throttle_s=0.0)
+    cb = EventCallback(sink, token, PhaseFacts("head", epochs_total=2, batch_size=8), throttle_s=0.0)
     model.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), callbacks=[cb], verbose=0)
     # "batch 3 ended" is reported as batch 4 begins; that batch runs, then training stops
     assert int(model.optimizer.iterations.numpy()) == 4
@@ -82,7 +82,7 @@ def test_cancel_stops_after_the_current_batch_and_the_epoch_does_not_count():
 
 
 def test_cancel_between_epochs_stops_before_the_next_epoch():
-    from cnn_studio.training.callbacks import EventCallback
+    from cnn_studio.training.callbacks import EventCallback, PhaseFacts
 
     events = []
     token = CancelToken()
@@ -94,7 +94,7 @@ def test_cancel_between_epochs_stops_before_the_next_epoch():
 
     x, y = _data()
     model = _model()
-    cb = EventCallback(sink, token, phase="head", epochs_total=3, batch_size=8)
+    cb = EventCallback(sink, token, PhaseFacts("head", epochs_total=3, batch_size=8))
     model.fit(x, y, batch_size=8, epochs=3, validation_data=(x, y), callbacks=[cb], verbose=0)
     assert [e.epoch for e in events if isinstance(e, ev.EpochStarted)] == [0]
     assert int(model.optimizer.iterations.numpy()) == 8 and not cb.interrupted
@@ -103,12 +103,12 @@ def test_cancel_between_epochs_stops_before_the_next_epoch():
 def test_cancel_during_validation_stops_it():
     import keras
 
-    from cnn_studio.training.callbacks import EventCallback
+    from cnn_studio.training.callbacks import EventCallback, PhaseFacts
 
     token = CancelToken()
     x, y = _data()
     model = _model()
-    cb = EventCallback(ev.null_sink, token, phase="head", epochs_total=1, batch_size=8)
+    cb = EventCallback(ev.null_sink, token, PhaseFacts("head", epochs_total=1, batch_size=8))
     seen = []
     cancel_in_val = keras.callbacks.LambdaCallback(on_test_batch_end=lambda b, logs: (seen.append(b), token.cancel()))
     model.fit(x, y, batch_size=8, epochs=1, validation_data=(x, y), callbacks=[cancel_in_val, cb], verbose=0)
@@ -119,14 +119,15 @@ def test_atomic_checkpoints_every_epoch(tmp_path):
     import keras
 
     from cnn_studio.runs.run_folder import open_run
-    from cnn_studio.training.callbacks import AtomicCheckpoints
+    from cnn_studio.training.callbacks import AtomicCheckpoints, CheckpointRules
 
     layout = RunLayout(tmp_path)
     write_json(tmp_path / "config.json", TrainConfig().to_dict())  # open_run needs a real config
     events = []
     model = _model()
     interrupted = [False]
-    cp = AtomicCheckpoints(model, layout, events.append, skip_epoch=lambda: interrupted[0], min_interval_s=0)
+    cp = AtomicCheckpoints(model, layout, events.append, skip_epoch=lambda: interrupted[0],
+                           rules=CheckpointRules(min_interval_s=0))
     x, y = _data()
     model.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), callbacks=[cp], verbose=0)
     saved = [(e.kind, e.epoch) for e in events]
@@ -149,7 +150,7 @@ def test_atomic_checkpoints_every_epoch(tmp_path):
 
     # rows of epochs at or after the one being written (left by a killed run) are replaced
     interrupted[0] = False
-    cp = AtomicCheckpoints(model, layout, events.append, min_interval_s=0, initial_epoch=1)
+    cp = AtomicCheckpoints(model, layout, events.append, rules=CheckpointRules(min_interval_s=0, initial_epoch=1))
     model.fit(x, y, batch_size=8, epochs=2, initial_epoch=1, validation_data=(x, y), callbacks=[cp], verbose=0)
     assert [h["epoch"] for h in open_run(tmp_path).history()] == [0, 1]
 
@@ -157,13 +158,13 @@ def test_atomic_checkpoints_every_epoch(tmp_path):
 def test_atomic_checkpoints_throttled_keep_the_best_weights_in_memory(tmp_path):
     import keras
 
-    from cnn_studio.training.callbacks import AtomicCheckpoints
+    from cnn_studio.training.callbacks import AtomicCheckpoints, CheckpointRules
 
     layout = RunLayout(tmp_path)
     events = []
     model = _model()
     x, y = _data()
-    cp = AtomicCheckpoints(model, layout, events.append, min_interval_s=3600)
+    cp = AtomicCheckpoints(model, layout, events.append, rules=CheckpointRules(min_interval_s=3600))
     # validation on a fixed batch whose loss gets worse after epoch 0: best stays epoch 0
     snapshots = []
     keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.append(model.get_weights()))
