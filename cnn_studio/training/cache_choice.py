@@ -28,14 +28,14 @@ import math
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from cnn_studio.core.errors import ConfigError
 from cnn_studio.data.records import ImageRecord
 
 __all__ = ["DISK_RESERVE", "MEMORY_BUDGET_ENV", "MEMORY_SHARE", "UNKNOWN_MEMORY_CAP", "CacheChoice",
-           "available_memory", "choose", "choose_feature_cache", "choose_image_cache", "decoded_bytes",
+           "CacheWords", "available_memory", "choose", "choose_feature_cache", "choose_image_cache", "decoded_bytes",
            "free_disk", "human_bytes", "shuffle_buffer"]
 
 MEMORY_BUDGET_ENV = "CNN_STUDIO_MEMORY_BUDGET"  # bytes: the memory available, instead of what the system says
@@ -145,20 +145,30 @@ def decoded_bytes(records: Sequence[ImageRecord], image_size: int) -> int:
     return sum(pixels * (r.bands * 4 if r.bands else 3) for r in records)
 
 
-def choose(size_bytes: int, *, memory: int | None, disk: int | None, what: str = "the decoded images",
-           memory_source: str = "", disk_place: str = "the run's cache folder", reserved: int = 0,
-           without: str = "they are read and decoded again every epoch (slower)") -> CacheChoice:
+@dataclass(frozen=True)
+class CacheWords:
+    """The words :func:`choose` puts in its reason: what is cached, where its numbers come from, what "none" costs."""
+
+    what: str = "the decoded images"
+    memory_source: str = ""  # how the memory available was read (named when it is MEMORY_BUDGET_ENV)
+    disk_place: str = "the run's cache folder"  # where a disk cache would go
+    without: str = "they are read and decoded again every epoch (slower)"  # what "none" costs
+
+
+def choose(size_bytes: int, *, memory: int | None, disk: int | None, reserved: int = 0,
+           words: CacheWords | None = None) -> CacheChoice:
     """The rule, on numbers: memory if it fits comfortably, else disk if there is room, else none.
 
     ``memory``: bytes available (None: unknown → memory up to :data:`UNKNOWN_MEMORY_CAP`);
     ``disk``: free bytes where the disk cache would go (None: unknown → no disk cache);
-    ``reserved``: bytes of ``memory`` already promised to another cache; ``without``: what "none" costs.
+    ``reserved``: bytes of ``memory`` already promised to another cache; ``words``: the reason's wording.
 
     Examples
     --------
     >>> choose(1_200_000_000, memory=20_000_000_000, disk=None).reason
     'memory: the decoded images take about 1.2 GB of the 20 GB of memory available'
     """
+    what, memory_source, disk_place, without = astuple(words or CacheWords())
     size = human_bytes(size_bytes)
     if memory is None:
         if size_bytes <= UNKNOWN_MEMORY_CAP:
@@ -197,8 +207,8 @@ def choose_image_cache(asked: str, records: Sequence[ImageRecord], image_size: i
     if asked != "auto":
         return CacheChoice(asked, f"{asked}: chosen in the settings", size_bytes, None, asked)
     memory, source = available_memory(environ)
-    choice = choose(size_bytes, memory=memory, disk=free_disk(cache_dir), memory_source=source,
-                    disk_place=str(cache_dir))
+    choice = choose(size_bytes, memory=memory, disk=free_disk(cache_dir),
+                    words=CacheWords(memory_source=source, disk_place=str(cache_dir)))
     return CacheChoice(choice.mode, choice.reason, size_bytes, memory, "auto")
 
 
@@ -209,9 +219,9 @@ def choose_feature_cache(count: int, width: int, cache_dir: str | Path, *, reser
     ``reserved``: bytes of decoded images this run keeps in memory (not available to the features).
     """
     memory, source = available_memory(environ)
-    return choose(count * width * 4, memory=memory, disk=free_disk(cache_dir), what="the backbone's features",
-                  memory_source=source, disk_place=str(cache_dir), reserved=reserved,
-                  without="the frozen phase runs the whole model on the images every epoch (slower)")
+    words = CacheWords("the backbone's features", source, str(cache_dir),
+                       "the frozen phase runs the whole model on the images every epoch (slower)")
+    return choose(count * width * 4, memory=memory, disk=free_disk(cache_dir), reserved=reserved, words=words)
 
 
 def shuffle_buffer(mode: str, records: Sequence[ImageRecord], image_size: int, *,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 
 import numpy as np
 
@@ -34,6 +34,15 @@ STEPS = 100
 SMOOTHING = 0.9  # exponential moving average of the batch losses (bias-corrected)
 DIVERGED = 4.0  # stop when the smoothed loss exceeds this many times its lowest
 MIN_SUGGESTION, MAX_SUGGESTION = 1e-5, 0.1  # a head rate outside this is never a good idea
+
+
+@dataclass(frozen=True)
+class SweepRange:
+    """The rates a sweep tries: ``steps`` batches, rising by the same factor each from ``start`` to ``end``."""
+
+    start: float = START_RATE
+    end: float = END_RATE
+    steps: int = STEPS
 
 
 @dataclass(frozen=True)
@@ -105,15 +114,16 @@ def _clamped(rate: float, why: str) -> tuple[float, str]:
     return rate, why
 
 
-def sweep(model, batches: Callable[[], Iterator], loss_fn, *, optimizer: str = "adam", start: float = START_RATE,
-          end: float = END_RATE, steps: int = STEPS, cancel: CancelToken | None = None) -> LrFinding:
-    """Run the sweep on ``model`` (its weights are put back afterwards).
+def sweep(model, batches: Callable[[], Iterator], loss_fn, *, optimizer: str = "adam",
+          rates: SweepRange | None = None, cancel: CancelToken | None = None) -> LrFinding:
+    """Run the sweep on ``model`` (its weights are put back afterwards) over ``rates`` (default: :class:`SweepRange`).
 
     ``batches()`` returns an iterator of ``(x, y_one_hot)`` batches; it is called again when it runs
     out before ``steps`` batches.
     """
     import tensorflow as tf
 
+    start, end, steps = astuple(rates or SweepRange())
     saved = model.get_weights()
     opt = make_optimizer(optimizer, start)
     variables = model.trainable_variables

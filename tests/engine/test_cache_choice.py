@@ -15,6 +15,7 @@ from cnn_studio.training.cache_choice import (
     DISK_RESERVE,
     MEMORY_BUDGET_ENV,
     UNKNOWN_MEMORY_CAP,
+    CacheWords,
     available_memory,
     choose,
     choose_image_cache,
@@ -44,7 +45,7 @@ def test_fits_comfortably_in_memory():
 
 
 def test_too_big_for_memory_goes_to_disk():
-    c = choose(30 * GB, memory=16 * GB, disk=100 * GB, disk_place="RUN/cache/images")
+    c = choose(30 * GB, memory=16 * GB, disk=100 * GB, words=CacheWords(disk_place="RUN/cache/images"))
     assert c.mode == "disk"
     assert "30 GB" in c.reason and "16 GB of memory" in c.reason and "RUN/cache/images" in c.reason
     # "comfortably": more than half of the memory available is too much
