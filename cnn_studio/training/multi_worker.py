@@ -32,6 +32,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from cnn_studio.core import events as ev
@@ -123,20 +124,31 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def run_worker(config, split, tf_config: dict, stop_file: str, parent: int, *, sink=ev.null_sink,
-               cancel: CancelToken | None = None) -> int:
-    """One extra worker (in its own child process): the chief's config and split, its TF_CONFIG, a temporary folder.
+@dataclass(frozen=True)
+class WorkerPlace:
+    """Where an extra worker stands: its place in the cluster, the chief's stop file, the chief's process.
+
+    It travels to the worker's child process as a pickle, with the chief's config and split.
+    """
+
+    tf_config: dict  # this worker's TF_CONFIG (the cluster and its own task index)
+    stop_file: str  # where the chief writes the batch to stop at (:class:`AgreedStop`)
+    parent: int  # the chief's process id: the worker exits when it is gone
+
+
+def run_worker(config, split, place: WorkerPlace, *, sink=ev.null_sink, cancel: CancelToken | None = None) -> int:
+    """One extra worker (in its own child process): the chief's config and split, its place, a temporary folder.
 
     Returns the epochs it trained. ``cancel`` (the child's own token) is not used: a worker stops at
     the batch the chief chose (:class:`AgreedStop`), never on its own.
     """
     del sink, cancel
-    _watch_parent(parent)
-    os.environ["TF_CONFIG"] = json.dumps(tf_config)
-    where = distributed.worker_out_dir("unused", tf_config)
+    _watch_parent(place.parent)
+    os.environ["TF_CONFIG"] = json.dumps(place.tf_config)
+    where = distributed.worker_out_dir("unused", place.tf_config)
     try:
         result = train(config.replace(extra={**config.extra, "review": False}), split, where,
-                       cancel=AgreedStop(stop_file))  # type: ignore[arg-type]
+                       cancel=AgreedStop(place.stop_file))  # type: ignore[arg-type]
         return result.epochs_done
     finally:
         shutil.rmtree(where.parent, ignore_errors=True)
@@ -155,8 +167,8 @@ class _Worker:
         def run() -> None:
             try:
                 self.server = Server(None, label=f"worker {self.index}", log_path=self.log_path, _log_mode="wb")
-                self.server.call("cnn_studio.training.multi_worker:run_worker", config, split, tf_config,
-                                 str(stop_file), os.getpid())
+                self.server.call("cnn_studio.training.multi_worker:run_worker", config, split,
+                                 WorkerPlace(tf_config, str(stop_file), os.getpid()))
             except BaseException as exc:  # noqa: BLE001 - reported by the chief
                 self.error = exc
             finally:
