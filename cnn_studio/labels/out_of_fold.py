@@ -31,7 +31,7 @@ from cnn_studio.labels.issue_maths import (
     softmax_predict,
     stratified_folds,
 )
-from cnn_studio.training.feature_cache import compute_features, feature_batches_of
+from cnn_studio.training.feature_cache import FeatureOutput, compute_features, feature_batches_of
 from cnn_studio.training.lr_finder import make_optimizer
 
 TASK = "Finding label issues"
@@ -109,8 +109,9 @@ def feature_probabilities(model: FoldModel, data: FoldData, *, sink, cancel):
     sink(ev.StageChanged("label_issues", f"Building {model.spec.label}"))
     images, labels, k = data.images, data.labels, data.k
     feature_model, _head = split_for_feature_cache(model.build())
-    feats, _ = compute_features(feature_model, feature_batches_of((images, labels), model.batch_size), count=len(images), task="Computing features", sink=sink,
-                                cancel=cancel)  # the trainer's traced forward pass, with its progress
+    # the trainer's traced forward pass, with its progress
+    feats, _ = compute_features(feature_model, feature_batches_of((images, labels), model.batch_size),
+                                FeatureOutput(len(images)), task="Computing features", sink=sink, cancel=cancel)
     z = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
     probs = np.zeros((len(images), model.n_classes), np.float64)
     for f in range(k):

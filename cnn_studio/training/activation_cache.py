@@ -27,7 +27,12 @@ from cnn_studio.backbones.classifier import freeze_backbone, unfreeze_depth
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken
 from cnn_studio.training.cache_choice import choose_feature_cache
-from cnn_studio.training.feature_cache import compute_features, feature_batches_of, remove_feature_files
+from cnn_studio.training.feature_cache import (
+    FeatureOutput,
+    compute_features,
+    feature_batches_of,
+    remove_feature_files,
+)
 
 
 @dataclass
@@ -70,12 +75,12 @@ def compute(split: ActivationSplit, data, cache_root: str | Path, *, reserved: i
     if choice.mode == "none":
         return None
     on_disk = choice.mode == "disk"
-    train_xy = compute_features(split.lower, data.train, count=data.train_count,
-                                task="Computing features (training images)", sink=sink, cancel=cancel,
-                                path=folder / "train.npy" if on_disk else None)
-    val_xy = compute_features(split.lower, data.val, count=data.val_count,
-                              task="Computing features (validation images)", sink=sink, cancel=cancel,
-                              path=folder / "val.npy" if on_disk else None)
+    train_xy = compute_features(split.lower, data.train,
+                                FeatureOutput(data.train_count, folder / "train.npy" if on_disk else None),
+                                task="Computing features (training images)", sink=sink, cancel=cancel)
+    val_xy = compute_features(split.lower, data.val,
+                              FeatureOutput(data.val_count, folder / "val.npy" if on_disk else None),
+                              task="Computing features (validation images)", sink=sink, cancel=cancel)
     return Activations(split, train_xy, val_xy)
 
 
@@ -89,8 +94,9 @@ def pooled_features(acts: Activations, batch_size: int, *, folder: str | Path | 
     out = []
     for name, stem, xy in (("training", "train", acts.train_xy), ("validation", "val", acts.val_xy)):
         path = Path(folder) / f"{stem}.npy" if folder is not None else None
-        out.append(compute_features(acts.split.pooled, feature_batches_of(xy, batch_size), count=len(xy[1]),
-                                    task=f"Pooling features ({name} images)", sink=sink, cancel=cancel, path=path))
+        out.append(compute_features(acts.split.pooled, feature_batches_of(xy, batch_size),
+                                    FeatureOutput(len(xy[1]), path),
+                                    task=f"Pooling features ({name} images)", sink=sink, cancel=cancel))
     seconds = time.monotonic() - t0
     if seconds > 0:
         acts.upper_images_per_s = (len(acts.train_xy[1]) + len(acts.val_xy[1])) / seconds

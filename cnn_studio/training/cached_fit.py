@@ -17,7 +17,7 @@ from cnn_studio.training import activation_cache, schedule
 from cnn_studio.training.cache_choice import CacheChoice, choose_feature_cache
 from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.devices import strategy_kind
-from cnn_studio.training.feature_cache import compute_features, feature_datasets
+from cnn_studio.training.feature_cache import FeatureOutput, compute_features, feature_datasets
 from cnn_studio.training.fit_context import Fit, jit_compile
 from cnn_studio.training.lr_finder import feature_batches, make_optimizer, sweep
 from cnn_studio.training.run_state import record_schedule
@@ -50,12 +50,12 @@ def head_on_features(fit: Fit, plan, features, first: int):
         train_xy, val_xy = activation_cache.pooled_features(fit.activations, config.batch_size, sink=fit.sink,
                                                             cancel=fit.cancel, folder=folder if on_disk else None)
     else:
-        train_xy = compute_features(feature_model, data.train, count=data.train_count,
-                                    task="Computing features (training images)", sink=fit.sink, cancel=fit.cancel,
-                                    path=folder / "train.npy" if on_disk else None)
-        val_xy = compute_features(feature_model, data.val, count=data.val_count,
-                                  task="Computing features (validation images)", sink=fit.sink, cancel=fit.cancel,
-                                  path=folder / "val.npy" if on_disk else None)
+        train_xy = compute_features(feature_model, data.train,
+                                    FeatureOutput(data.train_count, folder / "train.npy" if on_disk else None),
+                                    task="Computing features (training images)", sink=fit.sink, cancel=fit.cancel)
+        val_xy = compute_features(feature_model, data.val,
+                                  FeatureOutput(data.val_count, folder / "val.npy" if on_disk else None),
+                                  task="Computing features (validation images)", sink=fit.sink, cancel=fit.cancel)
     seconds = time.monotonic() - t0
     if seconds > 0:
         fit.forward_images_per_s = (len(train_xy[1]) + len(val_xy[1])) / seconds

@@ -17,6 +17,7 @@ read batch by batch (a memory map: only the batches in use are in memory), else 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +27,28 @@ from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.training.eta import EtaProgress
 
 
-def compute_features(feature_model, dataset, *, count: int, task: str = "Computing features",
-                     sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None,
-                     path: str | Path | None = None):
+@dataclass(frozen=True)
+class FeatureOutput:
+    """The features array :func:`compute_features` fills: how many rows at most, and its file (None: in memory).
+
+    With ``path`` the features are written there batch by batch (a ``.npy`` file, opened as a
+    read-only memory map when done) instead of being gathered in memory; ``count`` sizes the file
+    and the progress (files the pipeline could not decode make the result shorter, never longer).
+    """
+
+    count: int
+    path: str | Path | None = None
+
+
+def compute_features(feature_model, dataset, output: FeatureOutput, *, task: str = "Computing features",
+                     sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None):
     """Run ``feature_model`` over a batched ``(images, labels)`` dataset → (features, labels) arrays.
 
     The features are what the model gives per image: pooled features, or a frozen part's
     activations (:mod:`~cnn_studio.training.activation_cache`); the dataset may also be any
-    iterable of ``(array, labels)`` batches.
-
-    With ``path`` the features are written there batch by batch (a ``.npy`` file, opened as a
-    read-only memory map when done) instead of being gathered in memory; ``count`` sizes the file
-    (files the pipeline could not decode make the result shorter, never longer).
+    iterable of ``(array, labels)`` batches. ``output``: their count and where they go.
     """
+    count, path = output.count, output.path
     shape = tuple(int(d) for d in feature_model.output_shape[1:])  # (width,), or (h, w, c) for activations
     out = None
     if path is not None:
@@ -125,7 +135,7 @@ def feature_batches_of(xy, batch_size: int):
 def feature_datasets(train_xy, val_xy, batch_size: int, seed: int):
     """tf.data datasets over cached features (or activations): train reshuffled each epoch, val in order.
 
-    In-memory arrays become tensors; memory-mapped ones (``compute_features(path=...)``) are read
+    In-memory arrays become tensors; memory-mapped ones (``FeatureOutput(count, path)``) are read
     batch by batch.
     """
     import tensorflow as tf

@@ -26,7 +26,7 @@ from cnn_studio.backbones.classifier import build_classifier, freeze_backbone, s
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.data.pipeline import make_datasets
-from cnn_studio.training.feature_cache import compute_features
+from cnn_studio.training.feature_cache import FeatureOutput, compute_features
 
 START_RATE = 1e-7
 END_RATE = 10.0
@@ -202,7 +202,7 @@ def find_learning_rate(config, split, *, sink=None, cancel: CancelToken | None =
     if config.weights_choice.pretrained:
         freeze_backbone(model)
         feature_model, head = split_for_feature_cache(model)
-        x, y = compute_features(feature_model, data.train, count=data.train_count,
+        x, y = compute_features(feature_model, data.train, FeatureOutput(data.train_count),
                                 task="Computing features (training images)", sink=sink, cancel=cancel)
         batches = feature_batches(x, y, n, config.batch_size, config.seed)
         return sweep(head, batches, loss, optimizer=config.optimizer, cancel=cancel)
