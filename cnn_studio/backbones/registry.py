@@ -36,6 +36,9 @@ class Backbone:
     speed: str  # "fast" | "medium" | "slow" (on a laptop CPU)
     when_to_pick: str
     constructor_kwargs: tuple[tuple[str, object], ...] = ()
+    # fine-tuning on kept activations compiles with XLA on a CPU (when ``jit`` is "auto"): measured faster only
+    # for VGG's plain convolutions; slower for separable/depthwise ones (bench/xla_fine_tune.py)
+    xla_on_cpu: bool = False
 
     @property
     def has_pretrained_weights(self) -> bool:
@@ -123,10 +126,10 @@ _SPECS: tuple[Backbone, ...] = (
              "ResNet50 with improved training; often fine-tunes a little better."),
     Backbone("vgg16", "VGG16", "VGG", f"{_K}.vgg16:VGG16", "caffe", 224, 32,
              "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", 512, 14.7, "slow",
-             "Simple and well understood, easy to explain layer by layer; large and slow."),
+             "Simple and well understood, easy to explain layer by layer; large and slow.", xla_on_cpu=True),
     Backbone("vgg19", "VGG19", "VGG", f"{_K}.vgg19:VGG19", "caffe", 224, 32,
              "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", 512, 20.0, "slow",
-             "VGG16 with three more layers; pick it to reproduce work that used VGG19."),
+             "VGG16 with three more layers; pick it to reproduce work that used VGG19.", xla_on_cpu=True),
     Backbone("inception_v3", "InceptionV3", "Inception", f"{_K}.inception_v3:InceptionV3", "tf", 299, 75,
              "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", 2048, 21.8, "slow",
              "Looks at several scales at once; a proven choice for medical images (299-pixel input)."),

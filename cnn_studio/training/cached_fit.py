@@ -18,7 +18,7 @@ from cnn_studio.training.cache_choice import CacheChoice, choose_feature_cache
 from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.devices import strategy_kind
 from cnn_studio.training.feature_cache import FeatureOutput, compute_features, feature_datasets
-from cnn_studio.training.fit_context import Fit, jit_compile
+from cnn_studio.training.fit_context import Fit, jit_compile, upper_jit_compile
 from cnn_studio.training.lr_finder import feature_batches, make_optimizer, sweep
 from cnn_studio.training.run_state import record_schedule
 
@@ -106,16 +106,19 @@ def fine_tune_activations(fit: Fit, *, resuming: bool) -> bool:
     return fit.activations is not None
 
 
-def upper_on_activations(fit: Fit, plan):
-    """Compile the upper part (fine-tuned layers and head) for epochs on the kept activations."""
+def upper_on_activations(fit: Fit, plan, learning_rate):
+    """Compile the upper part (fine-tuned layers and head) for epochs on the kept activations.
+
+    ``learning_rate``: the optimizer's (a rate, or the phase's schedule: ``phases.phase_rate``).
+    """
     config, acts = fit.config, fit.activations
     rate = plan.learning_rate
     fit.sink(ev.LogMessage("info", f"Fine-tuning trains from {acts.split.cut_layer} up on the activations kept "
                                    "from the head phase: the frozen layers below it are not run again."))
     ftrain, fval = feature_datasets(acts.train_xy, acts.val_xy, config.batch_size, config.seed)
     upper = acts.split.upper
-    upper.compile(optimizer=make_optimizer(config.optimizer, rate), loss=fit.loss, metrics=["accuracy"],
-                  jit_compile=jit_compile(config))
+    upper.compile(optimizer=make_optimizer(config.optimizer, learning_rate), loss=fit.loss, metrics=["accuracy"],
+                  jit_compile=upper_jit_compile(config, int(acts.train_xy[0].shape[1])))
     return upper, fit.one_hot(ftrain), fit.one_hot(fval), rate
 
 

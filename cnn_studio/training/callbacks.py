@@ -32,13 +32,10 @@ rewards confident correct answers.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -46,8 +43,9 @@ import keras
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken
 from cnn_studio.core.errors import StudioError
-from cnn_studio.core.fsutil import atomic_path, read_json, write_json, write_text
+from cnn_studio.core.fsutil import read_json, write_json
 from cnn_studio.core.paths import RunLayout
+from cnn_studio.training.checkpoint_files import read_history, save_model, write_history
 from cnn_studio.training.devices import GpuMemorySampler
 
 
@@ -59,6 +57,14 @@ def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
         except (TypeError, ValueError):
             continue
     return out
+
+
+def _current_rate(model) -> float:
+    """The learning rate ``model``'s optimizer steps with now (NaN when it has none)."""
+    try:
+        return float(model.optimizer.learning_rate)
+    except (AttributeError, TypeError, ValueError):
+        return math.nan
 
 
 @dataclass(frozen=True)
@@ -214,44 +220,6 @@ def diverged_error(diverged: Diverged, learning_rate: float, checkpoint_epoch: i
         "checks it).")
 
 
-def save_model(model, path: Path, *, include_optimizer: bool) -> None:
-    """Save ``model`` atomically as a ``.keras`` file, with or without its optimizer state.
-
-    Keras 3 ignores ``include_optimizer`` for ``.keras`` files, so without it the model is saved
-    uncompiled (no optimizer, no compile settings) and compiled again as it was. best.keras is
-    for evaluating, classifying and exporting, which never need the optimizer: without its
-    Adam moments it is about a third of last.keras (which ``resume`` needs whole).
-    """
-    with atomic_path(path) as tmp:
-        if include_optimizer or not getattr(model, "compiled", False):
-            model.save(tmp)
-            return
-        optimizer = model.optimizer
-        model.optimizer, model.compiled = None, False
-        try:
-            model.save(tmp)
-        finally:
-            model.optimizer, model.compiled = optimizer, True
-
-
-def read_history(path: Path) -> list[dict[str, str]]:
-    """Rows of a history.csv (empty when there is none yet)."""
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Atomically write per-epoch rows: ``epoch`` first, then every metric seen, sorted."""
-    keys = sorted({k for r in rows for k in r} - {"epoch"})
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["epoch", *keys], restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buf.getvalue())
-
-
 @dataclass(frozen=True)
 class CheckpointRules:
     """How :class:`AtomicCheckpoints` picks the best epoch and paces its writes, and where its ``fit`` starts."""
@@ -323,6 +291,8 @@ class AtomicCheckpoints(keras.callbacks.Callback):
         if self.skip_epoch():
             return  # not a finished epoch; on_train_end keeps its weights in last.keras
         logs = _floats(logs)
+        if "learning_rate" not in logs:  # a rate that follows a schedule (the fine-tune cosine): its value now
+            logs["learning_rate"] = _current_rate(self.model)
         self._key = self.monitor if self.monitor in logs else "loss"
         value = logs.get(self._key, math.nan)
         if math.isfinite(value) and value < self.best:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cnn_studio.backbones import registry
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken
 from cnn_studio.core.paths import RunLayout
 from cnn_studio.training import activation_cache
 from cnn_studio.training.config import TrainConfig
+from cnn_studio.training.devices import visible_gpus
 from cnn_studio.training.time_budget import Budget
 
 
@@ -79,3 +81,17 @@ class Fit:
 def jit_compile(config: TrainConfig) -> bool | str:
     """``compile``'s ``jit_compile`` for ``config.jit``: "auto" (Keras: XLA on a GPU only), True or False."""
     return {"on": True, "off": False}.get(getattr(config, "jit", "auto"), "auto")
+
+
+XLA_MAX_SIDE = 7  # XLA on a CPU is faster on VGG's 4×4 activations (64 px), slower on its 14×14 (224 px)
+
+
+def upper_jit_compile(config: TrainConfig, side: int) -> bool | str:
+    """``jit_compile`` for the upper part fine-tuned on kept activations ``side`` × ``side`` cells large: as
+    :func:`jit_compile`, except that "auto" on a computer without a GPU follows what was measured
+    (bench/xla_fine_tune.py): XLA for a backbone marked ``Backbone.xla_on_cpu`` on activations of at most
+    :data:`XLA_MAX_SIDE` cells a side, else Keras' own kernels."""
+    asked = jit_compile(config)
+    if asked != "auto" or visible_gpus():
+        return asked
+    return bool(registry.get(config.backbone).xla_on_cpu and side <= XLA_MAX_SIDE)

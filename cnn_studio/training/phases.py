@@ -166,7 +166,7 @@ def _phase_callbacks(fit: Fit, plan, phase: str, first: int) -> _PhaseCallbacks:
         stopper = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=bool(plan.patience))
         callbacks.append(stopper)
     plateau = config.reduce_lr_patience or (max(plan.patience // 2, 1) if plan.patience else 0)
-    if plateau:
+    if plateau and not schedule.uses_cosine(plan, config):  # the cosine sets the rate of every step
         callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=plateau, factor=0.3))
     # several workers must stop at the same epoch: a wall-clock rule each measures itself could split them
     budget = budget_stop(fit.budget if strategy_kind(0) != "multi_worker" else Budget(0))
@@ -178,6 +178,16 @@ def _phase_callbacks(fit: Fit, plan, phase: str, first: int) -> _PhaseCallbacks:
                                     diverged=lambda cb=events: cb.diverged is not None)
     callbacks.append(checkpoints)
     return _PhaseCallbacks(callbacks, events, stopper, budget, checkpoints)
+
+
+def phase_rate(fit: Fit, plan, first: int, end: int, begin: int):
+    """The optimizer's learning rate for a fine-tune or scratch phase from ``first`` to ``end``: the plan's rate,
+    or its warm-up and cosine (:func:`schedule.fine_tune_rate`; no warm-up when resumed part-way)."""
+    rate = plan.learning_rate or schedule.DEFAULT_LEARNING_RATE
+    if not schedule.uses_cosine(plan, fit.config):
+        return rate
+    return schedule.fine_tune_rate(rate, epochs=end - first, steps_per_epoch=fit.data.steps_per_epoch,
+                                   warm_up=first == begin)
 
 
 def _fit_phase(fit: Fit, plan, first: int, end: int, begin: int) -> int:
@@ -203,13 +213,13 @@ def _fit_phase(fit: Fit, plan, first: int, end: int, begin: int) -> int:
         if use_cache:
             fit_model, fit_train, fit_val, rate = head_on_features(fit, plan, features, first)
         elif on_activations:
-            fit_model, fit_train, fit_val, rate = upper_on_activations(fit, plan)
+            fit_model, fit_train, fit_val, rate = upper_on_activations(fit, plan, phase_rate(fit, plan, first, end, begin))
         else:
             rate = plan.learning_rate or schedule.DEFAULT_LEARNING_RATE
             if plan.learning_rate is None:
                 fit.sink(ev.LogMessage("info", f"Learning rate {rate:g} for the head: the learning-rate finder runs "
                                                "on cached features only (here the backbone runs every epoch)."))
-            optimizer = make_optimizer(config.optimizer, rate)
+            optimizer = make_optimizer(config.optimizer, phase_rate(fit, plan, first, end, begin))
             if fit.saved_optimizer is not None and first > begin:
                 optimizer = fit.saved_optimizer  # resuming inside this phase: continue its optimizer state
             model.compile(optimizer=optimizer, loss=fit.loss, metrics=["accuracy"], jit_compile=jit_compile(config))

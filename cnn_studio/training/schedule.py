@@ -6,15 +6,18 @@ set (both ``None``) trains on the **automatic schedule**:
 * a pretrained backbone: the new head trains with the backbone frozen (on cached features, a
   fraction of a second per epoch) until the validation loss has not improved for
   ``HEAD_PATIENCE`` epochs (at most ``HEAD_MAX_EPOCHS``), its best weights restored; then the
-  chosen depth is fine-tuned at ``fine_tune_learning_rate`` until the validation loss has not
-  improved for ``FINE_TUNE_PATIENCE`` epochs (at most ``FINE_TUNE_MAX_EPOCHS``), best weights
-  restored. The head's learning rate is picked by the learning-rate finder (:mod:`lr_finder`) when
+  chosen depth is fine-tuned until the validation loss has not improved for ``FINE_TUNE_PATIENCE``
+  epochs (at most ``FINE_TUNE_MAX_EPOCHS``), best weights restored. Its learning rate warms up over
+  the first epoch from a tenth of ``fine_tune_learning_rate`` to it, then falls along a cosine to 0
+  at the phase's last epoch (:func:`fine_tune_rate`): the unfrozen layers are not shaken by a full
+  rate at their first steps, and the phase ends on small steps (bench/default_vs_guide.py). The head's learning rate is picked by the learning-rate finder (:mod:`lr_finder`) when
   the head trains on cached features and no rate was set;
 * a network trained from scratch: one phase with early stopping (``SCRATCH_PATIENCE``) and a
   generous maximum (``SCRATCH_MAX_EPOCHS``).
 
-Either phase lowers its learning rate ×0.3 on a plateau (half the patience) unless a plateau
-patience was set. Setting ``epochs`` (and/or ``fine_tune_epochs``) gives the **fixed schedule**:
+The head and scratch phases lower their learning rate ×0.3 on a plateau (half the patience); a plateau
+patience that was set (``reduce_lr_patience``, "plateau" in the settings) applies to every phase, and
+replaces the fine-tune phase's cosine. Setting ``epochs`` (and/or ``fine_tune_epochs``) gives the **fixed schedule**:
 exactly those epochs, as before (``--epochs N --fine-tune-epochs M`` on the command line).
 
 A time budget (``TrainConfig.time_budget_s``) applies to both: each phase stops before an epoch
@@ -35,10 +38,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 HEAD_MAX_EPOCHS = 100
 HEAD_PATIENCE = 6
-FINE_TUNE_MAX_EPOCHS = 10
+FINE_TUNE_MAX_EPOCHS = 8  # with the warm-up and cosine: 10 at a constant rate reached less (bench/default_vs_guide.py)
 FINE_TUNE_PATIENCE = 2
 SCRATCH_MAX_EPOCHS = 100
 SCRATCH_PATIENCE = 8
+WARMUP_EPOCHS = 1  # the automatic fine-tune phase's warm-up
+WARMUP_START = 0.1  # ... from this fraction of its rate
 DEFAULT_LEARNING_RATE = 1e-3  # the head's (or a scratch network's) rate when the finder is not used
 
 
@@ -82,6 +87,29 @@ def plan(config: TrainConfig) -> list[PhasePlan]:
     return out
 
 
+def uses_cosine(plan: PhasePlan, config: TrainConfig) -> bool:
+    """Whether ``plan`` warms up and decays its rate along a cosine: the automatic fine-tune phase, unless a
+    plateau patience was set (the user's "plateau" then rules every phase)."""
+    return plan.automatic and plan.name == "fine_tune" and not config.reduce_lr_patience
+
+
+def fine_tune_rate(peak: float, *, epochs: int, steps_per_epoch: int, warm_up: bool = True):
+    """The automatic fine-tune phase's learning rate over ``epochs`` epochs of ``steps_per_epoch`` steps:
+    a ``keras.optimizers.schedules.CosineDecay`` that (with ``warm_up``) rises linearly over
+    :data:`WARMUP_EPOCHS` from ``WARMUP_START × peak`` to ``peak``, then falls along a cosine to 0 at the
+    last step. A phase resumed part-way has no warm-up and decays over the epochs it has left.
+    """
+    import keras
+
+    steps = max(int(steps_per_epoch), 1)
+    total = max(int(epochs), 1) * steps
+    warm = min(WARMUP_EPOCHS * steps, total - 1) if warm_up else 0
+    if not warm:
+        return keras.optimizers.schedules.CosineDecay(peak, total, alpha=0.0)
+    return keras.optimizers.schedules.CosineDecay(peak * WARMUP_START, total - warm, alpha=0.0,
+                                                  warmup_target=peak, warmup_steps=warm)
+
+
 def max_epochs(config: TrainConfig) -> int:
     """The most epochs ``config`` can train (exact for a fixed schedule)."""
     return sum(p.max_epochs for p in plan(config))
@@ -105,6 +133,9 @@ def describe(config: TrainConfig, *, cached_features: bool | None = None) -> str
         if p.automatic:
             rate = ("a learning rate the finder picks" if p.learning_rate is None and cached_features
                     else f"learning rate {p.learning_rate or DEFAULT_LEARNING_RATE:g}")
+            if uses_cosine(p, config):
+                rate = (f"a learning rate that warms up to {p.learning_rate:g} over its first epoch, then falls "
+                        "along a cosine to 0")
             parts.append(f"{what} until the validation loss stops improving ({p.patience} epochs without a "
                          f"lower one, at most {p.max_epochs}), at {rate}")
         else:

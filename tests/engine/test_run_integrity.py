@@ -145,6 +145,7 @@ def test_a_folder_with_a_finished_run_still_refuses_a_new_train(run_copy, image_
 
 def test_state_json_follows_last_keras_when_best_keras_cannot_be_written(tmp_path, image_folder, tiny_config,
                                                                          monkeypatch):
+    from cnn_studio.core.fsutil import atomic_path
     from cnn_studio.training import callbacks
     from cnn_studio.training.trainer import train
 
@@ -152,7 +153,7 @@ def test_state_json_follows_last_keras_when_best_keras_cannot_be_written(tmp_pat
 
     def disk_full_for_best(model, path, **k):
         if Path(path).name == "best.keras":
-            with callbacks.atomic_path(path):  # the disk fills while best.keras is written
+            with atomic_path(path):  # the disk fills while best.keras is written
                 raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(model, path, **k)
 

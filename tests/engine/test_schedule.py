@@ -199,3 +199,61 @@ def test_a_stopped_automatic_run_resumes_in_its_fine_tune_phase(easy_split, tiny
     assert [(p.name, p.first_epoch) for p in phases] == [("fine_tune", head_end + 1)]  # the head is not trained again
     assert result.epochs_done <= head_end + 3
     assert [int(r["epoch"]) for r in result.history] == list(range(result.epochs_done))
+
+
+def test_the_fine_tune_rate_warms_up_then_falls_along_a_cosine_to_zero():
+    rate = schedule.fine_tune_rate(3e-4, epochs=4, steps_per_epoch=10)
+    values = [float(rate(step)) for step in range(41)]
+    assert values[0] == pytest.approx(3e-4 * schedule.WARMUP_START)
+    assert values[5] == pytest.approx(3e-4 * (schedule.WARMUP_START + 1) / 2, rel=1e-3)  # halfway up the warm-up
+    assert values[10] == pytest.approx(3e-4) and max(values) == pytest.approx(3e-4)
+    assert all(a >= b for a, b in zip(values[10:-1], values[11:], strict=True)), "after the warm-up it only falls"
+    assert values[40] == pytest.approx(0.0, abs=1e-9)
+    resumed = schedule.fine_tune_rate(3e-4, epochs=2, steps_per_epoch=10, warm_up=False)  # part-way: no warm-up
+    assert float(resumed(0)) == pytest.approx(3e-4) and float(resumed(20)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_only_the_automatic_fine_tune_phase_uses_the_cosine_and_a_chosen_plateau_replaces_it():
+    auto = TrainConfig(weights="imagenet", epochs=None, fine_tune_epochs=None)
+    head, fine = schedule.plan(auto)
+    assert schedule.uses_cosine(fine, auto) and not schedule.uses_cosine(head, auto)
+    assert "cosine" in schedule.describe(auto)
+    plateau = auto.replace(reduce_lr_patience=2)
+    assert not schedule.uses_cosine(schedule.plan(plateau)[1], plateau) and "cosine" not in schedule.describe(plateau)
+    fixed = auto.replace(epochs=2, fine_tune_epochs=2)
+    assert not schedule.uses_cosine(schedule.plan(fixed)[1], fixed)
+
+
+def test_automatic_fine_tuning_records_its_falling_rate_and_never_plateaus(easy_split, tiny_config, tmp_path,
+                                                                          monkeypatch):
+    from cnn_studio.backbones.classifier import backbone_of, build_classifier
+    from cnn_studio.runs.run_folder import read_history
+    from cnn_studio.training.trainer import train
+
+    monkeypatch.setattr(schedule, "HEAD_MAX_EPOCHS", 3)
+    monkeypatch.setattr(schedule, "FINE_TUNE_MAX_EPOCHS", 3)
+    monkeypatch.setattr(schedule, "FINE_TUNE_PATIENCE", 5)  # all three epochs run
+    weights = tmp_path / "pretrained.weights.h5"
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
+    config = _auto(tiny_config, weights=str(weights), fine_tune_depth="1 block")
+    result = train(config, easy_split, tmp_path / "run")
+    begin = _state(result.run_dir)["schedule"]["fine_tune"]["start"]
+    rates = [row["learning_rate"] for row in read_history(RunLayout(result.run_dir).history) if row["epoch"] >= begin]
+    peak = config.fine_tune_learning_rate
+    assert len(rates) == 3
+    assert rates[0] == pytest.approx(peak, rel=1e-3), "the warm-up ends at the fine-tune rate after one epoch"
+    assert rates[1] == pytest.approx(peak / 2, rel=1e-3) and rates[2] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_xla_compiles_fine_tuning_on_a_cpu_only_where_it_was_measured_faster(monkeypatch):
+    from cnn_studio.training import fit_context
+
+    monkeypatch.setattr(fit_context, "visible_gpus", lambda: [])
+    vgg = TrainConfig(backbone="vgg16")
+    assert fit_context.upper_jit_compile(vgg, 4) is True  # 64 px: 4×4 activations below block5
+    assert fit_context.upper_jit_compile(vgg, 14) is False  # 224 px: 14×14, oneDNN's kernels are faster
+    assert fit_context.upper_jit_compile(TrainConfig(backbone="xception"), 3) is False
+    assert fit_context.upper_jit_compile(vgg.replace(jit="off"), 4) is False
+    assert fit_context.upper_jit_compile(TrainConfig(backbone="xception", jit="on"), 3) is True
+    monkeypatch.setattr(fit_context, "visible_gpus", lambda: ["GPU:0"])
+    assert fit_context.upper_jit_compile(vgg, 4) == "auto"  # on a GPU Keras decides, as everywhere else
