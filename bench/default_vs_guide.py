@@ -133,6 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         out = (_studio if args.one == "studio" else _guide)(Path(args.split), args.image_size)
         print("RESULT " + json.dumps(out), flush=True)
         return 0
+    with tempfile.TemporaryDirectory(prefix="bench-default-vs-guide-") as work:
+        os.environ["TMPDIR"] = work  # both children's run folders, homes and linked folders go there, removed after
+        tempfile.tempdir = None
+        return _pair(args)
+
+
+def _pair(args: argparse.Namespace) -> int:
     from cnn_studio.core.fsutil import write_json
     from cnn_studio.data.prepare import PrepareOptions, prepare
     from cnn_studio.data.sample import sample_dataset_path
