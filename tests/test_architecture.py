@@ -113,3 +113,42 @@ def test_backbones_modules_import_one_way_without_private_names():
 
     for module in sorted(graph):
         visit(module, ())
+
+
+# ---------------------------------------------------------------- room sizes (issue 20: no room too big to change)
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+MAX_PARAMETERS = 6  # besides self/cls; more values get a name (a small dataclass)
+
+
+def _sources() -> list[Path]:
+    ui = ROOT / "ui"  # installed as cnn_studio.ui; in a checkout it is ../ui
+    roots = [ROOT, ui if ui.is_dir() else ROOT.parent / "ui"]
+    return sorted(p for r in roots for p in r.rglob("*.py"))
+
+
+def _rooms_over_the_limits() -> list[str]:
+    import ast
+
+    over = []
+    for path in _sources():
+        text = path.read_text(encoding="utf-8")
+        lines = len(text.splitlines())
+        if lines > MAX_MODULE_LINES:
+            over.append(f"{path}: {lines} lines")
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            length = node.end_lineno - node.lineno + 1
+            a = node.args
+            params = [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs) if x.arg not in ("self", "cls")]
+            if length > MAX_FUNCTION_LINES:
+                over.append(f"{path}:{node.lineno} {node.name}: {length} lines")
+            if len(params) > MAX_PARAMETERS:
+                over.append(f"{path}:{node.lineno} {node.name}: {len(params)} parameters")
+    return over
+
+
+def test_no_module_over_400_lines_no_function_over_60_or_with_more_than_6_parameters():
+    assert len(_sources()) > 100, "the engine's and the app's modules are found"
+    assert _rooms_over_the_limits() == []
