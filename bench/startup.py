@@ -20,7 +20,7 @@ import sys
 CHILD = r"""
 import json, os, sys, time
 from PySide6.QtCore import QObject, QEvent, QTimer
-from cnn_studio.core.doctor import window_problem
+from cnn_studio.computer.doctor import window_problem
 from cnn_studio.ui.app import create_app, create_window
 assert window_problem() is None  # as ui.app.main: the check before the QApplication (xcb only)
 app = create_app([])

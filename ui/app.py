@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from cnn_studio.core.doctor import PROBLEM, version_problems, window_problem
+from cnn_studio.computer.doctor import PROBLEM, version_problems, window_problem
 from cnn_studio.core.paths import app_data_dir
 
 APP_NAME = "CNN Studio"

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_studio.computer.doctor import INFO, OK, PROBLEM, WARNING, DoctorReport
 from cnn_studio.core.child_start import program_command
-from cnn_studio.core.doctor import INFO, OK, PROBLEM, WARNING, DoctorReport
 
 _STATUS_TEXT = {OK: "✓ fine", INFO: "ℹ note", WARNING: "⚠ warning", PROBLEM: "✗ problem"}
 _STATUS_COLOUR = {OK: "#2e7d32", INFO: "#1565c0", WARNING: "#b26a00", PROBLEM: "#c62828"}
@@ -37,7 +37,7 @@ def doctor_command() -> list[str]:
 
 
 class ComputerDialog(QDialog):
-    """Shows each check of :func:`cnn_studio.core.doctor.run_doctor` with what to do; "Copy report" copies it as text."""
+    """Shows each check of :func:`cnn_studio.computer.doctor.run_doctor` with what to do; "Copy report" copies it as text."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnn_studio.core.doctor import report_json, run_doctor
+from cnn_studio.computer.doctor import report_json, run_doctor
 
 
 def register(sub: argparse._SubParsersAction) -> None:

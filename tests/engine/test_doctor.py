@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_studio.core import doctor
+from cnn_studio.computer import doctor
 
 # TensorFlow's start-up lines a user must not see on the terminal (they go to the log file)
 NOISE = ("oneDNN", "cuInit", "cuda_drivers", "cpu_feature_guard", "absl::InitializeLog", "E0000", "I0000")

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from cnn_studio.core import child_start, doctor
+from cnn_studio.computer import doctor
+from cnn_studio.core import child_start
 
 
 def test_frozen_program_command_is_the_app_itself(monkeypatch, tmp_path):

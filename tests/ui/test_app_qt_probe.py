@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from cnn_studio.core import doctor
+from cnn_studio.computer import doctor
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_missing_xcb_libraries_give_the_apt_line_and_exit_2_instead_of_an_abort(
     # probe's ldd names the missing ones, and the probe's child Qt aborts (no X server at that display).
     script = textwrap.dedent("""
         import sys
-        from cnn_studio.core import doctor
+        from cnn_studio.computer import doctor
         doctor.XCB_LIBRARIES += ("libcnn-studio-absent.so.0",)
         from cnn_studio.ui.app import main
         sys.exit(main(["--no-sample"]))

@@ -10,7 +10,7 @@ from cnn_studio.ui.settings import StudioSettings
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from cnn_studio.core import doctor
+from cnn_studio.computer import doctor
 
 
 def _window(qtbot, tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from cnn_studio.computer.doctor_report import INFO, OK, PROBLEM, WARNING, Check, install_fix
 from cnn_studio.core import tf_runtime
-from cnn_studio.core.doctor_report import INFO, OK, PROBLEM, WARNING, Check, install_fix
 
 
 def gpu_checks(facts: dict[str, object]) -> list[Check]:

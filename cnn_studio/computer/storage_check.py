@@ -7,7 +7,7 @@ import shutil
 
 from cnn_studio.backbones.registry import all_specs
 from cnn_studio.backbones.weights_store import offline_status, store_dir
-from cnn_studio.core.doctor_report import INFO, OK, PROBLEM, WARNING, Check
+from cnn_studio.computer.doctor_report import INFO, OK, PROBLEM, WARNING, Check
 from cnn_studio.core.paths import app_data_dir, keras_cache_dir, runs_dir
 
 DISK_WARNING_BYTES = 2 * 1024**3

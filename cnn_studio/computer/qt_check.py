@@ -14,8 +14,8 @@ import sys
 from importlib.util import find_spec
 from pathlib import Path
 
+from cnn_studio.computer.doctor_report import OK, PROBLEM, WARNING, Check, install_fix
 from cnn_studio.core.child_start import QT_PROBE_FLAG, program_command
-from cnn_studio.core.doctor_report import OK, PROBLEM, WARNING, Check, install_fix
 
 # the Debian/Ubuntu package that ships each system library Qt's window plugin needs
 DEBIAN_PACKAGES = {

@@ -11,9 +11,9 @@ The engine never imports Qt: the Qt check runs in a child process (``cnn-studio 
 which works frozen too), and versions are read from the installed packages' metadata.
 
 Here: the versions, the cheap check before the app opens its window (:func:`window_problem`) and the
-whole report (:func:`run_doctor`). Each other kind of check has its module: :mod:`~cnn_studio.core.gpu_check`,
-:mod:`~cnn_studio.core.qt_check`, :mod:`~cnn_studio.core.storage_check` (weights and the runs folder); the
-report's form is :mod:`~cnn_studio.core.doctor_report`.
+whole report (:func:`run_doctor`). Each other kind of check has its module: :mod:`~cnn_studio.computer.gpu_check`,
+:mod:`~cnn_studio.computer.qt_check`, :mod:`~cnn_studio.computer.storage_check` (weights and the runs folder); the
+report's form is :mod:`~cnn_studio.computer.doctor_report`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ import sys
 from importlib import metadata
 
 from cnn_studio import __version__
-from cnn_studio.core import tf_runtime  # the GPU check's TensorFlow (a test makes it fail)
-from cnn_studio.core.doctor_report import INFO, OK, PROBLEM, WARNING, Check, DoctorReport, install_fix
-from cnn_studio.core.gpu_check import GPU_SUPPORT, gpu_checks, gpu_support_check, platform_key
-from cnn_studio.core.qt_check import (
+from cnn_studio.computer.doctor_report import INFO, OK, PROBLEM, WARNING, Check, DoctorReport, install_fix
+from cnn_studio.computer.gpu_check import GPU_SUPPORT, gpu_checks, gpu_support_check, platform_key
+from cnn_studio.computer.qt_check import (
     DEBIAN_PACKAGES,
     debian_package,
     missing_libraries,
@@ -38,7 +37,13 @@ from cnn_studio.core.qt_check import (
     qt_checks,
     qt_platform,
 )
-from cnn_studio.core.storage_check import DISK_PROBLEM_BYTES, DISK_WARNING_BYTES, disk_checks, weights_checks
+from cnn_studio.computer.storage_check import (
+    DISK_PROBLEM_BYTES,
+    DISK_WARNING_BYTES,
+    disk_checks,
+    weights_checks,
+)
+from cnn_studio.core import tf_runtime  # the GPU check's TensorFlow (a test makes it fail)
 
 __all__ = ["DEBIAN_PACKAGES", "DISK_PROBLEM_BYTES", "DISK_WARNING_BYTES", "GPU_SUPPORT", "INFO", "OK", "PACKAGES",
            "PROBLEM", "TESTED_RANGES", "WARNING", "XCB_LIBRARIES", "Check", "DoctorReport", "debian_package",

@@ -1,7 +1,7 @@
-"""The doctor's report (:mod:`cnn_studio.core.doctor`): one :class:`Check` per thing looked at, and :class:`DoctorReport`.
+"""The doctor's report (:mod:`cnn_studio.computer.doctor`): one :class:`Check` per thing looked at, and :class:`DoctorReport`.
 
-Each check module (:mod:`~cnn_studio.core.gpu_check`, :mod:`~cnn_studio.core.qt_check`,
-:mod:`~cnn_studio.core.storage_check`, the versions in :mod:`~cnn_studio.core.doctor`) gives checks of this form.
+Each check module (:mod:`~cnn_studio.computer.gpu_check`, :mod:`~cnn_studio.computer.qt_check`,
+:mod:`~cnn_studio.computer.storage_check`, the versions in :mod:`~cnn_studio.computer.doctor`) gives checks of this form.
 """
 
 from __future__ import annotations
