@@ -22,7 +22,8 @@ from cnn_studio.core.paths import RunLayout
 LATER = ("cnn_studio.ui.pages.train_page", "cnn_studio.ui.pages.evaluate_page", "cnn_studio.ui.pages.classify_page",
          "cnn_studio.ui.pages.export_page", "cnn_studio.ui.review_queue", "cnn_studio.ui.suggest_queue",
          "cnn_studio.ui.runs_view", "cnn_studio.ui.compare_view", "cnn_studio.ui.computer_dialog",
-         "cnn_studio.ui.pages.inspect_panel", "pyqtgraph", "superqt", "tensorflow", "keras")
+         "cnn_studio.ui.pages.inspect_panel", "cnn_studio.ui.label_check", "cnn_studio.ui.suspect_heatmaps",
+         "pyqtgraph", "superqt", "tensorflow", "keras")
 
 FIRST_PAINT = r"""
 import json, sys
