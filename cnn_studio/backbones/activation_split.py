@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from cnn_studio.backbones.classifier import backbone_of
 
 
@@ -31,11 +33,25 @@ class ActivationSplit:
     upper: object
     pooled: object
     cut_layer: str  # the first trainable backbone layer (the upper part starts with it)
+    fast_lower: object = None  # a faster twin of ``lower`` for the training images (low_precision), or None
 
     @property
     def shape(self) -> tuple[int, ...]:
         """One image's activations at the cut (height, width, channels)."""
         return tuple(int(d) for d in self.lower.output.shape[1:])
+
+
+@dataclass(frozen=True)
+class KeptActivations:
+    """The validation images' activations at the cut below ``cut_layer``, kept from training: one row per
+    validation record, in the split's order, with its label. The check after training
+    (:mod:`cnn_studio.evaluation.review`) runs the best model's layers from the cut up on them instead of
+    decoding the images and running the whole model again: the layers below the cut were frozen all run
+    long, so the answers are the same."""
+
+    cut_layer: str
+    values: np.ndarray
+    labels: np.ndarray
 
 
 def first_trainable(base) -> object | None:
@@ -52,8 +68,24 @@ def split_below_trainable(model) -> ActivationSplit | None:
     """
     import keras
 
+    first = first_trainable(backbone_of(model))
+    if first is None:
+        return None
+    split = split_at(model, first.name)
+    frozen = split.lower.get_layer("frozen_lower").layers if split is not None else []
+    if split is None or any(layer.trainable_weights for layer in frozen if layer.trainable):
+        return None  # a trainable layer below the cut (not in graph order): not a clean split
+    return split
+
+
+def split_at(model, layer_name: str) -> ActivationSplit | None:
+    """The cut below the backbone layer ``layer_name`` (what :func:`split_below_trainable` found on the
+    model in training, found again on the same model loaded from its file), or None when there is none
+    to make there (no such layer, the backbone's input, several input tensors, a path around it)."""
+    import keras
+
     base = backbone_of(model)
-    first = first_trainable(base)
+    first = next((layer for layer in base.layers if layer.name == layer_name), None)
     if first is None or isinstance(first.input, (list, tuple)):
         return None
     cut = first.input
@@ -64,8 +96,6 @@ def split_below_trainable(model) -> ActivationSplit | None:
         base_upper = keras.Model(cut, base.outputs[0], name="trainable_upper")
     except ValueError:  # the output needs a tensor the cut does not give (a path around it)
         return None
-    if any(layer.trainable_weights for layer in base_lower.layers if layer.trainable):
-        return None  # a trainable layer below the cut (not in graph order): not a clean split
     fed = base._inbound_nodes[0].input_tensors[0]  # what the classifier feeds the backbone
     lower = keras.Model(model.inputs[0], base_lower(fed), name="lower")
     acts = keras.Input(shape=tuple(cut.shape[1:]), name="activations")

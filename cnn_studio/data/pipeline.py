@@ -177,7 +177,26 @@ def make_dataset(records: Sequence[ImageRecord], image_size: int, batch_size: in
     ds = _batched(ds, batch_size, o, buffer)
     if not o.with_keys:
         ds = ds.map(lambda x, y, k: (x, y))
-    return _pixels_for_model(ds, augment, o.seed, o.dtype, multiband=bool(n_bands)).prefetch(tf.data.AUTOTUNE)
+    return without_autotune(_pixels_for_model(ds, augment, o.seed, o.dtype, multiband=bool(n_bands))
+                            .prefetch(tf.data.AUTOTUNE))
+
+
+def without_autotune(ds):
+    """``ds`` (and whatever is built on it) with tf.data's autotuning off: parallel maps then take one call per
+    core and prefetching a small buffer of its own.
+
+    Found in a profile of the fine-tune phase on 2 CPU cores (TensorFlow 2.21): each time an iterator
+    ends (Keras makes one per epoch) its destruction waits for the autotuning thread to wake, often
+    about 2 s with the CPU idle, and that thread competes with the training for the cores. With
+    bench/autotune_stalls.py, 8 epochs of VGG16's block5 on cached activations took 23.7 s without
+    autotuning and 29.9 s with it (slowest epoch 3.6 against 5.2 s); a small CNN on decoded images
+    took the same time either way.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def _batched(ds, batch_size: int, o: DatasetOptions, buffer: int):

@@ -20,11 +20,13 @@ folder as ``review.json``:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnn_studio.backbones.activation_split import KeptActivations, split_at
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.core.errors import StudioError
@@ -113,7 +115,8 @@ def warnings_of(review: dict[str, Any]) -> list[str]:
 
 
 def review_model(run_dir: str | os.PathLike[str], *, shortcut_check: bool = True, calibrate_model: bool = True,
-                 sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None) -> dict[str, Any]:
+                 sink: ev.EventSink = ev.null_sink, cancel: CancelToken | None = None,
+                 activations: KeptActivations | None = None) -> dict[str, Any]:
     """Review a run's best model on its validation images; write review.json (and a calibrated best.keras).
 
     Returns the review: ``{"n_images", "chance", "calibration", "shortcuts", "warnings"}``.
@@ -122,15 +125,26 @@ def review_model(run_dir: str | os.PathLike[str], *, shortcut_check: bool = True
     --------------
     ``StageChanged``, ``TaskProgress``, ``Calibrated``, ``ChanceLevel`` and ``ShortcutSuspected``
     (only when there is something to say), ``LogMessage("warning", ...)`` for each warning.
+
+    ``activations``: the validation images' activations kept by training (:class:`KeptActivations`), which
+    spare decoding them and running the layers below the cut.
     """
 
     run = open_run(run_dir)
     with RunLock(run.root, "review"):  # inside training this shares train's lock (re-entrant)
-        return _review_locked(run, shortcut_check, calibrate_model, sink, cancel)
+        return _review_locked(run, ReviewParts(shortcut_check, calibrate_model, activations), sink, cancel)
 
 
-def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.EventSink,
-                   cancel: CancelToken | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReviewParts:
+    """What the review does: the shortcut check, the calibration, and the kept activations it may start from."""
+
+    shortcut_check: bool = True
+    calibrate_model: bool = True
+    activations: KeptActivations | None = None
+
+
+def _review_locked(run, parts: ReviewParts, sink: ev.EventSink, cancel: CancelToken | None) -> dict[str, Any]:
     names = list(run.class_names)
     records = list(run.split.val) if run.split is not None else []
     review: dict[str, Any] = {"n_images": 0, "chance": {}, "calibration": {}, "shortcuts": {}, "warnings": []}
@@ -139,19 +153,8 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
         return review
     sink(ev.StageChanged(TASK, "Checking the model on the validation images", f"{len(records)} images"))
     model = load_model(run.model_path)
-    paths = [r.key for r in records]  # a slice of a volume is named (and decoded) by its record key
-    probs, y, kept = [], [], []
-    progress = EtaProgress(sink, "Checking the model on the validation images", len(paths))
-    seen = 0
-    for ok, images, errors in iter_image_batches(paths, run.image_size, run.config.resize, 32):
-        raise_if_cancelled(cancel)
-        probs.append(predict_probabilities(model, images))
-        y += [records[i].label for i in ok]
-        kept += [paths[i] for i in ok]
-        seen += len(ok) + len(errors)
-        progress.update(seen)
-    p = np.concatenate(probs) if probs else np.zeros((0, len(names)))
-    y_arr = np.asarray(y, np.int64)
+    p, y_arr, kept = _validation_answers(model, records, run, parts.activations, sink, cancel)
+    y = list(y_arr)
     review["n_images"] = len(y)
     chance = compare_with_guessing(y_arr, p.argmax(axis=1) if len(y) else y_arr, names)
     review["chance"] = chance
@@ -161,7 +164,7 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
                             hint=chance["hint"]))
         sink(ev.LogMessage("warning", chance["message"] + (f" {chance['hint']}" if chance["hint"] else "")))
 
-    if calibrate_model and len(y):
+    if parts.calibrate_model and len(y):
         sink(ev.StageChanged(TASK, "Calibrating the confidence", f"on {len(y)} validation images"))
         cal = calibrate(p, y_arr)
         if cal["applied"]:
@@ -172,7 +175,7 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
         sink(ev.Calibrated(temperature=cal["temperature"], applied=cal["applied"], ece_before=cal["ece_before"],
                            ece_after=cal["ece_after"], n_images=cal["n_images"], reason=cal.get("reason", "")))
 
-    if shortcut_check and len(y):
+    if parts.shortcut_check and len(y):
         try:
             sink(ev.StageChanged(TASK, "Looking for shortcuts",
                                  "corners and edges masked, and Grad-CAM, on a sample of the validation images"))
@@ -189,6 +192,41 @@ def _review_locked(run, shortcut_check: bool, calibrate_model: bool, sink: ev.Ev
     review["warnings"] = warnings_of(review)
     write_json(review_path(run.root), review)
     return review
+
+
+def _validation_answers(model, records, run, activations: KeptActivations | None, sink: ev.EventSink,
+                        cancel: CancelToken | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The model's probabilities for the validation images, their labels and keys (unreadable files left out).
+
+    From ``activations`` when they are there and line up with the records (as many rows, the same labels,
+    and the model cut there again), else from the images.
+    """
+    paths = [r.key for r in records]  # a slice of a volume is named (and decoded) by its record key
+    labels = np.asarray([r.label for r in records], np.int64)
+    upper = None
+    if (activations is not None and len(activations.labels) == len(records)
+            and np.array_equal(np.asarray(activations.labels, np.int64), labels)):
+        split = split_at(model, activations.cut_layer)
+        upper = split.upper if split is not None else None
+    progress = EtaProgress(sink, "Checking the model on the validation images", len(paths))
+    if upper is not None:
+        probs = []
+        for start in range(0, len(paths), 32):
+            raise_if_cancelled(cancel)
+            probs.append(predict_probabilities(upper, np.asarray(activations.values[start:start + 32], np.float32)))
+            progress.update(min(len(paths), start + 32))
+        return np.concatenate(probs), labels, paths
+    probs, y, kept = [], [], []
+    seen = 0
+    for ok, images, errors in iter_image_batches(paths, run.image_size, run.config.resize, 32):
+        raise_if_cancelled(cancel)
+        probs.append(predict_probabilities(model, images))
+        y += [records[i].label for i in ok]
+        kept += [paths[i] for i in ok]
+        seen += len(ok) + len(errors)
+        progress.update(seen)
+    p = np.concatenate(probs) if probs else np.zeros((0, int(model.outputs[0].shape[-1])))
+    return p, np.asarray(y, np.int64), kept
 
 
 def _with_eta(sink: ev.EventSink) -> ev.EventSink:

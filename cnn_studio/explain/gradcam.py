@@ -86,39 +86,65 @@ def gradcam(model, image: np.ndarray, *, class_index: int | None = None, layer: 
     >>> cam.heatmap.shape, cam.layer_name  # doctest: +SKIP
     ((7, 7), 'backbone/out_relu')
     """
-    import tensorflow as tf
-
     if method not in METHODS:
         raise ConfigError(f"Explanation method: expected one of {', '.join(METHODS)}, received {method!r}.")
     tap = LayerTap(model, layer or find_last_conv_layer(model))
-    x = tf.convert_to_tensor(as_batch(image))
+    maps, classes, probs = _cams(tap, as_batch(image), class_index, method)
+    return GradCam(heatmap=maps[0], class_index=int(classes[0]), class_prob=float(probs[0]), layer_name=tap.path,
+                   method=method)
+
+
+def gradcam_batch(model, images: np.ndarray, *, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM heat maps of the predicted class for a batch of images, in one pass.
+
+    ``images``: raw ``(N, H, W, C)`` at the model's input size. Returns ``(maps, classes)``: float32
+    ``(N, h, w)`` maps, each in [0, 1] (what :func:`gradcam` gives image by image), and the classes they
+    explain. The images do not affect each other's maps (the backbone runs in inference mode).
+    """
+    tap = LayerTap(model, layer or find_last_conv_layer(model))
+    maps, classes, _ = _cams(tap, np.asarray(images, np.float32), None, "gradcam")
+    return maps, classes
+
+
+def _cams(tap: LayerTap, batch: np.ndarray, class_index: int | None, method: str):
+    """Heat maps ``(N, h, w)`` in [0, 1], the classes explained and their probabilities, for ``batch``.
+
+    ``class_index`` None explains each image's predicted class. The gradient of the sum of the images'
+    class scores gives each image its own gradient: nothing mixes images in inference mode.
+    """
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(batch)
     with tf.GradientTape() as tape:
         acts, scores = tap(x, logits=True)
         scores = tf.cast(scores, tf.float32)
         probs = tf.nn.softmax(scores) if tap.gives_logits else scores
         n_classes = int(scores.shape[-1])
-        ci = int(tf.argmax(probs[0])) if class_index is None else int(class_index)
-        if not 0 <= ci < n_classes:
-            raise ConfigError(f"Class index: expected 0 to {n_classes - 1}, received {ci}.")
-        score = scores[:, ci]
+        if class_index is None:
+            classes = tf.argmax(probs, axis=-1, output_type=tf.int32)
+        elif 0 <= int(class_index) < n_classes:
+            classes = tf.fill([tf.shape(scores)[0]], int(class_index))
+        else:
+            raise ConfigError(f"Class index: expected 0 to {n_classes - 1}, received {int(class_index)}.")
+        score = tf.reduce_sum(tf.gather(scores, classes, axis=1, batch_dims=1))
     grads = tape.gradient(score, acts)
     if acts.shape.rank != 4 or grads is None:
         raise ConfigError(f"Layer {tap.path} does not produce 2-D maps that the class depends on.",
                           "Choose a convolution layer of the backbone (see --list-layers).")
-    a = tf.cast(acts, tf.float32)[0]
-    g = tf.cast(grads, tf.float32)[0]
+    a, g = tf.cast(acts, tf.float32), tf.cast(grads, tf.float32)
     if method == "gradcam":
-        weights = tf.reduce_mean(g, axis=(0, 1))
+        weights = tf.reduce_mean(g, axis=(1, 2), keepdims=True)
     else:
         g2, g3 = g * g, g * g * g
-        denom = 2.0 * g2 + tf.reduce_sum(a, axis=(0, 1), keepdims=True) * g3
+        denom = 2.0 * g2 + tf.reduce_sum(a, axis=(1, 2), keepdims=True) * g3
         alpha = g2 / tf.where(tf.abs(denom) > 1e-12, denom, tf.ones_like(denom))
-        weights = tf.reduce_sum(alpha * tf.nn.relu(g), axis=(0, 1))
-    cam = tf.nn.relu(tf.reduce_sum(a * weights, axis=-1)).numpy()
-    peak = float(cam.max()) if cam.size else 0.0
-    heat = (cam / peak if peak > 0 and np.isfinite(peak) else np.zeros_like(cam)).astype(np.float32)
-    return GradCam(heatmap=heat, class_index=ci, class_prob=float(probs[0, ci]), layer_name=tap.path,
-                   method=method)
+        weights = tf.reduce_sum(alpha * tf.nn.relu(g), axis=(1, 2), keepdims=True)
+    cams = tf.nn.relu(tf.reduce_sum(a * weights, axis=-1)).numpy()
+    peaks = cams.reshape(len(cams), -1).max(axis=1) if cams.size else np.zeros(len(cams))
+    ok = (peaks > 0) & np.isfinite(peaks)
+    maps = np.where(ok[:, None, None], cams / np.where(ok, peaks, 1.0)[:, None, None], 0.0).astype(np.float32)
+    classes = classes.numpy()
+    return maps, classes, tf.gather(probs, classes, axis=1, batch_dims=1).numpy()
 
 
 def upsample(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -43,7 +43,7 @@ import numpy as np
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.core.errors import StudioError
-from cnn_studio.explain.gradcam import find_last_conv_layer, gradcam, upsample
+from cnn_studio.explain.gradcam import find_last_conv_layer, gradcam_batch, upsample
 from cnn_studio.explain.occlusion import TASK, occlusion_answers, occlusion_verdict
 from cnn_studio.predict.predictor import iter_image_batches
 
@@ -59,6 +59,7 @@ REVIEW_MIN_IMAGES = 24  # the check after training looks at no fewer (when there
 REVIEW_IMAGES_PER = 40  # ... and one per this many training and validation images, up to MAX_IMAGES
 MIN_CAM_CELLS = 7
 EXAMPLES = 8
+GRADCAM_BATCH = 16  # images Grad-CAM'd in one pass (one at a time cost ~0.1 s each in Python and eager overhead)
 HINT = ("Look at the example images: crop or mask the edges/labels, make every class come from the same "
         "devices and settings, and check Grad-CAM on the Classify step.")
 
@@ -236,12 +237,12 @@ def gradcam_evidence(model, sample: ShortcutSample, class_names: Sequence[str], 
     layer = find_last_conv_layer(model)
     size = images.shape[1]
     maps, cells = [], 0
-    for i, image in enumerate(images):
+    for start in range(0, len(images), GRADCAM_BATCH):
         raise_if_cancelled(cancel)
-        cam = gradcam(model, image, layer=layer)
-        cells = int(min(cam.heatmap.shape))
-        maps.append(upsample(cam.heatmap, (size, size)))
-        sink(ev.TaskProgress(TASK, i + 1, len(images), f"{TASK}: Grad-CAM, {i + 1}/{len(images)} images"))
+        heat, _ = gradcam_batch(model, images[start:start + GRADCAM_BATCH], layer=layer)
+        cells = int(min(heat.shape[1:]))
+        maps += [upsample(h, (size, size)) for h in heat]
+        sink(ev.TaskProgress(TASK, len(maps), len(images), f"{TASK}: Grad-CAM, {len(maps)}/{len(images)} images"))
     arr = np.stack(maps) if maps else np.zeros((0, size, size))
     out = analyse_heatmaps(arr, sample.labels, sample.keys, list(class_names))
     out["cells"], out["layer"] = cells, layer

@@ -22,7 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn_studio.backbones.activation_split import ActivationSplit, split_below_trainable
+import numpy as np
+
+from cnn_studio.backbones.activation_split import ActivationSplit, KeptActivations, split_below_trainable
 from cnn_studio.backbones.classifier import freeze_backbone, unfreeze_depth
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken
@@ -75,7 +77,7 @@ def compute(split: ActivationSplit, data, cache_root: str | Path, *, reserved: i
     if choice.mode == "none":
         return None
     on_disk = choice.mode == "disk"
-    train_xy = compute_features(split.lower, data.train,
+    train_xy = compute_features(split.fast_lower or split.lower, data.train,
                                 FeatureOutput(data.train_count, folder / "train.npy" if on_disk else None),
                                 task="Computing features (training images)", sink=sink, cancel=cancel)
     val_xy = compute_features(split.lower, data.val,
@@ -101,6 +103,14 @@ def pooled_features(acts: Activations, batch_size: int, *, folder: str | Path | 
     if seconds > 0:
         acts.upper_images_per_s = (len(acts.train_xy[1]) + len(acts.val_xy[1])) / seconds
     return out[0], out[1]
+
+
+def validation_part(acts: Activations | None) -> KeptActivations | None:
+    """The validation images' activations for the check after training, when they are kept in memory (None
+    when they were written to disk, which :func:`release` removes, or there are none)."""
+    if acts is None or not acts.val_xy or isinstance(acts.val_xy[0], np.memmap):
+        return None
+    return KeptActivations(acts.split.cut_layer, acts.val_xy[0], np.asarray(acts.val_xy[1]))
 
 
 def release(acts: Activations | None, cache_root: str | Path) -> None:

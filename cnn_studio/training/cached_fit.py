@@ -8,15 +8,17 @@ the head phase (:mod:`activation_cache`).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from cnn_studio.backbones.classifier import split_for_feature_cache, unfreeze_depth
+from cnn_studio.backbones.low_precision import bfloat16_twin
 from cnn_studio.core import events as ev
 from cnn_studio.core.fsutil import write_json
 from cnn_studio.core.paths import RunLayout
 from cnn_studio.training import activation_cache, schedule
 from cnn_studio.training.cache_choice import CacheChoice, choose_feature_cache
 from cnn_studio.training.config import TrainConfig
-from cnn_studio.training.devices import strategy_kind
+from cnn_studio.training.devices import bfloat16_frozen_pass, strategy_kind
 from cnn_studio.training.feature_cache import FeatureOutput, compute_features, feature_datasets
 from cnn_studio.training.fit_context import Fit, jit_compile, upper_jit_compile
 from cnn_studio.training.lr_finder import feature_batches, make_optimizer, sweep
@@ -92,6 +94,13 @@ def _kept_activations(fit: Fit) -> activation_cache.Activations | None:
     split = activation_cache.plan_split(fit.model, fit.config.effective_fine_tune_depth)
     if split is None:
         return None
+    if bfloat16_frozen_pass(fit.config):
+        split = replace(split, fast_lower=bfloat16_twin(split.lower))
+        fit.sink(ev.LogMessage("info", "The training images go through the frozen layers once, in bfloat16: this "
+                                       "CPU computes it natively (Intel AMX), about 5× faster than float32. The "
+                                       "validation images, the layers that learn and the checks stay in float32."))
+        write_json(fit.layout.config, fit.config.replace(extra={**fit.config.extra,
+                                                                "frozen_pass": "bfloat16 (training images)"}).to_dict())
     return activation_cache.compute(split, fit.data, fit.layout.feature_cache, reserved=fit.images_in_memory,
                                     sink=fit.sink, cancel=fit.cancel)
 

@@ -66,6 +66,37 @@ def choose_precision(precision="auto", gpus: Sequence | None = None) -> str:
     return "float32"
 
 
+BFLOAT16_CPU_FLAG = "amx_bf16"  # the CPUs where the bfloat16 frozen pass was measured faster (Intel AMX)
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty where there is no such file: macOS, Windows)."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def bfloat16_frozen_pass(precision="auto", gpus: Sequence | None = None, flags: set[str] | None = None) -> bool:
+    """Whether the one pass of the training images through the frozen layers runs in bfloat16.
+
+    Only with ``precision`` "auto" (a ``TrainConfig`` or its setting), on a computer without a GPU whose
+    CPU computes bfloat16 matrix products natively (:data:`BFLOAT16_CPU_FLAG`, Intel AMX): there VGG16's
+    frozen blocks ran 4.7× faster (1.46 against 6.8 ms an image at 64 px, 2 cores), their activations
+    within 0.5 % of float32's. Elsewhere bfloat16 is emulated and slower. The validation images, the
+    layers that learn and every check after training stay in float32.
+    """
+    precision = getattr(precision, "precision", precision)
+    if precision != "auto":
+        return False
+    gpus = tf_runtime.gpu_devices() if gpus is None else list(gpus)
+    return not gpus and BFLOAT16_CPU_FLAG in (cpu_flags() if flags is None else flags)
+
+
 def precision_line(policy: str, gpus: Sequence = ()) -> str:
     """Why this precision, in one line (for the run's log); "" on a CPU in float32, where there is no choice to explain."""
     if not gpus:

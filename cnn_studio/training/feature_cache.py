@@ -24,6 +24,7 @@ import numpy as np
 
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
+from cnn_studio.data.pipeline import without_autotune
 from cnn_studio.training.eta import EtaProgress
 
 
@@ -122,7 +123,7 @@ def _from_disk(xy, batch_size: int, seed: int, shuffle: bool):
         y.set_shape([None])
         return x, y
 
-    return ds.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return without_autotune(ds.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
 
 
 def feature_batches_of(xy, batch_size: int):
@@ -146,4 +147,4 @@ def feature_datasets(train_xy, val_xy, batch_size: int, seed: int):
              .shuffle(max(len(train_xy[1]), 1), seed=seed, reshuffle_each_iteration=True)
              .batch(batch_size).prefetch(tf.data.AUTOTUNE))
     val = tf.data.Dataset.from_tensor_slices(val_xy).batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    return train, val
+    return without_autotune(train), without_autotune(val)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cnn_studio.backbones import registry
+from cnn_studio.backbones.activation_split import KeptActivations
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken
 from cnn_studio.core.paths import RunLayout
@@ -28,6 +29,7 @@ class RunContext:
     cancel: CancelToken | None
     budget: Budget
     skipped: dict[str, str] = field(default_factory=dict)  # files dropped while decoding → reason (skipped.csv)
+    kept_validation: KeptActivations | None = None  # the validation activations training kept, for the check after it
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Fit:
     forward_images_per_s: float = 0.0  # measured while computing features (0: not measured)
     left_out: list[str] = field(default_factory=list)
     activations: activation_cache.Activations | None = None  # the frozen layers' output, for fine-tuning
+    kept_validation: KeptActivations | None = None  # their validation part, kept for the check after training
 
     def one_hot(self, ds):
         import tensorflow as tf

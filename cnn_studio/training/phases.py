@@ -84,6 +84,7 @@ def fit_all(run: RunContext, config: TrainConfig, prepared: PreparedRun, *, star
                   keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing), run.sink, run.cancel,
                   run.budget, prepared.tensorboard, prepared.images_in_memory, best, saved_optimizer)
         _fit_planned(fit, start_epoch)
+        run.kept_validation = fit.kept_validation
 
 
 def _fit_planned(fit: Fit, start_epoch: int) -> None:
@@ -107,6 +108,7 @@ def _fit_planned(fit: Fit, start_epoch: int) -> None:
             raise
         if fit.cancel is not None and fit.cancel.cancelled:
             raise Cancelled()
+    fit.kept_validation = activation_cache.validation_part(fit.activations)  # for the check after training
     activation_cache.release(fit.activations, layout.feature_cache)  # the check after training needs memory
     fit.activations = None
     record_schedule(layout, left_out=fit.left_out)

@@ -273,7 +273,7 @@ def _run(run: RunContext, config: TrainConfig, split: Split, *, start_epoch: int
             raise
         raise err from exc
     set_state(layout, status="completed", finished=now())
-    result.review = _review(layout, config, sink, cancel)
+    result.review = _review(layout, config, run)
     result.warnings = list(result.review.get("warnings", []))
     set_state(layout, elapsed_s=round(budget.elapsed(), 1), time_budget_s=config.time_budget_s or None)
     left_out = (read_state(layout).get("schedule") or {}).get("left_out") or []
@@ -348,17 +348,20 @@ def _fit_with_smaller_batches(run: RunContext, config: TrainConfig, split: Split
             keras.backend.clear_session(free_memory=True)  # the failed attempt's model and its GPU memory
 
 
-def _review(layout: RunLayout, config: TrainConfig, sink: ev.EventSink, cancel: CancelToken | None) -> dict:
+def _review(layout: RunLayout, config: TrainConfig, run: RunContext) -> dict:
     """Review the finished model (chance level, calibration, shortcuts); a failure here never fails the run.
 
     ``config.extra["review"] = False`` skips it; ``config.extra["shortcut_check"] = False`` skips Grad-CAM.
+    The validation activations training kept (``run.kept_validation``) are used, then let go.
     """
+    sink, cancel = run.sink, run.cancel
+    kept, run.kept_validation = run.kept_validation, None
     if not config.extra.get("review", True):
         return {}
 
     try:
         return review_model(layout.root, shortcut_check=bool(config.extra.get("shortcut_check", True)),
-                            sink=sink, cancel=cancel)
+                            sink=sink, cancel=cancel, activations=kept)
     except Cancelled:
         sink(ev.LogMessage("warning", "The check of the model on the validation images was stopped; "
                                       "the model is saved uncalibrated and unreviewed."))

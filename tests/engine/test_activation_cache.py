@@ -61,7 +61,8 @@ def test_no_cut_across_a_skip_connection():
     assert whole is not None and whole.cut_layer.startswith("conv5_block1")
 
 
-def test_fine_tuning_trains_on_kept_activations_and_saves_the_whole_model(image_folder, tiny_config, tmp_path):
+def test_fine_tuning_trains_on_kept_activations_and_saves_the_whole_model(image_folder, tiny_config, tmp_path,
+                                                                         monkeypatch):
     from cnn_studio.backbones.classifier import backbone_of, build_classifier
     from cnn_studio.core.paths import RunLayout
     from cnn_studio.data.index import scan
@@ -75,6 +76,12 @@ def test_fine_tuning_trains_on_kept_activations_and_saves_the_whole_model(image_
     events = []
     cfg = tiny_config.replace(weights=str(weights), epochs=2, fine_tune_epochs=2, fine_tune_depth="1 block",
                               fine_tune_learning_rate=1e-2)
+    from cnn_studio.evaluation import review
+
+    decoded_for_check = []
+    real_batches = review.iter_image_batches
+    monkeypatch.setattr(review, "iter_image_batches", lambda paths, *a: decoded_for_check.append(paths) or
+                        real_batches(paths, *a))
     result = train(cfg, split, tmp_path / "run", sink=events.append)
 
     assert result.epochs_done == 4
@@ -95,6 +102,89 @@ def test_fine_tuning_trains_on_kept_activations_and_saves_the_whole_model(image_
     moved = np.abs(saved.get_layer("block4_conv").get_weights()[0] - start.get_layer("block4_conv").get_weights()[0])
     assert moved.max() > 0, "the fine-tuned layer trained (on the activations) and the saved model has it"
     assert not (RunLayout(result.run_dir).feature_cache / "activations").exists()
+    # the check after training answered from the kept validation activations: no image decoded again for it
+    checking = [e for e in events if isinstance(e, ev.TaskProgress) and e.task.startswith("Checking the model")]
+    assert checking and checking[-1].done == len(split.val)
+    assert decoded_for_check == [], "the check decoded the validation images again"
+
+
+def _trained_run(image_folder, tiny_config, tmp_path):
+    from cnn_studio.backbones.classifier import backbone_of, build_classifier
+    from cnn_studio.data.index import scan
+    from cnn_studio.data.split import make_split
+    from cnn_studio.training.trainer import train
+
+    split = make_split(scan(image_folder(per_class=12, size=32)), val_fraction=0.25, seed=0)
+    weights = tmp_path / "pretrained.weights.h5"
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
+    cfg = tiny_config.replace(weights=str(weights), epochs=1, fine_tune_epochs=1, fine_tune_depth="1 block",
+                              extra={"review": False})
+    return train(cfg, split, tmp_path / "run").run_dir
+
+
+def test_the_check_from_kept_activations_answers_as_the_images_do(image_folder, tiny_config, tmp_path):
+    """The check after training runs best.keras from the cut up on the validation activations training kept;
+    its answers are those of the whole model on the decoded images. Activations that do not line up with the
+    validation records (a row missing, labels in another order) are not used: the images are."""
+    from cnn_studio.backbones.activation_split import KeptActivations, split_at
+    from cnn_studio.evaluation import review
+    from cnn_studio.runs.run_folder import load_model, open_run
+
+    run = open_run(_trained_run(image_folder, tiny_config, tmp_path))
+    model = load_model(run.model_path)
+    records = list(run.split.val)
+    from_images, y, keys = review._validation_answers(model, records, run, None, ev.null_sink, None)
+    assert len(keys) == len(records)
+    split = split_at(model, "block4_conv")
+    images = np.stack([_image(run, r.key) for r in records])
+    kept = KeptActivations("block4_conv", np.asarray(split.lower(images)), y)
+    seen = []
+    from_acts, y2, keys2 = review._validation_answers(model, records, run, kept, seen.append, None)
+    np.testing.assert_allclose(from_acts, from_images, atol=1e-5)
+    assert list(y2) == list(y) and keys2 == keys
+    assert seen[-1].done == len(records)
+
+    shuffled = KeptActivations("block4_conv", kept.values[::-1], kept.labels[::-1])
+    short = KeptActivations("block4_conv", kept.values[1:], kept.labels[1:])
+    assert not np.array_equal(shuffled.labels, y), "the test needs both classes in the validation set"
+    for wrong in (shuffled, short, KeptActivations("no_such_layer", kept.values, kept.labels)):
+        answers, _, _ = review._validation_answers(model, records, run, wrong, ev.null_sink, None)
+        np.testing.assert_allclose(answers, from_images, atol=1e-5)
+
+
+def _image(run, key):
+    from cnn_studio.data.pipeline import load_image
+
+    return load_image(key, run.image_size, resize=run.config.resize)
+
+
+def test_the_bfloat16_twin_gives_the_lower_part_activations_closely():
+    """The frozen pass's bfloat16 twin: same layers and weights, the backbone computing in bfloat16 (within a
+    few percent of float32), the preprocessing in float32, float32 out; the original is left as it was."""
+    from cnn_studio.backbones.activation_split import split_below_trainable
+    from cnn_studio.backbones.low_precision import bfloat16_twin
+
+    split = split_below_trainable(_classifier())
+    twin = bfloat16_twin(split.lower)
+    exact, fast = np.asarray(split.lower(X)), np.asarray(twin(X))
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    assert np.abs(fast - exact).mean() / np.abs(exact).mean() < 0.02
+    assert not np.array_equal(fast, exact), "the twin really computes in bfloat16"
+    inner = twin.layers[-2].get_layer("block1_conv") if hasattr(twin.layers[-2], "get_layer") else None
+    assert inner is not None and inner.compute_dtype == "bfloat16"
+    assert split.lower.get_layer("frozen_lower").get_layer("block1_conv").compute_dtype == "float32"
+    assert twin.get_layer("resize").compute_dtype == "float32"
+
+
+def test_bfloat16_frozen_pass_only_where_it_was_measured_faster():
+    from cnn_studio.training.devices import bfloat16_frozen_pass
+
+    amx = {"avx512f", "amx_bf16", "amx_tile"}
+    assert bfloat16_frozen_pass("auto", [], amx)
+    assert not bfloat16_frozen_pass("float32", [], amx), "float32 chosen in the settings is float32"
+    assert not bfloat16_frozen_pass("auto", ["GPU:0"], amx), "a GPU run has its own precision rule"
+    assert not bfloat16_frozen_pass("auto", [], {"avx512f", "avx512_bf16"}), "not measured there: float32"
+    assert not bfloat16_frozen_pass("auto", [], set())
 
 
 def test_augmentation_fine_tunes_on_the_images(image_folder, tiny_config, tmp_path):

@@ -146,3 +146,19 @@ def test_colormaps_are_tables_of_256_colours():
     assert viridis[:, 1].tolist() == sorted(viridis[:, 1].tolist())  # green rises monotonically
     with pytest.raises(ConfigError):
         lookup_table("rainbow")
+
+
+@pytest.mark.slow
+def test_a_batch_gives_each_image_its_own_map(trained):
+    """gradcam_batch (the shortcut check's one pass) equals gradcam image by image: no image's gradient leaks
+    into another's, and each map explains that image's own predicted class."""
+    from cnn_studio.explain.gradcam import gradcam, gradcam_batch
+
+    model, _, (xt, _, _) = trained
+    maps, classes = gradcam_batch(model, xt)
+    assert maps.shape[0] == len(xt) and maps.dtype == np.float32
+    assert set(classes.tolist()) == {0, 1}, "both classes explained in one batch"
+    for i, image in enumerate(xt):
+        one = gradcam(model, image)
+        assert classes[i] == one.class_index
+        np.testing.assert_allclose(maps[i], one.heatmap, atol=1e-4)

@@ -50,6 +50,22 @@ def test_batches_are_float_raw_pixels_with_labels(image_folder):
     assert xv.shape[0] == ds.val_count and ds.steps_per_epoch == -(-ds.train_count // 4)
 
 
+def test_training_datasets_run_without_tf_data_autotuning(image_folder):
+    """Autotuning's thread made epochs stall ~2 s at each iterator's end on 2 cores (pipeline.without_autotune):
+    the image datasets and the cached features' datasets are built without it, and still give every image."""
+    from cnn_studio.training.feature_cache import feature_datasets
+
+    split = make_split(scan(image_folder(per_class=6, size=40)), val_fraction=0.34, seed=0)
+    ds = make_datasets(split, 32, 4)
+    for part in (ds.train, ds.val, ds.train.map(lambda x, y: (x, y))):  # and what is built on them
+        assert part.options().autotune.enabled is False
+    xy = (np.zeros((10, 4), np.float32), np.arange(10) % 2)
+    for part in feature_datasets(xy, xy, 4, seed=0):
+        assert part.options().autotune.enabled is False
+        assert sum(int(y.shape[0]) for _, y in part) == 10
+    assert _all(ds.train)[0].shape[0] == ds.train_count
+
+
 def test_pure_red_stays_red(tmp_path):
     p = tmp_path / "red.png"
     Image.new("RGB", (20, 10), (255, 0, 0)).save(p)
