@@ -66,8 +66,6 @@ def split_below_trainable(model) -> ActivationSplit | None:
     frozen to save), when the first trainable layer takes several tensors, or when a path of the
     backbone crosses the cut (a skip connection).
     """
-    import keras
-
     first = first_trainable(backbone_of(model))
     if first is None:
         return None

@@ -242,7 +242,7 @@ def resume(run_dir: str | Path, *, sink: ev.EventSink = ev.null_sink, cancel: Ca
 
 def _run(run: RunContext, config: TrainConfig, split: Split, *, start_epoch: int) -> TrainResult:
     """Train from ``start_epoch``, then end the run: completed and reviewed, cancelled or failed."""
-    layout, sink, cancel, budget = run.layout, run.sink, run.cancel, run.budget
+    layout, sink, budget = run.layout, run.sink, run.budget
     total = config.total_epochs
     try:
         config = _resolve_cache(layout, config, split, sink)
