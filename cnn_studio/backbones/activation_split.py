@@ -33,7 +33,8 @@ class ActivationSplit:
     upper: object
     pooled: object
     cut_layer: str  # the first trainable backbone layer (the upper part starts with it)
-    fast_lower: object = None  # a faster twin of ``lower`` for the training images (low_precision), or None
+    fast_lower: object = None  # faster twins of ``lower`` and ``pooled`` for the training images (low_precision)
+    fast_pooled: object = None
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -27,17 +27,19 @@ from typing import Any
 import numpy as np
 
 from cnn_studio.backbones.activation_split import KeptActivations, split_at
+from cnn_studio.backbones.low_precision import bfloat16_twin
 from cnn_studio.core import events as ev
 from cnn_studio.core.cancel import CancelToken, raise_if_cancelled
 from cnn_studio.core.errors import StudioError
 from cnn_studio.core.fsutil import atomic_path, read_json, write_json
 from cnn_studio.evaluation.calibration import apply_temperature_to_model, calibrate
 from cnn_studio.evaluation.intervals import compare_with_guessing
-from cnn_studio.explain.shortcuts import check_shortcuts, review_sample_size
+from cnn_studio.explain.shortcuts import ShortcutOptions, check_shortcuts, review_sample_size
 from cnn_studio.predict.predictor import Classifier, iter_image_batches, predict_probabilities
 from cnn_studio.runs.checks import type_problem
 from cnn_studio.runs.lock import RunLock
 from cnn_studio.runs.run_folder import load_model, open_run
+from cnn_studio.training.devices import bfloat16_frozen_pass
 from cnn_studio.training.eta import EtaProgress
 
 REVIEW_FILE = "review.json"
@@ -179,8 +181,10 @@ def _review_locked(run, parts: ReviewParts, sink: ev.EventSink, cancel: CancelTo
         try:
             sink(ev.StageChanged(TASK, "Looking for shortcuts",
                                  "corners and edges masked, and Grad-CAM, on a sample of the validation images"))
-            sc = check_shortcuts(Classifier(model, names, run.image_size, run.config.resize), kept, y, cancel=cancel,
-                                 sink=_with_eta(sink), max_images=review_sample_size(len(run.split.train) + len(records)))
+            options = ShortcutOptions(max_images=review_sample_size(len(run.split.train) + len(records)),
+                                      screen=bfloat16_twin(model, "backbone") if bfloat16_frozen_pass(run.config) else None)
+            sc = check_shortcuts(Classifier(model, names, run.image_size, run.config.resize), kept, y, options,
+                                 cancel=cancel, sink=_with_eta(sink))
         except StudioError as exc:  # a model Grad-CAM cannot explain: say so, do not fail the run
             sc = {"suspected": False, "message": f"Shortcut check skipped: {exc.message}"}
         review["shortcuts"] = sc
@@ -206,8 +210,8 @@ def _validation_answers(model, records, run, activations: KeptActivations | None
     upper = None
     if (activations is not None and len(activations.labels) == len(records)
             and np.array_equal(np.asarray(activations.labels, np.int64), labels)):
-        split = split_at(model, activations.cut_layer)
-        upper = split.upper if split is not None else None
+        split = split_at(_copy(model), activations.cut_layer)  # a copy: the cut adds uses of the model's layers,
+        upper = split.upper if split is not None else None   # which Grad-CAM's reading of the model must not see
     progress = EtaProgress(sink, "Checking the model on the validation images", len(paths))
     if upper is not None:
         probs = []
@@ -227,6 +231,15 @@ def _validation_answers(model, records, run, activations: KeptActivations | None
         progress.update(seen)
     p = np.concatenate(probs) if probs else np.zeros((0, int(model.outputs[0].shape[-1])))
     return p, np.asarray(y, np.int64), kept
+
+
+def _copy(model):
+    """The model's layers and weights in a new model of their own."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _with_eta(sink: ev.EventSink) -> ev.EventSink:

@@ -291,18 +291,35 @@ def combine(occ: dict[str, Any], cam: dict[str, Any], resize: str) -> dict[str, 
     return out
 
 
+def _occlusion(model, screen, sample: ShortcutSample, class_names: list[str], image_size: int, *,
+               sink: ev.EventSink, cancel: CancelToken | None) -> dict[str, Any]:
+    """The occlusion test's verdict: the ``screen``'s answers first when there is one; the model's own when
+    the screen flags a region (or there is no screen). ``screened``: whose answers the verdict rests on."""
+    if screen is not None:
+        occ = occlusion_verdict(occlusion_answers(screen, sample.images, sink=sink, cancel=cancel), sample.keys,
+                                class_names, image_size)
+        if not occ["suspected"]:
+            return occ | {"screened": "bfloat16 twin: nothing flagged"}
+    occ = occlusion_verdict(occlusion_answers(model, sample.images, sink=sink, cancel=cancel), sample.keys,
+                            class_names, image_size)
+    return occ | {"screened": "the model" if screen is None else "flagged by the bfloat16 twin, measured with the model"}
+
+
 @dataclass(frozen=True)
 class ShortcutOptions:
     """Which validation images the shortcut check looks at, and whether it runs Grad-CAM as well as masking.
 
     ``max_per_class``, ``max_images``: at most this many images of each class and in all (a sample drawn
-    with ``seed``); ``use_gradcam``: the Grad-CAM test beside the occlusion test.
+    with ``seed``); ``use_gradcam``: the Grad-CAM test beside the occlusion test; ``screen``: a faster twin
+    of the model (``backbones.low_precision.bfloat16_twin``) that answers the masked and swapped pictures
+    first; a region it flags is measured again with the model itself, which alone decides.
     """
 
     max_per_class: int = MAX_PER_CLASS
     max_images: int = MAX_IMAGES
     seed: int = 0
     use_gradcam: bool = True
+    screen: object = None
 
 
 def check_shortcuts(classifier, paths: Sequence[str | os.PathLike[str]], labels: Sequence[int],
@@ -331,8 +348,7 @@ def check_shortcuts(classifier, paths: Sequence[str | os.PathLike[str]], labels:
     if len(sample.images) < MIN_IMAGES:
         msg = f"Too few validation images to check ({len(sample.images)}; needs {MIN_IMAGES})."
         return combine({"suspected": False, "n_images": len(sample.images), "message": msg}, {}, resize) | {"message": msg}
-    occ = occlusion_verdict(occlusion_answers(model, sample.images, sink=sink, cancel=cancel), sample.keys,
-                            list(class_names), image_size)
+    occ = _occlusion(model, o.screen, sample, list(class_names), image_size, sink=sink, cancel=cancel)
     cam: dict[str, Any] = {}
     if o.use_gradcam:
         try:

@@ -94,9 +94,11 @@ def pooled_features(acts: Activations, batch_size: int, *, folder: str | Path | 
     """
     t0 = time.monotonic()
     out = []
-    for name, stem, xy in (("training", "train", acts.train_xy), ("validation", "val", acts.val_xy)):
+    split = acts.split
+    for name, stem, xy, model in (("training", "train", acts.train_xy, split.fast_pooled or split.pooled),
+                                  ("validation", "val", acts.val_xy, split.pooled)):
         path = Path(folder) / f"{stem}.npy" if folder is not None else None
-        out.append(compute_features(acts.split.pooled, feature_batches_of(xy, batch_size),
+        out.append(compute_features(model, feature_batches_of(xy, batch_size),
                                     FeatureOutput(len(xy[1]), path),
                                     task=f"Pooling features ({name} images)", sink=sink, cancel=cancel))
     seconds = time.monotonic() - t0

@@ -106,6 +106,10 @@ def test_fine_tuning_trains_on_kept_activations_and_saves_the_whole_model(image_
     checking = [e for e in events if isinstance(e, ev.TaskProgress) and e.task.startswith("Checking the model")]
     assert checking and checking[-1].done == len(split.val)
     assert decoded_for_check == [], "the check decoded the validation images again"
+    from cnn_studio.evaluation.review import read_review
+
+    cam = read_review(result.run_dir)["shortcuts"]["gradcam"]
+    assert cam.get("cells"), f"Grad-CAM ran in the shortcut check after the check from activations: {cam}"
 
 
 def _trained_run(image_folder, tiny_config, tmp_path):
