@@ -33,6 +33,7 @@ END_RATE = 10.0
 STEPS = 100
 SMOOTHING = 0.9  # exponential moving average of the batch losses (bias-corrected)
 DIVERGED = 4.0  # stop when the smoothed loss exceeds this many times its lowest
+SKIP_START = 5  # the curve's first points rest on one to five batches: a lucky first batch is no minimum (fastai skips 5)
 MIN_SUGGESTION, MAX_SUGGESTION = 1e-5, 0.1  # a head rate outside this is never a good idea
 
 
@@ -62,9 +63,7 @@ class LrFinding:
     @property
     def falling(self) -> tuple[int, int]:
         """Indices ``(first, lowest)`` of the falling part: from where the loss starts to fall to its minimum."""
-        losses = np.asarray(self.losses)
-        lowest = int(np.argmin(losses)) if len(losses) else 0
-        return 0, lowest
+        return 0, lowest_index(self.losses)
 
 
 def make_optimizer(name: str, lr: float):
@@ -89,12 +88,21 @@ def smooth(losses: list[float], beta: float = SMOOTHING) -> list[float]:
     return out
 
 
+def lowest_index(losses) -> int:
+    """Where a (smoothed) loss curve is lowest, its first :data:`SKIP_START` points left out when it is long enough."""
+    loss = np.asarray(losses, float)
+    if not len(loss):
+        return 0
+    skip = SKIP_START if len(loss) > 2 * SKIP_START else 0
+    return skip + int(np.argmin(loss[skip:]))
+
+
 def suggest(rates: list[float], losses: list[float]) -> tuple[float, str]:
     """The suggested rate of a (smoothed) loss curve and the reason, in words."""
     r, loss = np.asarray(rates, float), np.asarray(losses, float)
     if len(r) < 5:
         return float(r[0] if len(r) else 1e-3), "too few batches to tell; the smallest rate tried"
-    lowest = int(np.argmin(loss))
+    lowest = lowest_index(loss)
     min_rate = float(r[lowest])
     window = [i for i in range(1, lowest) if r[i] >= min_rate / 100]  # two decades below the minimum
     if len(window) >= 3:
