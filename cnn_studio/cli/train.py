@@ -31,6 +31,7 @@ from cnn_studio.training.config import (
     LR_SCHEDULES,
     OPTIMIZERS,
     PLATEAU_PATIENCE,
+    PRECISIONS,
     SLICE_AXES,
     STUDY_AGGREGATES,
     TrainConfig,
@@ -153,6 +154,10 @@ def _add_output_and_compute_options(p: argparse.ArgumentParser, d: TrainConfig) 
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="new folder for the run")
     p.add_argument("--jit", nargs="?", const="on", default=d.jit, choices=JIT_MODES,
                    help="XLA compilation of the train step: --jit (on), --jit off; default auto (Keras: on a GPU only)")
+    p.add_argument("--precision", default=d.precision, choices=PRECISIONS,
+                   help="number format: auto (default: mixed_float16 on GPUs with tensor cores; on a CPU with Intel "
+                        "AMX the training images' one pass through the frozen layers in bfloat16), float32 "
+                        "everywhere, or mixed_float16")
     p.add_argument("--workers", type=int, default=d.workers, metavar="N",
                    help="train with N worker processes on this computer (MultiWorkerMirroredStrategy on 127.0.0.1)")
     p.add_argument("--cluster", default=None, metavar="FILE",
@@ -190,7 +195,8 @@ def run_train(args: argparse.Namespace) -> int:
         return show_fine_tune(args)
     backbone, weights = default_backbone_and_weights(args.backbone, args.weights)
     config = config_from_args(args, backbone, weights)
-    config = config.replace(jit=args.jit, workers=max(args.workers, distributed.task_count(cluster or {})))
+    config = config.replace(jit=args.jit, precision=args.precision,
+                            workers=max(args.workers, distributed.task_count(cluster or {})))
     if not distributed.is_chief(cluster):
         config = config.replace(extra={**config.extra, "review": False})  # the chief reviews the model
     progress = TerminalProgress()

@@ -13,6 +13,7 @@ from cnn_studio.training.config import (
     JIT_MODES,
     LR_SCHEDULES,
     OPTIMIZERS,
+    PRECISIONS,
     STUDY_AGGREGATES,
     TrainConfig,
 )
@@ -25,14 +26,16 @@ def _options(command: str) -> dict:
 
 def test_train_choices_are_the_engine_tuples():
     opts = _options("train")
-    owners = {"class_weight": CLASS_WEIGHTS, "jit": JIT_MODES, "slice_axis": SLICE_AXES, "optimizer": OPTIMIZERS,
+    owners = {"class_weight": CLASS_WEIGHTS, "jit": JIT_MODES, "precision": PRECISIONS, "slice_axis": SLICE_AXES,
+              "optimizer": OPTIMIZERS,
               "lr_schedule": LR_SCHEDULES, "resize": RESIZE_POLICIES, "cache": CACHE_MODES,
               "study_aggregate": STUDY_AGGREGATES}
     for dest, owner in owners.items():
         assert opts[dest].choices is owner, f"--{dest.replace('_', '-')} writes its choices out again"
     d = TrainConfig()
     for dest, field in (("early_stopping", "early_stopping_patience"), ("workers", "workers"),
-                        ("slice_axis", "slice_axis"), ("slices", "slices"), ("jit", "jit")):
+                        ("slice_axis", "slice_axis"), ("slices", "slices"), ("jit", "jit"),
+                        ("precision", "precision")):
         assert opts[dest].default == getattr(d, field)
 
 

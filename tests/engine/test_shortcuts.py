@@ -195,6 +195,30 @@ def test_a_side_marker_is_found_by_masking_and_the_images_are_named(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_bfloat16_screen_finds_what_the_model_finds_and_the_model_decides(tmp_path):
+    """ShortcutOptions.screen: the masking test answered by the model's bfloat16 twin first; a region it flags
+    is measured again with the model, whose verdict is the one given; a clean screen ends the test."""
+    from cnn_studio.backbones.low_precision import bfloat16_twin
+    from cnn_studio.explain.shortcuts import ShortcutOptions
+
+    paths, labels = _write(tmp_path / "marker", side_marker)
+    model = _train_model(paths, labels)
+    exact = check_shortcuts(Classifier(model, NAMES, SIZE), paths, labels, ShortcutOptions(max_per_class=16))
+    screened = check_shortcuts(Classifier(model, NAMES, SIZE), paths, labels,
+                               ShortcutOptions(max_per_class=16, screen=bfloat16_twin(model, "backbone")))
+    assert exact["occlusion"]["screened"] == "the model"
+    assert screened["occlusion"]["screened"] == "flagged by the bfloat16 twin, measured with the model"
+    assert screened["occlusion"]["regions"] == exact["occlusion"]["regions"], "the model's own answers decided"
+    assert (screened["suspected"], screened["region"], screened["box"]) == (True, "top-left corner", [0.0, 0.0, 0.25, 0.25])
+
+    centred, centred_labels = _write(tmp_path / "centred", _centred_object)
+    clean_model = _train_model(centred, centred_labels)
+    clean = check_shortcuts(Classifier(clean_model, NAMES, SIZE), centred, centred_labels,
+                            ShortcutOptions(screen=bfloat16_twin(clean_model, "backbone")))
+    assert not clean["suspected"] and clean["occlusion"]["screened"] == "bfloat16 twin: nothing flagged"
+
+
+@pytest.mark.slow
 def test_content_that_decides_is_not_flagged(tmp_path):
     paths, labels = _write(tmp_path / "centred", _centred_object)
     clean = check_shortcuts(Classifier(_train_model(paths, labels), NAMES, SIZE), paths, labels)
@@ -294,6 +318,10 @@ def test_vgg16_at_64_px_reading_a_side_marker_is_found_with_its_box_and_images(t
     print("Masking:", found["message"])
     assert found["suspected"] and found["kind"] == "occlusion", found["message"]
     assert found["region"] == "top-left corner" and found["box"] == [0.0, 0.0, 0.25, 0.25]
+    from cnn_studio.training.devices import bfloat16_frozen_pass
+
+    assert found["occlusion"]["screened"] == ("flagged by the bfloat16 twin, measured with the model"
+                                              if bfloat16_frozen_pass(cfg) else "the model")
     corner, centre = found["occlusion"]["regions"]["top_left"], found["occlusion"]["regions"]["centre"]
     n = corner["swapped"]["n"]
     assert corner["swapped"]["changed"] >= 0.75 * n and centre["swapped"]["changed"] <= 0.2 * n

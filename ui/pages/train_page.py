@@ -120,7 +120,9 @@ class TrainPage(TrainEvents, QWidget):
         self.precision.setWordWrap(True)
         self.precision.setObjectName("precision")
         self.precision.setToolTip("The number format training computes in. Mixed precision (float16 maths, float32 "
-                                  "weights) is faster on GPUs with tensor cores; elsewhere float32 is used.")
+                                  "weights) is faster on GPUs with tensor cores; elsewhere float32 is used, except "
+                                  "that on a CPU with Intel AMX the training images' one pass through the frozen "
+                                  "layers runs in bfloat16 (the run's log says so).")
         for line in (self.device, self.precision):  # one line kept for them: filled in when training starts,
             line.ensurePolished()  # they would shrink the curves (a relayout of both plots, ~25 ms)
             line.setText("Xg")
