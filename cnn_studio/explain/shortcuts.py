@@ -291,10 +291,11 @@ def combine(occ: dict[str, Any], cam: dict[str, Any], resize: str) -> dict[str, 
     return out
 
 
-def _occlusion(model, screen, sample: ShortcutSample, class_names: list[str], image_size: int, *,
-               sink: ev.EventSink, cancel: CancelToken | None) -> dict[str, Any]:
+def _occlusion(classifier, screen, sample: ShortcutSample, *, sink: ev.EventSink,
+               cancel: CancelToken | None) -> dict[str, Any]:
     """The occlusion test's verdict: the ``screen``'s answers first when there is one; the model's own when
     the screen flags a region (or there is no screen). ``screened``: whose answers the verdict rests on."""
+    model, class_names, image_size = classifier.model, list(classifier.class_names), classifier.image_size
     if screen is not None:
         occ = occlusion_verdict(occlusion_answers(screen, sample.images, sink=sink, cancel=cancel), sample.keys,
                                 class_names, image_size)
@@ -348,7 +349,7 @@ def check_shortcuts(classifier, paths: Sequence[str | os.PathLike[str]], labels:
     if len(sample.images) < MIN_IMAGES:
         msg = f"Too few validation images to check ({len(sample.images)}; needs {MIN_IMAGES})."
         return combine({"suspected": False, "n_images": len(sample.images), "message": msg}, {}, resize) | {"message": msg}
-    occ = _occlusion(model, o.screen, sample, list(class_names), image_size, sink=sink, cancel=cancel)
+    occ = _occlusion(classifier, o.screen, sample, sink=sink, cancel=cancel)
     cam: dict[str, Any] = {}
     if o.use_gradcam:
         try:

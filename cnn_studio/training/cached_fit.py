@@ -13,7 +13,7 @@ from dataclasses import replace
 from cnn_studio.backbones.classifier import split_for_feature_cache, unfreeze_depth
 from cnn_studio.backbones.low_precision import bfloat16_twin
 from cnn_studio.core import events as ev
-from cnn_studio.core.fsutil import write_json
+from cnn_studio.core.fsutil import read_json, write_json
 from cnn_studio.core.paths import RunLayout
 from cnn_studio.training import activation_cache, schedule
 from cnn_studio.training.cache_choice import CacheChoice, choose_feature_cache
@@ -100,8 +100,9 @@ def _kept_activations(fit: Fit) -> activation_cache.Activations | None:
         fit.sink(ev.LogMessage("info", "The training images go through the frozen layers once, in bfloat16: this "
                                        "CPU computes it natively (Intel AMX), about 5× faster than float32. The "
                                        "validation images, the layers that learn and the checks stay in float32."))
-        write_json(fit.layout.config, fit.config.replace(extra={**fit.config.extra,
-                                                                "frozen_pass": "bfloat16 (training images)"}).to_dict())
+        written = read_json(fit.layout.config)  # as feature_cache_choice left it (its reason included)
+        written["extra"] = {**written.get("extra", {}), "frozen_pass": "bfloat16 (training images)"}
+        write_json(fit.layout.config, written)
     return activation_cache.compute(split, fit.data, fit.layout.feature_cache, reserved=fit.images_in_memory,
                                     sink=fit.sink, cancel=fit.cancel)
 

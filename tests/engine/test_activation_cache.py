@@ -110,6 +110,16 @@ def test_fine_tuning_trains_on_kept_activations_and_saves_the_whole_model(image_
 
     cam = read_review(result.run_dir)["shortcuts"]["gradcam"]
     assert cam.get("cells"), f"Grad-CAM ran in the shortcut check after the check from activations: {cam}"
+    from cnn_studio.core.fsutil import read_json
+    from cnn_studio.training.devices import bfloat16_frozen_pass
+
+    extra = read_json(RunLayout(result.run_dir).config)["extra"]
+    assert "feature_cache_reason" in extra, "recording the frozen pass kept what config.json said before"
+    if bfloat16_frozen_pass(cfg):  # this CPU has AMX: the training images' frozen pass ran in bfloat16, and says so
+        assert extra["frozen_pass"] == "bfloat16 (training images)"
+        assert any("in bfloat16" in t for t in logs)
+    else:
+        assert "frozen_pass" not in extra
 
 
 def _trained_run(image_folder, tiny_config, tmp_path):
