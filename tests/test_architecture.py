@@ -152,3 +152,22 @@ def _rooms_over_the_limits() -> list[str]:
 def test_no_module_over_400_lines_no_function_over_60_or_with_more_than_6_parameters():
     assert len(_sources()) > 100, "the engine's and the app's modules are found"
     assert _rooms_over_the_limits() == []
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists the packages by name: one left out installs an app that fails at start
+    (cnn_studio.computer was, when the doctor moved out of core/: the installed app stopped with
+    ModuleNotFoundError before its window)."""
+    import tomllib
+
+    root = ROOT.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]["packages"])
+    found = set()
+    for top, name in ((root / "cnn_studio", "cnn_studio"), (root / "ui", "cnn_studio.ui"),
+                      (root / "resources", "cnn_studio.resources")):
+        for init in top.rglob("__init__.py"):
+            rel = init.parent.relative_to(top).parts
+            if "__pycache__" not in rel:
+                found.add(".".join((name, *rel)))
+    assert found - listed == set(), "packages that pip install . would leave out"
+    assert listed - found == set(), "listed packages that do not exist"
