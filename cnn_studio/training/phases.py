@@ -263,19 +263,38 @@ def _phase_ended(fit: Fit, plan, begin: int, end: int, rate, cbs: _PhaseCallback
                      automatic=plan.automatic, max_epochs=plan.max_epochs, learning_rate=rate)
     last = plan.name == schedule.plan(fit.config)[-1].name
     if (last or budget.stopped) and not (stopper is not None and stopper.stopped_epoch > 0):
-        _check_still_improving(fit, plan.name, begin, done, stopped_by_budget=budget.stopped,
-                               automatic=plan.automatic)
+        if schedule.uses_cosine(plan, fit.config) and not budget.stopped:
+            _annealed(fit, plan.name, begin, done)
+        else:
+            _check_still_improving(fit, plan.name, begin, done, stopped_by_budget=budget.stopped,
+                                   automatic=plan.automatic)
     return done
 
 
-def _check_still_improving(fit: Fit, phase: str, begin: int, end: int, *, stopped_by_budget: bool,
-                           automatic: bool = False) -> None:
-    """A phase that ended while its validation loss was still falling: say so (event, log, state.json)."""
+def _val_losses(fit: Fit, begin: int, end: int) -> list[float]:
+    """The validation losses of epochs ``begin`` to ``end`` (exclusive), from history.csv."""
     losses = []
     for row in read_history(fit.layout.history):
         epoch = int(float(row.get("epoch", -1)))
         if begin <= epoch < end and row.get("val_loss") not in (None, ""):
             losses.append(float(row["val_loss"]))
+    return losses
+
+
+def _annealed(fit: Fit, phase: str, begin: int, end: int) -> None:
+    """A cosine phase that ran its course with its lowest validation loss last: that is the rate reaching 0, not
+    a phase cut short, so no StillImproving (Continue training would restart it at its peak rate); a log line."""
+    losses = _val_losses(fit, begin, end)
+    if schedule.still_improving(losses):
+        fit.sink(ev.LogMessage("info", f"Phase '{phase}' had its lowest validation loss in its last epoch "
+                                       f"({losses[-1]:.3f}), as expected when its learning rate falls along the "
+                                       "cosine to 0: the schedule ran its course, and that epoch's weights are kept."))
+
+
+def _check_still_improving(fit: Fit, phase: str, begin: int, end: int, *, stopped_by_budget: bool,
+                           automatic: bool = False) -> None:
+    """A phase that ended while its validation loss was still falling: say so (event, log, state.json)."""
+    losses = _val_losses(fit, begin, end)
     if not schedule.still_improving(losses):
         return
     why = ("the time budget ended it" if stopped_by_budget else

@@ -119,6 +119,31 @@ def test_automatic_pretrained_schedule_uses_the_finder_then_fine_tunes(easy_spli
     assert result.epochs_done == record["fine_tune"]["end"] <= record["head"]["end"] + 2
 
 
+def test_a_cosine_phase_ending_at_its_lowest_loss_is_not_called_cut_short(easy_split, tiny_config, tmp_path,
+                                                                           monkeypatch):
+    """The automatic fine-tune phase's rate falls to 0 along a cosine, so its last epoch is often its best: that
+    is the schedule running its course, said in the log, not a StillImproving offer to continue (which fired on
+    nearly every default run). The same curve in a fixed-epoch phase still says so."""
+    from cnn_studio.backbones.classifier import backbone_of, build_classifier
+    from cnn_studio.training.trainer import train
+
+    monkeypatch.setattr(schedule, "HEAD_MAX_EPOCHS", 3)
+    monkeypatch.setattr(schedule, "FINE_TUNE_MAX_EPOCHS", 2)
+    monkeypatch.setattr(schedule, "still_improving", lambda losses, window=3: True)  # every curve "still falling"
+    weights = tmp_path / "pretrained.weights.h5"
+    backbone_of(build_classifier(registry.get("small_cnn"), 2, image_size=32)).save_weights(weights)
+    events = []
+    train(_auto(tiny_config, weights=str(weights), fine_tune_depth="2 conv"), easy_split, tmp_path / "auto",
+          sink=events.append)
+    assert "ran all 2" in _state(tmp_path / "auto")["schedule"]["fine_tune"]["how"]  # patience 4 > 2 epochs
+    assert not [e for e in events if isinstance(e, ev.StillImproving)]
+    assert any(isinstance(e, ev.LogMessage) and "ran its course" in e.text for e in events)
+    assert not _state(tmp_path / "auto").get("still_improving")
+    fixed = []
+    train(tiny_config.replace(epochs=2, learning_rate=3e-3), easy_split, tmp_path / "fixed", sink=fixed.append)
+    assert [e for e in fixed if isinstance(e, ev.StillImproving)], "a fixed-epoch run still says so"
+
+
 def test_time_budget_is_respected(easy_split, tiny_config, tmp_path):
     from cnn_studio.training.trainer import train
 
