@@ -295,15 +295,16 @@ def _occlusion(classifier, screen, sample: ShortcutSample, *, sink: ev.EventSink
                cancel: CancelToken | None) -> dict[str, Any]:
     """The occlusion test's verdict: the ``screen``'s answers first when there is one; the model's own when
     the screen flags a region (or there is no screen). ``screened``: whose answers the verdict rests on."""
-    model, class_names, image_size = classifier.model, list(classifier.class_names), classifier.image_size
-    if screen is not None:
-        occ = occlusion_verdict(occlusion_answers(screen, sample.images, sink=sink, cancel=cancel), sample.keys,
-                                class_names, image_size)
-        if not occ["suspected"]:
-            return occ | {"screened": "bfloat16 twin: nothing flagged"}
-    occ = occlusion_verdict(occlusion_answers(model, sample.images, sink=sink, cancel=cancel), sample.keys,
-                            class_names, image_size)
-    return occ | {"screened": "the model" if screen is None else "flagged by the bfloat16 twin, measured with the model"}
+    def verdict(model) -> dict[str, Any]:
+        return occlusion_verdict(occlusion_answers(model, sample.images, sink=sink, cancel=cancel), sample.keys,
+                                 list(classifier.class_names), classifier.image_size)
+
+    if screen is None:
+        return verdict(classifier.model) | {"screened": "the model"}
+    occ = verdict(screen)
+    if not occ["suspected"]:
+        return occ | {"screened": "bfloat16 twin: nothing flagged"}
+    return verdict(classifier.model) | {"screened": "flagged by the bfloat16 twin, measured with the model"}
 
 
 @dataclass(frozen=True)

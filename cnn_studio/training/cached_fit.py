@@ -17,7 +17,6 @@ from cnn_studio.core.fsutil import read_json, write_json
 from cnn_studio.core.paths import RunLayout
 from cnn_studio.training import activation_cache, schedule
 from cnn_studio.training.cache_choice import CacheChoice, choose_feature_cache
-from cnn_studio.training.config import TrainConfig
 from cnn_studio.training.devices import bfloat16_frozen_pass, strategy_kind
 from cnn_studio.training.feature_cache import FeatureOutput, compute_features, feature_datasets
 from cnn_studio.training.fit_context import Fit, jit_compile, upper_jit_compile
@@ -25,7 +24,14 @@ from cnn_studio.training.lr_finder import feature_batches, make_optimizer, sweep
 from cnn_studio.training.run_state import record_schedule
 
 
-def feature_cache_choice(layout: RunLayout, config: TrainConfig, model, data, sink: ev.EventSink,
+def note_in_config(layout: RunLayout, **notes: str) -> None:
+    """Add ``notes`` to config.json's ``extra`` as the file holds it now (what earlier notes wrote is kept)."""
+    written = read_json(layout.config)
+    written["extra"] = {**written.get("extra", {}), **notes}
+    write_json(layout.config, written)
+
+
+def feature_cache_choice(layout: RunLayout, model, data, sink: ev.EventSink,
                           images_in_memory: int = 0) -> CacheChoice:
     """Where the frozen-phase features go: memory, disk (batch by batch) or none, said in the log and config.json.
 
@@ -36,7 +42,7 @@ def feature_cache_choice(layout: RunLayout, config: TrainConfig, model, data, si
     count = data.train_count + data.val_count
     choice = choose_feature_cache(count, width, layout.feature_cache / "features", reserved=images_in_memory)
     sink(ev.LogMessage("info", f"Feature cache ({count} images × {width} features): {choice.reason}."))
-    write_json(layout.config, config.replace(extra={**config.extra, "feature_cache_reason": choice.reason}).to_dict())
+    note_in_config(layout, feature_cache_reason=choice.reason)
     return choice
 
 
@@ -100,9 +106,7 @@ def _kept_activations(fit: Fit) -> activation_cache.Activations | None:
         fit.sink(ev.LogMessage("info", "The training images go through the frozen layers once, in bfloat16: this "
                                        "CPU computes it natively (Intel AMX), about 5× faster than float32. The "
                                        "validation images, the layers that learn and the checks stay in float32."))
-        written = read_json(fit.layout.config)  # as feature_cache_choice left it (its reason included)
-        written["extra"] = {**written.get("extra", {}), "frozen_pass": "bfloat16 (training images)"}
-        write_json(fit.layout.config, written)
+        note_in_config(fit.layout, frozen_pass="bfloat16 (training images)")
     return activation_cache.compute(split, fit.data, fit.layout.feature_cache, reserved=fit.images_in_memory,
                                     sink=fit.sink, cancel=fit.cancel)
 

@@ -72,7 +72,6 @@ class Fit:
     forward_images_per_s: float = 0.0  # measured while computing features (0: not measured)
     left_out: list[str] = field(default_factory=list)
     activations: activation_cache.Activations | None = None  # the frozen layers' output, for fine-tuning
-    kept_validation: KeptActivations | None = None  # their validation part, kept for the check after training
 
     def one_hot(self, ds):
         import tensorflow as tf

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+from cnn_studio.backbones.activation_split import KeptActivations
 from cnn_studio.backbones.classifier import (
     build_classifier,
     freeze_backbone,
@@ -83,12 +84,12 @@ def fit_all(run: RunContext, config: TrainConfig, prepared: PreparedRun, *, star
                   prepared.n_classes, model,
                   keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing), run.sink, run.cancel,
                   run.budget, prepared.tensorboard, prepared.images_in_memory, best, saved_optimizer)
-        _fit_planned(fit, start_epoch)
-        run.kept_validation = fit.kept_validation
+        run.kept_validation = _fit_planned(fit, start_epoch)
 
 
-def _fit_planned(fit: Fit, start_epoch: int) -> None:
-    """Every planned phase not finished before ``start_epoch``, in order; the kept activations released after."""
+def _fit_planned(fit: Fit, start_epoch: int) -> KeptActivations | None:
+    """Every planned phase not finished before ``start_epoch``, in order; the kept activations released after,
+    but for their validation part (in memory), which is returned for the check after training."""
     layout = fit.layout
     recorded = dict(read_state(layout).get("schedule") or {})
     cursor = 0
@@ -108,10 +109,11 @@ def _fit_planned(fit: Fit, start_epoch: int) -> None:
             raise
         if fit.cancel is not None and fit.cancel.cancelled:
             raise Cancelled()
-    fit.kept_validation = activation_cache.validation_part(fit.activations)  # for the check after training
+    kept = activation_cache.validation_part(fit.activations)
     activation_cache.release(fit.activations, layout.feature_cache)  # the check after training needs memory
     fit.activations = None
     record_schedule(layout, left_out=fit.left_out)
+    return kept
 
 
 def _phase_fits(fit: Fit, plan) -> bool:
@@ -206,7 +208,7 @@ def _fit_phase(fit: Fit, plan, first: int, end: int, begin: int) -> int:
     use_cache = plan.name == "head" and config.feature_cache and not config.augment
     features = None
     if use_cache:
-        features = feature_cache_choice(fit.layout, config, model, fit.data, fit.sink, fit.images_in_memory)
+        features = feature_cache_choice(fit.layout, model, fit.data, fit.sink, fit.images_in_memory)
         use_cache = features.mode != "none"
     on_activations = plan.name == "fine_tune" and fine_tune_activations(fit, resuming=first > begin)
     cbs = _phase_callbacks(fit, plan, plan.name, first)

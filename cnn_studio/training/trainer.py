@@ -273,7 +273,7 @@ def _run(run: RunContext, config: TrainConfig, split: Split, *, start_epoch: int
             raise
         raise err from exc
     set_state(layout, status="completed", finished=now())
-    result.review = _review(layout, config, run)
+    result.review = _review(run, config)
     result.warnings = list(result.review.get("warnings", []))
     set_state(layout, elapsed_s=round(budget.elapsed(), 1), time_budget_s=config.time_budget_s or None)
     left_out = (read_state(layout).get("schedule") or {}).get("left_out") or []
@@ -348,13 +348,13 @@ def _fit_with_smaller_batches(run: RunContext, config: TrainConfig, split: Split
             keras.backend.clear_session(free_memory=True)  # the failed attempt's model and its GPU memory
 
 
-def _review(layout: RunLayout, config: TrainConfig, run: RunContext) -> dict:
+def _review(run: RunContext, config: TrainConfig) -> dict:
     """Review the finished model (chance level, calibration, shortcuts); a failure here never fails the run.
 
     ``config.extra["review"] = False`` skips it; ``config.extra["shortcut_check"] = False`` skips Grad-CAM.
     The validation activations training kept (``run.kept_validation``) are used, then let go.
     """
-    sink, cancel = run.sink, run.cancel
+    layout, sink, cancel = run.layout, run.sink, run.cancel
     kept, run.kept_validation = run.kept_validation, None
     if not config.extra.get("review", True):
         return {}
