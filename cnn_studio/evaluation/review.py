@@ -87,6 +87,9 @@ def _review_problem(review: Any) -> str:
     """What is wrong in review.json's object, in words ("" when its readers can use it)."""
     if not isinstance(review, dict):
         return "it is not a JSON object"
+    missing = [k for k in _REVIEW_TYPES if k not in review]  # every review.json written has all of them
+    if missing:
+        return f"it lacks {', '.join(missing)}"
     problem = type_problem(review, _REVIEW_TYPES)
     for part, types in _PART_TYPES.items():
         if problem:

@@ -524,6 +524,23 @@ def test_damaged_informational_files_are_set_aside_and_said(run_copy, tmp_path, 
     assert record.verified and "reproducibility.json" in card
 
 
+@pytest.mark.parametrize("content", ["{}", '{"n_images": 6, "chance": {}}'])
+def test_a_review_emptied_or_cut_short_is_damaged_not_read_as_nothing_to_say(run_copy, content, capsys):
+    """review.json emptied to {} read as a review without notes: evaluate then said "no temperature scaling"
+    of a calibrated model, and a "not better than guessing" verdict was gone, with nothing said."""
+    from cnn_studio.cli import main
+    from cnn_studio.evaluation.review import read_review
+
+    layout = RunLayout(run_copy)
+    assert "damaged" not in read_review(run_copy)  # as training wrote it
+    layout.review.write_text(content, encoding="utf-8")
+    damaged = read_review(run_copy)["damaged"]
+    assert "review.json" in damaged and "lacks" in damaged and "shortcuts" in damaged
+    assert main(["evaluate", str(run_copy)]) == 0
+    assert "review.json is damaged" in capsys.readouterr().err
+    assert layout.review.read_text(encoding="utf-8") == content  # left as it was, not rewritten
+
+
 def test_a_full_disk_while_taking_the_lock_is_a_clear_error(run_copy, monkeypatch):
     from cnn_studio.evaluation.evaluate import evaluate_run
     from cnn_studio.runs import lock as run_lock
